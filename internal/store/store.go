@@ -1,0 +1,245 @@
+// Package store is Trellis's one interface to persistence. Implementations
+// (package sqlstore: SQLite embedded, PostgreSQL to scale out) pass the same
+// conformance suite (package storetest), concurrency guarantees included.
+//
+// Every operation runs inside a transaction: the service layer opens one per
+// API operation with Store.Update or Store.View and does all of its reads,
+// writes, audit record and mail inside it, so an operation is all or nothing.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/domain"
+)
+
+// Store opens transactions.
+type Store interface {
+	// Update runs fn in a read-write transaction and commits when fn returns
+	// nil. A transaction that loses a serialization race is retried from
+	// the start, so fn must not have effects outside tx.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Ping checks that the store answers.
+	Ping(ctx context.Context) error
+	// Migrate brings the schema up to date. It is idempotent and safe to run
+	// from several replicas at once.
+	Migrate(ctx context.Context) error
+	// Kind names the implementation: "sqlite" or "postgres".
+	Kind() string
+	Close() error
+}
+
+// Tx is one transaction. Its parts are grouped by what they hold.
+type Tx interface {
+	Users() Users
+	Profiles() Profiles
+	Sessions() Sessions
+	OneTimeTokens() OneTimeTokens
+	LoginFailures() LoginFailures
+	SigningKeys() SigningKeys
+	Audit() Audit
+	Outbox() Outbox
+	Changes() Changes
+}
+
+// Page asks for one page of a listing ordered by a key: rows after After,
+// at most Limit of them.
+type Page struct {
+	After string
+	Limit int
+}
+
+// Users holds accounts. Errors: domain not-found for a missing uid,
+// already-exists (naming the field) for a duplicate uid or e-mail.
+type Users interface {
+	Create(ctx context.Context, u *domain.User, passwordHash string) error
+	Get(ctx context.Context, uid string) (*domain.User, error)
+	GetByEmail(ctx context.Context, email string) (*domain.User, error)
+	// List returns users ordered by uid, uid > page.After, with the prefix.
+	List(ctx context.Context, prefix string, page Page) ([]*domain.User, error)
+	// Update writes Email, EmailVerified, State, Admin and UpdatedAt.
+	Update(ctx context.Context, u *domain.User) error
+	PasswordHash(ctx context.Context, uid string) (string, error)
+	SetPasswordHash(ctx context.Context, uid, hash string) error
+	// CountAdmins counts accounts with the admin flag, whatever their state.
+	CountAdmins(ctx context.Context) (int, error)
+}
+
+// Profile kinds name what a profile belongs to.
+const (
+	ProfileUser = "user"
+)
+
+// Profiles holds self-describing attributes of any object.
+type Profiles interface {
+	Get(ctx context.Context, kind, id string) (map[string]string, error)
+	// Set replaces the whole profile.
+	Set(ctx context.Context, kind, id string, values map[string]string) error
+}
+
+// Session is a login. Tokens name it by ID; revoking it refuses them all.
+type Session struct {
+	ID          string
+	UID         string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	RevokedAt   time.Time // zero while live
+	RefreshHash []byte    // SHA-256 of the current refresh token
+	// PrevRefreshHash is the refresh token just replaced; presenting it
+	// again means it was stolen.
+	PrevRefreshHash []byte
+	LastSeenAt      time.Time
+}
+
+// Live reports whether the session still authenticates at now.
+func (s *Session) Live(now time.Time) bool {
+	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt)
+}
+
+// Sessions holds logins.
+type Sessions interface {
+	Create(ctx context.Context, s *Session) error
+	Get(ctx context.Context, id string) (*Session, error)
+	// GetByRefreshHash finds the session whose current or previous refresh
+	// token hashes to h.
+	GetByRefreshHash(ctx context.Context, h []byte) (*Session, error)
+	// RotateRefresh replaces the refresh hash when it still equals old:
+	// of two concurrent refreshes with one token, exactly one succeeds, the
+	// other gets domain aborted.
+	RotateRefresh(ctx context.Context, id string, old, new []byte, at time.Time) error
+	// Revoke marks the session revoked at at; revoking twice is no error.
+	Revoke(ctx context.Context, id string, at time.Time) error
+	// RevokeUser revokes every live session of uid and returns their ids.
+	RevokeUser(ctx context.Context, uid string, at time.Time) ([]string, error)
+	// ListRevokedSince lists sessions revoked at or after since that have not
+	// expired by now: what a replica needs to refuse their tokens.
+	ListRevokedSince(ctx context.Context, since, now time.Time) ([]*Session, error)
+	// DeleteExpired removes sessions that expired before the cutoff.
+	DeleteExpired(ctx context.Context, before time.Time) (int, error)
+}
+
+// Purposes of one-time tokens.
+const (
+	PurposeConfirmEmail  = "confirm_email"
+	PurposeResetPassword = "reset_password"
+)
+
+// OneTimeToken is a mailed secret: only its hash is stored.
+type OneTimeToken struct {
+	Hash      []byte
+	Purpose   string
+	UID       string
+	Data      string // e.g. the address an e-mail change confirms
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// OneTimeTokens holds mailed single-use tokens.
+type OneTimeTokens interface {
+	Create(ctx context.Context, t *OneTimeToken) error
+	// Consume deletes and returns the token with this hash and purpose. It
+	// returns domain not-found when there is none (never issued, or used),
+	// and failed-precondition when it expired (and deletes it). Of two
+	// concurrent consumers exactly one gets the token.
+	Consume(ctx context.Context, hash []byte, purpose string, now time.Time) (*OneTimeToken, error)
+	// DeleteFor removes every token of uid with this purpose, so that a new
+	// one supersedes them.
+	DeleteFor(ctx context.Context, uid, purpose string) error
+}
+
+// LoginFailures counts failed logins per uid string (existing or not, so the
+// back-off does not reveal which accounts exist).
+type LoginFailures interface {
+	// Get returns the failure count and the time of the last failure.
+	Get(ctx context.Context, uid string) (count int, last time.Time, err error)
+	// Record adds one failure at at and returns the new count.
+	Record(ctx context.Context, uid string, at time.Time) (int, error)
+	Reset(ctx context.Context, uid string) error
+}
+
+// SigningKey is a token-signing key pair. The private key is stored as
+// given: the auth layer seals it when a key-encryption key is configured.
+type SigningKey struct {
+	ID         string // the JWT "kid"
+	Algorithm  string // "EdDSA"
+	PublicKey  []byte // raw public key
+	PrivateKey []byte // sealed or plain, as auth encoded it
+	CreatedAt  time.Time
+	// NotAfter is when the key stops signing; it is published until every
+	// token it signed has expired.
+	NotAfter time.Time
+}
+
+// SigningKeys holds token-signing keys.
+type SigningKeys interface {
+	Create(ctx context.Context, k *SigningKey) error
+	// List returns every key, newest first.
+	List(ctx context.Context) ([]*SigningKey, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	Actor     string
+	Object    string
+	Operation string
+	Since     time.Time
+	// BeforeID pages backwards: only events with a smaller id.
+	BeforeID int64
+	Limit    int
+}
+
+// Audit is the append-only audit record.
+type Audit interface {
+	Append(ctx context.Context, e *domain.AuditEvent) error
+	// List returns matching events, newest first.
+	List(ctx context.Context, f AuditFilter) ([]*domain.AuditEvent, error)
+}
+
+// OutboxFilter selects mail; zero fields match everything.
+type OutboxFilter struct {
+	To       string
+	BeforeID int64
+	Limit    int
+}
+
+// Outbox is every mail Trellis sends, written in the transaction of the
+// operation that sends it and delivered afterwards.
+type Outbox interface {
+	Append(ctx context.Context, m *domain.Mail) error
+	// List returns matching mail, newest first.
+	List(ctx context.Context, f OutboxFilter) ([]*domain.Mail, error)
+	// Pending returns undelivered mail, oldest first.
+	Pending(ctx context.Context, limit int) ([]*domain.Mail, error)
+	MarkSent(ctx context.Context, id int64, at time.Time) error
+	MarkFailed(ctx context.Context, id int64, errText string) error
+}
+
+// Change is one entry of the change feed: something of Kind with Key changed.
+type Change struct {
+	Seq  int64
+	Kind string
+	Key  string
+	At   time.Time
+}
+
+// Change kinds.
+const (
+	ChangeUser    = "user"
+	ChangeSession = "session"
+)
+
+// Changes is the change feed. Replicas read it to invalidate what they keep
+// in memory. Sequence numbers are assigned in commit order: a reader that has
+// seen Seq n has seen every change with a smaller Seq.
+type Changes interface {
+	// Append records a change; the sequence number is assigned at commit.
+	Append(ctx context.Context, kind, key string) error
+	// Since returns changes with Seq > after, in order, at most limit.
+	Since(ctx context.Context, after int64, limit int) ([]Change, error)
+	// Latest returns the highest committed Seq (0 when none).
+	Latest(ctx context.Context) (int64, error)
+}
