@@ -137,7 +137,7 @@ func (a Attribute) CheckValue(v string) (rule, reason string) {
 // ValidateNew checks a complete profile given at creation: every required
 // attribute present, every value well-formed, no unknown or read-only
 // attribute. Violations name the field as "profile.NAME".
-func (d *ProfileDescription) ValidateNew(values map[string]string, preset ...string) error {
+func (d *ProfileDescription) ValidateNew(values map[string]string) error {
 	var vs Violations
 	for name, v := range values {
 		a, ok := d.Lookup(name)
@@ -145,9 +145,7 @@ func (d *ProfileDescription) ValidateNew(values map[string]string, preset ...str
 		case !ok:
 			vs.Add("profile."+name, "profile."+RuleUnknown, "no such profile attribute")
 		case a.Access == ReadOnly || a.Access == NoAccess:
-			if !slices.Contains(preset, name) {
-				vs.Add("profile."+name, "profile."+RuleReadOnly, "attribute is read-only")
-			}
+			vs.Add("profile."+name, "profile."+RuleReadOnly, "attribute is read-only")
 		default:
 			if rule, reason := a.CheckValue(v); rule != "" {
 				vs.Add("profile."+name, "profile."+rule, reason)
@@ -155,7 +153,7 @@ func (d *ProfileDescription) ValidateNew(values map[string]string, preset ...str
 		}
 	}
 	for _, a := range d.attrs {
-		if !a.Optional && values[a.Name] == "" {
+		if !a.Optional && a.Access != ReadOnly && a.Access != NoAccess && values[a.Name] == "" {
 			vs.Add("profile."+a.Name, "profile."+RuleRequired, "attribute is required")
 		}
 	}
@@ -267,9 +265,11 @@ const (
 )
 
 // UserProfile is the DETER user profile: the attributes every user carries.
-// The e-mail attribute mirrors the account's address; changing it mails a
-// confirmation to the new address, which takes effect when confirmed.
+// The uid and e-mail attributes mirror the account: the uid is read-only, and
+// changing the e-mail mails a confirmation to the new address, which takes
+// effect when confirmed.
 var UserProfile = NewProfileDescription(
+	Attribute{Name: "uid", Description: "User id (login name at the sites)", Access: ReadOnly, DataType: TypeString, LengthHint: 32, OrderingHint: 0, MaxLength: UIDMaxLen},
 	Attribute{Name: "name", Description: "Full name", Access: ReadWrite, DataType: TypeString, LengthHint: 40, OrderingHint: 10, MaxLength: 200},
 	Attribute{Name: "title", Description: "Title or position", Access: ReadWrite, Optional: true, DataType: TypeString, LengthHint: 40, OrderingHint: 20, MaxLength: 200},
 	Attribute{Name: "email", Description: "E-mail address", Access: ReadWrite, DataType: TypeString, Format: emailFormat, FormatDescription: "an e-mail address: local@domain", LengthHint: 40, OrderingHint: 30, MaxLength: EmailMaxLen},

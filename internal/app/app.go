@@ -1,0 +1,256 @@
+// Package app wires Trellis together: it opens the store, builds the
+// service and its dependencies from a Config, and runs the server. The
+// commands in commands.go are thin shells around it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/auth/keys"
+	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/changefeed"
+	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/store"
+	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
+	"github.com/trellis-testbed/trellis/internal/store/storemetrics"
+	"github.com/trellis-testbed/trellis/internal/transport/api"
+	"github.com/trellis-testbed/trellis/internal/transport/httpserver"
+)
+
+// Version is the release version, set at link time.
+var Version = "dev"
+
+// StoreConfig says where the data lives.
+type StoreConfig struct {
+	// DataDir holds the embedded SQLite store (default ./trellis-data).
+	DataDir string
+	// Database, when set (postgres://…), selects PostgreSQL instead.
+	Database string
+}
+
+// Spec returns what sqlstore.Open takes.
+func (c StoreConfig) Spec() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	dir := c.DataDir
+	if dir == "" {
+		dir = "trellis-data"
+	}
+	return filepath.Join(dir, "trellis.db")
+}
+
+// OpenStore opens and migrates the configured store.
+func OpenStore(ctx context.Context, c StoreConfig) (store.Store, error) {
+	st, err := sqlstore.Open(ctx, c.Spec())
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate store: %w", err)
+	}
+	return st, nil
+}
+
+// Config is everything `trellis serve` is told.
+type Config struct {
+	Store  StoreConfig
+	Listen string
+	// TLSCert and TLSKey, when both set, serve HTTPS.
+	TLSCert, TLSKey string
+	// KEKFile holds the key that encrypts private keys at rest.
+	KEKFile string
+	// PublicURL is how clients reach this server (mail links, token issuer).
+	PublicURL string
+	// FeedInterval bounds how long a change made on another replica takes
+	// to reach this one's caches.
+	FeedInterval time.Duration
+	// PasswordParams override the argon2id parameters (tests use cheap ones).
+	PasswordParams *password.Params
+	Service        service.Config
+	Log            *slog.Logger
+}
+
+// Server is a built, not yet serving, Trellis.
+type Server struct {
+	cfg     Config
+	Store   store.Store
+	Service *service.Service
+	Keys    *keys.Manager
+	Feed    *changefeed.Follower
+	Handler http.Handler
+	log     *slog.Logger
+}
+
+// Build assembles a server on an open store.
+func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.PublicURL == "" {
+		scheme := "http"
+		if cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		cfg.PublicURL = scheme + "://" + cfg.Listen
+	}
+	cfg.Service.PublicURL = cfg.PublicURL
+	if cfg.FeedInterval == 0 {
+		cfg.FeedInterval = 500 * time.Millisecond
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st = storemetrics.Wrap(st, reg)
+
+	sealer := keys.Plain()
+	if cfg.KEKFile != "" {
+		kek, err := keys.LoadKEKFile(cfg.KEKFile)
+		if err != nil {
+			return nil, err
+		}
+		if sealer, err = keys.NewAESGCM(kek); err != nil {
+			return nil, err
+		}
+	} else {
+		log.Warn("no key-encryption key configured (--kek-file): signing keys are stored unencrypted")
+	}
+	svcCfg := cfg.Service
+	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, 10*time.Minute)})
+	if err := km.Init(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+
+	params := password.DefaultParams()
+	if cfg.PasswordParams != nil {
+		params = *cfg.PasswordParams
+	}
+	feed, err := changefeed.New(ctx, st, log)
+	if err != nil {
+		return nil, fmt.Errorf("change feed: %w", err)
+	}
+	svc := service.New(svcCfg, service.Deps{
+		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, Feed: feed, Log: log,
+	})
+	eff := svc.Config()
+	verifier := token.NewVerifier(km, token.VerifierOptions{Issuer: eff.Issuer, Audience: eff.Audience, Leeway: 30 * time.Second})
+	authn := auth.NewAuthenticator(verifier, st, nil)
+	feed.On(store.ChangeSession, authn.InvalidateSession)
+	feed.On(store.ChangeUser, authn.InvalidateUser)
+
+	mux := http.NewServeMux()
+	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Registerer: reg, Log: log, Version: Version})
+	h := httpserver.Handler(httpserver.Options{
+		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
+	})
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log}, nil
+}
+
+// CheckListen refuses to serve plain HTTP beyond the loopback interface:
+// passwords and tokens would cross the network in clear.
+func CheckListen(addr string, tls bool) error {
+	if tls {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve plain HTTP on %s: passwords and tokens would cross the network in clear; listen on a loopback address (127.0.0.1:7700) or give --tls-cert and --tls-key", addr)
+}
+
+// Serve listens on ln and serves until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if ok, err := s.Service.HasAdmin(ctx); err == nil && !ok {
+		s.log.Warn("this testbed has no administrator yet; create one with: trellis admin bootstrap --uid UID --email EMAIL (same --data-dir/--database as serve)")
+	}
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	// gRPC needs HTTP/2; without TLS that means cleartext HTTP/2 (h2c).
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetHTTP2(true)
+	protos.SetUnencryptedHTTP2(true)
+	srv.Protocols = &protos
+
+	bg, stopBG := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
+	wg.Go(func() { s.maintainKeys(bg) })
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("trellis serving", "addr", ln.Addr().String(), "store", s.Store.Kind(), "version", Version)
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopBG()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// maintainKeys rotates signing keys ahead of their end and drops keys no
+// longer published. Every replica runs it; the key manager tolerates that.
+func (s *Server) maintainKeys(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Keys.Maintain(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("signing key maintenance failed", "err", err)
+			}
+		}
+	}
+}
+
+// envOr returns the environment variable's value or def.
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && strings.TrimSpace(v) != "" {
+		return v
+	}
+	return def
+}

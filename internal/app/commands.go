@@ -1,0 +1,191 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/service"
+)
+
+// AddCommands adds the operator's commands that work on the store directly
+// (serve, admin bootstrap, admin migrate) to the client's command tree.
+func AddCommands(root, admin *cobra.Command) {
+	root.AddCommand(serveCommand())
+	admin.AddCommand(bootstrapCommand(), migrateCommand())
+}
+
+func storeFlags(cmd *cobra.Command, c *StoreConfig) {
+	cmd.Flags().StringVar(&c.DataDir, "data-dir", envOr("TRELLIS_DATA_DIR", "trellis-data"), "directory of the embedded store (env TRELLIS_DATA_DIR)")
+	cmd.Flags().StringVar(&c.Database, "database", envOr("TRELLIS_DATABASE", ""), "PostgreSQL URL (postgres://…) to use instead of the embedded store (env TRELLIS_DATABASE)")
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: one of debug, info, warn, error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: one of text, json", format)
+}
+
+func serveCommand() *cobra.Command {
+	var (
+		cfg                 Config
+		logLevel, logFormat string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Trellis server",
+		Long: `Run the Trellis server. With no flags it serves on 127.0.0.1:7700 from an
+embedded store in ./trellis-data, created and migrated on first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			cfg.Log = log
+			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+				return errors.New("--tls-cert and --tls-key go together")
+			}
+			if err := CheckListen(cfg.Listen, cfg.TLSCert != ""); err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			st, err := OpenStore(ctx, cfg.Store)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			srv, err := Build(ctx, cfg, st)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", cfg.Listen)
+			if err != nil {
+				return fmt.Errorf("listen: %w", err)
+			}
+			return srv.Serve(ctx, ln)
+		},
+	}
+	storeFlags(cmd, &cfg.Store)
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", envOr("TRELLIS_LISTEN", "127.0.0.1:7700"), "address to serve on (env TRELLIS_LISTEN); plain HTTP only on loopback")
+	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("TRELLIS_TLS_CERT", ""), "TLS certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", envOr("TRELLIS_TLS_KEY", ""), "TLS private key file (PEM)")
+	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
+	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
+	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")
+	f.DurationVar(&cfg.Service.AccessTokenTTL, "access-token-ttl", 0, "how long an access token is valid (default 10m)")
+	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error")
+	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json")
+	return cmd
+}
+
+// withService opens the store and builds the service for an operator
+// command that works on the store directly.
+func withService(ctx context.Context, c StoreConfig, fn func(*service.Service) error) error {
+	st, err := OpenStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// No server runs here: no keys, no change feed. Other replicas pick the
+	// change up through the feed the service writes to.
+	svc := service.New(service.Config{}, service.Deps{Store: st, Hasher: &password.Hasher{Params: password.DefaultParams()}})
+	return fn(svc)
+}
+
+func bootstrapCommand() *cobra.Command {
+	var (
+		sc          StoreConfig
+		uid, email  string
+		passwordStd bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bootstrap --uid UID --email EMAIL [--password-stdin]",
+		Short: "Create the first administrator (works on the store directly)",
+		Long: `Create the first administrator of an empty testbed. It works on the store
+directly, with the same --data-dir/--database as serve, and refuses when an
+administrator exists. Without --password-stdin it generates a strong password
+and prints it once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var pw string
+			generated := false
+			if passwordStd {
+				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("read password: %w", err)
+				}
+				pw = strings.TrimRight(line, "\r\n")
+			} else {
+				var b [18]byte
+				if _, err := rand.Read(b[:]); err != nil {
+					return err
+				}
+				pw, generated = base64.RawURLEncoding.EncodeToString(b[:]), true
+			}
+			return withService(cmd.Context(), sc, func(svc *service.Service) error {
+				u, err := svc.Bootstrap(cmd.Context(), uid, email, pw)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "Created administrator %s <%s>.\n", u.UID, u.Email)
+				if generated {
+					fmt.Fprintf(out, "Password (shown only this once): %s\n", pw)
+				}
+				return nil
+			})
+		},
+	}
+	storeFlags(cmd, &sc)
+	cmd.Flags().StringVar(&uid, "uid", "", "the administrator's uid")
+	cmd.Flags().StringVar(&email, "email", "", "the administrator's e-mail address")
+	cmd.Flags().BoolVar(&passwordStd, "password-stdin", false, "read the password from the first line of standard input")
+	_ = cmd.MarkFlagRequired("uid")
+	_ = cmd.MarkFlagRequired("email")
+	return cmd
+}
+
+func migrateCommand() *cobra.Command {
+	var sc StoreConfig
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply store migrations (serve does it too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := OpenStore(cmd.Context(), sc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "Store (%s) is up to date.\n", st.Kind())
+			return nil
+		},
+	}
+	storeFlags(cmd, &sc)
+	return cmd
+}

@@ -1,0 +1,172 @@
+package auth
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+// Authenticator resolves "Authorization: Bearer <access token>" to a
+// principal. The token's signature is checked by the verifier (which caches
+// verified tokens); the session and the account are checked on every request
+// against in-memory views that the change feed invalidates, so a revoked
+// session or a locked account is refused by every replica within the feed's
+// polling interval, and at once by the replica that made the change.
+type Authenticator struct {
+	verifier *token.Verifier
+	st       store.Store
+	now      func() time.Time
+
+	mu       sync.RWMutex
+	gen      uint64 // bumped by every invalidation; see load
+	sessions map[string]*store.Session
+	users    map[string]*domain.User
+}
+
+// maxCached bounds each in-memory view; past it the view is dropped whole,
+// which costs a reload per entry and never a wrong answer.
+const maxCached = 100_000
+
+// NewAuthenticator returns an authenticator; wire its Invalidate methods to
+// the change feed.
+func NewAuthenticator(v *token.Verifier, st store.Store, now func() time.Time) *Authenticator {
+	if now == nil {
+		now = time.Now
+	}
+	return &Authenticator{
+		verifier: v, st: st, now: now,
+		sessions: map[string]*store.Session{},
+		users:    map[string]*domain.User{},
+	}
+}
+
+// InvalidateSession drops what is known of a session.
+func (a *Authenticator) InvalidateSession(id string) {
+	a.mu.Lock()
+	a.gen++
+	delete(a.sessions, id)
+	a.mu.Unlock()
+}
+
+// InvalidateUser drops what is known of an account.
+func (a *Authenticator) InvalidateUser(uid string) {
+	a.mu.Lock()
+	a.gen++
+	delete(a.users, uid)
+	a.mu.Unlock()
+}
+
+// BearerToken extracts the bearer token of h; ok is false when there is no
+// Authorization header at all.
+func BearerToken(h http.Header) (tok string, ok bool, err error) {
+	v := h.Get("Authorization")
+	if v == "" {
+		return "", false, nil
+	}
+	scheme, rest, found := strings.Cut(v, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(rest) == "" {
+		return "", true, domain.Unauthenticated("malformed Authorization header: expected \"Bearer <access token>\"")
+	}
+	return strings.TrimSpace(rest), true, nil
+}
+
+// Authenticate returns the principal named by the request's credentials, nil
+// when it carries none, or an unauthenticated error when they are bad.
+func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Principal, error) {
+	raw, present, err := BearerToken(h)
+	if err != nil || !present {
+		return nil, err
+	}
+	return a.AuthenticateToken(ctx, raw)
+}
+
+// AuthenticateToken resolves an access token to a principal.
+func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Principal, error) {
+	claims, err := a.verifier.Verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	sess, err := a.session(ctx, claims.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil || !sess.Live(now) || sess.UID != claims.Subject {
+		return nil, domain.Unauthenticated("session revoked or expired: log in again")
+	}
+	u, err := a.user(ctx, claims.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || u.State != domain.UserActive {
+		return nil, domain.Unauthenticated("account is not active")
+	}
+	return &Principal{
+		UID:            u.UID,
+		Admin:          u.Admin,
+		SessionID:      sess.ID,
+		SessionExpires: sess.ExpiresAt,
+		TokenExpires:   claims.Expiry,
+	}, nil
+}
+
+func (a *Authenticator) session(ctx context.Context, id string) (*store.Session, error) {
+	a.mu.RLock()
+	s, ok := a.sessions[id]
+	a.mu.RUnlock()
+	if ok {
+		return s, nil
+	}
+	return load(a, ctx, a.sessions, id, func(tx store.Tx) (*store.Session, error) {
+		return tx.Sessions().Get(ctx, id)
+	})
+}
+
+func (a *Authenticator) user(ctx context.Context, uid string) (*domain.User, error) {
+	a.mu.RLock()
+	u, ok := a.users[uid]
+	a.mu.RUnlock()
+	if ok {
+		return u, nil
+	}
+	return load(a, ctx, a.users, uid, func(tx store.Tx) (*domain.User, error) {
+		return tx.Users().Get(ctx, uid)
+	})
+}
+
+// load reads one entry from the store and remembers it, unless an
+// invalidation happened while it was being read: then the value may predate
+// the change, so it is returned for this request but not kept. A missing row
+// is remembered as nil.
+func load[T any](a *Authenticator, ctx context.Context, m map[string]*T, key string, read func(store.Tx) (*T, error)) (*T, error) {
+	a.mu.RLock()
+	gen := a.gen
+	a.mu.RUnlock()
+	var v *T
+	err := a.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = read(tx)
+		return err
+	})
+	if domain.HasCode(err, domain.CodeNotFound) {
+		v, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	if a.gen == gen {
+		if len(m) >= maxCached {
+			clear(m)
+		}
+		m[key] = v
+	}
+	a.mu.Unlock()
+	return v, nil
+}

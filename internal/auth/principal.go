@@ -1,0 +1,31 @@
+// Package auth turns a request's credentials into a principal. Its
+// subpackages hold the primitives: password hashing, signing keys, tokens.
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Principal is who a request acts as.
+type Principal struct {
+	UID   string
+	Admin bool
+	// SessionID is the session the credential belongs to.
+	SessionID      string
+	SessionExpires time.Time
+	TokenExpires   time.Time
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// PrincipalFrom returns the principal in ctx, or nil for an anonymous caller.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(ctxKey{}).(*Principal)
+	return p
+}

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+)
+
+func newLoginCmd(a *app) *cobra.Command {
+	var fromStdin bool
+	cmd := &cobra.Command{
+		Use:   "login UID",
+		Short: "Log in and save the session's credentials",
+		Long: `Log in with a password and save the session's tokens in the config directory,
+so that later commands run as this user. The access token is renewed
+automatically until the session expires (24 hours) or you log out.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			uid := args[0]
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			password, err := a.secrets(fromStdin).read("Password for " + uid + ": ")
+			if err != nil {
+				return err
+			}
+			a.warnInsecure(c)
+			resp, err := c.anonAuth.Login(cmd.Context(), connect.NewRequest(&trellisv1.LoginRequest{Uid: uid, Password: password}))
+			if err != nil {
+				return err
+			}
+			tokens := resp.Msg.GetTokens()
+			if tokens.GetAccessToken() == "" {
+				return errors.New("the server returned no access token")
+			}
+			creds := &credentials{Server: c.server, UID: uid}
+			creds.applyTokens(tokens)
+			if err := c.store.save(creds); err != nil {
+				return err
+			}
+			// The JSON form says who and until when, never the tokens.
+			who := &trellisv1.WhoAmIResponse{
+				Uid:              uid,
+				SessionId:        tokens.GetSessionId(),
+				SessionExpiresAt: tokens.GetSessionExpiresAt(),
+				TokenExpiresAt:   tokens.GetAccessTokenExpiresAt(),
+			}
+			return a.emit(who, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Logged in as %s (session expires %s)\n", clean(uid), formatTS(tokens.GetSessionExpiresAt()))
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	return cmd
+}
+
+func newLogoutCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout",
+		Short: "End the session and delete the saved credentials",
+		Args:  noArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			// Logout ends the saved session; a TRELLIS_TOKEN in the
+			// environment is someone else's to revoke.
+			c.tokens.envToken = ""
+			if c.tokens.loadErr != nil {
+				// An unreadable file holds nothing to revoke the session
+				// with; removing it is all logout can do.
+				if _, err := c.store.remove(); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.streams.Out, "Removed unreadable credentials.")
+				return nil
+			}
+			if c.tokens.creds == nil {
+				fmt.Fprintln(a.streams.Out, "Not logged in.")
+				return nil
+			}
+			saved, err := c.tokens.saved()
+			if err != nil {
+				return err
+			}
+			sessionOver := !saved.SessionExpiresAt.IsZero() && !a.now().Before(saved.SessionExpiresAt)
+			if !sessionOver {
+				_, err := c.auth.Logout(cmd.Context(), connect.NewRequest(&trellisv1.LogoutRequest{}))
+				// A session already gone (expired, revoked, logged out
+				// elsewhere) is what logout wants; anything else, such as
+				// an unreachable server, leaves the session open, so the
+				// credentials stay for another try.
+				if err != nil && connect.CodeOf(err) != connect.CodeUnauthenticated {
+					return err
+				}
+			}
+			if _, err := c.store.remove(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.streams.Out, "Logged out %s.\n", clean(saved.UID))
+			return nil
+		},
+	}
+}
+
+func newWhoAmICmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "whoami",
+		Short: "Show who the credentials name",
+		Args:  noArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			resp, err := c.auth.WhoAmI(cmd.Context(), connect.NewRequest(&trellisv1.WhoAmIRequest{}))
+			if err != nil {
+				return err
+			}
+			m := resp.Msg
+			return a.emit(m, func(w io.Writer) error {
+				return printFields(w,
+					"uid", m.GetUid(),
+					"admin", yesNo(m.GetAdmin()),
+					"session", m.GetSessionId(),
+					"session expires", formatTS(m.GetSessionExpiresAt()),
+					"token expires", formatTS(m.GetTokenExpiresAt()),
+					"server", c.server,
+				)
+			})
+		},
+	}
+}

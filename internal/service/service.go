@@ -1,0 +1,247 @@
+// Package service holds Trellis's use cases: one method per API operation.
+// Each runs in one store transaction that also writes the operation's audit
+// record and mail, so an operation is all or nothing. Callers (the transport
+// layer) have already authenticated the caller and applied the operation's
+// policy rule; methods receive the principal for the record.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/auth/keys"
+	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/changefeed"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/requestid"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+// Config holds the service's policies.
+type Config struct {
+	// Issuer and Audience go into every access token.
+	Issuer   string
+	Audience string
+	// AccessTokenTTL is how long an access token is valid (default 10m).
+	AccessTokenTTL time.Duration
+	// SessionTTL is how long a login lasts (default 24h).
+	SessionTTL time.Duration
+	// ConfirmTTL is how long an e-mail confirmation token is valid (48h).
+	ConfirmTTL time.Duration
+	// ResetTTL is how long a password-reset token is valid (2h).
+	ResetTTL time.Duration
+	// PublicURL is how users reach this server; it appears in mail.
+	PublicURL string
+	// LoginBackoffAfter is how many failed logins an account may see before
+	// further attempts must wait (default 5); the wait doubles with each
+	// further failure, from LoginBackoffBase up to LoginBackoffMax.
+	LoginBackoffAfter int
+	LoginBackoffBase  time.Duration
+	LoginBackoffMax   time.Duration
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenTTL, 10*time.Minute)
+	def(&c.SessionTTL, 24*time.Hour)
+	def(&c.ConfirmTTL, 48*time.Hour)
+	def(&c.ResetTTL, 2*time.Hour)
+	def(&c.LoginBackoffBase, time.Second)
+	def(&c.LoginBackoffMax, 15*time.Minute)
+	if c.LoginBackoffAfter == 0 {
+		c.LoginBackoffAfter = 5
+	}
+	if c.Audience == "" {
+		c.Audience = "trellis"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://127.0.0.1:7700"
+	}
+	if c.Issuer == "" {
+		c.Issuer = c.PublicURL
+	}
+}
+
+// Service implements the operations.
+type Service struct {
+	cfg    Config
+	st     store.Store
+	hasher *password.Hasher
+	keys   *keys.Manager
+	feed   *changefeed.Follower
+	log    *slog.Logger
+	now    func() time.Time
+	// hashing bounds concurrent password hashing: each argon2id run holds
+	// tens of MiB, and a burst of logins must not exhaust memory.
+	hashing chan struct{}
+}
+
+// Deps are what the service is built from.
+type Deps struct {
+	Store  store.Store
+	Hasher *password.Hasher
+	Keys   *keys.Manager
+	// Feed, when set, is synced after every write so this replica's caches
+	// never serve what the write changed.
+	Feed *changefeed.Follower
+	Log  *slog.Logger
+	Now  func() time.Time
+}
+
+// New returns a service.
+func New(cfg Config, d Deps) *Service {
+	cfg.defaults()
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	return &Service{
+		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, feed: d.Feed, log: d.Log, now: d.Now,
+		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+	}
+}
+
+// hashSlot waits for a turn to run the password hasher; release it after.
+func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case s.hashing <- struct{}{}:
+		return func() { <-s.hashing }, nil
+	case <-ctx.Done():
+		return nil, domain.ResourceExhausted("the server is busy checking passwords; try again")
+	}
+}
+
+// hashPassword hashes pw within the concurrency bound.
+func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	h, err := s.hasher.Hash(pw)
+	if err != nil {
+		return "", domain.Internal(err, "password hashing failed")
+	}
+	return h, nil
+}
+
+// verifyPassword checks pw against hash within the concurrency bound; an
+// empty hash (no such account) costs the same time and fails.
+func (s *Service) verifyPassword(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
+	release, err := s.hashSlot(ctx)
+	if err != nil {
+		return false, false, err
+	}
+	defer release()
+	if hash == "" {
+		s.hasher.Equalize(pw)
+		return false, false, nil
+	}
+	ok, rehash, err = s.hasher.Verify(hash, pw)
+	if err != nil {
+		return false, false, domain.Internal(err, "password check failed")
+	}
+	return ok, rehash, nil
+}
+
+// Config returns the effective configuration.
+func (s *Service) Config() Config { return s.cfg }
+
+// record describes the audit record of an operation.
+type record struct {
+	op     string
+	actor  *auth.Principal
+	object string
+	detail string
+}
+
+func actorUID(p *auth.Principal) string {
+	if p == nil {
+		return ""
+	}
+	return p.UID
+}
+
+// update runs fn in one read-write transaction that also appends the
+// operation's audit record, then brings this replica's caches up to date.
+func (s *Service) update(ctx context.Context, rec *record, fn func(tx store.Tx) error) error {
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Audit().Append(ctx, s.auditEvent(ctx, rec, domain.OutcomeOK))
+	})
+	if err != nil {
+		return err
+	}
+	s.syncFeed(ctx)
+	return nil
+}
+
+func (s *Service) syncFeed(ctx context.Context) {
+	if s.feed == nil {
+		return
+	}
+	if err := s.feed.Sync(ctx); err != nil {
+		// The poller catches up; refusing the committed operation would lie.
+		s.log.WarnContext(ctx, "change feed sync after write failed", "err", err)
+	}
+}
+
+func (s *Service) view(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.st.View(ctx, fn)
+}
+
+func (s *Service) auditEvent(ctx context.Context, rec *record, outcome string) *domain.AuditEvent {
+	return &domain.AuditEvent{
+		Time:      s.now(),
+		Actor:     actorUID(rec.actor),
+		Operation: rec.op,
+		Object:    rec.object,
+		Outcome:   outcome,
+		RequestID: requestid.From(ctx),
+		Detail:    rec.detail,
+	}
+}
+
+// AuditRefusal records a refused attempt in a transaction of its own (the
+// operation's own transaction, if any, did not commit).
+func (s *Service) AuditRefusal(ctx context.Context, op string, p *auth.Principal, object string, err error, detail string) {
+	ev := s.auditEvent(ctx, &record{op: op, actor: p, object: object, detail: detail}, domain.CodeOf(err).String())
+	if aerr := s.st.Update(ctx, func(tx store.Tx) error { return tx.Audit().Append(ctx, ev) }); aerr != nil {
+		s.log.ErrorContext(ctx, "audit of a refusal failed", "op", op, "err", aerr)
+	}
+}
+
+// newSecret returns a random URL-safe token and the hash that is stored.
+func newSecret() (string, []byte) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	tok := base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, hashSecret(tok)
+}
+
+func hashSecret(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func userObject(uid string) string { return "user:" + uid }

@@ -1,0 +1,275 @@
+package service
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opLogin   = policy.Op(trellisv1connect.AuthLoginProcedure)
+	opLogout  = policy.Op(trellisv1connect.AuthLogoutProcedure)
+	opRefresh = policy.Op(trellisv1connect.AuthRefreshProcedure)
+)
+
+// Tokens are what a login or a refresh hands out.
+type Tokens struct {
+	AccessToken      string
+	AccessExpiresAt  time.Time
+	RefreshToken     string
+	SessionID        string
+	SessionExpiresAt time.Time
+}
+
+// errBadCredentials is the one answer to a wrong password and an unknown uid.
+var errBadCredentials = domain.Unauthenticated("invalid uid or password")
+
+// Login checks uid and password and opens a session.
+func (s *Service) Login(ctx context.Context, uid, pw string) (*Tokens, error) {
+	now := s.now()
+	var (
+		u    *domain.User
+		hash string
+	)
+	if err := s.view(ctx, func(tx store.Tx) error {
+		if err := s.checkBackoff(ctx, tx, uid, now); err != nil {
+			return err
+		}
+		var err error
+		u, err = tx.Users().Get(ctx, uid)
+		if domain.HasCode(err, domain.CodeNotFound) {
+			u, err = nil, nil
+		}
+		if err != nil || u == nil {
+			return err
+		}
+		hash, err = tx.Users().PasswordHash(ctx, uid)
+		return err
+	}); err != nil {
+		if domain.HasCode(err, domain.CodeResourceExhausted) {
+			s.AuditRefusal(ctx, opLogin, nil, userObject(uid), err, "login back-off")
+		}
+		return nil, err
+	}
+
+	ok, rehash, err := s.verifyPassword(ctx, hash, pw)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		s.recordLoginFailure(ctx, uid, now)
+		return nil, errBadCredentials
+	}
+	if err := u.CanLogIn(); err != nil {
+		s.AuditRefusal(ctx, opLogin, nil, userObject(uid), err, "account state "+string(u.State))
+		return nil, err
+	}
+	var newHash string
+	if rehash {
+		if newHash, err = s.hashPassword(ctx, pw); err != nil {
+			return nil, err
+		}
+	}
+	p := &auth.Principal{UID: uid}
+	var toks *Tokens
+	err = s.update(ctx, &record{op: opLogin, actor: p, object: userObject(uid)}, func(tx store.Tx) error {
+		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
+			return err
+		}
+		if newHash != "" {
+			if err := tx.Users().SetPasswordHash(ctx, uid, newHash); err != nil {
+				return err
+			}
+		}
+		var err error
+		toks, err = s.openSession(ctx, tx, uid, now)
+		return err
+	})
+	return toks, err
+}
+
+// checkBackoff refuses a login while the account is cooling down after
+// repeated failures.
+func (s *Service) checkBackoff(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
+	n, last, err := tx.LoginFailures().Get(ctx, uid)
+	if err != nil || n < s.cfg.LoginBackoffAfter {
+		return err
+	}
+	wait := s.cfg.LoginBackoffBase << min(n-s.cfg.LoginBackoffAfter, 30)
+	if wait <= 0 || wait > s.cfg.LoginBackoffMax {
+		wait = s.cfg.LoginBackoffMax
+	}
+	if until := last.Add(wait); now.Before(until) {
+		return domain.ResourceExhausted("too many failed logins for %q: try again in %s", uid, until.Sub(now).Round(time.Second)+time.Second)
+	}
+	return nil
+}
+
+func (s *Service) recordLoginFailure(ctx context.Context, uid string, now time.Time) {
+	ev := s.auditEvent(ctx, &record{op: opLogin, object: userObject(uid), detail: "bad credentials"}, domain.CodeUnauthenticated.String())
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.LoginFailures().Record(ctx, uid, now); err != nil {
+			return err
+		}
+		return tx.Audit().Append(ctx, ev)
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "recording a failed login failed", "err", err)
+	}
+}
+
+// openSession creates a session for uid and signs its first access token.
+func (s *Service) openSession(ctx context.Context, tx store.Tx, uid string, now time.Time) (*Tokens, error) {
+	refresh, refreshHash := newSecret()
+	sess := &store.Session{
+		ID:          newID(),
+		UID:         uid,
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(s.cfg.SessionTTL),
+		RefreshHash: refreshHash,
+		LastSeenAt:  now,
+	}
+	if err := tx.Sessions().Create(ctx, sess); err != nil {
+		return nil, err
+	}
+	return s.tokensFor(sess, refresh, now)
+}
+
+func (s *Service) tokensFor(sess *store.Session, refresh string, now time.Time) (*Tokens, error) {
+	exp := min64(now.Add(s.cfg.AccessTokenTTL), sess.ExpiresAt)
+	access, err := token.Sign(s.keys, token.Claims{
+		Issuer:    s.cfg.Issuer,
+		Subject:   sess.UID,
+		Audience:  []string{s.cfg.Audience},
+		SessionID: sess.ID,
+		ID:        newID(),
+		IssuedAt:  now,
+		NotBefore: now,
+		Expiry:    exp,
+	})
+	if err != nil {
+		return nil, domain.Internal(err, "signing the access token failed")
+	}
+	return &Tokens{
+		AccessToken:      access,
+		AccessExpiresAt:  exp,
+		RefreshToken:     refresh,
+		SessionID:        sess.ID,
+		SessionExpiresAt: sess.ExpiresAt,
+	}, nil
+}
+
+func min64(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// Logout revokes the caller's session.
+func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
+	return s.update(ctx, &record{op: opLogout, actor: p, object: "session:" + p.SessionID}, func(tx store.Tx) error {
+		return s.revokeSessions(ctx, tx, []string{p.SessionID})
+	})
+}
+
+// revokeSessions revokes sessions and tells every replica through the feed.
+func (s *Service) revokeSessions(ctx context.Context, tx store.Tx, ids []string) error {
+	for _, id := range ids {
+		if err := tx.Sessions().Revoke(ctx, id, s.now()); err != nil {
+			return err
+		}
+		if err := tx.Changes().Append(ctx, store.ChangeSession, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// revokeUserSessions revokes every session of uid.
+func (s *Service) revokeUserSessions(ctx context.Context, tx store.Tx, uid string) error {
+	ids, err := tx.Sessions().RevokeUser(ctx, uid, s.now())
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := tx.Changes().Append(ctx, store.ChangeSession, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errBadRefresh = domain.Unauthenticated("refresh token not valid: log in again")
+
+// Refresh trades a refresh token for fresh tokens of the same session.
+func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) {
+	if refresh == "" {
+		return nil, domain.Invalid("refresh_token", "refresh_token.required", "a refresh token is required")
+	}
+	now := s.now()
+	h := hashSecret(refresh)
+	var sess *store.Session
+	if err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		sess, err = tx.Sessions().GetByRefreshHash(ctx, h)
+		return err
+	}); err != nil {
+		if domain.HasCode(err, domain.CodeNotFound) {
+			return nil, errBadRefresh
+		}
+		return nil, err
+	}
+	p := &auth.Principal{UID: sess.UID, SessionID: sess.ID}
+	if subtle.ConstantTimeCompare(sess.RefreshHash, h) != 1 {
+		// An already-used refresh token: whoever holds it is not the
+		// session's owner, or the owner's token leaked. End the session.
+		err := s.update(ctx, &record{op: opRefresh, actor: p, object: "session:" + sess.ID, detail: "refresh token reused; session revoked"}, func(tx store.Tx) error {
+			return s.revokeSessions(ctx, tx, []string{sess.ID})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return nil, errBadRefresh
+	}
+	if !sess.Live(now) {
+		return nil, domain.Unauthenticated("session revoked or expired: log in again")
+	}
+	next, nextHash := newSecret()
+	var toks *Tokens
+	err := s.update(ctx, &record{op: opRefresh, actor: p, object: "session:" + sess.ID}, func(tx store.Tx) error {
+		u, err := tx.Users().Get(ctx, sess.UID)
+		if err != nil {
+			return err
+		}
+		if err := u.CanLogIn(); err != nil {
+			return err
+		}
+		if err := tx.Sessions().RotateRefresh(ctx, sess.ID, h, nextHash, now); err != nil {
+			if domain.HasCode(err, domain.CodeAborted) {
+				return errBadRefresh
+			}
+			return err
+		}
+		toks, err = s.tokensFor(sess, next, now)
+		return err
+	})
+	return toks, err
+}
+
+// WhoAmI describes the caller.
+func (s *Service) WhoAmI(_ context.Context, p *auth.Principal) *auth.Principal {
+	cp := *p
+	return &cp
+}
+
+// String keeps tokens out of logs should a Tokens value ever be printed.
+func (t *Tokens) String() string { return fmt.Sprintf("Tokens{session %s}", t.SessionID) }

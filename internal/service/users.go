@@ -1,0 +1,551 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opRegister       = policy.Op(trellisv1connect.UsersRegisterProcedure)
+	opConfirmEmail   = policy.Op(trellisv1connect.UsersConfirmEmailProcedure)
+	opResend         = policy.Op(trellisv1connect.UsersResendConfirmationProcedure)
+	opRequestReset   = policy.Op(trellisv1connect.UsersRequestPasswordResetProcedure)
+	opResetPassword  = policy.Op(trellisv1connect.UsersResetPasswordProcedure)
+	opSetUserProfile = policy.Op(trellisv1connect.UsersSetUserProfileProcedure)
+	opChangePassword = policy.Op(trellisv1connect.UsersChangePasswordProcedure)
+	opSetUserState   = policy.Op(trellisv1connect.UsersSetUserStateProcedure)
+	opSetAdmin       = policy.Op(trellisv1connect.UsersSetAdminProcedure)
+	opBootstrap      = "trellis.admin/Bootstrap"
+)
+
+// Registration is what a new researcher gives.
+type Registration struct {
+	UID      string
+	Email    string
+	Password string
+	Profile  map[string]string
+}
+
+// Register creates a pending account and mails the confirmation token.
+func (s *Service) Register(ctx context.Context, r Registration) (*domain.User, error) {
+	var vs domain.Violations
+	if err := vs.Check(domain.ValidateUID("uid", r.UID)); err != nil {
+		return nil, err
+	}
+	email, err := domain.NormalizeEmail("email", r.Email)
+	if err := vs.Check(err); err != nil {
+		return nil, err
+	}
+	if err := vs.Check(password.CheckPolicy("password", r.UID, r.Password)); err != nil {
+		return nil, err
+	}
+	profile := map[string]string{}
+	for k, v := range r.Profile {
+		profile[k] = strings.TrimSpace(v)
+	}
+	if pe, ok := profile["email"]; ok && pe != r.Email && pe != email {
+		vs.Add("profile.email", "profile.conflict", "give the e-mail address once, in the email field")
+	}
+	profile["email"] = email
+	if err := vs.Check(domain.UserProfile.ValidateNew(profile)); err != nil {
+		return nil, err
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	delete(profile, "email") // kept on the account, the source of truth
+	hash, err := s.hashPassword(ctx, r.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &domain.User{UID: r.UID, Email: email, State: domain.UserPendingEmail, CreatedAt: now, UpdatedAt: now}
+	err = s.update(ctx, &record{op: opRegister, object: userObject(u.UID)}, func(tx store.Tx) error {
+		if err := tx.Users().Create(ctx, u, hash); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileUser, u.UID, profile); err != nil {
+			return err
+		}
+		if err := tx.Changes().Append(ctx, store.ChangeUser, u.UID); err != nil {
+			return err
+		}
+		return s.mailConfirmation(ctx, tx, u.UID, email, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// mailConfirmation issues a confirmation token for uid and mails it to
+// address. newEmail is set when the token confirms an address change.
+func (s *Service) mailConfirmation(ctx context.Context, tx store.Tx, uid, address, newEmail string) error {
+	if err := tx.OneTimeTokens().DeleteFor(ctx, uid, store.PurposeConfirmEmail); err != nil {
+		return err
+	}
+	tok, h := newSecret()
+	now := s.now()
+	if err := tx.OneTimeTokens().Create(ctx, &store.OneTimeToken{
+		Hash: h, Purpose: store.PurposeConfirmEmail, UID: uid, Data: newEmail,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.ConfirmTTL),
+	}); err != nil {
+		return err
+	}
+	what := "your Trellis account " + uid
+	if newEmail != "" {
+		what = "the new e-mail address of Trellis account " + uid
+	}
+	body := fmt.Sprintf(`Hello,
+
+Please confirm %s. Your confirmation token is:
+
+    %s
+
+Confirm with the command line client:
+
+    trellis --server %s user confirm %s
+
+or by calling trellis.v1.Users/ConfirmEmail with this token. It expires in %s.
+
+If you did not ask for this, ignore this message.
+`, what, tok, s.cfg.PublicURL, tok, s.cfg.ConfirmTTL)
+	return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: now, To: address, Subject: "Confirm your e-mail address for Trellis", Body: body})
+}
+
+func badToken(field, what string, err error) error {
+	switch domain.CodeOf(err) {
+	case domain.CodeNotFound:
+		return domain.Invalid(field, field+".unknown", "this "+what+" token is not valid: it was mistyped or has been used already")
+	case domain.CodeFailedPrecondition:
+		return domain.Invalid(field, field+".expired", "this "+what+" token has expired: ask for a new one")
+	}
+	return err
+}
+
+// ConfirmEmail redeems a confirmation token.
+func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*domain.User, error) {
+	if tok == "" {
+		return nil, domain.Invalid("token", "token.required", "the confirmation token is required")
+	}
+	var u *domain.User
+	rec := &record{op: opConfirmEmail}
+	err := s.update(ctx, rec, func(tx store.Tx) error {
+		t, err := tx.OneTimeTokens().Consume(ctx, hashSecret(tok), store.PurposeConfirmEmail, s.now())
+		if err != nil {
+			return badToken("token", "confirmation", err)
+		}
+		rec.object, rec.actor = userObject(t.UID), &auth.Principal{UID: t.UID}
+		if u, err = tx.Users().Get(ctx, t.UID); err != nil {
+			return err
+		}
+		if t.Data != "" {
+			u.Email = t.Data
+			rec.detail = "e-mail address changed"
+		} else if u.State == domain.UserPendingEmail {
+			u.State = domain.UserActive
+			rec.detail = "account activated"
+		}
+		u.EmailVerified = true
+		u.UpdatedAt = s.now()
+		if err := tx.Users().Update(ctx, u); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeUser, u.UID)
+	})
+	return u, err
+}
+
+// ResendConfirmation mails a fresh token to an account still pending. It
+// says nothing about whether the account exists.
+func (s *Service) ResendConfirmation(ctx context.Context, uid string) error {
+	if err := domain.ValidateUID("uid", uid); err != nil {
+		return err
+	}
+	return s.quietly(s.update(ctx, &record{op: opResend, object: userObject(uid)}, func(tx store.Tx) error {
+		u, err := tx.Users().Get(ctx, uid)
+		if err != nil {
+			return err
+		}
+		if u.State != domain.UserPendingEmail {
+			return errNothingToDo
+		}
+		return s.mailConfirmation(ctx, tx, uid, u.Email, "")
+	}))
+}
+
+var errNothingToDo = domain.FailedPrecondition("nothing to do")
+
+// quietly hides whether an account exists from public operations.
+func (s *Service) quietly(err error) error {
+	if err == errNothingToDo || domain.HasCode(err, domain.CodeNotFound) {
+		return nil
+	}
+	return err
+}
+
+// RequestPasswordReset mails a reset token to an active account. It says
+// nothing about whether the account exists.
+func (s *Service) RequestPasswordReset(ctx context.Context, uid string) error {
+	if err := domain.ValidateUID("uid", uid); err != nil {
+		return err
+	}
+	return s.quietly(s.update(ctx, &record{op: opRequestReset, object: userObject(uid)}, func(tx store.Tx) error {
+		u, err := tx.Users().Get(ctx, uid)
+		if err != nil {
+			return err
+		}
+		if u.State != domain.UserActive {
+			return errNothingToDo
+		}
+		if err := tx.OneTimeTokens().DeleteFor(ctx, uid, store.PurposeResetPassword); err != nil {
+			return err
+		}
+		tok, h := newSecret()
+		now := s.now()
+		if err := tx.OneTimeTokens().Create(ctx, &store.OneTimeToken{
+			Hash: h, Purpose: store.PurposeResetPassword, UID: uid, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTTL),
+		}); err != nil {
+			return err
+		}
+		body := fmt.Sprintf(`Hello,
+
+Someone, hopefully you, asked to reset the password of Trellis account %s.
+Your reset token is:
+
+    %s
+
+Set a new password with the command line client:
+
+    trellis --server %s user reset-password --token %s
+
+It expires in %s and works once. Every session of the account will be ended.
+If you did not ask for this, ignore this message: your password is unchanged.
+`, uid, tok, s.cfg.PublicURL, tok, s.cfg.ResetTTL)
+		return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: now, To: u.Email, Subject: "Reset your Trellis password", Body: body})
+	}))
+}
+
+// ResetPassword redeems a reset token and sets a new password; every
+// session of the account ends.
+func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
+	var vs domain.Violations
+	if tok == "" {
+		vs.Add("token", "token.required", "the reset token is required")
+	}
+	if err := vs.Check(password.CheckPolicy("new_password", "", pw)); err != nil {
+		return err
+	}
+	if err := vs.Err(); err != nil {
+		return err
+	}
+	hash, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		return err
+	}
+	rec := &record{op: opResetPassword}
+	return s.update(ctx, rec, func(tx store.Tx) error {
+		t, err := tx.OneTimeTokens().Consume(ctx, hashSecret(tok), store.PurposeResetPassword, s.now())
+		if err != nil {
+			return badToken("token", "reset", err)
+		}
+		rec.object, rec.actor = userObject(t.UID), &auth.Principal{UID: t.UID}
+		// The uid is known only now; the rest of the policy was checked.
+		if err := password.CheckPolicy("new_password", t.UID, pw); err != nil {
+			return err
+		}
+		if err := tx.Users().SetPasswordHash(ctx, t.UID, hash); err != nil {
+			return err
+		}
+		if err := tx.LoginFailures().Reset(ctx, t.UID); err != nil {
+			return err
+		}
+		return s.revokeUserSessions(ctx, tx, t.UID)
+	})
+}
+
+// GetUser returns an account.
+func (s *Service) GetUser(ctx context.Context, uid string) (*domain.User, error) {
+	var u *domain.User
+	err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		u, err = tx.Users().Get(ctx, uid)
+		return err
+	})
+	return u, err
+}
+
+// ListUsers pages through accounts by uid.
+func (s *Service) ListUsers(ctx context.Context, prefix string, pageSize int32, pageToken string) ([]*domain.User, string, error) {
+	limit, err := pageLimit(pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	var users []*domain.User
+	err = s.view(ctx, func(tx store.Tx) error {
+		var err error
+		users, err = tx.Users().List(ctx, prefix, store.Page{After: after, Limit: limit + 1})
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	users, next := trimPage(users, limit, func(u *domain.User) string { return encodeStringToken(u.UID) })
+	return users, next, nil
+}
+
+// GetUserProfile returns the visible attributes of uid's profile.
+func (s *Service) GetUserProfile(ctx context.Context, uid string) ([]domain.ProfileValue, error) {
+	var values map[string]string
+	err := s.view(ctx, func(tx store.Tx) error {
+		u, err := tx.Users().Get(ctx, uid)
+		if err != nil {
+			return err
+		}
+		if values, err = tx.Profiles().Get(ctx, store.ProfileUser, uid); err != nil {
+			return err
+		}
+		// The account is the source of truth for these two.
+		values["uid"], values["email"] = u.UID, u.Email
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return domain.UserProfile.Visible(values), nil
+}
+
+// RulePendingConfirmation reports an e-mail change that waits for the new
+// address to be confirmed.
+const RulePendingConfirmation = "pending_confirmation"
+
+// SetUserProfile applies what it can and reports every attribute named.
+func (s *Service) SetUserProfile(ctx context.Context, p *auth.Principal, uid string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	var changes []domain.AttributeChange
+	rec := &record{op: opSetUserProfile, actor: p, object: userObject(uid)}
+	err := s.update(ctx, rec, func(tx store.Tx) error {
+		u, err := tx.Users().Get(ctx, uid)
+		if err != nil {
+			return err
+		}
+		current, err := tx.Profiles().Get(ctx, store.ProfileUser, uid)
+		if err != nil {
+			return err
+		}
+		current["uid"], current["email"] = u.UID, u.Email
+		next, ch := domain.UserProfile.Apply(current, set, clearAttrs)
+		changes = ch
+		for i := range changes {
+			c := &changes[i]
+			if c.Name != "email" || !c.Changed {
+				continue
+			}
+			// A new address takes effect only once it is confirmed.
+			next["email"] = u.Email
+			c.Changed = false
+			email, err := domain.NormalizeEmail("email", set["email"])
+			if err != nil {
+				c.Rule, c.Reason = domain.RuleFormat, "not a valid e-mail address"
+				continue
+			}
+			other, err := tx.Users().GetByEmail(ctx, email)
+			switch {
+			case err == nil && other.UID != uid:
+				c.Rule, c.Reason = "taken", "another account uses this e-mail address"
+				continue
+			case err != nil && !domain.HasCode(err, domain.CodeNotFound):
+				return err
+			}
+			if err := s.mailConfirmation(ctx, tx, uid, email, email); err != nil {
+				return err
+			}
+			c.Rule, c.Reason = RulePendingConfirmation, "a confirmation was mailed to the new address; the change takes effect when it is confirmed"
+		}
+		var changed []string
+		for _, c := range changes {
+			if c.Changed {
+				changed = append(changed, c.Name)
+			}
+		}
+		rec.detail = "changed: " + strings.Join(changed, ",")
+		if len(changed) == 0 {
+			return nil
+		}
+		delete(next, "uid")
+		delete(next, "email")
+		return tx.Profiles().Set(ctx, store.ProfileUser, uid, next)
+	})
+	return changes, err
+}
+
+// ChangePassword sets a new password. The account's owner must give the
+// current one; an admin changing another account's password need not.
+func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, uid, current, next string) error {
+	if err := password.CheckPolicy("new_password", uid, next); err != nil {
+		return err
+	}
+	needCurrent := uid == p.UID || !p.Admin
+	if needCurrent {
+		if current == "" {
+			return domain.Invalid("current_password", "current_password.required", "give the current password")
+		}
+		var hash string
+		if err := s.view(ctx, func(tx store.Tx) error {
+			var err error
+			hash, err = tx.Users().PasswordHash(ctx, uid)
+			return err
+		}); err != nil {
+			return err
+		}
+		ok, _, err := s.verifyPassword(ctx, hash, current)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			err := domain.Invalid("current_password", "current_password.wrong", "the current password is not correct")
+			s.AuditRefusal(ctx, opChangePassword, p, userObject(uid), err, "wrong current password")
+			return err
+		}
+	}
+	hash, err := s.hashPassword(ctx, next)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, &record{op: opChangePassword, actor: p, object: userObject(uid)}, func(tx store.Tx) error {
+		if err := tx.Users().SetPasswordHash(ctx, uid, hash); err != nil {
+			return err
+		}
+		if uid != p.UID {
+			// Whoever held the account's sessions no longer knows its
+			// password.
+			return s.revokeUserSessions(ctx, tx, uid)
+		}
+		return nil
+	})
+}
+
+// SetUserState locks, disables or reactivates an account.
+func (s *Service) SetUserState(ctx context.Context, p *auth.Principal, uid string, state domain.UserState) (*domain.User, error) {
+	if uid == p.UID {
+		return nil, domain.FailedPrecondition("administrators cannot change the state of their own account")
+	}
+	var u *domain.User
+	err := s.update(ctx, &record{op: opSetUserState, actor: p, object: userObject(uid), detail: "state=" + string(state)}, func(tx store.Tx) error {
+		var err error
+		if u, err = tx.Users().Get(ctx, uid); err != nil {
+			return err
+		}
+		if u.State == domain.UserPendingEmail && state == domain.UserActive {
+			return domain.FailedPrecondition("account %s has not confirmed its e-mail address yet", uid)
+		}
+		u.State, u.UpdatedAt = state, s.now()
+		if err := tx.Users().Update(ctx, u); err != nil {
+			return err
+		}
+		if err := tx.Changes().Append(ctx, store.ChangeUser, uid); err != nil {
+			return err
+		}
+		if state != domain.UserActive {
+			return s.revokeUserSessions(ctx, tx, uid)
+		}
+		return nil
+	})
+	return u, err
+}
+
+// SetAdmin grants or withdraws administration. The last admin stays.
+func (s *Service) SetAdmin(ctx context.Context, p *auth.Principal, uid string, admin bool) (*domain.User, error) {
+	var u *domain.User
+	err := s.update(ctx, &record{op: opSetAdmin, actor: p, object: userObject(uid), detail: fmt.Sprintf("admin=%t", admin)}, func(tx store.Tx) error {
+		var err error
+		if u, err = tx.Users().Get(ctx, uid); err != nil {
+			return err
+		}
+		if u.Admin == admin {
+			return nil
+		}
+		if !admin {
+			n, err := tx.Users().CountAdmins(ctx)
+			if err != nil {
+				return err
+			}
+			if n <= 1 {
+				return domain.FailedPrecondition("%s is the last administrator; make another one first", uid)
+			}
+		}
+		u.Admin, u.UpdatedAt = admin, s.now()
+		if err := tx.Users().Update(ctx, u); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeUser, uid)
+	})
+	return u, err
+}
+
+// Bootstrap creates the first administrator on a store that has none. It is
+// the operator's way in; it is not an API operation.
+func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain.User, error) {
+	var vs domain.Violations
+	if err := vs.Check(domain.ValidateUID("uid", uid)); err != nil {
+		return nil, err
+	}
+	email, err := domain.NormalizeEmail("email", email)
+	if err := vs.Check(err); err != nil {
+		return nil, err
+	}
+	if err := vs.Check(password.CheckPolicy("password", uid, pw)); err != nil {
+		return nil, err
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	hash, err := s.hashPassword(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	u := &domain.User{UID: uid, Email: email, EmailVerified: true, State: domain.UserActive, Admin: true, CreatedAt: now, UpdatedAt: now}
+	err = s.update(ctx, &record{op: opBootstrap, object: userObject(uid), detail: "first administrator"}, func(tx store.Tx) error {
+		n, err := tx.Users().CountAdmins(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return domain.FailedPrecondition("an administrator already exists; bootstrap is only for an empty testbed")
+		}
+		if err := tx.Users().Create(ctx, u, hash); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileUser, uid, map[string]string{"name": uid}); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeUser, uid)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// HasAdmin reports whether any administrator exists.
+func (s *Service) HasAdmin(ctx context.Context) (bool, error) {
+	var n int
+	err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.Users().CountAdmins(ctx)
+		return err
+	})
+	return n > 0, err
+}

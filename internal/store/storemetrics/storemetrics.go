@@ -1,0 +1,68 @@
+// Package storemetrics wraps a store.Store to count and time its
+// transactions for Prometheus, so operators see a struggling database before
+// users do.
+package storemetrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+type instrumented struct {
+	store.Store
+	errors   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// Wrap returns st with its transactions measured on reg.
+func Wrap(st store.Store, reg prometheus.Registerer) store.Store {
+	s := &instrumented{
+		Store: st,
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trellis_store_errors_total",
+			Help: "Store transactions that failed for a reason other than the operation's own (a domain error), by kind (update, view, ping).",
+		}, []string{"kind"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "trellis_store_transaction_seconds",
+			Help:    "Store transaction latency by kind.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}, []string{"kind"}),
+	}
+	reg.MustRegister(s.errors, s.duration)
+	return s
+}
+
+func (s *instrumented) observe(kind string, start time.Time, err error) {
+	s.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+	// A domain error is the operation's answer (not found, invalid, …),
+	// not the store failing.
+	if err != nil && domain.CodeOf(err) == domain.CodeInternal {
+		s.errors.WithLabelValues(kind).Inc()
+	}
+}
+
+func (s *instrumented) Update(ctx context.Context, fn func(store.Tx) error) error {
+	start := time.Now()
+	err := s.Store.Update(ctx, fn)
+	s.observe("update", start, err)
+	return err
+}
+
+func (s *instrumented) View(ctx context.Context, fn func(store.Tx) error) error {
+	start := time.Now()
+	err := s.Store.View(ctx, fn)
+	s.observe("view", start, err)
+	return err
+}
+
+func (s *instrumented) Ping(ctx context.Context) error {
+	start := time.Now()
+	err := s.Store.Ping(ctx)
+	s.observe("ping", start, err)
+	return err
+}

@@ -1,0 +1,44 @@
+// Package api serves the Trellis API contract (proto/trellis/v1) with
+// Connect, so one handler speaks gRPC, gRPC-Web and JSON over HTTP.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/service"
+)
+
+// MaxRequestBytes bounds a decoded request message.
+const MaxRequestBytes = 1 << 20
+
+const compressMinBytes = 4 << 10
+
+// Options configure the API handlers.
+type Options struct {
+	Service       *service.Service
+	Authenticator *auth.Authenticator
+	Registerer    prometheus.Registerer
+	Log           *slog.Logger
+	Version       string
+}
+
+// Mount registers every API service on mux.
+func Mount(mux *http.ServeMux, o Options) {
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(newMetrics(o.Registerer), &gate{authn: o.Authenticator, svc: o.Service, log: o.Log}),
+		connect.WithReadMaxBytes(MaxRequestBytes),
+		// Compressing a response of a few hundred bytes costs far more CPU
+		// (a gzip writer's setup) than the bytes it saves on the wire.
+		connect.WithCompressMinBytes(compressMinBytes),
+	}
+	mux.Handle(trellisv1connect.NewApiInfoHandler(&apiInfo{version: o.Version}, opts...))
+	mux.Handle(trellisv1connect.NewAuthHandler(&authHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewUsersHandler(&usersHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewAdminHandler(&adminHandler{svc: o.Service}, opts...))
+}

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	"connectrpc.com/connect"
+
+	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/service"
+)
+
+// Handlers are thin: decode, call the service, encode. Authentication,
+// authorization and error mapping happen in the interceptors.
+
+type apiInfo struct {
+	version string
+}
+
+func (h *apiInfo) GetVersion(context.Context, *connect.Request[trellisv1.GetVersionRequest]) (*connect.Response[trellisv1.GetVersionResponse], error) {
+	resp := &trellisv1.GetVersionResponse{
+		ApiVersion: "v1",
+		Version:    h.version,
+		GoVersion:  runtime.Version(),
+		ServerTime: ts(time.Now()),
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				resp.Revision = s.Value
+			}
+		}
+	}
+	return connect.NewResponse(resp), nil
+}
+
+type authHandler struct{ svc *service.Service }
+
+func tokensToProto(t *service.Tokens) *trellisv1.Tokens {
+	return &trellisv1.Tokens{
+		AccessToken:          t.AccessToken,
+		AccessTokenExpiresAt: ts(t.AccessExpiresAt),
+		RefreshToken:         t.RefreshToken,
+		SessionId:            t.SessionID,
+		SessionExpiresAt:     ts(t.SessionExpiresAt),
+	}
+}
+
+func (h *authHandler) Login(ctx context.Context, req *connect.Request[trellisv1.LoginRequest]) (*connect.Response[trellisv1.LoginResponse], error) {
+	t, err := h.svc.Login(ctx, req.Msg.Uid, req.Msg.Password)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.LoginResponse{Tokens: tokensToProto(t)}), nil
+}
+
+func (h *authHandler) Logout(ctx context.Context, _ *connect.Request[trellisv1.LogoutRequest]) (*connect.Response[trellisv1.LogoutResponse], error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.Logout(ctx, p); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.LogoutResponse{}), nil
+}
+
+func (h *authHandler) Refresh(ctx context.Context, req *connect.Request[trellisv1.RefreshRequest]) (*connect.Response[trellisv1.RefreshResponse], error) {
+	t, err := h.svc.Refresh(ctx, req.Msg.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.RefreshResponse{Tokens: tokensToProto(t)}), nil
+}
+
+func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.WhoAmIRequest]) (*connect.Response[trellisv1.WhoAmIResponse], error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := h.svc.WhoAmI(ctx, p)
+	return connect.NewResponse(&trellisv1.WhoAmIResponse{
+		Uid:              w.UID,
+		Admin:            w.Admin,
+		SessionId:        w.SessionID,
+		SessionExpiresAt: ts(w.SessionExpires),
+		TokenExpiresAt:   ts(w.TokenExpires),
+	}), nil
+}
+
+type usersHandler struct{ svc *service.Service }
+
+func (h *usersHandler) Register(ctx context.Context, req *connect.Request[trellisv1.RegisterRequest]) (*connect.Response[trellisv1.RegisterResponse], error) {
+	u, err := h.svc.Register(ctx, service.Registration{
+		UID: req.Msg.Uid, Email: req.Msg.Email, Password: req.Msg.Password, Profile: req.Msg.Profile,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.RegisterResponse{User: userToProto(u)}), nil
+}
+
+func (h *usersHandler) ConfirmEmail(ctx context.Context, req *connect.Request[trellisv1.ConfirmEmailRequest]) (*connect.Response[trellisv1.ConfirmEmailResponse], error) {
+	u, err := h.svc.ConfirmEmail(ctx, req.Msg.Token)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.ConfirmEmailResponse{User: userToProto(u)}), nil
+}
+
+func (h *usersHandler) ResendConfirmation(ctx context.Context, req *connect.Request[trellisv1.ResendConfirmationRequest]) (*connect.Response[trellisv1.ResendConfirmationResponse], error) {
+	if err := h.svc.ResendConfirmation(ctx, req.Msg.Uid); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.ResendConfirmationResponse{}), nil
+}
+
+func (h *usersHandler) RequestPasswordReset(ctx context.Context, req *connect.Request[trellisv1.RequestPasswordResetRequest]) (*connect.Response[trellisv1.RequestPasswordResetResponse], error) {
+	if err := h.svc.RequestPasswordReset(ctx, req.Msg.Uid); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.RequestPasswordResetResponse{}), nil
+}
+
+func (h *usersHandler) ResetPassword(ctx context.Context, req *connect.Request[trellisv1.ResetPasswordRequest]) (*connect.Response[trellisv1.ResetPasswordResponse], error) {
+	if err := h.svc.ResetPassword(ctx, req.Msg.Token, req.Msg.NewPassword); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.ResetPasswordResponse{}), nil
+}
+
+func (h *usersHandler) GetUser(ctx context.Context, req *connect.Request[trellisv1.GetUserRequest]) (*connect.Response[trellisv1.GetUserResponse], error) {
+	_, uid, err := target(ctx, req.Msg.Uid)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.svc.GetUser(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.GetUserResponse{User: userToProto(u)}), nil
+}
+
+func (h *usersHandler) ListUsers(ctx context.Context, req *connect.Request[trellisv1.ListUsersRequest]) (*connect.Response[trellisv1.ListUsersResponse], error) {
+	users, next, err := h.svc.ListUsers(ctx, req.Msg.UidPrefix, req.Msg.PageSize, req.Msg.PageToken)
+	if err != nil {
+		return nil, err
+	}
+	resp := &trellisv1.ListUsersResponse{NextPageToken: next}
+	for _, u := range users {
+		resp.Users = append(resp.Users, userToProto(u))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *usersHandler) GetProfileDescription(context.Context, *connect.Request[trellisv1.GetProfileDescriptionRequest]) (*connect.Response[trellisv1.GetProfileDescriptionResponse], error) {
+	return connect.NewResponse(&trellisv1.GetProfileDescriptionResponse{Attributes: descriptionToProto(domain.UserProfile)}), nil
+}
+
+func (h *usersHandler) GetUserProfile(ctx context.Context, req *connect.Request[trellisv1.GetUserProfileRequest]) (*connect.Response[trellisv1.GetUserProfileResponse], error) {
+	_, uid, err := target(ctx, req.Msg.Uid)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := h.svc.GetUserProfile(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.GetUserProfileResponse{Uid: uid, Attributes: profileToProto(vals)}), nil
+}
+
+func (h *usersHandler) SetUserProfile(ctx context.Context, req *connect.Request[trellisv1.SetUserProfileRequest]) (*connect.Response[trellisv1.SetUserProfileResponse], error) {
+	p, uid, err := target(ctx, req.Msg.Uid)
+	if err != nil {
+		return nil, err
+	}
+	changes, err := h.svc.SetUserProfile(ctx, p, uid, req.Msg.Set, req.Msg.Clear)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.SetUserProfileResponse{Changes: changesToProto(changes)}), nil
+}
+
+func (h *usersHandler) ChangePassword(ctx context.Context, req *connect.Request[trellisv1.ChangePasswordRequest]) (*connect.Response[trellisv1.ChangePasswordResponse], error) {
+	p, uid, err := target(ctx, req.Msg.Uid)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.svc.ChangePassword(ctx, p, uid, req.Msg.CurrentPassword, req.Msg.NewPassword); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.ChangePasswordResponse{}), nil
+}
+
+func (h *usersHandler) SetUserState(ctx context.Context, req *connect.Request[trellisv1.SetUserStateRequest]) (*connect.Response[trellisv1.SetUserStateResponse], error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	state, err := domain.ParseUserState("state", userStateFromProto(req.Msg.State))
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.svc.SetUserState(ctx, p, req.Msg.Uid, state)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.SetUserStateResponse{User: userToProto(u)}), nil
+}
+
+func (h *usersHandler) SetAdmin(ctx context.Context, req *connect.Request[trellisv1.SetAdminRequest]) (*connect.Response[trellisv1.SetAdminResponse], error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.svc.SetAdmin(ctx, p, req.Msg.Uid, req.Msg.Admin)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.SetAdminResponse{User: userToProto(u)}), nil
+}
+
+type adminHandler struct{ svc *service.Service }
+
+func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request[trellisv1.ListAuditEventsRequest]) (*connect.Response[trellisv1.ListAuditEventsResponse], error) {
+	q := service.AuditQuery{
+		Actor: req.Msg.Actor, Object: req.Msg.Object, Operation: req.Msg.Operation,
+		PageSize: req.Msg.PageSize, PageToken: req.Msg.PageToken,
+	}
+	if req.Msg.Since != nil {
+		q.Since = req.Msg.Since.AsTime()
+	}
+	evs, next, err := h.svc.ListAuditEvents(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	resp := &trellisv1.ListAuditEventsResponse{NextPageToken: next}
+	for _, e := range evs {
+		resp.Events = append(resp.Events, auditToProto(e))
+	}
+	return connect.NewResponse(resp), nil
+}
+
+func (h *adminHandler) ListOutbox(ctx context.Context, req *connect.Request[trellisv1.ListOutboxRequest]) (*connect.Response[trellisv1.ListOutboxResponse], error) {
+	mail, next, err := h.svc.ListOutbox(ctx, req.Msg.To, req.Msg.PageSize, req.Msg.PageToken)
+	if err != nil {
+		return nil, err
+	}
+	resp := &trellisv1.ListOutboxResponse{NextPageToken: next}
+	for _, m := range mail {
+		resp.Messages = append(resp.Messages, mailToProto(m))
+	}
+	return connect.NewResponse(resp), nil
+}

@@ -1,0 +1,130 @@
+// Package httpserver assembles Trellis's HTTP surface: the API, health and
+// readiness, metrics, the token key set; and the middleware every request
+// passes through (request id, size limit, panic recovery, logging).
+package httpserver
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trellis-testbed/trellis/internal/requestid"
+)
+
+// MaxBodyBytes bounds every request body; the API's own limit on a decoded
+// message is tighter.
+const MaxBodyBytes = 2 << 20
+
+// Options for the handler.
+type Options struct {
+	// API serves the Connect routes; it is mounted at "/".
+	API http.Handler
+	// Ready reports whether the server can serve (the store answers).
+	Ready func(ctx context.Context) error
+	// JWKS returns the public key set for tokens.
+	JWKS     func() ([]byte, error)
+	Gatherer prometheus.Gatherer
+	Log      *slog.Logger
+}
+
+// Handler returns the server's root handler.
+func Handler(o Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", o.API)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := o.Ready(ctx); err != nil {
+			o.Log.WarnContext(ctx, "not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("store unreachable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		b, err := o.JWKS()
+		if err != nil {
+			o.Log.ErrorContext(r.Context(), "key set unavailable", "err", err)
+			http.Error(w, "key set unavailable", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(b)
+	})
+	return middleware(mux, o.Log)
+}
+
+// middleware gives each request an id (the caller's X-Request-Id when it is
+// safe to log), bounds its body, recovers panics and logs it. Headers are
+// never logged: they carry credentials.
+func middleware(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := requestid.Accept(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		ctx := requestid.With(r.Context(), id)
+		r = r.WithContext(ctx)
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.ErrorContext(ctx, "panic serving request", "panic", p, "path", r.URL.Path)
+				if !rec.wrote {
+					http.Error(rec, "internal error; request id "+id, http.StatusInternalServerError)
+				}
+			}
+			level := slog.LevelDebug
+			if rec.status >= 500 {
+				level = slog.LevelError
+			}
+			log.Log(ctx, level, "request", "method", r.Method, "path", r.URL.Path,
+				"status", rec.status, "duration", time.Since(start), "remote", r.RemoteAddr)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// recorder remembers the status code; Unwrap keeps http.ResponseController
+// (flushing for streams) working.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
