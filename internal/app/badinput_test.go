@@ -209,7 +209,7 @@ func TestLoginFailures(t *testing.T) {
 	for range 5 {
 		_ = login("grace", "still not her password")
 	}
-	err := login("grace", "pw for grace is long enough")
+	err := login("grace", userPassword)
 	wantCode(t, err, connect.CodeResourceExhausted)
 	if !strings.Contains(err.Error(), "try again in") {
 		t.Fatalf("back-off error %q does not say when", err)

@@ -197,7 +197,7 @@ func TestExpiredConfirmation(t *testing.T) {
 	h := newHarness(t, sqlite)
 	ctx := context.Background()
 	_, err := h.users.Register(ctx, req(&trellisv1.RegisterRequest{
-		Uid: "carol", Email: "carol@uni.example.edu", Password: "carol has a long password",
+		Uid: "carol", Email: "carol@uni.example.edu", Password: userPassword,
 		Profile: map[string]string{"name": "Carol", "phone": "+1 310 555 0100"},
 	}, ""))
 	if err != nil {
@@ -222,7 +222,7 @@ func TestExpiredConfirmation(t *testing.T) {
 	// An expired token, from a replica whose confirmation tokens live 1ms.
 	short := newServer(t, h.srv.Store, func(c *app.Config) { c.Service.ConfirmTTL = time.Millisecond })
 	_, err = short.users.Register(ctx, req(&trellisv1.RegisterRequest{
-		Uid: "erin", Email: "erin@uni.example.edu", Password: "erin has a long password",
+		Uid: "erin", Email: "erin@uni.example.edu", Password: userPassword,
 		Profile: map[string]string{"name": "Erin", "phone": "+1 310 555 0100"},
 	}, ""))
 	if err != nil {
@@ -241,8 +241,10 @@ func TestRevocationReachesOtherReplicas(t *testing.T) {
 	for _, kind := range []storeKind{sqlite, postgres} {
 		t.Run(string(kind), func(t *testing.T) {
 			st := openStore(t, kind)
-			a := newServer(t, st)
-			b := newServer(t, st)
+			// Replicas behind one name share the public URL, hence the issuer.
+			sameURL := func(c *app.Config) { c.PublicURL = "https://trellis.test" }
+			a := newServer(t, st, sameURL)
+			b := newServer(t, st, sameURL)
 			ctx := context.Background()
 			tok := a.newUser("dave")
 			// Replica b verifies a's token offline (shared key set).

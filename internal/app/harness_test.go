@@ -36,7 +36,11 @@ type harness struct {
 	info  trellisv1connect.ApiInfoClient
 }
 
-const adminPassword = "correct horse battery staple"
+const (
+	adminPassword = "correct horse battery staple"
+	// userPassword is every test user's; it contains none of their uids.
+	userPassword = "mad hatter tea party"
+)
 
 type storeKind string
 
@@ -161,7 +165,7 @@ func (h *harness) lastMailTo(addr string) (string, *trellisv1.OutboxMessage) {
 func (h *harness) newUser(uid string) string {
 	h.t.Helper()
 	ctx := context.Background()
-	pw := "pw for " + uid + " is long enough"
+	pw := userPassword
 	email := uid + "@uni.example.edu"
 	if _, err := h.users.Register(ctx, req(&trellisv1.RegisterRequest{
 		Uid: uid, Email: email, Password: pw,

@@ -122,7 +122,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if code := h.call(t, "trellis.v1.Users/GetUserProfile", `{"uid":"victim"}`, adminTok); code != "" {
 		t.Fatalf("admin reading victim's profile: %s", code)
 	}
-	h.login("victim", "pw for victim is long enough")
+	h.login("victim", userPassword)
 	// And the rules do let the right caller through.
 	for op, body := range samples {
 		if code := h.call(t, op, body, adminTok); code == "unauthenticated" || code == "permission_denied" || code == "not_found" {

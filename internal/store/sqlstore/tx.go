@@ -1,0 +1,117 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+// tx is one transaction; its parts are views of it.
+type tx struct {
+	f  *flavor
+	tx *sql.Tx
+}
+
+func (t *tx) Users() store.Users                 { return users{t} }
+func (t *tx) Profiles() store.Profiles           { return profiles{t} }
+func (t *tx) Sessions() store.Sessions           { return sessions{t} }
+func (t *tx) OneTimeTokens() store.OneTimeTokens { return tokens{t} }
+func (t *tx) LoginFailures() store.LoginFailures { return loginFailures{t} }
+func (t *tx) SigningKeys() store.SigningKeys     { return signingKeys{t} }
+func (t *tx) Audit() store.Audit                 { return audit{t} }
+func (t *tx) Outbox() store.Outbox               { return outbox{t} }
+func (t *tx) Changes() store.Changes             { return changes{t} }
+
+func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)
+}
+
+func (t *tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.f.rebind(q), args...)
+}
+
+func (t *tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.f.rebind(q), args...)
+}
+
+// execAffected runs a statement and returns how many rows it touched.
+func (t *tx) execAffected(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// guard runs fn, a statement that may fail with a constraint violation the
+// caller turns into a domain error. On PostgreSQL any failed statement
+// aborts the whole transaction; a savepoint undoes just the statement, so
+// the caller may go on after an already-exists error, as on SQLite.
+func (t *tx) guard(ctx context.Context, fn func() error) error {
+	if !t.f.savepoints {
+		return fn()
+	}
+	if _, err := t.tx.ExecContext(ctx, "SAVEPOINT sqlstore_guard"); err != nil {
+		return err
+	}
+	err := fn()
+	if err != nil {
+		if _, ok := t.f.unique(err); !ok && !t.f.foreignKey(err) {
+			// Anything else (a serialization failure, a lost connection)
+			// leaves the transaction aborted: it must not commit.
+			return err
+		}
+		if _, rerr := t.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT sqlstore_guard"); rerr != nil {
+			return fmt.Errorf("%w (and rolling back to the savepoint: %v)", err, rerr)
+		}
+	}
+	if _, rerr := t.tx.ExecContext(ctx, "RELEASE SAVEPOINT sqlstore_guard"); rerr != nil && err == nil {
+		return rerr
+	}
+	return err
+}
+
+// micros stores a time as microseconds since the epoch, the zero time as 0.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros is the inverse of micros, in UTC.
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// nullBytes stores an empty byte slice as NULL, so that "no hash" never
+// matches another "no hash".
+func nullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// Listing limits: a listing without a limit gets a page of defaultLimit, and
+// no page is larger than maxLimit.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return defaultLimit
+	case n > maxLimit:
+		return maxLimit
+	}
+	return n
+}

@@ -1,0 +1,288 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var loginFailureTests = []test{
+	{"RecordGetReset", func(t *testing.T, s store.Store) {
+		createUsers(t, s, "alice")
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			lf := tx.LoginFailures()
+			n, last, err := lf.Get(ctx, "ghost")
+			ok(t, err)
+			if n != 0 || !last.IsZero() {
+				t.Errorf("Get of an unknown uid = %d, %v", n, last)
+			}
+			// Counted for uids with and without an account alike.
+			for i, uid := range []string{"ghost", "ghost", "alice", "ghost"} {
+				n, err := lf.Record(ctx, uid, at(time.Duration(i)*time.Minute))
+				ok(t, err)
+				if want := map[int]int{0: 1, 1: 2, 2: 1, 3: 3}[i]; n != want {
+					t.Errorf("Record #%d (%s) = %d, want %d", i, uid, n, want)
+				}
+			}
+			n, last, err = lf.Get(ctx, "ghost")
+			ok(t, err)
+			if n != 3 || !last.Equal(at(3*time.Minute)) {
+				t.Errorf("Get(ghost) = %d, %v; want 3, %v", n, last, at(3*time.Minute))
+			}
+			ok(t, lf.Reset(ctx, "ghost"))
+			ok(t, lf.Reset(ctx, "ghost")) // resetting nothing is fine
+			n, _, err = lf.Get(ctx, "ghost")
+			ok(t, err)
+			if n != 0 {
+				t.Errorf("after Reset: %d", n)
+			}
+			n, _, err = lf.Get(ctx, "alice")
+			ok(t, err)
+			if n != 1 {
+				t.Errorf("alice's count = %d after resetting ghost", n)
+			}
+			return nil
+		})
+	}},
+}
+
+func newKey(id string, created time.Time) *store.SigningKey {
+	return &store.SigningKey{
+		ID: id, Algorithm: "EdDSA", PublicKey: []byte("pub-" + id), PrivateKey: []byte("priv-" + id),
+		CreatedAt: created, NotAfter: created.Add(24 * time.Hour),
+	}
+}
+
+var signingKeyTests = []test{
+	{"CreateListDelete", func(t *testing.T, s store.Store) {
+		k1, k2, k3 := newKey("k1", t0), newKey("k2", at(hour)), newKey("k3", at(2*hour))
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for _, k := range []*store.SigningKey{k2, k1, k3} {
+				ok(t, tx.SigningKeys().Create(ctx, k))
+			}
+			return nil
+		})
+		list := func() []*store.SigningKey {
+			var ks []*store.SigningKey
+			view(t, s, func(ctx context.Context, tx store.Tx) (err error) {
+				ks, err = tx.SigningKeys().List(ctx)
+				return err
+			})
+			return ks
+		}
+		if got, want := list(), []*store.SigningKey{k3, k2, k1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("List = %+v, want newest first %+v", got, want)
+		}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			dup := newKey("k1", at(5*hour))
+			dup.PrivateKey = []byte("secret-private")
+			err := tx.SigningKeys().Create(ctx, dup)
+			wantCode(t, err, domain.CodeAlreadyExists, `"k1"`)
+			wantNoSecret(t, err, "secret-private")
+			return tx.SigningKeys().Delete(ctx, "k2")
+		})
+		if got, want := list(), []*store.SigningKey{k3, k1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("after Delete: %+v, want %+v", got, want)
+		}
+		err := tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.SigningKeys().Delete(ctx, "k2")
+		})
+		wantCode(t, err, domain.CodeNotFound, `"k2"`)
+	}},
+}
+
+var auditTests = []test{
+	{"AppendListFilters", func(t *testing.T, s store.Store) {
+		events := []*domain.AuditEvent{
+			{Time: at(0), Actor: "alice", Operation: "Users/Register", Object: "user:alice", Outcome: domain.OutcomeOK, RequestID: "r1"},
+			{Time: at(1 * time.Minute), Actor: "bob", Operation: "Users/GetUser", Object: "user:alice", Outcome: "permission_denied", RequestID: "r2"},
+			{Time: at(2 * time.Minute), Actor: "alice", OnBehalfOf: "svc", Operation: "Users/GetUser", Object: "user:bob", Outcome: domain.OutcomeOK, Detail: "d"},
+			{Time: at(3 * time.Minute), Actor: "", Operation: "Auth/Login", Object: "user:carol", Outcome: "unauthenticated"},
+			{Time: at(4 * time.Minute), Actor: "alice", Operation: "Users/GetUser", Object: "user:alice", Outcome: domain.OutcomeOK},
+		}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for i, e := range events {
+				ok(t, tx.Audit().Append(ctx, e))
+				if e.ID <= 0 || (i > 0 && e.ID <= events[i-1].ID) {
+					t.Errorf("event %d got id %d after %d", i, e.ID, events[max(i-1, 0)].ID)
+				}
+			}
+			return nil
+		})
+		// want lists indexes into events, newest first.
+		want := func(idx ...int) string {
+			var es []*domain.AuditEvent
+			for _, i := range idx {
+				es = append(es, events[i])
+			}
+			return auditIDs(es)
+		}
+		cases := []struct {
+			f    store.AuditFilter
+			want string
+		}{
+			{store.AuditFilter{}, want(4, 3, 2, 1, 0)},
+			{store.AuditFilter{Actor: "alice"}, want(4, 2, 0)},
+			{store.AuditFilter{Object: "user:alice"}, want(4, 1, 0)},
+			{store.AuditFilter{Operation: "Users/GetUser"}, want(4, 2, 1)},
+			{store.AuditFilter{Actor: "alice", Operation: "Users/GetUser"}, want(4, 2)},
+			{store.AuditFilter{Since: at(2 * time.Minute)}, want(4, 3, 2)},
+			{store.AuditFilter{Limit: 2}, want(4, 3)},
+			{store.AuditFilter{BeforeID: events[3].ID, Limit: 2}, want(2, 1)},
+			{store.AuditFilter{BeforeID: events[1].ID, Limit: 2}, want(0)},
+			{store.AuditFilter{Actor: "alice", BeforeID: events[4].ID}, want(2, 0)},
+			{store.AuditFilter{Actor: "nobody"}, want()},
+		}
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			for _, c := range cases {
+				got, err := tx.Audit().List(ctx, c.f)
+				ok(t, err)
+				if auditIDs(got) != c.want {
+					t.Errorf("List(%+v) = %s, want %s", c.f, auditIDs(got), c.want)
+				}
+			}
+			got, err := tx.Audit().List(ctx, store.AuditFilter{Limit: 1, BeforeID: events[3].ID})
+			ok(t, err)
+			if len(got) != 1 || !reflect.DeepEqual(got[0], events[2]) {
+				t.Errorf("event round trip: %+v, want %+v", got, events[2])
+			}
+			return nil
+		})
+	}},
+	{"Limits", func(t *testing.T, s store.Store) {
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for i := range 1005 {
+				ok(t, tx.Audit().Append(ctx, &domain.AuditEvent{Time: t0, Actor: "a", Operation: fmt.Sprint(i)}))
+			}
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			for limit, want := range map[int]int{0: 100, 7: 7, 1000: 1000, 5000: 1000} {
+				got, err := tx.Audit().List(ctx, store.AuditFilter{Limit: limit})
+				ok(t, err)
+				if len(got) != want {
+					t.Errorf("List with Limit %d: %d events, want %d", limit, len(got), want)
+				}
+			}
+			return nil
+		})
+	}},
+}
+
+var outboxTests = []test{
+	{"AppendListPendingMark", func(t *testing.T, s store.Store) {
+		m1 := &domain.Mail{CreatedAt: t0, To: "a@example.org", Subject: "s1", Body: "b1"}
+		m2 := &domain.Mail{CreatedAt: at(time.Minute), To: "b@example.org", Subject: "s2", Body: "b2"}
+		m3 := &domain.Mail{CreatedAt: at(2 * time.Minute), To: "a@example.org", Subject: "s3", Body: "b3"}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for _, m := range []*domain.Mail{m1, m2, m3} {
+				ok(t, tx.Outbox().Append(ctx, m))
+			}
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			for _, c := range []struct {
+				f    store.OutboxFilter
+				want []*domain.Mail
+			}{
+				{store.OutboxFilter{}, []*domain.Mail{m3, m2, m1}},
+				{store.OutboxFilter{To: "a@example.org"}, []*domain.Mail{m3, m1}},
+				{store.OutboxFilter{BeforeID: m3.ID, Limit: 1}, []*domain.Mail{m2}},
+				{store.OutboxFilter{To: "a@example.org", BeforeID: m3.ID}, []*domain.Mail{m1}},
+			} {
+				got, err := tx.Outbox().List(ctx, c.f)
+				ok(t, err)
+				if !reflect.DeepEqual(got, c.want) {
+					t.Errorf("List(%+v) = %s, want %s", c.f, mailIDs(got), mailIDs(c.want))
+				}
+			}
+			got, err := tx.Outbox().Pending(ctx, 0)
+			ok(t, err)
+			if want := []*domain.Mail{m1, m2, m3}; !reflect.DeepEqual(got, want) {
+				t.Errorf("Pending = %s, want oldest first %s", mailIDs(got), mailIDs(want))
+			}
+			return nil
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Outbox().MarkFailed(ctx, m1.ID, "smtp: connection refused"))
+			ok(t, tx.Outbox().MarkFailed(ctx, m2.ID, "smtp: connection refused"))
+			ok(t, tx.Outbox().MarkSent(ctx, m2.ID, at(time.Hour)))
+			wantCode(t, tx.Outbox().MarkSent(ctx, 999999, t0), domain.CodeNotFound)
+			wantCode(t, tx.Outbox().MarkFailed(ctx, 999999, "x"), domain.CodeNotFound)
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			got, err := tx.Outbox().Pending(ctx, 1)
+			ok(t, err)
+			if len(got) != 1 || got[0].ID != m1.ID || got[0].Attempts != 1 || got[0].LastError != "smtp: connection refused" {
+				t.Errorf("Pending(1) = %+v, want m1 with one failed attempt", got)
+			}
+			all, err := tx.Outbox().List(ctx, store.OutboxFilter{To: "b@example.org"})
+			ok(t, err)
+			if len(all) != 1 || !all[0].SentAt.Equal(at(time.Hour)) || all[0].Attempts != 2 {
+				t.Errorf("sent mail = %+v, want sent at %v after 2 attempts", all, at(time.Hour))
+			}
+			return nil
+		})
+	}},
+}
+
+var changeTests = []test{
+	{"AppendSinceLatest", func(t *testing.T, s store.Store) {
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			n, err := tx.Changes().Latest(ctx)
+			ok(t, err)
+			cs, err := tx.Changes().Since(ctx, 0, 0)
+			ok(t, err)
+			if n != 0 || len(cs) != 0 {
+				t.Errorf("empty store: Latest %d, Since %v", n, cs)
+			}
+			return nil
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Changes().Append(ctx, store.ChangeUser, "alice"))
+			ok(t, tx.Changes().Append(ctx, store.ChangeSession, "s1"))
+			return tx.Changes().Append(ctx, store.ChangeUser, "bob")
+		})
+		// A rolled-back append leaves no gap.
+		err := tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Changes().Append(ctx, store.ChangeUser, "ghost"))
+			return errSentinel
+		})
+		if err != errSentinel {
+			t.Fatal(err)
+		}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Changes().Append(ctx, store.ChangeUser, "carol")
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			n, err := tx.Changes().Latest(ctx)
+			ok(t, err)
+			if n != 4 {
+				t.Errorf("Latest = %d, want 4", n)
+			}
+			all, err := tx.Changes().Since(ctx, 0, 0)
+			ok(t, err)
+			got := fmtList(all, func(c store.Change) string { return fmt.Sprintf("%d:%s:%s", c.Seq, c.Kind, c.Key) })
+			if want := "[1:user:alice 2:session:s1 3:user:bob 4:user:carol]"; got != want {
+				t.Errorf("Since(0) = %s, want %s", got, want)
+			}
+			for _, c := range all {
+				if c.At.IsZero() {
+					t.Errorf("change %d has no time", c.Seq)
+				}
+			}
+			page, err := tx.Changes().Since(ctx, 1, 2)
+			ok(t, err)
+			if len(page) != 2 || page[0].Seq != 2 || page[1].Seq != 3 {
+				t.Errorf("Since(1, 2) = %v", page)
+			}
+			return nil
+		})
+	}},
+}
