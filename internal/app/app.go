@@ -24,6 +24,9 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
+	"github.com/trellis-testbed/trellis/internal/exclusive"
+	"github.com/trellis-testbed/trellis/internal/mail"
+	"github.com/trellis-testbed/trellis/internal/requestid"
 	"github.com/trellis-testbed/trellis/internal/service"
 	"github.com/trellis-testbed/trellis/internal/store"
 	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
@@ -81,6 +84,9 @@ type Config struct {
 	// FeedInterval bounds how long a change made on another replica takes
 	// to reach this one's caches.
 	FeedInterval time.Duration
+	// SMTP, when its Addr is set, delivers the outbox; otherwise mail stays
+	// in the outbox for admins to read.
+	SMTP mail.SMTPConfig
 	// PasswordParams override the argon2id parameters (tests use cheap ones).
 	PasswordParams *password.Params
 	Service        service.Config
@@ -96,6 +102,8 @@ type Server struct {
 	Feed    *changefeed.Follower
 	Handler http.Handler
 	log     *slog.Logger
+	// replicaID names this process when it holds a lease.
+	replicaID string
 }
 
 // Build assembles a server on an open store.
@@ -160,7 +168,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	h := httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
 	})
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log}, nil
+	host, _ := os.Hostname()
+	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica}, nil
 }
 
 // CheckListen refuses to serve plain HTTP beyond the loopback interface:
@@ -204,6 +214,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
 	wg.Go(func() { s.maintainKeys(bg) })
+	if s.cfg.SMTP.Addr != "" {
+		sender := mail.NewSender(s.cfg.SMTP, s.Store, s.log)
+		job := exclusive.Job{Name: "mail-delivery", Every: 5 * time.Second, Work: func(ctx context.Context) error {
+			_, err := sender.DeliverPending(ctx)
+			return err
+		}}
+		wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, job, s.log) })
+	}
 
 	errc := make(chan error, 1)
 	go func() {

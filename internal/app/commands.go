@@ -52,6 +52,7 @@ func serveCommand() *cobra.Command {
 	var (
 		cfg                 Config
 		logLevel, logFormat string
+		smtpPasswordFile    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -70,6 +71,13 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 			}
 			if err := CheckListen(cfg.Listen, cfg.TLSCert != ""); err != nil {
 				return err
+			}
+			if smtpPasswordFile != "" {
+				b, err := os.ReadFile(smtpPasswordFile)
+				if err != nil {
+					return fmt.Errorf("--smtp-password-file: %w", err)
+				}
+				cfg.SMTP.Password = strings.TrimSpace(string(b))
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -98,6 +106,10 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
 	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")
 	f.DurationVar(&cfg.Service.AccessTokenTTL, "access-token-ttl", 0, "how long an access token is valid (default 10m)")
+	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins)")
+	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail")
+	f.StringVar(&cfg.SMTP.Username, "smtp-username", envOr("TRELLIS_SMTP_USERNAME", ""), "SMTP user name, if the server wants one")
+	f.StringVar(&smtpPasswordFile, "smtp-password-file", envOr("TRELLIS_SMTP_PASSWORD_FILE", ""), "file holding the SMTP password")
 	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error")
 	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json")
 	return cmd

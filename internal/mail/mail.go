@@ -121,19 +121,3 @@ func domainOf(addr string) string {
 	}
 	return "trellis"
 }
-
-// Run delivers pending mail every interval until ctx ends.
-func (s *Sender) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := s.DeliverPending(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("mail delivery pass failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

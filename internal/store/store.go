@@ -43,6 +43,7 @@ type Tx interface {
 	Audit() Audit
 	Outbox() Outbox
 	Changes() Changes
+	Leases() Leases
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,
@@ -242,4 +243,15 @@ type Changes interface {
 	Since(ctx context.Context, after int64, limit int) ([]Change, error)
 	// Latest returns the highest committed Seq (0 when none).
 	Latest(ctx context.Context) (int64, error)
+}
+
+// Leases make background work exclusive across replicas (the mail sender,
+// reapers): a replica works only while it holds the work's lease, and renews
+// it well before it expires. A replica that dies loses it at expiry.
+type Leases interface {
+	// Acquire takes or renews the named lease for holder until now+ttl. It
+	// reports false, without error, while another holder's lease is live.
+	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	// Release gives the lease up if holder has it.
+	Release(ctx context.Context, name, holder string) error
 }

@@ -266,3 +266,26 @@ func (s changes) Latest(ctx context.Context) (int64, error) {
 	}
 	return seq, nil
 }
+
+type leases struct{ *tx }
+
+func (s leases) Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error) {
+	// One statement on both databases: insert, or take over the row when it
+	// expired or is already ours. The row lock makes concurrent acquirers
+	// take turns, and the WHERE lets exactly one of them through.
+	n, err := s.execAffected(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.expires_at <= ? OR leases.holder = excluded.holder`,
+		name, holder, micros(now.Add(ttl)), micros(now))
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: acquire lease %s: %w", name, err)
+	}
+	return n == 1, nil
+}
+
+func (s leases) Release(ctx context.Context, name, holder string) error {
+	if _, err := s.exec(ctx, "DELETE FROM leases WHERE name = ? AND holder = ?", name, holder); err != nil {
+		return fmt.Errorf("sqlstore: release lease %s: %w", name, err)
+	}
+	return nil
+}

@@ -24,6 +24,7 @@ func (t *tx) SigningKeys() store.SigningKeys     { return signingKeys{t} }
 func (t *tx) Audit() store.Audit                 { return audit{t} }
 func (t *tx) Outbox() store.Outbox               { return outbox{t} }
 func (t *tx) Changes() store.Changes             { return changes{t} }
+func (t *tx) Leases() store.Leases               { return leases{t} }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)

@@ -59,6 +59,7 @@ var groups = []group{
 	{"Audit", auditTests},
 	{"Outbox", outboxTests},
 	{"Changes", changeTests},
+	{"Leases", leaseTests},
 	{"Concurrency", concurrencyTests},
 }
 

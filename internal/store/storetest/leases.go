@@ -1,0 +1,81 @@
+package storetest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var leaseTests = []test{
+	{"AcquireRenewExpire", func(t *testing.T, s store.Store) {
+		acquire := func(holder string, now time.Time) bool {
+			var got bool
+			update(t, s, func(ctx context.Context, tx store.Tx) error {
+				var err error
+				got, err = tx.Leases().Acquire(ctx, "reaper", holder, now, time.Minute)
+				return err
+			})
+			return got
+		}
+		steps := []struct {
+			holder string
+			at     time.Duration
+			want   bool
+		}{
+			{"a", 0, true},                  // free: a takes it
+			{"b", 30 * time.Second, false},  // a's is live
+			{"a", 50 * time.Second, true},   // a renews until 1m50s
+			{"b", 90 * time.Second, false},  // still a's
+			{"b", 110 * time.Second, true},  // expired: b takes over
+			{"a", 120 * time.Second, false}, // now b's
+		}
+		for i, st := range steps {
+			if got := acquire(st.holder, at(st.at)); got != st.want {
+				t.Fatalf("step %d: %s at %v: got %v, want %v", i, st.holder, st.at, got, st.want)
+			}
+		}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			got, err := tx.Leases().Acquire(ctx, "mail", "a", at(120*time.Second), time.Minute)
+			if err == nil && !got {
+				t.Error("a different lease name is independent")
+			}
+			return err
+		})
+		// Release by a non-holder is a no-op; by the holder frees it.
+		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Leases().Release(ctx, "reaper", "a") })
+		if acquire("a", at(121*time.Second)) {
+			t.Fatal("release by a non-holder freed the lease")
+		}
+		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Leases().Release(ctx, "reaper", "b") })
+		if !acquire("a", at(122*time.Second)) {
+			t.Fatal("released lease not free")
+		}
+	}},
+	{"OneHolderUnderContention", func(t *testing.T, s store.Store) {
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 8 {
+			holder := string(rune('a' + i))
+			wg.Go(func() {
+				err := tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+					got, err := tx.Leases().Acquire(ctx, "contended", holder, t0, time.Minute)
+					if got {
+						wins.Add(1)
+					}
+					return err
+				})
+				if err != nil {
+					t.Errorf("%s: %v", holder, err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d holders got the lease, want exactly 1", wins.Load())
+		}
+	}},
+}
