@@ -162,6 +162,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	authn := auth.NewAuthenticator(verifier, st, nil)
 	feed.On(store.ChangeSession, authn.InvalidateSession)
 	feed.On(store.ChangeUser, authn.InvalidateUser)
+	feed.OnReset(authn.Reset)
 
 	mux := http.NewServeMux()
 	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Registerer: reg, Log: log, Version: Version})
@@ -214,6 +215,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
 	wg.Go(func() { s.maintainKeys(bg) })
+	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
+	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })
 	if s.cfg.SMTP.Addr != "" {
 		sender := mail.NewSender(s.cfg.SMTP, s.Store, s.log)
 		job := exclusive.Job{Name: "mail-delivery", Every: 5 * time.Second, Work: func(ctx context.Context) error {
@@ -246,6 +249,25 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// Retention of what the janitor removes.
+const (
+	changeRetention  = time.Hour      // far beyond any replica's polling interval
+	expiredRetention = 24 * time.Hour // expired sessions stay a day for the record
+)
+
+// tidy removes what nobody needs any more: old change-feed entries and
+// long-expired sessions.
+func (s *Server) tidy(ctx context.Context) error {
+	now := time.Now()
+	return s.Store.Update(ctx, func(tx store.Tx) error {
+		if _, err := tx.Changes().Prune(ctx, now.Add(-changeRetention)); err != nil {
+			return err
+		}
+		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))
+		return err
+	})
 }
 
 // maintainKeys rotates signing keys ahead of their end and drops keys no

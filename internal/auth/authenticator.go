@@ -62,6 +62,15 @@ func (a *Authenticator) InvalidateUser(uid string) {
 	a.mu.Unlock()
 }
 
+// Reset drops everything kept: the change feed lost track.
+func (a *Authenticator) Reset() {
+	a.mu.Lock()
+	a.gen++
+	clear(a.sessions)
+	clear(a.users)
+	a.mu.Unlock()
+}
+
 // BearerToken extracts the bearer token of h; ok is false when there is no
 // Authorization header at all.
 func BearerToken(h http.Header) (tok string, ok bool, err error) {

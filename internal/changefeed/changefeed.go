@@ -24,6 +24,7 @@ type Follower struct {
 	seen     int64
 	handlers map[string][]Handler
 	all      []Handler
+	resets   []func()
 }
 
 // New returns a follower that starts at the current end of the feed: what a
@@ -52,6 +53,15 @@ func (f *Follower) OnAny(h Handler) {
 	f.all = append(f.all, h)
 }
 
+// OnReset registers r to run when the follower finds a gap in the feed (it
+// fell further behind than the feed keeps): whatever was kept may be stale
+// in ways no longer recorded, so it must all be dropped.
+func (f *Follower) OnReset(r func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets = append(f.resets, r)
+}
+
 // Seen returns the sequence number of the last change dispatched.
 func (f *Follower) Seen() int64 {
 	f.mu.Lock()
@@ -68,14 +78,31 @@ func (f *Follower) Sync(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for {
-		var changes []store.Change
+		var (
+			changes []store.Change
+			latest  int64
+		)
 		err := f.st.View(ctx, func(tx store.Tx) error {
 			var err error
-			changes, err = tx.Changes().Since(ctx, f.seen, batch)
+			if changes, err = tx.Changes().Since(ctx, f.seen, batch); err != nil {
+				return err
+			}
+			latest, err = tx.Changes().Latest(ctx)
 			return err
 		})
 		if err != nil {
 			return err
+		}
+		if gap(f.seen, changes, latest) {
+			for _, r := range f.resets {
+				r()
+			}
+			if len(changes) == 0 {
+				f.seen = latest
+				return nil
+			}
+			// Skip to what is still recorded; the reset covered the rest.
+			f.seen = changes[0].Seq - 1
 		}
 		for _, c := range changes {
 			for _, h := range f.handlers[c.Kind] {
@@ -90,6 +117,15 @@ func (f *Follower) Sync(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// gap reports whether changes after seen were pruned before this follower
+// read them.
+func gap(seen int64, changes []store.Change, latest int64) bool {
+	if len(changes) > 0 {
+		return changes[0].Seq > seen+1
+	}
+	return latest > seen
 }
 
 // Run polls the feed every interval until ctx ends; the interval bounds how

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"log/slog"
 	"regexp"
 )
 
@@ -39,4 +40,26 @@ func Accept(supplied string) string {
 		return supplied
 	}
 	return New()
+}
+
+// LogHandler adds the request id of the record's context to every log
+// record, so one request's lines can be found together.
+type LogHandler struct{ slog.Handler }
+
+// Handle adds request_id when the context has one.
+func (h LogHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := From(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps the wrapper around the derived handler.
+func (h LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return LogHandler{h.Handler.WithAttrs(attrs)}
+}
+
+// WithGroup keeps the wrapper around the derived handler.
+func (h LogHandler) WithGroup(name string) slog.Handler {
+	return LogHandler{h.Handler.WithGroup(name)}
 }

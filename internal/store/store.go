@@ -243,6 +243,10 @@ type Changes interface {
 	Since(ctx context.Context, after int64, limit int) ([]Change, error)
 	// Latest returns the highest committed Seq (0 when none).
 	Latest(ctx context.Context) (int64, error)
+	// Prune deletes changes recorded before the cutoff and returns how many.
+	// A reader that falls further behind than that sees a gap and must
+	// drop everything it keeps (see changefeed).
+	Prune(ctx context.Context, before time.Time) (int, error)
 }
 
 // Leases make background work exclusive across replicas (the mail sender,

@@ -259,6 +259,14 @@ func (s changes) Since(ctx context.Context, after int64, limit int) ([]store.Cha
 	return out, nil
 }
 
+func (s changes) Prune(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.execAffected(ctx, "DELETE FROM changes WHERE at < ?", micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: prune changes: %w", err)
+	}
+	return int(n), nil
+}
+
 func (s changes) Latest(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := s.queryRow(ctx, "SELECT seq FROM change_counter WHERE id = 1").Scan(&seq); err != nil {

@@ -79,3 +79,34 @@ var leaseTests = []test{
 		}
 	}},
 }
+
+var pruneTests = []test{
+	{"PruneByAge", func(t *testing.T, s store.Store) {
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for i := range 3 {
+				if err := tx.Changes().Append(ctx, store.ChangeUser, string(rune('a'+i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			n, err := tx.Changes().Prune(ctx, time.Now().Add(-time.Hour))
+			if err == nil && n != 0 {
+				t.Errorf("pruned %d recent changes", n)
+			}
+			n, err = tx.Changes().Prune(ctx, time.Now().Add(time.Hour))
+			if err == nil && n != 3 {
+				t.Errorf("pruned %d of 3 old changes", n)
+			}
+			return err
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			latest, err := tx.Changes().Latest(ctx)
+			if err == nil && latest != 3 {
+				t.Errorf("Latest after pruning = %d, want 3: the counter survives", latest)
+			}
+			return err
+		})
+	}},
+}

@@ -60,6 +60,7 @@ var groups = []group{
 	{"Outbox", outboxTests},
 	{"Changes", changeTests},
 	{"Leases", leaseTests},
+	{"ChangePruning", pruneTests},
 	{"Concurrency", concurrencyTests},
 }
 

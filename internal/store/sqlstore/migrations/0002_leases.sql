@@ -6,3 +6,6 @@ CREATE TABLE leases (
     expires_at BIGINT NOT NULL,
     CONSTRAINT leases_pkey PRIMARY KEY (name)
 );
+
+-- The janitor prunes the change feed by age.
+CREATE INDEX changes_at ON changes (at);
