@@ -22,10 +22,12 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
 	"github.com/trellis-testbed/trellis/internal/exclusive"
 	"github.com/trellis-testbed/trellis/internal/mail"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/requestid"
 	"github.com/trellis-testbed/trellis/internal/service"
 	"github.com/trellis-testbed/trellis/internal/store"
@@ -138,12 +140,18 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 			return nil, err
 		}
 	} else {
-		log.Warn("no key-encryption key configured (--kek-file): signing keys are stored unencrypted")
+		log.Warn("no key-encryption key configured (--kek-file): signing keys and the SSH certificate authority's key are stored unencrypted")
 	}
 	svcCfg := cfg.Service
 	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, 10*time.Minute)})
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	// The SSH user CA lives as long as sites trust it: created on first
+	// start, its private key sealed like the signing keys'.
+	ca, err := sshca.Load(ctx, st, sealer)
+	if err != nil {
+		return nil, err
 	}
 
 	params := password.DefaultParams()
@@ -154,10 +162,17 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("change feed: %w", err)
 	}
+	engine, err := policy.NewEngine(ctx, st, feed, log)
+	if err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
 	svc := service.New(svcCfg, service.Deps{
-		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, Feed: feed, Log: log,
+		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, Feed: feed, Engine: engine, Log: log,
 	})
 	eff := svc.Config()
+	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
+		return nil, fmt.Errorf("the default SSH certificate validity (%s) exceeds the maximum (%s)", eff.SSHCertValidity, eff.SSHCertMaxValidity)
+	}
 	verifier := token.NewVerifier(km, token.VerifierOptions{Issuer: eff.Issuer, Audience: eff.Audience, Leeway: 30 * time.Second})
 	authn := auth.NewAuthenticator(verifier, st, nil)
 	feed.On(store.ChangeSession, authn.InvalidateSession)
@@ -165,9 +180,10 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	feed.OnReset(authn.Reset)
 
 	mux := http.NewServeMux()
-	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Registerer: reg, Log: log, Version: Version})
+	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Engine: engine, Registerer: reg, Log: log, Version: Version})
 	h := httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
+		SSHUserCA: svc.SSHCertificateAuthority,
 	})
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())

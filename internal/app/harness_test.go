@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,6 +35,11 @@ type harness struct {
 	users trellisv1connect.UsersClient
 	admin trellisv1connect.AdminClient
 	info  trellisv1connect.ApiInfoClient
+
+	projects      trellisv1connect.ProjectsClient
+	circles       trellisv1connect.CirclesClient
+	notifications trellisv1connect.NotificationsClient
+	policy        trellisv1connect.PolicyClient
 }
 
 const (
@@ -69,7 +75,12 @@ func openStore(t *testing.T, kind storeKind) store.Store {
 	return st
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLog() *slog.Logger {
+	if os.Getenv("TRELLIS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // newServer starts a server on st; several may share one store, as replicas.
 func newServer(t *testing.T, st store.Store, mutate ...func(*app.Config)) *harness {
@@ -109,6 +120,11 @@ func newServer(t *testing.T, st store.Store, mutate ...func(*app.Config)) *harne
 		users: trellisv1connect.NewUsersClient(hc, url),
 		admin: trellisv1connect.NewAdminClient(hc, url),
 		info:  trellisv1connect.NewApiInfoClient(hc, url),
+
+		projects:      trellisv1connect.NewProjectsClient(hc, url),
+		circles:       trellisv1connect.NewCirclesClient(hc, url),
+		notifications: trellisv1connect.NewNotificationsClient(hc, url),
+		policy:        trellisv1connect.NewPolicyClient(hc, url),
 	}
 }
 

@@ -25,6 +25,16 @@ type Follower struct {
 	handlers map[string][]Handler
 	all      []Handler
 	resets   []func()
+
+	// Barrier rounds: see Barrier.
+	bmu     sync.Mutex
+	next    *round
+	running bool
+}
+
+type round struct {
+	done chan struct{}
+	err  error
 }
 
 // New returns a follower that starts at the current end of the feed: what a
@@ -126,6 +136,70 @@ func gap(seen int64, changes []store.Change, latest int64) bool {
 		return changes[0].Seq > seen+1
 	}
 	return latest > seen
+}
+
+// Barrier returns once every change committed before the call began has
+// been dispatched, so a decision made afterwards from what the handlers keep
+// is as fresh as the store: a membership removed on any replica cannot be
+// used by this one a moment later.
+//
+// Callers that arrive together share one round: a round reads the feed's
+// head (one cheap query) and syncs only when it moved. A caller joins the
+// round that starts after it arrived, never one already under way, since
+// that one may have read the head before the caller's predecessor change
+// committed. So a busy replica pays about one query per round, not per call.
+func (f *Follower) Barrier(ctx context.Context) error {
+	f.bmu.Lock()
+	if f.next == nil {
+		f.next = &round{done: make(chan struct{})}
+	}
+	r := f.next
+	if !f.running {
+		f.running = true
+		go f.rounds(context.WithoutCancel(ctx))
+	}
+	f.bmu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// rounds runs barrier rounds back to back while callers wait for them.
+func (f *Follower) rounds(ctx context.Context) {
+	for {
+		f.bmu.Lock()
+		r := f.next
+		f.next = nil
+		if r == nil {
+			f.running = false
+			f.bmu.Unlock()
+			return
+		}
+		f.bmu.Unlock()
+		r.err = f.catchUp(ctx)
+		close(r.done)
+	}
+}
+
+// catchUp syncs when the feed's head is past what was dispatched.
+func (f *Follower) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var latest int64
+	if err := f.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		latest, err = tx.Changes().Latest(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	if latest <= f.Seen() {
+		return nil
+	}
+	return f.Sync(ctx)
 }
 
 // Run polls the feed every interval until ctx ends; the interval bounds how

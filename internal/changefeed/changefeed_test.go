@@ -2,9 +2,11 @@ package changefeed
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,4 +115,39 @@ func TestGapResets(t *testing.T) {
 	if resets != 2 || f.Seen() != 4 || !slices.Equal(got, []string{"d"}) {
 		t.Fatalf("after partial gap: resets %d seen %d got %v", resets, f.Seen(), got)
 	}
+}
+
+// TestBarrier: after Barrier returns, every change committed before it was
+// called has been dispatched, also under concurrent callers and writers.
+func TestBarrier(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	f, err := New(ctx, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	f.On(store.ChangeUser, func(k string) { mu.Lock(); seen[k] = true; mu.Unlock() })
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 25 {
+				key := fmt.Sprintf("w%d-%d", w, i)
+				appendChanges(t, st, store.ChangeUser, key)
+				if err := f.Barrier(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				ok := seen[key]
+				mu.Unlock()
+				if !ok {
+					t.Errorf("change %s committed before Barrier but not dispatched after it", key)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

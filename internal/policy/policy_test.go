@@ -2,6 +2,7 @@ package policy
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -78,6 +79,7 @@ func cut(op string) (string, string, bool) {
 // set must be a deliberate change to this list.
 func TestPublicOperations(t *testing.T) {
 	want := []string{
+		"trellis.v1.ApiInfo/GetSSHCertificateAuthority",
 		"trellis.v1.ApiInfo/GetVersion",
 		"trellis.v1.Auth/Login",
 		"trellis.v1.Auth/Refresh",
@@ -100,45 +102,249 @@ func TestPublicOperations(t *testing.T) {
 	}
 }
 
-func TestAuthorize(t *testing.T) {
-	alice := &auth.Principal{UID: "alice"}
-	root := &auth.Principal{UID: "ops", Admin: true}
-	getBob := &trellisv1.GetUserRequest{Uid: "bob"}
-	getSelf := &trellisv1.GetUserRequest{}
+// fixture builds a small graph:
+//
+//	dept (approved, owner dora): members dora, dan{add_user}
+//	  └ lab nested with {realize_experiment}
+//	lab (approved, owner lee): members lee, lou{add_user,remove_user}
+//	  └ team nested with {add_user}
+//	team (approved, owner tim): members tim, tia{}
+//	idea (pending, owner ida)
+//	circles: lee:friends {lou: add_user, liv: none}; lab:ops (owned by lab)
+//	users also: root (admin), nobody (no project), off (locked)
+func fixture() *graph {
+	g := newGraph()
+	for _, u := range []string{"dora", "dan", "lee", "lou", "tim", "tia", "ida", "liv", "nobody"} {
+		g.users[u] = userNode{active: true}
+	}
+	g.users["root"] = userNode{active: true, admin: true}
+	g.users["off"] = userNode{active: false}
+	r := domain.RightsOf
+	put := func(name, owner string, approved bool, members map[string]domain.Rights, children map[string]domain.Rights) {
+		g.putProject(name, &projectNode{name: name, owner: owner, approved: approved, members: members, children: children})
+	}
+	put("team", "tim", true, map[string]domain.Rights{"tim": domain.ProjectRights, "tia": 0}, map[string]domain.Rights{})
+	put("lab", "lee", true, map[string]domain.Rights{"lee": domain.ProjectRights, "lou": r(domain.AddUser, domain.RemoveUser)}, map[string]domain.Rights{"team": r(domain.AddUser)})
+	put("dept", "dora", true, map[string]domain.Rights{"dora": domain.ProjectRights, "dan": r(domain.AddUser)}, map[string]domain.Rights{"lab": r(domain.RealizeExperiment)})
+	put("idea", "ida", false, map[string]domain.Rights{"ida": domain.ProjectRights}, map[string]domain.Rights{})
+	g.putCircle("lee:friends", &circleNode{id: "lee:friends", owner: "lee", members: map[string]domain.Rights{"lou": r(domain.AddUser), "liv": 0}})
+	g.putCircle("lab:ops", &circleNode{id: "lab:ops", owner: "lab", members: map[string]domain.Rights{}})
+	return g
+}
+
+func TestDecide(t *testing.T) {
+	g := fixture()
+	const allowed = -1
 	tests := []struct {
-		name       string
-		p          *auth.Principal
-		op         string
-		req        proto.Message
-		code       domain.Code // -1: allowed
-		wantTarget string
+		uid, action, object string
+		want                domain.Code
 	}{
-		{"public anonymous", nil, "trellis.v1.Auth/Login", &trellisv1.LoginRequest{}, -1, ""},
-		{"authenticated anonymous", nil, "trellis.v1.Auth/WhoAmI", nil, domain.CodeUnauthenticated, ""},
-		{"authenticated", alice, "trellis.v1.Auth/WhoAmI", nil, -1, ""},
-		{"self empty uid", alice, "trellis.v1.Users/GetUser", getSelf, -1, "alice"},
-		{"self own uid", alice, "trellis.v1.Users/GetUser", &trellisv1.GetUserRequest{Uid: "alice"}, -1, "alice"},
-		{"self other uid hidden", alice, "trellis.v1.Users/GetUser", getBob, domain.CodeNotFound, ""},
-		{"self other uid admin", root, "trellis.v1.Users/GetUser", getBob, -1, "bob"},
-		{"self anonymous", nil, "trellis.v1.Users/GetUser", getBob, domain.CodeUnauthenticated, ""},
-		{"admin refused", alice, "trellis.v1.Users/ListUsers", &trellisv1.ListUsersRequest{}, domain.CodePermissionDenied, ""},
-		{"admin allowed", root, "trellis.v1.Users/ListUsers", &trellisv1.ListUsersRequest{}, -1, ""},
-		{"unknown operation", root, "trellis.v1.Users/DropTables", nil, domain.CodePermissionDenied, ""},
+		// Direct rights, ownership, administration.
+		{"lou", ProjectAddUser, "project:lab", allowed},
+		{"lou", ProjectRealizeExperiment, "project:lab", domain.CodePermissionDenied},
+		{"lee", ProjectRealizeExperiment, "project:lab", allowed},
+		{"root", ProjectRemoveUser, "project:team", allowed},
+		{"lou", ProjectOwn, "project:lab", domain.CodePermissionDenied},
+		{"lee", ProjectOwn, "project:lab", allowed},
+		// Nesting: team's members get add_user in lab; lab's (and so
+		// team's) members get realize_experiment in dept, nothing else.
+		{"tia", ProjectAddUser, "project:lab", allowed},
+		{"tia", ProjectRemoveUser, "project:lab", domain.CodePermissionDenied},
+		{"tia", ProjectRealizeExperiment, "project:dept", allowed},
+		{"lou", ProjectRealizeExperiment, "project:dept", allowed},
+		{"lou", ProjectAddUser, "project:dept", domain.CodePermissionDenied},
+		{"tia", ProjectRead, "project:dept", allowed},
+		// Nesting does not flow downwards.
+		{"dan", ProjectRead, "project:lab", domain.CodeNotFound},
+		// Outsiders learn nothing.
+		{"nobody", ProjectRead, "project:lab", domain.CodeNotFound},
+		{"nobody", ProjectAddUser, "project:lab", domain.CodeNotFound},
+		{"lou", ProjectRead, "project:missing", domain.CodeNotFound},
+		// Pending projects: their owner sees them and can do nothing yet.
+		{"ida", ProjectRead, "project:idea", allowed},
+		{"ida", ProjectAddUser, "project:idea", domain.CodeFailedPrecondition},
+		{"lee", ProjectRead, "project:idea", domain.CodeNotFound},
+		// Inactive accounts can do nothing.
+		{"off", ProjectRead, "project:lab", domain.CodePermissionDenied},
+		// Circles.
+		{"liv", CircleRead, "circle:lee:friends", allowed},
+		{"liv", CircleAddUser, "circle:lee:friends", domain.CodePermissionDenied},
+		{"lou", CircleAddUser, "circle:lee:friends", allowed},
+		{"lee", CircleRemoveUser, "circle:lee:friends", allowed},
+		{"lou", CircleOwn, "circle:lee:friends", domain.CodePermissionDenied},
+		{"nobody", CircleRead, "circle:lee:friends", domain.CodeNotFound},
+		{"lee", CircleAddUser, "circle:lab:ops", allowed}, // project owner administers its circles
+		{"lou", CircleRead, "circle:lab:ops", domain.CodeNotFound},
+		// Automatic circles follow their owner and are read-only.
+		{"tia", CircleRead, "circle:lab:lab", allowed},
+		{"dan", CircleRead, "circle:lab:lab", domain.CodeNotFound},
+		{"lee", CircleAddUser, "circle:lab:lab", domain.CodeFailedPrecondition},
+		{"liv", CircleRead, "circle:liv:liv", allowed},
+		{"lou", CircleRead, "circle:liv:liv", domain.CodeNotFound},
+		// Creating circles.
+		{"lou", CircleCreate, "circle:lou:pals", allowed},
+		{"lou", CircleCreate, "circle:lee:pals", domain.CodePermissionDenied},
+		{"nobody", CircleCreate, "circle:nobody:pals", domain.CodePermissionDenied},
+		{"lee", CircleCreate, "circle:lab:new", allowed},
+		{"lou", CircleCreate, "circle:lab:new", domain.CodePermissionDenied},
+		{"lou", CircleCreate, "circle:lou:lou", domain.CodeInvalidArgument},
+		// Nonsense.
+		{"lou", "project.fly", "project:lab", domain.CodeInvalidArgument},
+		{"lou", ProjectRead, "experiment:x", domain.CodeInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uid+" "+tt.action+" "+tt.object, func(t *testing.T) {
+			d := g.decide(tt.uid, tt.action, tt.object)
+			if tt.want == allowed {
+				if !d.Allowed {
+					t.Fatalf("refused: %v (%s)", d.Err, d.Reason)
+				}
+			} else if d.Allowed || domain.CodeOf(d.Err) != tt.want {
+				t.Fatalf("decision %v (%s), want %v", d.Err, d.Reason, tt.want)
+			}
+			if len(d.Reasons) == 0 {
+				t.Fatal("a decision without reasons")
+			}
+		})
+	}
+}
+
+func TestExplainChain(t *testing.T) {
+	g := fixture()
+	d := g.decide("tia", ProjectRealizeExperiment, "project:dept")
+	want := []string{
+		"tia is a member of project team with rights none",
+		"project team is nested in project lab",
+		"members of project lab get rights realize_experiment in project dept",
+	}
+	if !slices.Equal(d.Reasons, want) {
+		t.Fatalf("reasons:\n%s\nwant:\n%s", strings.Join(d.Reasons, "\n"), strings.Join(want, "\n"))
+	}
+	d = g.decide("nobody", ProjectAddUser, "project:lab")
+	if d.Allowed || !strings.Contains(d.Err.Error(), "not found") {
+		t.Fatalf("outsider: %+v", d)
+	}
+	// A powerless user's refusal says what it can do.
+	d = g.decide("nobody", CircleCreate, "circle:nobody:pals")
+	if !strings.Contains(d.Err.Error(), "trellis project join") {
+		t.Fatalf("powerless refusal lacks the hint: %v", d.Err)
+	}
+}
+
+func TestEffectiveMembers(t *testing.T) {
+	g := fixture()
+	got := g.effectiveMembers(g.projects["dept"])
+	want := map[string]effective{
+		"dora": {rights: domain.ProjectRights, direct: true},
+		"dan":  {rights: domain.RightsOf(domain.AddUser), direct: true},
+		"lee":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "lab"},
+		"lou":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "lab"},
+		"tim":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "team"},
+		"tia":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "team"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("members %v", got)
+	}
+	for uid, w := range want {
+		if got[uid] != w {
+			t.Errorf("%s: %+v, want %+v", uid, got[uid], w)
+		}
+		// effectiveMembers and grant must agree.
+		for _, right := range []domain.Right{domain.AddUser, domain.RealizeExperiment} {
+			has := g.grant(uid, g.projects["dept"], domain.RightsOf(right), 0) != nil
+			if has != got[uid].rights.Has(domain.RightsOf(right)) {
+				t.Errorf("%s %s: grant says %v, effective members say %v", uid, right, has, got[uid].rights)
+			}
+		}
+	}
+}
+
+func TestWouldCycle(t *testing.T) {
+	g := fixture()
+	for _, tt := range []struct {
+		parent, child string
+		cycle         bool
+	}{
+		{"team", "dept", true}, // dept ⊃ lab ⊃ team
+		{"team", "lab", true},
+		{"lab", "lab", true},
+		{"dept", "idea", false},
+		{"team", "idea", false},
+	} {
+		if got := g.wouldCycle(tt.parent, tt.child); got != tt.cycle {
+			t.Errorf("nest %s in %s: cycle=%v, want %v", tt.child, tt.parent, got, tt.cycle)
+		}
+	}
+}
+
+func TestGraphUpdates(t *testing.T) {
+	g := fixture()
+	// Removing lab drops the nesting both ways and the memberships.
+	g.putProject("lab", nil)
+	if g.decide("tia", ProjectRealizeExperiment, "project:dept").Allowed {
+		t.Fatal("nesting survived the removal of the middle project")
+	}
+	if _, ok := g.userProjects["lou"]["lab"]; ok {
+		t.Fatal("membership index kept a removed project")
+	}
+	// Reloading a project keeps its parents consistent.
+	g = fixture()
+	lab := g.projects["lab"]
+	g.putProject("lab", &projectNode{name: "lab", owner: "lee", approved: true, members: lab.members, children: map[string]domain.Rights{}})
+	if !g.projects["lab"].parents["dept"] {
+		t.Fatal("reloaded project lost its parent")
+	}
+	if g.projects["team"].parents["lab"] {
+		t.Fatal("unnested child still lists the parent")
+	}
+}
+
+func TestAuthorizeRules(t *testing.T) {
+	g := fixture()
+	lou := &auth.Principal{UID: "lou"}
+	root := &auth.Principal{UID: "root"}
+	nobody := &auth.Principal{UID: "nobody"}
+	tests := []struct {
+		name string
+		p    *auth.Principal
+		op   string
+		req  proto.Message
+		want domain.Code
+	}{
+		{"public anonymous", nil, "trellis.v1.Auth/Login", &trellisv1.LoginRequest{}, -1},
+		{"authenticated anonymous", nil, "trellis.v1.Auth/WhoAmI", nil, domain.CodeUnauthenticated},
+		{"self other uid hidden", lou, "trellis.v1.Users/GetUser", &trellisv1.GetUserRequest{Uid: "lee"}, domain.CodeNotFound},
+		{"self empty uid", lou, "trellis.v1.Users/GetUser", &trellisv1.GetUserRequest{}, -1},
+		{"admin refused", lou, "trellis.v1.Users/ListUsers", &trellisv1.ListUsersRequest{}, domain.CodePermissionDenied},
+		{"admin allowed", root, "trellis.v1.Users/ListUsers", &trellisv1.ListUsersRequest{}, -1},
+		{"object allowed", lou, "trellis.v1.Projects/AddUsers", &trellisv1.ProjectsAddUsersRequest{Name: "lab", Uids: []string{"liv"}}, -1},
+		{"object refused", lou, "trellis.v1.Projects/SetOwner", &trellisv1.ProjectsSetOwnerRequest{Name: "lab", Uid: "lou"}, domain.CodePermissionDenied},
+		{"object hidden", nobody, "trellis.v1.Projects/GetProject", &trellisv1.GetProjectRequest{Name: "lab"}, domain.CodeNotFound},
+		{"object missing field", lou, "trellis.v1.Projects/GetProject", &trellisv1.GetProjectRequest{}, domain.CodeInvalidArgument},
+		{"leaving needs no right", &auth.Principal{UID: "tia"}, "trellis.v1.Projects/RemoveUsers", &trellisv1.ProjectsRemoveUsersRequest{Name: "team", Uids: []string{"tia"}}, -1},
+		{"removing others needs the right", &auth.Principal{UID: "tia"}, "trellis.v1.Projects/RemoveUsers", &trellisv1.ProjectsRemoveUsersRequest{Name: "team", Uids: []string{"tim"}}, domain.CodePermissionDenied},
+		{"nesting needs both sides", lou, "trellis.v1.Projects/AddChildProject", &trellisv1.AddChildProjectRequest{Parent: "lab", Child: "team"}, domain.CodeNotFound},
+		{"nesting allowed", &auth.Principal{UID: "dora"}, "trellis.v1.Projects/AddChildProject", &trellisv1.AddChildProjectRequest{Parent: "dept", Child: "dept"}, -1},
+		{"powerless refused", nobody, "trellis.v1.Circles/JoinCircle", &trellisv1.JoinCircleRequest{Id: "lee:friends"}, domain.CodePermissionDenied},
+		{"unknown operation", root, "trellis.v1.Users/DropTables", nil, domain.CodePermissionDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Authorize(tt.p, tt.op, tt.req)
-			if tt.code == -1 {
-				if !d.Allowed || d.Err != nil {
-					t.Fatalf("denied: %v (%s)", d.Err, d.Reason)
-				}
-				if d.Target != tt.wantTarget {
-					t.Fatalf("target %q, want %q", d.Target, tt.wantTarget)
+			rule, ok := Rules[tt.op]
+			var d Decision
+			if !ok {
+				d = deny(domain.PermissionDenied("no rule"), "no rule")
+			} else {
+				d = authorize(g, tt.p, tt.op, rule, tt.req)
+			}
+			if tt.want == -1 {
+				if !d.Allowed {
+					t.Fatalf("refused: %v (%s)", d.Err, d.Reason)
 				}
 				return
 			}
-			if d.Allowed || domain.CodeOf(d.Err) != tt.code || d.Reason == "" {
-				t.Fatalf("decision %+v, want refusal with %v and a reason", d, tt.code)
+			if d.Allowed || domain.CodeOf(d.Err) != tt.want {
+				t.Fatalf("decision %+v, want %v", d, tt.want)
 			}
 		})
 	}

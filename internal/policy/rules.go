@@ -16,7 +16,22 @@ var (
 	public        = Rule{Kind: Public}
 	authenticated = Rule{Kind: Authenticated}
 	admin         = Rule{Kind: Admin}
+	powerful      = Rule{Kind: Powerful}
 )
+
+// on is an object rule: action on the object named by field.
+func on(kind, action, field string) Rule {
+	return Rule{Kind: Object, Checks: []ObjectCheck{{Action: action, Kind: kind, Field: field}}}
+}
+
+func project(action, field string) Rule { return on("project", action, field) }
+func circle(action, field string) Rule  { return on("circle", action, field) }
+
+// orSelf lets a request that names only the caller through (leaving).
+func orSelf(r Rule, field string) Rule {
+	r.SelfField = field
+	return r
+}
 
 // Rules holds the one authorization rule of every API operation.
 var Rules = map[string]Rule{
@@ -41,6 +56,73 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.UsersSetUserStateProcedure):          admin,
 	Op(trellisv1connect.UsersSetAdminProcedure):              admin,
 
+	// SSH keys and certificates. A certificate is always for the caller:
+	// its principal is the caller's uid and its key one the caller
+	// registered. Sites fetch the authority's key to trust it.
+	Op(trellisv1connect.UsersAddSSHKeyProcedure):                    self("uid"),
+	Op(trellisv1connect.UsersListSSHKeysProcedure):                  self("uid"),
+	Op(trellisv1connect.UsersRemoveSSHKeyProcedure):                 self("uid"),
+	Op(trellisv1connect.AuthIssueSSHCertificateProcedure):           authenticated,
+	Op(trellisv1connect.ApiInfoGetSSHCertificateAuthorityProcedure): public,
+
 	Op(trellisv1connect.AdminListAuditEventsProcedure): admin,
 	Op(trellisv1connect.AdminListOutboxProcedure):      admin,
+
+	// Projects. Requesting one and asking to join one are what a powerless
+	// user may do; listings show only what the caller may read.
+	Op(trellisv1connect.ProjectsRequestProjectProcedure):        authenticated,
+	Op(trellisv1connect.ProjectsJoinProjectProcedure):           authenticated,
+	Op(trellisv1connect.ProjectsApproveProjectProcedure):        admin,
+	Op(trellisv1connect.ProjectsRejectProjectProcedure):         admin,
+	Op(trellisv1connect.ProjectsGetProjectProcedure):            project(ProjectRead, "name"),
+	Op(trellisv1connect.ProjectsListProjectsProcedure):          authenticated,
+	Op(trellisv1connect.ProjectsGetProfileDescriptionProcedure): authenticated,
+	Op(trellisv1connect.ProjectsGetProjectProfileProcedure):     project(ProjectRead, "name"),
+	Op(trellisv1connect.ProjectsSetProjectProfileProcedure):     project(ProjectOwn, "name"),
+	Op(trellisv1connect.ProjectsAddUsersProcedure):              project(ProjectAddUser, "name"),
+	Op(trellisv1connect.ProjectsRemoveUsersProcedure):           orSelf(project(ProjectRemoveUser, "name"), "uids"),
+	Op(trellisv1connect.ProjectsChangeRightsProcedure):          project(ProjectAddUser, "name"),
+	Op(trellisv1connect.ProjectsSetOwnerProcedure):              project(ProjectOwn, "name"),
+	Op(trellisv1connect.ProjectsAddChildProjectProcedure): {Kind: Object, Checks: []ObjectCheck{
+		{Action: ProjectAddUser, Kind: "project", Field: "parent"},
+		{Action: ProjectOwn, Kind: "project", Field: "child"},
+	}},
+	// Either side may undo a nesting.
+	Op(trellisv1connect.ProjectsRemoveChildProjectProcedure): {Kind: Object, Any: true, Checks: []ObjectCheck{
+		{Action: ProjectRemoveUser, Kind: "project", Field: "parent"},
+		{Action: ProjectOwn, Kind: "project", Field: "child"},
+	}},
+	Op(trellisv1connect.ProjectsRemoveProjectProcedure): project(ProjectOwn, "name"),
+	Op(trellisv1connect.ProjectsListMembersProcedure):   project(ProjectRead, "name"),
+
+	// Circles.
+	Op(trellisv1connect.CirclesCreateCircleProcedure):          circle(CircleCreate, "id"),
+	Op(trellisv1connect.CirclesRemoveCircleProcedure):          circle(CircleOwn, "id"),
+	Op(trellisv1connect.CirclesGetCircleProcedure):             circle(CircleRead, "id"),
+	Op(trellisv1connect.CirclesListCirclesProcedure):           authenticated,
+	Op(trellisv1connect.CirclesAddUsersProcedure):              circle(CircleAddUser, "id"),
+	Op(trellisv1connect.CirclesJoinCircleProcedure):            powerful,
+	Op(trellisv1connect.CirclesRemoveUsersProcedure):           orSelf(circle(CircleRemoveUser, "id"), "uids"),
+	Op(trellisv1connect.CirclesChangeRightsProcedure):          circle(CircleAddUser, "id"),
+	Op(trellisv1connect.CirclesSetOwnerProcedure):              circle(CircleOwn, "id"),
+	Op(trellisv1connect.CirclesGetProfileDescriptionProcedure): authenticated,
+	Op(trellisv1connect.CirclesGetCircleProfileProcedure):      circle(CircleRead, "id"),
+	Op(trellisv1connect.CirclesSetCircleProfileProcedure):      circle(CircleOwn, "id"),
+
+	// Notifications and requests concern the caller's own; answering a
+	// request is further limited, by the service, to the party whose
+	// consent it waits for. Sending needs standing: an admin, or a
+	// project's owner writing to its members (checked by the service).
+	Op(trellisv1connect.NotificationsListProcedure):           authenticated,
+	Op(trellisv1connect.NotificationsMarkProcedure):           authenticated,
+	Op(trellisv1connect.NotificationsWatchProcedure):          authenticated,
+	Op(trellisv1connect.NotificationsListRequestsProcedure):   authenticated,
+	Op(trellisv1connect.NotificationsAcceptRequestProcedure):  authenticated,
+	Op(trellisv1connect.NotificationsDeclineRequestProcedure): authenticated,
+	Op(trellisv1connect.NotificationsSendProcedure):           powerful,
+
+	// Policy: a user may ask about itself; admins about anyone.
+	Op(trellisv1connect.PolicyCheckProcedure):       self("uid"),
+	Op(trellisv1connect.PolicyExplainProcedure):     self("uid"),
+	Op(trellisv1connect.PolicyListAllowedProcedure): self("uid"),
 }

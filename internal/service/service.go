@@ -17,8 +17,10 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/requestid"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
@@ -44,6 +46,14 @@ type Config struct {
 	LoginBackoffAfter int
 	LoginBackoffBase  time.Duration
 	LoginBackoffMax   time.Duration
+	// VetAllProjects makes every new project wait for an admin's approval,
+	// not only those requested by users who belong to no approved project.
+	VetAllProjects bool
+	// SSHCertValidity is how long an SSH certificate is valid when the
+	// request does not say (default 8h); SSHCertMaxValidity is the most a
+	// request may ask for (default 24h).
+	SSHCertValidity    time.Duration
+	SSHCertMaxValidity time.Duration
 }
 
 func (c *Config) defaults() {
@@ -58,6 +68,8 @@ func (c *Config) defaults() {
 	def(&c.ResetTTL, 2*time.Hour)
 	def(&c.LoginBackoffBase, time.Second)
 	def(&c.LoginBackoffMax, 15*time.Minute)
+	def(&c.SSHCertValidity, 8*time.Hour)
+	def(&c.SSHCertMaxValidity, 24*time.Hour)
 	if c.LoginBackoffAfter == 0 {
 		c.LoginBackoffAfter = 5
 	}
@@ -78,9 +90,13 @@ type Service struct {
 	st     store.Store
 	hasher *password.Hasher
 	keys   *keys.Manager
+	sshCA  *sshca.CA
 	feed   *changefeed.Follower
+	engine *policy.Engine
 	log    *slog.Logger
 	now    func() time.Time
+	// watchers wake Watch streams when a notification arrives.
+	watchers *watchers
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
@@ -91,11 +107,15 @@ type Deps struct {
 	Store  store.Store
 	Hasher *password.Hasher
 	Keys   *keys.Manager
+	// SSHCA signs SSH certificates; without it they are not offered.
+	SSHCA *sshca.CA
 	// Feed, when set, is synced after every write so this replica's caches
 	// never serve what the write changed.
 	Feed *changefeed.Follower
-	Log  *slog.Logger
-	Now  func() time.Time
+	// Engine decides and answers membership questions.
+	Engine *policy.Engine
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // New returns a service.
@@ -107,10 +127,16 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Service{
-		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, feed: d.Feed, log: d.Log, now: d.Now,
-		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+	s := &Service{
+		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, feed: d.Feed, engine: d.Engine,
+		log: d.Log, now: d.Now,
+		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		watchers: newWatchers(),
 	}
+	if d.Feed != nil {
+		d.Feed.On(store.ChangeNotification, s.watchers.wake)
+	}
+	return s
 }
 
 // hashSlot waits for a turn to run the password hasher; release it after.

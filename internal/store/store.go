@@ -44,6 +44,12 @@ type Tx interface {
 	Outbox() Outbox
 	Changes() Changes
 	Leases() Leases
+	Projects() Projects
+	Circles() Circles
+	Requests() Requests
+	Notifications() Notifications
+	SSHKeys() SSHKeys
+	Authorities() Authorities
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,
@@ -258,4 +264,62 @@ type Leases interface {
 	Acquire(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
 	// Release gives the lease up if holder has it.
 	Release(ctx context.Context, name, holder string) error
+}
+
+// SSHKey is an SSH public key registered to a user. Its fingerprint is
+// unique across all users: a certificate is issued for a key to the one user
+// who holds it, which two holders would make ambiguous.
+type SSHKey struct {
+	UID         string
+	Fingerprint string // "SHA256:…", as ssh-keygen -l prints it
+	Type        string // "ssh-ed25519", "ecdsa-sha2-nistp256", …
+	Bits        int
+	Comment     string
+	PublicKey   string // authorized_keys form without comment
+	CreatedAt   time.Time
+}
+
+// SSHKeys holds users' SSH public keys.
+type SSHKeys interface {
+	// Create registers a key. It returns domain already-exists naming the
+	// field "public_key" when any user holds a key with this fingerprint.
+	Create(ctx context.Context, k *SSHKey) error
+	// Get returns the key with this fingerprint, whoever holds it, or
+	// domain not-found.
+	Get(ctx context.Context, fingerprint string) (*SSHKey, error)
+	// List returns uid's keys, oldest first.
+	List(ctx context.Context, uid string) ([]*SSHKey, error)
+	// Delete removes uid's key with this fingerprint; domain not-found when
+	// uid holds no such key (another user's key included).
+	Delete(ctx context.Context, uid, fingerprint string) error
+}
+
+// Authority names.
+const (
+	// AuthoritySSHUser signs SSH user certificates.
+	AuthoritySSHUser = "ssh-user"
+)
+
+// Authority is a certificate authority's key pair. Unlike token-signing keys
+// it does not rotate on a schedule: sites are configured to trust it, so it
+// lives until an operator replaces it. The private key is stored as given:
+// the auth layer seals it.
+type Authority struct {
+	Name       string // AuthoritySSHUser, …
+	Algorithm  string // e.g. "ssh-ed25519"
+	PublicKey  []byte // in the algorithm's own encoding (SSH wire format for SSH)
+	PrivateKey []byte // sealed or plain, as auth encoded it
+	CreatedAt  time.Time
+}
+
+// Authorities holds certificate authorities' keys, one per name.
+type Authorities interface {
+	// Create stores a new authority; domain already-exists when the name
+	// is taken (another replica created it first).
+	Create(ctx context.Context, a *Authority) error
+	// Get returns the named authority, or domain not-found.
+	Get(ctx context.Context, name string) (*Authority, error)
+	// SetPrivateKey replaces the stored private key (sealing it once a
+	// key-encryption key is configured); domain not-found without one.
+	SetPrivateKey(ctx context.Context, name string, sealed []byte) error
 }

@@ -138,6 +138,88 @@ func (x *GetVersionResponse) GetServerTime() *timestamppb.Timestamp {
 	return nil
 }
 
+type GetSSHCertificateAuthorityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSSHCertificateAuthorityRequest) Reset() {
+	*x = GetSSHCertificateAuthorityRequest{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSSHCertificateAuthorityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSSHCertificateAuthorityRequest) ProtoMessage() {}
+
+func (x *GetSSHCertificateAuthorityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSSHCertificateAuthorityRequest.ProtoReflect.Descriptor instead.
+func (*GetSSHCertificateAuthorityRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{2}
+}
+
+type GetSSHCertificateAuthorityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One line in the form of sshd's TrustedUserCAKeys file:
+	// "ssh-ed25519 AAAA… trellis-user-ca".
+	PublicKey     string `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSSHCertificateAuthorityResponse) Reset() {
+	*x = GetSSHCertificateAuthorityResponse{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSSHCertificateAuthorityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSSHCertificateAuthorityResponse) ProtoMessage() {}
+
+func (x *GetSSHCertificateAuthorityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSSHCertificateAuthorityResponse.ProtoReflect.Descriptor instead.
+func (*GetSSHCertificateAuthorityResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetSSHCertificateAuthorityResponse) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
 var File_trellis_v1_apiinfo_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_apiinfo_proto_rawDesc = "" +
@@ -153,10 +235,15 @@ const file_trellis_v1_apiinfo_proto_rawDesc = "" +
 	"\n" +
 	"go_version\x18\x04 \x01(\tR\tgoVersion\x12;\n" +
 	"\vserver_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"serverTime2[\n" +
+	"serverTime\"#\n" +
+	"!GetSSHCertificateAuthorityRequest\"C\n" +
+	"\"GetSSHCertificateAuthorityResponse\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\tR\tpublicKey2\xde\x01\n" +
 	"\aApiInfo\x12P\n" +
 	"\n" +
-	"GetVersion\x12\x1d.trellis.v1.GetVersionRequest\x1a\x1e.trellis.v1.GetVersionResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"GetVersion\x12\x1d.trellis.v1.GetVersionRequest\x1a\x1e.trellis.v1.GetVersionResponse\"\x03\x90\x02\x01\x12\x80\x01\n" +
+	"\x1aGetSSHCertificateAuthority\x12-.trellis.v1.GetSSHCertificateAuthorityRequest\x1a..trellis.v1.GetSSHCertificateAuthorityResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_apiinfo_proto_rawDescOnce sync.Once
@@ -170,18 +257,22 @@ func file_trellis_v1_apiinfo_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_apiinfo_proto_rawDescData
 }
 
-var file_trellis_v1_apiinfo_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_trellis_v1_apiinfo_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_trellis_v1_apiinfo_proto_goTypes = []any{
-	(*GetVersionRequest)(nil),     // 0: trellis.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),    // 1: trellis.v1.GetVersionResponse
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*GetVersionRequest)(nil),                  // 0: trellis.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),                 // 1: trellis.v1.GetVersionResponse
+	(*GetSSHCertificateAuthorityRequest)(nil),  // 2: trellis.v1.GetSSHCertificateAuthorityRequest
+	(*GetSSHCertificateAuthorityResponse)(nil), // 3: trellis.v1.GetSSHCertificateAuthorityResponse
+	(*timestamppb.Timestamp)(nil),              // 4: google.protobuf.Timestamp
 }
 var file_trellis_v1_apiinfo_proto_depIdxs = []int32{
-	2, // 0: trellis.v1.GetVersionResponse.server_time:type_name -> google.protobuf.Timestamp
+	4, // 0: trellis.v1.GetVersionResponse.server_time:type_name -> google.protobuf.Timestamp
 	0, // 1: trellis.v1.ApiInfo.GetVersion:input_type -> trellis.v1.GetVersionRequest
-	1, // 2: trellis.v1.ApiInfo.GetVersion:output_type -> trellis.v1.GetVersionResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
+	2, // 2: trellis.v1.ApiInfo.GetSSHCertificateAuthority:input_type -> trellis.v1.GetSSHCertificateAuthorityRequest
+	1, // 3: trellis.v1.ApiInfo.GetVersion:output_type -> trellis.v1.GetVersionResponse
+	3, // 4: trellis.v1.ApiInfo.GetSSHCertificateAuthority:output_type -> trellis.v1.GetSSHCertificateAuthorityResponse
+	3, // [3:5] is the sub-list for method output_type
+	1, // [1:3] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -198,7 +289,7 @@ func file_trellis_v1_apiinfo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_apiinfo_proto_rawDesc), len(file_trellis_v1_apiinfo_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -9,6 +9,7 @@ package trellisv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -469,12 +470,168 @@ func (x *WhoAmIResponse) GetTokenExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+type IssueSSHCertificateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The public key to certify, in authorized_keys form ("ssh-ed25519 AAAA…"),
+	// registered to the caller.
+	PublicKey string `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// How long the certificate is valid: unset for the server's default
+	// (8 hours unless configured), at most the server's maximum (24 hours
+	// unless configured).
+	Validity      *durationpb.Duration `protobuf:"bytes,2,opt,name=validity,proto3" json:"validity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueSSHCertificateRequest) Reset() {
+	*x = IssueSSHCertificateRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueSSHCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueSSHCertificateRequest) ProtoMessage() {}
+
+func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueSSHCertificateRequest.ProtoReflect.Descriptor instead.
+func (*IssueSSHCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *IssueSSHCertificateRequest) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *IssueSSHCertificateRequest) GetValidity() *durationpb.Duration {
+	if x != nil {
+		return x.Validity
+	}
+	return nil
+}
+
+type IssueSSHCertificateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate in authorized_keys form, what ssh reads from
+	// id_ed25519-cert.pub: "ssh-ed25519-cert-v01@openssh.com AAAA… KEY_ID".
+	Certificate string `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// Random, unique in practice; also in the key id and the audit record.
+	Serial uint64 `protobuf:"varint,2,opt,name=serial,proto3" json:"serial,omitempty"`
+	// "trellis:UID:SERIAL".
+	KeyId      string   `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Principals []string `protobuf:"bytes,4,rep,name=principals,proto3" json:"principals,omitempty"`
+	// The certificate is valid from valid_after (backdated a few minutes for
+	// clock skew) until valid_before.
+	ValidAfter  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=valid_after,json=validAfter,proto3" json:"valid_after,omitempty"`
+	ValidBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=valid_before,json=validBefore,proto3" json:"valid_before,omitempty"`
+	// Fingerprint of the certified key, "SHA256:…".
+	Fingerprint   string `protobuf:"bytes,7,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueSSHCertificateResponse) Reset() {
+	*x = IssueSSHCertificateResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueSSHCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueSSHCertificateResponse) ProtoMessage() {}
+
+func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueSSHCertificateResponse.ProtoReflect.Descriptor instead.
+func (*IssueSSHCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *IssueSSHCertificateResponse) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+func (x *IssueSSHCertificateResponse) GetSerial() uint64 {
+	if x != nil {
+		return x.Serial
+	}
+	return 0
+}
+
+func (x *IssueSSHCertificateResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *IssueSSHCertificateResponse) GetPrincipals() []string {
+	if x != nil {
+		return x.Principals
+	}
+	return nil
+}
+
+func (x *IssueSSHCertificateResponse) GetValidAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidAfter
+	}
+	return nil
+}
+
+func (x *IssueSSHCertificateResponse) GetValidBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ValidBefore
+	}
+	return nil
+}
+
+func (x *IssueSSHCertificateResponse) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
 var File_trellis_v1_auth_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x15trellis/v1/auth.proto\x12\n" +
-	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
+	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
 	"\fLoginRequest\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x8c\x02\n" +
@@ -500,12 +657,28 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
 	"\x12session_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt\x12D\n" +
-	"\x10token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt2\x8f\x02\n" +
+	"\x10token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\"r\n" +
+	"\x1aIssueSSHCertificateRequest\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\tR\tpublicKey\x125\n" +
+	"\bvalidity\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bvalidity\"\xac\x02\n" +
+	"\x1bIssueSSHCertificateResponse\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\tR\vcertificate\x12\x16\n" +
+	"\x06serial\x18\x02 \x01(\x04R\x06serial\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x12\x1e\n" +
+	"\n" +
+	"principals\x18\x04 \x03(\tR\n" +
+	"principals\x12;\n" +
+	"\vvalid_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"validAfter\x12=\n" +
+	"\fvalid_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vvalidBefore\x12 \n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\xf7\x02\n" +
 	"\x04Auth\x12<\n" +
 	"\x05Login\x12\x18.trellis.v1.LoginRequest\x1a\x19.trellis.v1.LoginResponse\x12?\n" +
 	"\x06Logout\x12\x19.trellis.v1.LogoutRequest\x1a\x1a.trellis.v1.LogoutResponse\x12B\n" +
 	"\aRefresh\x12\x1a.trellis.v1.RefreshRequest\x1a\x1b.trellis.v1.RefreshResponse\x12D\n" +
-	"\x06WhoAmI\x12\x19.trellis.v1.WhoAmIRequest\x1a\x1a.trellis.v1.WhoAmIResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x06WhoAmI\x12\x19.trellis.v1.WhoAmIRequest\x1a\x1a.trellis.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\x13IssueSSHCertificate\x12&.trellis.v1.IssueSSHCertificateRequest\x1a'.trellis.v1.IssueSSHCertificateResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_auth_proto_rawDescOnce sync.Once
@@ -519,39 +692,47 @@ func file_trellis_v1_auth_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_auth_proto_rawDescData
 }
 
-var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_trellis_v1_auth_proto_goTypes = []any{
-	(*LoginRequest)(nil),          // 0: trellis.v1.LoginRequest
-	(*Tokens)(nil),                // 1: trellis.v1.Tokens
-	(*LoginResponse)(nil),         // 2: trellis.v1.LoginResponse
-	(*LogoutRequest)(nil),         // 3: trellis.v1.LogoutRequest
-	(*LogoutResponse)(nil),        // 4: trellis.v1.LogoutResponse
-	(*RefreshRequest)(nil),        // 5: trellis.v1.RefreshRequest
-	(*RefreshResponse)(nil),       // 6: trellis.v1.RefreshResponse
-	(*WhoAmIRequest)(nil),         // 7: trellis.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),        // 8: trellis.v1.WhoAmIResponse
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*LoginRequest)(nil),                // 0: trellis.v1.LoginRequest
+	(*Tokens)(nil),                      // 1: trellis.v1.Tokens
+	(*LoginResponse)(nil),               // 2: trellis.v1.LoginResponse
+	(*LogoutRequest)(nil),               // 3: trellis.v1.LogoutRequest
+	(*LogoutResponse)(nil),              // 4: trellis.v1.LogoutResponse
+	(*RefreshRequest)(nil),              // 5: trellis.v1.RefreshRequest
+	(*RefreshResponse)(nil),             // 6: trellis.v1.RefreshResponse
+	(*WhoAmIRequest)(nil),               // 7: trellis.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 8: trellis.v1.WhoAmIResponse
+	(*IssueSSHCertificateRequest)(nil),  // 9: trellis.v1.IssueSSHCertificateRequest
+	(*IssueSSHCertificateResponse)(nil), // 10: trellis.v1.IssueSSHCertificateResponse
+	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 12: google.protobuf.Duration
 }
 var file_trellis_v1_auth_proto_depIdxs = []int32{
-	9,  // 0: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 1: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
+	11, // 0: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	11, // 1: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
 	1,  // 3: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
-	9,  // 4: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 5: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 6: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
-	3,  // 7: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
-	5,  // 8: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
-	7,  // 9: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
-	2,  // 10: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
-	4,  // 11: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
-	6,  // 12: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
-	8,  // 13: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	11, // 4: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
+	11, // 5: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	12, // 6: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
+	11, // 7: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
+	11, // 8: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
+	0,  // 9: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
+	3,  // 10: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
+	5,  // 11: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
+	7,  // 12: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
+	9,  // 13: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
+	2,  // 14: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
+	4,  // 15: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
+	6,  // 16: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
+	8,  // 17: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
+	10, // 18: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_auth_proto_init() }
@@ -565,7 +746,7 @@ func file_trellis_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_auth_proto_rawDesc), len(file_trellis_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1750,6 +1750,383 @@ func (x *SetAdminResponse) GetUser() *User {
 	return nil
 }
 
+// SSHKey is an SSH public key registered with an account.
+type SSHKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Uid   string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// SHA-256 fingerprint as `ssh-keygen -l` prints it: "SHA256:" and the
+	// unpadded base64 digest of the key.
+	Fingerprint string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// Key type, e.g. "ssh-ed25519", "ecdsa-sha2-nistp256", "ssh-rsa".
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// Key size in bits, as `ssh-keygen -l` prints it.
+	Bits int32 `protobuf:"varint,4,opt,name=bits,proto3" json:"bits,omitempty"`
+	// The comment of the authorized_keys line it was added with.
+	Comment string `protobuf:"bytes,5,opt,name=comment,proto3" json:"comment,omitempty"`
+	// The key in authorized_keys form, without comment: "ssh-ed25519 AAAA…".
+	PublicKey     string                 `protobuf:"bytes,6,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SSHKey) Reset() {
+	*x = SSHKey{}
+	mi := &file_trellis_v1_users_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SSHKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SSHKey) ProtoMessage() {}
+
+func (x *SSHKey) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SSHKey.ProtoReflect.Descriptor instead.
+func (*SSHKey) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SSHKey) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *SSHKey) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *SSHKey) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SSHKey) GetBits() int32 {
+	if x != nil {
+		return x.Bits
+	}
+	return 0
+}
+
+func (x *SSHKey) GetComment() string {
+	if x != nil {
+		return x.Comment
+	}
+	return ""
+}
+
+func (x *SSHKey) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+func (x *SSHKey) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type AddSSHKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty means the caller.
+	Uid string `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// One authorized_keys line, as in ~/.ssh/id_ed25519.pub: "TYPE BASE64
+	// [COMMENT]". Options and certificates are refused.
+	PublicKey     string `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSSHKeyRequest) Reset() {
+	*x = AddSSHKeyRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSSHKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSSHKeyRequest) ProtoMessage() {}
+
+func (x *AddSSHKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSSHKeyRequest.ProtoReflect.Descriptor instead.
+func (*AddSSHKeyRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AddSSHKeyRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *AddSSHKeyRequest) GetPublicKey() string {
+	if x != nil {
+		return x.PublicKey
+	}
+	return ""
+}
+
+type AddSSHKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *SSHKey                `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSSHKeyResponse) Reset() {
+	*x = AddSSHKeyResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSSHKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSSHKeyResponse) ProtoMessage() {}
+
+func (x *AddSSHKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSSHKeyResponse.ProtoReflect.Descriptor instead.
+func (*AddSSHKeyResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AddSSHKeyResponse) GetKey() *SSHKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type ListSSHKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty means the caller.
+	Uid           string `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSSHKeysRequest) Reset() {
+	*x = ListSSHKeysRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSSHKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSSHKeysRequest) ProtoMessage() {}
+
+func (x *ListSSHKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSSHKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListSSHKeysRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListSSHKeysRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+type ListSSHKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*SSHKey              `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSSHKeysResponse) Reset() {
+	*x = ListSSHKeysResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSSHKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSSHKeysResponse) ProtoMessage() {}
+
+func (x *ListSSHKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSSHKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListSSHKeysResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListSSHKeysResponse) GetKeys() []*SSHKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type RemoveSSHKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty means the caller.
+	Uid string `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The key's fingerprint, "SHA256:…" (see SSHKey.fingerprint).
+	Fingerprint   string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSSHKeyRequest) Reset() {
+	*x = RemoveSSHKeyRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSSHKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSSHKeyRequest) ProtoMessage() {}
+
+func (x *RemoveSSHKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSSHKeyRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSSHKeyRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RemoveSSHKeyRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *RemoveSSHKeyRequest) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+type RemoveSSHKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSSHKeyResponse) Reset() {
+	*x = RemoveSSHKeyResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSSHKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSSHKeyResponse) ProtoMessage() {}
+
+func (x *RemoveSSHKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSSHKeyResponse.ProtoReflect.Descriptor instead.
+func (*RemoveSSHKeyResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{36}
+}
+
 var File_trellis_v1_users_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_users_proto_rawDesc = "" +
@@ -1858,7 +2235,31 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\bR\x05admin\"8\n" +
 	"\x10SetAdminResponse\x12$\n" +
-	"\x04user\x18\x01 \x01(\v2\x10.trellis.v1.UserR\x04user*\x8c\x01\n" +
+	"\x04user\x18\x01 \x01(\v2\x10.trellis.v1.UserR\x04user\"\xd8\x01\n" +
+	"\x06SSHKey\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12 \n" +
+	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x12\n" +
+	"\x04bits\x18\x04 \x01(\x05R\x04bits\x12\x18\n" +
+	"\acomment\x18\x05 \x01(\tR\acomment\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x06 \x01(\tR\tpublicKey\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"C\n" +
+	"\x10AddSSHKeyRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\tR\tpublicKey\"9\n" +
+	"\x11AddSSHKeyResponse\x12$\n" +
+	"\x03key\x18\x01 \x01(\v2\x12.trellis.v1.SSHKeyR\x03key\"&\n" +
+	"\x12ListSSHKeysRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\"=\n" +
+	"\x13ListSSHKeysResponse\x12&\n" +
+	"\x04keys\x18\x01 \x03(\v2\x12.trellis.v1.SSHKeyR\x04keys\"I\n" +
+	"\x13RemoveSSHKeyRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12 \n" +
+	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\"\x16\n" +
+	"\x14RemoveSSHKeyResponse*\x8c\x01\n" +
 	"\tUserState\x12\x1a\n" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18USER_STATE_PENDING_EMAIL\x10\x01\x12\x15\n" +
@@ -1876,7 +2277,8 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x1aATTRIBUTE_DATA_TYPE_STRING\x10\x01\x12\x1b\n" +
 	"\x17ATTRIBUTE_DATA_TYPE_INT\x10\x02\x12\x1d\n" +
 	"\x19ATTRIBUTE_DATA_TYPE_FLOAT\x10\x03\x12\x1e\n" +
-	"\x1aATTRIBUTE_DATA_TYPE_OPAQUE\x10\x042\xfc\b\n" +
+	"\x1aATTRIBUTE_DATA_TYPE_OPAQUE\x10\x042\xee\n" +
+	"\n" +
 	"\x05Users\x12E\n" +
 	"\bRegister\x12\x1b.trellis.v1.RegisterRequest\x1a\x1c.trellis.v1.RegisterResponse\x12Q\n" +
 	"\fConfirmEmail\x12\x1f.trellis.v1.ConfirmEmailRequest\x1a .trellis.v1.ConfirmEmailResponse\x12c\n" +
@@ -1890,7 +2292,10 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x0eSetUserProfile\x12!.trellis.v1.SetUserProfileRequest\x1a\".trellis.v1.SetUserProfileResponse\x12W\n" +
 	"\x0eChangePassword\x12!.trellis.v1.ChangePasswordRequest\x1a\".trellis.v1.ChangePasswordResponse\x12Q\n" +
 	"\fSetUserState\x12\x1f.trellis.v1.SetUserStateRequest\x1a .trellis.v1.SetUserStateResponse\x12E\n" +
-	"\bSetAdmin\x12\x1b.trellis.v1.SetAdminRequest\x1a\x1c.trellis.v1.SetAdminResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\bSetAdmin\x12\x1b.trellis.v1.SetAdminRequest\x1a\x1c.trellis.v1.SetAdminResponse\x12H\n" +
+	"\tAddSSHKey\x12\x1c.trellis.v1.AddSSHKeyRequest\x1a\x1d.trellis.v1.AddSSHKeyResponse\x12S\n" +
+	"\vListSSHKeys\x12\x1e.trellis.v1.ListSSHKeysRequest\x1a\x1f.trellis.v1.ListSSHKeysResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\fRemoveSSHKey\x12\x1f.trellis.v1.RemoveSSHKeyRequest\x1a .trellis.v1.RemoveSSHKeyResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_users_proto_rawDescOnce sync.Once
@@ -1905,7 +2310,7 @@ func file_trellis_v1_users_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_users_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_trellis_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_trellis_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_trellis_v1_users_proto_goTypes = []any{
 	(UserState)(0),                        // 0: trellis.v1.UserState
 	(AttributeAccess)(0),                  // 1: trellis.v1.AttributeAccess
@@ -1940,15 +2345,22 @@ var file_trellis_v1_users_proto_goTypes = []any{
 	(*SetUserStateResponse)(nil),          // 30: trellis.v1.SetUserStateResponse
 	(*SetAdminRequest)(nil),               // 31: trellis.v1.SetAdminRequest
 	(*SetAdminResponse)(nil),              // 32: trellis.v1.SetAdminResponse
-	nil,                                   // 33: trellis.v1.RegisterRequest.ProfileEntry
-	nil,                                   // 34: trellis.v1.SetUserProfileRequest.SetEntry
-	(*timestamppb.Timestamp)(nil),         // 35: google.protobuf.Timestamp
+	(*SSHKey)(nil),                        // 33: trellis.v1.SSHKey
+	(*AddSSHKeyRequest)(nil),              // 34: trellis.v1.AddSSHKeyRequest
+	(*AddSSHKeyResponse)(nil),             // 35: trellis.v1.AddSSHKeyResponse
+	(*ListSSHKeysRequest)(nil),            // 36: trellis.v1.ListSSHKeysRequest
+	(*ListSSHKeysResponse)(nil),           // 37: trellis.v1.ListSSHKeysResponse
+	(*RemoveSSHKeyRequest)(nil),           // 38: trellis.v1.RemoveSSHKeyRequest
+	(*RemoveSSHKeyResponse)(nil),          // 39: trellis.v1.RemoveSSHKeyResponse
+	nil,                                   // 40: trellis.v1.RegisterRequest.ProfileEntry
+	nil,                                   // 41: trellis.v1.SetUserProfileRequest.SetEntry
+	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
 }
 var file_trellis_v1_users_proto_depIdxs = []int32{
 	0,  // 0: trellis.v1.User.state:type_name -> trellis.v1.UserState
-	35, // 1: trellis.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	35, // 2: trellis.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	33, // 3: trellis.v1.RegisterRequest.profile:type_name -> trellis.v1.RegisterRequest.ProfileEntry
+	42, // 1: trellis.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	42, // 2: trellis.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	40, // 3: trellis.v1.RegisterRequest.profile:type_name -> trellis.v1.RegisterRequest.ProfileEntry
 	3,  // 4: trellis.v1.RegisterResponse.user:type_name -> trellis.v1.User
 	3,  // 5: trellis.v1.ConfirmEmailResponse.user:type_name -> trellis.v1.User
 	3,  // 6: trellis.v1.GetUserResponse.user:type_name -> trellis.v1.User
@@ -1958,42 +2370,51 @@ var file_trellis_v1_users_proto_depIdxs = []int32{
 	18, // 10: trellis.v1.GetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
 	1,  // 11: trellis.v1.ProfileAttribute.access:type_name -> trellis.v1.AttributeAccess
 	21, // 12: trellis.v1.GetUserProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	34, // 13: trellis.v1.SetUserProfileRequest.set:type_name -> trellis.v1.SetUserProfileRequest.SetEntry
+	41, // 13: trellis.v1.SetUserProfileRequest.set:type_name -> trellis.v1.SetUserProfileRequest.SetEntry
 	25, // 14: trellis.v1.SetUserProfileResponse.changes:type_name -> trellis.v1.AttributeChange
 	0,  // 15: trellis.v1.SetUserStateRequest.state:type_name -> trellis.v1.UserState
 	3,  // 16: trellis.v1.SetUserStateResponse.user:type_name -> trellis.v1.User
 	3,  // 17: trellis.v1.SetAdminResponse.user:type_name -> trellis.v1.User
-	4,  // 18: trellis.v1.Users.Register:input_type -> trellis.v1.RegisterRequest
-	6,  // 19: trellis.v1.Users.ConfirmEmail:input_type -> trellis.v1.ConfirmEmailRequest
-	8,  // 20: trellis.v1.Users.ResendConfirmation:input_type -> trellis.v1.ResendConfirmationRequest
-	10, // 21: trellis.v1.Users.RequestPasswordReset:input_type -> trellis.v1.RequestPasswordResetRequest
-	12, // 22: trellis.v1.Users.ResetPassword:input_type -> trellis.v1.ResetPasswordRequest
-	14, // 23: trellis.v1.Users.GetUser:input_type -> trellis.v1.GetUserRequest
-	16, // 24: trellis.v1.Users.ListUsers:input_type -> trellis.v1.ListUsersRequest
-	19, // 25: trellis.v1.Users.GetProfileDescription:input_type -> trellis.v1.GetProfileDescriptionRequest
-	22, // 26: trellis.v1.Users.GetUserProfile:input_type -> trellis.v1.GetUserProfileRequest
-	24, // 27: trellis.v1.Users.SetUserProfile:input_type -> trellis.v1.SetUserProfileRequest
-	27, // 28: trellis.v1.Users.ChangePassword:input_type -> trellis.v1.ChangePasswordRequest
-	29, // 29: trellis.v1.Users.SetUserState:input_type -> trellis.v1.SetUserStateRequest
-	31, // 30: trellis.v1.Users.SetAdmin:input_type -> trellis.v1.SetAdminRequest
-	5,  // 31: trellis.v1.Users.Register:output_type -> trellis.v1.RegisterResponse
-	7,  // 32: trellis.v1.Users.ConfirmEmail:output_type -> trellis.v1.ConfirmEmailResponse
-	9,  // 33: trellis.v1.Users.ResendConfirmation:output_type -> trellis.v1.ResendConfirmationResponse
-	11, // 34: trellis.v1.Users.RequestPasswordReset:output_type -> trellis.v1.RequestPasswordResetResponse
-	13, // 35: trellis.v1.Users.ResetPassword:output_type -> trellis.v1.ResetPasswordResponse
-	15, // 36: trellis.v1.Users.GetUser:output_type -> trellis.v1.GetUserResponse
-	17, // 37: trellis.v1.Users.ListUsers:output_type -> trellis.v1.ListUsersResponse
-	20, // 38: trellis.v1.Users.GetProfileDescription:output_type -> trellis.v1.GetProfileDescriptionResponse
-	23, // 39: trellis.v1.Users.GetUserProfile:output_type -> trellis.v1.GetUserProfileResponse
-	26, // 40: trellis.v1.Users.SetUserProfile:output_type -> trellis.v1.SetUserProfileResponse
-	28, // 41: trellis.v1.Users.ChangePassword:output_type -> trellis.v1.ChangePasswordResponse
-	30, // 42: trellis.v1.Users.SetUserState:output_type -> trellis.v1.SetUserStateResponse
-	32, // 43: trellis.v1.Users.SetAdmin:output_type -> trellis.v1.SetAdminResponse
-	31, // [31:44] is the sub-list for method output_type
-	18, // [18:31] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	42, // 18: trellis.v1.SSHKey.created_at:type_name -> google.protobuf.Timestamp
+	33, // 19: trellis.v1.AddSSHKeyResponse.key:type_name -> trellis.v1.SSHKey
+	33, // 20: trellis.v1.ListSSHKeysResponse.keys:type_name -> trellis.v1.SSHKey
+	4,  // 21: trellis.v1.Users.Register:input_type -> trellis.v1.RegisterRequest
+	6,  // 22: trellis.v1.Users.ConfirmEmail:input_type -> trellis.v1.ConfirmEmailRequest
+	8,  // 23: trellis.v1.Users.ResendConfirmation:input_type -> trellis.v1.ResendConfirmationRequest
+	10, // 24: trellis.v1.Users.RequestPasswordReset:input_type -> trellis.v1.RequestPasswordResetRequest
+	12, // 25: trellis.v1.Users.ResetPassword:input_type -> trellis.v1.ResetPasswordRequest
+	14, // 26: trellis.v1.Users.GetUser:input_type -> trellis.v1.GetUserRequest
+	16, // 27: trellis.v1.Users.ListUsers:input_type -> trellis.v1.ListUsersRequest
+	19, // 28: trellis.v1.Users.GetProfileDescription:input_type -> trellis.v1.GetProfileDescriptionRequest
+	22, // 29: trellis.v1.Users.GetUserProfile:input_type -> trellis.v1.GetUserProfileRequest
+	24, // 30: trellis.v1.Users.SetUserProfile:input_type -> trellis.v1.SetUserProfileRequest
+	27, // 31: trellis.v1.Users.ChangePassword:input_type -> trellis.v1.ChangePasswordRequest
+	29, // 32: trellis.v1.Users.SetUserState:input_type -> trellis.v1.SetUserStateRequest
+	31, // 33: trellis.v1.Users.SetAdmin:input_type -> trellis.v1.SetAdminRequest
+	34, // 34: trellis.v1.Users.AddSSHKey:input_type -> trellis.v1.AddSSHKeyRequest
+	36, // 35: trellis.v1.Users.ListSSHKeys:input_type -> trellis.v1.ListSSHKeysRequest
+	38, // 36: trellis.v1.Users.RemoveSSHKey:input_type -> trellis.v1.RemoveSSHKeyRequest
+	5,  // 37: trellis.v1.Users.Register:output_type -> trellis.v1.RegisterResponse
+	7,  // 38: trellis.v1.Users.ConfirmEmail:output_type -> trellis.v1.ConfirmEmailResponse
+	9,  // 39: trellis.v1.Users.ResendConfirmation:output_type -> trellis.v1.ResendConfirmationResponse
+	11, // 40: trellis.v1.Users.RequestPasswordReset:output_type -> trellis.v1.RequestPasswordResetResponse
+	13, // 41: trellis.v1.Users.ResetPassword:output_type -> trellis.v1.ResetPasswordResponse
+	15, // 42: trellis.v1.Users.GetUser:output_type -> trellis.v1.GetUserResponse
+	17, // 43: trellis.v1.Users.ListUsers:output_type -> trellis.v1.ListUsersResponse
+	20, // 44: trellis.v1.Users.GetProfileDescription:output_type -> trellis.v1.GetProfileDescriptionResponse
+	23, // 45: trellis.v1.Users.GetUserProfile:output_type -> trellis.v1.GetUserProfileResponse
+	26, // 46: trellis.v1.Users.SetUserProfile:output_type -> trellis.v1.SetUserProfileResponse
+	28, // 47: trellis.v1.Users.ChangePassword:output_type -> trellis.v1.ChangePasswordResponse
+	30, // 48: trellis.v1.Users.SetUserState:output_type -> trellis.v1.SetUserStateResponse
+	32, // 49: trellis.v1.Users.SetAdmin:output_type -> trellis.v1.SetAdminResponse
+	35, // 50: trellis.v1.Users.AddSSHKey:output_type -> trellis.v1.AddSSHKeyResponse
+	37, // 51: trellis.v1.Users.ListSSHKeys:output_type -> trellis.v1.ListSSHKeysResponse
+	39, // 52: trellis.v1.Users.RemoveSSHKey:output_type -> trellis.v1.RemoveSSHKeyResponse
+	37, // [37:53] is the sub-list for method output_type
+	21, // [21:37] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_users_proto_init() }
@@ -2007,7 +2428,7 @@ func file_trellis_v1_users_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_users_proto_rawDesc), len(file_trellis_v1_users_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   32,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

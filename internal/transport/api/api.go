@@ -11,6 +11,7 @@ import (
 
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/service"
 )
 
@@ -23,6 +24,7 @@ const compressMinBytes = 4 << 10
 type Options struct {
 	Service       *service.Service
 	Authenticator *auth.Authenticator
+	Engine        *policy.Engine
 	Registerer    prometheus.Registerer
 	Log           *slog.Logger
 	Version       string
@@ -31,14 +33,18 @@ type Options struct {
 // Mount registers every API service on mux.
 func Mount(mux *http.ServeMux, o Options) {
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(newMetrics(o.Registerer), &gate{authn: o.Authenticator, svc: o.Service, log: o.Log}),
+		connect.WithInterceptors(newMetrics(o.Registerer), &gate{authn: o.Authenticator, engine: o.Engine, svc: o.Service, log: o.Log}),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Compressing a response of a few hundred bytes costs far more CPU
 		// (a gzip writer's setup) than the bytes it saves on the wire.
 		connect.WithCompressMinBytes(compressMinBytes),
 	}
-	mux.Handle(trellisv1connect.NewApiInfoHandler(&apiInfo{version: o.Version}, opts...))
+	mux.Handle(trellisv1connect.NewApiInfoHandler(&apiInfo{version: o.Version, svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewAuthHandler(&authHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewUsersHandler(&usersHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewAdminHandler(&adminHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewProjectsHandler(&projectsHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewCirclesHandler(&circlesHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewNotificationsHandler(&notificationsHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewPolicyHandler(&policyHandler{svc: o.Service}, opts...))
 }

@@ -18,6 +18,7 @@ import (
 
 type apiInfo struct {
 	version string
+	svc     *service.Service
 }
 
 func (h *apiInfo) GetVersion(context.Context, *connect.Request[trellisv1.GetVersionRequest]) (*connect.Response[trellisv1.GetVersionResponse], error) {

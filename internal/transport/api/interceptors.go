@@ -19,9 +19,10 @@ import (
 // gate authenticates every call and applies the operation's one policy
 // rule before the handler runs. An operation without a rule is refused.
 type gate struct {
-	authn *auth.Authenticator
-	svc   *service.Service
-	log   *slog.Logger
+	authn  *auth.Authenticator
+	engine *policy.Engine
+	svc    *service.Service
+	log    *slog.Logger
 }
 
 func (g *gate) admit(ctx context.Context, procedure string, h http.Header, msg proto.Message) (context.Context, error) {
@@ -30,7 +31,7 @@ func (g *gate) admit(ctx context.Context, procedure string, h http.Header, msg p
 	if err != nil {
 		return ctx, err
 	}
-	d := policy.Authorize(p, op, msg)
+	d := g.engine.Authorize(ctx, p, op, msg)
 	if !d.Allowed {
 		if p != nil {
 			// Authenticated callers refused: worth a record. Anonymous

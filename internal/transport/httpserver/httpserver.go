@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,11 @@ type Options struct {
 	JWKS     func() ([]byte, error)
 	Gatherer prometheus.Gatherer
 	Log      *slog.Logger
+
+	// SSHUserCA, when set, returns the SSH user CA's public key as a line
+	// of sshd's TrustedUserCAKeys file, served to sites without
+	// credentials at GET /ssh/trusted-user-ca-keys.
+	SSHUserCA func() (string, error)
 }
 
 // Handler returns the server's root handler.
@@ -63,6 +69,21 @@ func Handler(o Options) http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		_, _ = w.Write(b)
 	})
+	if o.SSHUserCA != nil {
+		mux.HandleFunc("GET /ssh/trusted-user-ca-keys", func(w http.ResponseWriter, r *http.Request) {
+			line, err := o.SSHUserCA()
+			if err != nil {
+				o.Log.ErrorContext(r.Context(), "SSH user CA unavailable", "err", err)
+				http.Error(w, "SSH user CA unavailable", http.StatusInternalServerError)
+				return
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			// Short caching: a site polling this picks up a replaced
+			// authority within minutes.
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			_, _ = w.Write([]byte(line + "\n"))
+		})
+	}
 	return middleware(mux, o.Log)
 }
 
@@ -85,7 +106,7 @@ func middleware(next http.Handler, log *slog.Logger) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.ErrorContext(ctx, "panic serving request", "panic", p, "path", r.URL.Path)
+				log.ErrorContext(ctx, "panic serving request", "panic", p, "path", r.URL.Path, "stack", string(debug.Stack()))
 				if !rec.wrote {
 					http.Error(rec, "internal error; request id "+id, http.StatusInternalServerError)
 				}

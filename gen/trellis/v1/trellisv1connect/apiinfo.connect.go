@@ -35,11 +35,18 @@ const (
 const (
 	// ApiInfoGetVersionProcedure is the fully-qualified name of the ApiInfo's GetVersion RPC.
 	ApiInfoGetVersionProcedure = "/trellis.v1.ApiInfo/GetVersion"
+	// ApiInfoGetSSHCertificateAuthorityProcedure is the fully-qualified name of the ApiInfo's
+	// GetSSHCertificateAuthority RPC.
+	ApiInfoGetSSHCertificateAuthorityProcedure = "/trellis.v1.ApiInfo/GetSSHCertificateAuthority"
 )
 
 // ApiInfoClient is a client for the trellis.v1.ApiInfo service.
 type ApiInfoClient interface {
 	GetVersion(context.Context, *connect.Request[v1.GetVersionRequest]) (*connect.Response[v1.GetVersionResponse], error)
+	// GetSSHCertificateAuthority returns the public key of the authority
+	// that signs SSH user certificates, for sites to trust. The same line is
+	// served as text at GET /ssh/trusted-user-ca-keys.
+	GetSSHCertificateAuthority(context.Context, *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error)
 }
 
 // NewApiInfoClient constructs a client for the trellis.v1.ApiInfo service. By default, it uses the
@@ -60,12 +67,20 @@ func NewApiInfoClient(httpClient connect.HTTPClient, baseURL string, opts ...con
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getSSHCertificateAuthority: connect.NewClient[v1.GetSSHCertificateAuthorityRequest, v1.GetSSHCertificateAuthorityResponse](
+			httpClient,
+			baseURL+ApiInfoGetSSHCertificateAuthorityProcedure,
+			connect.WithSchema(apiInfoMethods.ByName("GetSSHCertificateAuthority")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // apiInfoClient implements ApiInfoClient.
 type apiInfoClient struct {
-	getVersion *connect.Client[v1.GetVersionRequest, v1.GetVersionResponse]
+	getVersion                 *connect.Client[v1.GetVersionRequest, v1.GetVersionResponse]
+	getSSHCertificateAuthority *connect.Client[v1.GetSSHCertificateAuthorityRequest, v1.GetSSHCertificateAuthorityResponse]
 }
 
 // GetVersion calls trellis.v1.ApiInfo.GetVersion.
@@ -73,9 +88,18 @@ func (c *apiInfoClient) GetVersion(ctx context.Context, req *connect.Request[v1.
 	return c.getVersion.CallUnary(ctx, req)
 }
 
+// GetSSHCertificateAuthority calls trellis.v1.ApiInfo.GetSSHCertificateAuthority.
+func (c *apiInfoClient) GetSSHCertificateAuthority(ctx context.Context, req *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error) {
+	return c.getSSHCertificateAuthority.CallUnary(ctx, req)
+}
+
 // ApiInfoHandler is an implementation of the trellis.v1.ApiInfo service.
 type ApiInfoHandler interface {
 	GetVersion(context.Context, *connect.Request[v1.GetVersionRequest]) (*connect.Response[v1.GetVersionResponse], error)
+	// GetSSHCertificateAuthority returns the public key of the authority
+	// that signs SSH user certificates, for sites to trust. The same line is
+	// served as text at GET /ssh/trusted-user-ca-keys.
+	GetSSHCertificateAuthority(context.Context, *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error)
 }
 
 // NewApiInfoHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -92,10 +116,19 @@ func NewApiInfoHandler(svc ApiInfoHandler, opts ...connect.HandlerOption) (strin
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	apiInfoGetSSHCertificateAuthorityHandler := connect.NewUnaryHandler(
+		ApiInfoGetSSHCertificateAuthorityProcedure,
+		svc.GetSSHCertificateAuthority,
+		connect.WithSchema(apiInfoMethods.ByName("GetSSHCertificateAuthority")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.ApiInfo/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ApiInfoGetVersionProcedure:
 			apiInfoGetVersionHandler.ServeHTTP(w, r)
+		case ApiInfoGetSSHCertificateAuthorityProcedure:
+			apiInfoGetSSHCertificateAuthorityHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -107,4 +140,8 @@ type UnimplementedApiInfoHandler struct{}
 
 func (UnimplementedApiInfoHandler) GetVersion(context.Context, *connect.Request[v1.GetVersionRequest]) (*connect.Response[v1.GetVersionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetVersion is not implemented"))
+}
+
+func (UnimplementedApiInfoHandler) GetSSHCertificateAuthority(context.Context, *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetSSHCertificateAuthority is not implemented"))
 }

@@ -41,6 +41,9 @@ const (
 	AuthRefreshProcedure = "/trellis.v1.Auth/Refresh"
 	// AuthWhoAmIProcedure is the fully-qualified name of the Auth's WhoAmI RPC.
 	AuthWhoAmIProcedure = "/trellis.v1.Auth/WhoAmI"
+	// AuthIssueSSHCertificateProcedure is the fully-qualified name of the Auth's IssueSSHCertificate
+	// RPC.
+	AuthIssueSSHCertificateProcedure = "/trellis.v1.Auth/IssueSSHCertificate"
 )
 
 // AuthClient is a client for the trellis.v1.Auth service.
@@ -55,6 +58,11 @@ type AuthClient interface {
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// WhoAmI says who the caller's credentials name.
 	WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error)
+	// IssueSSHCertificate signs a short-lived OpenSSH user certificate for
+	// one of the caller's registered SSH keys (Users.AddSSHKey), with the
+	// caller's uid as its one principal. Sites trust the certificate
+	// authority whose key ApiInfo.GetSSHCertificateAuthority returns.
+	IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error)
 }
 
 // NewAuthClient constructs a client for the trellis.v1.Auth service. By default, it uses the
@@ -93,15 +101,22 @@ func NewAuthClient(httpClient connect.HTTPClient, baseURL string, opts ...connec
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		issueSSHCertificate: connect.NewClient[v1.IssueSSHCertificateRequest, v1.IssueSSHCertificateResponse](
+			httpClient,
+			baseURL+AuthIssueSSHCertificateProcedure,
+			connect.WithSchema(authMethods.ByName("IssueSSHCertificate")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // authClient implements AuthClient.
 type authClient struct {
-	login   *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	logout  *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	refresh *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
-	whoAmI  *connect.Client[v1.WhoAmIRequest, v1.WhoAmIResponse]
+	login               *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	logout              *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	refresh             *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
+	whoAmI              *connect.Client[v1.WhoAmIRequest, v1.WhoAmIResponse]
+	issueSSHCertificate *connect.Client[v1.IssueSSHCertificateRequest, v1.IssueSSHCertificateResponse]
 }
 
 // Login calls trellis.v1.Auth.Login.
@@ -124,6 +139,11 @@ func (c *authClient) WhoAmI(ctx context.Context, req *connect.Request[v1.WhoAmIR
 	return c.whoAmI.CallUnary(ctx, req)
 }
 
+// IssueSSHCertificate calls trellis.v1.Auth.IssueSSHCertificate.
+func (c *authClient) IssueSSHCertificate(ctx context.Context, req *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error) {
+	return c.issueSSHCertificate.CallUnary(ctx, req)
+}
+
 // AuthHandler is an implementation of the trellis.v1.Auth service.
 type AuthHandler interface {
 	// Login checks a password and opens a session (24 hours, revocable).
@@ -136,6 +156,11 @@ type AuthHandler interface {
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// WhoAmI says who the caller's credentials name.
 	WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error)
+	// IssueSSHCertificate signs a short-lived OpenSSH user certificate for
+	// one of the caller's registered SSH keys (Users.AddSSHKey), with the
+	// caller's uid as its one principal. Sites trust the certificate
+	// authority whose key ApiInfo.GetSSHCertificateAuthority returns.
+	IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error)
 }
 
 // NewAuthHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -170,6 +195,12 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	authIssueSSHCertificateHandler := connect.NewUnaryHandler(
+		AuthIssueSSHCertificateProcedure,
+		svc.IssueSSHCertificate,
+		connect.WithSchema(authMethods.ByName("IssueSSHCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Auth/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthLoginProcedure:
@@ -180,6 +211,8 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 			authRefreshHandler.ServeHTTP(w, r)
 		case AuthWhoAmIProcedure:
 			authWhoAmIHandler.ServeHTTP(w, r)
+		case AuthIssueSSHCertificateProcedure:
+			authIssueSSHCertificateHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -203,4 +236,8 @@ func (UnimplementedAuthHandler) Refresh(context.Context, *connect.Request[v1.Ref
 
 func (UnimplementedAuthHandler) WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.WhoAmI is not implemented"))
+}
+
+func (UnimplementedAuthHandler) IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.IssueSSHCertificate is not implemented"))
 }

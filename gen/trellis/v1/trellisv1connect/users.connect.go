@@ -62,6 +62,12 @@ const (
 	UsersSetUserStateProcedure = "/trellis.v1.Users/SetUserState"
 	// UsersSetAdminProcedure is the fully-qualified name of the Users's SetAdmin RPC.
 	UsersSetAdminProcedure = "/trellis.v1.Users/SetAdmin"
+	// UsersAddSSHKeyProcedure is the fully-qualified name of the Users's AddSSHKey RPC.
+	UsersAddSSHKeyProcedure = "/trellis.v1.Users/AddSSHKey"
+	// UsersListSSHKeysProcedure is the fully-qualified name of the Users's ListSSHKeys RPC.
+	UsersListSSHKeysProcedure = "/trellis.v1.Users/ListSSHKeys"
+	// UsersRemoveSSHKeyProcedure is the fully-qualified name of the Users's RemoveSSHKey RPC.
+	UsersRemoveSSHKeyProcedure = "/trellis.v1.Users/RemoveSSHKey"
 )
 
 // UsersClient is a client for the trellis.v1.Users service.
@@ -95,6 +101,15 @@ type UsersClient interface {
 	SetUserState(context.Context, *connect.Request[v1.SetUserStateRequest]) (*connect.Response[v1.SetUserStateResponse], error)
 	// SetAdmin is for admins: grant or withdraw testbed administration.
 	SetAdmin(context.Context, *connect.Request[v1.SetAdminRequest]) (*connect.Response[v1.SetAdminResponse], error)
+	// AddSSHKey registers an SSH public key with the account. Weak keys (DSA,
+	// RSA under 3072 bits) are refused, and so is a key registered to any
+	// account already: Auth.IssueSSHCertificate must know whose key it is.
+	AddSSHKey(context.Context, *connect.Request[v1.AddSSHKeyRequest]) (*connect.Response[v1.AddSSHKeyResponse], error)
+	// ListSSHKeys lists the account's SSH public keys, oldest first.
+	ListSSHKeys(context.Context, *connect.Request[v1.ListSSHKeysRequest]) (*connect.Response[v1.ListSSHKeysResponse], error)
+	// RemoveSSHKey removes one of the account's SSH public keys. Certificates
+	// already issued for it stay valid until they expire.
+	RemoveSSHKey(context.Context, *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error)
 }
 
 // NewUsersClient constructs a client for the trellis.v1.Users service. By default, it uses the
@@ -190,6 +205,25 @@ func NewUsersClient(httpClient connect.HTTPClient, baseURL string, opts ...conne
 			connect.WithSchema(usersMethods.ByName("SetAdmin")),
 			connect.WithClientOptions(opts...),
 		),
+		addSSHKey: connect.NewClient[v1.AddSSHKeyRequest, v1.AddSSHKeyResponse](
+			httpClient,
+			baseURL+UsersAddSSHKeyProcedure,
+			connect.WithSchema(usersMethods.ByName("AddSSHKey")),
+			connect.WithClientOptions(opts...),
+		),
+		listSSHKeys: connect.NewClient[v1.ListSSHKeysRequest, v1.ListSSHKeysResponse](
+			httpClient,
+			baseURL+UsersListSSHKeysProcedure,
+			connect.WithSchema(usersMethods.ByName("ListSSHKeys")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		removeSSHKey: connect.NewClient[v1.RemoveSSHKeyRequest, v1.RemoveSSHKeyResponse](
+			httpClient,
+			baseURL+UsersRemoveSSHKeyProcedure,
+			connect.WithSchema(usersMethods.ByName("RemoveSSHKey")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -208,6 +242,9 @@ type usersClient struct {
 	changePassword        *connect.Client[v1.ChangePasswordRequest, v1.ChangePasswordResponse]
 	setUserState          *connect.Client[v1.SetUserStateRequest, v1.SetUserStateResponse]
 	setAdmin              *connect.Client[v1.SetAdminRequest, v1.SetAdminResponse]
+	addSSHKey             *connect.Client[v1.AddSSHKeyRequest, v1.AddSSHKeyResponse]
+	listSSHKeys           *connect.Client[v1.ListSSHKeysRequest, v1.ListSSHKeysResponse]
+	removeSSHKey          *connect.Client[v1.RemoveSSHKeyRequest, v1.RemoveSSHKeyResponse]
 }
 
 // Register calls trellis.v1.Users.Register.
@@ -275,6 +312,21 @@ func (c *usersClient) SetAdmin(ctx context.Context, req *connect.Request[v1.SetA
 	return c.setAdmin.CallUnary(ctx, req)
 }
 
+// AddSSHKey calls trellis.v1.Users.AddSSHKey.
+func (c *usersClient) AddSSHKey(ctx context.Context, req *connect.Request[v1.AddSSHKeyRequest]) (*connect.Response[v1.AddSSHKeyResponse], error) {
+	return c.addSSHKey.CallUnary(ctx, req)
+}
+
+// ListSSHKeys calls trellis.v1.Users.ListSSHKeys.
+func (c *usersClient) ListSSHKeys(ctx context.Context, req *connect.Request[v1.ListSSHKeysRequest]) (*connect.Response[v1.ListSSHKeysResponse], error) {
+	return c.listSSHKeys.CallUnary(ctx, req)
+}
+
+// RemoveSSHKey calls trellis.v1.Users.RemoveSSHKey.
+func (c *usersClient) RemoveSSHKey(ctx context.Context, req *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error) {
+	return c.removeSSHKey.CallUnary(ctx, req)
+}
+
 // UsersHandler is an implementation of the trellis.v1.Users service.
 type UsersHandler interface {
 	// Register creates an account in state PENDING_EMAIL and mails a
@@ -306,6 +358,15 @@ type UsersHandler interface {
 	SetUserState(context.Context, *connect.Request[v1.SetUserStateRequest]) (*connect.Response[v1.SetUserStateResponse], error)
 	// SetAdmin is for admins: grant or withdraw testbed administration.
 	SetAdmin(context.Context, *connect.Request[v1.SetAdminRequest]) (*connect.Response[v1.SetAdminResponse], error)
+	// AddSSHKey registers an SSH public key with the account. Weak keys (DSA,
+	// RSA under 3072 bits) are refused, and so is a key registered to any
+	// account already: Auth.IssueSSHCertificate must know whose key it is.
+	AddSSHKey(context.Context, *connect.Request[v1.AddSSHKeyRequest]) (*connect.Response[v1.AddSSHKeyResponse], error)
+	// ListSSHKeys lists the account's SSH public keys, oldest first.
+	ListSSHKeys(context.Context, *connect.Request[v1.ListSSHKeysRequest]) (*connect.Response[v1.ListSSHKeysResponse], error)
+	// RemoveSSHKey removes one of the account's SSH public keys. Certificates
+	// already issued for it stay valid until they expire.
+	RemoveSSHKey(context.Context, *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error)
 }
 
 // NewUsersHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -397,6 +458,25 @@ func NewUsersHandler(svc UsersHandler, opts ...connect.HandlerOption) (string, h
 		connect.WithSchema(usersMethods.ByName("SetAdmin")),
 		connect.WithHandlerOptions(opts...),
 	)
+	usersAddSSHKeyHandler := connect.NewUnaryHandler(
+		UsersAddSSHKeyProcedure,
+		svc.AddSSHKey,
+		connect.WithSchema(usersMethods.ByName("AddSSHKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	usersListSSHKeysHandler := connect.NewUnaryHandler(
+		UsersListSSHKeysProcedure,
+		svc.ListSSHKeys,
+		connect.WithSchema(usersMethods.ByName("ListSSHKeys")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	usersRemoveSSHKeyHandler := connect.NewUnaryHandler(
+		UsersRemoveSSHKeyProcedure,
+		svc.RemoveSSHKey,
+		connect.WithSchema(usersMethods.ByName("RemoveSSHKey")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Users/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case UsersRegisterProcedure:
@@ -425,6 +505,12 @@ func NewUsersHandler(svc UsersHandler, opts ...connect.HandlerOption) (string, h
 			usersSetUserStateHandler.ServeHTTP(w, r)
 		case UsersSetAdminProcedure:
 			usersSetAdminHandler.ServeHTTP(w, r)
+		case UsersAddSSHKeyProcedure:
+			usersAddSSHKeyHandler.ServeHTTP(w, r)
+		case UsersListSSHKeysProcedure:
+			usersListSSHKeysHandler.ServeHTTP(w, r)
+		case UsersRemoveSSHKeyProcedure:
+			usersRemoveSSHKeyHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -484,4 +570,16 @@ func (UnimplementedUsersHandler) SetUserState(context.Context, *connect.Request[
 
 func (UnimplementedUsersHandler) SetAdmin(context.Context, *connect.Request[v1.SetAdminRequest]) (*connect.Response[v1.SetAdminResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.SetAdmin is not implemented"))
+}
+
+func (UnimplementedUsersHandler) AddSSHKey(context.Context, *connect.Request[v1.AddSSHKeyRequest]) (*connect.Response[v1.AddSSHKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.AddSSHKey is not implemented"))
+}
+
+func (UnimplementedUsersHandler) ListSSHKeys(context.Context, *connect.Request[v1.ListSSHKeysRequest]) (*connect.Response[v1.ListSSHKeysResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.ListSSHKeys is not implemented"))
+}
+
+func (UnimplementedUsersHandler) RemoveSSHKey(context.Context, *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.RemoveSSHKey is not implemented"))
 }

@@ -1,0 +1,226 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opCreateCircle      = policy.Op(trellisv1connect.CirclesCreateCircleProcedure)
+	opRemoveCircle      = policy.Op(trellisv1connect.CirclesRemoveCircleProcedure)
+	opCircleAddUsers    = policy.Op(trellisv1connect.CirclesAddUsersProcedure)
+	opJoinCircle        = policy.Op(trellisv1connect.CirclesJoinCircleProcedure)
+	opCircleRemoveUsers = policy.Op(trellisv1connect.CirclesRemoveUsersProcedure)
+	opCircleRights      = policy.Op(trellisv1connect.CirclesChangeRightsProcedure)
+	opCircleOwner       = policy.Op(trellisv1connect.CirclesSetOwnerProcedure)
+	opSetCircleProfile  = policy.Op(trellisv1connect.CirclesSetCircleProfileProcedure)
+)
+
+// CircleView is a circle with its members.
+type CircleView struct {
+	ID, Owner string
+	Automatic bool
+	Members   []policy.Member
+	Circle    *domain.Circle // nil for automatic circles
+}
+
+// CreateCircle creates owner:name; its creator joins with every right.
+func (s *Service) CreateCircle(ctx context.Context, p *auth.Principal, id, description string) (*CircleView, error) {
+	owner, name, err := domain.ParseCircleID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	profile := map[string]string{}
+	if description != "" {
+		profile["description"] = description
+	}
+	if err := domain.CircleProfile.ValidateNew(profile); err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, &record{op: opCreateCircle, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
+		c := &domain.Circle{ID: id, Owner: owner, Name: name, CreatedAt: s.now()}
+		if err := tx.Circles().Create(ctx, c); err != nil {
+			return err
+		}
+		if err := tx.Circles().SetMember(ctx, &domain.Membership{Group: id, UID: p.UID, Rights: domain.CircleRights, AddedAt: s.now()}); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileCircle, id, profile); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeCircle, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetCircle(ctx, id)
+}
+
+// RemoveCircle deletes a circle.
+func (s *Service) RemoveCircle(ctx context.Context, p *auth.Principal, id string) error {
+	if domain.AutomaticCircle(id) {
+		return domain.FailedPrecondition("circle %s is automatic: it goes when its owner goes", id)
+	}
+	return s.update(ctx, &record{op: opRemoveCircle, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
+		if err := tx.Circles().Delete(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.Requests().DeleteByObject(ctx, domain.CircleObject(id)); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileCircle, id, nil); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeCircle, id)
+	})
+}
+
+// GetCircle returns a circle and its members, automatic circles included.
+func (s *Service) GetCircle(ctx context.Context, id string) (*CircleView, error) {
+	owner, _, err := domain.ParseCircleID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.engine.CircleMembers(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &CircleView{ID: id, Owner: owner, Automatic: domain.AutomaticCircle(id), Members: members}
+	if !v.Automatic {
+		err = s.view(ctx, func(tx store.Tx) error {
+			v.Circle, err = tx.Circles().Get(ctx, id)
+			if err == nil {
+				v.Owner = v.Circle.Owner
+			}
+			return err
+		})
+	}
+	return v, err
+}
+
+// ListCircles lists the circles the caller may read, optionally of one owner.
+func (s *Service) ListCircles(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*CircleView, string, error) {
+	limit, err := pageLimit(pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	objects, err := s.engine.ListAllowed(ctx, p.UID, policy.CircleRead, "circle")
+	if err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	for _, o := range objects {
+		id := strings.TrimPrefix(o, "circle:")
+		if id <= after || (owner != "" && !strings.HasPrefix(id, owner+":")) {
+			continue
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	if len(ids) > limit+1 {
+		ids = ids[:limit+1]
+	}
+	var out []*CircleView
+	for _, id := range ids {
+		v, err := s.GetCircle(ctx, id)
+		if domain.HasCode(err, domain.CodeNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, v)
+	}
+	out, next := trimPage(out, limit, func(v *CircleView) string { return encodeStringToken(v.ID) })
+	return out, next, nil
+}
+
+// AddCircleUsers invites users into a circle.
+func (s *Service) AddCircleUsers(ctx context.Context, p *auth.Principal, id string, uids, rights []string) ([]Outcome, error) {
+	return s.invite(ctx, p, circleGroup, opCircleAddUsers, id, uids, rights)
+}
+
+// JoinCircle asks to join a circle.
+func (s *Service) JoinCircle(ctx context.Context, p *auth.Principal, id, message string) (string, error) {
+	return s.askToJoin(ctx, p, circleGroup, opJoinCircle, id, message)
+}
+
+// RemoveCircleUsers removes members (or lets the caller leave).
+func (s *Service) RemoveCircleUsers(ctx context.Context, p *auth.Principal, id string, uids []string) ([]Outcome, error) {
+	if domain.AutomaticCircle(id) {
+		return nil, domain.FailedPrecondition("circle %s is automatic: its members follow its owner", id)
+	}
+	return s.removeMembers(ctx, p, circleGroup, opCircleRemoveUsers, id, uids)
+}
+
+// ChangeCircleRights sets a member's rights.
+func (s *Service) ChangeCircleRights(ctx context.Context, p *auth.Principal, id, uid string, rights []string) (*domain.Membership, error) {
+	return s.changeRights(ctx, p, circleGroup, opCircleRights, id, uid, rights)
+}
+
+// SetCircleOwner hands a circle to one of its members.
+func (s *Service) SetCircleOwner(ctx context.Context, p *auth.Principal, id, uid string) (*CircleView, error) {
+	if domain.AutomaticCircle(id) {
+		return nil, domain.FailedPrecondition("circle %s is automatic: it always belongs to %s", id, strings.SplitN(id, ":", 2)[0])
+	}
+	err := s.update(ctx, &record{op: opCircleOwner, actor: p, object: domain.CircleObject(id), detail: "owner=" + uid}, func(tx store.Tx) error {
+		m, err := tx.Circles().Member(ctx, id, uid)
+		if domain.HasCode(err, domain.CodeNotFound) {
+			return domain.FailedPrecondition("%s is not a member of circle %s; only a member can become its owner", uid, id)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.Circles().SetOwner(ctx, id, uid); err != nil {
+			return err
+		}
+		m.Rights = domain.CircleRights
+		if err := tx.Circles().SetMember(ctx, m); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeCircle, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetCircle(ctx, id)
+}
+
+// GetCircleProfile returns a circle's profile.
+func (s *Service) GetCircleProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+	return s.getProfile(ctx, store.ProfileCircle, id, domain.CircleProfile, s.circleExists(ctx, id))
+}
+
+// SetCircleProfile applies what it can of a profile change.
+func (s *Service) SetCircleProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opSetCircleProfile, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, domain.CircleProfile, set, clearAttrs, s.circleExists(ctx, id))
+}
+
+// circleExists checks a circle, automatic ones included (their owner exists).
+func (s *Service) circleExists(ctx context.Context, id string) func(store.Tx) error {
+	return func(tx store.Tx) error {
+		if !domain.AutomaticCircle(id) {
+			_, err := tx.Circles().Get(ctx, id)
+			return err
+		}
+		owner := strings.SplitN(id, ":", 2)[0]
+		if _, err := tx.Projects().Get(ctx, owner); err == nil {
+			return nil
+		}
+		if _, err := tx.Users().Get(ctx, owner); err != nil {
+			return domain.NotFound("circle %q not found", id)
+		}
+		return nil
+	}
+}

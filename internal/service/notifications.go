@@ -1,0 +1,238 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var opSendNotification = policy.Op(trellisv1connect.NotificationsSendProcedure)
+
+// NotificationQuery selects the caller's notifications.
+type NotificationQuery struct {
+	store.NotificationFilter
+	PageSize  int32
+	PageToken string
+}
+
+// ListNotifications pages through p's notifications, newest first.
+func (s *Service) ListNotifications(ctx context.Context, p *auth.Principal, q NotificationQuery) ([]*domain.Notification, string, error) {
+	limit, err := pageLimit(q.PageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	before, err := decodeIDToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	f := q.NotificationFilter
+	f.BeforeID, f.Limit, f.AfterID = before, limit+1, 0
+	var ns []*domain.Notification
+	err = s.view(ctx, func(tx store.Tx) error {
+		var err error
+		ns, err = tx.Notifications().List(ctx, p.UID, f)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	ns, next := trimPage(ns, limit, func(n *domain.Notification) string { return encodeIDToken(n.ID) })
+	return ns, next, nil
+}
+
+// MarkNotifications sets or clears flags of p's own notifications.
+func (s *Service) MarkNotifications(ctx context.Context, p *auth.Principal, ids []int64, read, urgent *bool) (int, error) {
+	if len(ids) == 0 {
+		return 0, domain.Invalid("ids", "ids.required", "name at least one notification")
+	}
+	if read == nil && urgent == nil {
+		return 0, domain.Invalid("read", "flags.required", "say which flag to set: read or urgent")
+	}
+	var n int
+	// Marking is the reader's own bookkeeping: no audit record, one
+	// transaction.
+	err := s.st.Update(ctx, func(tx store.Tx) error {
+		var err error
+		n, err = tx.Notifications().Mark(ctx, p.UID, ids, read, urgent)
+		return err
+	})
+	return n, err
+}
+
+// Target of a notification: exactly one of the three.
+type Target struct {
+	User, Project, Circle string
+}
+
+const maxNotificationText = 2000
+
+// SendNotification delivers a notification: admins to anyone; a project's
+// owner to its members; a circle's owner to its members.
+func (s *Service) SendNotification(ctx context.Context, p *auth.Principal, to Target, text string, urgent bool) (int, error) {
+	var vs domain.Violations
+	set := 0
+	for _, t := range []string{to.User, to.Project, to.Circle} {
+		if t != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		vs.Add("to_user", "target.one", "name exactly one of to_user, to_project, to_circle")
+	}
+	if text == "" {
+		vs.Add("text", "text.required", "a notification needs text")
+	} else if utf8.RuneCountInString(text) > maxNotificationText {
+		vs.Add("text", "text.too_long", fmt.Sprintf("a notification is at most %d characters", maxNotificationText))
+	}
+	if err := vs.Err(); err != nil {
+		return 0, err
+	}
+	admins, err := s.engine.Admins(ctx)
+	if err != nil {
+		return 0, err
+	}
+	admin := false
+	for _, a := range admins {
+		admin = admin || a == p.UID
+	}
+	var recipients []string
+	var object string
+	switch {
+	case to.User != "":
+		object = "user:" + to.User
+		if !admin {
+			return 0, domain.PermissionDenied("only administrators send notifications to single users")
+		}
+		recipients = []string{to.User}
+	case to.Project != "":
+		object = domain.ProjectObject(to.Project)
+		if !admin && !s.engine.Check(ctx, p.UID, policy.ProjectOwn, object).Allowed {
+			return 0, domain.PermissionDenied("only administrators and the owner of project %s may write to its members", to.Project)
+		}
+		ms, err := s.engine.ProjectMembers(ctx, to.Project, true)
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range ms {
+			recipients = append(recipients, m.UID)
+		}
+	default:
+		object = domain.CircleObject(to.Circle)
+		if !admin && !s.engine.Check(ctx, p.UID, policy.CircleOwn, object).Allowed {
+			return 0, domain.PermissionDenied("only administrators and the owner of circle %s may write to its members", to.Circle)
+		}
+		ms, err := s.engine.CircleMembers(ctx, to.Circle)
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range ms {
+			recipients = append(recipients, m.UID)
+		}
+	}
+	err = s.update(ctx, &record{op: opSendNotification, actor: p, object: object, detail: fmt.Sprintf("recipients=%d urgent=%t", len(recipients), urgent)}, func(tx store.Tx) error {
+		for _, r := range recipients {
+			if err := s.notify(ctx, tx, &domain.Notification{Recipient: r, Sender: p.UID, Text: text, Urgent: urgent}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(recipients), err
+}
+
+// watchers wakes the Watch streams of a user when the change feed says a
+// notification for it was written, on whichever replica.
+type watchers struct {
+	mu sync.Mutex
+	m  map[string]map[chan struct{}]bool
+}
+
+func newWatchers() *watchers { return &watchers{m: map[string]map[chan struct{}]bool{}} }
+
+func (w *watchers) add(uid string) chan struct{} {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m[uid] == nil {
+		w.m[uid] = map[chan struct{}]bool{}
+	}
+	w.m[uid][ch] = true
+	return ch
+}
+
+func (w *watchers) remove(uid string, ch chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m[uid], ch)
+	if len(w.m[uid]) == 0 {
+		delete(w.m, uid)
+	}
+}
+
+func (w *watchers) wake(uid string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.m[uid] {
+		select {
+		case ch <- struct{}{}:
+		default: // already due to wake
+		}
+	}
+}
+
+// WatchNotifications calls send with each notification for p that arrives
+// from now on, until ctx ends or send fails.
+func (s *Service) WatchNotifications(ctx context.Context, p *auth.Principal, send func(*domain.Notification) error) error {
+	wake := s.watchers.add(p.UID)
+	defer s.watchers.remove(p.UID, wake)
+	// Start after the newest notification there is now.
+	var last int64
+	err := s.view(ctx, func(tx store.Tx) error {
+		ns, err := tx.Notifications().List(ctx, p.UID, store.NotificationFilter{Limit: 1})
+		if len(ns) > 0 {
+			last = ns[0].ID
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		}
+		var ns []*domain.Notification
+		if err := s.view(ctx, func(tx store.Tx) error {
+			var err error
+			ns, err = tx.Notifications().List(ctx, p.UID, store.NotificationFilter{AfterID: last, Limit: 100})
+			return err
+		}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		for _, n := range ns {
+			if err := send(n); err != nil {
+				return err
+			}
+			last = n.ID
+		}
+		if len(ns) == 100 {
+			// More than a page arrived: look again without waiting.
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
