@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -92,9 +93,10 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startServer(t *testing.T, dataDir string) string {
+// startServer starts `trellis serve` on dataDir, with extra flags if any.
+func startServer(t *testing.T, dataDir string, flags ...string) string {
 	addr := freeAddr(t)
-	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", addr)
+	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--listen", addr}, flags...)...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -233,5 +235,174 @@ func TestEndToEnd(t *testing.T) {
 	admin.ok("", "admin", "user-state", "alice", "locked")
 	if r := alice.run("white rabbit second passphrase\n", "login", "alice", "--password-stdin"); r.code == 0 || !strings.Contains(r.err, "locked") {
 		t.Fatalf("locked login: exit %d %s", r.code, r.err)
+	}
+}
+
+// sshKeygen runs ssh-keygen, in UTC so that the times it prints compare.
+func sshKeygen(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("ssh-keygen", args...)
+	cmd.Env = append(os.Environ(), "TZ=UTC")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-keygen %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+var certValidity = regexp.MustCompile(`Valid: from (\S+) to (\S+)`)
+
+// certWindow reads a certificate with ssh-keygen -L, as an operator would,
+// checks it is a user certificate for principal signed by the CA whose
+// fingerprint is caFP, and returns how long it is valid.
+func certWindow(t *testing.T, path, principal, caFP string) time.Duration {
+	t.Helper()
+	out := sshKeygen(t, "-L", "-f", path)
+	for _, want := range []string{
+		"Type: ssh-ed25519-cert-v01@openssh.com user certificate",
+		"Signing CA: ED25519 " + caFP,
+		`Key ID: "trellis:` + principal + `:`,
+		"Principals: \n                " + principal + "\n",
+		"permit-pty",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("ssh-keygen -L does not show %q:\n%s", want, out)
+		}
+	}
+	m := certValidity.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no validity in:\n%s", out)
+	}
+	from, err1 := time.Parse("2006-01-02T15:04:05", m[1])
+	to, err2 := time.Parse("2006-01-02T15:04:05", m[2])
+	if err1 != nil || err2 != nil {
+		t.Fatalf("validity %q: %v %v", m[0], err1, err2)
+	}
+	if now := time.Now().UTC(); from.After(now) || to.Before(now) {
+		t.Fatalf("certificate not valid now (%v): %s", now, m[0])
+	}
+	return to.Sub(from)
+}
+
+// fingerprint returns the SHA256 fingerprint ssh-keygen -l prints for a
+// public key file.
+func fingerprint(t *testing.T, path string) string {
+	t.Helper()
+	f := strings.Fields(sshKeygen(t, "-l", "-f", path))
+	if len(f) < 2 || !strings.HasPrefix(f[1], "SHA256:") {
+		t.Fatalf("ssh-keygen -l: %v", f)
+	}
+	return f[1]
+}
+
+func TestSSHEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("ssh-keygen is missing: install openssh-client (scripts/test does)")
+		}
+		t.Skip("ssh-keygen is missing: install openssh-client")
+	}
+	dataDir := t.TempDir()
+	base := &cli{t: t}
+	base.ok("sesame for the testbed admin\n", "admin", "bootstrap", "--uid", "ops", "--email", "ops@testbed.example.org", "--password-stdin", "--data-dir", dataDir)
+	base.server = startServer(t, dataDir, "--ssh-cert-validity", "3h")
+	admin := base.as("ops")
+	admin.ok("sesame for the testbed admin\n", "login", "ops", "--password-stdin")
+
+	carol := base.as("carol")
+	carol.ok("through the looking glass\n", "user", "register", "--uid", "carol", "--email", "carol@uni.example.edu",
+		"--name", "Carol", "--phone", "+44 1865 270001", "--password-stdin")
+	var ob struct{ Messages []struct{ Body string } }
+	if err := json.Unmarshal([]byte(admin.ok("", "admin", "outbox", "--to", "carol@uni.example.edu", "--output", "json")), &ob); err != nil || len(ob.Messages) == 0 {
+		t.Fatalf("outbox: %v", err)
+	}
+	m := mailToken.FindStringSubmatch(ob.Messages[0].Body)
+	if m == nil {
+		t.Fatalf("no token in mail: %s", ob.Messages[0].Body)
+	}
+	carol.ok("", "user", "confirm", m[1])
+	carol.ok("through the looking glass\n", "login", "carol", "--password-stdin")
+
+	// The CA line, from the CLI (no login needed) and from the endpoint
+	// sites fetch, is one and the same.
+	caLine := base.as("anyone").ok("", "ssh", "ca")
+	resp, err := http.Get(base.server + "/ssh/trusted-user-ca-keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != caLine || !strings.HasSuffix(caLine, " trellis-user-ca\n") {
+		t.Fatalf("trellis ssh ca printed %q, GET /ssh/trusted-user-ca-keys %d %q", caLine, resp.StatusCode, body)
+	}
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "trusted-user-ca-keys")
+	if err := os.WriteFile(caFile, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	caFP := fingerprint(t, caFile)
+
+	// A key made by ssh-keygen is registered; the listing shows the
+	// fingerprint ssh-keygen computes.
+	key := filepath.Join(dir, "id")
+	sshKeygen(t, "-q", "-t", "ed25519", "-N", "", "-C", "carol@laptop", "-f", key)
+	fp := fingerprint(t, key+".pub")
+	if out := carol.ok("", "ssh", "key", "add", key+".pub"); !strings.Contains(out, fp) {
+		t.Fatalf("ssh key add said %q, want the fingerprint %s", out, fp)
+	}
+	var keys struct {
+		Keys []struct{ Fingerprint, Type, Comment string }
+	}
+	if err := json.Unmarshal([]byte(carol.ok("", "ssh", "key", "list", "--output", "json")), &keys); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys.Keys) != 1 || keys.Keys[0].Fingerprint != fp || keys.Keys[0].Type != "ssh-ed25519" || keys.Keys[0].Comment != "carol@laptop" {
+		t.Fatalf("ssh key list: %+v", keys)
+	}
+	if r := carol.run("", "ssh", "key", "add", key+".pub"); r.code == 0 || !strings.Contains(r.err, "already registered") {
+		t.Fatalf("adding the key twice: exit %d %s", r.code, r.err)
+	}
+
+	// The certificate lands beside the key, readable by ssh-keygen, for
+	// carol, valid for the configured 3h (plus 5 minutes of clock skew).
+	carol.ok("", "ssh", "cert", "--key", key)
+	if got := certWindow(t, key+"-cert.pub", "carol", caFP); got != 3*time.Hour+5*time.Minute {
+		t.Errorf("certificate valid for %v, want the configured 3h plus 5m", got)
+	}
+	// Named by its .pub, as OpenSSH does: id.pub gives id-cert.pub.
+	out := carol.ok("", "ssh", "cert", "--key", key+".pub", "--validity", "1h")
+	if !strings.Contains(out, key+"-cert.pub") {
+		t.Errorf("ssh cert said %q", out)
+	}
+	if got := certWindow(t, key+"-cert.pub", "carol", caFP); got != time.Hour+5*time.Minute {
+		t.Errorf("certificate valid for %v, want 1h plus 5m", got)
+	}
+	if r := carol.run("", "ssh", "cert", "--key", key, "--validity", "48h"); r.code == 0 || !strings.Contains(r.err, "validity.max") {
+		t.Fatalf("48h certificate: exit %d %s", r.code, r.err)
+	}
+
+	// Refused with the field and the rule: a weak key, and a private key,
+	// which the client does not even send.
+	weak := filepath.Join(dir, "weak")
+	sshKeygen(t, "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", weak)
+	if r := carol.run("", "ssh", "key", "add", weak+".pub"); r.code == 0 || !strings.Contains(r.err, "public_key.weak") {
+		t.Fatalf("RSA-2048 key: exit %d %s", r.code, r.err)
+	}
+	lone := filepath.Join(t.TempDir(), "lone")
+	priv, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lone, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := carol.run("", "ssh", "key", "add", lone); r.code == 0 || !strings.Contains(r.err, "private key") {
+		t.Fatalf("private key: exit %d %s", r.code, r.err)
+	}
+
+	// Removed, the key gets no more certificates.
+	carol.ok("", "ssh", "key", "rm", fp)
+	if r := carol.run("", "ssh", "cert", "--key", key); r.code == 0 || !strings.Contains(r.err, "public_key.unregistered") {
+		t.Fatalf("certificate after removal: exit %d %s", r.code, r.err)
 	}
 }

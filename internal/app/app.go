@@ -93,6 +93,8 @@ type Config struct {
 	PasswordParams *password.Params
 	Service        service.Config
 	Log            *slog.Logger
+	// Now is the service's clock; tests move it.
+	Now func() time.Time
 }
 
 // Server is a built, not yet serving, Trellis.
@@ -167,7 +169,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
 	svc := service.New(svcCfg, service.Deps{
-		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, Feed: feed, Engine: engine, Log: log,
+		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {

@@ -168,9 +168,18 @@ type conn struct {
 	tokens *tokenSource
 
 	// Clients that send the caller's credentials.
-	auth  trellisv1connect.AuthClient
-	users trellisv1connect.UsersClient
-	admin trellisv1connect.AdminClient
+	auth          trellisv1connect.AuthClient
+	users         trellisv1connect.UsersClient
+	admin         trellisv1connect.AdminClient
+	projects      trellisv1connect.ProjectsClient
+	circles       trellisv1connect.CirclesClient
+	notifications trellisv1connect.NotificationsClient
+	policy        trellisv1connect.PolicyClient
+
+	// notificationStream is for Notifications.Watch: a stream lasts as long
+	// as its reader wants, so its HTTP client has no overall timeout (the
+	// unary clients' would cut it off); interrupting the command ends it.
+	notificationStream trellisv1connect.NotificationsClient
 
 	// Clients for the calls that need no credentials (login, register,
 	// confirmation, password reset, version). They send none: a stale token
@@ -216,16 +225,24 @@ func (a *app) connect() (*conn, error) {
 	// in, refresh refused) are not mistaken for transport failures.
 	authed := connect.WithInterceptors(&bearer{ts: ts}, transportErrors(server))
 
+	// Dialing is still bounded by the default transport's timeouts.
+	streamClient := &http.Client{}
+
 	return &conn{
-		server:    server,
-		store:     store,
-		tokens:    ts,
-		auth:      trellisv1connect.NewAuthClient(httpClient, server, authed),
-		users:     trellisv1connect.NewUsersClient(httpClient, server, authed),
-		admin:     trellisv1connect.NewAdminClient(httpClient, server, authed),
-		anonAuth:  anonAuth,
-		anonUsers: trellisv1connect.NewUsersClient(httpClient, server, transport),
-		info:      trellisv1connect.NewApiInfoClient(httpClient, server, transport),
+		server:             server,
+		store:              store,
+		tokens:             ts,
+		auth:               trellisv1connect.NewAuthClient(httpClient, server, authed),
+		users:              trellisv1connect.NewUsersClient(httpClient, server, authed),
+		admin:              trellisv1connect.NewAdminClient(httpClient, server, authed),
+		projects:           trellisv1connect.NewProjectsClient(httpClient, server, authed),
+		circles:            trellisv1connect.NewCirclesClient(httpClient, server, authed),
+		notifications:      trellisv1connect.NewNotificationsClient(httpClient, server, authed),
+		policy:             trellisv1connect.NewPolicyClient(httpClient, server, authed),
+		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),
+		anonAuth:           anonAuth,
+		anonUsers:          trellisv1connect.NewUsersClient(httpClient, server, transport),
+		info:               trellisv1connect.NewApiInfoClient(httpClient, server, transport),
 	}, nil
 }
 
@@ -497,11 +514,21 @@ func transportErrors(server string) connect.UnaryInterceptorFunc {
 	return func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			resp, err := next(ctx, req)
-			var cerr *connect.Error
-			if err != nil && !connect.IsWireError(err) && errors.As(err, &cerr) {
-				return nil, connect.NewError(cerr.Code(), fmt.Errorf("request to %s failed: %s", server, cerr.Message()))
+			if err != nil {
+				return nil, transportError(server, err)
 			}
-			return resp, err
+			return resp, nil
 		}
 	}
+}
+
+// transportError names the server in an error that did not come from it; the
+// server's own errors are returned unchanged. Streams, which the unary
+// interceptor does not see, call it on their final error.
+func transportError(server string, err error) error {
+	var cerr *connect.Error
+	if err != nil && !connect.IsWireError(err) && errors.As(err, &cerr) {
+		return connect.NewError(cerr.Code(), fmt.Errorf("request to %s failed: %s", server, cerr.Message()))
+	}
+	return err
 }

@@ -47,6 +47,8 @@ type fakeServer struct {
 	changePW     []*trellisv1.ChangePasswordRequest
 	registered   []*trellisv1.RegisterRequest
 	setProfile   []*trellisv1.SetUserProfileRequest
+
+	social *fakeSocial // Projects, Circles, Notifications, Policy
 }
 
 const fakePassword = "correct horse"
@@ -64,6 +66,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.Handle(trellisv1connect.NewUsersHandler(f))
 	mux.Handle(trellisv1connect.NewAdminHandler(f))
 	mux.Handle(trellisv1connect.NewApiInfoHandler(f))
+	f.social = mountSocial(f, mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.authHeaders[r.URL.Path] = r.Header.Get("Authorization")

@@ -89,7 +89,13 @@ credentials that prove them. This command is both its server and its client.`,
 		newWhoAmICmd(a),
 		newUserCmd(a),
 		newAdminCmd(a),
+		newProjectCmd(a),
+		newCircleCmd(a),
+		newRequestCmd(a),
+		newNotifyCmd(a),
+		newPolicyCmd(a),
 		newVersionCmd(a),
+		newSSHCmd(a),
 	)
 	return root
 }

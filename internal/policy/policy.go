@@ -174,6 +174,9 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, req proto.Mess
 			if name == "" {
 				return deny(domain.Invalid(c.Field, c.Field+".required", c.Field+" is required"), "no object named")
 			}
+			if err := validName(c.Kind, c.Field, name); err != nil {
+				return deny(err, "malformed object name")
+			}
 			last = g.decide(p.UID, c.Action, c.Kind+":"+name)
 			if last.Allowed == rule.Any {
 				return last // the first allow of an Any rule, the first refusal of an All rule
@@ -182,6 +185,16 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, req proto.Mess
 		return last
 	}
 	return deny(domain.PermissionDenied("operation %s has an unknown rule", op), "bad rule")
+}
+
+// validName checks the form of an object's name, so a malformed one is
+// answered as such rather than as "not found".
+func validName(kind, field, name string) error {
+	if kind == "circle" {
+		_, _, err := domain.ParseCircleID(field, name)
+		return err
+	}
+	return domain.ValidateProjectName(field, name)
 }
 
 // stringField reads a top-level string field of a request by name.

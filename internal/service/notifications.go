@@ -187,9 +187,10 @@ func (w *watchers) wake(uid string) {
 	}
 }
 
-// WatchNotifications calls send with each notification for p that arrives
-// from now on, until ctx ends or send fails.
-func (s *Service) WatchNotifications(ctx context.Context, p *auth.Principal, send func(*domain.Notification) error) error {
+// WatchNotifications calls ready once the watch is established, then send
+// with each notification for p that arrives from then on, until ctx ends or
+// a call fails.
+func (s *Service) WatchNotifications(ctx context.Context, p *auth.Principal, ready func() error, send func(*domain.Notification) error) error {
 	wake := s.watchers.add(p.UID)
 	defer s.watchers.remove(p.UID, wake)
 	// Start after the newest notification there is now.
@@ -202,6 +203,9 @@ func (s *Service) WatchNotifications(ctx context.Context, p *auth.Principal, sen
 		return err
 	})
 	if err != nil {
+		return err
+	}
+	if err := ready(); err != nil {
 		return err
 	}
 	for {

@@ -576,8 +576,10 @@ func (*NotificationsWatchRequest) Descriptor() ([]byte, []int) {
 }
 
 type NotificationsWatchResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Notification  *Notification          `protobuf:"bytes,1,opt,name=notification,proto3" json:"notification,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Notification *Notification          `protobuf:"bytes,1,opt,name=notification,proto3" json:"notification,omitempty"`
+	// Set on the first message only: the watch is established.
+	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -617,6 +619,13 @@ func (x *NotificationsWatchResponse) GetNotification() *Notification {
 		return x.Notification
 	}
 	return nil
+}
+
+func (x *NotificationsWatchResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
 }
 
 type PendingRequest struct {
@@ -1034,9 +1043,10 @@ const file_trellis_v1_notifications_proto_rawDesc = "" +
 	"\n" +
 	"recipients\x18\x01 \x01(\x05R\n" +
 	"recipients\"\x1b\n" +
-	"\x19NotificationsWatchRequest\"Z\n" +
+	"\x19NotificationsWatchRequest\"t\n" +
 	"\x1aNotificationsWatchResponse\x12<\n" +
-	"\fnotification\x18\x01 \x01(\v2\x18.trellis.v1.NotificationR\fnotification\"\xe5\x02\n" +
+	"\fnotification\x18\x01 \x01(\v2\x18.trellis.v1.NotificationR\fnotification\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xe5\x02\n" +
 	"\x0ePendingRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.trellis.v1.RequestKindR\x04kind\x12\x16\n" +

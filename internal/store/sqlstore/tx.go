@@ -25,6 +25,12 @@ func (t *tx) Audit() store.Audit                 { return audit{t} }
 func (t *tx) Outbox() store.Outbox               { return outbox{t} }
 func (t *tx) Changes() store.Changes             { return changes{t} }
 func (t *tx) Leases() store.Leases               { return leases{t} }
+func (t *tx) SSHKeys() store.SSHKeys             { return sshKeys{t} }
+func (t *tx) Authorities() store.Authorities     { return authorities{t} }
+func (t *tx) Projects() store.Projects           { return projects{t} }
+func (t *tx) Circles() store.Circles             { return circles{t} }
+func (t *tx) Requests() store.Requests           { return requests{t} }
+func (t *tx) Notifications() store.Notifications { return notifications{t} }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)

@@ -60,6 +60,12 @@ var groups = []group{
 	{"Outbox", outboxTests},
 	{"Changes", changeTests},
 	{"Leases", leaseTests},
+	{"Projects", projectTests},
+	{"Circles", circleTests},
+	{"Requests", requestTests},
+	{"Notifications", notificationTests},
+	{"SSHKeys", sshKeyTests},
+	{"Authorities", authorityTests},
 	{"ChangePruning", pruneTests},
 	{"Concurrency", concurrencyTests},
 }

@@ -455,7 +455,10 @@ func (h *notificationsHandler) Watch(ctx context.Context, _ *connect.Request[tre
 	if err != nil {
 		return err
 	}
-	return h.svc.WatchNotifications(ctx, p, func(n *domain.Notification) error {
+	ready := func() error {
+		return stream.Send(&trellisv1.NotificationsWatchResponse{Created: true})
+	}
+	return h.svc.WatchNotifications(ctx, p, ready, func(n *domain.Notification) error {
 		return stream.Send(&trellisv1.NotificationsWatchResponse{Notification: notificationToProto(n)})
 	})
 }

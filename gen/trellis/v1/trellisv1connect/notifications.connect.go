@@ -61,7 +61,9 @@ type NotificationsClient interface {
 	// Send delivers a notification: admins to any user, project or circle;
 	// project owners to their members.
 	Send(context.Context, *connect.Request[v1.NotificationsSendRequest]) (*connect.Response[v1.NotificationsSendResponse], error)
-	// Watch streams the caller's new notifications as they arrive.
+	// Watch streams the caller's new notifications as they arrive. The first
+	// message has created set and no notification: from then on, every
+	// notification for the caller is sent.
 	Watch(context.Context, *connect.Request[v1.NotificationsWatchRequest]) (*connect.ServerStreamForClient[v1.NotificationsWatchResponse], error)
 	// ListRequests lists pending requests the caller can answer or made.
 	ListRequests(context.Context, *connect.Request[v1.ListRequestsRequest]) (*connect.Response[v1.ListRequestsResponse], error)
@@ -184,7 +186,9 @@ type NotificationsHandler interface {
 	// Send delivers a notification: admins to any user, project or circle;
 	// project owners to their members.
 	Send(context.Context, *connect.Request[v1.NotificationsSendRequest]) (*connect.Response[v1.NotificationsSendResponse], error)
-	// Watch streams the caller's new notifications as they arrive.
+	// Watch streams the caller's new notifications as they arrive. The first
+	// message has created set and no notification: from then on, every
+	// notification for the caller is sent.
 	Watch(context.Context, *connect.Request[v1.NotificationsWatchRequest], *connect.ServerStream[v1.NotificationsWatchResponse]) error
 	// ListRequests lists pending requests the caller can answer or made.
 	ListRequests(context.Context, *connect.Request[v1.ListRequestsRequest]) (*connect.Response[v1.ListRequestsResponse], error)
