@@ -347,7 +347,10 @@ func TestExpiredRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A replica whose clock is three days ahead sees the request expired.
-	later := newServer(t, st, func(c *app.Config) { c.Now = func() time.Time { return time.Now().Add(72 * time.Hour) }; c.PublicURL = h.srv.Service.Config().PublicURL })
+	later := newServer(t, st, func(c *app.Config) {
+		c.Now = func() time.Time { return time.Now().Add(72 * time.Hour) }
+		c.PublicURL = h.srv.Service.Config().PublicURL
+	})
 	_, err = later.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: add.Msg.Outcomes[0].RequestId}, guest))
 	wantCode(t, err, connect.CodeFailedPrecondition)
 	if !strings.Contains(err.Error(), "expired") {
