@@ -112,7 +112,7 @@ type Requests interface {
 	Delete(ctx context.Context, id string) error
 	// ListByObjects lists live requests about any of the objects.
 	ListByObjects(ctx context.Context, objects []string, now time.Time) ([]*domain.PendingRequest, error)
-	// ListBySubject lists live requests whose subject or requester is uid.
+	// ListByUser lists live requests whose subject or requester is uid.
 	ListByUser(ctx context.Context, uid string, now time.Time) ([]*domain.PendingRequest, error)
 	// ListByKind lists live requests of a kind (admins' approval queue).
 	ListByKind(ctx context.Context, kind domain.RequestKind, now time.Time) ([]*domain.PendingRequest, error)
