@@ -215,8 +215,9 @@ func (g *graph) decideCircleCreate(uid string, admin bool, owner, id string) Dec
 	return allow(uid + " creates a circle of its own and belongs to an approved project")
 }
 
-// objectsOf lists every object of a kind, for ListAllowed.
-func (g *graph) objectsOf(kind string) []string {
+// objectsOf lists every object of a kind, for an admin's ListAllowed; of
+// the users' own circles only uid's.
+func (g *graph) objectsOf(kind, uid string) []string {
 	var out []string
 	switch kind {
 	case "project":
@@ -232,9 +233,7 @@ func (g *graph) objectsOf(kind string) []string {
 				out = append(out, "circle:"+name+":"+name)
 			}
 		}
-		for uid := range g.users {
-			out = append(out, "circle:"+uid+":"+uid)
-		}
+		out = append(out, "circle:"+uid+":"+uid)
 	}
 	slices.Sort(out)
 	return out

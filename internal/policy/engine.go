@@ -109,12 +109,16 @@ func (e *Engine) reloadAll(ctx context.Context) error {
 				ch.parents[c.Parent] = true
 			}
 		}
+		for _, p := range g.projects {
+			index(g.ownedProjects, p.owner, p.name, true)
+		}
 		circles, err := tx.Circles().All(ctx)
 		if err != nil {
 			return err
 		}
 		for _, c := range circles {
 			g.circles[c.ID] = &circleNode{id: c.ID, owner: c.Owner, members: map[string]domain.Rights{}}
+			index(g.ownedCircles, c.Owner, c.ID, true)
 		}
 		cmembers, err := tx.Circles().AllMembers(ctx)
 		if err != nil {
@@ -260,12 +264,11 @@ func (e *Engine) ListAllowed(ctx context.Context, uid, action, kind string) ([]s
 	}
 	var out []string
 	err := e.read(ctx, func(g *graph) {
-		for _, obj := range g.objectsOf(kind) {
-			if kind == "circle" && domain.AutomaticCircle(strings.TrimPrefix(obj, "circle:")) {
-				if _, isUser := g.users[strings.SplitN(strings.TrimPrefix(obj, "circle:"), ":", 2)[0]]; isUser && obj != "circle:"+uid+":"+uid {
-					continue // others' own circles are nobody else's business
-				}
-			}
+		objects := g.candidates(uid, kind)
+		if g.users[uid].admin {
+			objects = g.objectsOf(kind, uid)
+		}
+		for _, obj := range objects {
 			if g.decide(uid, action, obj).Allowed {
 				out = append(out, obj)
 			}

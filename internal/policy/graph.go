@@ -19,6 +19,11 @@ type graph struct {
 	// for listing what a user belongs to.
 	userProjects map[string]map[string]bool
 	userCircles  map[string]map[string]bool
+	// owned indexes projects by owner, circles by owner (user or project):
+	// together with the membership indexes they bound what a user may act
+	// on, so listings need not visit every object.
+	ownedProjects map[string]map[string]bool
+	ownedCircles  map[string]map[string]bool
 }
 
 type userNode struct {
@@ -47,8 +52,10 @@ func newGraph() *graph {
 		users:        map[string]userNode{},
 		projects:     map[string]*projectNode{},
 		circles:      map[string]*circleNode{},
-		userProjects: map[string]map[string]bool{},
-		userCircles:  map[string]map[string]bool{},
+		userProjects:  map[string]map[string]bool{},
+		userCircles:   map[string]map[string]bool{},
+		ownedProjects: map[string]map[string]bool{},
+		ownedCircles:  map[string]map[string]bool{},
 	}
 }
 
@@ -74,10 +81,12 @@ func index(m map[string]map[string]bool, uid, group string, on bool) {
 
 // putProject replaces what is known of one project (nil removes it).
 func (g *graph) putProject(name string, n *projectNode) {
-	if old := g.projects[name]; old != nil {
+	old := g.projects[name]
+	if old != nil {
 		for uid := range old.members {
 			index(g.userProjects, uid, name, false)
 		}
+		index(g.ownedProjects, old.owner, name, false)
 		for child := range old.children {
 			if c := g.projects[child]; c != nil {
 				delete(c.parents, name)
@@ -86,22 +95,31 @@ func (g *graph) putProject(name string, n *projectNode) {
 	}
 	if n == nil {
 		delete(g.projects, name)
-		for _, p := range g.projects {
-			delete(p.children, name)
+		if old != nil {
+			for parent := range old.parents {
+				if p := g.projects[parent]; p != nil {
+					delete(p.children, name)
+				}
+			}
 		}
 		return
 	}
-	// Parents are derived from the other nodes' children, so a reload of
-	// one project keeps them consistent whatever order changes arrive in.
-	n.parents = map[string]bool{}
-	for pname, p := range g.projects {
-		if _, ok := p.children[name]; ok && pname != name {
-			n.parents[pname] = true
+	// A project's parents are the projects listing it as a child; they
+	// change only when those projects are reloaded, which keeps this set.
+	if old != nil {
+		n.parents = old.parents
+	} else {
+		n.parents = map[string]bool{}
+		for pname, p := range g.projects {
+			if _, ok := p.children[name]; ok && pname != name {
+				n.parents[pname] = true
+			}
 		}
 	}
 	for uid := range n.members {
 		index(g.userProjects, uid, name, true)
 	}
+	index(g.ownedProjects, n.owner, name, true)
 	for child := range n.children {
 		if c := g.projects[child]; c != nil {
 			c.parents[name] = true
@@ -115,6 +133,7 @@ func (g *graph) putCircle(id string, n *circleNode) {
 		for uid := range old.members {
 			index(g.userCircles, uid, id, false)
 		}
+		index(g.ownedCircles, old.owner, id, false)
 	}
 	if n == nil {
 		delete(g.circles, id)
@@ -123,7 +142,59 @@ func (g *graph) putCircle(id string, n *circleNode) {
 	for uid := range n.members {
 		index(g.userCircles, uid, id, true)
 	}
+	index(g.ownedCircles, n.owner, id, true)
 	g.circles[id] = n
+}
+
+// candidates lists the objects of a kind that uid may have any standing
+// in: what it owns or belongs to, the projects those are nested in, and
+// the circles of those projects. Nothing outside can allow uid anything,
+// so ListAllowed decides only these.
+func (g *graph) candidates(uid, kind string) []string {
+	projects := map[string]bool{}
+	var climb func(name string, depth int)
+	climb = func(name string, depth int) {
+		if projects[name] || depth > maxDepth {
+			return
+		}
+		projects[name] = true
+		if p := g.projects[name]; p != nil {
+			for parent := range p.parents {
+				climb(parent, depth+1)
+			}
+		}
+	}
+	for name := range g.userProjects[uid] {
+		climb(name, 0)
+	}
+	for name := range g.ownedProjects[uid] {
+		climb(name, 0)
+	}
+	var out []string
+	if kind == "project" {
+		for name := range projects {
+			out = append(out, "project:"+name)
+		}
+	} else {
+		circles := map[string]bool{uid + ":" + uid: true}
+		for id := range g.userCircles[uid] {
+			circles[id] = true
+		}
+		for id := range g.ownedCircles[uid] {
+			circles[id] = true
+		}
+		for name := range projects {
+			circles[name+":"+name] = true
+			for id := range g.ownedCircles[name] {
+				circles[id] = true
+			}
+		}
+		for id := range circles {
+			out = append(out, "circle:"+id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // powerful reports whether uid may do more than manage its own profile:

@@ -349,3 +349,52 @@ func TestAuthorizeRules(t *testing.T) {
 		})
 	}
 }
+
+// TestCandidatesMissNothing: listings decide only a user's candidates; for
+// every user and action, that must allow exactly what deciding every object
+// allows.
+func TestCandidatesMissNothing(t *testing.T) {
+	g := fixture()
+	every := func(kind string) []string {
+		var out []string
+		for name := range g.projects {
+			if kind == "project" {
+				out = append(out, "project:"+name)
+			} else {
+				out = append(out, "circle:"+name+":"+name)
+			}
+		}
+		if kind == "circle" {
+			for id := range g.circles {
+				out = append(out, "circle:"+id)
+			}
+			for uid := range g.users {
+				out = append(out, "circle:"+uid+":"+uid)
+			}
+		}
+		return out
+	}
+	for uid, u := range g.users {
+		if u.admin {
+			continue
+		}
+		for _, action := range Actions() {
+			kind, _, _ := strings.Cut(action, ".")
+			var want, got []string
+			for _, obj := range every(kind) {
+				if g.decide(uid, action, obj).Allowed {
+					want = append(want, obj)
+				}
+			}
+			for _, obj := range g.candidates(uid, kind) {
+				if g.decide(uid, action, obj).Allowed {
+					got = append(got, obj)
+				}
+			}
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %s: candidates allow %v, every object %v", uid, action, got, want)
+			}
+		}
+	}
+}

@@ -323,3 +323,13 @@ type Authorities interface {
 	// key-encryption key is configured); domain not-found without one.
 	SetPrivateKey(ctx context.Context, name string, sealed []byte) error
 }
+
+// LocalHead is implemented by a store that knows the change feed's head
+// without asking the database: an embedded store that no other process may
+// write (it holds an exclusive lock on its files). Readers of the feed use it
+// to skip a round trip when nothing changed.
+type LocalHead interface {
+	// ChangeHead returns the highest committed change sequence number, and
+	// false when the store cannot know it locally.
+	ChangeHead() (seq int64, ok bool)
+}

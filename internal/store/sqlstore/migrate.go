@@ -114,5 +114,20 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: migrate: commit: %w", err)
 	}
+	return db.learnHead(ctx)
+}
+
+// learnHead reads the change feed's head once, when this process is the
+// store's only writer; commits keep it current from then on.
+func (db *DB) learnHead(ctx context.Context) error {
+	if !db.exclusive || db.headKnown.Load() {
+		return nil
+	}
+	var seq int64
+	if err := db.writer.QueryRowContext(ctx, "SELECT seq FROM change_counter WHERE id = 1").Scan(&seq); err != nil {
+		return fmt.Errorf("sqlstore: read the change feed's head: %w", err)
+	}
+	db.advanceHead(seq)
+	db.headKnown.Store(true)
 	return nil
 }

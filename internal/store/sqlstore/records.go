@@ -233,6 +233,7 @@ func (s changes) Append(ctx context.Context, kind, key string) error {
 		seq, kind, key, micros(time.Now())); err != nil {
 		return fmt.Errorf("sqlstore: append change: %w", err)
 	}
+	s.lastSeq = seq
 	return nil
 }
 

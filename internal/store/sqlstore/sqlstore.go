@@ -13,11 +13,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,9 +38,39 @@ type DB struct {
 	// writers queue in Go rather than fight over the file lock, while WAL
 	// lets the reader pool's connections read concurrently.
 	writer, reader *sql.DB
+
+	// On SQLite this process holds an exclusive lock on the database (see
+	// lockFile), so every change is committed here and head, the change
+	// feed's head, is known without a query. lock is nil on PostgreSQL.
+	lock      io.Closer
+	exclusive bool // the lock is real: no other process writes
+	head      atomic.Int64
+	headKnown atomic.Bool
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store     = (*DB)(nil)
+	_ store.LocalHead = (*DB)(nil)
+)
+
+// ChangeHead returns the change feed's head when this process is the
+// store's only writer.
+func (db *DB) ChangeHead() (int64, bool) {
+	if !db.headKnown.Load() {
+		return 0, false
+	}
+	return db.head.Load(), true
+}
+
+// advanceHead records a committed change sequence number.
+func (db *DB) advanceHead(seq int64) {
+	for {
+		cur := db.head.Load()
+		if seq <= cur || db.head.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
 
 // Retry policy of Update: enough attempts to ride out a burst of writers
 // contending for one row, bounded so that a livelock surfaces as an error.
@@ -80,6 +112,18 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
 	fh.Close()
+	// One process at a time: the embedded store serves one server (scale
+	// out with PostgreSQL), which is what lets it know its feed's head.
+	lock, exclusive, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			lock.Close()
+		}
+	}()
 
 	common := url.Values{}
 	common.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds()))
@@ -116,7 +160,8 @@ func OpenSQLite(ctx context.Context, path string) (*DB, error) {
 		reader.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
-	return &DB{f: sqliteFlavor, writer: writer, reader: reader}, nil
+	opened = true
+	return &DB{f: sqliteFlavor, writer: writer, reader: reader, lock: lock, exclusive: exclusive}, nil
 }
 
 func cloneValues(v url.Values) url.Values {
@@ -166,6 +211,9 @@ func (db *DB) Close() error {
 	err := db.writer.Close()
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
+	}
+	if db.lock != nil {
+		err = errors.Join(err, db.lock.Close())
 	}
 	return err
 }
@@ -220,12 +268,16 @@ func (db *DB) run(ctx context.Context, pool *sql.DB, opts sql.TxOptions, fn func
 			sqlTx.Rollback()
 		}
 	}()
-	if err := fn(&tx{f: db.f, tx: sqlTx}); err != nil {
+	t := &tx{f: db.f, tx: sqlTx}
+	if err := fn(t); err != nil {
 		return err
 	}
 	done = true
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	if t.lastSeq > 0 {
+		db.advanceHead(t.lastSeq)
 	}
 	return nil
 }

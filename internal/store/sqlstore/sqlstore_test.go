@@ -2,7 +2,9 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,8 +47,8 @@ func TestPostgres(t *testing.T) {
 // TestMigrateConcurrently has replicas migrate one fresh database at once:
 // all succeed, and migrating again changes nothing.
 func TestMigrateConcurrently(t *testing.T) {
+	// SQLite serves one process (see TestSQLiteIsExclusive).
 	specs := map[string]func(t *testing.T) string{
-		"sqlite": func(t *testing.T) string { return filepath.Join(t.TempDir(), "trellis.db") },
 		"postgres": func(t *testing.T) string {
 			pgtest.Require(t)
 			return pgtest.NewDatabase(t)
@@ -105,5 +107,56 @@ func TestOpenRejectsNonFilePaths(t *testing.T) {
 			db.Close()
 			t.Errorf("Open(%q) succeeded", spec)
 		}
+	}
+}
+
+// TestSQLiteIsExclusive: the embedded store serves one process, which is
+// what lets it know its change feed's head; a second opener is told why it
+// cannot, and may open once the first closed.
+func TestSQLiteIsExclusive(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "trellis.db")
+	first, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlstore.OpenSQLite(ctx, path); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("second open: %v", err)
+	}
+	// The head follows commits without a query.
+	head, ok := first.ChangeHead()
+	if !ok || head != 0 {
+		t.Fatalf("head %d %v", head, ok)
+	}
+	if err := first.Update(ctx, func(tx store.Tx) error { return tx.Changes().Append(ctx, store.ChangeUser, "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if head, _ := first.ChangeHead(); head != 1 {
+		t.Fatalf("head after a commit: %d", head)
+	}
+	// A rolled-back append does not move it.
+	_ = first.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Changes().Append(ctx, store.ChangeUser, "b"); err != nil {
+			return err
+		}
+		return errors.New("roll back")
+	})
+	if head, _ := first.ChangeHead(); head != 1 {
+		t.Fatalf("head after a rollback: %d", head)
+	}
+	first.Close()
+	second, err := sqlstore.OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	defer second.Close()
+	if err := second.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if head, ok := second.ChangeHead(); !ok || head != 1 {
+		t.Fatalf("head learnt at open: %d %v", head, ok)
 	}
 }

@@ -13,6 +13,8 @@ import (
 type tx struct {
 	f  *flavor
 	tx *sql.Tx
+	// lastSeq is the change sequence number this transaction appended last.
+	lastSeq int64
 }
 
 func (t *tx) Users() store.Users                 { return users{t} }

@@ -66,3 +66,11 @@ func (s *instrumented) Ping(ctx context.Context) error {
 	s.observe("ping", start, err)
 	return err
 }
+
+// ChangeHead passes the wrapped store's knowledge of its feed's head on.
+func (s *instrumented) ChangeHead() (int64, bool) {
+	if lh, ok := s.Store.(store.LocalHead); ok {
+		return lh.ChangeHead()
+	}
+	return 0, false
+}
