@@ -30,6 +30,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/loadgen"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 func main() {
@@ -44,6 +45,9 @@ func main() {
 		skipBare    = flag.Bool("skip-bare", false, "do not measure the bare net/http baseline")
 		includeLogn = flag.Int("logins", 20, "also time this many sequential logins (argon2id-bound); 0 to skip")
 		cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of the whole run (client and in-process server) here")
+		churn       = flag.Duration("churn-every", 10*time.Millisecond, "policy scenario: how often the writer changes a membership underneath")
+		codec       = flag.String("codec", "json", "policy scenario: json (as curl sends) or proto (the generated Go client)")
+		scenario    = flag.String("scenario", "whoami", "whoami (WhoAmI against a bare handler, and logins) or policy (Policy.Check on a testbed-sized population while memberships change)")
 	)
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -58,7 +62,16 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*duration, *warmup, *conns, *maxReq, *target, *uid, *storeSpec, *skipBare, *includeLogn); err != nil {
+	var err error
+	switch *scenario {
+	case "whoami":
+		err = run(*duration, *warmup, *conns, *maxReq, *target, *uid, *storeSpec, *skipBare, *includeLogn)
+	case "policy":
+		err = runPolicy(*duration, *warmup, *conns, *maxReq, *storeSpec, *codec, *churn)
+	default:
+		err = fmt.Errorf("unknown -scenario %q: whoami or policy", *scenario)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "trellis-load:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -82,7 +95,7 @@ func run(duration, warmup time.Duration, conns int, maxReq int64, target, uid, s
 	if target == "" {
 		var stop func()
 		var err error
-		target, uid, pw, stop, err = startTrellis(ctx, storeSpec)
+		target, uid, pw, _, stop, err = startTrellis(ctx, storeSpec, nil)
 		if err != nil {
 			return err
 		}
@@ -197,35 +210,41 @@ func startBare() (string, func(), error) {
 
 // startTrellis runs a Trellis server in this process on a fresh store, with
 // its real configuration (default argon2id parameters included), and an
-// admin to log in as.
-func startTrellis(ctx context.Context, spec string) (url, uid, pw string, stop func(), err error) {
+// admin to log in as. populate, when set, fills the store before the server
+// starts.
+func startTrellis(ctx context.Context, spec string, populate func(store.Store) error) (url, uid, pw string, st store.Store, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "trellis-load-")
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	sc := app.StoreConfig{DataDir: dir, Database: spec}
-	st, err := app.OpenStore(ctx, sc)
+	st, err = app.OpenStore(ctx, sc)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
+	}
+	if populate != nil {
+		if err := populate(st); err != nil {
+			return "", "", "", nil, nil, err
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	params := password.DefaultParams()
 	cfg := app.Config{Listen: ln.Addr().String(), PasswordParams: &params, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	srv, err := app.Build(ctx, cfg, st)
 	if err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	uid, pw = "bench", "load test passphrase 2026"
 	if _, err := srv.Service.Bootstrap(ctx, uid, "bench@example.org", pw); err != nil {
-		return "", "", "", nil, err
+		return "", "", "", nil, nil, err
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = srv.Serve(sctx, ln); close(done) }()
-	return "http://" + ln.Addr().String(), uid, pw, func() {
+	return "http://" + ln.Addr().String(), uid, pw, st, func() {
 		cancel()
 		<-done
 		st.Close()

@@ -42,18 +42,24 @@ func (r Result) String() string {
 
 // Run calls do from o.Workers goroutines until the run ends.
 func Run(ctx context.Context, name string, o Options, do func(ctx context.Context) error) Result {
+	return RunWorkers(ctx, name, o, func() func(context.Context) error { return do })
+}
+
+// RunWorkers is Run where each worker gets its own request function from
+// newWorker, so it can keep state (a random source, buffers) unshared.
+func RunWorkers(ctx context.Context, name string, o Options, newWorker func() func(ctx context.Context) error) Result {
 	if o.Workers <= 0 {
 		o.Workers = 1
 	}
 	if o.Warmup > 0 {
 		wctx, cancel := context.WithTimeout(ctx, o.Warmup)
-		run(wctx, o.Workers, 0, do)
+		run(wctx, o.Workers, 0, newWorker)
 		cancel()
 	}
 	rctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	start := time.Now()
-	lat, errs, firstErr := run(rctx, o.Workers, o.MaxRequests, do)
+	lat, errs, firstErr := run(rctx, o.Workers, o.MaxRequests, newWorker)
 	elapsed := time.Since(start)
 	slices.Sort(lat)
 	r := Result{Name: name, Requests: int64(len(lat)), Errors: errs, FirstErr: firstErr, Elapsed: elapsed}
@@ -64,7 +70,7 @@ func Run(ctx context.Context, name string, o Options, do func(ctx context.Contex
 	return r
 }
 
-func run(ctx context.Context, workers int, maxReq int64, do func(context.Context) error) ([]time.Duration, int64, error) {
+func run(ctx context.Context, workers int, maxReq int64, newWorker func() func(context.Context) error) ([]time.Duration, int64, error) {
 	var (
 		mu       sync.Mutex
 		all      []time.Duration
@@ -75,6 +81,7 @@ func run(ctx context.Context, workers int, maxReq int64, do func(context.Context
 	)
 	for range workers {
 		wg.Go(func() {
+			do := newWorker()
 			var mine []time.Duration
 			var myErrs int64
 			var myFirst error

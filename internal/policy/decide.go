@@ -12,7 +12,18 @@ import (
 const powerlessHint = " (you belong to no approved project, so you may only manage your own profile, join a project (trellis project join NAME) or request one (trellis project request NAME))"
 
 func allow(reasons ...string) Decision {
+	if len(reasons) == 0 {
+		return Decision{Allowed: true}
+	}
 	return Decision{Allowed: true, Reasons: reasons, Reason: joinReasons(reasons)}
+}
+
+// allowed is allow with a reason only when one is wanted.
+func allowed(why bool, reason string) Decision {
+	if !why {
+		return Decision{Allowed: true}
+	}
+	return allow(reason)
 }
 
 func refuse(err error, reasons ...string) Decision {
@@ -35,7 +46,7 @@ func (g *graph) hint(uid string, d Decision) Decision {
 }
 
 // decide answers whether uid may perform action on object, from the graph.
-func (g *graph) decide(uid, action, object string) Decision {
+func (g *graph) decide(uid, action, object string, why bool) Decision {
 	u, known := g.users[uid]
 	if !known || !u.active {
 		return refuse(domain.PermissionDenied("account %s is not active", uid), uid+" is not an active account")
@@ -44,36 +55,41 @@ func (g *graph) decide(uid, action, object string) Decision {
 	var d Decision
 	switch kind {
 	case "project":
-		d = g.decideProject(uid, u.admin, action, name)
+		d = g.decideProject(uid, u.admin, action, name, why)
 	case "circle":
-		d = g.decideCircle(uid, u.admin, action, name)
+		d = g.decideCircle(uid, u.admin, action, name, why)
 	default:
 		return refuse(domain.Invalid("object", "object.kind", "objects are named project:NAME or circle:OWNER:NAME"), "unknown kind of object")
 	}
 	return g.hint(uid, d)
 }
 
-func (g *graph) decideProject(uid string, admin bool, action, name string) Decision {
-	notFound := refuse(domain.NotFound("project %q not found", name), "project "+name+" does not exist or is not visible to "+uid)
+func (g *graph) decideProject(uid string, admin bool, action, name string, why bool) Decision {
+	notFound := func() Decision {
+		return refuse(domain.NotFound("project %q not found", name), "project "+name+" does not exist or is not visible to "+uid)
+	}
 	p := g.projects[name]
 	if p == nil {
-		return notFound
+		return notFound()
 	}
 	if _, ok := projectRights[action]; !ok && action != ProjectRead && action != ProjectOwn {
 		return refuse(domain.Invalid("action", "action.unknown", "unknown action "+action+" on a project"), "unknown action")
 	}
 	if admin {
-		return allow(uid + " is an administrator")
+		return allowed(why, uid+" is an administrator")
 	}
 	var membership []string
 	if p.owner == uid {
-		membership = []string{uid + " owns project " + name}
+		membership = found
+		if why {
+			membership = []string{uid + " owns project " + name}
+		}
 	} else if p.approved {
-		membership = g.memberOf(uid, p, 0)
+		membership = g.memberOf(uid, p, 0, why)
 	}
 	if membership == nil {
 		// Outsiders learn nothing, not even that the project exists.
-		return notFound
+		return notFound()
 	}
 	switch action {
 	case ProjectRead:
@@ -88,18 +104,20 @@ func (g *graph) decideProject(uid string, admin bool, action, name string) Decis
 		return refuse(domain.FailedPrecondition("project %s is waiting for an administrator's approval", name), "project "+name+" is not approved yet")
 	}
 	right := projectRights[action]
-	if chain := g.grant(uid, p, right, 0); chain != nil {
+	if chain := g.grant(uid, p, right, 0, why); chain != nil {
 		return allow(chain...)
 	}
 	return refuse(domain.PermissionDenied("you lack the %s right in project %s", right, name),
 		append(membership, uid+" holds "+right.String()+" in project "+name+" neither directly nor through a nested project")...)
 }
 
-func (g *graph) decideCircle(uid string, admin bool, action, id string) Decision {
-	notFound := refuse(domain.NotFound("circle %q not found", id), "circle "+id+" does not exist or is not visible to "+uid)
+func (g *graph) decideCircle(uid string, admin bool, action, id string, why bool) Decision {
+	notFound := func() Decision {
+		return refuse(domain.NotFound("circle %q not found", id), "circle "+id+" does not exist or is not visible to "+uid)
+	}
 	owner, _, ok := strings.Cut(id, ":")
 	if !ok {
-		return notFound
+		return notFound()
 	}
 	if action == CircleCreate {
 		return g.decideCircleCreate(uid, admin, owner, id)
@@ -112,7 +130,7 @@ func (g *graph) decideCircle(uid string, admin bool, action, id string) Decision
 	}
 	c := g.circles[id]
 	if c == nil {
-		return notFound
+		return notFound()
 	}
 	if admin {
 		return allow(uid + " is an administrator")
@@ -123,13 +141,13 @@ func (g *graph) decideCircle(uid string, admin bool, action, id string) Decision
 	if c.owner == uid {
 		admins = []string{uid + " owns circle " + id}
 	} else if p := g.projects[c.owner]; p != nil && p.approved {
-		if chain := g.grant(uid, p, domain.RightsOf(domain.CreateCircle), 0); chain != nil {
+		if chain := g.grant(uid, p, domain.RightsOf(domain.CreateCircle), 0, true); chain != nil {
 			admins = append(chain, "circle "+id+" belongs to project "+p.name+", whose members with create_circle administer it")
 		}
 	}
 	r, member := c.members[uid]
 	if admins == nil && !member {
-		return notFound
+		return notFound()
 	}
 	switch action {
 	case CircleRead:
@@ -166,7 +184,7 @@ func (g *graph) decideAutomaticCircle(uid string, admin bool, action, owner, id 
 		if p.owner == uid {
 			member = []string{uid + " owns project " + owner}
 		} else {
-			member = g.memberOf(uid, p, 0)
+			member = g.memberOf(uid, p, 0, true)
 		}
 	} else if _, ok := g.users[owner]; ok {
 		if owner == uid {
@@ -198,10 +216,10 @@ func (g *graph) decideCircleCreate(uid string, admin bool, owner, id string) Dec
 		if !p.approved {
 			return refuse(domain.FailedPrecondition("project %s is waiting for an administrator's approval", owner), "project not approved")
 		}
-		if chain := g.grant(uid, p, domain.RightsOf(domain.CreateCircle), 0); chain != nil {
+		if chain := g.grant(uid, p, domain.RightsOf(domain.CreateCircle), 0, true); chain != nil {
 			return allow(chain...)
 		}
-		if g.memberOf(uid, p, 0) == nil {
+		if g.memberOf(uid, p, 0, false) == nil {
 			return refuse(domain.NotFound("project %q not found", owner), "not a member of project "+owner)
 		}
 		return refuse(domain.PermissionDenied("you lack the create_circle right in project %s", owner), uid+" lacks create_circle in "+owner)

@@ -37,13 +37,13 @@ func NewEngine(ctx context.Context, st store.Store, feed *changefeed.Follower, l
 		return nil, err
 	}
 	feed.On(store.ChangeUser, func(uid string) {
-		e.reload(func(ctx context.Context, tx store.Tx) error { return e.loadUser(ctx, tx, uid) })
+		e.reload(func(ctx context.Context, tx store.Tx) (func(*graph), error) { return loadUser(ctx, tx, uid) })
 	})
 	feed.On(store.ChangeProject, func(name string) {
-		e.reload(func(ctx context.Context, tx store.Tx) error { return e.loadProject(ctx, tx, name) })
+		e.reload(func(ctx context.Context, tx store.Tx) (func(*graph), error) { return loadProject(ctx, tx, name) })
 	})
 	feed.On(store.ChangeCircle, func(id string) {
-		e.reload(func(ctx context.Context, tx store.Tx) error { return e.loadCircle(ctx, tx, id) })
+		e.reload(func(ctx context.Context, tx store.Tx) (func(*graph), error) { return loadCircle(ctx, tx, id) })
 	})
 	feed.OnReset(func() {
 		e.mu.Lock()
@@ -53,16 +53,27 @@ func NewEngine(ctx context.Context, st store.Store, feed *changefeed.Follower, l
 	return e, nil
 }
 
-// reload applies one change; on failure it marks the graph stale rather
-// than deciding from a graph it knows to be wrong.
-func (e *Engine) reload(fn func(ctx context.Context, tx store.Tx) error) {
+// reload applies one change: it reads from the store without holding the
+// graph's lock, so decisions go on meanwhile, then applies what it read
+// under the lock. The change feed calls it from one goroutine, in order.
+// On failure it marks the graph stale rather than deciding from a graph it
+// knows to be wrong.
+func (e *Engine) reload(load func(ctx context.Context, tx store.Tx) (func(*graph), error)) {
 	ctx := context.Background()
+	var apply func(*graph)
+	err := e.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		apply, err = load(ctx, tx)
+		return err
+	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.st.View(ctx, func(tx store.Tx) error { return fn(ctx, tx) }); err != nil {
+	if err != nil {
 		e.log.Warn("policy graph reload failed; reloading everything on next use", "err", err)
 		e.stale = true
+		return
 	}
+	apply(e.g)
 }
 
 // reloadAll builds the graph from scratch.
@@ -148,67 +159,62 @@ func newProjectNode(p *domain.Project) *projectNode {
 	}
 }
 
-// load* replace one object's part of the graph; the caller holds e.mu.
-func (e *Engine) loadUser(ctx context.Context, tx store.Tx, uid string) error {
+// load* read one object's part of the graph and return how to put it in.
+func loadUser(ctx context.Context, tx store.Tx, uid string) (func(*graph), error) {
 	u, err := tx.Users().Get(ctx, uid)
 	if domain.HasCode(err, domain.CodeNotFound) {
-		delete(e.g.users, uid)
-		return nil
+		return func(g *graph) { delete(g.users, uid) }, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	e.g.users[uid] = userNode{admin: u.Admin, active: u.State == domain.UserActive}
-	return nil
+	n := userNode{admin: u.Admin, active: u.State == domain.UserActive}
+	return func(g *graph) { g.users[uid] = n }, nil
 }
 
-func (e *Engine) loadProject(ctx context.Context, tx store.Tx, name string) error {
+func loadProject(ctx context.Context, tx store.Tx, name string) (func(*graph), error) {
 	p, err := tx.Projects().Get(ctx, name)
 	if domain.HasCode(err, domain.CodeNotFound) {
-		e.g.putProject(name, nil)
-		return nil
+		return func(g *graph) { g.putProject(name, nil) }, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n := newProjectNode(p)
 	members, err := tx.Projects().Members(ctx, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range members {
 		n.members[m.UID] = m.Rights
 	}
 	children, err := tx.Projects().Children(ctx, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, c := range children {
 		n.children[c.Child] = c.Rights
 	}
-	e.g.putProject(name, n)
-	return nil
+	return func(g *graph) { g.putProject(name, n) }, nil
 }
 
-func (e *Engine) loadCircle(ctx context.Context, tx store.Tx, id string) error {
+func loadCircle(ctx context.Context, tx store.Tx, id string) (func(*graph), error) {
 	c, err := tx.Circles().Get(ctx, id)
 	if domain.HasCode(err, domain.CodeNotFound) {
-		e.g.putCircle(id, nil)
-		return nil
+		return func(g *graph) { g.putCircle(id, nil) }, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n := &circleNode{id: id, owner: c.Owner, members: map[string]domain.Rights{}}
 	members, err := tx.Circles().Members(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, m := range members {
 		n.members[m.UID] = m.Rights
 	}
-	e.g.putCircle(id, n)
-	return nil
+	return func(g *graph) { g.putCircle(id, n) }, nil
 }
 
 // read runs fn on a graph as fresh as the store was when read was called.
@@ -247,10 +253,20 @@ func (e *Engine) Authorize(ctx context.Context, p *auth.Principal, op string, re
 	return d
 }
 
-// Check decides whether uid may perform action on object.
+// Check decides whether uid may perform action on object. An allowed
+// decision carries no reasons; Explain gives them.
 func (e *Engine) Check(ctx context.Context, uid, action, object string) Decision {
+	return e.decide(ctx, uid, action, object, false)
+}
+
+// Explain is Check with the chain of reasons, allowed or not.
+func (e *Engine) Explain(ctx context.Context, uid, action, object string) Decision {
+	return e.decide(ctx, uid, action, object, true)
+}
+
+func (e *Engine) decide(ctx context.Context, uid, action, object string, why bool) Decision {
 	var d Decision
-	if err := e.read(ctx, func(g *graph) { d = g.decide(uid, action, object) }); err != nil {
+	if err := e.read(ctx, func(g *graph) { d = g.decide(uid, action, object, why) }); err != nil {
 		return deny(err, "graph unavailable")
 	}
 	return d
@@ -269,7 +285,7 @@ func (e *Engine) ListAllowed(ctx context.Context, uid, action, kind string) ([]s
 			objects = g.objectsOf(kind, uid)
 		}
 		for _, obj := range objects {
-			if g.decide(uid, action, obj).Allowed {
+			if g.decide(uid, action, obj, false).Allowed {
 				out = append(out, obj)
 			}
 		}
@@ -345,7 +361,7 @@ func (e *Engine) Holders(ctx context.Context, action, object string) ([]string, 
 		for uid := range candidates {
 			// Admins may do everything but are asked only when they
 			// belong, not for every project on the testbed.
-			if d := g.decide(uid, action, object); d.Allowed && !(g.users[uid].admin && !g.belongs(uid, object)) {
+			if d := g.decide(uid, action, object, false); d.Allowed && !(g.users[uid].admin && !g.belongs(uid, object)) {
 				out = append(out, uid)
 			}
 		}
@@ -359,7 +375,7 @@ func (g *graph) belongs(uid, object string) bool {
 	kind, name, _ := strings.Cut(object, ":")
 	if kind == "project" {
 		p := g.projects[name]
-		return p != nil && (p.owner == uid || g.memberOf(uid, p, 0) != nil)
+		return p != nil && (p.owner == uid || g.memberOf(uid, p, 0, false) != nil)
 	}
 	c := g.circles[name]
 	if c == nil {

@@ -49,9 +49,9 @@ type circleNode struct {
 
 func newGraph() *graph {
 	return &graph{
-		users:        map[string]userNode{},
-		projects:     map[string]*projectNode{},
-		circles:      map[string]*circleNode{},
+		users:         map[string]userNode{},
+		projects:      map[string]*projectNode{},
+		circles:       map[string]*circleNode{},
 		userProjects:  map[string]map[string]bool{},
 		userCircles:   map[string]map[string]bool{},
 		ownedProjects: map[string]map[string]bool{},
@@ -213,45 +213,80 @@ func (g *graph) powerful(uid string) bool {
 
 // memberOf finds how uid belongs to project p: directly or through a nested
 // project. It returns the chain of reasons, innermost first, or nil.
-func (g *graph) memberOf(uid string, p *projectNode, depth int) []string {
+func (g *graph) memberOf(uid string, p *projectNode, depth int, why bool) []string {
 	if depth > maxDepth {
 		return nil
 	}
 	if r, ok := p.members[uid]; ok {
+		if !why {
+			return found
+		}
 		return []string{fmt.Sprintf("%s is a member of project %s with rights %s", uid, p.name, r)}
 	}
-	for _, child := range sortedKeys(p.children) {
+	for _, child := range g.childrenOf(p, why) {
 		c := g.projects[child]
 		if c == nil || !c.approved {
 			continue
 		}
-		if chain := g.memberOf(uid, c, depth+1); chain != nil {
+		if chain := g.memberOf(uid, c, depth+1, why); chain != nil {
+			if !why {
+				return found
+			}
 			return append(chain, fmt.Sprintf("project %s is nested in project %s", child, p.name))
 		}
 	}
 	return nil
 }
 
+// found is the non-nil answer of a walk that was not asked why.
+var found = []string{}
+
+// childrenOf lists p's nested projects: sorted when the answer must be
+// explained (so the same chain is given every time), in map order when it
+// need not be (no allocation on the hot path).
+func (g *graph) childrenOf(p *projectNode, why bool) []string {
+	if why {
+		return sortedKeys(p.children)
+	}
+	if len(p.children) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(p.children))
+	for c := range p.children {
+		out = append(out, c)
+	}
+	return out
+}
+
 // grant finds how uid holds right in project p: as owner, as a direct
 // member whose rights include it, or as a member of a nested project whose
 // nesting carries it. It returns the chain of reasons, or nil.
-func (g *graph) grant(uid string, p *projectNode, right domain.Rights, depth int) []string {
+func (g *graph) grant(uid string, p *projectNode, right domain.Rights, depth int, why bool) []string {
 	if depth > maxDepth {
 		return nil
 	}
 	if p.owner == uid {
+		if !why {
+			return found
+		}
 		return []string{fmt.Sprintf("%s owns project %s, which carries every right", uid, p.name)}
 	}
 	if r, ok := p.members[uid]; ok && r.Has(right) {
+		if !why {
+			return found
+		}
 		return []string{fmt.Sprintf("%s is a member of project %s with rights %s", uid, p.name, r)}
 	}
-	for _, child := range sortedKeys(p.children) {
+	for _, child := range g.childrenOf(p, why) {
 		carried := p.children[child]
 		c := g.projects[child]
 		if c == nil || !c.approved || !carried.Has(right) {
 			continue
 		}
-		if chain := g.memberOf(uid, c, depth+1); chain != nil {
+		if chain := g.memberOf(uid, c, depth+1, why); chain != nil {
+			if !why {
+				return found
+			}
 			return append(chain, fmt.Sprintf("members of project %s get rights %s in project %s", child, carried, p.name))
 		}
 	}

@@ -177,7 +177,7 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, req proto.Mess
 			if err := validName(c.Kind, c.Field, name); err != nil {
 				return deny(err, "malformed object name")
 			}
-			last = g.decide(p.UID, c.Action, c.Kind+":"+name)
+			last = g.decide(p.UID, c.Action, c.Kind+":"+name, false)
 			if last.Allowed == rule.Any {
 				return last // the first allow of an Any rule, the first refusal of an All rule
 			}

@@ -194,7 +194,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.uid+" "+tt.action+" "+tt.object, func(t *testing.T) {
-			d := g.decide(tt.uid, tt.action, tt.object)
+			d := g.decide(tt.uid, tt.action, tt.object, true)
 			if tt.want == allowed {
 				if !d.Allowed {
 					t.Fatalf("refused: %v (%s)", d.Err, d.Reason)
@@ -211,7 +211,7 @@ func TestDecide(t *testing.T) {
 
 func TestExplainChain(t *testing.T) {
 	g := fixture()
-	d := g.decide("tia", ProjectRealizeExperiment, "project:dept")
+	d := g.decide("tia", ProjectRealizeExperiment, "project:dept", true)
 	want := []string{
 		"tia is a member of project team with rights none",
 		"project team is nested in project lab",
@@ -220,12 +220,12 @@ func TestExplainChain(t *testing.T) {
 	if !slices.Equal(d.Reasons, want) {
 		t.Fatalf("reasons:\n%s\nwant:\n%s", strings.Join(d.Reasons, "\n"), strings.Join(want, "\n"))
 	}
-	d = g.decide("nobody", ProjectAddUser, "project:lab")
+	d = g.decide("nobody", ProjectAddUser, "project:lab", true)
 	if d.Allowed || !strings.Contains(d.Err.Error(), "not found") {
 		t.Fatalf("outsider: %+v", d)
 	}
 	// A powerless user's refusal says what it can do.
-	d = g.decide("nobody", CircleCreate, "circle:nobody:pals")
+	d = g.decide("nobody", CircleCreate, "circle:nobody:pals", true)
 	if !strings.Contains(d.Err.Error(), "trellis project join") {
 		t.Fatalf("powerless refusal lacks the hint: %v", d.Err)
 	}
@@ -251,7 +251,7 @@ func TestEffectiveMembers(t *testing.T) {
 		}
 		// effectiveMembers and grant must agree.
 		for _, right := range []domain.Right{domain.AddUser, domain.RealizeExperiment} {
-			has := g.grant(uid, g.projects["dept"], domain.RightsOf(right), 0) != nil
+			has := g.grant(uid, g.projects["dept"], domain.RightsOf(right), 0, false) != nil
 			if has != got[uid].rights.Has(domain.RightsOf(right)) {
 				t.Errorf("%s %s: grant says %v, effective members say %v", uid, right, has, got[uid].rights)
 			}
@@ -281,7 +281,7 @@ func TestGraphUpdates(t *testing.T) {
 	g := fixture()
 	// Removing lab drops the nesting both ways and the memberships.
 	g.putProject("lab", nil)
-	if g.decide("tia", ProjectRealizeExperiment, "project:dept").Allowed {
+	if g.decide("tia", ProjectRealizeExperiment, "project:dept", true).Allowed {
 		t.Fatal("nesting survived the removal of the middle project")
 	}
 	if _, ok := g.userProjects["lou"]["lab"]; ok {
@@ -382,12 +382,12 @@ func TestCandidatesMissNothing(t *testing.T) {
 			kind, _, _ := strings.Cut(action, ".")
 			var want, got []string
 			for _, obj := range every(kind) {
-				if g.decide(uid, action, obj).Allowed {
+				if g.decide(uid, action, obj, true).Allowed {
 					want = append(want, obj)
 				}
 			}
 			for _, obj := range g.candidates(uid, kind) {
-				if g.decide(uid, action, obj).Allowed {
+				if g.decide(uid, action, obj, true).Allowed {
 					got = append(got, obj)
 				}
 			}

@@ -524,7 +524,7 @@ func (h *policyHandler) Explain(ctx context.Context, req *connect.Request[trelli
 	if err != nil {
 		return nil, err
 	}
-	d, err := h.svc.Check(ctx, uid, req.Msg.Action, req.Msg.Object)
+	d, err := h.svc.Explain(ctx, uid, req.Msg.Action, req.Msg.Object)
 	if err != nil {
 		return nil, err
 	}
