@@ -325,20 +325,11 @@ func newCircleProfileCmd(a *app) *cobra.Command {
 }
 
 func newCircleDescribeProfileCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe-profile",
-		Short: "Describe the attributes of a circle profile",
-		Args:  noArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.circles.GetProfileDescription(cmd.Context(), connect.NewRequest(&trellisv1.CirclesGetProfileDescriptionRequest{}))
-			if err != nil {
-				return err
-			}
-			return a.emit(resp.Msg, func(w io.Writer) error { return printAttributeDescriptions(w, resp.Msg.GetAttributes()) })
-		},
-	}
+	return newDescribeProfileCmd(a, "circle", func(ctx context.Context, c *conn) (proto.Message, []*trellisv1.AttributeDescription, error) {
+		resp, err := c.circles.GetProfileDescription(ctx, connect.NewRequest(&trellisv1.CirclesGetProfileDescriptionRequest{}))
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp.Msg, resp.Msg.GetAttributes(), nil
+	})
 }

@@ -508,22 +508,13 @@ func newProjectProfileCmd(a *app) *cobra.Command {
 }
 
 func newProjectDescribeProfileCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe-profile",
-		Short: "Describe the attributes of a project profile",
-		Args:  noArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.projects.GetProfileDescription(cmd.Context(), connect.NewRequest(&trellisv1.ProjectsGetProfileDescriptionRequest{}))
-			if err != nil {
-				return err
-			}
-			return a.emit(resp.Msg, func(w io.Writer) error { return printAttributeDescriptions(w, resp.Msg.GetAttributes()) })
-		},
-	}
+	return newDescribeProfileCmd(a, "project", func(ctx context.Context, c *conn) (proto.Message, []*trellisv1.AttributeDescription, error) {
+		resp, err := c.projects.GetProfileDescription(ctx, connect.NewRequest(&trellisv1.ProjectsGetProfileDescriptionRequest{}))
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp.Msg, resp.Msg.GetAttributes(), nil
+	})
 }
 
 // What projects and circles share: members with rights, batches of users
@@ -709,6 +700,27 @@ func (a *app) emitChanges(m proto.Message, changes []*trellisv1.AttributeChange)
 
 func changeFailed(ch *trellisv1.AttributeChange) bool {
 	return ch.GetRule() != "" || ch.GetReason() != ""
+}
+
+// newDescribeProfileCmd describes the profile of a kind of object; fetch
+// asks the server.
+func newDescribeProfileCmd(a *app, noun string, fetch func(ctx context.Context, c *conn) (proto.Message, []*trellisv1.AttributeDescription, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "describe-profile",
+		Short: "Describe the attributes of a " + noun + " profile",
+		Args:  noArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			msg, attrs, err := fetch(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			return a.emit(msg, func(w io.Writer) error { return printAttributeDescriptions(w, attrs) })
+		},
+	}
 }
 
 func printAttributeDescriptions(w io.Writer, in []*trellisv1.AttributeDescription) error {

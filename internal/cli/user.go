@@ -1,14 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 )
@@ -348,37 +349,13 @@ The exit status is 1 if any attribute failed.`,
 }
 
 func newUserDescribeProfileCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe-profile",
-		Short: "Describe the attributes of a user profile",
-		Args:  noArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.usersAsCaller().GetProfileDescription(cmd.Context(), connect.NewRequest(&trellisv1.GetProfileDescriptionRequest{}))
-			if err != nil {
-				return err
-			}
-			attrs := slices.Clone(resp.Msg.GetAttributes())
-			slices.SortStableFunc(attrs, func(x, y *trellisv1.AttributeDescription) int {
-				return int(x.GetOrderingHint()) - int(y.GetOrderingHint())
-			})
-			return a.emit(resp.Msg, func(w io.Writer) error {
-				t := newTable(w, "NAME", "DESCRIPTION", "ACCESS", "REQUIRED", "TYPE", "FORMAT")
-				for _, at := range attrs {
-					format := at.GetFormatDescription()
-					if format == "" {
-						format = at.GetFormat()
-					}
-					t.row(at.GetName(), at.GetDescription(), accessName(at.GetAccess()),
-						yesNo(!at.GetOptional()), dataTypeName(at.GetDataType()), format)
-				}
-				return t.flush()
-			})
-		},
-	}
+	return newDescribeProfileCmd(a, "user", func(ctx context.Context, c *conn) (proto.Message, []*trellisv1.AttributeDescription, error) {
+		resp, err := c.usersAsCaller().GetProfileDescription(ctx, connect.NewRequest(&trellisv1.GetProfileDescriptionRequest{}))
+		if err != nil {
+			return nil, nil, err
+		}
+		return resp.Msg, resp.Msg.GetAttributes(), nil
+	})
 }
 
 func newUserPasswdCmd(a *app) *cobra.Command {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"maps"
-	"slices"
 	"sync"
+	"testing"
 	"time"
 
-	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
+	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
 )
 
 // staticKeys is a KeySource and SigningKeySource over a fixed map; signing
@@ -77,63 +76,17 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// memStore is a store.Store holding signing keys only, for running the
-// real keys.Manager; other Tx methods panic (the embedded nil interface).
-type memStore struct {
-	mu   sync.Mutex
-	keys map[string]store.SigningKey
-}
-
-type memTx struct {
-	store.Tx
-	s *memStore
-}
-
-func (t memTx) SigningKeys() store.SigningKeys { return memKeys(t) }
-
-type memKeys memTx
-
-func (k memKeys) Create(_ context.Context, sk *store.SigningKey) error {
-	if _, ok := k.s.keys[sk.ID]; ok {
-		return domain.AlreadyExists("signing key %s exists", sk.ID)
+// openStore returns a real embedded store for the real keys.Manager.
+func openStore(t testing.TB) store.Store {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.OpenSQLite(ctx, t.TempDir()+"/t.db")
+	if err != nil {
+		t.Fatal(err)
 	}
-	k.s.keys[sk.ID] = *sk
-	return nil
-}
-
-func (k memKeys) List(context.Context) ([]*store.SigningKey, error) {
-	var out []*store.SigningKey
-	for _, sk := range k.s.keys {
-		c := sk
-		out = append(out, &c)
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
 	}
-	slices.SortFunc(out, func(a, b *store.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
-	return out, nil
+	return st
 }
-
-func (k memKeys) Delete(_ context.Context, id string) error {
-	delete(k.s.keys, id)
-	return nil
-}
-
-func (s *memStore) Update(_ context.Context, fn func(store.Tx) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	saved := maps.Clone(s.keys)
-	if err := fn(memTx{s: s}); err != nil {
-		s.keys = saved
-		return err
-	}
-	return nil
-}
-
-func (s *memStore) View(_ context.Context, fn func(store.Tx) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return fn(memTx{s: s})
-}
-
-func (s *memStore) Ping(context.Context) error    { return nil }
-func (s *memStore) Migrate(context.Context) error { return nil }
-func (s *memStore) Kind() string                  { return "memory" }
-func (s *memStore) Close() error                  { return nil }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 const (
@@ -361,7 +360,7 @@ func TestNewVerifierNeedsIssuerAndAudience(t *testing.T) {
 // newManager runs the real key manager over an in-memory store.
 func newManager(t testing.TB, c *clock) *keys.Manager {
 	t.Helper()
-	m := keys.NewManager(&memStore{keys: map[string]store.SigningKey{}}, keys.Plain(), keys.Options{Now: c.Now, TokenTTL: time.Hour})
+	m := keys.NewManager(openStore(t), keys.Plain(), keys.Options{Now: c.Now, TokenTTL: time.Hour})
 	if err := m.Init(context.Background()); err != nil {
 		t.Fatal(err)
 	}
