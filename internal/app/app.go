@@ -93,6 +93,8 @@ type Config struct {
 	PasswordParams *password.Params
 	Service        service.Config
 	Log            *slog.Logger
+	// ReapInterval is how often expired realizations are released (30s).
+	ReapInterval time.Duration
 	// Now is the service's clock; tests move it.
 	Now func() time.Time
 }
@@ -126,6 +128,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	cfg.Service.PublicURL = cfg.PublicURL
 	if cfg.FeedInterval == 0 {
 		cfg.FeedInterval = 500 * time.Millisecond
+	}
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = 30 * time.Second
 	}
 
 	reg := prometheus.NewRegistry()
@@ -233,6 +238,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
 	wg.Go(func() { s.maintainKeys(bg) })
+	reaper := exclusive.Job{Name: "realization-reaper", Every: s.cfg.ReapInterval, Work: func(ctx context.Context) error {
+		_, err := s.Service.ReleaseExpired(ctx)
+		return err
+	}}
+	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, reaper, s.log) })
 	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })
 	if s.cfg.SMTP.Addr != "" {
@@ -275,12 +285,15 @@ const (
 	expiredRetention = 24 * time.Hour // expired sessions stay a day for the record
 )
 
-// tidy removes what nobody needs any more: old change-feed entries and
-// long-expired sessions.
+// tidy removes what nobody needs any more: old change-feed entries,
+// long-expired sessions and expired login challenges.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.Changes().Prune(ctx, now.Add(-changeRetention)); err != nil {
+			return err
+		}
+		if _, err := tx.Challenges().DeleteExpired(ctx, now); err != nil {
 			return err
 		}
 		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))

@@ -109,7 +109,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"malformed JSON", "application/json", []byte(`{"uid": "alice", `), `"code":"invalid_argument"`},
 		{"wrong JSON type", "application/json", []byte(`{"uid": 42}`), `"code":"invalid_argument"`},
 		{"malformed protobuf", "application/proto", []byte{0xff, 0xff, 0xff, 0x0f}, `"code":"invalid_argument"`},
-		{"oversized body", "application/json", []byte(`{"uid":"` + strings.Repeat("a", 3<<20) + `"}`), `"code":"resource_exhausted"`},
+		{"oversized body", "application/json", []byte(`{"uid":"` + strings.Repeat("a", 17<<20) + `"}`), `"code":"resource_exhausted"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

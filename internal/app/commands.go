@@ -109,6 +109,8 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.DurationVar(&cfg.Service.AccessTokenTTL, "access-token-ttl", 0, "how long an access token is valid (default 10m)")
 	f.DurationVar(&cfg.Service.SSHCertValidity, "ssh-cert-validity", 0, "how long an SSH certificate is valid unless the request says (default 8h)")
 	f.DurationVar(&cfg.Service.SSHCertMaxValidity, "ssh-cert-max-validity", 0, "the longest SSH certificate validity a request may ask for (default 24h)")
+	f.DurationVar(&cfg.Service.LeaseDefault, "lease", 0, "a realization's lease when the request names none (default 24h)")
+	f.DurationVar(&cfg.Service.LeaseMax, "max-lease", 0, "the longest lease a realization may ask for or renew to (default 168h)")
 	f.BoolVar(&cfg.Service.VetAllProjects, "vet-all-projects", envOr("TRELLIS_VET_ALL_PROJECTS", "") == "true", "every new project waits for an admin's approval, not only those of users who belong to no approved project")
 	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins)")
 	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail")

@@ -40,6 +40,10 @@ type harness struct {
 	circles       trellisv1connect.CirclesClient
 	notifications trellisv1connect.NotificationsClient
 	policy        trellisv1connect.PolicyClient
+	experiments   trellisv1connect.ExperimentsClient
+	libraries     trellisv1connect.LibrariesClient
+	resources     trellisv1connect.ResourcesClient
+	realizations  trellisv1connect.RealizationsClient
 }
 
 const (
@@ -125,6 +129,10 @@ func newServer(t *testing.T, st store.Store, mutate ...func(*app.Config)) *harne
 		circles:       trellisv1connect.NewCirclesClient(hc, url),
 		notifications: trellisv1connect.NewNotificationsClient(hc, url),
 		policy:        trellisv1connect.NewPolicyClient(hc, url),
+		experiments:   trellisv1connect.NewExperimentsClient(hc, url),
+		libraries:     trellisv1connect.NewLibrariesClient(hc, url),
+		resources:     trellisv1connect.NewResourcesClient(hc, url),
+		realizations:  trellisv1connect.NewRealizationsClient(hc, url),
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,31 +23,61 @@ import (
 // samples are request bodies aimed at the victim's account, project and
 // circle, valid enough that only the authorization rule can refuse them.
 var samples = map[string]string{
-	"trellis.v1.Projects/GetProject":         `{"name":"vproj"}`,
-	"trellis.v1.Projects/GetProjectProfile":  `{"name":"vproj"}`,
-	"trellis.v1.Projects/SetProjectProfile":  `{"name":"vproj","set":{"funders":"x"}}`,
-	"trellis.v1.Projects/AddUsers":           `{"name":"vproj","uids":["stranger"]}`,
-	"trellis.v1.Projects/RemoveUsers":        `{"name":"vproj","uids":["victim"]}`,
-	"trellis.v1.Projects/ChangeRights":       `{"name":"vproj","uid":"victim","rights":["add_user"]}`,
-	"trellis.v1.Projects/SetOwner":           `{"name":"vproj","uid":"stranger"}`,
-	"trellis.v1.Projects/AddChildProject":    `{"parent":"vproj","child":"vproj2"}`,
-	"trellis.v1.Projects/RemoveChildProject": `{"parent":"vproj","child":"vproj2"}`,
-	"trellis.v1.Projects/RemoveProject":      `{"name":"vproj"}`,
-	"trellis.v1.Projects/ListMembers":        `{"name":"vproj"}`,
-	"trellis.v1.Circles/CreateCircle":        `{"id":"vproj:new"}`,
-	"trellis.v1.Circles/RemoveCircle":        `{"id":"victim:pals"}`,
-	"trellis.v1.Circles/GetCircle":           `{"id":"victim:pals"}`,
-	"trellis.v1.Circles/AddUsers":            `{"id":"victim:pals","uids":["stranger"]}`,
-	"trellis.v1.Circles/JoinCircle":          `{"id":"victim:pals"}`,
-	"trellis.v1.Circles/RemoveUsers":         `{"id":"victim:pals","uids":["victim"]}`,
-	"trellis.v1.Circles/ChangeRights":        `{"id":"victim:pals","uid":"victim","rights":["add_user"]}`,
-	"trellis.v1.Circles/SetOwner":            `{"id":"victim:pals","uid":"stranger"}`,
-	"trellis.v1.Circles/GetCircleProfile":    `{"id":"victim:pals"}`,
-	"trellis.v1.Circles/SetCircleProfile":    `{"id":"victim:pals","set":{"description":"x"}}`,
-	"trellis.v1.Notifications/Send":          `{"toProject":"vproj","text":"hello"}`,
-	"trellis.v1.Policy/Check":                `{"uid":"victim","action":"project.read","object":"project:vproj"}`,
-	"trellis.v1.Policy/Explain":              `{"uid":"victim","action":"project.read","object":"project:vproj"}`,
-	"trellis.v1.Policy/ListAllowed":          `{"uid":"victim","action":"project.read","kind":"project"}`,
+	"trellis.v1.Projects/GetProject":              `{"name":"vproj"}`,
+	"trellis.v1.Projects/GetProjectProfile":       `{"name":"vproj"}`,
+	"trellis.v1.Projects/SetProjectProfile":       `{"name":"vproj","set":{"funders":"x"}}`,
+	"trellis.v1.Projects/AddUsers":                `{"name":"vproj","uids":["stranger"]}`,
+	"trellis.v1.Projects/RemoveUsers":             `{"name":"vproj","uids":["victim"]}`,
+	"trellis.v1.Projects/ChangeRights":            `{"name":"vproj","uid":"victim","rights":["add_user"]}`,
+	"trellis.v1.Projects/SetOwner":                `{"name":"vproj","uid":"stranger"}`,
+	"trellis.v1.Projects/AddChildProject":         `{"parent":"vproj","child":"vproj2"}`,
+	"trellis.v1.Projects/RemoveChildProject":      `{"parent":"vproj","child":"vproj2"}`,
+	"trellis.v1.Projects/RemoveProject":           `{"name":"vproj"}`,
+	"trellis.v1.Projects/ListMembers":             `{"name":"vproj"}`,
+	"trellis.v1.Circles/CreateCircle":             `{"id":"vproj:new"}`,
+	"trellis.v1.Circles/RemoveCircle":             `{"id":"victim:pals"}`,
+	"trellis.v1.Circles/GetCircle":                `{"id":"victim:pals"}`,
+	"trellis.v1.Circles/AddUsers":                 `{"id":"victim:pals","uids":["stranger"]}`,
+	"trellis.v1.Circles/JoinCircle":               `{"id":"victim:pals"}`,
+	"trellis.v1.Circles/RemoveUsers":              `{"id":"victim:pals","uids":["victim"]}`,
+	"trellis.v1.Circles/ChangeRights":             `{"id":"victim:pals","uid":"victim","rights":["add_user"]}`,
+	"trellis.v1.Circles/SetOwner":                 `{"id":"victim:pals","uid":"stranger"}`,
+	"trellis.v1.Circles/GetCircleProfile":         `{"id":"victim:pals"}`,
+	"trellis.v1.Circles/SetCircleProfile":         `{"id":"victim:pals","set":{"description":"x"}}`,
+	"trellis.v1.Notifications/Send":               `{"toProject":"vproj","text":"hello"}`,
+	"trellis.v1.Experiments/CreateExperiment":     `{"id":"victim:new"}`,
+	"trellis.v1.Experiments/GetExperiment":        `{"id":"victim:exp"}`,
+	"trellis.v1.Experiments/AddAspects":           `{"id":"victim:exp","aspects":[{"type":"data","name":"d","content":"AA=="}]}`,
+	"trellis.v1.Experiments/ChangeAspects":        `{"id":"victim:exp","changes":[{"type":"layout","name":"main","revision":"1","content":"bm9kZXM6IFtdCg=="}]}`,
+	"trellis.v1.Experiments/RemoveAspects":        `{"id":"victim:exp","aspects":[{"type":"layout","name":"main"}]}`,
+	"trellis.v1.Experiments/ChangeAccess":         `{"id":"victim:exp","circle":"stranger:stranger","rights":["read"]}`,
+	"trellis.v1.Experiments/GetExperimentProfile": `{"id":"victim:exp"}`,
+	"trellis.v1.Experiments/SetExperimentProfile": `{"id":"victim:exp","set":{"description":"x"}}`,
+	"trellis.v1.Experiments/RemoveExperiment":     `{"id":"victim:exp"}`,
+	"trellis.v1.Experiments/ExportExperiment":     `{"id":"victim:exp"}`,
+	"trellis.v1.Experiments/ImportExperiment":     `{"id":"victim:copy","document":"e30="}`,
+	"trellis.v1.Libraries/CreateLibrary":          `{"id":"victim:new"}`,
+	"trellis.v1.Libraries/GetLibrary":             `{"id":"victim:lib"}`,
+	"trellis.v1.Libraries/AddExperiments":         `{"id":"victim:lib","experiments":["victim:exp"]}`,
+	"trellis.v1.Libraries/RemoveExperiments":      `{"id":"victim:lib","experiments":["victim:exp"]}`,
+	"trellis.v1.Libraries/ChangeAccess":           `{"id":"victim:lib","circle":"stranger:stranger","rights":["read"]}`,
+	"trellis.v1.Libraries/GetLibraryProfile":      `{"id":"victim:lib"}`,
+	"trellis.v1.Libraries/SetLibraryProfile":      `{"id":"victim:lib","set":{"description":"x"}}`,
+	"trellis.v1.Libraries/RemoveLibrary":          `{"id":"victim:lib"}`,
+	"trellis.v1.Resources/RegisterResource":       `{"name":"stolen","kind":"node","provider":"x"}`,
+	"trellis.v1.Resources/GetResource":            `{"name":"mnode"}`,
+	"trellis.v1.Resources/SetResourceState":       `{"name":"mnode","state":"down"}`,
+	"trellis.v1.Resources/RemoveResource":         `{"name":"mnode"}`,
+	"trellis.v1.Realizations/Realize":             `{"experiment":"victim:exp","project":"vproj"}`,
+	"trellis.v1.Realizations/GetRealization":      `{"id":"{{rid}}"}`,
+	"trellis.v1.Realizations/Renew":               `{"id":"{{rid}}","lease":"3600s"}`,
+	"trellis.v1.Realizations/ChangeBindings":      `{"id":"{{rid}}","bindings":[{"element":"a","resource":"mnode"}]}`,
+	"trellis.v1.Realizations/ChangeAccess":        `{"id":"{{rid}}","circle":"stranger:stranger","rights":["read"]}`,
+	"trellis.v1.Realizations/Release":             `{"id":"{{rid}}"}`,
+	"trellis.v1.Realizations/ForceRelease":        `{"id":"{{rid}}"}`,
+	"trellis.v1.Policy/Check":                     `{"uid":"victim","action":"project.read","object":"project:vproj"}`,
+	"trellis.v1.Policy/Explain":                   `{"uid":"victim","action":"project.read","object":"project:vproj"}`,
+	"trellis.v1.Policy/ListAllowed":               `{"uid":"victim","action":"project.read","kind":"project"}`,
 }
 
 // userSamples are the samples an admin may also run in the matrix without
@@ -144,6 +175,21 @@ func TestAuthorizationMatrix(t *testing.T) {
 	if _, err := h.circles.CreateCircle(ctx, req(&trellisv1.CreateCircleRequest{Id: "victim:pals"}, victim)); err != nil {
 		t.Fatal(err)
 	}
+	// ... an experiment realized on a node, and a library.
+	if _, err := h.resources.RegisterResource(ctx, req(&trellisv1.RegisterResourceRequest{Name: "mnode", Kind: "node", Provider: "site1"}, adminTok)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "victim:exp", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte("nodes:\n  - name: a\n")}}}, victim)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "victim:lib"}, victim)); err != nil {
+		t.Fatal(err)
+	}
+	rz, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "victim:exp", Project: "vproj"}, victim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid := rz.Msg.Realization.Id
 
 	var ops []string
 	protoregistry.GlobalFiles.RangeFilesByPackage("trellis.v1", func(fd protoreflect.FileDescriptor) bool {
@@ -179,7 +225,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				return
 			}
-			body := samples[op]
+			body := strings.ReplaceAll(samples[op], "{{rid}}", rid)
 			if body == "" {
 				body = userSamples[op]
 			}

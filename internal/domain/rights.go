@@ -18,13 +18,25 @@ const (
 	CreateExperiment  Right = "create_experiment"
 	CreateLibrary     Right = "create_library"
 	RealizeExperiment Right = "realize_experiment"
+
+	// Rights granted to circles on experiments, libraries, realizations.
+	Read             Right = "read"
+	Modify           Right = "modify"
+	Realize          Right = "realize"
+	ModifyAccess     Right = "modify_access"
+	AddExperiment    Right = "add_experiment"
+	RemoveExperiment Right = "remove_experiment"
+	Release          Right = "release"
 )
 
 // Rights is a set of rights, one bit each, so that checks on the hot path
 // are a mask test.
 type Rights uint16
 
-var rightBits = []Right{AddUser, RemoveUser, CreateCircle, CreateExperiment, CreateLibrary, RealizeExperiment}
+var rightBits = []Right{
+	AddUser, RemoveUser, CreateCircle, CreateExperiment, CreateLibrary, RealizeExperiment,
+	Read, Modify, Realize, ModifyAccess, AddExperiment, RemoveExperiment, Release,
+}
 
 func bitOf(r Right) Rights {
 	for i, x := range rightBits {
@@ -39,6 +51,10 @@ func bitOf(r Right) Rights {
 var (
 	ProjectRights = RightsOf(AddUser, RemoveUser, CreateCircle, CreateExperiment, CreateLibrary, RealizeExperiment)
 	CircleRights  = RightsOf(AddUser, RemoveUser, RealizeExperiment)
+
+	ExperimentRights  = RightsOf(Read, Modify, Realize, ModifyAccess)
+	LibraryRights     = RightsOf(Read, AddExperiment, RemoveExperiment, ModifyAccess)
+	RealizationRights = RightsOf(Read, Modify, Release, ModifyAccess)
 )
 
 // RightsOf builds a set.
@@ -94,6 +110,10 @@ func ParseRights(field string, vocab Rights, names []string) (Rights, error) {
 				continue
 			}
 			b := bitOf(Right(part))
+			if part == string(Modify) && vocab == LibraryRights {
+				// A library's "modify" is both of its experiment rights.
+				b = RightsOf(AddExperiment, RemoveExperiment)
+			}
 			if b == 0 || !vocab.Has(b) {
 				return 0, Invalid(field, "rights.unknown", fmt.Sprintf("unknown right %s; the rights are %s", quote(part), strings.Join(vocab.Names(), ", ")))
 			}

@@ -44,5 +44,51 @@ func Actions() []string {
 		ProjectRead, ProjectOwn, ProjectAddUser, ProjectRemoveUser, ProjectCreateCircle,
 		ProjectCreateExperiment, ProjectCreateLibrary, ProjectRealizeExperiment,
 		CircleCreate, CircleRead, CircleOwn, CircleAddUser, CircleRemoveUser, CircleRealizeExperiment,
+		ExperimentCreate, ExperimentRead, ExperimentModify, ExperimentRealize, ExperimentModifyAccess, ExperimentOwn,
+		LibraryCreate, LibraryRead, LibraryAddExperiment, LibraryRemoveExperiment, LibraryModifyAccess, LibraryOwn,
+		RealizationRead, RealizationModify, RealizationRelease, RealizationModifyAccess,
 	}
+}
+
+// Actions on the testbed's working objects, named "experiment:OWNER:NAME",
+// "library:OWNER:NAME" and "realization:ID". "own" is what ownership gives
+// beyond any grant: removing the object.
+const (
+	ExperimentCreate       = "experiment.create"
+	ExperimentRead         = "experiment.read"
+	ExperimentModify       = "experiment.modify"
+	ExperimentRealize      = "experiment.realize"
+	ExperimentModifyAccess = "experiment.modify_access"
+	ExperimentOwn          = "experiment.own"
+
+	LibraryCreate           = "library.create"
+	LibraryRead             = "library.read"
+	LibraryAddExperiment    = "library.add_experiment"
+	LibraryRemoveExperiment = "library.remove_experiment"
+	LibraryModifyAccess     = "library.modify_access"
+	LibraryOwn              = "library.own"
+
+	RealizationRead         = "realization.read"
+	RealizationModify       = "realization.modify"
+	RealizationRelease      = "realization.release"
+	RealizationModifyAccess = "realization.modify_access"
+)
+
+// objectRights maps each action on a working object to the right a grant
+// must carry; "own" actions carry none (only ownership allows them).
+var objectRights = map[string]domain.Rights{
+	ExperimentRead:          domain.RightsOf(domain.Read),
+	ExperimentModify:        domain.RightsOf(domain.Modify),
+	ExperimentRealize:       domain.RightsOf(domain.Realize),
+	ExperimentModifyAccess:  domain.RightsOf(domain.ModifyAccess),
+	ExperimentOwn:           0,
+	LibraryRead:             domain.RightsOf(domain.Read),
+	LibraryAddExperiment:    domain.RightsOf(domain.AddExperiment),
+	LibraryRemoveExperiment: domain.RightsOf(domain.RemoveExperiment),
+	LibraryModifyAccess:     domain.RightsOf(domain.ModifyAccess),
+	LibraryOwn:              0,
+	RealizationRead:         domain.RightsOf(domain.Read),
+	RealizationModify:       domain.RightsOf(domain.Modify),
+	RealizationRelease:      domain.RightsOf(domain.Release),
+	RealizationModifyAccess: domain.RightsOf(domain.ModifyAccess),
 }

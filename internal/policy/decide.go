@@ -58,8 +58,10 @@ func (g *graph) decide(uid, action, object string, why bool) Decision {
 		d = g.decideProject(uid, u.admin, action, name, why)
 	case "circle":
 		d = g.decideCircle(uid, u.admin, action, name, why)
+	case "experiment", "library", "realization":
+		d = g.decideObject(uid, u.admin, kind, action, name, why)
 	default:
-		return refuse(domain.Invalid("object", "object.kind", "objects are named project:NAME or circle:OWNER:NAME"), "unknown kind of object")
+		return refuse(domain.Invalid("object", "object.kind", "objects are named project:NAME, circle:OWNER:NAME, experiment:OWNER:NAME, library:OWNER:NAME or realization:ID"), "unknown kind of object")
 	}
 	return g.hint(uid, d)
 }
@@ -252,6 +254,12 @@ func (g *graph) objectsOf(kind, uid string) []string {
 			}
 		}
 		out = append(out, "circle:"+uid+":"+uid)
+	default:
+		for k := range g.objects {
+			if strings.HasPrefix(k, kind+":") {
+				out = append(out, k)
+			}
+		}
 	}
 	slices.Sort(out)
 	return out

@@ -45,6 +45,11 @@ func NewEngine(ctx context.Context, st store.Store, feed *changefeed.Follower, l
 	feed.On(store.ChangeCircle, func(id string) {
 		e.reload(func(ctx context.Context, tx store.Tx) (func(*graph), error) { return loadCircle(ctx, tx, id) })
 	})
+	for _, kind := range []string{store.ChangeExperiment, store.ChangeLibrary, store.ChangeRealization} {
+		feed.On(kind, func(id string) {
+			e.reload(func(ctx context.Context, tx store.Tx) (func(*graph), error) { return loadObject(ctx, tx, kind, id) })
+		})
+	}
 	feed.OnReset(func() {
 		e.mu.Lock()
 		e.stale = true
@@ -141,7 +146,7 @@ func (e *Engine) reloadAll(ctx context.Context) error {
 				index(g.userCircles, m.UID, m.Group, true)
 			}
 		}
-		return nil
+		return loadObjects(ctx, tx, g)
 	})
 	if err != nil {
 		return err
@@ -150,6 +155,90 @@ func (e *Engine) reloadAll(ctx context.Context) error {
 	e.g, e.stale = g, false
 	e.mu.Unlock()
 	return nil
+}
+
+// loadObjects adds every experiment, library and live realization with
+// their grants.
+func loadObjects(ctx context.Context, tx store.Tx, g *graph) error {
+	nodes := map[string]*objectNode{}
+	exps, err := tx.Experiments().All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range exps {
+		k := domain.ExperimentObject(x.ID)
+		nodes[k] = &objectNode{key: k, owner: x.Owner, grants: map[string]domain.Rights{}}
+	}
+	libs, err := tx.Libraries().All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, l := range libs {
+		k := domain.LibraryObject(l.ID)
+		nodes[k] = &objectNode{key: k, owner: l.Owner, grants: map[string]domain.Rights{}}
+	}
+	rs, err := tx.Realizations().AllLive(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		k := domain.RealizationObject(r.ID)
+		nodes[k] = &objectNode{key: k, owner: r.Owner, project: r.Project, grants: map[string]domain.Rights{}}
+	}
+	grants, err := tx.Grants().All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, gr := range grants {
+		if n := nodes[gr.Object]; n != nil {
+			n.grants[gr.Circle] = gr.Rights
+		}
+	}
+	for k, n := range nodes {
+		g.putObject(k, n)
+	}
+	return nil
+}
+
+// loadObject reads one experiment, library or realization and its grants.
+func loadObject(ctx context.Context, tx store.Tx, kind, id string) (func(*graph), error) {
+	key := kind + ":" + id
+	n := &objectNode{key: key, grants: map[string]domain.Rights{}}
+	var err error
+	switch kind {
+	case store.ChangeExperiment:
+		var x *domain.Experiment
+		if x, err = tx.Experiments().Get(ctx, id); err == nil {
+			n.owner = x.Owner
+		}
+	case store.ChangeLibrary:
+		var l *domain.Library
+		if l, err = tx.Libraries().Get(ctx, id); err == nil {
+			n.owner = l.Owner
+		}
+	default:
+		var r *domain.Realization
+		if r, err = tx.Realizations().Get(ctx, id); err == nil {
+			if !r.State.Live() {
+				return func(g *graph) { g.putObject(key, nil) }, nil
+			}
+			n.owner, n.project = r.Owner, r.Project
+		}
+	}
+	if domain.HasCode(err, domain.CodeNotFound) {
+		return func(g *graph) { g.putObject(key, nil) }, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	grants, err := tx.Grants().List(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	for _, gr := range grants {
+		n.grants[gr.Circle] = gr.Rights
+	}
+	return func(g *graph) { g.putObject(key, n) }, nil
 }
 
 func newProjectNode(p *domain.Project) *projectNode {
@@ -275,14 +364,21 @@ func (e *Engine) decide(ctx context.Context, uid, action, object string, why boo
 // ListAllowed lists the objects of kind ("project" or "circle") on which
 // uid may perform action.
 func (e *Engine) ListAllowed(ctx context.Context, uid, action, kind string) ([]string, error) {
-	if kind != "project" && kind != "circle" {
-		return nil, domain.Invalid("kind", "kind.unknown", "kind is project or circle")
+	switch kind {
+	case "project", "circle", "experiment", "library", "realization":
+	default:
+		return nil, domain.Invalid("kind", "kind.unknown", "kind is project, circle, experiment, library or realization")
 	}
 	var out []string
 	err := e.read(ctx, func(g *graph) {
-		objects := g.candidates(uid, kind)
-		if g.users[uid].admin {
+		var objects []string
+		switch {
+		case g.users[uid].admin:
 			objects = g.objectsOf(kind, uid)
+		case kind == "project" || kind == "circle":
+			objects = g.candidates(uid, kind)
+		default:
+			objects = g.objectCandidates(uid, kind)
 		}
 		for _, obj := range objects {
 			if g.decide(uid, action, obj, false).Allowed {

@@ -24,6 +24,13 @@ type graph struct {
 	// on, so listings need not visit every object.
 	ownedProjects map[string]map[string]bool
 	ownedCircles  map[string]map[string]bool
+
+	// objects are the experiments, libraries and realizations, by key;
+	// ownedObjects indexes them by owner and grantsByCircle by the circles
+	// holding rights on them.
+	objects        map[string]*objectNode
+	ownedObjects   map[string]map[string]bool
+	grantsByCircle map[string]map[string]bool
 }
 
 type userNode struct {
@@ -49,13 +56,16 @@ type circleNode struct {
 
 func newGraph() *graph {
 	return &graph{
-		users:         map[string]userNode{},
-		projects:      map[string]*projectNode{},
-		circles:       map[string]*circleNode{},
-		userProjects:  map[string]map[string]bool{},
-		userCircles:   map[string]map[string]bool{},
-		ownedProjects: map[string]map[string]bool{},
-		ownedCircles:  map[string]map[string]bool{},
+		users:          map[string]userNode{},
+		projects:       map[string]*projectNode{},
+		circles:        map[string]*circleNode{},
+		userProjects:   map[string]map[string]bool{},
+		userCircles:    map[string]map[string]bool{},
+		ownedProjects:  map[string]map[string]bool{},
+		ownedCircles:   map[string]map[string]bool{},
+		objects:        map[string]*objectNode{},
+		ownedObjects:   map[string]map[string]bool{},
+		grantsByCircle: map[string]map[string]bool{},
 	}
 }
 

@@ -190,9 +190,18 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, req proto.Mess
 // validName checks the form of an object's name, so a malformed one is
 // answered as such rather than as "not found".
 func validName(kind, field, name string) error {
-	if kind == "circle" {
+	switch kind {
+	case "circle":
 		_, _, err := domain.ParseCircleID(field, name)
 		return err
+	case "experiment", "library":
+		_, _, err := domain.ParseOwnedID(field, kind, name)
+		return err
+	case "realization":
+		if len(name) > 64 {
+			return domain.Invalid(field, field+".length", "a realization id is at most 64 characters")
+		}
+		return nil
 	}
 	return domain.ValidateProjectName(field, name)
 }

@@ -81,8 +81,10 @@ func TestPublicOperations(t *testing.T) {
 	want := []string{
 		"trellis.v1.ApiInfo/GetSSHCertificateAuthority",
 		"trellis.v1.ApiInfo/GetVersion",
+		"trellis.v1.Auth/ChallengeResponse",
 		"trellis.v1.Auth/Login",
 		"trellis.v1.Auth/Refresh",
+		"trellis.v1.Auth/RequestChallenge",
 		"trellis.v1.Users/ConfirmEmail",
 		"trellis.v1.Users/GetProfileDescription",
 		"trellis.v1.Users/Register",
@@ -396,5 +398,66 @@ func TestCandidatesMissNothing(t *testing.T) {
 				t.Errorf("%s %s: candidates allow %v, every object %v", uid, action, got, want)
 			}
 		}
+	}
+}
+
+func TestDecideObjects(t *testing.T) {
+	g := fixture()
+	r := domain.RightsOf
+	// lee's own experiment, shared read with lee:friends (lou, liv);
+	// lab's experiment; a realization of lou's, read-shared with lab:lab.
+	g.putObject("experiment:lee:e1", &objectNode{key: "experiment:lee:e1", owner: "lee", grants: map[string]domain.Rights{"lee:friends": r(domain.Read)}})
+	g.putObject("experiment:lab:e2", &objectNode{key: "experiment:lab:e2", owner: "lab", grants: map[string]domain.Rights{"team:team": r(domain.Read, domain.Realize)}})
+	g.putObject("realization:r1", &objectNode{key: "realization:r1", owner: "lou", project: "lab", grants: map[string]domain.Rights{"lab:lab": r(domain.Read)}})
+	g.putObject("library:lee:lib", &objectNode{key: "library:lee:lib", owner: "lee", grants: map[string]domain.Rights{}})
+	const allowed = -1
+	tests := []struct {
+		uid, action, object string
+		want                domain.Code
+	}{
+		{"lee", ExperimentModify, "experiment:lee:e1", allowed}, // owner
+		{"lou", ExperimentRead, "experiment:lee:e1", allowed},   // via lee:friends
+		{"lou", ExperimentModify, "experiment:lee:e1", domain.CodePermissionDenied},
+		{"tia", ExperimentRead, "experiment:lee:e1", domain.CodeNotFound}, // no standing at all
+		{"lee", ExperimentOwn, "experiment:lab:e2", allowed},              // lab's owner may create_experiment
+		{"lou", ExperimentOwn, "experiment:lab:e2", domain.CodeNotFound},  // lou lacks create_experiment and any grant
+		{"tia", ExperimentRealize, "experiment:lab:e2", allowed},          // via the automatic circle team:team
+		{"tia", ExperimentModify, "experiment:lab:e2", domain.CodePermissionDenied},
+		{"root", ExperimentModify, "experiment:lab:e2", allowed},
+		{"lou", RealizationRelease, "realization:r1", allowed}, // owner
+		{"tia", RealizationRead, "realization:r1", allowed},    // lab:lab holds nested team members
+		{"tia", RealizationRelease, "realization:r1", domain.CodePermissionDenied},
+		{"dan", RealizationRead, "realization:r1", domain.CodeNotFound},
+		{"lou", ExperimentCreate, "experiment:lou:new", allowed},
+		{"lou", ExperimentCreate, "experiment:lab:new", domain.CodePermissionDenied},
+		{"lee", ExperimentCreate, "experiment:lab:new", allowed},
+		{"nobody", ExperimentCreate, "experiment:nobody:new", domain.CodePermissionDenied},
+		{"lee", LibraryAddExperiment, "library:lee:lib", allowed},
+		{"lou", LibraryRead, "library:lee:lib", domain.CodeNotFound},
+		{"lou", ExperimentRead, "experiment:lee:missing", domain.CodeNotFound},
+		{"lou", LibraryRead, "experiment:lee:e1", domain.CodeInvalidArgument}, // action of another kind
+	}
+	for _, tt := range tests {
+		t.Run(tt.uid+" "+tt.action+" "+tt.object, func(t *testing.T) {
+			d := g.decide(tt.uid, tt.action, tt.object, true)
+			if tt.want == allowed {
+				if !d.Allowed {
+					t.Fatalf("refused: %v (%s)", d.Err, d.Reason)
+				}
+				return
+			}
+			if d.Allowed || domain.CodeOf(d.Err) != tt.want {
+				t.Fatalf("decision %v (%s), want %v", d.Err, d.Reason, tt.want)
+			}
+		})
+	}
+	// Listings find objects through ownership, projects and circles.
+	got := g.objectCandidates("tia", "experiment")
+	if !slices.Contains(got, "experiment:lab:e2") || slices.Contains(got, "experiment:lee:e1") {
+		t.Fatalf("tia's experiment candidates: %v", got)
+	}
+	got = g.objectCandidates("lou", "experiment")
+	if !slices.Contains(got, "experiment:lee:e1") {
+		t.Fatalf("lou's experiment candidates: %v", got)
 	}
 }

@@ -24,8 +24,11 @@ func on(kind, action, field string) Rule {
 	return Rule{Kind: Object, Checks: []ObjectCheck{{Action: action, Kind: kind, Field: field}}}
 }
 
-func project(action, field string) Rule { return on("project", action, field) }
-func circle(action, field string) Rule  { return on("circle", action, field) }
+func project(action, field string) Rule     { return on("project", action, field) }
+func circle(action, field string) Rule      { return on("circle", action, field) }
+func experiment(action, field string) Rule  { return on("experiment", action, field) }
+func library(action, field string) Rule     { return on("library", action, field) }
+func realization(action, field string) Rule { return on("realization", action, field) }
 
 // orSelf lets a request that names only the caller through (leaving).
 func orSelf(r Rule, field string) Rule {
@@ -39,6 +42,9 @@ var Rules = map[string]Rule{
 
 	Op(trellisv1connect.AuthLoginProcedure):   public,
 	Op(trellisv1connect.AuthRefreshProcedure): public, // the refresh token is the credential
+	// Challenge login: the answer to the challenge is the credential.
+	Op(trellisv1connect.AuthRequestChallengeProcedure):  public,
+	Op(trellisv1connect.AuthChallengeResponseProcedure): public,
 	Op(trellisv1connect.AuthLogoutProcedure):  authenticated,
 	Op(trellisv1connect.AuthWhoAmIProcedure):  authenticated,
 
@@ -120,6 +126,57 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.NotificationsAcceptRequestProcedure):  authenticated,
 	Op(trellisv1connect.NotificationsDeclineRequestProcedure): authenticated,
 	Op(trellisv1connect.NotificationsSendProcedure):           powerful,
+
+	// Experiments. Listings show what the caller may read; exporting needs
+	// read, importing needs create under the id given.
+	Op(trellisv1connect.ExperimentsCreateExperimentProcedure):      experiment(ExperimentCreate, "id"),
+	Op(trellisv1connect.ExperimentsGetExperimentProcedure):         experiment(ExperimentRead, "id"),
+	Op(trellisv1connect.ExperimentsListExperimentsProcedure):       authenticated,
+	Op(trellisv1connect.ExperimentsAddAspectsProcedure):            experiment(ExperimentModify, "id"),
+	Op(trellisv1connect.ExperimentsChangeAspectsProcedure):         experiment(ExperimentModify, "id"),
+	Op(trellisv1connect.ExperimentsRemoveAspectsProcedure):         experiment(ExperimentModify, "id"),
+	Op(trellisv1connect.ExperimentsChangeAccessProcedure):          experiment(ExperimentModifyAccess, "id"),
+	Op(trellisv1connect.ExperimentsGetProfileDescriptionProcedure): authenticated,
+	Op(trellisv1connect.ExperimentsGetExperimentProfileProcedure):  experiment(ExperimentRead, "id"),
+	Op(trellisv1connect.ExperimentsSetExperimentProfileProcedure):  experiment(ExperimentModify, "id"),
+	Op(trellisv1connect.ExperimentsRemoveExperimentProcedure):      experiment(ExperimentOwn, "id"),
+	Op(trellisv1connect.ExperimentsExportExperimentProcedure):      experiment(ExperimentRead, "id"),
+	Op(trellisv1connect.ExperimentsImportExperimentProcedure):      experiment(ExperimentCreate, "id"),
+
+	// Libraries. Adding an experiment also needs read on it, which the
+	// service checks per experiment.
+	Op(trellisv1connect.LibrariesCreateLibraryProcedure):         library(LibraryCreate, "id"),
+	Op(trellisv1connect.LibrariesGetLibraryProcedure):            library(LibraryRead, "id"),
+	Op(trellisv1connect.LibrariesListLibrariesProcedure):         authenticated,
+	Op(trellisv1connect.LibrariesAddExperimentsProcedure):        library(LibraryAddExperiment, "id"),
+	Op(trellisv1connect.LibrariesRemoveExperimentsProcedure):     library(LibraryRemoveExperiment, "id"),
+	Op(trellisv1connect.LibrariesChangeAccessProcedure):          library(LibraryModifyAccess, "id"),
+	Op(trellisv1connect.LibrariesGetProfileDescriptionProcedure): authenticated,
+	Op(trellisv1connect.LibrariesGetLibraryProfileProcedure):     library(LibraryRead, "id"),
+	Op(trellisv1connect.LibrariesSetLibraryProfileProcedure):     library(LibraryOwn, "id"),
+	Op(trellisv1connect.LibrariesRemoveLibraryProcedure):         library(LibraryOwn, "id"),
+
+	// Resources: the inventory is visible to whoever may realize.
+	Op(trellisv1connect.ResourcesRegisterResourceProcedure): admin,
+	Op(trellisv1connect.ResourcesGetResourceProcedure):      powerful,
+	Op(trellisv1connect.ResourcesListResourcesProcedure):    powerful,
+	Op(trellisv1connect.ResourcesSetResourceStateProcedure): admin,
+	Op(trellisv1connect.ResourcesRemoveResourceProcedure):   admin,
+
+	// Realizations: realizing needs realize on the experiment and
+	// realize_experiment in the project.
+	Op(trellisv1connect.RealizationsRealizeProcedure): {Kind: Object, Checks: []ObjectCheck{
+		{Action: ExperimentRealize, Kind: "experiment", Field: "experiment"},
+		{Action: ProjectRealizeExperiment, Kind: "project", Field: "project"},
+	}},
+	Op(trellisv1connect.RealizationsGetRealizationProcedure):      realization(RealizationRead, "id"),
+	Op(trellisv1connect.RealizationsListRealizationsProcedure):    authenticated,
+	Op(trellisv1connect.RealizationsRenewProcedure):               realization(RealizationModify, "id"),
+	Op(trellisv1connect.RealizationsChangeBindingsProcedure):      realization(RealizationModify, "id"),
+	Op(trellisv1connect.RealizationsChangeAccessProcedure):        realization(RealizationModifyAccess, "id"),
+	Op(trellisv1connect.RealizationsReleaseProcedure):             realization(RealizationRelease, "id"),
+	Op(trellisv1connect.RealizationsListAllRealizationsProcedure): admin,
+	Op(trellisv1connect.RealizationsForceReleaseProcedure):        admin,
 
 	// Policy: a user may ask about itself; admins about anyone.
 	Op(trellisv1connect.PolicyCheckProcedure):       self("uid"),

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/trellis-testbed/trellis/internal/aspect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
@@ -46,6 +47,10 @@ type Config struct {
 	LoginBackoffAfter int
 	LoginBackoffBase  time.Duration
 	LoginBackoffMax   time.Duration
+	// LeaseDefault is a realization's lease when the request names none
+	// (24h); LeaseMax the longest a request or renewal may ask for (7 days).
+	LeaseDefault time.Duration
+	LeaseMax     time.Duration
 	// VetAllProjects makes every new project wait for an admin's approval,
 	// not only those requested by users who belong to no approved project.
 	VetAllProjects bool
@@ -68,6 +73,8 @@ func (c *Config) defaults() {
 	def(&c.ResetTTL, 2*time.Hour)
 	def(&c.LoginBackoffBase, time.Second)
 	def(&c.LoginBackoffMax, 15*time.Minute)
+	def(&c.LeaseDefault, 24*time.Hour)
+	def(&c.LeaseMax, 7*24*time.Hour)
 	def(&c.SSHCertValidity, 8*time.Hour)
 	def(&c.SSHCertMaxValidity, 24*time.Hour)
 	if c.LoginBackoffAfter == 0 {
@@ -97,6 +104,8 @@ type Service struct {
 	now    func() time.Time
 	// watchers wake Watch streams when a notification arrives.
 	watchers *watchers
+	// aspects are the experiment aspect types known.
+	aspects *aspect.Registry
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
@@ -132,6 +141,7 @@ func New(cfg Config, d Deps) *Service {
 		log: d.Log, now: d.Now,
 		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		watchers: newWatchers(),
+		aspects:  aspect.Default(),
 	}
 	if d.Feed != nil {
 		d.Feed.On(store.ChangeNotification, s.watchers.wake)

@@ -35,9 +35,32 @@ var errBadCredentials = domain.Unauthenticated("invalid uid or password")
 // Login checks uid and password and opens a session.
 func (s *Service) Login(ctx context.Context, uid, pw string) (*Tokens, error) {
 	now := s.now()
+	l, err := s.checkPassword(ctx, opLogin, uid, pw, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.finishLogin(ctx, l)
+}
+
+// login is a login whose credentials checked out, on its way to a session.
+type login struct {
+	op     string // the operation, for the audit record
+	user   *domain.User
+	at     time.Time
+	detail string
+	// renew is the password just verified when its stored forms are out of
+	// date (older hashing parameters, or no SCRAM verifier yet): fresh
+	// ones are stored with the session. Empty otherwise.
+	renew string
+}
+
+// checkPassword checks uid's password for a login through op. It refuses
+// while the login back-off lasts, and records (and audits) a wrong password
+// or an unknown uid as a failed login, both with errBadCredentials.
+func (s *Service) checkPassword(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
 	var (
-		u    *domain.User
-		hash string
+		u              *domain.User
+		hash, verifier string
 	)
 	if err := s.view(ctx, func(tx store.Tx) error {
 		if err := s.checkBackoff(ctx, tx, uid, now); err != nil {
@@ -51,11 +74,14 @@ func (s *Service) Login(ctx context.Context, uid, pw string) (*Tokens, error) {
 		if err != nil || u == nil {
 			return err
 		}
-		hash, err = tx.Users().PasswordHash(ctx, uid)
+		if hash, err = tx.Users().PasswordHash(ctx, uid); err != nil {
+			return err
+		}
+		verifier, err = tx.Users().ScramVerifier(ctx, uid)
 		return err
 	}); err != nil {
 		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.AuditRefusal(ctx, opLogin, nil, userObject(uid), err, "login back-off")
+			s.AuditRefusal(ctx, op, nil, userObject(uid), err, "login back-off")
 		}
 		return nil, err
 	}
@@ -65,32 +91,45 @@ func (s *Service) Login(ctx context.Context, uid, pw string) (*Tokens, error) {
 		return nil, err
 	}
 	if !ok {
-		s.recordLoginFailure(ctx, uid, now)
+		s.recordLoginFailure(ctx, op, uid, now)
 		return nil, errBadCredentials
 	}
-	if err := u.CanLogIn(); err != nil {
-		s.AuditRefusal(ctx, opLogin, nil, userObject(uid), err, "account state "+string(u.State))
+	l := &login{op: op, user: u, at: now}
+	if rehash || s.verifierOutdated(verifier) {
+		l.renew = pw
+	}
+	return l, nil
+}
+
+// finishLogin opens the session of a login whose credentials checked out,
+// unless the account may not log in (its state is told only now, to whoever
+// proved the password), resets the failure count and audits it.
+func (s *Service) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
+	uid := l.user.UID
+	if err := l.user.CanLogIn(); err != nil {
+		s.AuditRefusal(ctx, l.op, nil, userObject(uid), err, "account state "+string(l.user.State))
 		return nil, err
 	}
-	var newHash string
-	if rehash {
-		if newHash, err = s.hashPassword(ctx, pw); err != nil {
+	var secrets *passwordSecrets
+	if l.renew != "" {
+		var err error
+		if secrets, err = s.newPassword(ctx, l.renew); err != nil {
 			return nil, err
 		}
 	}
 	p := &auth.Principal{UID: uid}
 	var toks *Tokens
-	err = s.update(ctx, &record{op: opLogin, actor: p, object: userObject(uid)}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: l.op, actor: p, object: userObject(uid), detail: l.detail}, func(tx store.Tx) error {
 		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
 			return err
 		}
-		if newHash != "" {
-			if err := tx.Users().SetPasswordHash(ctx, uid, newHash); err != nil {
+		if secrets != nil {
+			if err := s.setPassword(ctx, tx, uid, secrets); err != nil {
 				return err
 			}
 		}
 		var err error
-		toks, err = s.openSession(ctx, tx, uid, now)
+		toks, err = s.openSession(ctx, tx, uid, l.at)
 		return err
 	})
 	return toks, err
@@ -113,8 +152,9 @@ func (s *Service) checkBackoff(ctx context.Context, tx store.Tx, uid string, now
 	return nil
 }
 
-func (s *Service) recordLoginFailure(ctx context.Context, uid string, now time.Time) {
-	ev := s.auditEvent(ctx, &record{op: opLogin, object: userObject(uid), detail: "bad credentials"}, domain.CodeUnauthenticated.String())
+// recordLoginFailure counts a failed login of uid through op and audits it.
+func (s *Service) recordLoginFailure(ctx context.Context, op, uid string, now time.Time) {
+	ev := s.auditEvent(ctx, &record{op: op, object: userObject(uid), detail: "bad credentials"}, domain.CodeUnauthenticated.String())
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.LoginFailures().Record(ctx, uid, now); err != nil {
 			return err

@@ -62,14 +62,17 @@ func (s *Service) Register(ctx context.Context, r Registration) (*domain.User, e
 		return nil, err
 	}
 	delete(profile, "email") // kept on the account, the source of truth
-	hash, err := s.hashPassword(ctx, r.Password)
+	secrets, err := s.newPassword(ctx, r.Password)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	u := &domain.User{UID: r.UID, Email: email, State: domain.UserPendingEmail, CreatedAt: now, UpdatedAt: now}
 	err = s.update(ctx, &record{op: opRegister, object: userObject(u.UID)}, func(tx store.Tx) error {
-		if err := tx.Users().Create(ctx, u, hash); err != nil {
+		if err := tx.Users().Create(ctx, u, ""); err != nil {
+			return err
+		}
+		if err := s.setPassword(ctx, tx, u.UID, secrets); err != nil {
 			return err
 		}
 		if err := tx.Profiles().Set(ctx, store.ProfileUser, u.UID, profile); err != nil {
@@ -247,7 +250,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
 	if err := vs.Err(); err != nil {
 		return err
 	}
-	hash, err := s.hashPassword(ctx, pw)
+	secrets, err := s.newPassword(ctx, pw)
 	if err != nil {
 		return err
 	}
@@ -262,7 +265,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
 		if err := password.CheckPolicy("new_password", t.UID, pw); err != nil {
 			return err
 		}
-		if err := tx.Users().SetPasswordHash(ctx, t.UID, hash); err != nil {
+		if err := s.setPassword(ctx, tx, t.UID, secrets); err != nil {
 			return err
 		}
 		if err := tx.LoginFailures().Reset(ctx, t.UID); err != nil {
@@ -419,12 +422,12 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, uid, cu
 			return err
 		}
 	}
-	hash, err := s.hashPassword(ctx, next)
+	secrets, err := s.newPassword(ctx, next)
 	if err != nil {
 		return err
 	}
 	return s.update(ctx, &record{op: opChangePassword, actor: p, object: userObject(uid)}, func(tx store.Tx) error {
-		if err := tx.Users().SetPasswordHash(ctx, uid, hash); err != nil {
+		if err := s.setPassword(ctx, tx, uid, secrets); err != nil {
 			return err
 		}
 		if uid != p.UID {
@@ -511,7 +514,7 @@ func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain
 	if err := vs.Err(); err != nil {
 		return nil, err
 	}
-	hash, err := s.hashPassword(ctx, pw)
+	secrets, err := s.newPassword(ctx, pw)
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +528,10 @@ func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain
 		if n > 0 {
 			return domain.FailedPrecondition("an administrator already exists; bootstrap is only for an empty testbed")
 		}
-		if err := tx.Users().Create(ctx, u, hash); err != nil {
+		if err := tx.Users().Create(ctx, u, ""); err != nil {
+			return err
+		}
+		if err := s.setPassword(ctx, tx, uid, secrets); err != nil {
 			return err
 		}
 		if err := tx.Profiles().Set(ctx, store.ProfileUser, uid, map[string]string{"name": uid}); err != nil {

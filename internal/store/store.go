@@ -48,8 +48,14 @@ type Tx interface {
 	Circles() Circles
 	Requests() Requests
 	Notifications() Notifications
+	Experiments() Experiments
+	Libraries() Libraries
+	Grants() Grants
+	Resources() Resources
+	Realizations() Realizations
 	SSHKeys() SSHKeys
 	Authorities() Authorities
+	Challenges() Challenges
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,
@@ -71,6 +77,10 @@ type Users interface {
 	Update(ctx context.Context, u *domain.User) error
 	PasswordHash(ctx context.Context, uid string) (string, error)
 	SetPasswordHash(ctx context.Context, uid, hash string) error
+	// ScramVerifier returns what challenge logins verify ("" when the
+	// password was set before they existed); SetScramVerifier replaces it.
+	ScramVerifier(ctx context.Context, uid string) (string, error)
+	SetScramVerifier(ctx context.Context, uid, verifier string) error
 	// CountAdmins counts accounts with the admin flag, whatever their state.
 	CountAdmins(ctx context.Context) (int, error)
 }
@@ -332,4 +342,36 @@ type LocalHead interface {
 	// ChangeHead returns the highest committed change sequence number, and
 	// false when the store cannot know it locally.
 	ChangeHead() (seq int64, ok bool)
+}
+
+// Challenge is a login challenge: single use, bound to the uid it was issued
+// for, valid until ExpiresAt. Its UID is the string the caller asked for, an
+// account or not, so that challenges do not reveal which accounts exist.
+type Challenge struct {
+	ID        string
+	UID       string
+	Type      string // "clear", "scram-argon2id", …
+	Data      string // the type's parameters as the service encoded them; no secret
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Challenges holds login challenges, and the server secrets they need.
+type Challenges interface {
+	// Create stores a challenge; domain already-exists for a taken id.
+	Create(ctx context.Context, c *Challenge) error
+	// Consume deletes and returns the challenge with this id, expired or
+	// not (the caller judges expiry); domain not-found when there is none
+	// (never issued, already used, or removed). Of two concurrent
+	// consumers exactly one gets it.
+	Consume(ctx context.Context, id string) (*Challenge, error)
+	// Trim removes all but the keep newest challenges of uid (by
+	// CreatedAt) and returns how many it removed.
+	Trim(ctx context.Context, uid string, keep int) (int, error)
+	// DeleteExpired removes challenges that expired before the cutoff.
+	DeleteExpired(ctx context.Context, before time.Time) (int, error)
+	// Secret returns the server secret with this name, storing candidate
+	// first when there is none: every replica gets the same value,
+	// whichever stored it.
+	Secret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 }

@@ -23,6 +23,357 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type RequestChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Uid   string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	// The challenge types the client can answer, most preferred first:
+	// "scram-argon2id" (the password never crosses the wire) and "clear"
+	// (the password, over the encrypted channel). Empty means
+	// ["scram-argon2id"]. Types the server does not know are skipped.
+	Types         []string `protobuf:"bytes,2,rep,name=types,proto3" json:"types,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestChallengeRequest) Reset() {
+	*x = RequestChallengeRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestChallengeRequest) ProtoMessage() {}
+
+func (x *RequestChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestChallengeRequest.ProtoReflect.Descriptor instead.
+func (*RequestChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RequestChallengeRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *RequestChallengeRequest) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+type RequestChallengeResponse struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ChallengeId string                 `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
+	// The type chosen: the first of the request's types the server offers.
+	Type      string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Set when type is "scram-argon2id"; "clear" has no parameters.
+	ScramArgon2Id *ScramArgon2IdChallenge `protobuf:"bytes,4,opt,name=scram_argon2id,json=scramArgon2id,proto3" json:"scram_argon2id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestChallengeResponse) Reset() {
+	*x = RequestChallengeResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestChallengeResponse) ProtoMessage() {}
+
+func (x *RequestChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestChallengeResponse.ProtoReflect.Descriptor instead.
+func (*RequestChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RequestChallengeResponse) GetChallengeId() string {
+	if x != nil {
+		return x.ChallengeId
+	}
+	return ""
+}
+
+func (x *RequestChallengeResponse) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *RequestChallengeResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *RequestChallengeResponse) GetScramArgon2Id() *ScramArgon2IdChallenge {
+	if x != nil {
+		return x.ScramArgon2Id
+	}
+	return nil
+}
+
+// ScramArgon2idChallenge is the server's half of a scram-argon2id exchange
+// (SCRAM, RFC 5802, with Argon2id as the key derivation); docs/api.md gives
+// the computation. None of it is secret.
+type ScramArgon2IdChallenge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Salt  []byte                 `protobuf:"bytes,1,opt,name=salt,proto3" json:"salt,omitempty"`
+	// Argon2id's costs: memory in KiB (m), passes (t), lanes (p) and the
+	// length in bytes of its output, SaltedPassword.
+	MemoryKib uint32 `protobuf:"varint,2,opt,name=memory_kib,json=memoryKib,proto3" json:"memory_kib,omitempty"`
+	Time      uint32 `protobuf:"varint,3,opt,name=time,proto3" json:"time,omitempty"`
+	Threads   uint32 `protobuf:"varint,4,opt,name=threads,proto3" json:"threads,omitempty"`
+	KeyLength uint32 `protobuf:"varint,5,opt,name=key_length,json=keyLength,proto3" json:"key_length,omitempty"`
+	// 32 random bytes.
+	ServerNonce   []byte `protobuf:"bytes,6,opt,name=server_nonce,json=serverNonce,proto3" json:"server_nonce,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScramArgon2IdChallenge) Reset() {
+	*x = ScramArgon2IdChallenge{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScramArgon2IdChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScramArgon2IdChallenge) ProtoMessage() {}
+
+func (x *ScramArgon2IdChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScramArgon2IdChallenge.ProtoReflect.Descriptor instead.
+func (*ScramArgon2IdChallenge) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ScramArgon2IdChallenge) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *ScramArgon2IdChallenge) GetMemoryKib() uint32 {
+	if x != nil {
+		return x.MemoryKib
+	}
+	return 0
+}
+
+func (x *ScramArgon2IdChallenge) GetTime() uint32 {
+	if x != nil {
+		return x.Time
+	}
+	return 0
+}
+
+func (x *ScramArgon2IdChallenge) GetThreads() uint32 {
+	if x != nil {
+		return x.Threads
+	}
+	return 0
+}
+
+func (x *ScramArgon2IdChallenge) GetKeyLength() uint32 {
+	if x != nil {
+		return x.KeyLength
+	}
+	return 0
+}
+
+func (x *ScramArgon2IdChallenge) GetServerNonce() []byte {
+	if x != nil {
+		return x.ServerNonce
+	}
+	return nil
+}
+
+type ChallengeResponseRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ChallengeId string                 `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
+	// Optional: the uid the client means to log in as. A challenge issued for
+	// another uid is refused (rule uid.mismatch).
+	Uid string `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	// For type "clear": the password.
+	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	// For type "scram-argon2id": 16 to 64 random bytes the client chose, and
+	// ClientProof (32 bytes).
+	ClientNonce   []byte `protobuf:"bytes,4,opt,name=client_nonce,json=clientNonce,proto3" json:"client_nonce,omitempty"`
+	ClientProof   []byte `protobuf:"bytes,5,opt,name=client_proof,json=clientProof,proto3" json:"client_proof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChallengeResponseRequest) Reset() {
+	*x = ChallengeResponseRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeResponseRequest) ProtoMessage() {}
+
+func (x *ChallengeResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeResponseRequest.ProtoReflect.Descriptor instead.
+func (*ChallengeResponseRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChallengeResponseRequest) GetChallengeId() string {
+	if x != nil {
+		return x.ChallengeId
+	}
+	return ""
+}
+
+func (x *ChallengeResponseRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *ChallengeResponseRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *ChallengeResponseRequest) GetClientNonce() []byte {
+	if x != nil {
+		return x.ClientNonce
+	}
+	return nil
+}
+
+func (x *ChallengeResponseRequest) GetClientProof() []byte {
+	if x != nil {
+		return x.ClientProof
+	}
+	return nil
+}
+
+type ChallengeResponseResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tokens *Tokens                `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// For type "scram-argon2id": ServerSignature, with which the client checks
+	// that the server holds the account's verifier.
+	ServerSignature []byte `protobuf:"bytes,2,opt,name=server_signature,json=serverSignature,proto3" json:"server_signature,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ChallengeResponseResponse) Reset() {
+	*x = ChallengeResponseResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeResponseResponse) ProtoMessage() {}
+
+func (x *ChallengeResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeResponseResponse.ProtoReflect.Descriptor instead.
+func (*ChallengeResponseResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ChallengeResponseResponse) GetTokens() *Tokens {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+func (x *ChallengeResponseResponse) GetServerSignature() []byte {
+	if x != nil {
+		return x.ServerSignature
+	}
+	return nil
+}
+
 type LoginRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
@@ -33,7 +384,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	mi := &file_trellis_v1_auth_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +396,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	mi := &file_trellis_v1_auth_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +409,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LoginRequest) GetUid() string {
@@ -91,7 +442,7 @@ type Tokens struct {
 
 func (x *Tokens) Reset() {
 	*x = Tokens{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	mi := &file_trellis_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -103,7 +454,7 @@ func (x *Tokens) String() string {
 func (*Tokens) ProtoMessage() {}
 
 func (x *Tokens) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	mi := &file_trellis_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -116,7 +467,7 @@ func (x *Tokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tokens.ProtoReflect.Descriptor instead.
 func (*Tokens) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Tokens) GetAccessToken() string {
@@ -163,7 +514,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	mi := &file_trellis_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +526,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	mi := &file_trellis_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +539,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoginResponse) GetTokens() *Tokens {
@@ -206,7 +557,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	mi := &file_trellis_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -218,7 +569,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	mi := &file_trellis_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -231,7 +582,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 type LogoutResponse struct {
@@ -242,7 +593,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +605,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +618,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 type RefreshRequest struct {
@@ -279,7 +630,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -291,7 +642,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -304,7 +655,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RefreshRequest) GetRefreshToken() string {
@@ -323,7 +674,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	mi := &file_trellis_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +686,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	mi := &file_trellis_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +699,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RefreshResponse) GetTokens() *Tokens {
@@ -366,7 +717,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[7]
+	mi := &file_trellis_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +729,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[7]
+	mi := &file_trellis_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +742,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 type WhoAmIResponse struct {
@@ -407,7 +758,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[8]
+	mi := &file_trellis_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -419,7 +770,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[8]
+	mi := &file_trellis_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -432,7 +783,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WhoAmIResponse) GetUid() string {
@@ -485,7 +836,7 @@ type IssueSSHCertificateRequest struct {
 
 func (x *IssueSSHCertificateRequest) Reset() {
 	*x = IssueSSHCertificateRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	mi := &file_trellis_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +848,7 @@ func (x *IssueSSHCertificateRequest) String() string {
 func (*IssueSSHCertificateRequest) ProtoMessage() {}
 
 func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	mi := &file_trellis_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +861,7 @@ func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSSHCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueSSHCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *IssueSSHCertificateRequest) GetPublicKey() string {
@@ -549,7 +900,7 @@ type IssueSSHCertificateResponse struct {
 
 func (x *IssueSSHCertificateResponse) Reset() {
 	*x = IssueSSHCertificateResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	mi := &file_trellis_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +912,7 @@ func (x *IssueSSHCertificateResponse) String() string {
 func (*IssueSSHCertificateResponse) ProtoMessage() {}
 
 func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	mi := &file_trellis_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +925,7 @@ func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSSHCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueSSHCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IssueSSHCertificateResponse) GetCertificate() string {
@@ -631,7 +982,34 @@ var File_trellis_v1_auth_proto protoreflect.FileDescriptor
 const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x15trellis/v1/auth.proto\x12\n" +
-	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
+	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n" +
+	"\x17RequestChallengeRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
+	"\x05types\x18\x02 \x03(\tR\x05types\"\xd7\x01\n" +
+	"\x18RequestChallengeResponse\x12!\n" +
+	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12I\n" +
+	"\x0escram_argon2id\x18\x04 \x01(\v2\".trellis.v1.ScramArgon2idChallengeR\rscramArgon2id\"\xbb\x01\n" +
+	"\x16ScramArgon2idChallenge\x12\x12\n" +
+	"\x04salt\x18\x01 \x01(\fR\x04salt\x12\x1d\n" +
+	"\n" +
+	"memory_kib\x18\x02 \x01(\rR\tmemoryKib\x12\x12\n" +
+	"\x04time\x18\x03 \x01(\rR\x04time\x12\x18\n" +
+	"\athreads\x18\x04 \x01(\rR\athreads\x12\x1d\n" +
+	"\n" +
+	"key_length\x18\x05 \x01(\rR\tkeyLength\x12!\n" +
+	"\fserver_nonce\x18\x06 \x01(\fR\vserverNonce\"\xb1\x01\n" +
+	"\x18ChallengeResponseRequest\x12!\n" +
+	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12!\n" +
+	"\fclient_nonce\x18\x04 \x01(\fR\vclientNonce\x12!\n" +
+	"\fclient_proof\x18\x05 \x01(\fR\vclientProof\"r\n" +
+	"\x19ChallengeResponseResponse\x12*\n" +
+	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\x12)\n" +
+	"\x10server_signature\x18\x02 \x01(\fR\x0fserverSignature\"<\n" +
 	"\fLoginRequest\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x8c\x02\n" +
@@ -672,13 +1050,15 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\vvalid_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"validAfter\x12=\n" +
 	"\fvalid_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vvalidBefore\x12 \n" +
-	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\xf7\x02\n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\xb8\x04\n" +
 	"\x04Auth\x12<\n" +
 	"\x05Login\x12\x18.trellis.v1.LoginRequest\x1a\x19.trellis.v1.LoginResponse\x12?\n" +
 	"\x06Logout\x12\x19.trellis.v1.LogoutRequest\x1a\x1a.trellis.v1.LogoutResponse\x12B\n" +
 	"\aRefresh\x12\x1a.trellis.v1.RefreshRequest\x1a\x1b.trellis.v1.RefreshResponse\x12D\n" +
 	"\x06WhoAmI\x12\x19.trellis.v1.WhoAmIRequest\x1a\x1a.trellis.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12f\n" +
-	"\x13IssueSSHCertificate\x12&.trellis.v1.IssueSSHCertificateRequest\x1a'.trellis.v1.IssueSSHCertificateResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x13IssueSSHCertificate\x12&.trellis.v1.IssueSSHCertificateRequest\x1a'.trellis.v1.IssueSSHCertificateResponse\x12]\n" +
+	"\x10RequestChallenge\x12#.trellis.v1.RequestChallengeRequest\x1a$.trellis.v1.RequestChallengeResponse\x12`\n" +
+	"\x11ChallengeResponse\x12$.trellis.v1.ChallengeResponseRequest\x1a%.trellis.v1.ChallengeResponseResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_auth_proto_rawDescOnce sync.Once
@@ -692,47 +1072,59 @@ func file_trellis_v1_auth_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_auth_proto_rawDescData
 }
 
-var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_trellis_v1_auth_proto_goTypes = []any{
-	(*LoginRequest)(nil),                // 0: trellis.v1.LoginRequest
-	(*Tokens)(nil),                      // 1: trellis.v1.Tokens
-	(*LoginResponse)(nil),               // 2: trellis.v1.LoginResponse
-	(*LogoutRequest)(nil),               // 3: trellis.v1.LogoutRequest
-	(*LogoutResponse)(nil),              // 4: trellis.v1.LogoutResponse
-	(*RefreshRequest)(nil),              // 5: trellis.v1.RefreshRequest
-	(*RefreshResponse)(nil),             // 6: trellis.v1.RefreshResponse
-	(*WhoAmIRequest)(nil),               // 7: trellis.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 8: trellis.v1.WhoAmIResponse
-	(*IssueSSHCertificateRequest)(nil),  // 9: trellis.v1.IssueSSHCertificateRequest
-	(*IssueSSHCertificateResponse)(nil), // 10: trellis.v1.IssueSSHCertificateResponse
-	(*timestamppb.Timestamp)(nil),       // 11: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 12: google.protobuf.Duration
+	(*RequestChallengeRequest)(nil),     // 0: trellis.v1.RequestChallengeRequest
+	(*RequestChallengeResponse)(nil),    // 1: trellis.v1.RequestChallengeResponse
+	(*ScramArgon2IdChallenge)(nil),      // 2: trellis.v1.ScramArgon2idChallenge
+	(*ChallengeResponseRequest)(nil),    // 3: trellis.v1.ChallengeResponseRequest
+	(*ChallengeResponseResponse)(nil),   // 4: trellis.v1.ChallengeResponseResponse
+	(*LoginRequest)(nil),                // 5: trellis.v1.LoginRequest
+	(*Tokens)(nil),                      // 6: trellis.v1.Tokens
+	(*LoginResponse)(nil),               // 7: trellis.v1.LoginResponse
+	(*LogoutRequest)(nil),               // 8: trellis.v1.LogoutRequest
+	(*LogoutResponse)(nil),              // 9: trellis.v1.LogoutResponse
+	(*RefreshRequest)(nil),              // 10: trellis.v1.RefreshRequest
+	(*RefreshResponse)(nil),             // 11: trellis.v1.RefreshResponse
+	(*WhoAmIRequest)(nil),               // 12: trellis.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 13: trellis.v1.WhoAmIResponse
+	(*IssueSSHCertificateRequest)(nil),  // 14: trellis.v1.IssueSSHCertificateRequest
+	(*IssueSSHCertificateResponse)(nil), // 15: trellis.v1.IssueSSHCertificateResponse
+	(*timestamppb.Timestamp)(nil),       // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 17: google.protobuf.Duration
 }
 var file_trellis_v1_auth_proto_depIdxs = []int32{
-	11, // 0: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	11, // 1: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
-	1,  // 3: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
-	11, // 4: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
-	11, // 5: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
-	12, // 6: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
-	11, // 7: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
-	11, // 8: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
-	0,  // 9: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
-	3,  // 10: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
-	5,  // 11: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
-	7,  // 12: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
-	9,  // 13: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
-	2,  // 14: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
-	4,  // 15: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
-	6,  // 16: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
-	8,  // 17: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
-	10, // 18: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	16, // 0: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	2,  // 1: trellis.v1.RequestChallengeResponse.scram_argon2id:type_name -> trellis.v1.ScramArgon2idChallenge
+	6,  // 2: trellis.v1.ChallengeResponseResponse.tokens:type_name -> trellis.v1.Tokens
+	16, // 3: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 4: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 5: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
+	6,  // 6: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
+	16, // 7: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 8: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	17, // 9: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
+	16, // 10: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
+	16, // 11: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
+	5,  // 12: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
+	8,  // 13: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
+	10, // 14: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
+	12, // 15: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
+	14, // 16: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
+	0,  // 17: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
+	3,  // 18: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
+	7,  // 19: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
+	9,  // 20: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
+	11, // 21: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
+	13, // 22: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
+	15, // 23: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
+	1,  // 24: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
+	4,  // 25: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
+	19, // [19:26] is the sub-list for method output_type
+	12, // [12:19] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_auth_proto_init() }
@@ -746,7 +1138,7 @@ func file_trellis_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_auth_proto_rawDesc), len(file_trellis_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -90,6 +90,14 @@ func (h *Hasher) params() Params {
 	return h.Params
 }
 
+// Effective returns the parameters h hashes with: Params, or DefaultParams
+// when they are zero.
+func (h *Hasher) Effective() Params { return h.params() }
+
+// Validate reports whether p are parameters this package accepts: within
+// the bounds that keep one derivation from being a denial of service.
+func (p Params) Validate() error { return p.validate() }
+
 var b64 = base64.RawStdEncoding
 
 // Hash returns the PHC-encoded Argon2id hash of password with a fresh salt.

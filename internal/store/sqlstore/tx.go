@@ -33,6 +33,12 @@ func (t *tx) Projects() store.Projects           { return projects{t} }
 func (t *tx) Circles() store.Circles             { return circles{t} }
 func (t *tx) Requests() store.Requests           { return requests{t} }
 func (t *tx) Notifications() store.Notifications { return notifications{t} }
+func (t *tx) Experiments() store.Experiments     { return experiments{t} }
+func (t *tx) Libraries() store.Libraries         { return libraries{t} }
+func (t *tx) Grants() store.Grants               { return grants{t} }
+func (t *tx) Resources() store.Resources         { return resources{t} }
+func (t *tx) Realizations() store.Realizations   { return realizations{t} }
+func (t *tx) Challenges() store.Challenges       { return challenges{t} }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)

@@ -66,6 +66,12 @@ var groups = []group{
 	{"Notifications", notificationTests},
 	{"SSHKeys", sshKeyTests},
 	{"Authorities", authorityTests},
+	{"Experiments", experimentTests},
+	{"Libraries", libraryTests},
+	{"Grants", grantTests},
+	{"Resources", resourceTests},
+	{"Realizations", realizationTests},
+	{"Challenges", challengeTests},
 	{"ChangePruning", pruneTests},
 	{"Concurrency", concurrencyTests},
 }

@@ -15,8 +15,9 @@ import (
 	"github.com/trellis-testbed/trellis/internal/service"
 )
 
-// MaxRequestBytes bounds a decoded request message.
-const MaxRequestBytes = 1 << 20
+// MaxRequestBytes bounds a decoded request message: room for the largest
+// experiment document (8 MiB of aspects, sent as base64 in JSON).
+const MaxRequestBytes = 12 << 20
 
 const compressMinBytes = 4 << 10
 
@@ -47,4 +48,8 @@ func Mount(mux *http.ServeMux, o Options) {
 	mux.Handle(trellisv1connect.NewCirclesHandler(&circlesHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewNotificationsHandler(&notificationsHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewPolicyHandler(&policyHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewExperimentsHandler(&experimentsHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewLibrariesHandler(&librariesHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewResourcesHandler(&resourcesHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewRealizationsHandler(&realizationsHandler{svc: o.Service}, opts...))
 }

@@ -18,7 +18,7 @@ import (
 
 // MaxBodyBytes bounds every request body; the API's own limit on a decoded
 // message is tighter.
-const MaxBodyBytes = 2 << 20
+const MaxBodyBytes = 16 << 20
 
 // Options for the handler.
 type Options struct {

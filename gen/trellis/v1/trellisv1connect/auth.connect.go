@@ -44,6 +44,10 @@ const (
 	// AuthIssueSSHCertificateProcedure is the fully-qualified name of the Auth's IssueSSHCertificate
 	// RPC.
 	AuthIssueSSHCertificateProcedure = "/trellis.v1.Auth/IssueSSHCertificate"
+	// AuthRequestChallengeProcedure is the fully-qualified name of the Auth's RequestChallenge RPC.
+	AuthRequestChallengeProcedure = "/trellis.v1.Auth/RequestChallenge"
+	// AuthChallengeResponseProcedure is the fully-qualified name of the Auth's ChallengeResponse RPC.
+	AuthChallengeResponseProcedure = "/trellis.v1.Auth/ChallengeResponse"
 )
 
 // AuthClient is a client for the trellis.v1.Auth service.
@@ -63,6 +67,16 @@ type AuthClient interface {
 	// caller's uid as its one principal. Sites trust the certificate
 	// authority whose key ApiInfo.GetSSHCertificateAuthority returns.
 	IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error)
+	// RequestChallenge starts a challenge-response login for uid. The
+	// challenge is single use, bound to uid and valid for two minutes; it is
+	// answered with ChallengeResponse. An unknown uid gets a challenge like
+	// any other, whose every answer fails as a wrong password does. Refused
+	// while the account's login back-off lasts (resource_exhausted).
+	RequestChallenge(context.Context, *connect.Request[v1.RequestChallengeRequest]) (*connect.Response[v1.RequestChallengeResponse], error)
+	// ChallengeResponse answers a challenge and, when the answer proves the
+	// password, opens a session as Login does. Whatever the outcome, the
+	// challenge is used up.
+	ChallengeResponse(context.Context, *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error)
 }
 
 // NewAuthClient constructs a client for the trellis.v1.Auth service. By default, it uses the
@@ -107,6 +121,18 @@ func NewAuthClient(httpClient connect.HTTPClient, baseURL string, opts ...connec
 			connect.WithSchema(authMethods.ByName("IssueSSHCertificate")),
 			connect.WithClientOptions(opts...),
 		),
+		requestChallenge: connect.NewClient[v1.RequestChallengeRequest, v1.RequestChallengeResponse](
+			httpClient,
+			baseURL+AuthRequestChallengeProcedure,
+			connect.WithSchema(authMethods.ByName("RequestChallenge")),
+			connect.WithClientOptions(opts...),
+		),
+		challengeResponse: connect.NewClient[v1.ChallengeResponseRequest, v1.ChallengeResponseResponse](
+			httpClient,
+			baseURL+AuthChallengeResponseProcedure,
+			connect.WithSchema(authMethods.ByName("ChallengeResponse")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -117,6 +143,8 @@ type authClient struct {
 	refresh             *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
 	whoAmI              *connect.Client[v1.WhoAmIRequest, v1.WhoAmIResponse]
 	issueSSHCertificate *connect.Client[v1.IssueSSHCertificateRequest, v1.IssueSSHCertificateResponse]
+	requestChallenge    *connect.Client[v1.RequestChallengeRequest, v1.RequestChallengeResponse]
+	challengeResponse   *connect.Client[v1.ChallengeResponseRequest, v1.ChallengeResponseResponse]
 }
 
 // Login calls trellis.v1.Auth.Login.
@@ -144,6 +172,16 @@ func (c *authClient) IssueSSHCertificate(ctx context.Context, req *connect.Reque
 	return c.issueSSHCertificate.CallUnary(ctx, req)
 }
 
+// RequestChallenge calls trellis.v1.Auth.RequestChallenge.
+func (c *authClient) RequestChallenge(ctx context.Context, req *connect.Request[v1.RequestChallengeRequest]) (*connect.Response[v1.RequestChallengeResponse], error) {
+	return c.requestChallenge.CallUnary(ctx, req)
+}
+
+// ChallengeResponse calls trellis.v1.Auth.ChallengeResponse.
+func (c *authClient) ChallengeResponse(ctx context.Context, req *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error) {
+	return c.challengeResponse.CallUnary(ctx, req)
+}
+
 // AuthHandler is an implementation of the trellis.v1.Auth service.
 type AuthHandler interface {
 	// Login checks a password and opens a session (24 hours, revocable).
@@ -161,6 +199,16 @@ type AuthHandler interface {
 	// caller's uid as its one principal. Sites trust the certificate
 	// authority whose key ApiInfo.GetSSHCertificateAuthority returns.
 	IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error)
+	// RequestChallenge starts a challenge-response login for uid. The
+	// challenge is single use, bound to uid and valid for two minutes; it is
+	// answered with ChallengeResponse. An unknown uid gets a challenge like
+	// any other, whose every answer fails as a wrong password does. Refused
+	// while the account's login back-off lasts (resource_exhausted).
+	RequestChallenge(context.Context, *connect.Request[v1.RequestChallengeRequest]) (*connect.Response[v1.RequestChallengeResponse], error)
+	// ChallengeResponse answers a challenge and, when the answer proves the
+	// password, opens a session as Login does. Whatever the outcome, the
+	// challenge is used up.
+	ChallengeResponse(context.Context, *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error)
 }
 
 // NewAuthHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -201,6 +249,18 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 		connect.WithSchema(authMethods.ByName("IssueSSHCertificate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authRequestChallengeHandler := connect.NewUnaryHandler(
+		AuthRequestChallengeProcedure,
+		svc.RequestChallenge,
+		connect.WithSchema(authMethods.ByName("RequestChallenge")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authChallengeResponseHandler := connect.NewUnaryHandler(
+		AuthChallengeResponseProcedure,
+		svc.ChallengeResponse,
+		connect.WithSchema(authMethods.ByName("ChallengeResponse")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Auth/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthLoginProcedure:
@@ -213,6 +273,10 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 			authWhoAmIHandler.ServeHTTP(w, r)
 		case AuthIssueSSHCertificateProcedure:
 			authIssueSSHCertificateHandler.ServeHTTP(w, r)
+		case AuthRequestChallengeProcedure:
+			authRequestChallengeHandler.ServeHTTP(w, r)
+		case AuthChallengeResponseProcedure:
+			authChallengeResponseHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -240,4 +304,12 @@ func (UnimplementedAuthHandler) WhoAmI(context.Context, *connect.Request[v1.WhoA
 
 func (UnimplementedAuthHandler) IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.IssueSSHCertificate is not implemented"))
+}
+
+func (UnimplementedAuthHandler) RequestChallenge(context.Context, *connect.Request[v1.RequestChallengeRequest]) (*connect.Response[v1.RequestChallengeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.RequestChallenge is not implemented"))
+}
+
+func (UnimplementedAuthHandler) ChallengeResponse(context.Context, *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.ChallengeResponse is not implemented"))
 }

@@ -1,0 +1,338 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/app"
+)
+
+const twoNodes = `nodes:
+  - name: a
+    constraints: {cores: ">=4", arch: x86_64}
+  - name: b
+links:
+  - [a, b]
+`
+
+// registerNodes adds n node resources with the given attributes.
+func (h *harness) registerNodes(adminTok, prefix string, n int, attrs map[string]string) {
+	h.t.Helper()
+	for i := range n {
+		if _, err := h.resources.RegisterResource(context.Background(), req(&trellisv1.RegisterResourceRequest{
+			Name: fmt.Sprintf("%s%03d", prefix, i), Kind: "node", Provider: "site1", Attributes: attrs,
+		}, adminTok)); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// member makes uid a member of project with rights, consent included.
+func (h *harness) member(ownerTok, project, uid, tok string, rights ...string) {
+	h.t.Helper()
+	ctx := context.Background()
+	add, err := h.projects.AddUsers(ctx, req(&trellisv1.ProjectsAddUsersRequest{Name: project, Uids: []string{uid}, Rights: rights}, ownerTok))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: add.Msg.Outcomes[0].RequestId}, tok)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestExperimentsAndSharing(t *testing.T) {
+	h := newHarness(t, sqlite)
+	ctx := context.Background()
+	adminTok := h.bootstrapAdmin()
+	ann, bob, cat := h.newUser("ann"), h.newUser("bob"), h.newUser("cat")
+	h.approvedProject(adminTok, ann, "lab")
+	h.member(ann, "lab", "bob", bob)
+	h.member(ann, "lab", "cat", cat)
+
+	created, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{
+		Id: "ann:ping", Description: "latency study",
+		Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte(twoNodes)}, {Type: "procedure", Name: "run", Content: []byte("ping -c 3 b")}},
+	}, ann))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := created.Msg.Experiment
+	if len(x.Aspects) != 2 || x.Aspects[0].Summary != "2 nodes, 1 link" || x.Aspects[0].Revision != 1 || len(x.Aspects[0].Content) != 0 {
+		t.Fatalf("created %v", x)
+	}
+	// bob cannot see it until a circle he is in is granted read.
+	_, err = h.experiments.GetExperiment(ctx, req(&trellisv1.GetExperimentRequest{Id: "ann:ping"}, bob))
+	wantCode(t, err, connect.CodeNotFound)
+	if _, err := h.experiments.ChangeAccess(ctx, req(&trellisv1.ExperimentsChangeAccessRequest{Id: "ann:ping", Circle: "lab:lab", Rights: []string{"read"}}, ann)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.experiments.GetExperiment(ctx, req(&trellisv1.GetExperimentRequest{Id: "ann:ping", IncludeContent: true}, bob))
+	if err != nil || string(got.Msg.Experiment.Aspects[0].Content) != twoNodes {
+		t.Fatalf("bob reads: %v %v", got, err)
+	}
+	// Read is not modify.
+	_, err = h.experiments.AddAspects(ctx, req(&trellisv1.AddAspectsRequest{Id: "ann:ping", Aspects: []*trellisv1.AspectInput{{Type: "data", Name: "d", Content: []byte{1, 2}}}}, bob))
+	wantCode(t, err, connect.CodePermissionDenied)
+	list, err := h.experiments.ListExperiments(ctx, req(&trellisv1.ListExperimentsRequest{}, bob))
+	if err != nil || len(list.Msg.Experiments) != 1 {
+		t.Fatalf("bob's list: %v %v", list, err)
+	}
+
+	// Optimistic concurrency: a change based on a stale revision is refused.
+	if _, err := h.experiments.ChangeAspects(ctx, req(&trellisv1.ChangeAspectsRequest{Id: "ann:ping", Changes: []*trellisv1.AspectChange{{Type: "procedure", Name: "run", Revision: 1, Content: []byte("ping -c 5 b")}}}, ann)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.experiments.ChangeAspects(ctx, req(&trellisv1.ChangeAspectsRequest{Id: "ann:ping", Changes: []*trellisv1.AspectChange{{Type: "procedure", Name: "run", Revision: 1, Content: []byte("ping -c 9 b")}}}, ann))
+	wantCode(t, err, connect.CodeAborted)
+
+	// Export and import round-trip under another id.
+	exp, err := h.experiments.ExportExperiment(ctx, req(&trellisv1.ExportExperimentRequest{Id: "ann:ping"}, bob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp, err := h.experiments.ImportExperiment(ctx, req(&trellisv1.ImportExperimentRequest{Document: exp.Msg.Document, Id: "bob:ping"}, bob))
+	if err != nil || len(imp.Msg.Experiment.Aspects) != 2 || imp.Msg.Experiment.Description != "latency study" {
+		t.Fatalf("import: %v %v", imp, err)
+	}
+
+	// Libraries list only what the reader may read.
+	if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "bob:mine"}, bob)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.libraries.AddExperiments(ctx, req(&trellisv1.AddExperimentsRequest{Id: "bob:mine", Experiments: []string{"ann:ping", "bob:ping"}}, bob)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.libraries.ChangeAccess(ctx, req(&trellisv1.LibrariesChangeAccessRequest{Id: "bob:mine", Circle: "lab:lab", Rights: []string{"read"}}, bob)); err != nil {
+		t.Fatal(err)
+	}
+	lib, err := h.libraries.GetLibrary(ctx, req(&trellisv1.GetLibraryRequest{Id: "bob:mine"}, cat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(lib.Msg.Library.Experiments, ",") != "ann:ping" {
+		t.Fatalf("cat sees %v; bob:ping is not shared with cat", lib.Msg.Library.Experiments)
+	}
+	// Adding an experiment one cannot read is "not found".
+	_, err = h.libraries.AddExperiments(ctx, req(&trellisv1.AddExperimentsRequest{Id: "bob:mine", Experiments: []string{"ann:secret"}}, bob))
+	wantCode(t, err, connect.CodeNotFound)
+
+	// Bad input.
+	for name, tc := range map[string]struct {
+		aspects []*trellisv1.AspectInput
+		field   string
+	}{
+		"unknown type":   {[]*trellisv1.AspectInput{{Type: "movie", Name: "m", Content: []byte("x")}}, "aspects[0].type"},
+		"bad layout":     {[]*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte("nodes:\n  - name: a\n  - name: a\n")}}, ""},
+		"too large data": {[]*trellisv1.AspectInput{{Type: "data", Name: "d", Content: make([]byte, 2<<20)}}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:bad", Aspects: tc.aspects}, ann))
+			wantCode(t, err, connect.CodeInvalidArgument)
+			if tc.field != "" {
+				if _, ok := violations(err)[tc.field]; !ok {
+					t.Fatalf("violations %v lack %s", violations(err), tc.field)
+				}
+			}
+		})
+	}
+	_, err = h.experiments.GetExperiment(ctx, req(&trellisv1.GetExperimentRequest{Id: "ann:bad"}, ann))
+	wantCode(t, err, connect.CodeNotFound) // nothing half-written
+}
+
+func TestRealizations(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann, bob := h.newUser("ann"), h.newUser("bob")
+			h.approvedProject(adminTok, ann, "lab")
+			h.member(ann, "lab", "bob", bob) // no realize_experiment
+			h.registerNodes(adminTok, "big", 2, map[string]string{"cores": "16", "arch": "x86_64"})
+			h.registerNodes(adminTok, "small", 1, map[string]string{"cores": "2", "arch": "arm64"})
+			if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:ping", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte(twoNodes)}}}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			// Without realize_experiment in the project: refused.
+			if _, err := h.experiments.ChangeAccess(ctx, req(&trellisv1.ExperimentsChangeAccessRequest{Id: "ann:ping", Circle: "lab:lab", Rights: []string{"read", "realize"}}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab"}, bob))
+			wantCode(t, err, connect.CodePermissionDenied)
+			// A lease beyond the maximum is refused.
+			_, err = h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab", Lease: durationpb.New(30 * 24 * time.Hour)}, ann))
+			wantCode(t, err, connect.CodeInvalidArgument)
+
+			r, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab", Lease: durationpb.New(time.Hour)}, ann))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rz := r.Msg.Realization
+			bound := map[string]string{}
+			for _, b := range rz.Bindings {
+				bound[b.Element] = b.Resource
+			}
+			if rz.State != "allocated" || !strings.HasPrefix(bound["a"], "big") || bound["b"] == "" || bound["a"] == bound["b"] {
+				t.Fatalf("realization %v", rz)
+			}
+			// The pool is now short: a second realization says which node
+			// could not be placed and how many candidates there were.
+			_, err = h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab"}, ann))
+			wantCode(t, err, connect.CodeFailedPrecondition)
+			if !strings.Contains(err.Error(), `cannot be placed`) || !strings.Contains(err.Error(), "available resources") {
+				t.Fatalf("shortfall message: %v", err)
+			}
+			// A bound resource cannot be removed nor bound elsewhere.
+			_, err = h.resources.RemoveResource(ctx, req(&trellisv1.RemoveResourceRequest{Name: bound["a"]}, adminTok))
+			wantCode(t, err, connect.CodeFailedPrecondition)
+			res, err := h.resources.GetResource(ctx, req(&trellisv1.GetResourceRequest{Name: bound["a"]}, ann))
+			if err != nil || res.Msg.Resource.Realization != rz.Id {
+				t.Fatalf("resource: %v %v", res, err)
+			}
+			// Listing with filters.
+			list, err := h.resources.ListResources(ctx, req(&trellisv1.ListResourcesRequest{Filters: []string{"cores>=8 arch=x86_64"}}, ann))
+			if err != nil || len(list.Msg.Resources) != 2 {
+				t.Fatalf("filtered list: %v %v", list, err)
+			}
+			_, err = h.resources.ListResources(ctx, req(&trellisv1.ListResourcesRequest{Filters: []string{"cores>>8"}}, ann))
+			wantCode(t, err, connect.CodeInvalidArgument)
+
+			// bob, with read on the experiment only, cannot see the
+			// realization; a grant to lab:lab lets him.
+			_, err = h.realizations.GetRealization(ctx, req(&trellisv1.GetRealizationRequest{Id: rz.Id}, bob))
+			wantCode(t, err, connect.CodeNotFound)
+			if _, err := h.realizations.ChangeAccess(ctx, req(&trellisv1.RealizationsChangeAccessRequest{Id: rz.Id, Circle: "lab:lab", Rights: []string{"read"}}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.realizations.GetRealization(ctx, req(&trellisv1.GetRealizationRequest{Id: rz.Id}, bob)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.realizations.Release(ctx, req(&trellisv1.ReleaseRequest{Id: rz.Id}, bob))
+			wantCode(t, err, connect.CodePermissionDenied)
+
+			// Renew; release; releasing twice is refused.
+			ren, err := h.realizations.Renew(ctx, req(&trellisv1.RenewRequest{Id: rz.Id, Lease: durationpb.New(2 * time.Hour)}, ann))
+			if err != nil || !ren.Msg.Realization.LeaseExpiresAt.AsTime().After(rz.LeaseExpiresAt.AsTime()) {
+				t.Fatalf("renew: %v %v", ren, err)
+			}
+			rel, err := h.realizations.Release(ctx, req(&trellisv1.ReleaseRequest{Id: rz.Id}, ann))
+			if err != nil || rel.Msg.Realization.State != "released" {
+				t.Fatalf("release: %v %v", rel, err)
+			}
+			_, err = h.realizations.Release(ctx, req(&trellisv1.ReleaseRequest{Id: rz.Id}, adminTok))
+			wantCode(t, err, connect.CodeFailedPrecondition)
+			// The resources are free again.
+			if _, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab"}, ann)); err != nil {
+				t.Fatalf("realize after release: %v", err)
+			}
+			// No layout, no realization.
+			if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:empty"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:empty", Project: "lab"}, ann))
+			wantCode(t, err, connect.CodeFailedPrecondition)
+			if !strings.Contains(err.Error(), "no layout") {
+				t.Fatalf("no-layout message: %v", err)
+			}
+		})
+	}
+}
+
+// TestConcurrentRealizations races many realizations for one pool through
+// two replicas on one store: no resource is bound twice, and every loser is
+// told why.
+func TestConcurrentRealizations(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			st := openStore(t, kind)
+			same := func(c *app.Config) { c.PublicURL = "https://trellis.test" }
+			a, b := newServer(t, st, same), newServer(t, st, same)
+			ctx := context.Background()
+			adminTok := a.bootstrapAdmin()
+			ann := a.newUser("ann")
+			a.approvedProject(adminTok, ann, "lab")
+			a.registerNodes(adminTok, "n", 10, map[string]string{"cores": "8"})
+			if _, err := a.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:pair", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte("nodes:\n  - name: x\n  - name: y\n  - name: z\n")}}}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			won, lost := 0, 0
+			used := map[string]string{}
+			var wg sync.WaitGroup
+			for i := range 12 {
+				h := a
+				if i%2 == 1 {
+					h = b
+				}
+				wg.Go(func() {
+					r, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:pair", Project: "lab"}, ann))
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "node") {
+							t.Errorf("loser not told why: %v", err)
+						}
+						lost++
+						return
+					}
+					won++
+					for _, bd := range r.Msg.Realization.Bindings {
+						if other, dup := used[bd.Resource]; dup {
+							t.Errorf("resource %s bound by %s and %s", bd.Resource, other, r.Msg.Realization.Id)
+						}
+						used[bd.Resource] = r.Msg.Realization.Id
+					}
+				})
+			}
+			wg.Wait()
+			if won != 3 || lost != 9 {
+				t.Fatalf("won %d lost %d; 10 nodes fit three 3-node realizations", won, lost)
+			}
+		})
+	}
+}
+
+func TestLeaseExpiry(t *testing.T) {
+	st := openStore(t, sqlite)
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	h := newServer(t, st, func(c *app.Config) { c.Now = clock; c.ReapInterval = 20 * time.Millisecond })
+	ctx := context.Background()
+	adminTok := h.bootstrapAdmin()
+	ann := h.newUser("ann")
+	h.approvedProject(adminTok, ann, "lab")
+	h.registerNodes(adminTok, "n", 2, map[string]string{"cores": "8", "arch": "x86_64"})
+	if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:ping", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte(twoNodes)}}}, ann)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab", Lease: durationpb.New(time.Hour)}, ann))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := h.realizations.GetRealization(ctx, req(&trellisv1.GetRealizationRequest{Id: r.Msg.Realization.Id}, adminTok))
+		if err == nil && got.Msg.Realization.State == "released" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the expired lease was not reaped: %v %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ns := h.notificationsOf(ann); len(ns) == 0 || !strings.Contains(ns[0].Text, "expired") {
+		t.Fatalf("owner not told: %v", ns)
+	}
+}

@@ -1,0 +1,374 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/aspect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opCreateExperiment    = policy.Op(trellisv1connect.ExperimentsCreateExperimentProcedure)
+	opAddAspects          = policy.Op(trellisv1connect.ExperimentsAddAspectsProcedure)
+	opChangeAspects       = policy.Op(trellisv1connect.ExperimentsChangeAspectsProcedure)
+	opRemoveAspects       = policy.Op(trellisv1connect.ExperimentsRemoveAspectsProcedure)
+	opExperimentAccess    = policy.Op(trellisv1connect.ExperimentsChangeAccessProcedure)
+	opSetExperimentProf   = policy.Op(trellisv1connect.ExperimentsSetExperimentProfileProcedure)
+	opRemoveExperiment    = policy.Op(trellisv1connect.ExperimentsRemoveExperimentProcedure)
+	opImportExperiment    = policy.Op(trellisv1connect.ExperimentsImportExperimentProcedure)
+	maxAspectsPerRequest  = 100
+	exportFormat          = "trellis.experiment/v1"
+	maxExperimentDocument = 8 << 20
+)
+
+// AspectInput is an aspect as a request gives it.
+type AspectInput struct {
+	Type, Name string
+	Revision   int64 // for changes: the revision the content was based on
+	Content    []byte
+}
+
+// ExperimentView is an experiment with what a reader sees of it.
+type ExperimentView struct {
+	*domain.Experiment
+	Description string
+	Aspects     []*AspectView
+	Grants      []*domain.Grant
+}
+
+// AspectView is an aspect with its plug-in's summary.
+type AspectView struct {
+	*domain.Aspect
+	Size    int64
+	Summary string
+}
+
+var aspectNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// validateAspects checks a batch of aspects against the registry, naming
+// each offending field by position.
+func (s *Service) validateAspects(field string, in []AspectInput) error {
+	if len(in) > maxAspectsPerRequest {
+		return domain.Invalid(field, field+".too_many", fmt.Sprintf("at most %d aspects a request", maxAspectsPerRequest))
+	}
+	var vs domain.Violations
+	seen := map[string]bool{}
+	for i, a := range in {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if !aspectNamePattern.MatchString(a.Name) {
+			vs.Add(f+".name", "aspect.name", "an aspect's name is 1 to 64 characters: lower-case letters, digits, '_', '.' or '-'")
+		}
+		key := a.Type + "/" + a.Name
+		if seen[key] {
+			vs.Add(f, "aspect.duplicate", "aspect "+key+" is named twice")
+		}
+		seen[key] = true
+		if err := s.aspects.Validate(a.Type, a.Content); err != nil {
+			var de *domain.Error
+			if !errors.As(err, &de) || de.Code != domain.CodeInvalidArgument {
+				return err
+			}
+			for _, v := range de.Violations {
+				vs.Add(f+"."+v.Field, v.Rule, v.Description)
+			}
+		}
+	}
+	return vs.Err()
+}
+
+// CreateExperiment creates owner:name with its first aspects.
+func (s *Service) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+	return s.createExperiment(ctx, p, opCreateExperiment, id, description, aspects)
+}
+
+func (s *Service) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+	owner, name, err := domain.ParseOwnedID("id", "experiment", id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.validateAspects("aspects", aspects); err != nil {
+		return nil, err
+	}
+	profile := map[string]string{}
+	if description != "" {
+		profile["description"] = description
+	}
+	if err := domain.ExperimentProfile.ValidateNew(profile); err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, &record{op: op, actor: p, object: domain.ExperimentObject(id), detail: fmt.Sprintf("aspects=%d", len(aspects))}, func(tx store.Tx) error {
+		if err := ownerExists(ctx, tx, id); err != nil {
+			return err
+		}
+		now := s.now()
+		if err := tx.Experiments().Create(ctx, &domain.Experiment{ID: id, Owner: owner, Name: name, Creator: p.UID, CreatedAt: now}); err != nil {
+			return err
+		}
+		for _, a := range aspects {
+			if err := tx.Experiments().PutAspect(ctx, &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name, Content: a.Content, UpdatedAt: now}, 0); err != nil {
+				return err
+			}
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileExperiment, id, profile); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeExperiment, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetExperiment(ctx, id, false)
+}
+
+// GetExperiment returns an experiment, with aspect content when asked.
+func (s *Service) GetExperiment(ctx context.Context, id string, withContent bool) (*ExperimentView, error) {
+	var v *ExperimentView
+	err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = s.experimentView(ctx, tx, id, withContent)
+		return err
+	})
+	return v, err
+}
+
+func (s *Service) experimentView(ctx context.Context, tx store.Tx, id string, withContent bool) (*ExperimentView, error) {
+	x, err := tx.Experiments().Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	v := &ExperimentView{Experiment: x}
+	aspects, err := tx.Experiments().Aspects(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range aspects {
+		av := &AspectView{Aspect: a, Size: int64(len(a.Content))}
+		if t, ok := s.aspects.Lookup(a.Type); ok {
+			av.Summary = t.Summarize(a.Content)
+		}
+		if !withContent {
+			a.Content = nil
+		}
+		v.Aspects = append(v.Aspects, av)
+	}
+	if v.Grants, err = tx.Grants().List(ctx, domain.ExperimentObject(id)); err != nil {
+		return nil, err
+	}
+	prof, err := tx.Profiles().Get(ctx, store.ProfileExperiment, id)
+	if err != nil {
+		return nil, err
+	}
+	v.Description = prof["description"]
+	return v, nil
+}
+
+// ExperimentQuery selects experiments for ListExperiments.
+type ExperimentQuery struct {
+	Owner, Text string
+	PageSize    int32
+	PageToken   string
+}
+
+// ListExperiments lists the experiments p may read.
+func (s *Service) ListExperiments(ctx context.Context, p *auth.Principal, q ExperimentQuery) ([]*ExperimentView, string, error) {
+	limit, err := pageLimit(q.PageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, Page: store.Page{After: after, Limit: limit + 1}}
+	if !p.Admin {
+		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.ExperimentRead, "experiment")
+		if err != nil {
+			return nil, "", err
+		}
+		f.IDs = make([]string, 0, len(visible))
+		for _, o := range visible {
+			f.IDs = append(f.IDs, strings.TrimPrefix(o, "experiment:"))
+		}
+	}
+	var out []*ExperimentView
+	err = s.view(ctx, func(tx store.Tx) error {
+		xs, err := tx.Experiments().List(ctx, f)
+		if err != nil {
+			return err
+		}
+		for _, x := range xs {
+			out = append(out, &ExperimentView{Experiment: x})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, limit, func(v *ExperimentView) string { return encodeStringToken(v.ID) })
+	return out, next, nil
+}
+
+// putAspects creates (expected 0) or changes aspects in one transaction.
+func (s *Service) putAspects(ctx context.Context, p *auth.Principal, op, id string, in []AspectInput, create bool) (*ExperimentView, error) {
+	field := "changes"
+	if create {
+		field = "aspects"
+	}
+	if len(in) == 0 {
+		return nil, domain.Invalid(field, field+".required", "name at least one aspect")
+	}
+	if err := s.validateAspects(field, in); err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, a := range in {
+		refs = append(refs, a.Type+"/"+a.Name)
+	}
+	var v *ExperimentView
+	err := s.update(ctx, &record{op: op, actor: p, object: domain.ExperimentObject(id), detail: strings.Join(refs, ",")}, func(tx store.Tx) error {
+		if _, err := tx.Experiments().Get(ctx, id); err != nil {
+			return err
+		}
+		for i, a := range in {
+			expected := a.Revision
+			if create {
+				expected = 0
+			} else if expected <= 0 {
+				return domain.Invalid(fmt.Sprintf("changes[%d].revision", i), "revision.required", "a change names the revision it was based on")
+			}
+			if err := tx.Experiments().PutAspect(ctx, &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name, Content: a.Content, UpdatedAt: s.now()}, expected); err != nil {
+				return err
+			}
+		}
+		if err := tx.Changes().Append(ctx, store.ChangeExperiment, id); err != nil {
+			return err
+		}
+		var err error
+		v, err = s.experimentView(ctx, tx, id, false)
+		return err
+	})
+	return v, err
+}
+
+// AddAspects adds new aspects.
+func (s *Service) AddAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
+	return s.putAspects(ctx, p, opAddAspects, id, in, true)
+}
+
+// ChangeAspects replaces aspects' content, refusing stale revisions.
+func (s *Service) ChangeAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
+	return s.putAspects(ctx, p, opChangeAspects, id, in, false)
+}
+
+// RemoveAspects removes aspects by (type, name).
+func (s *Service) RemoveAspects(ctx context.Context, p *auth.Principal, id string, refs []AspectInput) (*ExperimentView, error) {
+	if len(refs) == 0 {
+		return nil, domain.Invalid("aspects", "aspects.required", "name at least one aspect")
+	}
+	var v *ExperimentView
+	err := s.update(ctx, &record{op: opRemoveAspects, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
+		for _, a := range refs {
+			if err := tx.Experiments().DeleteAspect(ctx, id, a.Type, a.Name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Changes().Append(ctx, store.ChangeExperiment, id); err != nil {
+			return err
+		}
+		var err error
+		v, err = s.experimentView(ctx, tx, id, false)
+		return err
+	})
+	return v, err
+}
+
+// ChangeExperimentAccess sets a circle's rights on an experiment.
+func (s *Service) ChangeExperimentAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	return s.changeAccess(ctx, p, experimentKind, opExperimentAccess, id, circle, rights)
+}
+
+// GetExperimentProfile returns an experiment's profile.
+func (s *Service) GetExperimentProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+	return s.getProfile(ctx, store.ProfileExperiment, id, domain.ExperimentProfile, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
+}
+
+// SetExperimentProfile applies what it can of a profile change.
+func (s *Service) SetExperimentProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opSetExperimentProf, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, domain.ExperimentProfile, set, clearAttrs,
+		func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
+}
+
+// RemoveExperiment deletes an experiment; realizations of it stay on record.
+func (s *Service) RemoveExperiment(ctx context.Context, p *auth.Principal, id string) error {
+	return s.update(ctx, &record{op: opRemoveExperiment, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
+		if err := tx.Experiments().Delete(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.Grants().DeleteObject(ctx, domain.ExperimentObject(id)); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileExperiment, id, nil); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeExperiment, id)
+	})
+}
+
+// exportDoc is the export format of an experiment.
+type exportDoc struct {
+	Format      string            `json:"format"`
+	ID          string            `json:"id"`
+	Description string            `json:"description,omitempty"`
+	Aspects     []exportAspectDoc `json:"aspects"`
+}
+
+type exportAspectDoc struct {
+	Type    string `json:"type"`
+	Name    string `json:"name"`
+	Content []byte `json:"content"`
+}
+
+// ExportExperiment returns an experiment as one JSON document.
+func (s *Service) ExportExperiment(ctx context.Context, id string) ([]byte, error) {
+	v, err := s.GetExperiment(ctx, id, true)
+	if err != nil {
+		return nil, err
+	}
+	doc := exportDoc{Format: exportFormat, ID: v.ID, Description: v.Description, Aspects: []exportAspectDoc{}}
+	for _, a := range v.Aspects {
+		doc.Aspects = append(doc.Aspects, exportAspectDoc{Type: a.Type, Name: a.Name, Content: a.Content})
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// ImportExperiment creates an experiment from an exported document, under
+// id (the document's own id is only a suggestion the caller may take).
+func (s *Service) ImportExperiment(ctx context.Context, p *auth.Principal, document []byte, id string) (*ExperimentView, error) {
+	if len(document) > maxExperimentDocument {
+		return nil, domain.Invalid("document", "document.too_large", "an experiment document is at most 8 MiB")
+	}
+	var doc exportDoc
+	if err := json.Unmarshal(document, &doc); err != nil {
+		return nil, domain.Invalid("document", "document.format", "not an exported experiment: "+err.Error())
+	}
+	if doc.Format != exportFormat {
+		return nil, domain.Invalid("document", "document.format", fmt.Sprintf("format %q is not %s", doc.Format, exportFormat))
+	}
+	in := make([]AspectInput, 0, len(doc.Aspects))
+	for _, a := range doc.Aspects {
+		in = append(in, AspectInput{Type: a.Type, Name: a.Name, Content: a.Content})
+	}
+	return s.createExperiment(ctx, p, opImportExperiment, id, doc.Description, in)
+}
+
+// Registry returns the aspect types the service knows.
+func (s *Service) Registry() *aspect.Registry { return s.aspects }

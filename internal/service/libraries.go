@@ -1,0 +1,219 @@
+package service
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opCreateLibrary     = policy.Op(trellisv1connect.LibrariesCreateLibraryProcedure)
+	opLibraryAdd        = policy.Op(trellisv1connect.LibrariesAddExperimentsProcedure)
+	opLibraryRemove     = policy.Op(trellisv1connect.LibrariesRemoveExperimentsProcedure)
+	opLibraryAccess     = policy.Op(trellisv1connect.LibrariesChangeAccessProcedure)
+	opSetLibraryProfile = policy.Op(trellisv1connect.LibrariesSetLibraryProfileProcedure)
+	opRemoveLibrary     = policy.Op(trellisv1connect.LibrariesRemoveLibraryProcedure)
+)
+
+// LibraryView is a library as one reader sees it: only the experiments it
+// may read are listed.
+type LibraryView struct {
+	*domain.Library
+	Description string
+	Experiments []string
+	Grants      []*domain.Grant
+}
+
+// CreateLibrary creates owner:name.
+func (s *Service) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string) (*LibraryView, error) {
+	owner, name, err := domain.ParseOwnedID("id", "library", id)
+	if err != nil {
+		return nil, err
+	}
+	profile := map[string]string{}
+	if description != "" {
+		profile["description"] = description
+	}
+	if err := domain.LibraryProfile.ValidateNew(profile); err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, &record{op: opCreateLibrary, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
+		if err := ownerExists(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := tx.Libraries().Create(ctx, &domain.Library{ID: id, Owner: owner, Name: name, Creator: p.UID, CreatedAt: s.now()}); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileLibrary, id, profile); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeLibrary, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLibrary(ctx, p, id)
+}
+
+// readable filters experiment ids down to those p may read.
+func (s *Service) readable(ctx context.Context, p *auth.Principal, ids []string) ([]string, error) {
+	if p.Admin {
+		return ids, nil
+	}
+	visible, err := s.engine.ListAllowed(ctx, p.UID, policy.ExperimentRead, "experiment")
+	if err != nil {
+		return nil, err
+	}
+	out := ids[:0:0]
+	for _, id := range ids {
+		if _, ok := slices.BinarySearch(visible, domain.ExperimentObject(id)); ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// GetLibrary returns a library with the experiments p may read.
+func (s *Service) GetLibrary(ctx context.Context, p *auth.Principal, id string) (*LibraryView, error) {
+	var v *LibraryView
+	err := s.view(ctx, func(tx store.Tx) error {
+		l, err := tx.Libraries().Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		v = &LibraryView{Library: l}
+		if v.Experiments, err = tx.Libraries().Experiments(ctx, id); err != nil {
+			return err
+		}
+		if v.Grants, err = tx.Grants().List(ctx, domain.LibraryObject(id)); err != nil {
+			return err
+		}
+		prof, err := tx.Profiles().Get(ctx, store.ProfileLibrary, id)
+		v.Description = prof["description"]
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.Experiments, err = s.readable(ctx, p, v.Experiments)
+	return v, err
+}
+
+// ListLibraries lists the libraries p may read.
+func (s *Service) ListLibraries(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
+	limit, err := pageLimit(pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	f := store.LibraryFilter{Owner: owner, Page: store.Page{After: after, Limit: limit + 1}}
+	if !p.Admin {
+		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.LibraryRead, "library")
+		if err != nil {
+			return nil, "", err
+		}
+		f.IDs = make([]string, 0, len(visible))
+		for _, o := range visible {
+			f.IDs = append(f.IDs, strings.TrimPrefix(o, "library:"))
+		}
+	}
+	var out []*LibraryView
+	err = s.view(ctx, func(tx store.Tx) error {
+		ls, err := tx.Libraries().List(ctx, f)
+		for _, l := range ls {
+			out = append(out, &LibraryView{Library: l})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, limit, func(v *LibraryView) string { return encodeStringToken(v.ID) })
+	return out, next, nil
+}
+
+// AddLibraryExperiments lists experiments in a library; p must be able to
+// read each (one it cannot read is "not found", as for one that does not
+// exist).
+func (s *Service) AddLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
+	if len(experiments) == 0 {
+		return nil, domain.Invalid("experiments", "experiments.required", "name at least one experiment")
+	}
+	for _, x := range experiments {
+		if d := s.engine.Check(ctx, p.UID, policy.ExperimentRead, domain.ExperimentObject(x)); !d.Allowed {
+			return nil, d.Err
+		}
+	}
+	err := s.update(ctx, &record{op: opLibraryAdd, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
+		for _, x := range domain.SortedUnique(experiments) {
+			if err := tx.Libraries().AddExperiment(ctx, id, x); err != nil {
+				return err
+			}
+		}
+		return tx.Changes().Append(ctx, store.ChangeLibrary, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLibrary(ctx, p, id)
+}
+
+// RemoveLibraryExperiments takes experiments out of a library.
+func (s *Service) RemoveLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
+	if len(experiments) == 0 {
+		return nil, domain.Invalid("experiments", "experiments.required", "name at least one experiment")
+	}
+	err := s.update(ctx, &record{op: opLibraryRemove, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
+		for _, x := range domain.SortedUnique(experiments) {
+			if err := tx.Libraries().RemoveExperiment(ctx, id, x); err != nil {
+				return err
+			}
+		}
+		return tx.Changes().Append(ctx, store.ChangeLibrary, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetLibrary(ctx, p, id)
+}
+
+// ChangeLibraryAccess sets a circle's rights on a library.
+func (s *Service) ChangeLibraryAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	return s.changeAccess(ctx, p, libraryKind, opLibraryAccess, id, circle, rights)
+}
+
+// GetLibraryProfile returns a library's profile.
+func (s *Service) GetLibraryProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+	return s.getProfile(ctx, store.ProfileLibrary, id, domain.LibraryProfile, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
+}
+
+// SetLibraryProfile applies what it can of a profile change.
+func (s *Service) SetLibraryProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opSetLibraryProfile, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, domain.LibraryProfile, set, clearAttrs,
+		func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
+}
+
+// RemoveLibrary deletes a library (not its experiments).
+func (s *Service) RemoveLibrary(ctx context.Context, p *auth.Principal, id string) error {
+	return s.update(ctx, &record{op: opRemoveLibrary, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
+		if err := tx.Libraries().Delete(ctx, id); err != nil {
+			return err
+		}
+		if err := tx.Grants().DeleteObject(ctx, domain.LibraryObject(id)); err != nil {
+			return err
+		}
+		if err := tx.Profiles().Set(ctx, store.ProfileLibrary, id, nil); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeLibrary, id)
+	})
+}

@@ -1,0 +1,340 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/alloc"
+	"github.com/trellis-testbed/trellis/internal/aspect"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opRealize            = policy.Op(trellisv1connect.RealizationsRealizeProcedure)
+	opRenew              = policy.Op(trellisv1connect.RealizationsRenewProcedure)
+	opChangeBindings     = policy.Op(trellisv1connect.RealizationsChangeBindingsProcedure)
+	opRealizationAccess  = policy.Op(trellisv1connect.RealizationsChangeAccessProcedure)
+	opRelease            = policy.Op(trellisv1connect.RealizationsReleaseProcedure)
+	opForceRelease       = policy.Op(trellisv1connect.RealizationsForceReleaseProcedure)
+	opReap               = "trellis.reaper/ReleaseExpired"
+	realizeAttempts      = 3
+	realizationIDEncoder = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+)
+
+func newRealizationID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "r-" + realizationIDEncoder.EncodeToString(b[:])
+}
+
+// RealizationView is a realization with the grants on it.
+type RealizationView struct {
+	*domain.Realization
+	Grants []*domain.Grant
+}
+
+// leaseFor checks a requested lease: zero means the default.
+func (s *Service) leaseFor(d time.Duration) (time.Duration, error) {
+	switch {
+	case d == 0:
+		return s.cfg.LeaseDefault, nil
+	case d < time.Minute:
+		return 0, domain.Invalid("lease", "lease.min", "a lease is at least one minute")
+	case d > s.cfg.LeaseMax:
+		return 0, domain.Invalid("lease", "lease.max", fmt.Sprintf("a lease is at most %s on this testbed", s.cfg.LeaseMax))
+	}
+	return d, nil
+}
+
+// layoutOf returns the elements of an experiment's layout: its only layout
+// aspect, or the one named main.
+func (s *Service) layoutOf(ctx context.Context, experiment string) ([]aspect.Element, error) {
+	var layouts []*domain.Aspect
+	err := s.view(ctx, func(tx store.Tx) error {
+		all, err := tx.Experiments().Aspects(ctx, experiment, true)
+		for _, a := range all {
+			if a.Type == aspect.TypeLayout {
+				layouts = append(layouts, a)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var chosen *domain.Aspect
+	switch {
+	case len(layouts) == 0:
+		return nil, domain.FailedPrecondition("experiment %s has no layout aspect to realize: add one (trellis experiment aspect add %s layout main FILE)", experiment, experiment)
+	case len(layouts) == 1:
+		chosen = layouts[0]
+	default:
+		for _, a := range layouts {
+			if a.Name == "main" {
+				chosen = a
+			}
+		}
+		if chosen == nil {
+			return nil, domain.FailedPrecondition("experiment %s has %d layouts and none is named main: name the one to realize main", experiment, len(layouts))
+		}
+	}
+	t, _ := s.aspects.Lookup(aspect.TypeLayout)
+	r, ok := t.(aspect.Realizable)
+	if !ok {
+		return nil, domain.Internal(errors.New("layout type is not realizable"), "layout plug-in misconfigured")
+	}
+	return r.Elements(chosen.Content)
+}
+
+// Realize binds a distinct available resource to every node of the
+// experiment's layout, all in one transaction, or fails saying which node
+// could not be placed. Resources another realization takes meanwhile make
+// the attempt start over with a fresh view of the pool, a few times.
+func (s *Service) Realize(ctx context.Context, p *auth.Principal, experiment, project string, lease time.Duration) (*RealizationView, error) {
+	lease, err := s.leaseFor(lease)
+	if err != nil {
+		return nil, err
+	}
+	elements, err := s.layoutOf(ctx, experiment)
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]alloc.Request, len(elements))
+	for i, e := range elements {
+		reqs[i] = alloc.Request{Name: e.Name, Constraints: e.Constraints}
+	}
+	id := newRealizationID()
+	for attempt := 1; ; attempt++ {
+		var pool []domain.Resource
+		if err := s.view(ctx, func(tx store.Tx) error {
+			rs, err := tx.Resources().Available(ctx, domain.KindNode)
+			pool = make([]domain.Resource, len(rs))
+			for i, r := range rs {
+				pool[i] = *r
+			}
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		assignment, err := alloc.Allocate(reqs, pool)
+		if err != nil {
+			var sf *alloc.Shortfall
+			if errors.As(err, &sf) {
+				err = domain.FailedPrecondition("%s", sf.Error())
+			}
+			s.AuditRefusal(ctx, opRealize, p, domain.ExperimentObject(experiment), err, "allocation failed")
+			return nil, err
+		}
+		now := s.now()
+		r := &domain.Realization{
+			ID: id, Experiment: experiment, Project: project, Owner: p.UID,
+			State: domain.RealizationAllocated, LeaseExpires: now.Add(lease), CreatedAt: now,
+		}
+		for _, e := range elements {
+			r.Bindings = append(r.Bindings, domain.Binding{Element: e.Name, Resource: assignment[e.Name]})
+		}
+		rec := &record{op: opRealize, actor: p, object: domain.RealizationObject(id), detail: fmt.Sprintf("experiment=%s project=%s nodes=%d lease=%s", experiment, project, len(elements), lease)}
+		err = s.update(ctx, rec, func(tx store.Tx) error {
+			if err := tx.Realizations().Create(ctx, r); err != nil {
+				return err
+			}
+			return tx.Changes().Append(ctx, store.ChangeRealization, id)
+		})
+		if err == nil {
+			return &RealizationView{Realization: r}, nil
+		}
+		if !domain.HasCode(err, domain.CodeFailedPrecondition) || attempt == realizeAttempts {
+			return nil, err
+		}
+		// Another realization took some of the chosen resources between
+		// reading the pool and binding: choose again.
+	}
+}
+
+// GetRealization returns a realization with its bindings and grants.
+func (s *Service) GetRealization(ctx context.Context, id string) (*RealizationView, error) {
+	var v *RealizationView
+	err := s.view(ctx, func(tx store.Tx) error {
+		r, err := tx.Realizations().Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		v = &RealizationView{Realization: r}
+		v.Grants, err = tx.Grants().List(ctx, domain.RealizationObject(id))
+		return err
+	})
+	return v, err
+}
+
+// ListRealizations lists the live realizations p may read; admins (all) may
+// include ended ones.
+func (s *Service) ListRealizations(ctx context.Context, p *auth.Principal, all, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
+	limit, err := pageLimit(pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	f := store.RealizationFilter{IncludeEnded: all && includeEnded, Page: store.Page{After: after, Limit: limit + 1}}
+	if !all {
+		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.RealizationRead, "realization")
+		if err != nil {
+			return nil, "", err
+		}
+		f.IDs = make([]string, 0, len(visible))
+		for _, o := range visible {
+			f.IDs = append(f.IDs, strings.TrimPrefix(o, "realization:"))
+		}
+	}
+	var out []*RealizationView
+	err = s.view(ctx, func(tx store.Tx) error {
+		rs, err := tx.Realizations().List(ctx, f)
+		for _, r := range rs {
+			out = append(out, &RealizationView{Realization: r})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, limit, func(v *RealizationView) string { return encodeStringToken(v.ID) })
+	return out, next, nil
+}
+
+// Renew extends a live realization's lease from now.
+func (s *Service) Renew(ctx context.Context, p *auth.Principal, id string, lease time.Duration) (*RealizationView, error) {
+	lease, err := s.leaseFor(lease)
+	if err != nil {
+		return nil, err
+	}
+	err = s.update(ctx, &record{op: opRenew, actor: p, object: domain.RealizationObject(id), detail: "lease=" + lease.String()}, func(tx store.Tx) error {
+		if err := realizationKind.exists(ctx, tx, id); err != nil {
+			return err
+		}
+		return tx.Realizations().SetLease(ctx, id, s.now().Add(lease))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetRealization(ctx, id)
+}
+
+// ChangeBindings binds elements to other or more resources: each must be
+// an available node, bound nowhere else (the store guarantees the latter).
+func (s *Service) ChangeBindings(ctx context.Context, p *auth.Principal, id string, bindings []domain.Binding) (*RealizationView, error) {
+	if len(bindings) == 0 {
+		return nil, domain.Invalid("bindings", "bindings.required", "name at least one binding")
+	}
+	var pairs []string
+	for i, b := range bindings {
+		if b.Element == "" || b.Resource == "" {
+			return nil, domain.Invalid(fmt.Sprintf("bindings[%d]", i), "binding.incomplete", "a binding names an element and a resource")
+		}
+		pairs = append(pairs, b.Element+"="+b.Resource)
+	}
+	err := s.update(ctx, &record{op: opChangeBindings, actor: p, object: domain.RealizationObject(id), detail: strings.Join(pairs, ",")}, func(tx store.Tx) error {
+		if err := realizationKind.exists(ctx, tx, id); err != nil {
+			return err
+		}
+		for _, b := range bindings {
+			r, err := tx.Resources().Get(ctx, b.Resource)
+			if err != nil {
+				return err
+			}
+			switch {
+			case r.Kind != domain.KindNode:
+				return domain.FailedPrecondition("resource %s is a %s, not a node", b.Resource, r.Kind)
+			case r.State != domain.ResourceAvailable:
+				return domain.FailedPrecondition("resource %s is %s", b.Resource, r.State)
+			case r.Realization != "" && r.Realization != id:
+				return domain.FailedPrecondition("resource %s is bound to another realization", b.Resource)
+			}
+		}
+		if err := tx.Realizations().Bind(ctx, id, bindings); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeRealization, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetRealization(ctx, id)
+}
+
+// ChangeRealizationAccess sets a circle's rights on a realization.
+func (s *Service) ChangeRealizationAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	return s.changeAccess(ctx, p, realizationKind, opRealizationAccess, id, circle, rights)
+}
+
+// Release ends a realization and frees its resources.
+func (s *Service) Release(ctx context.Context, p *auth.Principal, id string) (*RealizationView, error) {
+	return s.end(ctx, &record{op: opRelease, actor: p, object: domain.RealizationObject(id)}, id, "")
+}
+
+// ForceRelease is an admin ending anyone's realization; its owner is told.
+func (s *Service) ForceRelease(ctx context.Context, p *auth.Principal, id, reason string) (*RealizationView, error) {
+	text := fmt.Sprintf("%s released your realization %s", p.UID, id)
+	if reason != "" {
+		text += ": " + reason
+	}
+	return s.end(ctx, &record{op: opForceRelease, actor: p, object: domain.RealizationObject(id), detail: reason}, id, text)
+}
+
+// end releases a live realization; tell, when set, is sent to its owner.
+func (s *Service) end(ctx context.Context, rec *record, id, tell string) (*RealizationView, error) {
+	err := s.update(ctx, rec, func(tx store.Tx) error {
+		r, err := tx.Realizations().Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.Realizations().End(ctx, id, domain.RealizationReleased, s.now()); err != nil {
+			return err
+		}
+		if tell != "" && r.Owner != actorUID(rec.actor) {
+			if err := s.notify(ctx, tx, &domain.Notification{Recipient: r.Owner, Sender: actorUID(rec.actor), Text: tell}); err != nil {
+				return err
+			}
+		}
+		return tx.Changes().Append(ctx, store.ChangeRealization, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetRealization(ctx, id)
+}
+
+// ReleaseExpired releases realizations whose lease ended. One replica runs
+// it at a time (a lease of its own, see package exclusive).
+func (s *Service) ReleaseExpired(ctx context.Context) (int, error) {
+	var ids []string
+	if err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		ids, err = tx.Realizations().Expired(ctx, s.now(), 100)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		_, err := s.end(ctx, &record{op: opReap, object: domain.RealizationObject(id), detail: "lease expired"}, id,
+			fmt.Sprintf("the lease of your realization %s expired: it was released", id))
+		if err != nil && !domain.HasCode(err, domain.CodeFailedPrecondition) {
+			return n, err
+		}
+		if err == nil {
+			n++
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,166 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/alloc"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+var (
+	opRegisterResource = policy.Op(trellisv1connect.ResourcesRegisterResourceProcedure)
+	opResourceState    = policy.Op(trellisv1connect.ResourcesSetResourceStateProcedure)
+	opRemoveResource   = policy.Op(trellisv1connect.ResourcesRemoveResourceProcedure)
+)
+
+const (
+	maxAttributes     = 64
+	maxAttributeValue = 256
+)
+
+// RegisterResource adds a resource to the inventory, available.
+func (s *Service) RegisterResource(ctx context.Context, p *auth.Principal, r *domain.Resource) (*store.BoundResource, error) {
+	var vs domain.Violations
+	if err := vs.Check(domain.ValidateResourceName("name", r.Name)); err != nil {
+		return nil, err
+	}
+	kind, err := domain.ParseResourceKind("kind", string(r.Kind))
+	if err := vs.Check(err); err != nil {
+		return nil, err
+	}
+	if r.Provider == "" || len(r.Provider) > 128 {
+		vs.Add("provider", "provider.required", "name the provider (site) that offers the resource, at most 128 characters")
+	}
+	if len(r.Attributes) > maxAttributes {
+		vs.Add("attributes", "attributes.too_many", fmt.Sprintf("at most %d attributes", maxAttributes))
+	}
+	for k, v := range r.Attributes {
+		if err := vs.Check(domain.ValidateAttributeName("attributes."+k, k)); err != nil {
+			return nil, err
+		}
+		if v == "" || len(v) > maxAttributeValue || !utf8.ValidString(v) {
+			vs.Add("attributes."+k, "attribute.value", fmt.Sprintf("a value is 1 to %d bytes of text", maxAttributeValue))
+		}
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	r.Kind, r.State, r.CreatedAt = kind, domain.ResourceAvailable, s.now()
+	var out *store.BoundResource
+	err = s.update(ctx, &record{op: opRegisterResource, actor: p, object: "resource:" + r.Name, detail: "kind=" + string(kind) + " provider=" + r.Provider}, func(tx store.Tx) error {
+		if err := tx.Resources().Create(ctx, r); err != nil {
+			return err
+		}
+		var err error
+		out, err = tx.Resources().Get(ctx, r.Name)
+		return err
+	})
+	return out, err
+}
+
+// GetResource returns a resource and what it is bound to.
+func (s *Service) GetResource(ctx context.Context, name string) (*store.BoundResource, error) {
+	var out *store.BoundResource
+	err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		out, err = tx.Resources().Get(ctx, name)
+		return err
+	})
+	return out, err
+}
+
+// ResourceQuery selects resources.
+type ResourceQuery struct {
+	Filters   []string
+	Kind      string
+	Provider  string
+	State     string
+	PageSize  int32
+	PageToken string
+}
+
+// ListResources lists resources matching every filter, by name.
+func (s *Service) ListResources(ctx context.Context, q ResourceQuery) ([]*store.BoundResource, string, error) {
+	limit, err := pageLimit(q.PageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(q.PageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	cs, err := alloc.ParseFilters("filters", q.Filters)
+	if err != nil {
+		return nil, "", err
+	}
+	f := store.ResourceFilter{Provider: q.Provider}
+	if q.Kind != "" {
+		if f.Kind, err = domain.ParseResourceKind("kind", q.Kind); err != nil {
+			return nil, "", err
+		}
+	}
+	if q.State != "" {
+		if f.State, err = domain.ParseResourceState("state", q.State); err != nil {
+			return nil, "", err
+		}
+	}
+	// Attribute constraints are applied here, so read pages from the store
+	// until this page is full.
+	var out []*store.BoundResource
+	err = s.view(ctx, func(tx store.Tx) error {
+		for len(out) <= limit {
+			f.Page = store.Page{After: after, Limit: 1000}
+			rs, err := tx.Resources().List(ctx, f)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				if domain.MatchAll(cs, r.Attributes) {
+					out = append(out, r)
+				}
+			}
+			if len(rs) < 1000 {
+				return nil
+			}
+			after = rs[len(rs)-1].Name
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, limit, func(r *store.BoundResource) string { return encodeStringToken(r.Name) })
+	return out, next, nil
+}
+
+// SetResourceState marks a resource available, in maintenance or down.
+// A bound resource keeps its binding; it is not offered again until it is
+// available.
+func (s *Service) SetResourceState(ctx context.Context, p *auth.Principal, name, state string) (*store.BoundResource, error) {
+	st, err := domain.ParseResourceState("state", state)
+	if err != nil {
+		return nil, err
+	}
+	var out *store.BoundResource
+	err = s.update(ctx, &record{op: opResourceState, actor: p, object: "resource:" + name, detail: "state=" + state}, func(tx store.Tx) error {
+		if err := tx.Resources().SetState(ctx, name, st); err != nil {
+			return err
+		}
+		out, err = tx.Resources().Get(ctx, name)
+		return err
+	})
+	return out, err
+}
+
+// RemoveResource deletes an unbound resource.
+func (s *Service) RemoveResource(ctx context.Context, p *auth.Principal, name string) error {
+	return s.update(ctx, &record{op: opRemoveResource, actor: p, object: "resource:" + name}, func(tx store.Tx) error {
+		return tx.Resources().Delete(ctx, name)
+	})
+}
