@@ -76,6 +76,8 @@ func constraintsText(cs []domain.Constraint) string {
 // on the names, attributes and constraints, not on the order of reqs or pool.
 // Among the resources a request accepts, it prefers those that fewer
 // requests accept, to leave scarce resources to the requests that need them.
+// Its cost grows with the number of distinct constraint sets and distinct
+// attribute values, much less with the number of requests and resources.
 //
 // When no assignment exists, the error has code failed_precondition and
 // wraps a *Shortfall naming a node that cannot be placed. Duplicate request
@@ -108,7 +110,8 @@ func Allocate(reqs []Request, pool []domain.Resource) (map[string]string, error)
 	// this is the first such node by name.
 	for _, g := range groups {
 		if g.n == 0 {
-			return nil, shortfall(&Shortfall{Node: g.members[0], Constraints: slices.Clone(g.cs), Available: len(names)})
+			r := reqs[g.members[0]]
+			return nil, shortfall(&Shortfall{Node: r.Name, Constraints: slices.Clone(r.Constraints), Available: len(names)})
 		}
 	}
 
@@ -123,10 +126,13 @@ func Allocate(reqs []Request, pool []domain.Resource) (map[string]string, error)
 	for _, g := range order {
 		for m.held[g] < len(groups[g].members) {
 			if !m.augment(g) {
+				// Members get resources in order, so the first one left
+				// without is the one to name.
+				r := reqs[groups[g].members[m.held[g]]]
 				competing, contested := m.lastSearch()
 				return nil, shortfall(&Shortfall{
-					Node:        groups[g].members[m.held[g]],
-					Constraints: slices.Clone(groups[g].cs),
+					Node:        r.Name,
+					Constraints: slices.Clone(r.Constraints),
 					Candidates:  groups[g].n,
 					Available:   len(names),
 					Competing:   competing,
@@ -142,7 +148,7 @@ func Allocate(reqs []Request, pool []domain.Resource) (map[string]string, error)
 	next := make([]int, len(groups))
 	for r, g := range m.owner {
 		if g >= 0 {
-			out[groups[g].members[next[g]]] = names[ranked[r]]
+			out[reqs[groups[g].members[next[g]]].Name] = names[ranked[r]]
 			next[g]++
 		}
 	}
@@ -191,19 +197,18 @@ func groupRequests(reqs []Request, rq []int, x *index) []group {
 			if cand == nil {
 				cand = full(len(x.attrs))
 			}
-			groups = append(groups, group{cs: cs, cand: cand, n: cand.count()})
+			groups = append(groups, group{cand: cand, n: cand.count()})
 		}
-		groups[g].members = append(groups[g].members, reqs[r].Name)
+		groups[g].members = append(groups[g].members, r)
 	}
 	return groups
 }
 
 // group is the requests that share one set of constraints.
 type group struct {
-	cs      []domain.Constraint // of the first member, as written
-	members []string            // in name order
-	cand    bitset              // resources (in name order) that satisfy cs
-	n       int                 // cand.count()
+	members []int  // indexes of the requests, in name order
+	cand    bitset // resources (in name order) that satisfy the constraints
+	n       int    // cand.count()
 }
 
 func shortfall(s *Shortfall) error {

@@ -130,9 +130,11 @@ func TestAllocate(t *testing.T) {
 			fall: &Shortfall{Node: "m", Candidates: 0, Available: 6},
 		},
 		{
+			// The same constraints in another order are the same set, and the
+			// error quotes the named node's own.
 			name: "more nodes than candidates",
-			reqs: []Request{req(t, "n1", "arch=aarch64"), req(t, "n2", "arch=aarch64"), req(t, "n3", "arch=aarch64")},
-			err:  `node "n3" cannot be placed: its constraints arch=aarch64 match 2 of 6 available resources, but 3 nodes with overlapping constraints compete for them`,
+			reqs: []Request{req(t, "n1", "arch=aarch64", "cores>=1"), req(t, "n2", "arch=aarch64", "cores>=1"), req(t, "n3", "cores>=1", "arch=aarch64")},
+			err:  `node "n3" cannot be placed: its constraints cores>=1 arch=aarch64 match 2 of 6 available resources, but 3 nodes with overlapping constraints compete for them`,
 			code: domain.CodeFailedPrecondition,
 			fall: &Shortfall{Node: "n3", Candidates: 2, Available: 6, Competing: 3, Contested: 2},
 		},
@@ -211,7 +213,7 @@ func TestAugmentUndoesGreedy(t *testing.T) {
 	// a accepts r0 and r1, b accepts only r0, and a holds r0.
 	a, b := full(2), newBitset(2)
 	b.set(0)
-	m, ranked := newMatcher([]group{{members: []string{"a"}, cand: a}, {members: []string{"b"}, cand: b}}, 2)
+	m, ranked := newMatcher([]group{{members: []int{0}, cand: a}, {members: []int{1}, cand: b}}, 2)
 	// Ranks put r1, which one request accepts, before r0, which two do.
 	if ranked[1] != 0 {
 		t.Fatalf("ranked %v", ranked)

@@ -145,7 +145,8 @@ func (m *matcher) augment(g int) bool {
 }
 
 // lastSearch describes the failed search of augment: how many requests the
-// groups it reached hold, and how many resources they accept between them.
+// groups it reached stand for, and how many resources they accept between
+// them (fewer).
 func (m *matcher) lastSearch() (requests, resources int) {
 	for _, g := range m.queue {
 		requests += m.demand[g]

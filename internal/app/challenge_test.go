@@ -425,6 +425,7 @@ func TestChallengeBadInput(t *testing.T) {
 		"short proof":   {&trellisv1.ChallengeResponseRequest{ChallengeId: c.ChallengeId, ClientNonce: good.ClientNonce, ClientProof: good.ClientProof[:16]}, "client_proof", "client_proof.length"},
 		"short nonce":   {&trellisv1.ChallengeResponseRequest{ChallengeId: c.ChallengeId, ClientNonce: good.ClientNonce[:8], ClientProof: good.ClientProof}, "client_nonce", "client_nonce.length"},
 		"missing nonce": {&trellisv1.ChallengeResponseRequest{ChallengeId: c.ChallengeId, ClientProof: good.ClientProof}, "client_nonce", "client_nonce.length"},
+		"bad uid":       {&trellisv1.ChallengeResponseRequest{ChallengeId: c.ChallengeId, Uid: "Not A Uid", ClientNonce: good.ClientNonce, ClientProof: good.ClientProof}, "uid", "uid.format"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := h.answer(tc.m)

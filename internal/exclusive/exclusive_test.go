@@ -52,31 +52,36 @@ func TestOneReplicaWorks(t *testing.T) {
 		wg.Go(func() { Run(c, st, h, job(h), log) })
 	}
 	time.Sleep(300 * time.Millisecond)
+	// One replica holds the lease. (On a loaded machine a holder that
+	// misses renewals for three periods loses it to another, legitimately;
+	// what must never happen is two working at once, checked below.)
 	mu.Lock()
-	var first string
+	first, most := "", 0
 	for h, n := range worked {
-		if n > 0 {
-			if first != "" {
-				t.Fatalf("two replicas worked: %v", worked)
-			}
-			first = h
+		if n > most {
+			first, most = h, n
 		}
 	}
 	mu.Unlock()
 	if first == "" {
 		t.Fatal("no replica worked")
 	}
+	othersWork := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for h, c := range worked {
+			if h != first {
+				n += c
+			}
+		}
+		return n
+	}
 	// The holder stops (and releases): another takes over.
+	before := othersWork()
 	ctxs[first]()
 	time.Sleep(300 * time.Millisecond)
-	mu.Lock()
-	others := 0
-	for h, n := range worked {
-		if h != first {
-			others += n
-		}
-	}
-	mu.Unlock()
+	others := othersWork() - before
 	for _, cancel := range ctxs {
 		cancel()
 	}

@@ -157,8 +157,8 @@ func (e *Engine) reloadAll(ctx context.Context) error {
 	return nil
 }
 
-// loadObjects adds every experiment, library and live realization with
-// their grants.
+// loadObjects adds every experiment, library and realization (ended ones
+// too: their record stays readable) with their grants.
 func loadObjects(ctx context.Context, tx store.Tx, g *graph) error {
 	nodes := map[string]*objectNode{}
 	exps, err := tx.Experiments().All(ctx)
@@ -177,7 +177,7 @@ func loadObjects(ctx context.Context, tx store.Tx, g *graph) error {
 		k := domain.LibraryObject(l.ID)
 		nodes[k] = &objectNode{key: k, owner: l.Owner, grants: map[string]domain.Rights{}}
 	}
-	rs, err := tx.Realizations().AllLive(ctx)
+	rs, err := tx.Realizations().All(ctx)
 	if err != nil {
 		return err
 	}
@@ -219,9 +219,6 @@ func loadObject(ctx context.Context, tx store.Tx, kind, id string) (func(*graph)
 	default:
 		var r *domain.Realization
 		if r, err = tx.Realizations().Get(ctx, id); err == nil {
-			if !r.State.Live() {
-				return func(g *graph) { g.putObject(key, nil) }, nil
-			}
 			n.owner, n.project = r.Owner, r.Project
 		}
 	}

@@ -42,11 +42,12 @@ var Rules = map[string]Rule{
 
 	Op(trellisv1connect.AuthLoginProcedure):   public,
 	Op(trellisv1connect.AuthRefreshProcedure): public, // the refresh token is the credential
+	Op(trellisv1connect.AuthLogoutProcedure):  authenticated,
+	Op(trellisv1connect.AuthWhoAmIProcedure):  authenticated,
+
 	// Challenge login: the answer to the challenge is the credential.
 	Op(trellisv1connect.AuthRequestChallengeProcedure):  public,
 	Op(trellisv1connect.AuthChallengeResponseProcedure): public,
-	Op(trellisv1connect.AuthLogoutProcedure):  authenticated,
-	Op(trellisv1connect.AuthWhoAmIProcedure):  authenticated,
 
 	Op(trellisv1connect.UsersRegisterProcedure):              public,
 	Op(trellisv1connect.UsersConfirmEmailProcedure):          public, // the mailed token is the credential

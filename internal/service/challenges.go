@@ -203,6 +203,11 @@ func (a *ChallengeAnswer) validate() error {
 	case !challengeIDPattern.MatchString(a.ChallengeID):
 		vs.Add("challenge_id", "challenge_id.format", "not a challenge id as RequestChallenge returns them")
 	}
+	if a.UID != "" {
+		if err := vs.Check(domain.ValidateUID("uid", a.UID)); err != nil {
+			return err
+		}
+	}
 	scramGiven := len(a.ClientNonce) > 0 || len(a.ClientProof) > 0
 	switch {
 	case a.Password != "" && scramGiven:
@@ -253,6 +258,9 @@ func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*Ch
 		}
 		if refusal == nil {
 			return nil
+		}
+		if domain.CodeOf(refusal) == domain.CodeInternal {
+			return refusal // the store failed: nothing is used up
 		}
 		return tx.Audit().Append(ctx, s.auditEvent(ctx, &record{op: opChallengeResponse, object: object, detail: detail}, domain.CodeOf(refusal).String()))
 	})

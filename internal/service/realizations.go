@@ -26,7 +26,7 @@ var (
 	opRelease            = policy.Op(trellisv1connect.RealizationsReleaseProcedure)
 	opForceRelease       = policy.Op(trellisv1connect.RealizationsForceReleaseProcedure)
 	opReap               = "trellis.reaper/ReleaseExpired"
-	realizeAttempts      = 3
+	realizeAttempts      = 5
 	realizationIDEncoder = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 )
 
@@ -113,50 +113,55 @@ func (s *Service) Realize(ctx context.Context, p *auth.Principal, experiment, pr
 		reqs[i] = alloc.Request{Name: e.Name, Constraints: e.Constraints}
 	}
 	id := newRealizationID()
+	var r *domain.Realization
+	rec := &record{op: opRealize, actor: p, object: domain.RealizationObject(id), detail: fmt.Sprintf("experiment=%s project=%s nodes=%d lease=%s", experiment, project, len(elements), lease)}
+	// Reading the pool, choosing and binding happen in one transaction: on
+	// SQLite the single writer makes it exclusive; on PostgreSQL a
+	// concurrent realization makes one of the two fail to serialize, and the
+	// store runs it again on a fresh view of the pool. The unique index on
+	// live bindings stands behind both.
+	var shortfall error
 	for attempt := 1; ; attempt++ {
-		var pool []domain.Resource
-		if err := s.view(ctx, func(tx store.Tx) error {
-			rs, err := tx.Resources().Available(ctx, domain.KindNode)
-			pool = make([]domain.Resource, len(rs))
-			for i, r := range rs {
-				pool[i] = *r
-			}
-			return err
-		}); err != nil {
-			return nil, err
-		}
-		assignment, err := alloc.Allocate(reqs, pool)
-		if err != nil {
-			var sf *alloc.Shortfall
-			if errors.As(err, &sf) {
-				err = domain.FailedPrecondition("%s", sf.Error())
-			}
-			s.AuditRefusal(ctx, opRealize, p, domain.ExperimentObject(experiment), err, "allocation failed")
-			return nil, err
-		}
-		now := s.now()
-		r := &domain.Realization{
-			ID: id, Experiment: experiment, Project: project, Owner: p.UID,
-			State: domain.RealizationAllocated, LeaseExpires: now.Add(lease), CreatedAt: now,
-		}
-		for _, e := range elements {
-			r.Bindings = append(r.Bindings, domain.Binding{Element: e.Name, Resource: assignment[e.Name]})
-		}
-		rec := &record{op: opRealize, actor: p, object: domain.RealizationObject(id), detail: fmt.Sprintf("experiment=%s project=%s nodes=%d lease=%s", experiment, project, len(elements), lease)}
 		err = s.update(ctx, rec, func(tx store.Tx) error {
+			shortfall = nil
+			avail, err := tx.Resources().Available(ctx, domain.KindNode)
+			if err != nil {
+				return err
+			}
+			pool := make([]domain.Resource, len(avail))
+			for i, res := range avail {
+				pool[i] = *res
+			}
+			assignment, err := alloc.Allocate(reqs, pool)
+			if err != nil {
+				shortfall = err
+				return err
+			}
+			now := s.now()
+			r = &domain.Realization{
+				ID: id, Experiment: experiment, Project: project, Owner: p.UID,
+				State: domain.RealizationAllocated, LeaseExpires: now.Add(lease), CreatedAt: now,
+			}
+			for _, e := range elements {
+				r.Bindings = append(r.Bindings, domain.Binding{Element: e.Name, Resource: assignment[e.Name]})
+			}
 			if err := tx.Realizations().Create(ctx, r); err != nil {
 				return err
 			}
 			return tx.Changes().Append(ctx, store.ChangeRealization, id)
 		})
-		if err == nil {
+		switch {
+		case err == nil:
 			return &RealizationView{Realization: r}, nil
-		}
-		if !domain.HasCode(err, domain.CodeFailedPrecondition) || attempt == realizeAttempts {
+		case shortfall != nil:
+			s.AuditRefusal(ctx, opRealize, p, domain.ExperimentObject(experiment), err, "allocation failed")
 			return nil, err
+		case domain.HasCode(err, domain.CodeFailedPrecondition) && attempt < realizeAttempts:
+			// A resource was taken between our read and our insert (read
+			// committed isolation let both through): choose again.
+			continue
 		}
-		// Another realization took some of the chosen resources between
-		// reading the pool and binding: choose again.
+		return nil, err
 	}
 }
 

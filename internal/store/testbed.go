@@ -129,7 +129,8 @@ type RealizationFilter struct {
 type Realizations interface {
 	// Create inserts the realization with its bindings. A resource bound to
 	// another live realization fails it with failed-precondition naming
-	// the resource (and nothing is written: the caller's transaction fails).
+	// the resource; nothing of it is written and the caller's transaction
+	// stays usable.
 	Create(ctx context.Context, r *domain.Realization) error
 	// Get returns a realization with its live bindings (or, once ended, the
 	// bindings it had).
@@ -145,7 +146,7 @@ type Realizations interface {
 	End(ctx context.Context, id string, state domain.RealizationState, at time.Time) error
 	// Expired lists live realizations whose lease ended before now.
 	Expired(ctx context.Context, now time.Time, limit int) ([]string, error)
-	// AllLive lists live realizations (without bindings), for the policy
-	// engine.
-	AllLive(ctx context.Context) ([]*domain.Realization, error)
+	// All lists every realization, live or ended, without bindings, for
+	// the policy engine: an ended one stays readable as a record.
+	All(ctx context.Context) ([]*domain.Realization, error)
 }

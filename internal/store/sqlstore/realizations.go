@@ -405,11 +405,10 @@ func (s realizations) Expired(ctx context.Context, now time.Time, limit int) ([]
 	return out, nil
 }
 
-func (s realizations) AllLive(ctx context.Context) ([]*domain.Realization, error) {
-	out, err := collect(ctx, s.tx, scanRealization, "SELECT "+realizationColumns+" FROM realizations WHERE state IN "+
-		liveStates+" ORDER BY id")
+func (s realizations) All(ctx context.Context) ([]*domain.Realization, error) {
+	out, err := collect(ctx, s.tx, scanRealization, "SELECT "+realizationColumns+" FROM realizations ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: load live realizations: %w", err)
+		return nil, fmt.Errorf("sqlstore: load realizations: %w", err)
 	}
 	return out, nil
 }

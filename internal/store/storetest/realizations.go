@@ -162,10 +162,10 @@ var realizationTests = []test{
 			return tx.Realizations().Create(ctx, newRealization("r3", "n1", "n3"))
 		})
 		view(t, s, func(ctx context.Context, tx store.Tx) error {
-			all, err := tx.Realizations().AllLive(ctx)
+			all, err := tx.Realizations().All(ctx)
 			ok(t, err)
 			if got := realizationIDs(all); got != "[r1 r3]" {
-				t.Errorf("AllLive = %s", got)
+				t.Errorf("All = %s", got)
 			}
 			return nil
 		})
@@ -241,14 +241,14 @@ var realizationTests = []test{
 			if bs != "[r0[] r1[e1=n1 e2=n4] r2[e1=n2] r3[e1=n3]]" {
 				t.Errorf("List's bindings = %s", bs)
 			}
-			live, err := tx.Realizations().AllLive(ctx)
+			all, err := tx.Realizations().All(ctx)
 			ok(t, err)
-			if ids := realizationIDs(live); ids != "[r0 r1 r3]" {
-				t.Errorf("AllLive = %s", ids)
+			if ids := realizationIDs(all); ids != "[r0 r1 r2 r3]" {
+				t.Errorf("All = %s (ended ones included)", ids)
 			}
-			for _, r := range live {
+			for _, r := range all {
 				if r.Bindings != nil {
-					t.Errorf("AllLive loaded bindings of %s", r.ID)
+					t.Errorf("All loaded bindings of %s", r.ID)
 				}
 			}
 			return nil

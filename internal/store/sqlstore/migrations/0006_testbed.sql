@@ -99,7 +99,8 @@ CREATE INDEX realizations_state_lease ON realizations (state, lease_expires_at);
 --
 -- The resource's foreign key is NO ACTION rather than RESTRICT (see 0003:
 -- SQLite reports RESTRICT as a trigger error): a resource with bindings
--- cannot be deleted, which Resources.Delete turns into failed-precondition.
+-- cannot be deleted. Resources.Delete refuses a live one with
+-- failed-precondition and removes ended realizations' bindings of it first.
 CREATE TABLE bindings (
     realization TEXT {{bytewise}} NOT NULL,
     element     TEXT {{bytewise}} NOT NULL,
