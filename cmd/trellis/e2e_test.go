@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 )
 
 // The end-to-end test builds the real binary, starts the real server on an
@@ -35,6 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -94,46 +97,67 @@ func freeAddr(t *testing.T) string {
 }
 
 // startServer starts `trellis serve` on dataDir, with extra flags if any.
-func startServer(t *testing.T, dataDir string, flags ...string) string {
+// server is a running `trellis serve`.
+type server struct {
+	url  string
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+	done chan error
+}
+
+// launch starts `trellis serve` on a free port and waits until it is ready;
+// the test's cleanup stops it (unless the test killed it).
+func launch(t *testing.T, dataDir string, flags ...string) *server {
 	addr := freeAddr(t)
-	cmd := exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--listen", addr}, flags...)...)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
+	s := &server{url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(binary, append([]string{"serve", "--data-dir", dataDir, "--listen", addr}, flags...)...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { s.done <- s.cmd.Wait() }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		_ = s.cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-done:
+		case <-s.done:
 		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
+			_ = s.cmd.Process.Kill()
 			t.Error("server did not stop on SIGINT")
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
+			t.Logf("server log:\n%s", s.logs.String())
 		}
-		if strings.Contains(logs.String(), "Bearer ") {
+		if strings.Contains(s.logs.String(), "Bearer ") {
 			t.Error("server log contains a bearer token")
 		}
 	})
-	url := "http://" + addr
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get(url + "/readyz")
+		resp, err := http.Get(s.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return url
+				return s
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, logs.String())
+			t.Fatalf("server not ready: %v\n%s", err, s.logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// kill ends the server at once, as a crash would.
+func (s *server) kill(t *testing.T) {
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	err := <-s.done
+	s.done <- err // for the cleanup
+}
+
+func startServer(t *testing.T, dataDir string, flags ...string) string {
+	return launch(t, dataDir, flags...).url
 }
 
 var mailToken = regexp.MustCompile(`user confirm ([A-Za-z0-9_-]{43})`)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -25,7 +26,10 @@ type Spec struct {
 	// MembersPerProject and MembersPerCircle are averages.
 	MembersPerProject int
 	MembersPerCircle  int
-	Seed              uint64
+	// Experiments are owned by random users and projects; about a third
+	// are shared (read) with a random circle.
+	Experiments int
+	Seed        uint64
 }
 
 // Testbed is the size issue 3 names: 10,000 users, 2,000 projects nested
@@ -36,7 +40,8 @@ var Testbed = Spec{Users: 10_000, Projects: 2_000, Depth: 5, Circles: 1_000, Mem
 type Population struct {
 	Users    []string
 	Projects []string
-	Circles  []string
+	Circles     []string
+	Experiments []string
 	// Memberships lists (uid, project) pairs that exist.
 	Memberships [][2]string
 }
@@ -148,7 +153,72 @@ func Generate(ctx context.Context, st store.Store, s Spec) (*Population, error) 
 	}); err != nil {
 		return nil, fmt.Errorf("dataset circle memberships: %w", err)
 	}
+	if err := generateExperiments(ctx, st, s, r, pop, now); err != nil {
+		return nil, err
+	}
 	return pop, nil
+}
+
+func generateExperiments(ctx context.Context, st store.Store, s Spec, r *rand.Rand, pop *Population, now time.Time) error {
+	type exp struct {
+		x     domain.Experiment
+		grant string
+	}
+	exps := make([]exp, s.Experiments)
+	for i := range exps {
+		owner := pop.Users[r.IntN(len(pop.Users))]
+		if r.IntN(2) == 0 && len(pop.Projects) > 0 {
+			owner = pop.Projects[r.IntN(len(pop.Projects))]
+		}
+		name := fmt.Sprintf("e%05d", i)
+		exps[i].x = domain.Experiment{ID: owner + ":" + name, Owner: owner, Name: name, Creator: owner, CreatedAt: now}
+		if r.IntN(3) == 0 && len(pop.Circles) > 0 {
+			exps[i].grant = pop.Circles[r.IntN(len(pop.Circles))]
+		}
+		pop.Experiments = append(pop.Experiments, exps[i].x.ID)
+	}
+	return inBatches(ctx, st, len(exps), func(ctx context.Context, tx store.Tx, i int) error {
+		if err := tx.Experiments().Create(ctx, &exps[i].x); err != nil {
+			return err
+		}
+		if exps[i].grant == "" {
+			return nil
+		}
+		return tx.Grants().Set(ctx, &domain.Grant{Object: domain.ExperimentObject(exps[i].x.ID), Circle: exps[i].grant, Rights: domain.RightsOf(domain.Read)})
+	})
+}
+
+// Nodes registers n node resources with varied attributes (cores 2 to 64,
+// memory, arch, site), named node00000 on.
+func Nodes(ctx context.Context, st store.Store, n int, seed uint64) error {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	cores := []string{"2", "4", "8", "16", "32", "64"}
+	archs := []string{"x86_64", "x86_64", "x86_64", "arm64"}
+	now := time.Now()
+	return inBatches(ctx, st, n, func(ctx context.Context, tx store.Tx, i int) error {
+		c := cores[r.IntN(len(cores))]
+		return tx.Resources().Create(ctx, &domain.Resource{
+			Name: fmt.Sprintf("node%05d", i), Kind: domain.KindNode, Provider: fmt.Sprintf("site%d", i%4),
+			State: domain.ResourceAvailable, CreatedAt: now,
+			Attributes: map[string]string{"cores": c, "memory_gb": fmt.Sprint(4 * r.IntN(64)), "arch": archs[r.IntN(len(archs))], "site": fmt.Sprintf("site%d", i%4)},
+		})
+	})
+}
+
+// Layout returns a layout of n nodes in a few constraint classes, each
+// linked to the next.
+func Layout(n int) []byte {
+	classes := []string{`{cores: ">=4"}`, `{cores: ">=8", arch: x86_64}`, `{}`, `{cores: ">=2", memory_gb: ">=16"}`, `{arch: x86_64}`}
+	var b strings.Builder
+	b.WriteString("nodes:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  - name: n%d\n    constraints: %s\n", i, classes[i%len(classes)])
+	}
+	b.WriteString("links:\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "  - [n%d, n%d]\n", i-1, i)
+	}
+	return []byte(b.String())
 }
 
 // inBatches calls fn for 0..n-1, batch rows a transaction.
