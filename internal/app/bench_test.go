@@ -126,4 +126,3 @@ func BenchmarkListExperiments50k(b *testing.B) {
 	reportMillis(b, lat)
 	b.ReportMetric(float64(found)/float64(b.N), "listed/op")
 }
-

@@ -38,8 +38,8 @@ var Testbed = Spec{Users: 10_000, Projects: 2_000, Depth: 5, Circles: 1_000, Mem
 
 // Population names what was made, for load generators to draw from.
 type Population struct {
-	Users    []string
-	Projects []string
+	Users       []string
+	Projects    []string
 	Circles     []string
 	Experiments []string
 	// Memberships lists (uid, project) pairs that exist.
