@@ -336,3 +336,36 @@ func TestLeaseExpiry(t *testing.T) {
 		t.Fatalf("owner not told: %v", ns)
 	}
 }
+
+func TestListEndedRealizations(t *testing.T) {
+	h := newHarness(t, sqlite)
+	ctx := context.Background()
+	adminTok := h.bootstrapAdmin()
+	ann := h.newUser("ann")
+	h.approvedProject(adminTok, ann, "lab")
+	h.registerNodes(adminTok, "n", 2, map[string]string{"cores": "8", "arch": "x86_64"})
+	if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:ping", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte(twoNodes)}}}, ann)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab"}, ann))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.realizations.Release(ctx, req(&trellisv1.ReleaseRequest{Id: r.Msg.Realization.Id}, ann)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ended bool
+		want  int
+	}{{false, 0}, {true, 1}} {
+		list, err := h.realizations.ListRealizations(ctx, req(&trellisv1.ListRealizationsRequest{IncludeEnded: tc.ended}, ann))
+		if err != nil || len(list.Msg.Realizations) != tc.want {
+			t.Fatalf("include_ended=%v: %v %v", tc.ended, list, err)
+		}
+	}
+	// The record stays readable by its owner.
+	got, err := h.realizations.GetRealization(ctx, req(&trellisv1.GetRealizationRequest{Id: r.Msg.Realization.Id}, ann))
+	if err != nil || got.Msg.Realization.State != "released" || len(got.Msg.Realization.Bindings) != 2 {
+		t.Fatalf("ended record: %v %v", got, err)
+	}
+}

@@ -30,6 +30,8 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminAuditCmd(a),
 		newAdminUserStateCmd(a),
 		newAdminSetAdminCmd(a),
+		newAdminRealizationsCmd(a),
+		newAdminReleaseCmd(a),
 	)
 	return cmd
 }

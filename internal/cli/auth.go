@@ -12,13 +12,18 @@ import (
 )
 
 func newLoginCmd(a *app) *cobra.Command {
-	var fromStdin bool
+	var fromStdin, challenge bool
 	cmd := &cobra.Command{
 		Use:   "login UID",
 		Short: "Log in and save the session's credentials",
 		Long: `Log in with a password and save the session's tokens in the config directory,
 so that later commands run as this user. The access token is renewed
-automatically until the session expires (24 hours) or you log out.`,
+automatically until the session expires (24 hours) or you log out.
+
+With --challenge the password never leaves this machine: the client answers
+a scram-argon2id challenge with a proof of it, and checks the server's proof
+that it holds the account's verifier. An account whose password was set
+before the server offered challenge logins needs one password login first.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			uid := args[0]
@@ -30,12 +35,19 @@ automatically until the session expires (24 hours) or you log out.`,
 			if err != nil {
 				return err
 			}
-			a.warnInsecure(c)
-			resp, err := c.anonAuth.Login(cmd.Context(), connect.NewRequest(&trellisv1.LoginRequest{Uid: uid, Password: password}))
-			if err != nil {
-				return err
+			var tokens *trellisv1.Tokens
+			if challenge {
+				if tokens, err = challengeLogin(cmd.Context(), c, uid, password); err != nil {
+					return err
+				}
+			} else {
+				a.warnInsecure(c)
+				resp, err := c.anonAuth.Login(cmd.Context(), connect.NewRequest(&trellisv1.LoginRequest{Uid: uid, Password: password}))
+				if err != nil {
+					return err
+				}
+				tokens = resp.Msg.GetTokens()
 			}
-			tokens := resp.Msg.GetTokens()
 			if tokens.GetAccessToken() == "" {
 				return errors.New("the server returned no access token")
 			}
@@ -58,6 +70,7 @@ automatically until the session expires (24 hours) or you log out.`,
 		},
 	}
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	cmd.Flags().BoolVar(&challenge, "challenge", false, "log in with a scram-argon2id challenge: the password never crosses the wire")
 	return cmd
 }
 

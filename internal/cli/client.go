@@ -175,6 +175,10 @@ type conn struct {
 	circles       trellisv1connect.CirclesClient
 	notifications trellisv1connect.NotificationsClient
 	policy        trellisv1connect.PolicyClient
+	experiments   trellisv1connect.ExperimentsClient
+	libraries     trellisv1connect.LibrariesClient
+	resources     trellisv1connect.ResourcesClient
+	realizations  trellisv1connect.RealizationsClient
 
 	// notificationStream is for Notifications.Watch: a stream lasts as long
 	// as its reader wants, so its HTTP client has no overall timeout (the
@@ -239,6 +243,10 @@ func (a *app) connect() (*conn, error) {
 		circles:            trellisv1connect.NewCirclesClient(httpClient, server, authed),
 		notifications:      trellisv1connect.NewNotificationsClient(httpClient, server, authed),
 		policy:             trellisv1connect.NewPolicyClient(httpClient, server, authed),
+		experiments:        trellisv1connect.NewExperimentsClient(httpClient, server, authed),
+		libraries:          trellisv1connect.NewLibrariesClient(httpClient, server, authed),
+		resources:          trellisv1connect.NewResourcesClient(httpClient, server, authed),
+		realizations:       trellisv1connect.NewRealizationsClient(httpClient, server, authed),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),
 		anonAuth:           anonAuth,
 		anonUsers:          trellisv1connect.NewUsersClient(httpClient, server, transport),

@@ -48,7 +48,8 @@ type fakeServer struct {
 	registered   []*trellisv1.RegisterRequest
 	setProfile   []*trellisv1.SetUserProfileRequest
 
-	social *fakeSocial // Projects, Circles, Notifications, Policy
+	social  *fakeSocial  // Projects, Circles, Notifications, Policy
+	testbed *fakeTestbed // Experiments, Libraries, Resources, Realizations
 }
 
 const fakePassword = "correct horse"
@@ -67,6 +68,7 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.Handle(trellisv1connect.NewAdminHandler(f))
 	mux.Handle(trellisv1connect.NewApiInfoHandler(f))
 	f.social = mountSocial(f, mux)
+	f.testbed = mountTestbed(f.social, mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.authHeaders[r.URL.Path] = r.Header.Get("Authorization")

@@ -180,8 +180,8 @@ func (s *Service) GetRealization(ctx context.Context, id string) (*RealizationVi
 	return v, err
 }
 
-// ListRealizations lists the live realizations p may read; admins (all) may
-// include ended ones.
+// ListRealizations lists the realizations p may read (all of them, for an
+// admin's ListAllRealizations); ended ones only when asked.
 func (s *Service) ListRealizations(ctx context.Context, p *auth.Principal, all, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
@@ -191,7 +191,7 @@ func (s *Service) ListRealizations(ctx context.Context, p *auth.Principal, all, 
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.RealizationFilter{IncludeEnded: all && includeEnded, Page: store.Page{After: after, Limit: limit + 1}}
+	f := store.RealizationFilter{IncludeEnded: includeEnded, Page: store.Page{After: after, Limit: limit + 1}}
 	if !all {
 		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.RealizationRead, "realization")
 		if err != nil {
