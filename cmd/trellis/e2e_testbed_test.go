@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 )
 
 // TestTestbedEndToEnd drives experiments, resources and realizations through
@@ -14,11 +16,17 @@ import (
 // researcher with an approved project describes an experiment, realizes it,
 // inspects and releases the realization, and exports the experiment and
 // imports it under another name.
+// TestTestbedEndToEnd runs the flow on the embedded store and on
+// PostgreSQL.
 func TestTestbedEndToEnd(t *testing.T) {
-	dataDir := t.TempDir()
+	t.Run("sqlite", func(t *testing.T) { testbedEndToEnd(t, []string{"--data-dir", t.TempDir()}) })
+	t.Run("postgres", func(t *testing.T) { testbedEndToEnd(t, []string{"--database", pgtest.NewDatabase(t)}) })
+}
+
+func testbedEndToEnd(t *testing.T, storeFlags []string) {
 	base := &cli{t: t}
-	base.ok("sesame for the testbed admin\n", "admin", "bootstrap", "--uid", "ops", "--email", "ops@testbed.example.org", "--password-stdin", "--data-dir", dataDir)
-	base.server = startServer(t, dataDir)
+	base.ok("sesame for the testbed admin\n", append([]string{"admin", "bootstrap", "--uid", "ops", "--email", "ops@testbed.example.org", "--password-stdin"}, storeFlags...)...)
+	base.server = startServer(t, t.TempDir(), storeFlags...)
 	admin := base.as("ops")
 	admin.ok("sesame for the testbed admin\n", "login", "ops", "--password-stdin")
 

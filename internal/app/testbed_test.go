@@ -369,3 +369,68 @@ func TestListEndedRealizations(t *testing.T) {
 		t.Fatalf("ended record: %v %v", got, err)
 	}
 }
+
+func TestChangeBindings(t *testing.T) {
+	h := newHarness(t, postgres)
+	ctx := context.Background()
+	adminTok := h.bootstrapAdmin()
+	ann := h.newUser("ann")
+	h.approvedProject(adminTok, ann, "lab")
+	h.registerNodes(adminTok, "n", 5, map[string]string{"cores": "8", "arch": "x86_64"})
+	if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:ping", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "main", Content: []byte(twoNodes)}}}, ann)); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab"}, ann))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:ping", Project: "lab"}, ann))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, r := range []*trellisv1.Realization{r1.Msg.Realization, r2.Msg.Realization} {
+		for _, b := range r.Bindings {
+			used[b.Resource] = true
+		}
+	}
+	var free string
+	for i := range 5 {
+		if n := fmt.Sprintf("n%03d", i); !used[n] {
+			free = n
+		}
+	}
+	other := r2.Msg.Realization.Bindings[0].Resource
+	if _, err := h.resources.SetResourceState(ctx, req(&trellisv1.SetResourceStateRequest{Name: free, State: "down"}, adminTok)); err != nil {
+		t.Fatal(err)
+	}
+	bind := func(res string) error {
+		_, err := h.realizations.ChangeBindings(ctx, req(&trellisv1.ChangeBindingsRequest{Id: r1.Msg.Realization.Id, Bindings: []*trellisv1.Binding{{Element: "b", Resource: res}}}, ann))
+		return err
+	}
+	err = bind(other)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	if !strings.Contains(err.Error(), "bound to another realization") {
+		t.Fatalf("bound elsewhere: %v", err)
+	}
+	err = bind(free)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	if !strings.Contains(err.Error(), "down") {
+		t.Fatalf("down: %v", err)
+	}
+	err = bind("no-such-node")
+	wantCode(t, err, connect.CodeNotFound)
+	// Back up, the free node swaps in; the old one is free again.
+	if _, err := h.resources.SetResourceState(ctx, req(&trellisv1.SetResourceStateRequest{Name: free, State: "available"}, adminTok)); err != nil {
+		t.Fatal(err)
+	}
+	if err := bind(free); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := h.realizations.GetRealization(ctx, req(&trellisv1.GetRealizationRequest{Id: r1.Msg.Realization.Id}, ann))
+	for _, b := range got.Msg.Realization.Bindings {
+		if b.Element == "b" && b.Resource != free {
+			t.Fatalf("b bound to %s, want %s", b.Resource, free)
+		}
+	}
+}
