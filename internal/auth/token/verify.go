@@ -94,8 +94,43 @@ const (
 	msgNotYetValid = "access token not yet valid"
 )
 
+// Reasons a token is refused, for callers that act on the reason (the
+// offline verify package) rather than show the message: every refusal wraps
+// exactly one of them, so errors.Is finds it.
+var (
+	ErrMissing     = errors.New("token: missing")
+	ErrMalformed   = errors.New("token: malformed")
+	ErrInvalid     = errors.New("token: invalid")
+	ErrUnknownKey  = errors.New("token: unknown key")
+	ErrIssuer      = errors.New("token: other issuer")
+	ErrAudience    = errors.New("token: other audience")
+	ErrExpired     = errors.New("token: expired")
+	ErrNotYetValid = errors.New("token: not yet valid")
+)
+
+// reasonOf files each message under its reason.
+var reasonOf = map[string]error{
+	msgMissing:     ErrMissing,
+	msgTooLarge:    ErrMalformed,
+	msgMalformed:   ErrMalformed,
+	msgAlgorithm:   ErrInvalid,
+	msgType:        ErrInvalid,
+	msgUnknownKey:  ErrUnknownKey,
+	msgSignature:   ErrInvalid,
+	msgIssuer:      ErrIssuer,
+	msgAudience:    ErrAudience,
+	msgNoSubject:   ErrInvalid,
+	msgNoExpiry:    ErrInvalid,
+	msgExpired:     ErrExpired,
+	msgNotYetValid: ErrNotYetValid,
+}
+
 func unauthenticated(msg string, cause error) error {
-	return &domain.Error{Code: domain.CodeUnauthenticated, Message: msg, Err: cause}
+	reason := reasonOf[msg]
+	if reason == nil {
+		reason = ErrInvalid
+	}
+	return &domain.Error{Code: domain.CodeUnauthenticated, Message: msg, Err: errors.Join(reason, cause)}
 }
 
 // Verify checks raw and returns its claims, or a domain unauthenticated
