@@ -110,6 +110,8 @@ type Server struct {
 	log     *slog.Logger
 	// replicaID names this process when it holds a lease.
 	replicaID string
+	// authn records API tokens' last use in the background.
+	authn *auth.Authenticator
 }
 
 // Build assembles a server on an open store.
@@ -184,6 +186,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	authn := auth.NewAuthenticator(verifier, st, nil)
 	feed.On(store.ChangeSession, authn.InvalidateSession)
 	feed.On(store.ChangeUser, authn.InvalidateUser)
+	feed.On(store.ChangeAPIToken, authn.InvalidateAPIToken)
 	feed.OnReset(authn.Reset)
 
 	mux := http.NewServeMux()
@@ -194,7 +197,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	})
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn}, nil
 }
 
 // CheckListen refuses to serve plain HTTP beyond the loopback interface:
@@ -273,6 +276,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopBG()
 	wg.Wait()
+	s.authn.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

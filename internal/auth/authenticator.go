@@ -27,6 +27,8 @@ type Authenticator struct {
 	gen      uint64 // bumped by every invalidation; see load
 	sessions map[string]*store.Session
 	users    map[string]*domain.User
+	tokens   apiTokens // API tokens (apitoken.go); rows guarded by mu
+	touches  sync.WaitGroup
 }
 
 // maxCached bounds each in-memory view; past it the view is dropped whole,
@@ -43,6 +45,7 @@ func NewAuthenticator(v *token.Verifier, st store.Store, now func() time.Time) *
 		verifier: v, st: st, now: now,
 		sessions: map[string]*store.Session{},
 		users:    map[string]*domain.User{},
+		tokens:   apiTokens{rows: map[string]*store.APIToken{}, touched: map[string]time.Time{}},
 	}
 }
 
@@ -68,6 +71,7 @@ func (a *Authenticator) Reset() {
 	a.gen++
 	clear(a.sessions)
 	clear(a.users)
+	clear(a.tokens.rows)
 	a.mu.Unlock()
 }
 
@@ -95,8 +99,12 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Princ
 	return a.AuthenticateToken(ctx, raw)
 }
 
-// AuthenticateToken resolves an access token to a principal.
+// AuthenticateToken resolves an access token, or an API token, to a
+// principal.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Principal, error) {
+	if strings.HasPrefix(raw, APITokenPrefix) {
+		return a.authenticateAPIToken(ctx, raw)
+	}
 	claims, err := a.verifier.Verify(raw)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,12 @@ type Principal struct {
 	SessionID      string
 	SessionExpires time.Time
 	TokenExpires   time.Time
+	// Scopes narrow what an API token may do (see policy.ScopeAllows); nil
+	// for a login's credentials, which are not narrowed.
+	Scopes []string
+	// TokenID and TokenName name the API token the request came with;
+	// empty for a login's credentials (which have a SessionID instead).
+	TokenID, TokenName string
 }
 
 type ctxKey struct{}

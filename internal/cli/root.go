@@ -101,6 +101,7 @@ credentials that prove them. This command is both its server and its client.`,
 		newRealizationCmd(a),
 		newVersionCmd(a),
 		newSSHCmd(a),
+		newTokenCmd(a),
 	)
 	return root
 }

@@ -49,6 +49,12 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.AuthRequestChallengeProcedure):  public,
 	Op(trellisv1connect.AuthChallengeResponseProcedure): public,
 
+	// API tokens: each acts on the caller's own. Creating one also needs a
+	// credential not narrowed by scopes, or scoped "all" (ScopeAllows).
+	Op(trellisv1connect.AuthCreateAPITokenProcedure): authenticated,
+	Op(trellisv1connect.AuthListAPITokensProcedure):  authenticated,
+	Op(trellisv1connect.AuthRevokeAPITokenProcedure): authenticated,
+
 	Op(trellisv1connect.UsersRegisterProcedure):              public,
 	Op(trellisv1connect.UsersConfirmEmailProcedure):          public, // the mailed token is the credential
 	Op(trellisv1connect.UsersResendConfirmationProcedure):    public,

@@ -216,6 +216,9 @@ func min64(a, b time.Time) time.Time {
 
 // Logout revokes the caller's session.
 func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
+	if p.TokenID != "" {
+		return domain.FailedPrecondition("an API token has no session to log out of: revoke the token instead (trellis token revoke %s)", p.TokenName)
+	}
 	return s.update(ctx, &record{op: opLogout, actor: p, object: "session:" + p.SessionID}, func(tx store.Tx) error {
 		return s.revokeSessions(ctx, tx, []string{p.SessionID})
 	})

@@ -56,6 +56,7 @@ type Tx interface {
 	SSHKeys() SSHKeys
 	Authorities() Authorities
 	Challenges() Challenges
+	APITokens() APITokens
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,
@@ -374,4 +375,42 @@ type Challenges interface {
 	// first when there is none: every replica gets the same value,
 	// whichever stored it.
 	Secret(ctx context.Context, name string, candidate []byte) ([]byte, error)
+}
+
+// ChangeAPIToken is the change kind of an API token, keyed by its id.
+const ChangeAPIToken = "api_token"
+
+// APIToken is a user's token for automation. Only a hash of its secret is
+// stored: the token itself is shown once, when it is created.
+type APIToken struct {
+	ID         string // the lookup key, part of the token; not secret
+	UID        string
+	Name       string // unique among uid's tokens
+	Scopes     string // as the policy layer encodes them
+	SecretHash []byte // SHA-256 of the secret
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt time.Time // zero when never used
+	RevokedAt  time.Time // zero unless revoked
+}
+
+// APITokens holds API tokens.
+type APITokens interface {
+	// Create stores a token; domain already-exists naming the field "name"
+	// when uid holds a token of that name (revoked or expired included),
+	// domain not-found when there is no such user.
+	Create(ctx context.Context, t *APIToken) error
+	// Get returns the token with this id, or domain not-found.
+	Get(ctx context.Context, id string) (*APIToken, error)
+	// GetByName returns uid's token of that name, or domain not-found.
+	GetByName(ctx context.Context, uid, name string) (*APIToken, error)
+	// List returns uid's tokens, oldest first.
+	List(ctx context.Context, uid string) ([]*APIToken, error)
+	// Revoke marks uid's token of that name revoked at now (a token revoked
+	// already keeps its first time) and returns it; domain not-found when
+	// uid holds no such token.
+	Revoke(ctx context.Context, uid, name string, now time.Time) (*APIToken, error)
+	// Touch records a use at now, unless a later use is recorded already.
+	// A missing token is no error.
+	Touch(ctx context.Context, id string, now time.Time) error
 }

@@ -23,6 +23,373 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CreateAPITokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique among the caller's tokens: 1 to 64 characters, lower-case
+	// letters, digits, '_', '.' or '-', starting with a letter or digit.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the token may do, within what its user may: "read" (the
+	// operations without side effects), "all", or operations such as
+	// "trellis.v1.Experiments/*" and "trellis.v1.Realizations/Realize".
+	// At least one.
+	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// How long the token is valid: unset for 30 days, at most 365 days.
+	Expires       *durationpb.Duration `protobuf:"bytes,3,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPITokenRequest) Reset() {
+	*x = CreateAPITokenRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPITokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPITokenRequest) ProtoMessage() {}
+
+func (x *CreateAPITokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPITokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateAPITokenRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CreateAPITokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateAPITokenRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *CreateAPITokenRequest) GetExpires() *durationpb.Duration {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+type CreateAPITokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token, shown this once.
+	Token         string    `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	ApiToken      *APIToken `protobuf:"bytes,2,opt,name=api_token,json=apiToken,proto3" json:"api_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPITokenResponse) Reset() {
+	*x = CreateAPITokenResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPITokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPITokenResponse) ProtoMessage() {}
+
+func (x *CreateAPITokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPITokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateAPITokenResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateAPITokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateAPITokenResponse) GetApiToken() *APIToken {
+	if x != nil {
+		return x.ApiToken
+	}
+	return nil
+}
+
+// APIToken describes an API token; it never holds the secret.
+type APIToken struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Scopes    []string               `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Unset when never used. Recorded at most once a minute.
+	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	// Unset unless revoked.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *APIToken) Reset() {
+	*x = APIToken{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIToken) ProtoMessage() {}
+
+func (x *APIToken) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIToken.ProtoReflect.Descriptor instead.
+func (*APIToken) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *APIToken) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *APIToken) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *APIToken) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *APIToken) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *APIToken) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+func (x *APIToken) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+type ListAPITokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPITokensRequest) Reset() {
+	*x = ListAPITokensRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPITokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPITokensRequest) ProtoMessage() {}
+
+func (x *ListAPITokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPITokensRequest.ProtoReflect.Descriptor instead.
+func (*ListAPITokensRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{3}
+}
+
+type ListAPITokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiTokens     []*APIToken            `protobuf:"bytes,1,rep,name=api_tokens,json=apiTokens,proto3" json:"api_tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPITokensResponse) Reset() {
+	*x = ListAPITokensResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPITokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPITokensResponse) ProtoMessage() {}
+
+func (x *ListAPITokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPITokensResponse.ProtoReflect.Descriptor instead.
+func (*ListAPITokensResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListAPITokensResponse) GetApiTokens() []*APIToken {
+	if x != nil {
+		return x.ApiTokens
+	}
+	return nil
+}
+
+type RevokeAPITokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPITokenRequest) Reset() {
+	*x = RevokeAPITokenRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPITokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPITokenRequest) ProtoMessage() {}
+
+func (x *RevokeAPITokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPITokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAPITokenRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeAPITokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RevokeAPITokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPITokenResponse) Reset() {
+	*x = RevokeAPITokenResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPITokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPITokenResponse) ProtoMessage() {}
+
+func (x *RevokeAPITokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPITokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAPITokenResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{6}
+}
+
 type RequestChallengeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Uid   string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
@@ -37,7 +404,7 @@ type RequestChallengeRequest struct {
 
 func (x *RequestChallengeRequest) Reset() {
 	*x = RequestChallengeRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	mi := &file_trellis_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +416,7 @@ func (x *RequestChallengeRequest) String() string {
 func (*RequestChallengeRequest) ProtoMessage() {}
 
 func (x *RequestChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	mi := &file_trellis_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +429,7 @@ func (x *RequestChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestChallengeRequest.ProtoReflect.Descriptor instead.
 func (*RequestChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RequestChallengeRequest) GetUid() string {
@@ -93,7 +460,7 @@ type RequestChallengeResponse struct {
 
 func (x *RequestChallengeResponse) Reset() {
 	*x = RequestChallengeResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	mi := &file_trellis_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -105,7 +472,7 @@ func (x *RequestChallengeResponse) String() string {
 func (*RequestChallengeResponse) ProtoMessage() {}
 
 func (x *RequestChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	mi := &file_trellis_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -118,7 +485,7 @@ func (x *RequestChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestChallengeResponse.ProtoReflect.Descriptor instead.
 func (*RequestChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RequestChallengeResponse) GetChallengeId() string {
@@ -169,7 +536,7 @@ type ScramArgon2IdChallenge struct {
 
 func (x *ScramArgon2IdChallenge) Reset() {
 	*x = ScramArgon2IdChallenge{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -181,7 +548,7 @@ func (x *ScramArgon2IdChallenge) String() string {
 func (*ScramArgon2IdChallenge) ProtoMessage() {}
 
 func (x *ScramArgon2IdChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -194,7 +561,7 @@ func (x *ScramArgon2IdChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScramArgon2IdChallenge.ProtoReflect.Descriptor instead.
 func (*ScramArgon2IdChallenge) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ScramArgon2IdChallenge) GetSalt() []byte {
@@ -257,7 +624,7 @@ type ChallengeResponseRequest struct {
 
 func (x *ChallengeResponseRequest) Reset() {
 	*x = ChallengeResponseRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -269,7 +636,7 @@ func (x *ChallengeResponseRequest) String() string {
 func (*ChallengeResponseRequest) ProtoMessage() {}
 
 func (x *ChallengeResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -282,7 +649,7 @@ func (x *ChallengeResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponseRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeResponseRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ChallengeResponseRequest) GetChallengeId() string {
@@ -332,7 +699,7 @@ type ChallengeResponseResponse struct {
 
 func (x *ChallengeResponseResponse) Reset() {
 	*x = ChallengeResponseResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	mi := &file_trellis_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +711,7 @@ func (x *ChallengeResponseResponse) String() string {
 func (*ChallengeResponseResponse) ProtoMessage() {}
 
 func (x *ChallengeResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	mi := &file_trellis_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +724,7 @@ func (x *ChallengeResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponseResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponseResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ChallengeResponseResponse) GetTokens() *Tokens {
@@ -384,7 +751,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	mi := &file_trellis_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +763,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	mi := &file_trellis_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +776,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LoginRequest) GetUid() string {
@@ -442,7 +809,7 @@ type Tokens struct {
 
 func (x *Tokens) Reset() {
 	*x = Tokens{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	mi := &file_trellis_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +821,7 @@ func (x *Tokens) String() string {
 func (*Tokens) ProtoMessage() {}
 
 func (x *Tokens) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	mi := &file_trellis_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +834,7 @@ func (x *Tokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tokens.ProtoReflect.Descriptor instead.
 func (*Tokens) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Tokens) GetAccessToken() string {
@@ -514,7 +881,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[7]
+	mi := &file_trellis_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +893,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[7]
+	mi := &file_trellis_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +906,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LoginResponse) GetTokens() *Tokens {
@@ -557,7 +924,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[8]
+	mi := &file_trellis_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +936,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[8]
+	mi := &file_trellis_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +949,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 type LogoutResponse struct {
@@ -593,7 +960,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	mi := &file_trellis_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +972,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	mi := &file_trellis_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +985,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 type RefreshRequest struct {
@@ -630,7 +997,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	mi := &file_trellis_v1_auth_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +1009,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	mi := &file_trellis_v1_auth_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +1022,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RefreshRequest) GetRefreshToken() string {
@@ -674,7 +1041,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[11]
+	mi := &file_trellis_v1_auth_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +1053,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[11]
+	mi := &file_trellis_v1_auth_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +1066,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RefreshResponse) GetTokens() *Tokens {
@@ -717,7 +1084,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[12]
+	mi := &file_trellis_v1_auth_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1096,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[12]
+	mi := &file_trellis_v1_auth_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1109,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{19}
 }
 
 type WhoAmIResponse struct {
@@ -758,7 +1125,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[13]
+	mi := &file_trellis_v1_auth_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +1137,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[13]
+	mi := &file_trellis_v1_auth_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +1150,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WhoAmIResponse) GetUid() string {
@@ -836,7 +1203,7 @@ type IssueSSHCertificateRequest struct {
 
 func (x *IssueSSHCertificateRequest) Reset() {
 	*x = IssueSSHCertificateRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[14]
+	mi := &file_trellis_v1_auth_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1215,7 @@ func (x *IssueSSHCertificateRequest) String() string {
 func (*IssueSSHCertificateRequest) ProtoMessage() {}
 
 func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[14]
+	mi := &file_trellis_v1_auth_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1228,7 @@ func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSSHCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueSSHCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{14}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *IssueSSHCertificateRequest) GetPublicKey() string {
@@ -900,7 +1267,7 @@ type IssueSSHCertificateResponse struct {
 
 func (x *IssueSSHCertificateResponse) Reset() {
 	*x = IssueSSHCertificateResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[15]
+	mi := &file_trellis_v1_auth_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1279,7 @@ func (x *IssueSSHCertificateResponse) String() string {
 func (*IssueSSHCertificateResponse) ProtoMessage() {}
 
 func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[15]
+	mi := &file_trellis_v1_auth_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1292,7 @@ func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSSHCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueSSHCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{15}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IssueSSHCertificateResponse) GetCertificate() string {
@@ -982,7 +1349,32 @@ var File_trellis_v1_auth_proto protoreflect.FileDescriptor
 const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x15trellis/v1/auth.proto\x12\n" +
-	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n" +
+	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"x\n" +
+	"\x15CreateAPITokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x123\n" +
+	"\aexpires\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\aexpires\"a\n" +
+	"\x16CreateAPITokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x121\n" +
+	"\tapi_token\x18\x02 \x01(\v2\x14.trellis.v1.APITokenR\bapiToken\"\xa5\x02\n" +
+	"\bAPIToken\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x129\n" +
+	"\n" +
+	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12<\n" +
+	"\flast_used_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"\x16\n" +
+	"\x14ListAPITokensRequest\"L\n" +
+	"\x15ListAPITokensResponse\x123\n" +
+	"\n" +
+	"api_tokens\x18\x01 \x03(\v2\x14.trellis.v1.APITokenR\tapiTokens\"+\n" +
+	"\x15RevokeAPITokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x18\n" +
+	"\x16RevokeAPITokenResponse\"A\n" +
 	"\x17RequestChallengeRequest\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
 	"\x05types\x18\x02 \x03(\tR\x05types\"\xd7\x01\n" +
@@ -1050,7 +1442,7 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\vvalid_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"validAfter\x12=\n" +
 	"\fvalid_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vvalidBefore\x12 \n" +
-	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\xb8\x04\n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\xc5\x06\n" +
 	"\x04Auth\x12<\n" +
 	"\x05Login\x12\x18.trellis.v1.LoginRequest\x1a\x19.trellis.v1.LoginResponse\x12?\n" +
 	"\x06Logout\x12\x19.trellis.v1.LogoutRequest\x1a\x1a.trellis.v1.LogoutResponse\x12B\n" +
@@ -1058,7 +1450,10 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\x06WhoAmI\x12\x19.trellis.v1.WhoAmIRequest\x1a\x1a.trellis.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12f\n" +
 	"\x13IssueSSHCertificate\x12&.trellis.v1.IssueSSHCertificateRequest\x1a'.trellis.v1.IssueSSHCertificateResponse\x12]\n" +
 	"\x10RequestChallenge\x12#.trellis.v1.RequestChallengeRequest\x1a$.trellis.v1.RequestChallengeResponse\x12`\n" +
-	"\x11ChallengeResponse\x12$.trellis.v1.ChallengeResponseRequest\x1a%.trellis.v1.ChallengeResponseResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x11ChallengeResponse\x12$.trellis.v1.ChallengeResponseRequest\x1a%.trellis.v1.ChallengeResponseResponse\x12W\n" +
+	"\x0eCreateAPIToken\x12!.trellis.v1.CreateAPITokenRequest\x1a\".trellis.v1.CreateAPITokenResponse\x12Y\n" +
+	"\rListAPITokens\x12 .trellis.v1.ListAPITokensRequest\x1a!.trellis.v1.ListAPITokensResponse\"\x03\x90\x02\x01\x12W\n" +
+	"\x0eRevokeAPIToken\x12!.trellis.v1.RevokeAPITokenRequest\x1a\".trellis.v1.RevokeAPITokenResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_auth_proto_rawDescOnce sync.Once
@@ -1072,59 +1467,79 @@ func file_trellis_v1_auth_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_auth_proto_rawDescData
 }
 
-var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_trellis_v1_auth_proto_goTypes = []any{
-	(*RequestChallengeRequest)(nil),     // 0: trellis.v1.RequestChallengeRequest
-	(*RequestChallengeResponse)(nil),    // 1: trellis.v1.RequestChallengeResponse
-	(*ScramArgon2IdChallenge)(nil),      // 2: trellis.v1.ScramArgon2idChallenge
-	(*ChallengeResponseRequest)(nil),    // 3: trellis.v1.ChallengeResponseRequest
-	(*ChallengeResponseResponse)(nil),   // 4: trellis.v1.ChallengeResponseResponse
-	(*LoginRequest)(nil),                // 5: trellis.v1.LoginRequest
-	(*Tokens)(nil),                      // 6: trellis.v1.Tokens
-	(*LoginResponse)(nil),               // 7: trellis.v1.LoginResponse
-	(*LogoutRequest)(nil),               // 8: trellis.v1.LogoutRequest
-	(*LogoutResponse)(nil),              // 9: trellis.v1.LogoutResponse
-	(*RefreshRequest)(nil),              // 10: trellis.v1.RefreshRequest
-	(*RefreshResponse)(nil),             // 11: trellis.v1.RefreshResponse
-	(*WhoAmIRequest)(nil),               // 12: trellis.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 13: trellis.v1.WhoAmIResponse
-	(*IssueSSHCertificateRequest)(nil),  // 14: trellis.v1.IssueSSHCertificateRequest
-	(*IssueSSHCertificateResponse)(nil), // 15: trellis.v1.IssueSSHCertificateResponse
-	(*timestamppb.Timestamp)(nil),       // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 17: google.protobuf.Duration
+	(*CreateAPITokenRequest)(nil),       // 0: trellis.v1.CreateAPITokenRequest
+	(*CreateAPITokenResponse)(nil),      // 1: trellis.v1.CreateAPITokenResponse
+	(*APIToken)(nil),                    // 2: trellis.v1.APIToken
+	(*ListAPITokensRequest)(nil),        // 3: trellis.v1.ListAPITokensRequest
+	(*ListAPITokensResponse)(nil),       // 4: trellis.v1.ListAPITokensResponse
+	(*RevokeAPITokenRequest)(nil),       // 5: trellis.v1.RevokeAPITokenRequest
+	(*RevokeAPITokenResponse)(nil),      // 6: trellis.v1.RevokeAPITokenResponse
+	(*RequestChallengeRequest)(nil),     // 7: trellis.v1.RequestChallengeRequest
+	(*RequestChallengeResponse)(nil),    // 8: trellis.v1.RequestChallengeResponse
+	(*ScramArgon2IdChallenge)(nil),      // 9: trellis.v1.ScramArgon2idChallenge
+	(*ChallengeResponseRequest)(nil),    // 10: trellis.v1.ChallengeResponseRequest
+	(*ChallengeResponseResponse)(nil),   // 11: trellis.v1.ChallengeResponseResponse
+	(*LoginRequest)(nil),                // 12: trellis.v1.LoginRequest
+	(*Tokens)(nil),                      // 13: trellis.v1.Tokens
+	(*LoginResponse)(nil),               // 14: trellis.v1.LoginResponse
+	(*LogoutRequest)(nil),               // 15: trellis.v1.LogoutRequest
+	(*LogoutResponse)(nil),              // 16: trellis.v1.LogoutResponse
+	(*RefreshRequest)(nil),              // 17: trellis.v1.RefreshRequest
+	(*RefreshResponse)(nil),             // 18: trellis.v1.RefreshResponse
+	(*WhoAmIRequest)(nil),               // 19: trellis.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 20: trellis.v1.WhoAmIResponse
+	(*IssueSSHCertificateRequest)(nil),  // 21: trellis.v1.IssueSSHCertificateRequest
+	(*IssueSSHCertificateResponse)(nil), // 22: trellis.v1.IssueSSHCertificateResponse
+	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
 }
 var file_trellis_v1_auth_proto_depIdxs = []int32{
-	16, // 0: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 1: trellis.v1.RequestChallengeResponse.scram_argon2id:type_name -> trellis.v1.ScramArgon2idChallenge
-	6,  // 2: trellis.v1.ChallengeResponseResponse.tokens:type_name -> trellis.v1.Tokens
-	16, // 3: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 4: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
-	6,  // 6: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
-	16, // 7: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 8: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
-	17, // 9: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
-	16, // 10: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
-	16, // 11: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
-	5,  // 12: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
-	8,  // 13: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
-	10, // 14: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
-	12, // 15: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
-	14, // 16: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
-	0,  // 17: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
-	3,  // 18: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
-	7,  // 19: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
-	9,  // 20: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
-	11, // 21: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
-	13, // 22: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
-	15, // 23: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
-	1,  // 24: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
-	4,  // 25: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
-	19, // [19:26] is the sub-list for method output_type
-	12, // [12:19] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	23, // 0: trellis.v1.CreateAPITokenRequest.expires:type_name -> google.protobuf.Duration
+	2,  // 1: trellis.v1.CreateAPITokenResponse.api_token:type_name -> trellis.v1.APIToken
+	24, // 2: trellis.v1.APIToken.created_at:type_name -> google.protobuf.Timestamp
+	24, // 3: trellis.v1.APIToken.expires_at:type_name -> google.protobuf.Timestamp
+	24, // 4: trellis.v1.APIToken.last_used_at:type_name -> google.protobuf.Timestamp
+	24, // 5: trellis.v1.APIToken.revoked_at:type_name -> google.protobuf.Timestamp
+	2,  // 6: trellis.v1.ListAPITokensResponse.api_tokens:type_name -> trellis.v1.APIToken
+	24, // 7: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	9,  // 8: trellis.v1.RequestChallengeResponse.scram_argon2id:type_name -> trellis.v1.ScramArgon2idChallenge
+	13, // 9: trellis.v1.ChallengeResponseResponse.tokens:type_name -> trellis.v1.Tokens
+	24, // 10: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	24, // 11: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
+	13, // 12: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
+	13, // 13: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
+	24, // 14: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
+	24, // 15: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	23, // 16: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
+	24, // 17: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
+	24, // 18: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
+	12, // 19: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
+	15, // 20: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
+	17, // 21: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
+	19, // 22: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
+	21, // 23: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
+	7,  // 24: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
+	10, // 25: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
+	0,  // 26: trellis.v1.Auth.CreateAPIToken:input_type -> trellis.v1.CreateAPITokenRequest
+	3,  // 27: trellis.v1.Auth.ListAPITokens:input_type -> trellis.v1.ListAPITokensRequest
+	5,  // 28: trellis.v1.Auth.RevokeAPIToken:input_type -> trellis.v1.RevokeAPITokenRequest
+	14, // 29: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
+	16, // 30: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
+	18, // 31: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
+	20, // 32: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
+	22, // 33: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
+	8,  // 34: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
+	11, // 35: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
+	1,  // 36: trellis.v1.Auth.CreateAPIToken:output_type -> trellis.v1.CreateAPITokenResponse
+	4,  // 37: trellis.v1.Auth.ListAPITokens:output_type -> trellis.v1.ListAPITokensResponse
+	6,  // 38: trellis.v1.Auth.RevokeAPIToken:output_type -> trellis.v1.RevokeAPITokenResponse
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_auth_proto_init() }
@@ -1138,7 +1553,7 @@ func file_trellis_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_auth_proto_rawDesc), len(file_trellis_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -72,6 +72,7 @@ var groups = []group{
 	{"Resources", resourceTests},
 	{"Realizations", realizationTests},
 	{"Challenges", challengeTests},
+	{"APITokens", apiTokenTests},
 	{"ChangePruning", pruneTests},
 	{"Concurrency", concurrencyTests},
 }

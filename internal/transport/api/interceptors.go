@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -29,6 +31,18 @@ func (g *gate) admit(ctx context.Context, procedure string, h http.Header, msg p
 	op := policy.Op(procedure)
 	p, err := g.authn.Authenticate(ctx, h)
 	if err != nil {
+		// An API token that checked out but may not be used (expired,
+		// revoked) has an owner to record; a bad token has none.
+		var tr *auth.TokenRefusal
+		if errors.As(err, &tr) {
+			g.svc.AuditRefusal(ctx, op, &auth.Principal{UID: tr.UID}, "api_token:"+tr.Name, err, tr.Reason)
+		}
+		return ctx, err
+	}
+	// An API token's scopes narrow, before the rule, what its user may do.
+	if p != nil && !policy.ScopeAllows(p.Scopes, op) {
+		err := policy.ScopeDenied(p.Scopes, op)
+		g.svc.AuditRefusal(ctx, op, p, "api_token:"+p.TokenName, err, "api token scopes: "+strings.Join(p.Scopes, " "))
 		return ctx, err
 	}
 	d := g.engine.Authorize(ctx, p, op, msg)

@@ -48,6 +48,12 @@ const (
 	AuthRequestChallengeProcedure = "/trellis.v1.Auth/RequestChallenge"
 	// AuthChallengeResponseProcedure is the fully-qualified name of the Auth's ChallengeResponse RPC.
 	AuthChallengeResponseProcedure = "/trellis.v1.Auth/ChallengeResponse"
+	// AuthCreateAPITokenProcedure is the fully-qualified name of the Auth's CreateAPIToken RPC.
+	AuthCreateAPITokenProcedure = "/trellis.v1.Auth/CreateAPIToken"
+	// AuthListAPITokensProcedure is the fully-qualified name of the Auth's ListAPITokens RPC.
+	AuthListAPITokensProcedure = "/trellis.v1.Auth/ListAPITokens"
+	// AuthRevokeAPITokenProcedure is the fully-qualified name of the Auth's RevokeAPIToken RPC.
+	AuthRevokeAPITokenProcedure = "/trellis.v1.Auth/RevokeAPIToken"
 )
 
 // AuthClient is a client for the trellis.v1.Auth service.
@@ -77,6 +83,18 @@ type AuthClient interface {
 	// password, opens a session as Login does. Whatever the outcome, the
 	// challenge is used up.
 	ChallengeResponse(context.Context, *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error)
+	// CreateAPIToken creates an API token for automation, for the caller. The
+	// token, "trls_<id>_<secret>", is in this response and nowhere else: the
+	// server keeps only a hash of its secret. Send it as
+	// "Authorization: Bearer <token>". Its scopes only narrow what the caller
+	// may do. A token may create tokens only when it is scoped "all".
+	CreateAPIToken(context.Context, *connect.Request[v1.CreateAPITokenRequest]) (*connect.Response[v1.CreateAPITokenResponse], error)
+	// ListAPITokens lists the caller's API tokens (never their secrets),
+	// revoked and expired ones included, with when each was last used.
+	ListAPITokens(context.Context, *connect.Request[v1.ListAPITokensRequest]) (*connect.Response[v1.ListAPITokensResponse], error)
+	// RevokeAPIToken revokes one of the caller's API tokens, by name; every
+	// replica refuses it within the change feed's polling interval.
+	RevokeAPIToken(context.Context, *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error)
 }
 
 // NewAuthClient constructs a client for the trellis.v1.Auth service. By default, it uses the
@@ -133,6 +151,25 @@ func NewAuthClient(httpClient connect.HTTPClient, baseURL string, opts ...connec
 			connect.WithSchema(authMethods.ByName("ChallengeResponse")),
 			connect.WithClientOptions(opts...),
 		),
+		createAPIToken: connect.NewClient[v1.CreateAPITokenRequest, v1.CreateAPITokenResponse](
+			httpClient,
+			baseURL+AuthCreateAPITokenProcedure,
+			connect.WithSchema(authMethods.ByName("CreateAPIToken")),
+			connect.WithClientOptions(opts...),
+		),
+		listAPITokens: connect.NewClient[v1.ListAPITokensRequest, v1.ListAPITokensResponse](
+			httpClient,
+			baseURL+AuthListAPITokensProcedure,
+			connect.WithSchema(authMethods.ByName("ListAPITokens")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		revokeAPIToken: connect.NewClient[v1.RevokeAPITokenRequest, v1.RevokeAPITokenResponse](
+			httpClient,
+			baseURL+AuthRevokeAPITokenProcedure,
+			connect.WithSchema(authMethods.ByName("RevokeAPIToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -145,6 +182,9 @@ type authClient struct {
 	issueSSHCertificate *connect.Client[v1.IssueSSHCertificateRequest, v1.IssueSSHCertificateResponse]
 	requestChallenge    *connect.Client[v1.RequestChallengeRequest, v1.RequestChallengeResponse]
 	challengeResponse   *connect.Client[v1.ChallengeResponseRequest, v1.ChallengeResponseResponse]
+	createAPIToken      *connect.Client[v1.CreateAPITokenRequest, v1.CreateAPITokenResponse]
+	listAPITokens       *connect.Client[v1.ListAPITokensRequest, v1.ListAPITokensResponse]
+	revokeAPIToken      *connect.Client[v1.RevokeAPITokenRequest, v1.RevokeAPITokenResponse]
 }
 
 // Login calls trellis.v1.Auth.Login.
@@ -182,6 +222,21 @@ func (c *authClient) ChallengeResponse(ctx context.Context, req *connect.Request
 	return c.challengeResponse.CallUnary(ctx, req)
 }
 
+// CreateAPIToken calls trellis.v1.Auth.CreateAPIToken.
+func (c *authClient) CreateAPIToken(ctx context.Context, req *connect.Request[v1.CreateAPITokenRequest]) (*connect.Response[v1.CreateAPITokenResponse], error) {
+	return c.createAPIToken.CallUnary(ctx, req)
+}
+
+// ListAPITokens calls trellis.v1.Auth.ListAPITokens.
+func (c *authClient) ListAPITokens(ctx context.Context, req *connect.Request[v1.ListAPITokensRequest]) (*connect.Response[v1.ListAPITokensResponse], error) {
+	return c.listAPITokens.CallUnary(ctx, req)
+}
+
+// RevokeAPIToken calls trellis.v1.Auth.RevokeAPIToken.
+func (c *authClient) RevokeAPIToken(ctx context.Context, req *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error) {
+	return c.revokeAPIToken.CallUnary(ctx, req)
+}
+
 // AuthHandler is an implementation of the trellis.v1.Auth service.
 type AuthHandler interface {
 	// Login checks a password and opens a session (24 hours, revocable).
@@ -209,6 +264,18 @@ type AuthHandler interface {
 	// password, opens a session as Login does. Whatever the outcome, the
 	// challenge is used up.
 	ChallengeResponse(context.Context, *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error)
+	// CreateAPIToken creates an API token for automation, for the caller. The
+	// token, "trls_<id>_<secret>", is in this response and nowhere else: the
+	// server keeps only a hash of its secret. Send it as
+	// "Authorization: Bearer <token>". Its scopes only narrow what the caller
+	// may do. A token may create tokens only when it is scoped "all".
+	CreateAPIToken(context.Context, *connect.Request[v1.CreateAPITokenRequest]) (*connect.Response[v1.CreateAPITokenResponse], error)
+	// ListAPITokens lists the caller's API tokens (never their secrets),
+	// revoked and expired ones included, with when each was last used.
+	ListAPITokens(context.Context, *connect.Request[v1.ListAPITokensRequest]) (*connect.Response[v1.ListAPITokensResponse], error)
+	// RevokeAPIToken revokes one of the caller's API tokens, by name; every
+	// replica refuses it within the change feed's polling interval.
+	RevokeAPIToken(context.Context, *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error)
 }
 
 // NewAuthHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -261,6 +328,25 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 		connect.WithSchema(authMethods.ByName("ChallengeResponse")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authCreateAPITokenHandler := connect.NewUnaryHandler(
+		AuthCreateAPITokenProcedure,
+		svc.CreateAPIToken,
+		connect.WithSchema(authMethods.ByName("CreateAPIToken")),
+		connect.WithHandlerOptions(opts...),
+	)
+	authListAPITokensHandler := connect.NewUnaryHandler(
+		AuthListAPITokensProcedure,
+		svc.ListAPITokens,
+		connect.WithSchema(authMethods.ByName("ListAPITokens")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	authRevokeAPITokenHandler := connect.NewUnaryHandler(
+		AuthRevokeAPITokenProcedure,
+		svc.RevokeAPIToken,
+		connect.WithSchema(authMethods.ByName("RevokeAPIToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Auth/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthLoginProcedure:
@@ -277,6 +363,12 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 			authRequestChallengeHandler.ServeHTTP(w, r)
 		case AuthChallengeResponseProcedure:
 			authChallengeResponseHandler.ServeHTTP(w, r)
+		case AuthCreateAPITokenProcedure:
+			authCreateAPITokenHandler.ServeHTTP(w, r)
+		case AuthListAPITokensProcedure:
+			authListAPITokensHandler.ServeHTTP(w, r)
+		case AuthRevokeAPITokenProcedure:
+			authRevokeAPITokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -312,4 +404,16 @@ func (UnimplementedAuthHandler) RequestChallenge(context.Context, *connect.Reque
 
 func (UnimplementedAuthHandler) ChallengeResponse(context.Context, *connect.Request[v1.ChallengeResponseRequest]) (*connect.Response[v1.ChallengeResponseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.ChallengeResponse is not implemented"))
+}
+
+func (UnimplementedAuthHandler) CreateAPIToken(context.Context, *connect.Request[v1.CreateAPITokenRequest]) (*connect.Response[v1.CreateAPITokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.CreateAPIToken is not implemented"))
+}
+
+func (UnimplementedAuthHandler) ListAPITokens(context.Context, *connect.Request[v1.ListAPITokensRequest]) (*connect.Response[v1.ListAPITokensResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.ListAPITokens is not implemented"))
+}
+
+func (UnimplementedAuthHandler) RevokeAPIToken(context.Context, *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.RevokeAPIToken is not implemented"))
 }
