@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
 	"github.com/trellis-testbed/trellis/internal/exclusive"
 	"github.com/trellis-testbed/trellis/internal/mail"
@@ -79,6 +81,9 @@ type Config struct {
 	Listen string
 	// TLSCert and TLSKey, when both set, serve HTTPS.
 	TLSCert, TLSKey string
+	// TLSAuto serves HTTPS with a certificate the Trellis X.509 CA issues
+	// for the listen host, the public URL's host and loopback.
+	TLSAuto bool
 	// KEKFile holds the key that encrypts private keys at rest.
 	KEKFile string
 	// PublicURL is how clients reach this server (mail links, token issuer).
@@ -112,6 +117,8 @@ type Server struct {
 	replicaID string
 	// authn records API tokens' last use in the background.
 	authn *auth.Authenticator
+	// tls, when set, serves HTTPS.
+	tls *tls.Config
 }
 
 // Build assembles a server on an open store.
@@ -122,7 +129,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	if cfg.PublicURL == "" {
 		scheme := "http"
-		if cfg.TLSCert != "" {
+		if cfg.TLSCert != "" || cfg.TLSAuto {
 			scheme = "https"
 		}
 		cfg.PublicURL = scheme + "://" + cfg.Listen
@@ -152,7 +159,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		log.Warn("no key-encryption key configured (--kek-file): signing keys and the SSH certificate authority's key are stored unencrypted")
 	}
 	svcCfg := cfg.Service
-	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, 10*time.Minute)})
+	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, service.ExchangedTokenMaxTTL)})
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -161,6 +168,21 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	ca, err := sshca.Load(ctx, st, sealer)
 	if err != nil {
 		return nil, err
+	}
+	// So does the X.509 CA, which issues client certificates and, with
+	// --tls-auto, the server's.
+	xca, err := x509ca.Load(ctx, st, sealer)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		tlsCfg     *tls.Config
+		serverCert func() []byte
+	)
+	if cfg.TLSCert != "" || cfg.TLSAuto {
+		if tlsCfg, serverCert, err = tlsConfig(cfg, xca); err != nil {
+			return nil, err
+		}
 	}
 
 	params := password.DefaultParams()
@@ -176,7 +198,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
 	svc := service.New(svcCfg, service.Deps{
-		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
+		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
@@ -187,17 +209,21 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	feed.On(store.ChangeSession, authn.InvalidateSession)
 	feed.On(store.ChangeUser, authn.InvalidateUser)
 	feed.On(store.ChangeAPIToken, authn.InvalidateAPIToken)
+	feed.On(store.ChangeService, authn.InvalidateService)
+	feed.On(store.ChangeCertBinding, authn.InvalidateCertBinding)
 	feed.OnReset(authn.Reset)
 
 	mux := http.NewServeMux()
 	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Engine: engine, Registerer: reg, Log: log, Version: Version})
-	h := httpserver.Handler(httpserver.Options{
+	var h http.Handler = httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
 		SSHUserCA: svc.SSHCertificateAuthority,
 	})
+	// Requests over mutual TLS carry their verified client certificate.
+	h = auth.ClientCertMiddleware(h)
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg}, nil
 }
 
 // CheckListen refuses to serve plain HTTP beyond the loopback interface:
@@ -259,8 +285,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 
 	errc := make(chan error, 1)
 	go func() {
-		if s.cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		if s.tls != nil {
+			srv.TLSConfig = s.tls
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}

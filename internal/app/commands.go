@@ -70,7 +70,10 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return errors.New("--tls-cert and --tls-key go together")
 			}
-			if err := CheckListen(cfg.Listen, cfg.TLSCert != ""); err != nil {
+			if cfg.TLSAuto && cfg.TLSCert != "" {
+				return errors.New("--tls-auto and --tls-cert exclude each other")
+			}
+			if err := CheckListen(cfg.Listen, cfg.TLSCert != "" || cfg.TLSAuto); err != nil {
 				return err
 			}
 			if smtpPasswordFile != "" {
@@ -103,6 +106,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&cfg.Listen, "listen", envOr("TRELLIS_LISTEN", "127.0.0.1:7700"), "address to serve on (env TRELLIS_LISTEN); plain HTTP only on loopback")
 	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("TRELLIS_TLS_CERT", ""), "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", envOr("TRELLIS_TLS_KEY", ""), "TLS private key file (PEM)")
+	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
 	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
 	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")

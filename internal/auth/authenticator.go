@@ -27,7 +27,10 @@ type Authenticator struct {
 	gen      uint64 // bumped by every invalidation; see load
 	sessions map[string]*store.Session
 	users    map[string]*domain.User
-	tokens   apiTokens // API tokens (apitoken.go); rows guarded by mu
+	tokens   apiTokens                 // API tokens (apitoken.go); rows guarded by mu
+	services map[string]*store.Service // registered services (acting.go)
+	// bindings are client certificates' bindings (clientcert.go).
+	bindings map[string]*store.CertBinding
 	touches  sync.WaitGroup
 }
 
@@ -46,6 +49,8 @@ func NewAuthenticator(v *token.Verifier, st store.Store, now func() time.Time) *
 		sessions: map[string]*store.Session{},
 		users:    map[string]*domain.User{},
 		tokens:   apiTokens{rows: map[string]*store.APIToken{}, touched: map[string]time.Time{}},
+		services: map[string]*store.Service{},
+		bindings: map[string]*store.CertBinding{},
 	}
 }
 
@@ -72,6 +77,8 @@ func (a *Authenticator) Reset() {
 	clear(a.sessions)
 	clear(a.users)
 	clear(a.tokens.rows)
+	clear(a.services)
+	clear(a.bindings)
 	a.mu.Unlock()
 }
 
@@ -90,11 +97,15 @@ func BearerToken(h http.Header) (tok string, ok bool, err error) {
 }
 
 // Authenticate returns the principal named by the request's credentials, nil
-// when it carries none, or an unauthenticated error when they are bad.
+// when it carries none, or an unauthenticated error when they are bad. A
+// bearer token wins over a TLS client certificate (see ClientCertFrom).
 func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Principal, error) {
 	raw, present, err := BearerToken(h)
-	if err != nil || !present {
+	if err != nil {
 		return nil, err
+	}
+	if !present {
+		return a.authenticateCert(ctx)
 	}
 	return a.AuthenticateToken(ctx, raw)
 }
@@ -108,6 +119,9 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Pri
 	claims, err := a.verifier.Verify(raw)
 	if err != nil {
 		return nil, err
+	}
+	if claims.Actor != "" {
+		return a.authenticateActing(ctx, claims)
 	}
 	now := a.now()
 	sess, err := a.session(ctx, claims.SessionID)

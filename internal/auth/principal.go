@@ -21,6 +21,10 @@ type Principal struct {
 	// TokenID and TokenName name the API token the request came with;
 	// empty for a login's credentials (which have a SessionID instead).
 	TokenID, TokenName string
+	// Actor is the registered service acting for UID ("service:NAME"),
+	// when the credential is an exchanged token (no session, no scopes:
+	// the service may do what the user may). Empty otherwise.
+	Actor string
 }
 
 type ctxKey struct{}

@@ -32,6 +32,7 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminSetAdminCmd(a),
 		newAdminRealizationsCmd(a),
 		newAdminReleaseCmd(a),
+		newAdminServiceCmd(a),
 	)
 	return cmd
 }

@@ -179,6 +179,7 @@ type conn struct {
 	libraries     trellisv1connect.LibrariesClient
 	resources     trellisv1connect.ResourcesClient
 	realizations  trellisv1connect.RealizationsClient
+	services      trellisv1connect.ServicesClient
 
 	// notificationStream is for Notifications.Watch: a stream lasts as long
 	// as its reader wants, so its HTTP client has no overall timeout (the
@@ -247,6 +248,7 @@ func (a *app) connect() (*conn, error) {
 		libraries:          trellisv1connect.NewLibrariesClient(httpClient, server, authed),
 		resources:          trellisv1connect.NewResourcesClient(httpClient, server, authed),
 		realizations:       trellisv1connect.NewRealizationsClient(httpClient, server, authed),
+		services:           trellisv1connect.NewServicesClient(httpClient, server, authed),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),
 		anonAuth:           anonAuth,
 		anonUsers:          trellisv1connect.NewUsersClient(httpClient, server, transport),

@@ -133,7 +133,11 @@ func (f *fakeServer) Login(_ context.Context, req *connect.Request[trellisv1.Log
 	if req.Msg.GetPassword() != fakePassword {
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("wrong user id or password"))
 	}
-	return connect.NewResponse(&trellisv1.LoginResponse{Tokens: f.issue(req.Msg.GetUid())}), nil
+	resp := &trellisv1.LoginResponse{Tokens: f.issue(req.Msg.GetUid())}
+	if req.Msg.GetIssueClientCertificate() {
+		resp.ClientCertificatePem, resp.ClientKeyPem = fakeClientCertificate(req.Msg.GetUid())
+	}
+	return connect.NewResponse(resp), nil
 }
 
 func (f *fakeServer) Refresh(_ context.Context, req *connect.Request[trellisv1.RefreshRequest]) (*connect.Response[trellisv1.RefreshResponse], error) {

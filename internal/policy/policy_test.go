@@ -79,9 +79,12 @@ func cut(op string) (string, string, bool) {
 // set must be a deliberate change to this list.
 func TestPublicOperations(t *testing.T) {
 	want := []string{
+		"trellis.v1.ApiInfo/GetClientCertificate", // unbound: authenticates nothing until a login binds it
 		"trellis.v1.ApiInfo/GetSSHCertificateAuthority",
+		"trellis.v1.ApiInfo/GetServerCertificate",
 		"trellis.v1.ApiInfo/GetVersion",
 		"trellis.v1.Auth/ChallengeResponse",
+		"trellis.v1.Auth/ExchangeToken", // the user's token and the service's proof are the credentials
 		"trellis.v1.Auth/Login",
 		"trellis.v1.Auth/Refresh",
 		"trellis.v1.Auth/RequestChallenge",

@@ -55,6 +55,14 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.AuthListAPITokensProcedure):  authenticated,
 	Op(trellisv1connect.AuthRevokeAPITokenProcedure): authenticated,
 
+	// Token exchange: the user's token and the service's proof are the
+	// credentials. Registering services is the admins'.
+	Op(trellisv1connect.AuthExchangeTokenProcedure):       public,
+	Op(trellisv1connect.ServicesRegisterServiceProcedure): admin,
+	Op(trellisv1connect.ServicesListServicesProcedure):    admin,
+	Op(trellisv1connect.ServicesSetServiceStateProcedure): admin,
+	Op(trellisv1connect.ServicesRemoveServiceProcedure):   admin,
+
 	Op(trellisv1connect.UsersRegisterProcedure):              public,
 	Op(trellisv1connect.UsersConfirmEmailProcedure):          public, // the mailed token is the credential
 	Op(trellisv1connect.UsersResendConfirmationProcedure):    public,
@@ -77,6 +85,8 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.UsersRemoveSSHKeyProcedure):                 self("uid"),
 	Op(trellisv1connect.AuthIssueSSHCertificateProcedure):           authenticated,
 	Op(trellisv1connect.ApiInfoGetSSHCertificateAuthorityProcedure): public,
+	Op(trellisv1connect.ApiInfoGetServerCertificateProcedure):       public,
+	Op(trellisv1connect.ApiInfoGetClientCertificateProcedure):       public, // unbound: it authenticates nothing until a login binds it
 
 	Op(trellisv1connect.AdminListAuditEventsProcedure): admin,
 	Op(trellisv1connect.AdminListOutboxProcedure):      admin,

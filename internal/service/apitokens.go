@@ -44,6 +44,9 @@ func apiTokenObject(name string) string { return "api_token:" + name }
 // only time it is shown, with what is stored of it. expires nil means the
 // default lifetime.
 func (s *Service) CreateAPIToken(ctx context.Context, p *auth.Principal, name string, scopes []string, expires *time.Duration) (string, *store.APIToken, error) {
+	if err := refuseActor(p, "create API tokens"); err != nil {
+		return "", nil, err
+	}
 	var vs domain.Violations
 	_ = vs.Check(validateAPITokenName(name))
 	scopes, err := policy.ParseScopes("scopes", scopes)

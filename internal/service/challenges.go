@@ -159,6 +159,9 @@ type ChallengeAnswer struct {
 	// ClientNonce and ClientProof answer a scram-argon2id challenge.
 	ClientNonce []byte
 	ClientProof []byte
+	// IssueClientCertificate asks for a client certificate bound to the
+	// session, as Login's issueCert.
+	IssueClientCertificate bool
 }
 
 // String keeps the answer's secrets out of logs should it be printed.
@@ -277,6 +280,7 @@ func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*Ch
 			return nil, err
 		}
 		l.detail = "challenge " + ChallengeClear
+		l.issueCert = a.IssueClientCertificate
 		toks, err := s.finishLogin(ctx, l)
 		if err != nil {
 			return nil, err
@@ -341,7 +345,7 @@ func (s *Service) answerScram(ctx context.Context, c *store.Challenge, a *Challe
 		s.recordLoginFailure(ctx, opChallengeResponse, c.UID, now)
 		return nil, errBadCredentials
 	}
-	toks, err := s.finishLogin(ctx, &login{op: opChallengeResponse, user: u, at: now, detail: "challenge " + ChallengeScram})
+	toks, err := s.finishLogin(ctx, &login{op: opChallengeResponse, user: u, at: now, detail: "challenge " + ChallengeScram, issueCert: a.IssueClientCertificate})
 	if err != nil {
 		return nil, err
 	}

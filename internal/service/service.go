@@ -19,6 +19,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/auth/sshca"
+	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
@@ -109,6 +110,11 @@ type Service struct {
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
+
+	// x509CA issues client certificates; serverCert returns the TLS
+	// certificate chain served (PEM), empty without TLS.
+	x509CA     *x509ca.CA
+	serverCert func() []byte
 }
 
 // Deps are what the service is built from.
@@ -118,6 +124,11 @@ type Deps struct {
 	Keys   *keys.Manager
 	// SSHCA signs SSH certificates; without it they are not offered.
 	SSHCA *sshca.CA
+	// X509CA issues X.509 client certificates; without it none are offered.
+	X509CA *x509ca.CA
+	// ServerCertificate returns the TLS certificate chain the server
+	// presents (PEM); nil when it serves no TLS.
+	ServerCertificate func() []byte
 	// Feed, when set, is synced after every write so this replica's caches
 	// never serve what the write changed.
 	Feed *changefeed.Follower
@@ -137,7 +148,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.Default()
 	}
 	s := &Service{
-		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, feed: d.Feed, engine: d.Engine,
+		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, serverCert: d.ServerCertificate, feed: d.Feed, engine: d.Engine,
 		log: d.Log, now: d.Now,
 		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		watchers: newWatchers(),
@@ -241,14 +252,20 @@ func (s *Service) view(ctx context.Context, fn func(tx store.Tx) error) error {
 }
 
 func (s *Service) auditEvent(ctx context.Context, rec *record, outcome string) *domain.AuditEvent {
+	actor, onBehalfOf := actorUID(rec.actor), ""
+	if rec.actor != nil && rec.actor.Actor != "" {
+		// A service acting for a user: the service did it, for the user.
+		actor, onBehalfOf = rec.actor.Actor, rec.actor.UID
+	}
 	return &domain.AuditEvent{
-		Time:      s.now(),
-		Actor:     actorUID(rec.actor),
-		Operation: rec.op,
-		Object:    rec.object,
-		Outcome:   outcome,
-		RequestID: requestid.From(ctx),
-		Detail:    rec.detail,
+		Time:       s.now(),
+		Actor:      actor,
+		OnBehalfOf: onBehalfOf,
+		Operation:  rec.op,
+		Object:     rec.object,
+		Outcome:    outcome,
+		RequestID:  requestid.From(ctx),
+		Detail:     rec.detail,
 	}
 }
 

@@ -27,18 +27,24 @@ type Tokens struct {
 	RefreshToken     string
 	SessionID        string
 	SessionExpiresAt time.Time
+	// ClientCertificatePEM and ClientKeyPEM are a client certificate bound
+	// to the session, when the login asked for one.
+	ClientCertificatePEM, ClientKeyPEM string
 }
 
 // errBadCredentials is the one answer to a wrong password and an unknown uid.
 var errBadCredentials = domain.Unauthenticated("invalid uid or password")
 
-// Login checks uid and password and opens a session.
-func (s *Service) Login(ctx context.Context, uid, pw string) (*Tokens, error) {
+// Login checks uid and password and opens a session. A login made over
+// mutual TLS with a Trellis client certificate binds it to the session;
+// otherwise issueCert asks for a fresh bound one (see bindClientCert).
+func (s *Service) Login(ctx context.Context, uid, pw string, issueCert bool) (*Tokens, error) {
 	now := s.now()
 	l, err := s.checkPassword(ctx, opLogin, uid, pw, now)
 	if err != nil {
 		return nil, err
 	}
+	l.issueCert = issueCert
 	return s.finishLogin(ctx, l)
 }
 
@@ -52,6 +58,8 @@ type login struct {
 	// date (older hashing parameters, or no SCRAM verifier yet): fresh
 	// ones are stored with the session. Empty otherwise.
 	renew string
+	// issueCert asks for a client certificate bound to the session.
+	issueCert bool
 }
 
 // checkPassword checks uid's password for a login through op. It refuses
@@ -110,6 +118,10 @@ func (s *Service) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 		s.AuditRefusal(ctx, l.op, nil, userObject(uid), err, "account state "+string(l.user.State))
 		return nil, err
 	}
+	if err := checkLoginCert(auth.ClientCertFrom(ctx), uid); err != nil {
+		s.AuditRefusal(ctx, l.op, nil, userObject(uid), err, "client certificate of another user")
+		return nil, err
+	}
 	var secrets *passwordSecrets
 	if l.renew != "" {
 		var err error
@@ -119,7 +131,8 @@ func (s *Service) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 	}
 	p := &auth.Principal{UID: uid}
 	var toks *Tokens
-	err := s.update(ctx, &record{op: l.op, actor: p, object: userObject(uid), detail: l.detail}, func(tx store.Tx) error {
+	rec := &record{op: l.op, actor: p, object: userObject(uid), detail: l.detail}
+	err := s.update(ctx, rec, func(tx store.Tx) error {
 		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
 			return err
 		}
@@ -129,10 +142,21 @@ func (s *Service) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 			}
 		}
 		var err error
-		toks, err = s.openSession(ctx, tx, uid, l.at)
+		if toks, err = s.openSession(ctx, tx, uid, l.at); err != nil {
+			return err
+		}
+		certDetail, err := s.bindClientCert(ctx, tx, toks, uid, l.at, l.issueCert)
+		rec.detail = joinDetail(l.detail, certDetail)
 		return err
 	})
 	return toks, err
+}
+
+func joinDetail(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
 }
 
 // checkBackoff refuses a login while the account is cooling down after
@@ -216,6 +240,9 @@ func min64(a, b time.Time) time.Time {
 
 // Logout revokes the caller's session.
 func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
+	if p.Actor != "" {
+		return domain.FailedPrecondition("a token exchanged by %s has no session to log out of: it expires by itself within minutes", p.Actor)
+	}
 	if p.TokenID != "" {
 		return domain.FailedPrecondition("an API token has no session to log out of: revoke the token instead (trellis token revoke %s)", p.TokenName)
 	}

@@ -111,6 +111,9 @@ type SSHCertificate struct {
 // registered keys, with the caller's uid as its one principal. validity nil
 // takes the configured default.
 func (s *Service) IssueSSHCertificate(ctx context.Context, p *auth.Principal, publicKey string, validity *time.Duration) (*SSHCertificate, error) {
+	if err := refuseActor(p, "obtain SSH certificates"); err != nil {
+		return nil, err
+	}
 	if s.sshCA == nil {
 		return nil, errNoSSHCA
 	}

@@ -57,6 +57,8 @@ type Tx interface {
 	Authorities() Authorities
 	Challenges() Challenges
 	APITokens() APITokens
+	Services() Services
+	CertBindings() CertBindings
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,
@@ -309,6 +311,8 @@ type SSHKeys interface {
 const (
 	// AuthoritySSHUser signs SSH user certificates.
 	AuthoritySSHUser = "ssh-user"
+	// AuthorityX509 issues TLS server and client certificates.
+	AuthorityX509 = "x509"
 )
 
 // Authority is a certificate authority's key pair. Unlike token-signing keys
@@ -413,4 +417,65 @@ type APITokens interface {
 	// Touch records a use at now, unless a later use is recorded already.
 	// A missing token is no error.
 	Touch(ctx context.Context, id string, now time.Time) error
+}
+
+// ChangeService is the change kind of a registered service, keyed by its
+// name.
+const ChangeService = "service"
+
+// States of a registered service.
+const (
+	ServiceActive   = "active"
+	ServiceDisabled = "disabled"
+)
+
+// Service is another testbed service registered to act for users. It proves
+// itself with a signature of its Ed25519 key (PublicKey) or with a client
+// secret, of which only the hash is kept (SecretHash); exactly one is set.
+type Service struct {
+	Name       string
+	PublicKey  []byte // 32 bytes, or nil
+	SecretHash []byte // SHA-256 of the client secret, or nil
+	State      string // ServiceActive or ServiceDisabled
+	CreatedAt  time.Time
+}
+
+// Services holds registered services.
+type Services interface {
+	// Create stores a service; domain already-exists naming the field
+	// "name" when the name is taken.
+	Create(ctx context.Context, s *Service) error
+	// Get returns the service of that name, or domain not-found.
+	Get(ctx context.Context, name string) (*Service, error)
+	// List returns every service, by name.
+	List(ctx context.Context) ([]*Service, error)
+	// SetState sets a service's state and returns it; domain not-found when
+	// there is no such service.
+	SetState(ctx context.Context, name, state string) (*Service, error)
+	// Delete removes a service; domain not-found when there is none.
+	Delete(ctx context.Context, name string) error
+}
+
+// ChangeCertBinding is the change kind of a client certificate's binding,
+// keyed by the certificate's fingerprint.
+const ChangeCertBinding = "cert_binding"
+
+// CertBinding binds an X.509 client certificate, named by the SHA-256
+// fingerprint of its DER (lowercase hex), to the login session it
+// authenticates as, until ExpiresAt or until the session ends.
+type CertBinding struct {
+	Fingerprint string
+	SessionID   string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// CertBindings holds client certificates' bindings to sessions.
+type CertBindings interface {
+	// Bind binds a certificate to a session, replacing an earlier binding
+	// of the same certificate (a later login made with it); domain
+	// not-found when there is no such session.
+	Bind(ctx context.Context, b *CertBinding) error
+	// Get returns the binding of a certificate, or domain not-found.
+	Get(ctx context.Context, fingerprint string) (*CertBinding, error)
 }

@@ -220,6 +220,187 @@ func (x *GetSSHCertificateAuthorityResponse) GetPublicKey() string {
 	return ""
 }
 
+type GetServerCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetServerCertificateRequest) Reset() {
+	*x = GetServerCertificateRequest{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerCertificateRequest) ProtoMessage() {}
+
+func (x *GetServerCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerCertificateRequest.ProtoReflect.Descriptor instead.
+func (*GetServerCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{4}
+}
+
+type GetServerCertificateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate the server presents, then its chain (PEM); empty when
+	// the server does not serve TLS.
+	CertificateChainPem string `protobuf:"bytes,1,opt,name=certificate_chain_pem,json=certificateChainPem,proto3" json:"certificate_chain_pem,omitempty"`
+	// The Trellis X.509 CA certificate (PEM).
+	CaCertificatePem string `protobuf:"bytes,2,opt,name=ca_certificate_pem,json=caCertificatePem,proto3" json:"ca_certificate_pem,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *GetServerCertificateResponse) Reset() {
+	*x = GetServerCertificateResponse{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetServerCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetServerCertificateResponse) ProtoMessage() {}
+
+func (x *GetServerCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetServerCertificateResponse.ProtoReflect.Descriptor instead.
+func (*GetServerCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetServerCertificateResponse) GetCertificateChainPem() string {
+	if x != nil {
+		return x.CertificateChainPem
+	}
+	return ""
+}
+
+func (x *GetServerCertificateResponse) GetCaCertificatePem() string {
+	if x != nil {
+		return x.CaCertificatePem
+	}
+	return ""
+}
+
+type GetClientCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientCertificateRequest) Reset() {
+	*x = GetClientCertificateRequest{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientCertificateRequest) ProtoMessage() {}
+
+func (x *GetClientCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientCertificateRequest.ProtoReflect.Descriptor instead.
+func (*GetClientCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{6}
+}
+
+type GetClientCertificateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The certificate (PEM, followed by the CA certificate).
+	CertificatePem string `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// Its private key (PEM, PKCS #8).
+	KeyPem        string `protobuf:"bytes,2,opt,name=key_pem,json=keyPem,proto3" json:"key_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetClientCertificateResponse) Reset() {
+	*x = GetClientCertificateResponse{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetClientCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetClientCertificateResponse) ProtoMessage() {}
+
+func (x *GetClientCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetClientCertificateResponse.ProtoReflect.Descriptor instead.
+func (*GetClientCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetClientCertificateResponse) GetCertificatePem() string {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return ""
+}
+
+func (x *GetClientCertificateResponse) GetKeyPem() string {
+	if x != nil {
+		return x.KeyPem
+	}
+	return ""
+}
+
 var File_trellis_v1_apiinfo_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_apiinfo_proto_rawDesc = "" +
@@ -239,11 +420,21 @@ const file_trellis_v1_apiinfo_proto_rawDesc = "" +
 	"!GetSSHCertificateAuthorityRequest\"C\n" +
 	"\"GetSSHCertificateAuthorityResponse\x12\x1d\n" +
 	"\n" +
-	"public_key\x18\x01 \x01(\tR\tpublicKey2\xde\x01\n" +
+	"public_key\x18\x01 \x01(\tR\tpublicKey\"\x1d\n" +
+	"\x1bGetServerCertificateRequest\"\x80\x01\n" +
+	"\x1cGetServerCertificateResponse\x122\n" +
+	"\x15certificate_chain_pem\x18\x01 \x01(\tR\x13certificateChainPem\x12,\n" +
+	"\x12ca_certificate_pem\x18\x02 \x01(\tR\x10caCertificatePem\"\x1d\n" +
+	"\x1bGetClientCertificateRequest\"`\n" +
+	"\x1cGetClientCertificateResponse\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0ecertificatePem\x12\x17\n" +
+	"\akey_pem\x18\x02 \x01(\tR\x06keyPem2\xb9\x03\n" +
 	"\aApiInfo\x12P\n" +
 	"\n" +
 	"GetVersion\x12\x1d.trellis.v1.GetVersionRequest\x1a\x1e.trellis.v1.GetVersionResponse\"\x03\x90\x02\x01\x12\x80\x01\n" +
-	"\x1aGetSSHCertificateAuthority\x12-.trellis.v1.GetSSHCertificateAuthorityRequest\x1a..trellis.v1.GetSSHCertificateAuthorityResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x1aGetSSHCertificateAuthority\x12-.trellis.v1.GetSSHCertificateAuthorityRequest\x1a..trellis.v1.GetSSHCertificateAuthorityResponse\"\x03\x90\x02\x01\x12n\n" +
+	"\x14GetServerCertificate\x12'.trellis.v1.GetServerCertificateRequest\x1a(.trellis.v1.GetServerCertificateResponse\"\x03\x90\x02\x01\x12i\n" +
+	"\x14GetClientCertificate\x12'.trellis.v1.GetClientCertificateRequest\x1a(.trellis.v1.GetClientCertificateResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_apiinfo_proto_rawDescOnce sync.Once
@@ -257,22 +448,30 @@ func file_trellis_v1_apiinfo_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_apiinfo_proto_rawDescData
 }
 
-var file_trellis_v1_apiinfo_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_trellis_v1_apiinfo_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_trellis_v1_apiinfo_proto_goTypes = []any{
 	(*GetVersionRequest)(nil),                  // 0: trellis.v1.GetVersionRequest
 	(*GetVersionResponse)(nil),                 // 1: trellis.v1.GetVersionResponse
 	(*GetSSHCertificateAuthorityRequest)(nil),  // 2: trellis.v1.GetSSHCertificateAuthorityRequest
 	(*GetSSHCertificateAuthorityResponse)(nil), // 3: trellis.v1.GetSSHCertificateAuthorityResponse
-	(*timestamppb.Timestamp)(nil),              // 4: google.protobuf.Timestamp
+	(*GetServerCertificateRequest)(nil),        // 4: trellis.v1.GetServerCertificateRequest
+	(*GetServerCertificateResponse)(nil),       // 5: trellis.v1.GetServerCertificateResponse
+	(*GetClientCertificateRequest)(nil),        // 6: trellis.v1.GetClientCertificateRequest
+	(*GetClientCertificateResponse)(nil),       // 7: trellis.v1.GetClientCertificateResponse
+	(*timestamppb.Timestamp)(nil),              // 8: google.protobuf.Timestamp
 }
 var file_trellis_v1_apiinfo_proto_depIdxs = []int32{
-	4, // 0: trellis.v1.GetVersionResponse.server_time:type_name -> google.protobuf.Timestamp
+	8, // 0: trellis.v1.GetVersionResponse.server_time:type_name -> google.protobuf.Timestamp
 	0, // 1: trellis.v1.ApiInfo.GetVersion:input_type -> trellis.v1.GetVersionRequest
 	2, // 2: trellis.v1.ApiInfo.GetSSHCertificateAuthority:input_type -> trellis.v1.GetSSHCertificateAuthorityRequest
-	1, // 3: trellis.v1.ApiInfo.GetVersion:output_type -> trellis.v1.GetVersionResponse
-	3, // 4: trellis.v1.ApiInfo.GetSSHCertificateAuthority:output_type -> trellis.v1.GetSSHCertificateAuthorityResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
+	4, // 3: trellis.v1.ApiInfo.GetServerCertificate:input_type -> trellis.v1.GetServerCertificateRequest
+	6, // 4: trellis.v1.ApiInfo.GetClientCertificate:input_type -> trellis.v1.GetClientCertificateRequest
+	1, // 5: trellis.v1.ApiInfo.GetVersion:output_type -> trellis.v1.GetVersionResponse
+	3, // 6: trellis.v1.ApiInfo.GetSSHCertificateAuthority:output_type -> trellis.v1.GetSSHCertificateAuthorityResponse
+	5, // 7: trellis.v1.ApiInfo.GetServerCertificate:output_type -> trellis.v1.GetServerCertificateResponse
+	7, // 8: trellis.v1.ApiInfo.GetClientCertificate:output_type -> trellis.v1.GetClientCertificateResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -289,7 +488,7 @@ func file_trellis_v1_apiinfo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_apiinfo_proto_rawDesc), len(file_trellis_v1_apiinfo_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,229 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ExchangeTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user's access token (RFC 8693 subject_token), valid now: its
+	// session live, its account active. An API token is not accepted.
+	SubjectToken string `protobuf:"bytes,1,opt,name=subject_token,json=subjectToken,proto3" json:"subject_token,omitempty"`
+	// The service's proof, one of:
+	//
+	// Types that are valid to be assigned to Actor:
+	//
+	//	*ExchangeTokenRequest_ActorAssertion
+	//	*ExchangeTokenRequest_ClientCredentials
+	Actor isExchangeTokenRequest_Actor `protobuf_oneof:"actor"`
+	// How long the token should be valid: unset for 5 minutes, at most 15.
+	Lifetime      *durationpb.Duration `protobuf:"bytes,4,opt,name=lifetime,proto3" json:"lifetime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExchangeTokenRequest) Reset() {
+	*x = ExchangeTokenRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeTokenRequest) ProtoMessage() {}
+
+func (x *ExchangeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeTokenRequest.ProtoReflect.Descriptor instead.
+func (*ExchangeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExchangeTokenRequest) GetSubjectToken() string {
+	if x != nil {
+		return x.SubjectToken
+	}
+	return ""
+}
+
+func (x *ExchangeTokenRequest) GetActor() isExchangeTokenRequest_Actor {
+	if x != nil {
+		return x.Actor
+	}
+	return nil
+}
+
+func (x *ExchangeTokenRequest) GetActorAssertion() string {
+	if x != nil {
+		if x, ok := x.Actor.(*ExchangeTokenRequest_ActorAssertion); ok {
+			return x.ActorAssertion
+		}
+	}
+	return ""
+}
+
+func (x *ExchangeTokenRequest) GetClientCredentials() *ClientCredentials {
+	if x != nil {
+		if x, ok := x.Actor.(*ExchangeTokenRequest_ClientCredentials); ok {
+			return x.ClientCredentials
+		}
+	}
+	return nil
+}
+
+func (x *ExchangeTokenRequest) GetLifetime() *durationpb.Duration {
+	if x != nil {
+		return x.Lifetime
+	}
+	return nil
+}
+
+type isExchangeTokenRequest_Actor interface {
+	isExchangeTokenRequest_Actor()
+}
+
+type ExchangeTokenRequest_ActorAssertion struct {
+	// A compact JWT (RFC 7523) signed with the service's Ed25519 key
+	// (alg EdDSA): iss and sub the service's name, aud the server's issuer
+	// URL (ApiInfo and the tokens' "iss"), exp at most 5 minutes after iat,
+	// and a jti.
+	ActorAssertion string `protobuf:"bytes,2,opt,name=actor_assertion,json=actorAssertion,proto3,oneof"`
+}
+
+type ExchangeTokenRequest_ClientCredentials struct {
+	// The service's client credentials.
+	ClientCredentials *ClientCredentials `protobuf:"bytes,3,opt,name=client_credentials,json=clientCredentials,proto3,oneof"`
+}
+
+func (*ExchangeTokenRequest_ActorAssertion) isExchangeTokenRequest_Actor() {}
+
+func (*ExchangeTokenRequest_ClientCredentials) isExchangeTokenRequest_Actor() {}
+
+type ClientCredentials struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      string                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	ClientSecret  string                 `protobuf:"bytes,2,opt,name=client_secret,json=clientSecret,proto3" json:"client_secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientCredentials) Reset() {
+	*x = ClientCredentials{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientCredentials) ProtoMessage() {}
+
+func (x *ClientCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientCredentials.ProtoReflect.Descriptor instead.
+func (*ClientCredentials) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ClientCredentials) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+func (x *ClientCredentials) GetClientSecret() string {
+	if x != nil {
+		return x.ClientSecret
+	}
+	return ""
+}
+
+type ExchangeTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A signed JWT (typ at+jwt) with sub the user and act {"sub": the
+	// service's name}; no sid.
+	AccessToken string                 `protobuf:"bytes,1,opt,name=access_token,json=accessToken,proto3" json:"access_token,omitempty"`
+	ExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// "urn:ietf:params:oauth:token-type:access_token".
+	IssuedTokenType string `protobuf:"bytes,3,opt,name=issued_token_type,json=issuedTokenType,proto3" json:"issued_token_type,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ExchangeTokenResponse) Reset() {
+	*x = ExchangeTokenResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExchangeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExchangeTokenResponse) ProtoMessage() {}
+
+func (x *ExchangeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExchangeTokenResponse.ProtoReflect.Descriptor instead.
+func (*ExchangeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ExchangeTokenResponse) GetAccessToken() string {
+	if x != nil {
+		return x.AccessToken
+	}
+	return ""
+}
+
+func (x *ExchangeTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *ExchangeTokenResponse) GetIssuedTokenType() string {
+	if x != nil {
+		return x.IssuedTokenType
+	}
+	return ""
+}
+
 type CreateAPITokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Unique among the caller's tokens: 1 to 64 characters, lower-case
@@ -41,7 +264,7 @@ type CreateAPITokenRequest struct {
 
 func (x *CreateAPITokenRequest) Reset() {
 	*x = CreateAPITokenRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	mi := &file_trellis_v1_auth_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +276,7 @@ func (x *CreateAPITokenRequest) String() string {
 func (*CreateAPITokenRequest) ProtoMessage() {}
 
 func (x *CreateAPITokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[0]
+	mi := &file_trellis_v1_auth_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +289,7 @@ func (x *CreateAPITokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPITokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateAPITokenRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateAPITokenRequest) GetName() string {
@@ -101,7 +324,7 @@ type CreateAPITokenResponse struct {
 
 func (x *CreateAPITokenResponse) Reset() {
 	*x = CreateAPITokenResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	mi := &file_trellis_v1_auth_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +336,7 @@ func (x *CreateAPITokenResponse) String() string {
 func (*CreateAPITokenResponse) ProtoMessage() {}
 
 func (x *CreateAPITokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[1]
+	mi := &file_trellis_v1_auth_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +349,7 @@ func (x *CreateAPITokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAPITokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateAPITokenResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateAPITokenResponse) GetToken() string {
@@ -160,7 +383,7 @@ type APIToken struct {
 
 func (x *APIToken) Reset() {
 	*x = APIToken{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	mi := &file_trellis_v1_auth_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -172,7 +395,7 @@ func (x *APIToken) String() string {
 func (*APIToken) ProtoMessage() {}
 
 func (x *APIToken) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[2]
+	mi := &file_trellis_v1_auth_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -185,7 +408,7 @@ func (x *APIToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use APIToken.ProtoReflect.Descriptor instead.
 func (*APIToken) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *APIToken) GetName() string {
@@ -238,7 +461,7 @@ type ListAPITokensRequest struct {
 
 func (x *ListAPITokensRequest) Reset() {
 	*x = ListAPITokensRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	mi := &file_trellis_v1_auth_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +473,7 @@ func (x *ListAPITokensRequest) String() string {
 func (*ListAPITokensRequest) ProtoMessage() {}
 
 func (x *ListAPITokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[3]
+	mi := &file_trellis_v1_auth_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +486,7 @@ func (x *ListAPITokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPITokensRequest.ProtoReflect.Descriptor instead.
 func (*ListAPITokensRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{6}
 }
 
 type ListAPITokensResponse struct {
@@ -275,7 +498,7 @@ type ListAPITokensResponse struct {
 
 func (x *ListAPITokensResponse) Reset() {
 	*x = ListAPITokensResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	mi := &file_trellis_v1_auth_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +510,7 @@ func (x *ListAPITokensResponse) String() string {
 func (*ListAPITokensResponse) ProtoMessage() {}
 
 func (x *ListAPITokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[4]
+	mi := &file_trellis_v1_auth_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +523,7 @@ func (x *ListAPITokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAPITokensResponse.ProtoReflect.Descriptor instead.
 func (*ListAPITokensResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListAPITokensResponse) GetApiTokens() []*APIToken {
@@ -319,7 +542,7 @@ type RevokeAPITokenRequest struct {
 
 func (x *RevokeAPITokenRequest) Reset() {
 	*x = RevokeAPITokenRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	mi := &file_trellis_v1_auth_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +554,7 @@ func (x *RevokeAPITokenRequest) String() string {
 func (*RevokeAPITokenRequest) ProtoMessage() {}
 
 func (x *RevokeAPITokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[5]
+	mi := &file_trellis_v1_auth_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +567,7 @@ func (x *RevokeAPITokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPITokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAPITokenRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeAPITokenRequest) GetName() string {
@@ -362,7 +585,7 @@ type RevokeAPITokenResponse struct {
 
 func (x *RevokeAPITokenResponse) Reset() {
 	*x = RevokeAPITokenResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +597,7 @@ func (x *RevokeAPITokenResponse) String() string {
 func (*RevokeAPITokenResponse) ProtoMessage() {}
 
 func (x *RevokeAPITokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[6]
+	mi := &file_trellis_v1_auth_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +610,7 @@ func (x *RevokeAPITokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAPITokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAPITokenResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
 }
 
 type RequestChallengeRequest struct {
@@ -404,7 +627,7 @@ type RequestChallengeRequest struct {
 
 func (x *RequestChallengeRequest) Reset() {
 	*x = RequestChallengeRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[7]
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +639,7 @@ func (x *RequestChallengeRequest) String() string {
 func (*RequestChallengeRequest) ProtoMessage() {}
 
 func (x *RequestChallengeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[7]
+	mi := &file_trellis_v1_auth_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +652,7 @@ func (x *RequestChallengeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestChallengeRequest.ProtoReflect.Descriptor instead.
 func (*RequestChallengeRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RequestChallengeRequest) GetUid() string {
@@ -460,7 +683,7 @@ type RequestChallengeResponse struct {
 
 func (x *RequestChallengeResponse) Reset() {
 	*x = RequestChallengeResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[8]
+	mi := &file_trellis_v1_auth_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +695,7 @@ func (x *RequestChallengeResponse) String() string {
 func (*RequestChallengeResponse) ProtoMessage() {}
 
 func (x *RequestChallengeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[8]
+	mi := &file_trellis_v1_auth_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +708,7 @@ func (x *RequestChallengeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestChallengeResponse.ProtoReflect.Descriptor instead.
 func (*RequestChallengeResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{8}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RequestChallengeResponse) GetChallengeId() string {
@@ -536,7 +759,7 @@ type ScramArgon2IdChallenge struct {
 
 func (x *ScramArgon2IdChallenge) Reset() {
 	*x = ScramArgon2IdChallenge{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	mi := &file_trellis_v1_auth_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +771,7 @@ func (x *ScramArgon2IdChallenge) String() string {
 func (*ScramArgon2IdChallenge) ProtoMessage() {}
 
 func (x *ScramArgon2IdChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[9]
+	mi := &file_trellis_v1_auth_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +784,7 @@ func (x *ScramArgon2IdChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScramArgon2IdChallenge.ProtoReflect.Descriptor instead.
 func (*ScramArgon2IdChallenge) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{9}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ScramArgon2IdChallenge) GetSalt() []byte {
@@ -616,15 +839,17 @@ type ChallengeResponseRequest struct {
 	Password string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
 	// For type "scram-argon2id": 16 to 64 random bytes the client chose, and
 	// ClientProof (32 bytes).
-	ClientNonce   []byte `protobuf:"bytes,4,opt,name=client_nonce,json=clientNonce,proto3" json:"client_nonce,omitempty"`
-	ClientProof   []byte `protobuf:"bytes,5,opt,name=client_proof,json=clientProof,proto3" json:"client_proof,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ClientNonce []byte `protobuf:"bytes,4,opt,name=client_nonce,json=clientNonce,proto3" json:"client_nonce,omitempty"`
+	ClientProof []byte `protobuf:"bytes,5,opt,name=client_proof,json=clientProof,proto3" json:"client_proof,omitempty"`
+	// As in LoginRequest.
+	IssueClientCertificate bool `protobuf:"varint,6,opt,name=issue_client_certificate,json=issueClientCertificate,proto3" json:"issue_client_certificate,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *ChallengeResponseRequest) Reset() {
 	*x = ChallengeResponseRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	mi := &file_trellis_v1_auth_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +861,7 @@ func (x *ChallengeResponseRequest) String() string {
 func (*ChallengeResponseRequest) ProtoMessage() {}
 
 func (x *ChallengeResponseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[10]
+	mi := &file_trellis_v1_auth_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +874,7 @@ func (x *ChallengeResponseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponseRequest.ProtoReflect.Descriptor instead.
 func (*ChallengeResponseRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{10}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChallengeResponseRequest) GetChallengeId() string {
@@ -687,19 +912,29 @@ func (x *ChallengeResponseRequest) GetClientProof() []byte {
 	return nil
 }
 
+func (x *ChallengeResponseRequest) GetIssueClientCertificate() bool {
+	if x != nil {
+		return x.IssueClientCertificate
+	}
+	return false
+}
+
 type ChallengeResponseResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Tokens *Tokens                `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	// For type "scram-argon2id": ServerSignature, with which the client checks
 	// that the server holds the account's verifier.
 	ServerSignature []byte `protobuf:"bytes,2,opt,name=server_signature,json=serverSignature,proto3" json:"server_signature,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// As in LoginResponse.
+	ClientCertificatePem string `protobuf:"bytes,3,opt,name=client_certificate_pem,json=clientCertificatePem,proto3" json:"client_certificate_pem,omitempty"`
+	ClientKeyPem         string `protobuf:"bytes,4,opt,name=client_key_pem,json=clientKeyPem,proto3" json:"client_key_pem,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ChallengeResponseResponse) Reset() {
 	*x = ChallengeResponseResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[11]
+	mi := &file_trellis_v1_auth_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +946,7 @@ func (x *ChallengeResponseResponse) String() string {
 func (*ChallengeResponseResponse) ProtoMessage() {}
 
 func (x *ChallengeResponseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[11]
+	mi := &file_trellis_v1_auth_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +959,7 @@ func (x *ChallengeResponseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResponseResponse.ProtoReflect.Descriptor instead.
 func (*ChallengeResponseResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{11}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChallengeResponseResponse) GetTokens() *Tokens {
@@ -741,17 +976,36 @@ func (x *ChallengeResponseResponse) GetServerSignature() []byte {
 	return nil
 }
 
+func (x *ChallengeResponseResponse) GetClientCertificatePem() string {
+	if x != nil {
+		return x.ClientCertificatePem
+	}
+	return ""
+}
+
+func (x *ChallengeResponseResponse) GetClientKeyPem() string {
+	if x != nil {
+		return x.ClientKeyPem
+	}
+	return ""
+}
+
 type LoginRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Uid      string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// Ask for an X.509 client certificate bound to the new session (24
+	// hours at most, and no longer than the session lives). Ignored when the
+	// login is made over mutual TLS with a Trellis client certificate: that
+	// certificate is bound instead.
+	IssueClientCertificate bool `protobuf:"varint,3,opt,name=issue_client_certificate,json=issueClientCertificate,proto3" json:"issue_client_certificate,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[12]
+	mi := &file_trellis_v1_auth_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +1017,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[12]
+	mi := &file_trellis_v1_auth_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +1030,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{12}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *LoginRequest) GetUid() string {
@@ -791,6 +1045,13 @@ func (x *LoginRequest) GetPassword() string {
 		return x.Password
 	}
 	return ""
+}
+
+func (x *LoginRequest) GetIssueClientCertificate() bool {
+	if x != nil {
+		return x.IssueClientCertificate
+	}
+	return false
 }
 
 type Tokens struct {
@@ -809,7 +1070,7 @@ type Tokens struct {
 
 func (x *Tokens) Reset() {
 	*x = Tokens{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[13]
+	mi := &file_trellis_v1_auth_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +1082,7 @@ func (x *Tokens) String() string {
 func (*Tokens) ProtoMessage() {}
 
 func (x *Tokens) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[13]
+	mi := &file_trellis_v1_auth_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +1095,7 @@ func (x *Tokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tokens.ProtoReflect.Descriptor instead.
 func (*Tokens) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{13}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Tokens) GetAccessToken() string {
@@ -873,15 +1134,19 @@ func (x *Tokens) GetSessionExpiresAt() *timestamppb.Timestamp {
 }
 
 type LoginResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tokens        *Tokens                `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tokens *Tokens                `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// When issue_client_certificate was set: the certificate (PEM, followed
+	// by the CA certificate) and its private key (PEM, PKCS #8).
+	ClientCertificatePem string `protobuf:"bytes,2,opt,name=client_certificate_pem,json=clientCertificatePem,proto3" json:"client_certificate_pem,omitempty"`
+	ClientKeyPem         string `protobuf:"bytes,3,opt,name=client_key_pem,json=clientKeyPem,proto3" json:"client_key_pem,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[14]
+	mi := &file_trellis_v1_auth_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1158,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[14]
+	mi := &file_trellis_v1_auth_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1171,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{14}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LoginResponse) GetTokens() *Tokens {
@@ -914,6 +1179,20 @@ func (x *LoginResponse) GetTokens() *Tokens {
 		return x.Tokens
 	}
 	return nil
+}
+
+func (x *LoginResponse) GetClientCertificatePem() string {
+	if x != nil {
+		return x.ClientCertificatePem
+	}
+	return ""
+}
+
+func (x *LoginResponse) GetClientKeyPem() string {
+	if x != nil {
+		return x.ClientKeyPem
+	}
+	return ""
 }
 
 type LogoutRequest struct {
@@ -924,7 +1203,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[15]
+	mi := &file_trellis_v1_auth_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1215,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[15]
+	mi := &file_trellis_v1_auth_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1228,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{15}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{18}
 }
 
 type LogoutResponse struct {
@@ -960,7 +1239,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[16]
+	mi := &file_trellis_v1_auth_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -972,7 +1251,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[16]
+	mi := &file_trellis_v1_auth_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -985,7 +1264,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{16}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{19}
 }
 
 type RefreshRequest struct {
@@ -997,7 +1276,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[17]
+	mi := &file_trellis_v1_auth_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1288,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[17]
+	mi := &file_trellis_v1_auth_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1301,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{17}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RefreshRequest) GetRefreshToken() string {
@@ -1041,7 +1320,7 @@ type RefreshResponse struct {
 
 func (x *RefreshResponse) Reset() {
 	*x = RefreshResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[18]
+	mi := &file_trellis_v1_auth_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1332,7 @@ func (x *RefreshResponse) String() string {
 func (*RefreshResponse) ProtoMessage() {}
 
 func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[18]
+	mi := &file_trellis_v1_auth_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1345,7 @@ func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
 func (*RefreshResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{18}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RefreshResponse) GetTokens() *Tokens {
@@ -1084,7 +1363,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[19]
+	mi := &file_trellis_v1_auth_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1375,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[19]
+	mi := &file_trellis_v1_auth_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1388,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{19}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{22}
 }
 
 type WhoAmIResponse struct {
@@ -1119,13 +1398,16 @@ type WhoAmIResponse struct {
 	SessionId        string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
 	SessionExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=session_expires_at,json=sessionExpiresAt,proto3" json:"session_expires_at,omitempty"`
 	TokenExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=token_expires_at,json=tokenExpiresAt,proto3" json:"token_expires_at,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The service acting for uid, when the credential is an exchanged token
+	// (Auth.ExchangeToken); empty otherwise.
+	Actor         string `protobuf:"bytes,6,opt,name=actor,proto3" json:"actor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[20]
+	mi := &file_trellis_v1_auth_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1419,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[20]
+	mi := &file_trellis_v1_auth_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1432,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{20}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WhoAmIResponse) GetUid() string {
@@ -1188,6 +1470,13 @@ func (x *WhoAmIResponse) GetTokenExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *WhoAmIResponse) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
 type IssueSSHCertificateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The public key to certify, in authorized_keys form ("ssh-ed25519 AAAA…"),
@@ -1203,7 +1492,7 @@ type IssueSSHCertificateRequest struct {
 
 func (x *IssueSSHCertificateRequest) Reset() {
 	*x = IssueSSHCertificateRequest{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[21]
+	mi := &file_trellis_v1_auth_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1504,7 @@ func (x *IssueSSHCertificateRequest) String() string {
 func (*IssueSSHCertificateRequest) ProtoMessage() {}
 
 func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[21]
+	mi := &file_trellis_v1_auth_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1517,7 @@ func (x *IssueSSHCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSSHCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueSSHCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{21}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *IssueSSHCertificateRequest) GetPublicKey() string {
@@ -1267,7 +1556,7 @@ type IssueSSHCertificateResponse struct {
 
 func (x *IssueSSHCertificateResponse) Reset() {
 	*x = IssueSSHCertificateResponse{}
-	mi := &file_trellis_v1_auth_proto_msgTypes[22]
+	mi := &file_trellis_v1_auth_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1568,7 @@ func (x *IssueSSHCertificateResponse) String() string {
 func (*IssueSSHCertificateResponse) ProtoMessage() {}
 
 func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_auth_proto_msgTypes[22]
+	mi := &file_trellis_v1_auth_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1581,7 @@ func (x *IssueSSHCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSSHCertificateResponse.ProtoReflect.Descriptor instead.
 func (*IssueSSHCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{22}
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IssueSSHCertificateResponse) GetCertificate() string {
@@ -1349,7 +1638,21 @@ var File_trellis_v1_auth_proto protoreflect.FileDescriptor
 const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\n" +
 	"\x15trellis/v1/auth.proto\x12\n" +
-	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"x\n" +
+	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x01\n" +
+	"\x14ExchangeTokenRequest\x12#\n" +
+	"\rsubject_token\x18\x01 \x01(\tR\fsubjectToken\x12)\n" +
+	"\x0factor_assertion\x18\x02 \x01(\tH\x00R\x0eactorAssertion\x12N\n" +
+	"\x12client_credentials\x18\x03 \x01(\v2\x1d.trellis.v1.ClientCredentialsH\x00R\x11clientCredentials\x125\n" +
+	"\blifetime\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\blifetimeB\a\n" +
+	"\x05actor\"U\n" +
+	"\x11ClientCredentials\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\tR\bclientId\x12#\n" +
+	"\rclient_secret\x18\x02 \x01(\tR\fclientSecret\"\xa1\x01\n" +
+	"\x15ExchangeTokenResponse\x12!\n" +
+	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12*\n" +
+	"\x11issued_token_type\x18\x03 \x01(\tR\x0fissuedTokenType\"x\n" +
 	"\x15CreateAPITokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x123\n" +
@@ -1392,42 +1695,49 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\athreads\x18\x04 \x01(\rR\athreads\x12\x1d\n" +
 	"\n" +
 	"key_length\x18\x05 \x01(\rR\tkeyLength\x12!\n" +
-	"\fserver_nonce\x18\x06 \x01(\fR\vserverNonce\"\xb1\x01\n" +
+	"\fserver_nonce\x18\x06 \x01(\fR\vserverNonce\"\xeb\x01\n" +
 	"\x18ChallengeResponseRequest\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x1a\n" +
 	"\bpassword\x18\x03 \x01(\tR\bpassword\x12!\n" +
 	"\fclient_nonce\x18\x04 \x01(\fR\vclientNonce\x12!\n" +
-	"\fclient_proof\x18\x05 \x01(\fR\vclientProof\"r\n" +
+	"\fclient_proof\x18\x05 \x01(\fR\vclientProof\x128\n" +
+	"\x18issue_client_certificate\x18\x06 \x01(\bR\x16issueClientCertificate\"\xce\x01\n" +
 	"\x19ChallengeResponseResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\x12)\n" +
-	"\x10server_signature\x18\x02 \x01(\fR\x0fserverSignature\"<\n" +
+	"\x10server_signature\x18\x02 \x01(\fR\x0fserverSignature\x124\n" +
+	"\x16client_certificate_pem\x18\x03 \x01(\tR\x14clientCertificatePem\x12$\n" +
+	"\x0eclient_key_pem\x18\x04 \x01(\tR\fclientKeyPem\"v\n" +
 	"\fLoginRequest\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x8c\x02\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x128\n" +
+	"\x18issue_client_certificate\x18\x03 \x01(\bR\x16issueClientCertificate\"\x8c\x02\n" +
 	"\x06Tokens\x12!\n" +
 	"\faccess_token\x18\x01 \x01(\tR\vaccessToken\x12Q\n" +
 	"\x17access_token_expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x14accessTokenExpiresAt\x12#\n" +
 	"\rrefresh_token\x18\x03 \x01(\tR\frefreshToken\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x04 \x01(\tR\tsessionId\x12H\n" +
-	"\x12session_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt\";\n" +
+	"\x12session_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt\"\x97\x01\n" +
 	"\rLoginResponse\x12*\n" +
-	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\"\x0f\n" +
+	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\x124\n" +
+	"\x16client_certificate_pem\x18\x02 \x01(\tR\x14clientCertificatePem\x12$\n" +
+	"\x0eclient_key_pem\x18\x03 \x01(\tR\fclientKeyPem\"\x0f\n" +
 	"\rLogoutRequest\"\x10\n" +
 	"\x0eLogoutResponse\"5\n" +
 	"\x0eRefreshRequest\x12#\n" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"=\n" +
 	"\x0fRefreshResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\"\x0f\n" +
-	"\rWhoAmIRequest\"\xe7\x01\n" +
+	"\rWhoAmIRequest\"\xfd\x01\n" +
 	"\x0eWhoAmIResponse\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\bR\x05admin\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
 	"\x12session_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt\x12D\n" +
-	"\x10token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\"r\n" +
+	"\x10token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\x12\x14\n" +
+	"\x05actor\x18\x06 \x01(\tR\x05actor\"r\n" +
 	"\x1aIssueSSHCertificateRequest\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\tR\tpublicKey\x125\n" +
@@ -1442,7 +1752,7 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\vvalid_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"validAfter\x12=\n" +
 	"\fvalid_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vvalidBefore\x12 \n" +
-	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\xc5\x06\n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\x9b\a\n" +
 	"\x04Auth\x12<\n" +
 	"\x05Login\x12\x18.trellis.v1.LoginRequest\x1a\x19.trellis.v1.LoginResponse\x12?\n" +
 	"\x06Logout\x12\x19.trellis.v1.LogoutRequest\x1a\x1a.trellis.v1.LogoutResponse\x12B\n" +
@@ -1453,7 +1763,8 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\x11ChallengeResponse\x12$.trellis.v1.ChallengeResponseRequest\x1a%.trellis.v1.ChallengeResponseResponse\x12W\n" +
 	"\x0eCreateAPIToken\x12!.trellis.v1.CreateAPITokenRequest\x1a\".trellis.v1.CreateAPITokenResponse\x12Y\n" +
 	"\rListAPITokens\x12 .trellis.v1.ListAPITokensRequest\x1a!.trellis.v1.ListAPITokensResponse\"\x03\x90\x02\x01\x12W\n" +
-	"\x0eRevokeAPIToken\x12!.trellis.v1.RevokeAPITokenRequest\x1a\".trellis.v1.RevokeAPITokenResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x0eRevokeAPIToken\x12!.trellis.v1.RevokeAPITokenRequest\x1a\".trellis.v1.RevokeAPITokenResponse\x12T\n" +
+	"\rExchangeToken\x12 .trellis.v1.ExchangeTokenRequest\x1a!.trellis.v1.ExchangeTokenResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_auth_proto_rawDescOnce sync.Once
@@ -1467,79 +1778,87 @@ func file_trellis_v1_auth_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_auth_proto_rawDescData
 }
 
-var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_trellis_v1_auth_proto_goTypes = []any{
-	(*CreateAPITokenRequest)(nil),       // 0: trellis.v1.CreateAPITokenRequest
-	(*CreateAPITokenResponse)(nil),      // 1: trellis.v1.CreateAPITokenResponse
-	(*APIToken)(nil),                    // 2: trellis.v1.APIToken
-	(*ListAPITokensRequest)(nil),        // 3: trellis.v1.ListAPITokensRequest
-	(*ListAPITokensResponse)(nil),       // 4: trellis.v1.ListAPITokensResponse
-	(*RevokeAPITokenRequest)(nil),       // 5: trellis.v1.RevokeAPITokenRequest
-	(*RevokeAPITokenResponse)(nil),      // 6: trellis.v1.RevokeAPITokenResponse
-	(*RequestChallengeRequest)(nil),     // 7: trellis.v1.RequestChallengeRequest
-	(*RequestChallengeResponse)(nil),    // 8: trellis.v1.RequestChallengeResponse
-	(*ScramArgon2IdChallenge)(nil),      // 9: trellis.v1.ScramArgon2idChallenge
-	(*ChallengeResponseRequest)(nil),    // 10: trellis.v1.ChallengeResponseRequest
-	(*ChallengeResponseResponse)(nil),   // 11: trellis.v1.ChallengeResponseResponse
-	(*LoginRequest)(nil),                // 12: trellis.v1.LoginRequest
-	(*Tokens)(nil),                      // 13: trellis.v1.Tokens
-	(*LoginResponse)(nil),               // 14: trellis.v1.LoginResponse
-	(*LogoutRequest)(nil),               // 15: trellis.v1.LogoutRequest
-	(*LogoutResponse)(nil),              // 16: trellis.v1.LogoutResponse
-	(*RefreshRequest)(nil),              // 17: trellis.v1.RefreshRequest
-	(*RefreshResponse)(nil),             // 18: trellis.v1.RefreshResponse
-	(*WhoAmIRequest)(nil),               // 19: trellis.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),              // 20: trellis.v1.WhoAmIResponse
-	(*IssueSSHCertificateRequest)(nil),  // 21: trellis.v1.IssueSSHCertificateRequest
-	(*IssueSSHCertificateResponse)(nil), // 22: trellis.v1.IssueSSHCertificateResponse
-	(*durationpb.Duration)(nil),         // 23: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),       // 24: google.protobuf.Timestamp
+	(*ExchangeTokenRequest)(nil),        // 0: trellis.v1.ExchangeTokenRequest
+	(*ClientCredentials)(nil),           // 1: trellis.v1.ClientCredentials
+	(*ExchangeTokenResponse)(nil),       // 2: trellis.v1.ExchangeTokenResponse
+	(*CreateAPITokenRequest)(nil),       // 3: trellis.v1.CreateAPITokenRequest
+	(*CreateAPITokenResponse)(nil),      // 4: trellis.v1.CreateAPITokenResponse
+	(*APIToken)(nil),                    // 5: trellis.v1.APIToken
+	(*ListAPITokensRequest)(nil),        // 6: trellis.v1.ListAPITokensRequest
+	(*ListAPITokensResponse)(nil),       // 7: trellis.v1.ListAPITokensResponse
+	(*RevokeAPITokenRequest)(nil),       // 8: trellis.v1.RevokeAPITokenRequest
+	(*RevokeAPITokenResponse)(nil),      // 9: trellis.v1.RevokeAPITokenResponse
+	(*RequestChallengeRequest)(nil),     // 10: trellis.v1.RequestChallengeRequest
+	(*RequestChallengeResponse)(nil),    // 11: trellis.v1.RequestChallengeResponse
+	(*ScramArgon2IdChallenge)(nil),      // 12: trellis.v1.ScramArgon2idChallenge
+	(*ChallengeResponseRequest)(nil),    // 13: trellis.v1.ChallengeResponseRequest
+	(*ChallengeResponseResponse)(nil),   // 14: trellis.v1.ChallengeResponseResponse
+	(*LoginRequest)(nil),                // 15: trellis.v1.LoginRequest
+	(*Tokens)(nil),                      // 16: trellis.v1.Tokens
+	(*LoginResponse)(nil),               // 17: trellis.v1.LoginResponse
+	(*LogoutRequest)(nil),               // 18: trellis.v1.LogoutRequest
+	(*LogoutResponse)(nil),              // 19: trellis.v1.LogoutResponse
+	(*RefreshRequest)(nil),              // 20: trellis.v1.RefreshRequest
+	(*RefreshResponse)(nil),             // 21: trellis.v1.RefreshResponse
+	(*WhoAmIRequest)(nil),               // 22: trellis.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),              // 23: trellis.v1.WhoAmIResponse
+	(*IssueSSHCertificateRequest)(nil),  // 24: trellis.v1.IssueSSHCertificateRequest
+	(*IssueSSHCertificateResponse)(nil), // 25: trellis.v1.IssueSSHCertificateResponse
+	(*durationpb.Duration)(nil),         // 26: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),       // 27: google.protobuf.Timestamp
 }
 var file_trellis_v1_auth_proto_depIdxs = []int32{
-	23, // 0: trellis.v1.CreateAPITokenRequest.expires:type_name -> google.protobuf.Duration
-	2,  // 1: trellis.v1.CreateAPITokenResponse.api_token:type_name -> trellis.v1.APIToken
-	24, // 2: trellis.v1.APIToken.created_at:type_name -> google.protobuf.Timestamp
-	24, // 3: trellis.v1.APIToken.expires_at:type_name -> google.protobuf.Timestamp
-	24, // 4: trellis.v1.APIToken.last_used_at:type_name -> google.protobuf.Timestamp
-	24, // 5: trellis.v1.APIToken.revoked_at:type_name -> google.protobuf.Timestamp
-	2,  // 6: trellis.v1.ListAPITokensResponse.api_tokens:type_name -> trellis.v1.APIToken
-	24, // 7: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 8: trellis.v1.RequestChallengeResponse.scram_argon2id:type_name -> trellis.v1.ScramArgon2idChallenge
-	13, // 9: trellis.v1.ChallengeResponseResponse.tokens:type_name -> trellis.v1.Tokens
-	24, // 10: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	24, // 11: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
-	13, // 12: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
-	13, // 13: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
-	24, // 14: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
-	24, // 15: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
-	23, // 16: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
-	24, // 17: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
-	24, // 18: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
-	12, // 19: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
-	15, // 20: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
-	17, // 21: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
-	19, // 22: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
-	21, // 23: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
-	7,  // 24: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
-	10, // 25: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
-	0,  // 26: trellis.v1.Auth.CreateAPIToken:input_type -> trellis.v1.CreateAPITokenRequest
-	3,  // 27: trellis.v1.Auth.ListAPITokens:input_type -> trellis.v1.ListAPITokensRequest
-	5,  // 28: trellis.v1.Auth.RevokeAPIToken:input_type -> trellis.v1.RevokeAPITokenRequest
-	14, // 29: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
-	16, // 30: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
-	18, // 31: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
-	20, // 32: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
-	22, // 33: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
-	8,  // 34: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
-	11, // 35: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
-	1,  // 36: trellis.v1.Auth.CreateAPIToken:output_type -> trellis.v1.CreateAPITokenResponse
-	4,  // 37: trellis.v1.Auth.ListAPITokens:output_type -> trellis.v1.ListAPITokensResponse
-	6,  // 38: trellis.v1.Auth.RevokeAPIToken:output_type -> trellis.v1.RevokeAPITokenResponse
-	29, // [29:39] is the sub-list for method output_type
-	19, // [19:29] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	1,  // 0: trellis.v1.ExchangeTokenRequest.client_credentials:type_name -> trellis.v1.ClientCredentials
+	26, // 1: trellis.v1.ExchangeTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	27, // 2: trellis.v1.ExchangeTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 3: trellis.v1.CreateAPITokenRequest.expires:type_name -> google.protobuf.Duration
+	5,  // 4: trellis.v1.CreateAPITokenResponse.api_token:type_name -> trellis.v1.APIToken
+	27, // 5: trellis.v1.APIToken.created_at:type_name -> google.protobuf.Timestamp
+	27, // 6: trellis.v1.APIToken.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 7: trellis.v1.APIToken.last_used_at:type_name -> google.protobuf.Timestamp
+	27, // 8: trellis.v1.APIToken.revoked_at:type_name -> google.protobuf.Timestamp
+	5,  // 9: trellis.v1.ListAPITokensResponse.api_tokens:type_name -> trellis.v1.APIToken
+	27, // 10: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 11: trellis.v1.RequestChallengeResponse.scram_argon2id:type_name -> trellis.v1.ScramArgon2idChallenge
+	16, // 12: trellis.v1.ChallengeResponseResponse.tokens:type_name -> trellis.v1.Tokens
+	27, // 13: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	27, // 14: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 15: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
+	16, // 16: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
+	27, // 17: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
+	27, // 18: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	26, // 19: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
+	27, // 20: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
+	27, // 21: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
+	15, // 22: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
+	18, // 23: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
+	20, // 24: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
+	22, // 25: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
+	24, // 26: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
+	10, // 27: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
+	13, // 28: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
+	3,  // 29: trellis.v1.Auth.CreateAPIToken:input_type -> trellis.v1.CreateAPITokenRequest
+	6,  // 30: trellis.v1.Auth.ListAPITokens:input_type -> trellis.v1.ListAPITokensRequest
+	8,  // 31: trellis.v1.Auth.RevokeAPIToken:input_type -> trellis.v1.RevokeAPITokenRequest
+	0,  // 32: trellis.v1.Auth.ExchangeToken:input_type -> trellis.v1.ExchangeTokenRequest
+	17, // 33: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
+	19, // 34: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
+	21, // 35: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
+	23, // 36: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
+	25, // 37: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
+	11, // 38: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
+	14, // 39: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
+	4,  // 40: trellis.v1.Auth.CreateAPIToken:output_type -> trellis.v1.CreateAPITokenResponse
+	7,  // 41: trellis.v1.Auth.ListAPITokens:output_type -> trellis.v1.ListAPITokensResponse
+	9,  // 42: trellis.v1.Auth.RevokeAPIToken:output_type -> trellis.v1.RevokeAPITokenResponse
+	2,  // 43: trellis.v1.Auth.ExchangeToken:output_type -> trellis.v1.ExchangeTokenResponse
+	33, // [33:44] is the sub-list for method output_type
+	22, // [22:33] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_auth_proto_init() }
@@ -1547,13 +1866,17 @@ func file_trellis_v1_auth_proto_init() {
 	if File_trellis_v1_auth_proto != nil {
 		return
 	}
+	file_trellis_v1_auth_proto_msgTypes[0].OneofWrappers = []any{
+		(*ExchangeTokenRequest_ActorAssertion)(nil),
+		(*ExchangeTokenRequest_ClientCredentials)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_auth_proto_rawDesc), len(file_trellis_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,8 @@ func (t *tx) Resources() store.Resources         { return resources{t} }
 func (t *tx) Realizations() store.Realizations   { return realizations{t} }
 func (t *tx) Challenges() store.Challenges       { return challenges{t} }
 func (t *tx) APITokens() store.APITokens         { return apiTokens{t} }
+func (t *tx) Services() store.Services           { return services{t} }
+func (t *tx) CertBindings() store.CertBindings   { return certBindings{t} }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)

@@ -73,6 +73,8 @@ var groups = []group{
 	{"Realizations", realizationTests},
 	{"Challenges", challengeTests},
 	{"APITokens", apiTokenTests},
+	{"Services", serviceTests},
+	{"CertBindings", certBindingTests},
 	{"ChangePruning", pruneTests},
 	{"Concurrency", concurrencyTests},
 }

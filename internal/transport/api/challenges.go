@@ -35,6 +35,8 @@ func (h *authHandler) ChallengeResponse(ctx context.Context, req *connect.Reques
 		Password:    req.Msg.Password,
 		ClientNonce: req.Msg.ClientNonce,
 		ClientProof: req.Msg.ClientProof,
+
+		IssueClientCertificate: req.Msg.IssueClientCertificate,
 	})
 	if err != nil {
 		return nil, err
@@ -42,5 +44,8 @@ func (h *authHandler) ChallengeResponse(ctx context.Context, req *connect.Reques
 	return connect.NewResponse(&trellisv1.ChallengeResponseResponse{
 		Tokens:          tokensToProto(l.Tokens),
 		ServerSignature: l.ServerSignature,
+
+		ClientCertificatePem: l.Tokens.ClientCertificatePEM,
+		ClientKeyPem:         l.Tokens.ClientKeyPEM,
 	}), nil
 }

@@ -51,11 +51,15 @@ func tokensToProto(t *service.Tokens) *trellisv1.Tokens {
 }
 
 func (h *authHandler) Login(ctx context.Context, req *connect.Request[trellisv1.LoginRequest]) (*connect.Response[trellisv1.LoginResponse], error) {
-	t, err := h.svc.Login(ctx, req.Msg.Uid, req.Msg.Password)
+	t, err := h.svc.Login(ctx, req.Msg.Uid, req.Msg.Password, req.Msg.IssueClientCertificate)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&trellisv1.LoginResponse{Tokens: tokensToProto(t)}), nil
+	return connect.NewResponse(&trellisv1.LoginResponse{
+		Tokens:               tokensToProto(t),
+		ClientCertificatePem: t.ClientCertificatePEM,
+		ClientKeyPem:         t.ClientKeyPEM,
+	}), nil
 }
 
 func (h *authHandler) Logout(ctx context.Context, _ *connect.Request[trellisv1.LogoutRequest]) (*connect.Response[trellisv1.LogoutResponse], error) {
@@ -89,6 +93,7 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 		SessionId:        w.SessionID,
 		SessionExpiresAt: ts(w.SessionExpires),
 		TokenExpiresAt:   ts(w.TokenExpires),
+		Actor:            w.Actor,
 	}), nil
 }
 

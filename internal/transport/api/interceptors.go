@@ -30,12 +30,24 @@ type gate struct {
 func (g *gate) admit(ctx context.Context, procedure string, h http.Header, msg proto.Message) (context.Context, error) {
 	op := policy.Op(procedure)
 	p, err := g.authn.Authenticate(ctx, h)
+	// A client certificate that names no live session stands for no one:
+	// public operations (a login that binds it again) go on anonymously.
+	var cr *auth.CertRefusal
+	if errors.As(err, &cr) && policy.Rules[op].Kind == policy.Public {
+		p, err = nil, nil
+	}
 	if err != nil {
 		// An API token that checked out but may not be used (expired,
 		// revoked) has an owner to record; a bad token has none.
 		var tr *auth.TokenRefusal
 		if errors.As(err, &tr) {
 			g.svc.AuditRefusal(ctx, op, &auth.Principal{UID: tr.UID}, "api_token:"+tr.Name, err, tr.Reason)
+		}
+		// So has an exchanged token whose service or user may no longer
+		// act: the record names both.
+		var ar *auth.ActingRefusal
+		if errors.As(err, &ar) {
+			g.svc.AuditRefusal(ctx, op, &auth.Principal{UID: ar.UID, Actor: auth.ActorOf(ar.Service)}, auth.ActorOf(ar.Service), err, ar.Reason)
 		}
 		return ctx, err
 	}

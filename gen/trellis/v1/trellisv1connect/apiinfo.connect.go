@@ -38,6 +38,12 @@ const (
 	// ApiInfoGetSSHCertificateAuthorityProcedure is the fully-qualified name of the ApiInfo's
 	// GetSSHCertificateAuthority RPC.
 	ApiInfoGetSSHCertificateAuthorityProcedure = "/trellis.v1.ApiInfo/GetSSHCertificateAuthority"
+	// ApiInfoGetServerCertificateProcedure is the fully-qualified name of the ApiInfo's
+	// GetServerCertificate RPC.
+	ApiInfoGetServerCertificateProcedure = "/trellis.v1.ApiInfo/GetServerCertificate"
+	// ApiInfoGetClientCertificateProcedure is the fully-qualified name of the ApiInfo's
+	// GetClientCertificate RPC.
+	ApiInfoGetClientCertificateProcedure = "/trellis.v1.ApiInfo/GetClientCertificate"
 )
 
 // ApiInfoClient is a client for the trellis.v1.ApiInfo service.
@@ -47,6 +53,13 @@ type ApiInfoClient interface {
 	// that signs SSH user certificates, for sites to trust. The same line is
 	// served as text at GET /ssh/trusted-user-ca-keys.
 	GetSSHCertificateAuthority(context.Context, *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error)
+	// GetServerCertificate returns the server's TLS certificate chain and
+	// the Trellis X.509 CA certificate, which clients trust to verify it.
+	GetServerCertificate(context.Context, *connect.Request[v1.GetServerCertificateRequest]) (*connect.Response[v1.GetServerCertificateResponse], error)
+	// GetClientCertificate issues an unbound X.509 client certificate and
+	// its key (subject "unbound", 24 hours). It authenticates nothing until
+	// a login made with it over mutual TLS binds it to the session.
+	GetClientCertificate(context.Context, *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error)
 }
 
 // NewApiInfoClient constructs a client for the trellis.v1.ApiInfo service. By default, it uses the
@@ -74,6 +87,19 @@ func NewApiInfoClient(httpClient connect.HTTPClient, baseURL string, opts ...con
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		getServerCertificate: connect.NewClient[v1.GetServerCertificateRequest, v1.GetServerCertificateResponse](
+			httpClient,
+			baseURL+ApiInfoGetServerCertificateProcedure,
+			connect.WithSchema(apiInfoMethods.ByName("GetServerCertificate")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		getClientCertificate: connect.NewClient[v1.GetClientCertificateRequest, v1.GetClientCertificateResponse](
+			httpClient,
+			baseURL+ApiInfoGetClientCertificateProcedure,
+			connect.WithSchema(apiInfoMethods.ByName("GetClientCertificate")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -81,6 +107,8 @@ func NewApiInfoClient(httpClient connect.HTTPClient, baseURL string, opts ...con
 type apiInfoClient struct {
 	getVersion                 *connect.Client[v1.GetVersionRequest, v1.GetVersionResponse]
 	getSSHCertificateAuthority *connect.Client[v1.GetSSHCertificateAuthorityRequest, v1.GetSSHCertificateAuthorityResponse]
+	getServerCertificate       *connect.Client[v1.GetServerCertificateRequest, v1.GetServerCertificateResponse]
+	getClientCertificate       *connect.Client[v1.GetClientCertificateRequest, v1.GetClientCertificateResponse]
 }
 
 // GetVersion calls trellis.v1.ApiInfo.GetVersion.
@@ -93,6 +121,16 @@ func (c *apiInfoClient) GetSSHCertificateAuthority(ctx context.Context, req *con
 	return c.getSSHCertificateAuthority.CallUnary(ctx, req)
 }
 
+// GetServerCertificate calls trellis.v1.ApiInfo.GetServerCertificate.
+func (c *apiInfoClient) GetServerCertificate(ctx context.Context, req *connect.Request[v1.GetServerCertificateRequest]) (*connect.Response[v1.GetServerCertificateResponse], error) {
+	return c.getServerCertificate.CallUnary(ctx, req)
+}
+
+// GetClientCertificate calls trellis.v1.ApiInfo.GetClientCertificate.
+func (c *apiInfoClient) GetClientCertificate(ctx context.Context, req *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error) {
+	return c.getClientCertificate.CallUnary(ctx, req)
+}
+
 // ApiInfoHandler is an implementation of the trellis.v1.ApiInfo service.
 type ApiInfoHandler interface {
 	GetVersion(context.Context, *connect.Request[v1.GetVersionRequest]) (*connect.Response[v1.GetVersionResponse], error)
@@ -100,6 +138,13 @@ type ApiInfoHandler interface {
 	// that signs SSH user certificates, for sites to trust. The same line is
 	// served as text at GET /ssh/trusted-user-ca-keys.
 	GetSSHCertificateAuthority(context.Context, *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error)
+	// GetServerCertificate returns the server's TLS certificate chain and
+	// the Trellis X.509 CA certificate, which clients trust to verify it.
+	GetServerCertificate(context.Context, *connect.Request[v1.GetServerCertificateRequest]) (*connect.Response[v1.GetServerCertificateResponse], error)
+	// GetClientCertificate issues an unbound X.509 client certificate and
+	// its key (subject "unbound", 24 hours). It authenticates nothing until
+	// a login made with it over mutual TLS binds it to the session.
+	GetClientCertificate(context.Context, *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error)
 }
 
 // NewApiInfoHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -123,12 +168,29 @@ func NewApiInfoHandler(svc ApiInfoHandler, opts ...connect.HandlerOption) (strin
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	apiInfoGetServerCertificateHandler := connect.NewUnaryHandler(
+		ApiInfoGetServerCertificateProcedure,
+		svc.GetServerCertificate,
+		connect.WithSchema(apiInfoMethods.ByName("GetServerCertificate")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	apiInfoGetClientCertificateHandler := connect.NewUnaryHandler(
+		ApiInfoGetClientCertificateProcedure,
+		svc.GetClientCertificate,
+		connect.WithSchema(apiInfoMethods.ByName("GetClientCertificate")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.ApiInfo/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ApiInfoGetVersionProcedure:
 			apiInfoGetVersionHandler.ServeHTTP(w, r)
 		case ApiInfoGetSSHCertificateAuthorityProcedure:
 			apiInfoGetSSHCertificateAuthorityHandler.ServeHTTP(w, r)
+		case ApiInfoGetServerCertificateProcedure:
+			apiInfoGetServerCertificateHandler.ServeHTTP(w, r)
+		case ApiInfoGetClientCertificateProcedure:
+			apiInfoGetClientCertificateHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -144,4 +206,12 @@ func (UnimplementedApiInfoHandler) GetVersion(context.Context, *connect.Request[
 
 func (UnimplementedApiInfoHandler) GetSSHCertificateAuthority(context.Context, *connect.Request[v1.GetSSHCertificateAuthorityRequest]) (*connect.Response[v1.GetSSHCertificateAuthorityResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetSSHCertificateAuthority is not implemented"))
+}
+
+func (UnimplementedApiInfoHandler) GetServerCertificate(context.Context, *connect.Request[v1.GetServerCertificateRequest]) (*connect.Response[v1.GetServerCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetServerCertificate is not implemented"))
+}
+
+func (UnimplementedApiInfoHandler) GetClientCertificate(context.Context, *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetClientCertificate is not implemented"))
 }

@@ -54,6 +54,8 @@ const (
 	AuthListAPITokensProcedure = "/trellis.v1.Auth/ListAPITokens"
 	// AuthRevokeAPITokenProcedure is the fully-qualified name of the Auth's RevokeAPIToken RPC.
 	AuthRevokeAPITokenProcedure = "/trellis.v1.Auth/RevokeAPIToken"
+	// AuthExchangeTokenProcedure is the fully-qualified name of the Auth's ExchangeToken RPC.
+	AuthExchangeTokenProcedure = "/trellis.v1.Auth/ExchangeToken"
 )
 
 // AuthClient is a client for the trellis.v1.Auth service.
@@ -95,6 +97,14 @@ type AuthClient interface {
 	// RevokeAPIToken revokes one of the caller's API tokens, by name; every
 	// replica refuses it within the change feed's polling interval.
 	RevokeAPIToken(context.Context, *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error)
+	// ExchangeToken is token exchange (RFC 8693) for a registered service
+	// (Services.RegisterService) acting for a user: the service presents the
+	// user's access token and proves itself, and gets an access token whose
+	// subject is the user and whose "act" claim names the service. The token
+	// has no session: it outlives the user's logout, for minutes only, so
+	// that work started for the user completes. The call itself needs no
+	// Authorization header: the two tokens are the credentials.
+	ExchangeToken(context.Context, *connect.Request[v1.ExchangeTokenRequest]) (*connect.Response[v1.ExchangeTokenResponse], error)
 }
 
 // NewAuthClient constructs a client for the trellis.v1.Auth service. By default, it uses the
@@ -170,6 +180,12 @@ func NewAuthClient(httpClient connect.HTTPClient, baseURL string, opts ...connec
 			connect.WithSchema(authMethods.ByName("RevokeAPIToken")),
 			connect.WithClientOptions(opts...),
 		),
+		exchangeToken: connect.NewClient[v1.ExchangeTokenRequest, v1.ExchangeTokenResponse](
+			httpClient,
+			baseURL+AuthExchangeTokenProcedure,
+			connect.WithSchema(authMethods.ByName("ExchangeToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -185,6 +201,7 @@ type authClient struct {
 	createAPIToken      *connect.Client[v1.CreateAPITokenRequest, v1.CreateAPITokenResponse]
 	listAPITokens       *connect.Client[v1.ListAPITokensRequest, v1.ListAPITokensResponse]
 	revokeAPIToken      *connect.Client[v1.RevokeAPITokenRequest, v1.RevokeAPITokenResponse]
+	exchangeToken       *connect.Client[v1.ExchangeTokenRequest, v1.ExchangeTokenResponse]
 }
 
 // Login calls trellis.v1.Auth.Login.
@@ -237,6 +254,11 @@ func (c *authClient) RevokeAPIToken(ctx context.Context, req *connect.Request[v1
 	return c.revokeAPIToken.CallUnary(ctx, req)
 }
 
+// ExchangeToken calls trellis.v1.Auth.ExchangeToken.
+func (c *authClient) ExchangeToken(ctx context.Context, req *connect.Request[v1.ExchangeTokenRequest]) (*connect.Response[v1.ExchangeTokenResponse], error) {
+	return c.exchangeToken.CallUnary(ctx, req)
+}
+
 // AuthHandler is an implementation of the trellis.v1.Auth service.
 type AuthHandler interface {
 	// Login checks a password and opens a session (24 hours, revocable).
@@ -276,6 +298,14 @@ type AuthHandler interface {
 	// RevokeAPIToken revokes one of the caller's API tokens, by name; every
 	// replica refuses it within the change feed's polling interval.
 	RevokeAPIToken(context.Context, *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error)
+	// ExchangeToken is token exchange (RFC 8693) for a registered service
+	// (Services.RegisterService) acting for a user: the service presents the
+	// user's access token and proves itself, and gets an access token whose
+	// subject is the user and whose "act" claim names the service. The token
+	// has no session: it outlives the user's logout, for minutes only, so
+	// that work started for the user completes. The call itself needs no
+	// Authorization header: the two tokens are the credentials.
+	ExchangeToken(context.Context, *connect.Request[v1.ExchangeTokenRequest]) (*connect.Response[v1.ExchangeTokenResponse], error)
 }
 
 // NewAuthHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -347,6 +377,12 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 		connect.WithSchema(authMethods.ByName("RevokeAPIToken")),
 		connect.WithHandlerOptions(opts...),
 	)
+	authExchangeTokenHandler := connect.NewUnaryHandler(
+		AuthExchangeTokenProcedure,
+		svc.ExchangeToken,
+		connect.WithSchema(authMethods.ByName("ExchangeToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Auth/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AuthLoginProcedure:
@@ -369,6 +405,8 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 			authListAPITokensHandler.ServeHTTP(w, r)
 		case AuthRevokeAPITokenProcedure:
 			authRevokeAPITokenHandler.ServeHTTP(w, r)
+		case AuthExchangeTokenProcedure:
+			authExchangeTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -416,4 +454,8 @@ func (UnimplementedAuthHandler) ListAPITokens(context.Context, *connect.Request[
 
 func (UnimplementedAuthHandler) RevokeAPIToken(context.Context, *connect.Request[v1.RevokeAPITokenRequest]) (*connect.Response[v1.RevokeAPITokenResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.RevokeAPIToken is not implemented"))
+}
+
+func (UnimplementedAuthHandler) ExchangeToken(context.Context, *connect.Request[v1.ExchangeTokenRequest]) (*connect.Response[v1.ExchangeTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.ExchangeToken is not implemented"))
 }

@@ -1,0 +1,25 @@
+package api
+
+import (
+	"context"
+
+	"connectrpc.com/connect"
+
+	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+)
+
+func (h *apiInfo) GetServerCertificate(context.Context, *connect.Request[trellisv1.GetServerCertificateRequest]) (*connect.Response[trellisv1.GetServerCertificateResponse], error) {
+	chain, ca, err := h.svc.ServerCertificate()
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.GetServerCertificateResponse{CertificateChainPem: chain, CaCertificatePem: ca}), nil
+}
+
+func (h *apiInfo) GetClientCertificate(context.Context, *connect.Request[trellisv1.GetClientCertificateRequest]) (*connect.Response[trellisv1.GetClientCertificateResponse], error) {
+	iss, err := h.svc.UnboundClientCertificate()
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.GetClientCertificateResponse{CertificatePem: string(iss.CertPEM), KeyPem: string(iss.KeyPEM)}), nil
+}
