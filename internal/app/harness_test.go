@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // harness is a real Trellis server on a loopback port, with clients.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *app.Server
 	url   string
 	http  *http.Client
@@ -59,7 +59,7 @@ const (
 	postgres storeKind = "postgres"
 )
 
-func openStore(t *testing.T, kind storeKind) store.Store {
+func openStore(t testing.TB, kind storeKind) store.Store {
 	t.Helper()
 	ctx := context.Background()
 	var spec string
@@ -87,7 +87,7 @@ func quietLog() *slog.Logger {
 }
 
 // newServer starts a server on st; several may share one store, as replicas.
-func newServer(t *testing.T, st store.Store, mutate ...func(*app.Config)) *harness {
+func newServer(t testing.TB, st store.Store, mutate ...func(*app.Config)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -21,7 +21,7 @@ import (
 
 // newTLSAutoHarness starts a server as `trellis serve --tls-auto` does, with
 // clients that trust the Trellis CA; it returns the CA too.
-func newTLSAutoHarness(t *testing.T, kind storeKind) (*harness, *x509ca.CA) {
+func newTLSAutoHarness(t testing.TB, kind storeKind) (*harness, *x509ca.CA) {
 	t.Helper()
 	st := openStore(t, kind)
 	h := newServer(t, st, func(c *app.Config) { c.TLSAuto = true })
@@ -215,4 +215,40 @@ func parsePEMCert(t *testing.T, s string) *x509.Certificate {
 		t.Fatalf("parsing %q: %v", s, err)
 	}
 	return c
+}
+
+// BenchmarkMTLSWhoAmI measures authenticated calls over mutual TLS (HTTP/2,
+// the certificate naming the session), beside the same calls with a Bearer
+// token over the same TLS server:
+//
+//	go test -run '^$' -bench WhoAmITLS -benchtime 3s ./internal/app/
+func BenchmarkWhoAmITLS(b *testing.B) {
+	h, ca := newTLSAutoHarness(b, sqlite)
+	h.bootstrapAdmin()
+	ctx := context.Background()
+	resp, err := h.auth.Login(ctx, connect.NewRequest(&trellisv1.LoginRequest{Uid: "ops", Password: adminPassword, IssueClientCertificate: true}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name   string
+		client trellisv1connect.AuthClient
+		tok    string
+	}{
+		{"mtls", h.mtlsAuth(ca, resp.Msg.ClientCertificatePem, resp.Msg.ClientKeyPem), ""},
+		{"bearer", h.auth, resp.Msg.Tokens.AccessToken},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := bc.client.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, bc.tok)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
 }
