@@ -20,7 +20,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
-	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -54,39 +53,7 @@ func Load(ctx context.Context, st store.Store, sealer keys.Sealer) (*CA, error) 
 	if sealer == nil {
 		sealer = keys.Plain()
 	}
-	var a *store.Authority
-	err := st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		a, err = tx.Authorities().Get(ctx, store.AuthoritySSHUser)
-		switch {
-		case domain.HasCode(err, domain.CodeNotFound):
-			if a, err = newAuthority(sealer); err != nil {
-				return err
-			}
-			return tx.Authorities().Create(ctx, a)
-		case err != nil:
-			return err
-		case keys.NeedsReseal(sealer, a.PrivateKey):
-			seed, err := sealer.Open(a.PrivateKey)
-			if err != nil {
-				return err
-			}
-			defer clear(seed)
-			if a.PrivateKey, err = sealer.Seal(seed); err != nil {
-				return err
-			}
-			return tx.Authorities().SetPrivateKey(ctx, a.Name, a.PrivateKey)
-		}
-		return nil
-	})
-	if domain.HasCode(err, domain.CodeAlreadyExists) {
-		// Another replica created it between our read and our write.
-		err = st.View(ctx, func(tx store.Tx) error {
-			var err error
-			a, err = tx.Authorities().Get(ctx, store.AuthoritySSHUser)
-			return err
-		})
-	}
+	a, err := keys.LoadAuthority(ctx, st, sealer, store.AuthoritySSHUser, func() (*store.Authority, error) { return newAuthority(sealer) })
 	if err != nil {
 		return nil, fmt.Errorf("sshca: loading the SSH user CA: %w", err)
 	}

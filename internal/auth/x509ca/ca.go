@@ -34,7 +34,6 @@ import (
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
-	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -72,39 +71,7 @@ func Load(ctx context.Context, st store.Store, sealer keys.Sealer) (*CA, error) 
 	if sealer == nil {
 		sealer = keys.Plain()
 	}
-	var a *store.Authority
-	err := st.Update(ctx, func(tx store.Tx) error {
-		var err error
-		a, err = tx.Authorities().Get(ctx, store.AuthorityX509)
-		switch {
-		case domain.HasCode(err, domain.CodeNotFound):
-			if a, err = newAuthority(sealer, time.Now()); err != nil {
-				return err
-			}
-			return tx.Authorities().Create(ctx, a)
-		case err != nil:
-			return err
-		case keys.NeedsReseal(sealer, a.PrivateKey):
-			der, err := sealer.Open(a.PrivateKey)
-			if err != nil {
-				return err
-			}
-			defer clear(der)
-			if a.PrivateKey, err = sealer.Seal(der); err != nil {
-				return err
-			}
-			return tx.Authorities().SetPrivateKey(ctx, a.Name, a.PrivateKey)
-		}
-		return nil
-	})
-	if domain.HasCode(err, domain.CodeAlreadyExists) {
-		// Another replica created it between our read and our write.
-		err = st.View(ctx, func(tx store.Tx) error {
-			var err error
-			a, err = tx.Authorities().Get(ctx, store.AuthorityX509)
-			return err
-		})
-	}
+	a, err := keys.LoadAuthority(ctx, st, sealer, store.AuthorityX509, func() (*store.Authority, error) { return newAuthority(sealer, time.Now()) })
 	if err != nil {
 		return nil, fmt.Errorf("x509ca: loading the X.509 CA: %w", err)
 	}
