@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,7 +215,11 @@ func (a *app) connect() (*conn, error) {
 		return nil, err
 	}
 
-	httpClient := &http.Client{Timeout: a.timeout}
+	rt, err := a.roundTripper()
+	if err != nil {
+		return nil, err
+	}
+	httpClient := &http.Client{Timeout: a.timeout, Transport: rt}
 	transport := connect.WithInterceptors(transportErrors(server))
 	anonAuth := trellisv1connect.NewAuthClient(httpClient, server, transport)
 
@@ -231,7 +237,7 @@ func (a *app) connect() (*conn, error) {
 	authed := connect.WithInterceptors(&bearer{ts: ts}, transportErrors(server))
 
 	// Dialing is still bounded by the default transport's timeouts.
-	streamClient := &http.Client{}
+	streamClient := &http.Client{Transport: rt}
 
 	return &conn{
 		server:             server,
@@ -541,4 +547,29 @@ func transportError(server string, err error) error {
 		return connect.NewError(cerr.Code(), fmt.Errorf("request to %s failed: %s", server, cerr.Message()))
 	}
 	return err
+}
+
+// roundTripper is the default transport, trusting the certificate
+// authority of --ca-file (or $TRELLIS_CA_FILE) instead of the system's when
+// one is given: a `serve --tls-auto` server presents a certificate of its own
+// Trellis CA.
+func (a *app) roundTripper() (http.RoundTripper, error) {
+	file := a.caFile
+	if file == "" {
+		file = os.Getenv(EnvCAFile)
+	}
+	if file == "" {
+		return http.DefaultTransport, nil
+	}
+	pemBytes, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", file)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }

@@ -24,6 +24,7 @@ const (
 	EnvServer    = "TRELLIS_SERVER"
 	EnvConfigDir = "TRELLIS_CONFIG_DIR"
 	EnvToken     = "TRELLIS_TOKEN"
+	EnvCAFile    = "TRELLIS_CA_FILE"
 )
 
 // DefaultServer is where the client looks when nothing else says: the
@@ -41,6 +42,7 @@ type app struct {
 	server    string
 	output    outputFormat
 	configDir string
+	caFile    string
 
 	now     func() time.Time
 	timeout time.Duration
@@ -82,6 +84,8 @@ credentials that prove them. This command is both its server and its client.`,
 	pf.Var(&a.output, "output", `output format: "text" or "json"`)
 	pf.StringVar(&a.configDir, "config-dir", "",
 		"directory of the saved credentials (default $"+EnvConfigDir+", else <user config dir>/trellis)")
+	pf.StringVar(&a.caFile, "ca-file", "",
+		"PEM file of the certificate authority to trust for the server, e.g. the Trellis CA of a `serve --tls-auto` server (default $"+EnvCAFile+", else the system's)")
 
 	root.AddCommand(
 		newLoginCmd(a),
