@@ -199,11 +199,16 @@ func (f *Follower) catchUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var latest int64
-	if err := f.st.View(ctx, func(tx store.Tx) error {
-		var err error
-		latest, err = tx.Changes().Latest(ctx)
-		return err
-	}); err != nil {
+	var err error
+	if hr, ok := f.st.(store.HeadReader); ok {
+		latest, err = hr.ReadChangeHead(ctx)
+	} else {
+		err = f.st.View(ctx, func(tx store.Tx) error {
+			latest, err = tx.Changes().Latest(ctx)
+			return err
+		})
+	}
+	if err != nil {
 		return err
 	}
 	if latest <= f.Seen() {

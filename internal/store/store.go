@@ -339,6 +339,14 @@ type Authorities interface {
 	SetPrivateKey(ctx context.Context, name string, sealed []byte) error
 }
 
+// HeadReader is implemented by a store that can read the change feed's
+// head in one statement, outside a transaction: whatever committed before
+// the call is visible to it, which is all the feed's barrier needs, at a
+// third of the round trips of a read-only transaction.
+type HeadReader interface {
+	ReadChangeHead(ctx context.Context) (int64, error)
+}
+
 // LocalHead is implemented by a store that knows the change feed's head
 // without asking the database: an embedded store that no other process may
 // write (it holds an exclusive lock on its files). Readers of the feed use it

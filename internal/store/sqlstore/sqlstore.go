@@ -49,8 +49,9 @@ type DB struct {
 }
 
 var (
-	_ store.Store     = (*DB)(nil)
-	_ store.LocalHead = (*DB)(nil)
+	_ store.Store      = (*DB)(nil)
+	_ store.LocalHead  = (*DB)(nil)
+	_ store.HeadReader = (*DB)(nil)
 )
 
 // ChangeHead returns the change feed's head when this process is the
@@ -60,6 +61,16 @@ func (db *DB) ChangeHead() (int64, bool) {
 		return 0, false
 	}
 	return db.head.Load(), true
+}
+
+// ReadChangeHead reads the change feed's head in one autocommitted
+// statement.
+func (db *DB) ReadChangeHead(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := db.reader.QueryRowContext(ctx, "SELECT seq FROM change_counter WHERE id = 1").Scan(&seq); err != nil {
+		return 0, fmt.Errorf("sqlstore: read the change feed's head: %w", err)
+	}
+	return seq, nil
 }
 
 // advanceHead records a committed change sequence number.

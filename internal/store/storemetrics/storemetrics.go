@@ -74,3 +74,22 @@ func (s *instrumented) ChangeHead() (int64, bool) {
 	}
 	return 0, false
 }
+
+// ReadChangeHead passes the wrapped store's one-statement head read on, or
+// reads the head in a read-only transaction when it has none.
+func (s *instrumented) ReadChangeHead(ctx context.Context) (int64, error) {
+	start := time.Now()
+	var seq int64
+	var err error
+	if hr, ok := s.Store.(store.HeadReader); ok {
+		seq, err = hr.ReadChangeHead(ctx)
+	} else {
+		err = s.Store.View(ctx, func(tx store.Tx) error {
+			var err error
+			seq, err = tx.Changes().Latest(ctx)
+			return err
+		})
+	}
+	s.observe("head", start, err)
+	return seq, err
+}

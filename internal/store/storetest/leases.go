@@ -110,3 +110,23 @@ var pruneTests = []test{
 		})
 	}},
 }
+
+var headTests = []test{
+	{"HeadReaderAgrees", func(t *testing.T, s store.Store) {
+		hr, isHR := s.(store.HeadReader)
+		if !isHR {
+			// Optional to the feed (it falls back to a transaction), but
+			// every store Trellis ships has it.
+			t.Fatal("the store has no one-statement head read (store.HeadReader)")
+		}
+		ctx := ctxFor(t)
+		for i := range 3 {
+			head, err := hr.ReadChangeHead(ctx)
+			ok(t, err)
+			if head != int64(i) {
+				t.Fatalf("head %d, want %d", head, i)
+			}
+			update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Changes().Append(ctx, store.ChangeUser, "u") })
+		}
+	}},
+}

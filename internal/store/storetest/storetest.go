@@ -76,6 +76,7 @@ var groups = []group{
 	{"Services", serviceTests},
 	{"CertBindings", certBindingTests},
 	{"ChangePruning", pruneTests},
+	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},
 }
 
