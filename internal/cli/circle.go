@@ -179,81 +179,11 @@ func newCircleDeleteCmd(a *app) *cobra.Command {
 	}
 }
 
-func newCircleAddCmd(a *app) *cobra.Command {
-	var rights []string
-	cmd := &cobra.Command{
-		Use:   "add OWNER:NAME UID... [--rights RIGHT,...]",
-		Short: "Invite users into a circle (each must consent)",
-		Long: `Invite users into a circle; needs add_user. Each user joins once it consents
-to the pending request it is notified of. One line per user says what
-happened: requested (with the request id), added, or failed (with the
-reason). The exit status is 1 if any failed.`,
-		Args: wrapArgs(cobra.MinimumNArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.circles.AddUsers(cmd.Context(), connect.NewRequest(&trellisv1.CirclesAddUsersRequest{
-				Id:     args[0],
-				Uids:   args[1:],
-				Rights: cleanRights(rights),
-			}))
-			if err != nil {
-				return err
-			}
-			return a.emitOutcomes(resp.Msg, resp.Msg.GetOutcomes())
-		},
-	}
-	addRightsFlag(cmd, &rights, "rights the new members get (default: none beyond membership)")
-	return cmd
-}
+func newCircleAddCmd(a *app) *cobra.Command { return newInviteCmd(a, circleCalls) }
 
-func newCircleJoinCmd(a *app) *cobra.Command {
-	var message string
-	cmd := &cobra.Command{
-		Use:   "join OWNER:NAME [--message TEXT]",
-		Short: "Ask to join a circle",
-		Long:  "Ask to join a circle. Its members who may add users are notified and one of them decides.",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.circles.JoinCircle(cmd.Context(), connect.NewRequest(&trellisv1.JoinCircleRequest{Id: args[0], Message: message}))
-			if err != nil {
-				return err
-			}
-			return a.emit(resp.Msg, func(w io.Writer) error {
-				return printJoinRequested(w, "circle "+args[0], resp.Msg.GetRequestId())
-			})
-		},
-	}
-	cmd.Flags().StringVar(&message, "message", "", "a note for the members who decide")
-	return cmd
-}
+func newCircleJoinCmd(a *app) *cobra.Command { return newJoinCmd(a, circleCalls) }
 
-func newCircleRemoveCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove OWNER:NAME UID...",
-		Short: "Remove members from a circle",
-		Long: `Remove members from a circle; needs remove_user, except to remove yourself.
-One line per user says what happened; the exit status is 1 if any failed.`,
-		Args: wrapArgs(cobra.MinimumNArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.circles.RemoveUsers(cmd.Context(), connect.NewRequest(&trellisv1.CirclesRemoveUsersRequest{Id: args[0], Uids: args[1:]}))
-			if err != nil {
-				return err
-			}
-			return a.emitOutcomes(resp.Msg, resp.Msg.GetOutcomes())
-		},
-	}
-}
+func newCircleRemoveCmd(a *app) *cobra.Command { return newRemoveMembersCmd(a, circleCalls) }
 
 func newCircleRightsCmd(a *app) *cobra.Command {
 	return &cobra.Command{

@@ -290,87 +290,16 @@ nested projects too; VIA names the nested project they come through.`,
 	return cmd
 }
 
-func newProjectAddCmd(a *app) *cobra.Command {
-	var rights []string
-	cmd := &cobra.Command{
-		Use:   "add NAME UID... [--rights RIGHT,...]",
-		Short: "Invite users into a project (each must consent)",
-		Long: `Invite users into a project; needs add_user. Each user becomes a member once it
-consents to the pending request it is notified of. One line per user says
-what happened: requested (with the request id), added, or failed (with the
-reason). The exit status is 1 if any failed.`,
-		Args: wrapArgs(cobra.MinimumNArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.projects.AddUsers(cmd.Context(), connect.NewRequest(&trellisv1.ProjectsAddUsersRequest{
-				Name:   args[0],
-				Uids:   args[1:],
-				Rights: cleanRights(rights),
-			}))
-			if err != nil {
-				return err
-			}
-			return a.emitOutcomes(resp.Msg, resp.Msg.GetOutcomes())
-		},
-	}
-	addRightsFlag(cmd, &rights, "rights the new members get (default: none beyond membership)")
-	return cmd
-}
+func newProjectAddCmd(a *app) *cobra.Command { return newInviteCmd(a, projectCalls) }
 
-func newProjectJoinCmd(a *app) *cobra.Command {
-	var message string
-	cmd := &cobra.Command{
-		Use:   "join NAME [--message TEXT]",
-		Short: "Ask to join a project",
-		Long:  "Ask to join a project. Its members who may add users are notified and one of them decides.",
-		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.projects.JoinProject(cmd.Context(), connect.NewRequest(&trellisv1.JoinProjectRequest{Name: args[0], Message: message}))
-			if err != nil {
-				return err
-			}
-			return a.emit(resp.Msg, func(w io.Writer) error {
-				return printJoinRequested(w, "project "+args[0], resp.Msg.GetRequestId())
-			})
-		},
-	}
-	cmd.Flags().StringVar(&message, "message", "", "a note for the members who decide")
-	return cmd
-}
+func newProjectJoinCmd(a *app) *cobra.Command { return newJoinCmd(a, projectCalls) }
 
 func printJoinRequested(w io.Writer, what, id string) error {
 	_, err := fmt.Fprintf(w, "Asked to join %s (request %s); the members who may add users decide.\n", clean(what), clean(orDash(id)))
 	return err
 }
 
-func newProjectRemoveCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "remove NAME UID...",
-		Short: "Remove members from a project",
-		Long: `Remove members from a project; needs remove_user, except to remove yourself.
-The owner cannot be removed. One line per user says what happened; the exit
-status is 1 if any failed.`,
-		Args: wrapArgs(cobra.MinimumNArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			resp, err := c.projects.RemoveUsers(cmd.Context(), connect.NewRequest(&trellisv1.ProjectsRemoveUsersRequest{Name: args[0], Uids: args[1:]}))
-			if err != nil {
-				return err
-			}
-			return a.emitOutcomes(resp.Msg, resp.Msg.GetOutcomes())
-		},
-	}
-}
+func newProjectRemoveCmd(a *app) *cobra.Command { return newRemoveMembersCmd(a, projectCalls) }
 
 func newProjectRightsCmd(a *app) *cobra.Command {
 	return &cobra.Command{
