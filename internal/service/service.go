@@ -280,10 +280,17 @@ func (s *Service) AuditRefusal(ctx context.Context, op string, p *auth.Principal
 
 // newSecret returns a random URL-safe token and the hash that is stored.
 func newSecret() (string, []byte) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	tok := base64.RawURLEncoding.EncodeToString(b[:])
-	return tok, hashSecret(tok)
+	for {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		tok := base64.RawURLEncoding.EncodeToString(b[:])
+		// People paste mailed tokens as command arguments
+		// (trellis user confirm TOKEN), where a leading '-' reads as a flag.
+		// Drawing again when it would costs well under a bit of entropy.
+		if tok[0] != '-' {
+			return tok, hashSecret(tok)
+		}
+	}
 }
 
 func hashSecret(tok string) []byte {
@@ -291,10 +298,16 @@ func hashSecret(tok string) []byte {
 	return h[:]
 }
 
+// newID returns a random URL-safe id. Like mailed tokens, request ids are
+// typed as arguments (trellis request accept ID), so none starts with '-'.
 func newID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 func userObject(uid string) string { return "user:" + uid }
