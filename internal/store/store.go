@@ -59,6 +59,7 @@ type Tx interface {
 	APITokens() APITokens
 	Services() Services
 	CertBindings() CertBindings
+	OIDC() OIDC
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,

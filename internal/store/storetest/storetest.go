@@ -75,6 +75,7 @@ var groups = []group{
 	{"APITokens", apiTokenTests},
 	{"Services", serviceTests},
 	{"CertBindings", certBindingTests},
+	{"OIDC", oidcTests},
 	{"ChangePruning", pruneTests},
 	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},
