@@ -78,6 +78,8 @@ var samples = map[string]string{
 	"trellis.v1.Policy/Check":                     `{"uid":"victim","action":"project.read","object":"project:vproj"}`,
 	"trellis.v1.Policy/Explain":                   `{"uid":"victim","action":"project.read","object":"project:vproj"}`,
 	"trellis.v1.Policy/ListAllowed":               `{"uid":"victim","action":"project.read","kind":"project"}`,
+	"trellis.v1.OidcClients/AddClient":            `{"name":"evil","redirectUris":["https://evil.example/cb"]}`,
+	"trellis.v1.OidcClients/RemoveClient":         `{"name":"notebooks"}`,
 }
 
 // userSamples are the samples an admin may also run in the matrix without

@@ -63,6 +63,10 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.ServicesSetServiceStateProcedure): admin,
 	Op(trellisv1connect.ServicesRemoveServiceProcedure):   admin,
 
+	Op(trellisv1connect.OidcClientsAddClientProcedure):    admin,
+	Op(trellisv1connect.OidcClientsListClientsProcedure):  admin,
+	Op(trellisv1connect.OidcClientsRemoveClientProcedure): admin,
+
 	Op(trellisv1connect.UsersRegisterProcedure):              public,
 	Op(trellisv1connect.UsersConfirmEmailProcedure):          public, // the mailed token is the credential
 	Op(trellisv1connect.UsersResendConfirmationProcedure):    public,

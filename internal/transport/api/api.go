@@ -45,6 +45,7 @@ func Mount(mux *http.ServeMux, o Options) {
 	mux.Handle(trellisv1connect.NewUsersHandler(&usersHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewAdminHandler(&adminHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewServicesHandler(&servicesHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewOidcClientsHandler(&oidcClientsHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewProjectsHandler(&projectsHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewCirclesHandler(&circlesHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewNotificationsHandler(&notificationsHandler{svc: o.Service}, opts...))
