@@ -3,14 +3,10 @@ package app_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -18,105 +14,39 @@ import (
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/oidctest"
 	"github.com/trellis-testbed/trellis/internal/service"
 )
 
-// rp is a relying party: a web service that logs Trellis users in with
-// the standard OpenID Connect libraries (go-oidc and x/oauth2), and the
-// browser of its user, a plain HTTP client with a cookie jar.
-type rp struct {
-	t        *testing.T
-	h        *harness
-	provider *oidc.Provider
-	conf     oauth2.Config
-	browser  *http.Client
-}
-
 const rpRedirect = "http://127.0.0.1:9/callback"
 
+// rp is a relying party with its user's browser.
+type rp struct {
+	*oidctest.RP
+	conf    *oauth2.Config
+	browser *oidctest.Browser
+	t       *testing.T
+}
+
 func newRP(t *testing.T, h *harness, clientID, secret string) *rp {
-	t.Helper()
-	ctx := context.Background()
-	provider, err := oidc.NewProvider(ctx, h.url+"/oidc")
-	if err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	jar, _ := cookiejar.New(nil)
-	return &rp{
-		t: t, h: h, provider: provider,
-		conf: oauth2.Config{
-			ClientID: clientID, ClientSecret: secret, Endpoint: provider.Endpoint(),
-			RedirectURL: rpRedirect, Scopes: []string{oidc.ScopeOpenID, "profile", "email"},
-		},
-		// The browser follows no redirect by itself: each step is looked at.
-		browser: &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}},
-	}
+	r := oidctest.NewRP(t, h.url+"/oidc", clientID, secret, rpRedirect)
+	return &rp{RP: r, conf: &r.Config, browser: oidctest.NewBrowser(t), t: t}
 }
 
-func (r *rp) get(u string) (*http.Response, string) {
-	r.t.Helper()
-	resp, err := r.browser.Get(u)
-	if err != nil {
-		r.t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
-}
-
+func (r *rp) get(u string) (*http.Response, string) { return r.browser.Get(u) }
 func (r *rp) post(u string, form url.Values) (*http.Response, string) {
-	r.t.Helper()
-	resp, err := r.browser.PostForm(u, form)
-	if err != nil {
-		r.t.Fatalf("POST %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return r.browser.Post(u, form)
 }
 
-var hiddenID = regexp.MustCompile(`name="id" value="([^"]+)"`)
-
-// startLogin sends the browser to the provider and returns the login
-// page's address and its request id.
 func (r *rp) startLogin(opts ...oauth2.AuthCodeOption) (loginURL, id string) {
-	r.t.Helper()
-	resp, _ := r.get(r.conf.AuthCodeURL("state-123", opts...))
-	if resp.StatusCode != http.StatusFound {
-		r.t.Fatalf("authorize: status %d, want a redirect to the login page", resp.StatusCode)
-	}
-	loginURL = resp.Header.Get("Location")
-	resp, body := r.get(loginURL)
-	if resp.StatusCode != http.StatusOK {
-		r.t.Fatalf("login page: status %d: %s", resp.StatusCode, body)
-	}
-	if resp.Header.Get("X-Frame-Options") != "DENY" {
-		r.t.Errorf("login page may be framed: X-Frame-Options %q", resp.Header.Get("X-Frame-Options"))
-	}
-	m := hiddenID.FindStringSubmatch(body)
-	if m == nil {
-		r.t.Fatalf("no request id in the login page:\n%s", body)
-	}
-	return loginURL, m[1]
+	return r.browser.StartLogin(r.conf.AuthCodeURL("state-123", opts...))
 }
 
-// logIn submits the login form and follows the provider back to the
-// client; it returns the code and state the client receives.
 func (r *rp) logIn(loginURL, id, uid, pw string) (code, state string) {
 	r.t.Helper()
-	resp, body := r.post(loginURL, url.Values{"id": {id}, "uid": {uid}, "password": {pw}})
-	if resp.StatusCode != http.StatusFound {
-		r.t.Fatalf("login: status %d: %s", resp.StatusCode, body)
-	}
-	resp, body = r.get(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound {
-		r.t.Fatalf("authorize callback: status %d: %s", resp.StatusCode, body)
-	}
-	back, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || !strings.HasPrefix(back.String(), rpRedirect) {
-		r.t.Fatalf("sent back to %q, want %s", resp.Header.Get("Location"), rpRedirect)
+	back := r.browser.LogIn(loginURL, id, uid, pw)
+	if !strings.HasPrefix(back.String(), rpRedirect) {
+		r.t.Fatalf("sent back to %q, want %s", back, rpRedirect)
 	}
 	return back.Query().Get("code"), back.Query().Get("state")
 }
@@ -159,7 +89,7 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	}
 
 	r := newRP(t, h, "notebooks", secret)
-	if got := r.provider.Endpoint().AuthURL; got != h.url+"/oidc/authorize" {
+	if got := r.Provider.Endpoint().AuthURL; got != h.url+"/oidc/authorize" {
 		t.Errorf("discovered authorization endpoint %q", got)
 	}
 
@@ -183,7 +113,7 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 		t.Fatalf("code exchange: %v", err)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
-	idt, err := r.provider.Verifier(&oidc.Config{ClientID: "notebooks"}).Verify(ctx, rawID)
+	idt, err := r.Provider.Verifier(&oidc.Config{ClientID: "notebooks"}).Verify(ctx, rawID)
 	if err != nil {
 		t.Fatalf("ID token: %v", err)
 	}
@@ -200,10 +130,10 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 		t.Errorf("ID token: sub %q nonce %q claims %+v", idt.Subject, idt.Nonce, claims)
 	}
 	// A wrong audience is refused by the relying party's verifier.
-	if _, err := r.provider.Verifier(&oidc.Config{ClientID: "dashboards"}).Verify(ctx, rawID); err == nil {
+	if _, err := r.Provider.Verifier(&oidc.Config{ClientID: "dashboards"}).Verify(ctx, rawID); err == nil {
 		t.Error("ID token accepted for another client")
 	}
-	info, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	info, err := r.Provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 	if err != nil {
 		t.Fatalf("userinfo: %v", err)
 	}
@@ -232,7 +162,7 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	verifier = oauth2.GenerateVerifier()
 	loginURL, id = r.startLogin(oauth2.S256ChallengeOption(verifier))
 	code, _ = r.logIn(loginURL, id, "alice", userPassword)
-	bad := r.conf
+	bad := *r.conf
 	bad.ClientSecret = "not-the-secret"
 	_, err = bad.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	wantOAuthError(t, err, "invalid_client")
@@ -244,14 +174,14 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 		t.Errorf("no PKCE: status %d, sent to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	// A redirect URI not registered: no redirect at all.
-	other := r.conf
+	other := *r.conf
 	other.RedirectURL = "https://attacker.example/cb"
 	resp, _ = r.get(other.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, "https://attacker.example") || resp.StatusCode < 400 {
 		t.Errorf("unregistered redirect URI: status %d, Location %q", resp.StatusCode, loc)
 	}
 	// An unknown client.
-	ghost := r.conf
+	ghost := *r.conf
 	ghost.ClientID = "ghost"
 	resp, _ = r.get(ghost.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	if resp.StatusCode < 400 {
@@ -308,13 +238,13 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	if _, err := clients.RemoveClient(ctx, req(&trellisv1.RemoveClientRequest{Name: "cli-app"}, adminTok)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.provider.UserInfo(ctx, oauth2.StaticTokenSource(ptok)); err == nil {
+	if _, err := p.Provider.UserInfo(ctx, oauth2.StaticTokenSource(ptok)); err == nil {
 		t.Error("userinfo with the token of a removed client")
 	}
 	_, err = clients.RemoveClient(ctx, req(&trellisv1.RemoveClientRequest{Name: "cli-app"}, adminTok))
 	wantCode(t, err, connect.CodeNotFound)
 	// The other client's token still works.
-	if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
+	if _, err := r.Provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
 		t.Errorf("userinfo of the remaining client: %v", err)
 	}
 }

@@ -182,6 +182,7 @@ type conn struct {
 	resources     trellisv1connect.ResourcesClient
 	realizations  trellisv1connect.RealizationsClient
 	services      trellisv1connect.ServicesClient
+	oidcClients   trellisv1connect.OidcClientsClient
 
 	// notificationStream is for Notifications.Watch: a stream lasts as long
 	// as its reader wants, so its HTTP client has no overall timeout (the
@@ -255,6 +256,7 @@ func (a *app) connect() (*conn, error) {
 		resources:          trellisv1connect.NewResourcesClient(httpClient, server, authed),
 		realizations:       trellisv1connect.NewRealizationsClient(httpClient, server, authed),
 		services:           trellisv1connect.NewServicesClient(httpClient, server, authed),
+		oidcClients:        trellisv1connect.NewOidcClientsClient(httpClient, server, authed),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),
 		anonAuth:           anonAuth,
 		anonUsers:          trellisv1connect.NewUsersClient(httpClient, server, transport),
