@@ -60,6 +60,7 @@ type Tx interface {
 	Services() Services
 	CertBindings() CertBindings
 	OIDC() OIDC
+	Federation() Federation
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,

@@ -76,6 +76,7 @@ var groups = []group{
 	{"Services", serviceTests},
 	{"CertBindings", certBindingTests},
 	{"OIDC", oidcTests},
+	{"Federation", federationTests},
 	{"ChangePruning", pruneTests},
 	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},
