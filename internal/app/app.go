@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,8 @@ import (
 	"github.com/trellis-testbed/trellis/internal/store/storemetrics"
 	"github.com/trellis-testbed/trellis/internal/transport/api"
 	"github.com/trellis-testbed/trellis/internal/transport/httpserver"
+	"github.com/trellis-testbed/trellis/internal/transport/oidclogin"
+	"github.com/trellis-testbed/trellis/internal/transport/oidcprovider"
 )
 
 // Version is the release version, set at link time.
@@ -102,6 +105,13 @@ type Config struct {
 	ReapInterval time.Duration
 	// Now is the service's clock; tests move it.
 	Now func() time.Time
+	// AuthBackends are the authentication backends, in the order they are
+	// asked (see auth.Backend and backends.go): "local" (passwords, also
+	// as HTTP Basic), "null" (development only, loopback only). nil means
+	// DefaultAuthBackends. Without local, password logins are refused.
+	AuthBackends []string
+	// OIDCBackend configures the oidc backend, when AuthBackends has it.
+	OIDCBackend OIDCBackendConfig
 }
 
 // Server is a built, not yet serving, Trellis.
@@ -135,6 +145,13 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		cfg.PublicURL = scheme + "://" + cfg.Listen
 	}
 	cfg.Service.PublicURL = cfg.PublicURL
+	backendNames, err := checkAuthBackends(cfg.AuthBackends, cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(backendNames, BackendLocal) {
+		cfg.Service.PasswordLoginDisabled = true
+	}
 	if cfg.FeedInterval == 0 {
 		cfg.FeedInterval = 500 * time.Millisecond
 	}
@@ -159,7 +176,8 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		log.Warn("no key-encryption key configured (--kek-file): signing keys and the SSH certificate authority's key are stored unencrypted")
 	}
 	svcCfg := cfg.Service
-	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, service.ExchangedTokenMaxTTL)})
+	// Keys stay published as long as the longest-lived token they sign.
+	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, service.ExchangedTokenMaxTTL, service.OIDCAccessTokenTTL)})
 	if err := km.Init(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
@@ -197,8 +215,13 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
+	idp, err := newIdentityProvider(backendNames, cfg.OIDCBackend, cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
 	svc := service.New(svcCfg, service.Deps{
-		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
+		IdentityProvider: idp,
+		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
@@ -212,15 +235,33 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	feed.On(store.ChangeService, authn.InvalidateService)
 	feed.On(store.ChangeCertBinding, authn.InvalidateCertBinding)
 	feed.OnReset(authn.Reset)
+	// The backends' caches (verified passwords) follow the feed through
+	// authn.InvalidateUser and authn.Reset.
+	authn.Use(newAuthBackends(backendNames, svc, idp)...)
 
 	mux := http.NewServeMux()
 	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Engine: engine, Registerer: reg, Log: log, Version: Version})
+	tokenKey, err := svc.OIDCTokenKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	op, err := oidcprovider.New(oidcprovider.Options{Service: svc, Keys: km, PublicURL: cfg.PublicURL, TokenKey: tokenKey, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle(oidcprovider.Prefix+"/", http.StripPrefix(oidcprovider.Prefix, op))
+	if idp != nil {
+		oidclogin.Mount(mux, svc, log)
+	}
 	var h http.Handler = httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
 		SSHUserCA: svc.SSHCertificateAuthority,
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)
+	if slices.Contains(backendNames, BackendNull) {
+		h = auth.NullWarningMiddleware(h)
+	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
 	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg}, nil
@@ -232,14 +273,11 @@ func CheckListen(addr string, tls bool) error {
 	if tls {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(addr)
+	ok, err := loopback(addr)
 	if err != nil {
 		return fmt.Errorf("--listen %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if ok {
 		return nil
 	}
 	return fmt.Errorf("refusing to serve plain HTTP on %s: passwords and tokens would cross the network in clear; listen on a loopback address (127.0.0.1:7700) or give --tls-cert and --tls-key", addr)
@@ -292,7 +330,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
-	s.log.Info("trellis serving", "addr", ln.Addr().String(), "store", s.Store.Kind(), "version", Version)
+	s.log.Info("trellis serving", "addr", ln.Addr().String(), "store", s.Store.Kind(), "version", Version, "auth_backends", strings.Join(s.authn.Backends(), ","))
+	if slices.Contains(s.authn.Backends(), BackendNull) {
+		s.log.Warn(nullDanger, "addr", ln.Addr().String())
+	}
 	var err error
 	select {
 	case err = <-errc:
@@ -317,7 +358,8 @@ const (
 )
 
 // tidy removes what nobody needs any more: old change-feed entries,
-// long-expired sessions and expired login challenges.
+// long-expired sessions, expired login challenges and the OpenID Connect
+// provider's expired requests and tokens.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -325,6 +367,9 @@ func (s *Server) tidy(ctx context.Context) error {
 			return err
 		}
 		if _, err := tx.Challenges().DeleteExpired(ctx, now); err != nil {
+			return err
+		}
+		if _, err := tx.OIDC().DeleteExpired(ctx, now); err != nil {
 			return err
 		}
 		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))

@@ -164,7 +164,9 @@ func TestBadTokens(t *testing.T) {
 		name, header, want string
 	}{
 		{"no credentials", "", "credentials"},
-		{"not bearer", "Basic Zm9vOmJhcg==", "Bearer"},
+		{"not bearer", `Digest username="frank"`, "Bearer"},
+		// HTTP Basic is the local backend's (see backends_test.go).
+		{"basic, unknown uid", "Basic Zm9vOmJhcg==", "invalid uid or password"},
 		{"expired", "Bearer " + expired, "expired"},
 		{"tampered", "Bearer " + tampered, ""},
 		{"unknown key", "Bearer " + unknownKey, "unknown key"},

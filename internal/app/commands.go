@@ -54,6 +54,7 @@ func serveCommand() *cobra.Command {
 		cfg                 Config
 		logLevel, logFormat string
 		smtpPasswordFile    string
+		authBackends        string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -67,6 +68,9 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 				return err
 			}
 			cfg.Log = log
+			// Libraries that log through the default logger (the OpenID
+			// Connect provider's) write where the server does.
+			slog.SetDefault(log)
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return errors.New("--tls-cert and --tls-key go together")
 			}
@@ -74,6 +78,10 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 				return errors.New("--tls-auto and --tls-cert exclude each other")
 			}
 			if err := CheckListen(cfg.Listen, cfg.TLSCert != "" || cfg.TLSAuto); err != nil {
+				return err
+			}
+			cfg.AuthBackends = ParseAuthBackends(authBackends)
+			if _, err := checkAuthBackends(cfg.AuthBackends, cfg.Listen); err != nil {
 				return err
 			}
 			if smtpPasswordFile != "" {
@@ -122,6 +130,10 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&smtpPasswordFile, "smtp-password-file", envOr("TRELLIS_SMTP_PASSWORD_FILE", ""), "file holding the SMTP password")
 	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error")
 	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json")
+	f.StringVar(&authBackends, "auth-backends", envOr("TRELLIS_AUTH_BACKENDS", "local"), "authentication backends, comma-separated, asked in order (env TRELLIS_AUTH_BACKENDS): local (passwords, also HTTP Basic); oidc (log in through an institution's identity provider, see --oidc-*); null (development only: any caller may claim any uid with X-Trellis-User; loopback only)")
+	f.StringVar(&cfg.OIDCBackend.Issuer, "oidc-issuer", envOr("TRELLIS_OIDC_ISSUER", ""), "oidc backend: the identity provider's issuer URL (env TRELLIS_OIDC_ISSUER)")
+	f.StringVar(&cfg.OIDCBackend.ClientID, "oidc-client-id", envOr("TRELLIS_OIDC_CLIENT_ID", ""), "oidc backend: Trellis's client id at the provider, whose redirect URI is PUBLIC_URL/auth/oidc/callback (env TRELLIS_OIDC_CLIENT_ID)")
+	f.StringVar(&cfg.OIDCBackend.ClientSecretFile, "oidc-client-secret-file", envOr("TRELLIS_OIDC_CLIENT_SECRET_FILE", ""), "oidc backend: file holding the client secret (env TRELLIS_OIDC_CLIENT_SECRET_FILE)")
 	return cmd
 }
 

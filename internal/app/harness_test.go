@@ -23,7 +23,11 @@ import (
 	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	// The OpenID Connect library logs through the default logger.
+	slog.SetDefault(quietLog())
+	pgtest.Main(m)
+}
 
 // harness is a real Trellis server on a loopback port, with clients.
 type harness struct {

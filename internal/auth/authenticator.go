@@ -32,6 +32,9 @@ type Authenticator struct {
 	// bindings are client certificates' bindings (clientcert.go).
 	bindings map[string]*store.CertBinding
 	touches  sync.WaitGroup
+	// backends read what a request without a bearer token carries
+	// (backend.go); set while wiring, read-only after.
+	backends []Backend
 }
 
 // maxCached bounds each in-memory view; past it the view is dropped whole,
@@ -68,6 +71,11 @@ func (a *Authenticator) InvalidateUser(uid string) {
 	a.gen++
 	delete(a.users, uid)
 	a.mu.Unlock()
+	for _, b := range a.backends {
+		if inv, ok := b.(UserInvalidator); ok {
+			inv.InvalidateUser(uid)
+		}
+	}
 }
 
 // Reset drops everything kept: the change feed lost track.
@@ -80,6 +88,11 @@ func (a *Authenticator) Reset() {
 	clear(a.services)
 	clear(a.bindings)
 	a.mu.Unlock()
+	for _, b := range a.backends {
+		if r, ok := b.(Resetter); ok {
+			r.Reset()
+		}
+	}
 }
 
 // BearerToken extracts the bearer token of h; ok is false when there is no
@@ -97,17 +110,28 @@ func BearerToken(h http.Header) (tok string, ok bool, err error) {
 }
 
 // Authenticate returns the principal named by the request's credentials, nil
-// when it carries none, or an unauthenticated error when they are bad. A
-// bearer token wins over a TLS client certificate (see ClientCertFrom).
+// when it carries none, or an unauthenticated error when they are bad. The
+// order: a bearer token (Trellis's own tokens); else each backend in turn
+// (backend.go); else, with no Authorization header, a TLS client
+// certificate (see ClientCertFrom). An Authorization header that nothing
+// read is refused, not ignored.
 func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Principal, error) {
-	raw, present, err := BearerToken(h)
-	if err != nil {
-		return nil, err
+	v := h.Get("Authorization")
+	if scheme, _, _ := strings.Cut(strings.TrimSpace(v), " "); strings.EqualFold(scheme, "Bearer") {
+		raw, _, err := BearerToken(h)
+		if err != nil {
+			return nil, err
+		}
+		return a.AuthenticateToken(ctx, raw)
 	}
-	if !present {
-		return a.authenticateCert(ctx)
+	p, read, err := a.authenticateBackends(ctx, h)
+	if read {
+		return p, err
 	}
-	return a.AuthenticateToken(ctx, raw)
+	if v != "" {
+		return nil, a.malformedAuthorization(v)
+	}
+	return a.authenticateCert(ctx)
 }
 
 // AuthenticateToken resolves an access token, or an API token, to a

@@ -25,6 +25,10 @@ type Principal struct {
 	// when the credential is an exchanged token (no session, no scopes:
 	// the service may do what the user may). Empty otherwise.
 	Actor string
+	// Backend names the authentication backend that admitted the request
+	// ("local" for HTTP Basic, "null", "oidc"; see Backend). Such a
+	// principal has no session. Empty for Trellis's own credentials.
+	Backend string
 }
 
 type ctxKey struct{}

@@ -74,6 +74,9 @@ func chooseChallengeType(types []string) (string, error) {
 // challenge logins, gets a scram-argon2id challenge that looks like any other
 // (a decoy: its salt is stable per uid) and that no answer satisfies.
 func (s *Service) RequestChallenge(ctx context.Context, uid string, types []string) (*Challenge, error) {
+	if err := s.passwordLoginAllowed(); err != nil {
+		return nil, err
+	}
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateUID("uid", uid)); err != nil {
 		return nil, err
@@ -233,6 +236,9 @@ func (a *ChallengeAnswer) validate() error {
 // refusal is audited. A wrong answer and a challenge of a uid without an
 // account fail alike, with errBadCredentials, and count as failed logins.
 func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*ChallengeLogin, error) {
+	if err := s.passwordLoginAllowed(); err != nil {
+		return nil, err
+	}
 	if err := a.validate(); err != nil {
 		return nil, err
 	}

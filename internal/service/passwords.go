@@ -37,12 +37,17 @@ func (s *Service) newPassword(ctx context.Context, pw string) (*passwordSecrets,
 	return &passwordSecrets{hash: h, verifier: v.Encode()}, nil
 }
 
-// setPassword stores ps as uid's password.
+// setPassword stores ps as uid's password. A new password is a change of
+// the account that every replica hears of through the feed: passwords
+// verified before (the local backend's HTTP Basic cache) are forgotten.
 func (s *Service) setPassword(ctx context.Context, tx store.Tx, uid string, ps *passwordSecrets) error {
 	if err := tx.Users().SetPasswordHash(ctx, uid, ps.hash); err != nil {
 		return err
 	}
-	return tx.Users().SetScramVerifier(ctx, uid, ps.verifier)
+	if err := tx.Users().SetScramVerifier(ctx, uid, ps.verifier); err != nil {
+		return err
+	}
+	return tx.Changes().Append(ctx, store.ChangeUser, uid)
 }
 
 // verifierOutdated reports whether a stored SCRAM verifier should be

@@ -112,7 +112,9 @@ var federationTests = []test{
 		})
 	}},
 	{"LoginEndedOnce", func(t *testing.T, s store.Store) {
-		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Federation().CreateLogin(ctx, externalLogin("l1")) })
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Federation().CreateLogin(ctx, externalLogin("l1"))
+		})
 		const n = 8
 		var wg sync.WaitGroup
 		wins := make(chan struct{}, n)
