@@ -13,7 +13,6 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
@@ -194,18 +193,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 	rid := rz.Msg.Realization.Id
 
 	var ops []string
-	protoregistry.GlobalFiles.RangeFilesByPackage("trellis.v1", func(fd protoreflect.FileDescriptor) bool {
-		for i := 0; i < fd.Services().Len(); i++ {
-			svc := fd.Services().Get(i)
-			for j := 0; j < svc.Methods().Len(); j++ {
-				m := svc.Methods().Get(j)
-				if op := string(svc.FullName()) + "/" + string(m.Name()); (m.IsStreamingClient() || m.IsStreamingServer()) && streams[op] == nil {
-					t.Errorf("%s is streaming: add it to streams", op)
-				}
-				ops = append(ops, string(svc.FullName())+"/"+string(m.Name()))
+	policy.ContractServices(func(svc protoreflect.ServiceDescriptor) {
+		for j := 0; j < svc.Methods().Len(); j++ {
+			m := svc.Methods().Get(j)
+			if op := string(svc.FullName()) + "/" + string(m.Name()); (m.IsStreamingClient() || m.IsStreamingServer()) && streams[op] == nil {
+				t.Errorf("%s is streaming: add it to streams", op)
 			}
+			ops = append(ops, string(svc.FullName())+"/"+string(m.Name()))
 		}
-		return true
 	})
 	slices.Sort(ops)
 	for _, op := range ops {

@@ -12,9 +12,9 @@ import (
 )
 
 func newLoginCmd(a *app) *cobra.Command {
-	var fromStdin, challenge bool
+	var fromStdin, challenge, oidc bool
 	cmd := &cobra.Command{
-		Use:   "login UID",
+		Use:   "login (UID | --oidc)",
 		Short: "Log in and save the session's credentials",
 		Long: `Log in with a password and save the session's tokens in the config directory,
 so that later commands run as this user. The access token is renewed
@@ -23,9 +23,25 @@ automatically until the session expires (24 hours) or you log out.
 With --challenge the password never leaves this machine: the client answers
 a scram-argon2id challenge with a proof of it, and checks the server's proof
 that it holds the account's verifier. An account whose password was set
-before the server offered challenge logins needs one password login first.`,
-		Args: exactArgs(1),
+before the server offered challenge logins needs one password login first.
+
+With --oidc (servers running the oidc authentication backend) you log in
+through your institution's identity provider in a browser: the command
+prints the address to open and waits. The first time, the browser asks once
+for your Trellis uid and password, to link the two.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if oidc {
+				return noArgs()(cmd, args)
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if oidc {
+				if challenge || fromStdin {
+					return usageError{cmd: cmd.CommandPath(), err: errors.New("--oidc takes no password: it excludes --challenge and --password-stdin")}
+				}
+				return oidcLogin(cmd, a)
+			}
 			uid := args[0]
 			c, err := a.connect()
 			if err != nil {
@@ -51,26 +67,12 @@ before the server offered challenge logins needs one password login first.`,
 			if tokens.GetAccessToken() == "" {
 				return errors.New("the server returned no access token")
 			}
-			creds := &credentials{Server: c.server, UID: uid}
-			creds.applyTokens(tokens)
-			if err := c.store.save(creds); err != nil {
-				return err
-			}
-			// The JSON form says who and until when, never the tokens.
-			who := &trellisv1.WhoAmIResponse{
-				Uid:              uid,
-				SessionId:        tokens.GetSessionId(),
-				SessionExpiresAt: tokens.GetSessionExpiresAt(),
-				TokenExpiresAt:   tokens.GetAccessTokenExpiresAt(),
-			}
-			return a.emit(who, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "Logged in as %s (session expires %s)\n", clean(uid), formatTS(tokens.GetSessionExpiresAt()))
-				return err
-			})
+			return saveLogin(a, c, uid, tokens)
 		},
 	}
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 	cmd.Flags().BoolVar(&challenge, "challenge", false, "log in with a scram-argon2id challenge: the password never crosses the wire")
+	cmd.Flags().BoolVar(&oidc, "oidc", false, "log in through the institution's identity provider, in a browser")
 	return cmd
 }
 

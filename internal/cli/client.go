@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 )
 
@@ -183,6 +184,8 @@ type conn struct {
 	realizations  trellisv1connect.RealizationsClient
 	services      trellisv1connect.ServicesClient
 	oidcClients   trellisv1connect.OidcClientsClient
+	// identities is the oidc authentication backend's (the caller's links).
+	identities oidcv1connect.LoginClient
 
 	// notificationStream is for Notifications.Watch: a stream lasts as long
 	// as its reader wants, so its HTTP client has no overall timeout (the
@@ -193,9 +196,10 @@ type conn struct {
 	// confirmation, password reset, version). They send none: a stale token
 	// would only get an otherwise valid call refused, and these calls work
 	// for people who have no login yet.
-	anonAuth  trellisv1connect.AuthClient
-	anonUsers trellisv1connect.UsersClient
-	info      trellisv1connect.ApiInfoClient
+	anonAuth       trellisv1connect.AuthClient
+	anonUsers      trellisv1connect.UsersClient
+	anonIdentities oidcv1connect.LoginClient
+	info           trellisv1connect.ApiInfoClient
 }
 
 // connect resolves the server and the config directory and builds the clients.
@@ -220,9 +224,13 @@ func (a *app) connect() (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	httpClient := &http.Client{Timeout: a.timeout, Transport: rt}
+	// Authenticated calls present the saved client certificate to an https
+	// server (clientcert.go); anonymous ones send no credentials at all.
+	anonHTTP := &http.Client{Timeout: a.timeout, Transport: rt}
+	certRT, clientCert := a.withClientCert(rt, dir, server)
+	httpClient := &http.Client{Timeout: a.timeout, Transport: certRT}
 	transport := connect.WithInterceptors(transportErrors(server))
-	anonAuth := trellisv1connect.NewAuthClient(httpClient, server, transport)
+	anonAuth := trellisv1connect.NewAuthClient(anonHTTP, server, transport)
 
 	ts := &tokenSource{
 		server:   server,
@@ -232,13 +240,16 @@ func (a *app) connect() (*conn, error) {
 		loadErr:  loadErr,
 		refresh:  anonAuth,
 		now:      a.now,
+		// Without a token, a saved client certificate may still say who
+		// the caller is: the call goes out and the server judges.
+		clientCert: clientCert != nil && clientCert.present(),
 	}
 	// The bearer interceptor is outermost so that its own errors (not logged
 	// in, refresh refused) are not mistaken for transport failures.
 	authed := connect.WithInterceptors(&bearer{ts: ts}, transportErrors(server))
 
 	// Dialing is still bounded by the default transport's timeouts.
-	streamClient := &http.Client{Transport: rt}
+	streamClient := &http.Client{Transport: certRT}
 
 	return &conn{
 		server:             server,
@@ -257,10 +268,12 @@ func (a *app) connect() (*conn, error) {
 		realizations:       trellisv1connect.NewRealizationsClient(httpClient, server, authed),
 		services:           trellisv1connect.NewServicesClient(httpClient, server, authed),
 		oidcClients:        trellisv1connect.NewOidcClientsClient(httpClient, server, authed),
+		identities:         oidcv1connect.NewLoginClient(httpClient, server, authed),
+		anonIdentities:     oidcv1connect.NewLoginClient(anonHTTP, server, transport),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),
 		anonAuth:           anonAuth,
-		anonUsers:          trellisv1connect.NewUsersClient(httpClient, server, transport),
-		info:               trellisv1connect.NewApiInfoClient(httpClient, server, transport),
+		anonUsers:          trellisv1connect.NewUsersClient(anonHTTP, server, transport),
+		info:               trellisv1connect.NewApiInfoClient(anonHTTP, server, transport),
 	}, nil
 }
 
@@ -359,6 +372,17 @@ type tokenSource struct {
 	// refreshed is set once this process refreshed; a second refusal after a
 	// fresh token is the server's final word, not a reason to refresh again.
 	refreshed bool
+
+	// clientCert is set when the config directory holds a client
+	// certificate that the transport presents (https only): with no token
+	// saved, calls go out without one instead of failing here.
+	clientCert bool
+}
+
+// certOnly reports whether there is no token to send but a client
+// certificate may stand for the caller. Called with mu held.
+func (t *tokenSource) certOnly() bool {
+	return t.clientCert && t.envToken == "" && t.loadErr == nil && (t.creds == nil || t.creds.AccessToken == "")
 }
 
 // saved returns the saved credentials for this server, or an error saying why
@@ -381,12 +405,16 @@ func (t *tokenSource) saved() (*credentials, error) {
 
 // token returns the bearer token to send. With force it refreshes even a token
 // that looks valid, because the server just refused it (clock skew, a rotated
-// signing key).
+// signing key). It returns "" without error when there is no token but the
+// saved client certificate may authenticate the call.
 func (t *tokenSource) token(ctx context.Context, force bool) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.envToken != "" {
 		return t.envToken, nil
+	}
+	if t.certOnly() {
+		return "", nil
 	}
 	c, err := t.saved()
 	if err != nil {
@@ -413,7 +441,7 @@ func (t *tokenSource) token(ctx context.Context, force bool) (string, error) {
 func (t *tokenSource) available() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.envToken != "" {
+	if t.envToken != "" || t.certOnly() {
 		return true
 	}
 	_, err := t.saved()
@@ -425,7 +453,7 @@ func (t *tokenSource) available() bool {
 func (t *tokenSource) canRetry() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.envToken == "" && !t.refreshed && t.creds != nil && t.creds.RefreshToken != ""
+	return t.envToken == "" && !t.refreshed && !t.certOnly() && t.creds != nil && t.creds.RefreshToken != ""
 }
 
 // expiring reports whether the access token expires within refreshLeeway. An
@@ -491,7 +519,9 @@ func (b *bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		if err != nil {
 			return nil, err
 		}
-		req.Header().Set("Authorization", "Bearer "+tok)
+		if tok != "" {
+			req.Header().Set("Authorization", "Bearer "+tok)
+		}
 		resp, err := next(ctx, req)
 		// A token the client thinks valid may still be refused (clock skew,
 		// key rotation); one refresh and one retry cure that. The call was
@@ -514,7 +544,7 @@ func (b *bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.S
 	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
 		c := next(ctx, spec)
 		// A stream cannot fail here; without a token the server refuses it.
-		if tok, err := b.ts.token(ctx, false); err == nil {
+		if tok, err := b.ts.token(ctx, false); err == nil && tok != "" {
 			c.RequestHeader().Set("Authorization", "Bearer "+tok)
 		}
 		return c

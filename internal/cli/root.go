@@ -106,6 +106,7 @@ credentials that prove them. This command is both its server and its client.`,
 		newVersionCmd(a),
 		newSSHCmd(a),
 		newTokenCmd(a),
+		newIdentityCmd(a),
 		newCertCmd(a),
 	)
 	return root

@@ -3,6 +3,7 @@ package policy
 import (
 	"strings"
 
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 )
 
@@ -66,6 +67,14 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.OidcClientsAddClientProcedure):    admin,
 	Op(trellisv1connect.OidcClientsListClientsProcedure):  admin,
 	Op(trellisv1connect.OidcClientsRemoveClientProcedure): admin,
+
+	// The oidc authentication backend (trellis.v1.ext.auth.oidc.v1): a
+	// login starts anonymously (or, to link, as the caller) and is
+	// collected with its poll secret; links are the caller's own.
+	Op(oidcv1connect.LoginStartLoginProcedure):  public,
+	Op(oidcv1connect.LoginFinishLoginProcedure): public, // the poll secret is the credential
+	Op(oidcv1connect.LoginListLinksProcedure):   authenticated,
+	Op(oidcv1connect.LoginUnlinkProcedure):      authenticated,
 
 	Op(trellisv1connect.UsersRegisterProcedure):              public,
 	Op(trellisv1connect.UsersConfirmEmailProcedure):          public, // the mailed token is the credential

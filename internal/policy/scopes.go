@@ -25,8 +25,23 @@ const (
 	ScopeAll = "all"
 )
 
-// contractPackage is the protobuf package of the API contract.
+// contractPackage is the protobuf package of the API contract; the
+// authentication backends' operations live in packages under it
+// (trellis.v1.ext.auth.*).
 const contractPackage = "trellis.v1"
+
+// ContractServices calls fn with every service of the contract, the
+// backends' extensions included.
+func ContractServices(fn func(protoreflect.ServiceDescriptor)) {
+	protoregistry.GlobalFiles.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
+		if pkg := string(fd.Package()); pkg == contractPackage || strings.HasPrefix(pkg, contractPackage+".") {
+			for i := range fd.Services().Len() {
+				fn(fd.Services().Get(i))
+			}
+		}
+		return true
+	})
+}
 
 // opCreateAPIToken needs ScopeAll whatever the scopes say: a leaked narrow
 // token (say, one a CI job holds to read experiments) must not be able to
@@ -41,18 +56,14 @@ var contract = sync.OnceValue(func() (c struct {
 	services map[string]bool // "trellis.v1.Users", ...
 }) {
 	c.ops, c.services = map[string]bool{}, map[string]bool{}
-	protoregistry.GlobalFiles.RangeFilesByPackage(contractPackage, func(fd protoreflect.FileDescriptor) bool {
-		for i := range fd.Services().Len() {
-			sd := fd.Services().Get(i)
-			c.services[string(sd.FullName())] = true
-			for j := range sd.Methods().Len() {
-				md := sd.Methods().Get(j)
-				opts, _ := md.Options().(*descriptorpb.MethodOptions)
-				c.ops[string(sd.FullName())+"/"+string(md.Name())] =
-					opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS
-			}
+	ContractServices(func(sd protoreflect.ServiceDescriptor) {
+		c.services[string(sd.FullName())] = true
+		for j := range sd.Methods().Len() {
+			md := sd.Methods().Get(j)
+			opts, _ := md.Options().(*descriptorpb.MethodOptions)
+			c.ops[string(sd.FullName())+"/"+string(md.Name())] =
+				opts.GetIdempotencyLevel() == descriptorpb.MethodOptions_NO_SIDE_EFFECTS
 		}
-		return true
 	})
 	return c
 })

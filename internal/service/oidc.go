@@ -208,6 +208,9 @@ func (s *Service) OIDCAuthRequest(ctx context.Context, id string) (*store.OIDCAu
 // records who logged in. The login back-off and the audit of failures are
 // those of Auth.Login.
 func (s *Service) OIDCLogin(ctx context.Context, requestID, uid, pw string) error {
+	if err := s.passwordLoginAllowed(); err != nil {
+		return err
+	}
 	r, err := s.OIDCAuthRequest(ctx, requestID)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/aspect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
+	"github.com/trellis-testbed/trellis/internal/auth/oidcbackend"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
@@ -60,6 +61,10 @@ type Config struct {
 	// request may ask for (default 24h).
 	SSHCertValidity    time.Duration
 	SSHCertMaxValidity time.Duration
+	// PasswordLoginDisabled refuses every password login (Auth.Login,
+	// challenge logins, HTTP Basic): the server runs without the local
+	// authentication backend. Passwords may still be set and reset.
+	PasswordLoginDisabled bool
 }
 
 func (c *Config) defaults() {
@@ -113,7 +118,9 @@ type Service struct {
 
 	// x509CA issues client certificates; serverCert returns the TLS
 	// certificate chain served (PEM), empty without TLS.
-	x509CA     *x509ca.CA
+	x509CA *x509ca.CA
+	// idp is the oidc authentication backend's provider, or nil.
+	idp        *oidcbackend.Backend
 	serverCert func() []byte
 }
 
@@ -134,8 +141,11 @@ type Deps struct {
 	Feed *changefeed.Follower
 	// Engine decides and answers membership questions.
 	Engine *policy.Engine
-	Log    *slog.Logger
-	Now    func() time.Time
+	// IdentityProvider is the oidc authentication backend's provider; nil
+	// when the backend is not enabled.
+	IdentityProvider *oidcbackend.Backend
+	Log              *slog.Logger
+	Now              func() time.Time
 }
 
 // New returns a service.
@@ -148,7 +158,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.Default()
 	}
 	s := &Service{
-		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, serverCert: d.ServerCertificate, feed: d.Feed, engine: d.Engine,
+		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, idp: d.IdentityProvider, serverCert: d.ServerCertificate, feed: d.Feed, engine: d.Engine,
 		log: d.Log, now: d.Now,
 		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		watchers: newWatchers(),

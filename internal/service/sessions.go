@@ -39,6 +39,9 @@ var errBadCredentials = domain.Unauthenticated("invalid uid or password")
 // mutual TLS with a Trellis client certificate binds it to the session;
 // otherwise issueCert asks for a fresh bound one (see bindClientCert).
 func (s *Service) Login(ctx context.Context, uid, pw string, issueCert bool) (*Tokens, error) {
+	if err := s.passwordLoginAllowed(); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	l, err := s.checkPassword(ctx, opLogin, uid, pw, now)
 	if err != nil {
@@ -60,6 +63,9 @@ type login struct {
 	renew string
 	// issueCert asks for a client certificate bound to the session.
 	issueCert bool
+	// also runs first in the session's transaction: what the login
+	// consumes (an external login, collected once).
+	also func(tx store.Tx) error
 }
 
 // checkPassword checks uid's password for a login through op. It refuses
@@ -133,6 +139,11 @@ func (s *Service) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 	var toks *Tokens
 	rec := &record{op: l.op, actor: p, object: userObject(uid), detail: l.detail}
 	err := s.update(ctx, rec, func(tx store.Tx) error {
+		if l.also != nil {
+			if err := l.also(tx); err != nil {
+				return err
+			}
+		}
 		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
 			return err
 		}
@@ -245,6 +256,15 @@ func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
 	}
 	if p.TokenID != "" {
 		return domain.FailedPrecondition("an API token has no session to log out of: revoke the token instead (trellis token revoke %s)", p.TokenName)
+	}
+	if p.Backend == "local" {
+		return domain.FailedPrecondition("HTTP Basic credentials have no session to log out of: every request carries the password, so there is nothing to end")
+	}
+	if p.SessionID == "" {
+		if p.Backend != "" {
+			return domain.FailedPrecondition("a request admitted by the %s authentication backend has no session to log out of", p.Backend)
+		}
+		return domain.FailedPrecondition("these credentials have no session to log out of")
 	}
 	return s.update(ctx, &record{op: opLogout, actor: p, object: "session:" + p.SessionID}, func(tx store.Tx) error {
 		return s.revokeSessions(ctx, tx, []string{p.SessionID})

@@ -9,6 +9,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/policy"
@@ -46,6 +47,7 @@ func Mount(mux *http.ServeMux, o Options) {
 	mux.Handle(trellisv1connect.NewAdminHandler(&adminHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewServicesHandler(&servicesHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewOidcClientsHandler(&oidcClientsHandler{svc: o.Service}, opts...))
+	mux.Handle(oidcv1connect.NewLoginHandler(&oidcLoginHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewProjectsHandler(&projectsHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewCirclesHandler(&circlesHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewNotificationsHandler(&notificationsHandler{svc: o.Service}, opts...))

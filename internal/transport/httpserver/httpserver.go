@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/requestid"
 )
 
@@ -149,3 +150,34 @@ func (r *recorder) Flush() {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// SecurePage sets the headers of a page that takes a password: never
+// framed (no clickjacking), never cached, no referrer leaking its query,
+// forms posted back here only.
+func SecurePage(h http.Header) {
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+// Status is the HTTP status of a typed error, for pages (the API maps
+// errors to its protocols' codes in internal/transport/api).
+func Status(c domain.Code) int {
+	switch c {
+	case domain.CodeNotFound:
+		return http.StatusNotFound
+	case domain.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case domain.CodeResourceExhausted:
+		return http.StatusTooManyRequests
+	case domain.CodePermissionDenied:
+		return http.StatusForbidden
+	case domain.CodeAlreadyExists, domain.CodeFailedPrecondition, domain.CodeAborted:
+		return http.StatusConflict
+	case domain.CodeInternal:
+		return http.StatusInternalServerError
+	default:
+		return http.StatusBadRequest
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/transport/httpserver"
 )
 
 // loginPage is where the provider sends a browser to log in: a form for
@@ -47,11 +48,7 @@ type loginView struct {
 
 func (l *loginPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	// The page takes a password: never framed, never cached.
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Referrer-Policy", "no-referrer")
+	httpserver.SecurePage(h)
 	switch r.Method {
 	case http.MethodGet:
 		l.show(w, r, r.URL.Query().Get("id"), "", "", http.StatusOK)
@@ -98,7 +95,7 @@ func (l *loginPage) submit(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &de) && de.Code == domain.CodeNotFound:
 		l.fail(w, r, err)
 	case errors.As(err, &de) && de.Code != domain.CodeInternal:
-		l.show(w, r, id, uid, de.Message, statusOf(de.Code))
+		l.show(w, r, id, uid, de.Message, httpserver.Status(de.Code))
 	default:
 		l.fail(w, r, err)
 	}
@@ -114,17 +111,4 @@ func (l *loginPage) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	l.log.ErrorContext(r.Context(), "oidc login failed", "err", err)
 	http.Error(w, "server error", http.StatusInternalServerError)
-}
-
-func statusOf(c domain.Code) int {
-	switch c {
-	case domain.CodeUnauthenticated:
-		return http.StatusUnauthorized
-	case domain.CodeResourceExhausted:
-		return http.StatusTooManyRequests
-	case domain.CodePermissionDenied:
-		return http.StatusForbidden
-	default:
-		return http.StatusBadRequest
-	}
 }

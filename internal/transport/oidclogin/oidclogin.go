@@ -1,0 +1,129 @@
+// Package oidclogin serves the browser's side of the oidc authentication
+// backend: the page the identity provider sends the browser back to, and
+// the form that links an identity to a Trellis account on first use.
+package oidclogin
+
+import (
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+
+	"github.com/trellis-testbed/trellis/internal/auth/oidcbackend"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/transport/httpserver"
+)
+
+// LinkPath is where the link form posts.
+const LinkPath = "/auth/oidc/link"
+
+// Mount registers the pages on mux.
+func Mount(mux *http.ServeMux, svc *service.Service, log *slog.Logger) {
+	p := &pages{svc: svc, log: log}
+	mux.HandleFunc("GET "+oidcbackend.CallbackPath, p.callback)
+	mux.HandleFunc("POST "+LinkPath, p.link)
+}
+
+type pages struct {
+	svc *service.Service
+	log *slog.Logger
+}
+
+var page = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Trellis login</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body>
+<main>
+{{if .UID}}<h1>Logged in</h1>
+<p id="done">You are logged in to Trellis as <strong>{{.UID}}</strong>{{if .Email}} through {{.Email}}{{end}}. Return to the application that started the login; you may close this page.</p>
+{{else if .Form}}<h1>Link your identity to a Trellis account</h1>
+<p>{{.Issuer}} vouches for <strong>{{if .Email}}{{.Email}}{{else}}{{.Subject}}{{end}}</strong>, which is not linked to a Trellis account yet. Log in with your Trellis account once to link them; later logins through {{.Issuer}} need no password.</p>
+{{if .Error}}<p role="alert" id="error">{{.Error}}</p>{{end}}
+<form method="post" action="link">
+<input type="hidden" name="login" value="{{.LoginID}}">
+<input type="hidden" name="token" value="{{.Token}}">
+<p><label>User id <input name="uid" value="{{.Typed}}" autocomplete="username" required autofocus></label></p>
+<p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit">Link and log in</button></p>
+</form>
+{{else}}<h1>Login failed</h1>
+<p role="alert" id="error">{{.Error}}</p>
+{{end}}
+</main>
+</body>
+</html>
+`))
+
+type view struct {
+	UID, Email, Issuer, Subject string
+	Form                        bool
+	LoginID, Token, Typed       string
+	Error                       string
+}
+
+func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, v view) {
+	httpserver.SecurePage(w.Header())
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := page.Execute(w, v); err != nil {
+		p.log.WarnContext(r.Context(), "oidc login page", "err", err)
+	}
+}
+
+// fail shows a typed error's message; anything else is the server's fault
+// and says so without detail.
+func (p *pages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var de *domain.Error
+	if errors.As(err, &de) && de.Code != domain.CodeInternal {
+		p.render(w, r, httpserver.Status(de.Code), view{Error: de.Message})
+		return
+	}
+	p.log.ErrorContext(r.Context(), "oidc login failed", "err", err)
+	p.render(w, r, http.StatusInternalServerError, view{Error: "server error: try again later"})
+}
+
+func (p *pages) callback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		// The provider's own refusal (the user declined, say): its words,
+		// escaped by the template.
+		msg := "the identity provider refused the login: " + e
+		if d := q.Get("error_description"); d != "" {
+			msg += ": " + d
+		}
+		p.render(w, r, http.StatusUnauthorized, view{Error: msg})
+		return
+	}
+	res, err := p.svc.CompleteExternalLogin(r.Context(), q.Get("state"), q.Get("code"))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	v := view{UID: res.UID, Email: res.Email, Issuer: res.Issuer, Subject: res.Subject}
+	if res.UID == "" {
+		v.Form, v.LoginID, v.Token = true, res.LoginID, res.LinkToken
+	}
+	p.render(w, r, http.StatusOK, v)
+}
+
+func (p *pages) link(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	f := r.PostForm
+	uid := f.Get("uid")
+	err := p.svc.LinkExternalLogin(r.Context(), f.Get("login"), f.Get("token"), uid, f.Get("password"))
+	var de *domain.Error
+	switch {
+	case err == nil:
+		p.render(w, r, http.StatusOK, view{UID: uid})
+	case errors.As(err, &de) && (de.Code == domain.CodeUnauthenticated || de.Code == domain.CodeResourceExhausted || de.Code == domain.CodePermissionDenied || de.Code == domain.CodeFailedPrecondition):
+		// A wrong password (or a locked account): the form again.
+		p.render(w, r, httpserver.Status(de.Code), view{Form: true, LoginID: f.Get("login"), Token: f.Get("token"), Typed: uid, Error: de.Message})
+	default:
+		p.fail(w, r, err)
+	}
+}
