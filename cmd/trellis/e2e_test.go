@@ -107,10 +107,15 @@ type server struct {
 	done chan error
 }
 
-// launch starts `trellis serve` on a free port and waits until it is ready;
+// launch starts `trellis serve` on a free port (or on the --listen in flags) and waits until it is ready;
 // the test's cleanup stops it (unless the test killed it).
 func launch(t *testing.T, dataDir string, flags ...string) *server {
 	addr := freeAddr(t)
+	// A test that must know the address first (to register it elsewhere)
+	// passes --listen itself; the later flag wins.
+	if i := slices.Index(flags, "--listen"); i >= 0 && i+1 < len(flags) {
+		addr = flags[i+1]
+	}
 	s := &server{url: "http://" + addr, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	probe := http.DefaultClient
 	if slices.Contains(flags, "--tls-auto") {
