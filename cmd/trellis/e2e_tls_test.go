@@ -46,4 +46,14 @@ func TestTLSAutoEndToEnd(t *testing.T) {
 	if out := trusting.ok("", "whoami"); !strings.Contains(out, "ops") {
 		t.Fatalf("whoami over TLS: %s", out)
 	}
+
+	// The CA rotates; the CA file from before still trusts the server
+	// (the new root was in its bundle), and the new bundle is printed.
+	bundle := trusting.ok("", "admin", "rotate-ca")
+	if strings.Count(bundle, "BEGIN CERTIFICATE") != 3 {
+		t.Fatalf("rotate-ca printed:\n%s", bundle)
+	}
+	if out := trusting.ok("", "whoami"); !strings.Contains(out, "ops") {
+		t.Fatalf("whoami after the rotation, with the CA file from before: %s", out)
+	}
 }

@@ -129,6 +129,8 @@ type Server struct {
 	authn *auth.Authenticator
 	// tls, when set, serves HTTPS.
 	tls *tls.Config
+	// xca is the X.509 CA, reloaded with the signing keys.
+	xca *x509ca.CA
 }
 
 // Build assembles a server on an open store.
@@ -264,7 +266,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca}, nil
 }
 
 // CheckListen refuses to serve plain HTTP beyond the loopback interface:
@@ -378,7 +380,8 @@ func (s *Server) tidy(ctx context.Context) error {
 }
 
 // maintainKeys rotates signing keys ahead of their end and drops keys no
-// longer published. Every replica runs it; the key manager tolerates that.
+// longer published, and picks up a rotation of the X.509 CA. Every replica
+// runs it; the key manager tolerates that.
 func (s *Server) maintainKeys(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -389,6 +392,12 @@ func (s *Server) maintainKeys(ctx context.Context) {
 		case <-t.C:
 			if err := s.Keys.Maintain(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("signing key maintenance failed", "err", err)
+			}
+			// A rotation of the X.509 CA made on another replica.
+			if changed, err := s.xca.Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reloading the X.509 CA failed", "err", err)
+			} else if changed {
+				s.log.Info("the X.509 CA was rotated: issuing with its new root", "root", s.xca.Certificate().Subject.CommonName)
 			}
 		}
 	}

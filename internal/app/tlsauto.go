@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/pem"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
@@ -23,6 +25,20 @@ func tlsConfig(cfg Config, ca *x509ca.CA) (*tls.Config, func() []byte, error) {
 		MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.VerifyClientCertIfGiven,
 		ClientCAs:  ca.Pool(),
+	}
+	// The trusted roots change with a rotation (and when the replaced
+	// root's overlap ends): each handshake verifies against the current
+	// ones, through a config rebuilt only when they change.
+	var current atomic.Pointer[tls.Config]
+	c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		pool := ca.Pool()
+		if cur := current.Load(); cur != nil && cur.ClientCAs == pool {
+			return cur, nil
+		}
+		cp := c.Clone()
+		cp.ClientCAs, cp.GetConfigForClient = pool, nil
+		current.Store(cp)
+		return cp, nil
 	}
 	if cfg.TLSAuto {
 		a := &autoCert{ca: ca, hosts: autoHosts(cfg.Listen, cfg.PublicURL)}
@@ -83,7 +99,9 @@ func autoHosts(listen, publicURL string) []string {
 }
 
 // autoCert is the --tls-auto certificate, issued again once two thirds of
-// its life have passed.
+// its life have passed, or at once when the CA's issuing root changed (a
+// rotation: clients that fetched the CA bundle before it trust the new
+// root already).
 type autoCert struct {
 	ca    *x509ca.CA
 	hosts []string
@@ -96,7 +114,7 @@ type autoCert struct {
 func (a *autoCert) get() (*tls.Certificate, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cur == nil || !time.Now().Before(a.renewAt) {
+	if a.cur == nil || !time.Now().Before(a.renewAt) || !bytes.Equal(a.cur.Cert.RawIssuer, a.ca.Certificate().RawSubject) {
 		iss, err := a.ca.IssueServer(a.hosts)
 		if err != nil {
 			if a.cur != nil {

@@ -34,8 +34,44 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminReleaseCmd(a),
 		newAdminServiceCmd(a),
 		newAdminOIDCClientCmd(a),
+		newAdminRotateCACmd(a),
 	)
 	return cmd
+}
+
+func newAdminRotateCACmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-ca",
+		Short: "Rotate the X.509 certificate authority; prints the new CA bundle",
+		Long: `Rotate the X.509 certificate authority. The next root, published in the CA
+bundle since the last rotation, starts issuing (server certificates of
+--tls-auto at once, client certificates from the next login); the root it
+replaces stays trusted for 90 days, until what it issued has expired.
+
+Clients whose CA file holds the bundle from before the rotation keep
+working. Give them the new bundle (printed here on standard output, and by
+trellis cert show) before the next rotation.`,
+		Example: `  trellis admin rotate-ca > trellis-ca.pem`,
+		Args:    noArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			resp, err := c.admin.RotateCertificateAuthority(cmd.Context(), connect.NewRequest(&trellisv1.RotateCertificateAuthorityRequest{}))
+			if err != nil {
+				return err
+			}
+			return a.emit(resp.Msg, func(w io.Writer) error {
+				if _, err := io.WriteString(w, resp.Msg.GetCaCertificatesPem()); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.streams.Err, "Rotated: %s issues now; the replaced root stays trusted until %s.\n",
+					clean(resp.Msg.GetIssuingSubject()), formatTS(resp.Msg.GetPreviousTrustedUntil()))
+				return nil
+			})
+		},
+	}
 }
 
 func newAdminOutboxCmd(a *app) *cobra.Command {

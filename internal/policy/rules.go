@@ -101,8 +101,9 @@ var Rules = map[string]Rule{
 	Op(trellisv1connect.ApiInfoGetServerCertificateProcedure):       public,
 	Op(trellisv1connect.ApiInfoGetClientCertificateProcedure):       public, // unbound: it authenticates nothing until a login binds it
 
-	Op(trellisv1connect.AdminListAuditEventsProcedure): admin,
-	Op(trellisv1connect.AdminListOutboxProcedure):      admin,
+	Op(trellisv1connect.AdminListAuditEventsProcedure):            admin,
+	Op(trellisv1connect.AdminListOutboxProcedure):                 admin,
+	Op(trellisv1connect.AdminRotateCertificateAuthorityProcedure): admin,
 
 	// Projects. Requesting one and asking to join one are what a powerless
 	// user may do; listings show only what the caller may read.

@@ -5,9 +5,11 @@ import (
 	"crypto/x509"
 	"time"
 
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -83,4 +85,38 @@ func (s *Service) bindClientCert(ctx context.Context, tx store.Tx, toks *Tokens,
 		return "", err
 	}
 	return detail + " (sha256 " + fp + ")", nil
+}
+
+var opRotateCA = policy.Op(trellisv1connect.AdminRotateCertificateAuthorityProcedure)
+
+// CARotation is what a rotation of the X.509 CA leaves.
+type CARotation struct {
+	RootsPEM             string
+	Issuing              *x509.Certificate
+	PreviousTrustedUntil time.Time
+}
+
+// RotateCertificateAuthority rotates the X.509 CA (x509ca.CA.Rotate) in one
+// transaction with its audit record; this replica takes the new root at
+// once, the others on their next reload (within a minute).
+func (s *Service) RotateCertificateAuthority(ctx context.Context, p *auth.Principal) (*CARotation, error) {
+	if s.x509CA == nil {
+		return nil, domain.FailedPrecondition("this server has no X.509 certificate authority")
+	}
+	var root *x509.Certificate
+	rec := &record{op: opRotateCA, actor: p, object: "x509_ca"}
+	if err := s.update(ctx, rec, func(tx store.Tx) error {
+		var err error
+		if root, err = s.x509CA.Rotate(ctx, tx); err != nil {
+			return err
+		}
+		rec.detail = "issuing root now " + root.Subject.CommonName
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := s.x509CA.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return &CARotation{RootsPEM: string(s.x509CA.CertificatePEM()), Issuing: root, PreviousTrustedUntil: s.now().Add(x509ca.PreviousTrust)}, nil
 }

@@ -315,6 +315,9 @@ const (
 	AuthoritySSHUser = "ssh-user"
 	// AuthorityX509 issues TLS server and client certificates.
 	AuthorityX509 = "x509"
+	// AuthorityX509Next is the X.509 root published ahead of the rotation
+	// that will make it issue.
+	AuthorityX509Next = "x509-next"
 )
 
 // Authority is a certificate authority's key pair. Unlike token-signing keys
@@ -326,7 +329,10 @@ type Authority struct {
 	Algorithm  string // e.g. "ssh-ed25519"
 	PublicKey  []byte // in the algorithm's own encoding (SSH wire format for SSH)
 	PrivateKey []byte // sealed or plain, as auth encoded it
-	CreatedAt  time.Time
+	// Chain ties the authority to the ones it replaced (for X.509: DER
+	// certificates, one after the other); empty when it replaced none.
+	Chain     []byte
+	CreatedAt time.Time
 }
 
 // Authorities holds certificate authorities' keys, one per name.
@@ -339,6 +345,9 @@ type Authorities interface {
 	// SetPrivateKey replaces the stored private key (sealing it once a
 	// key-encryption key is configured); domain not-found without one.
 	SetPrivateKey(ctx context.Context, name string, sealed []byte) error
+	// Replace replaces the named authority whole (a rotation); domain
+	// not-found when there is none.
+	Replace(ctx context.Context, a *Authority) error
 }
 
 // HeadReader is implemented by a store that can read the change feed's

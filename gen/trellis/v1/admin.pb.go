@@ -479,6 +479,106 @@ func (x *ListOutboxResponse) GetNextPageToken() string {
 	return ""
 }
 
+type RotateCertificateAuthorityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateCertificateAuthorityRequest) Reset() {
+	*x = RotateCertificateAuthorityRequest{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateCertificateAuthorityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateCertificateAuthorityRequest) ProtoMessage() {}
+
+func (x *RotateCertificateAuthorityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateCertificateAuthorityRequest.ProtoReflect.Descriptor instead.
+func (*RotateCertificateAuthorityRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+type RotateCertificateAuthorityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The roots trusted now (PEM), the issuing one first: what clients'
+	// CA files should hold.
+	CaCertificatesPem string `protobuf:"bytes,1,opt,name=ca_certificates_pem,json=caCertificatesPem,proto3" json:"ca_certificates_pem,omitempty"`
+	// The root that issues now.
+	IssuingSubject string `protobuf:"bytes,2,opt,name=issuing_subject,json=issuingSubject,proto3" json:"issuing_subject,omitempty"`
+	// Until when the replaced root stays trusted.
+	PreviousTrustedUntil *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=previous_trusted_until,json=previousTrustedUntil,proto3" json:"previous_trusted_until,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *RotateCertificateAuthorityResponse) Reset() {
+	*x = RotateCertificateAuthorityResponse{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateCertificateAuthorityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateCertificateAuthorityResponse) ProtoMessage() {}
+
+func (x *RotateCertificateAuthorityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateCertificateAuthorityResponse.ProtoReflect.Descriptor instead.
+func (*RotateCertificateAuthorityResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RotateCertificateAuthorityResponse) GetCaCertificatesPem() string {
+	if x != nil {
+		return x.CaCertificatesPem
+	}
+	return ""
+}
+
+func (x *RotateCertificateAuthorityResponse) GetIssuingSubject() string {
+	if x != nil {
+		return x.IssuingSubject
+	}
+	return ""
+}
+
+func (x *RotateCertificateAuthorityResponse) GetPreviousTrustedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousTrustedUntil
+	}
+	return nil
+}
+
 var File_trellis_v1_admin_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_admin_proto_rawDesc = "" +
@@ -526,11 +626,17 @@ const file_trellis_v1_admin_proto_rawDesc = "" +
 	"\x02to\x18\x03 \x01(\tR\x02to\"s\n" +
 	"\x12ListOutboxResponse\x125\n" +
 	"\bmessages\x18\x01 \x03(\v2\x19.trellis.v1.OutboxMessageR\bmessages\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xba\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"#\n" +
+	"!RotateCertificateAuthorityRequest\"\xcf\x01\n" +
+	"\"RotateCertificateAuthorityResponse\x12.\n" +
+	"\x13ca_certificates_pem\x18\x01 \x01(\tR\x11caCertificatesPem\x12'\n" +
+	"\x0fissuing_subject\x18\x02 \x01(\tR\x0eissuingSubject\x12P\n" +
+	"\x16previous_trusted_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14previousTrustedUntil2\xb7\x02\n" +
 	"\x05Admin\x12_\n" +
 	"\x0fListAuditEvents\x12\".trellis.v1.ListAuditEventsRequest\x1a#.trellis.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x12P\n" +
 	"\n" +
-	"ListOutbox\x12\x1d.trellis.v1.ListOutboxRequest\x1a\x1e.trellis.v1.ListOutboxResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"ListOutbox\x12\x1d.trellis.v1.ListOutboxRequest\x1a\x1e.trellis.v1.ListOutboxResponse\"\x03\x90\x02\x01\x12{\n" +
+	"\x1aRotateCertificateAuthority\x12-.trellis.v1.RotateCertificateAuthorityRequest\x1a..trellis.v1.RotateCertificateAuthorityResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_admin_proto_rawDescOnce sync.Once
@@ -544,32 +650,37 @@ func file_trellis_v1_admin_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_admin_proto_rawDescData
 }
 
-var file_trellis_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_trellis_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_trellis_v1_admin_proto_goTypes = []any{
-	(*AuditEvent)(nil),              // 0: trellis.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),  // 1: trellis.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 2: trellis.v1.ListAuditEventsResponse
-	(*OutboxMessage)(nil),           // 3: trellis.v1.OutboxMessage
-	(*ListOutboxRequest)(nil),       // 4: trellis.v1.ListOutboxRequest
-	(*ListOutboxResponse)(nil),      // 5: trellis.v1.ListOutboxResponse
-	(*timestamppb.Timestamp)(nil),   // 6: google.protobuf.Timestamp
+	(*AuditEvent)(nil),                         // 0: trellis.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),             // 1: trellis.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),            // 2: trellis.v1.ListAuditEventsResponse
+	(*OutboxMessage)(nil),                      // 3: trellis.v1.OutboxMessage
+	(*ListOutboxRequest)(nil),                  // 4: trellis.v1.ListOutboxRequest
+	(*ListOutboxResponse)(nil),                 // 5: trellis.v1.ListOutboxResponse
+	(*RotateCertificateAuthorityRequest)(nil),  // 6: trellis.v1.RotateCertificateAuthorityRequest
+	(*RotateCertificateAuthorityResponse)(nil), // 7: trellis.v1.RotateCertificateAuthorityResponse
+	(*timestamppb.Timestamp)(nil),              // 8: google.protobuf.Timestamp
 }
 var file_trellis_v1_admin_proto_depIdxs = []int32{
-	6, // 0: trellis.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	6, // 1: trellis.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	0, // 2: trellis.v1.ListAuditEventsResponse.events:type_name -> trellis.v1.AuditEvent
-	6, // 3: trellis.v1.OutboxMessage.created_at:type_name -> google.protobuf.Timestamp
-	6, // 4: trellis.v1.OutboxMessage.sent_at:type_name -> google.protobuf.Timestamp
-	3, // 5: trellis.v1.ListOutboxResponse.messages:type_name -> trellis.v1.OutboxMessage
-	1, // 6: trellis.v1.Admin.ListAuditEvents:input_type -> trellis.v1.ListAuditEventsRequest
-	4, // 7: trellis.v1.Admin.ListOutbox:input_type -> trellis.v1.ListOutboxRequest
-	2, // 8: trellis.v1.Admin.ListAuditEvents:output_type -> trellis.v1.ListAuditEventsResponse
-	5, // 9: trellis.v1.Admin.ListOutbox:output_type -> trellis.v1.ListOutboxResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: trellis.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	8,  // 1: trellis.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	0,  // 2: trellis.v1.ListAuditEventsResponse.events:type_name -> trellis.v1.AuditEvent
+	8,  // 3: trellis.v1.OutboxMessage.created_at:type_name -> google.protobuf.Timestamp
+	8,  // 4: trellis.v1.OutboxMessage.sent_at:type_name -> google.protobuf.Timestamp
+	3,  // 5: trellis.v1.ListOutboxResponse.messages:type_name -> trellis.v1.OutboxMessage
+	8,  // 6: trellis.v1.RotateCertificateAuthorityResponse.previous_trusted_until:type_name -> google.protobuf.Timestamp
+	1,  // 7: trellis.v1.Admin.ListAuditEvents:input_type -> trellis.v1.ListAuditEventsRequest
+	4,  // 8: trellis.v1.Admin.ListOutbox:input_type -> trellis.v1.ListOutboxRequest
+	6,  // 9: trellis.v1.Admin.RotateCertificateAuthority:input_type -> trellis.v1.RotateCertificateAuthorityRequest
+	2,  // 10: trellis.v1.Admin.ListAuditEvents:output_type -> trellis.v1.ListAuditEventsResponse
+	5,  // 11: trellis.v1.Admin.ListOutbox:output_type -> trellis.v1.ListOutboxResponse
+	7,  // 12: trellis.v1.Admin.RotateCertificateAuthority:output_type -> trellis.v1.RotateCertificateAuthorityResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_admin_proto_init() }
@@ -583,7 +694,7 @@ func file_trellis_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_admin_proto_rawDesc), len(file_trellis_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

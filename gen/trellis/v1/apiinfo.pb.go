@@ -261,7 +261,10 @@ type GetServerCertificateResponse struct {
 	// The certificate the server presents, then its chain (PEM); empty when
 	// the server does not serve TLS.
 	CertificateChainPem string `protobuf:"bytes,1,opt,name=certificate_chain_pem,json=certificateChainPem,proto3" json:"certificate_chain_pem,omitempty"`
-	// The Trellis X.509 CA certificate (PEM).
+	// The Trellis X.509 CA's roots trusted now (PEM), the issuing one
+	// first, then the next one (published ahead of the next rotation), then
+	// the one the last rotation replaced while it is still trusted: keep the
+	// whole bundle as the CA file.
 	CaCertificatePem string `protobuf:"bytes,2,opt,name=ca_certificate_pem,json=caCertificatePem,proto3" json:"ca_certificate_pem,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache

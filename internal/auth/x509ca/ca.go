@@ -8,10 +8,15 @@
 // Authorities, its private key sealed with the key-encryption key like the
 // SSH CA's. Replicas that start at once agree on one.
 //
-// Rotation (not automated yet): an operator would store a new authority
-// and keep the old root in the trust pool until the last certificate it
-// issued expires (24 hours for clients, 90 days for servers); Pool is the
-// one place that would hold both roots.
+// Rotation with overlap, by pre-publication: besides the issuing root the
+// authority always keeps the next one (store.AuthorityX509Next), created
+// ahead and published with it (CertificatePEM, the bundle clients put in
+// their CA file). Rotate promotes the next root to issue and makes a new
+// next one; the root it replaces stays trusted for ServerValidity, until
+// the last certificate it issued has expired. A client whose CA file was
+// fetched before the rotation trusts the new server certificate already;
+// client certificates of the old root keep working across it. Replicas
+// pick a rotation up on Reload (the server calls it every minute).
 package x509ca
 
 import (
@@ -31,6 +36,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
@@ -58,10 +64,23 @@ const UnboundCN = "unbound"
 
 // CA issues X.509 certificates. It is safe for concurrent use.
 type CA struct {
-	root *x509.Certificate
+	st     store.Store
+	sealer keys.Sealer
+	gen    *atomic.Pointer[generation] // shared by WithClock copies
+	now    func() time.Time
+}
+
+// generation is the authority between two rotations.
+type generation struct {
+	root *x509.Certificate // issues
 	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-	now  func() time.Time
+	next *x509.Certificate // published, issues after the next rotation
+	// previous is the root the last rotation replaced, trusted until
+	// previousUntil; nil when there was none.
+	previous      *x509.Certificate
+	previousUntil time.Time
+	// pool holds root and next; poolPrevious also previous.
+	pool, poolPrevious *x509.CertPool
 }
 
 // Load returns the X.509 CA kept in st, creating it on first start. A key
@@ -71,21 +90,48 @@ func Load(ctx context.Context, st store.Store, sealer keys.Sealer) (*CA, error) 
 	if sealer == nil {
 		sealer = keys.Plain()
 	}
-	a, err := keys.LoadAuthority(ctx, st, sealer, store.AuthorityX509, func() (*store.Authority, error) { return newAuthority(sealer, time.Now()) })
-	if err != nil {
-		return nil, fmt.Errorf("x509ca: loading the X.509 CA: %w", err)
+	c := &CA{st: st, sealer: sealer, gen: &atomic.Pointer[generation]{}, now: time.Now}
+	if _, err := c.Reload(ctx); err != nil {
+		return nil, err
 	}
-	return open(a, sealer)
+	return c, nil
 }
 
-func newAuthority(sealer keys.Sealer, now time.Time) (*store.Authority, error) {
+// Reload reads the authority from the store again: a rotation made on
+// another replica takes effect here. It reports whether the issuing root
+// changed.
+func (c *CA) Reload(ctx context.Context) (bool, error) {
+	load := func(name, cn string) (*store.Authority, error) {
+		return keys.LoadAuthority(ctx, c.st, c.sealer, name, func() (*store.Authority, error) { return newAuthority(c.sealer, name, cn, time.Now()) })
+	}
+	cur, err := load(store.AuthorityX509, "Trellis CA")
+	if err != nil {
+		return false, fmt.Errorf("x509ca: loading the X.509 CA: %w", err)
+	}
+	next, err := load(store.AuthorityX509Next, nextCN(time.Now()))
+	if err != nil {
+		return false, fmt.Errorf("x509ca: loading the next X.509 CA: %w", err)
+	}
+	g, err := open(cur, next, c.sealer)
+	if err != nil {
+		return false, err
+	}
+	old := c.gen.Swap(g)
+	return old == nil || !old.root.Equal(g.root), nil
+}
+
+// nextCN names a root made at t; roots differ in name, so that a
+// certificate's issuer says which one signed it.
+func nextCN(t time.Time) string { return "Trellis CA " + t.UTC().Format("2006-01-02 15:04:05") }
+
+func newAuthority(sealer keys.Sealer, name, cn string, now time.Time) (*store.Authority, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating the X.509 CA key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          newSerial(),
-		Subject:               pkix.Name{CommonName: "Trellis CA", Organization: []string{"Trellis"}},
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"Trellis"}},
 		NotBefore:             now.Add(-ClockSkew),
 		NotAfter:              now.Add(RootValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
@@ -107,22 +153,22 @@ func newAuthority(sealer keys.Sealer, now time.Time) (*store.Authority, error) {
 		return nil, fmt.Errorf("sealing the X.509 CA key: %w", err)
 	}
 	return &store.Authority{
-		Name: store.AuthorityX509, Algorithm: Algorithm,
+		Name: name, Algorithm: Algorithm,
 		PublicKey: der, PrivateKey: sealed, CreatedAt: now,
 	}, nil
 }
 
-// open decodes a stored authority; it checks that the private key matches
-// the root certificate that clients trust.
-func open(a *store.Authority, sealer keys.Sealer) (*CA, error) {
-	if a.Algorithm != Algorithm {
-		return nil, fmt.Errorf("x509ca: the X.509 CA key is of type %q, which this release cannot use", a.Algorithm)
+// open decodes the stored authorities; it checks that the issuing root's
+// private key matches the certificate that clients trust.
+func open(cur, next *store.Authority, sealer keys.Sealer) (*generation, error) {
+	if cur.Algorithm != Algorithm || next.Algorithm != Algorithm {
+		return nil, fmt.Errorf("x509ca: the X.509 CA key is of type %q, which this release cannot use", cur.Algorithm)
 	}
-	root, err := x509.ParseCertificate(a.PublicKey)
+	root, err := x509.ParseCertificate(cur.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("x509ca: parsing the X.509 CA certificate: %w", err)
 	}
-	der, err := sealer.Open(a.PrivateKey)
+	der, err := sealer.Open(cur.PrivateKey)
 	if err != nil {
 		return nil, fmt.Errorf("x509ca: opening the X.509 CA key: %w", err)
 	}
@@ -135,9 +181,58 @@ func open(a *store.Authority, sealer keys.Sealer) (*CA, error) {
 	if !ok || !key.PublicKey.Equal(root.PublicKey) {
 		return nil, errors.New("x509ca: opening the X.509 CA key: the private key does not match the CA certificate")
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(root)
-	return &CA{root: root, key: key, pool: pool, now: time.Now}, nil
+	g := &generation{root: root, key: key, pool: x509.NewCertPool(), poolPrevious: x509.NewCertPool()}
+	if g.next, err = x509.ParseCertificate(next.PublicKey); err != nil {
+		return nil, fmt.Errorf("x509ca: parsing the next X.509 CA certificate: %w", err)
+	}
+	if len(cur.Chain) > 0 {
+		if g.previous, err = x509.ParseCertificate(cur.Chain); err != nil {
+			return nil, fmt.Errorf("x509ca: parsing the previous X.509 CA certificate: %w", err)
+		}
+		g.previousUntil = cur.CreatedAt.Add(PreviousTrust)
+		g.poolPrevious.AddCert(g.previous)
+	}
+	for _, p := range []*x509.CertPool{g.pool, g.poolPrevious} {
+		p.AddCert(root)
+		p.AddCert(g.next)
+	}
+	return g, nil
+}
+
+// PreviousTrust is how long a replaced root stays trusted after a
+// rotation: until the last server certificate it issued has expired.
+const PreviousTrust = ServerValidity + ClockSkew
+
+// Rotate promotes the next root to issue, keeps the one it replaces
+// trusted for PreviousTrust, and makes a new next root, in tx; Reload
+// after the commit. The previous root, if still trusted, is dropped: its
+// certificates stop verifying.
+func (c *CA) Rotate(ctx context.Context, tx store.Tx) (*x509.Certificate, error) {
+	cur, err := tx.Authorities().Get(ctx, store.AuthorityX509)
+	if err != nil {
+		return nil, err
+	}
+	next, err := tx.Authorities().Get(ctx, store.AuthorityX509Next)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now()
+	promoted := *next
+	promoted.Name, promoted.Chain, promoted.CreatedAt = store.AuthorityX509, cur.PublicKey, now
+	if _, err := open(&promoted, next, c.sealer); err != nil {
+		return nil, err
+	}
+	fresh, err := newAuthority(c.sealer, store.AuthorityX509Next, nextCN(now), now)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Authorities().Replace(ctx, &promoted); err != nil {
+		return nil, err
+	}
+	if err := tx.Authorities().Replace(ctx, fresh); err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(promoted.PublicKey)
 }
 
 // WithClock returns the authority issuing as if the time were now(): tests
@@ -148,15 +243,40 @@ func (c *CA) WithClock(now func() time.Time) *CA {
 	return &cp
 }
 
-// Certificate returns the root certificate.
-func (c *CA) Certificate() *x509.Certificate { return c.root }
+// Certificate returns the issuing root certificate.
+func (c *CA) Certificate() *x509.Certificate { return c.gen.Load().root }
 
-// CertificatePEM returns the root certificate in PEM.
-func (c *CA) CertificatePEM() []byte { return encodeCert(c.root.Raw) }
+// Roots returns the roots peers trust now: the issuing one, the next one,
+// and the one the last rotation replaced while it is still trusted.
+func (c *CA) Roots() []*x509.Certificate {
+	g := c.gen.Load()
+	out := []*x509.Certificate{g.root, g.next}
+	if g.previous != nil && c.now().Before(g.previousUntil) {
+		out = append(out, g.previous)
+	}
+	return out
+}
+
+// CertificatePEM returns the roots in PEM, the issuing one first: the
+// bundle a client's CA file holds, so that it trusts the server across the
+// next rotation too.
+func (c *CA) CertificatePEM() []byte {
+	var out []byte
+	for _, r := range c.Roots() {
+		out = append(out, encodeCert(r.Raw)...)
+	}
+	return out
+}
 
 // Pool returns the roots a peer's certificate must chain to: servers use
 // it as tls.Config.ClientCAs, clients as RootCAs.
-func (c *CA) Pool() *x509.CertPool { return c.pool }
+func (c *CA) Pool() *x509.CertPool {
+	g := c.gen.Load()
+	if g.previous != nil && c.now().Before(g.previousUntil) {
+		return g.poolPrevious
+	}
+	return g.pool
+}
 
 // Issued is a certificate with its fresh private key.
 type Issued struct {
@@ -207,13 +327,14 @@ func (c *CA) issue(tmpl *x509.Certificate, validity time.Duration) (*Issued, err
 		return nil, fmt.Errorf("x509ca: generating a key: %w", err)
 	}
 	now := c.now()
+	g := c.gen.Load()
 	tmpl.SerialNumber = newSerial()
 	tmpl.NotBefore = now.Add(-ClockSkew)
 	tmpl.NotAfter = now.Add(validity)
-	if tmpl.NotAfter.After(c.root.NotAfter) {
-		tmpl.NotAfter = c.root.NotAfter
+	if tmpl.NotAfter.After(g.root.NotAfter) {
+		tmpl.NotAfter = g.root.NotAfter
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.root, &key.PublicKey, c.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, g.root, &key.PublicKey, g.key)
 	if err != nil {
 		return nil, fmt.Errorf("x509ca: signing a certificate: %w", err)
 	}
@@ -227,16 +348,21 @@ func (c *CA) issue(tmpl *x509.Certificate, validity time.Duration) (*Issued, err
 	}
 	return &Issued{
 		Cert:    cert,
-		CertPEM: append(encodeCert(der), encodeCert(c.root.Raw)...),
+		CertPEM: append(encodeCert(der), encodeCert(g.root.Raw)...),
 		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}),
-		TLS:     tls.Certificate{Certificate: [][]byte{der, c.root.Raw}, PrivateKey: crypto.Signer(key), Leaf: cert},
+		TLS:     tls.Certificate{Certificate: [][]byte{der, g.root.Raw}, PrivateKey: crypto.Signer(key), Leaf: cert},
 	}, nil
 }
 
-// Issuer reports whether cert was signed by this authority (its chain
-// verified by TLS against Pool; this double-checks the leaf).
+// Issuer reports whether cert was signed by one of the roots trusted now
+// (its chain verified by TLS against Pool; this double-checks the leaf).
 func (c *CA) Issuer(cert *x509.Certificate) bool {
-	return bytes.Equal(cert.RawIssuer, c.root.RawSubject) && cert.CheckSignatureFrom(c.root) == nil
+	for _, r := range c.Roots() {
+		if bytes.Equal(cert.RawIssuer, r.RawSubject) && cert.CheckSignatureFrom(r) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Fingerprint is the SHA-256 of a certificate's DER, in lowercase hex: the

@@ -166,3 +166,89 @@ func BenchmarkIssueClient(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 }
+
+func pemPool(t *testing.T, bundle []byte) *x509.CertPool {
+	t.Helper()
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(bundle) {
+		t.Fatal("no certificate in the bundle")
+	}
+	return p
+}
+
+func rotate(t *testing.T, st store.Store, ca *x509ca.CA) {
+	t.Helper()
+	if err := st.Update(t.Context(), func(tx store.Tx) error {
+		_, err := ca.Rotate(t.Context(), tx)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := ca.Reload(t.Context()); err != nil || !changed {
+		t.Fatalf("Reload after Rotate: changed %v, %v", changed, err)
+	}
+}
+
+// TestRotate: the next root is published ahead, so a client whose CA
+// bundle predates the rotation trusts what the new root issues, and
+// certificates of the replaced root keep verifying for the overlap.
+func TestRotate(t *testing.T) {
+	st := openStore(t)
+	ca, err := x509ca.Load(t.Context(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica, err := x509ca.Load(t.Context(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldRoot, oldRoots := ca.Certificate(), ca.Roots()
+	if len(oldRoots) != 2 || !replica.Certificate().Equal(oldRoot) || !replica.Roots()[1].Equal(oldRoots[1]) {
+		t.Fatalf("before rotation: roots %d, replicas disagree", len(oldRoots))
+	}
+	bundleBefore := ca.CertificatePEM()
+	clientBefore, _ := ca.IssueClient("alice")
+
+	rotate(t, st, ca)
+	if !ca.Certificate().Equal(oldRoots[1]) {
+		t.Fatal("the published next root does not issue after the rotation")
+	}
+	roots := ca.Roots()
+	if len(roots) != 3 || !roots[2].Equal(oldRoot) || roots[1].Equal(oldRoots[1]) || roots[0].Subject.CommonName == oldRoot.Subject.CommonName {
+		t.Fatalf("after rotation: %d roots", len(roots))
+	}
+	server, _ := ca.IssueServer([]string{"trellis.example.org"})
+	client, _ := ca.IssueClient("alice")
+	// A client whose bundle was fetched before trusts the new server
+	// certificate; the server trusts old and new client certificates.
+	if _, err := server.Cert.Verify(x509.VerifyOptions{Roots: pemPool(t, bundleBefore), DNSName: "trellis.example.org"}); err != nil {
+		t.Errorf("server certificate against the bundle from before the rotation: %v", err)
+	}
+	for name, c := range map[string]*x509.Certificate{"before": clientBefore.Cert, "after": client.Cert} {
+		if _, err := c.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil || !ca.Issuer(c) {
+			t.Errorf("client certificate issued %s the rotation: %v", name, err)
+		}
+	}
+	// The other replica trusts the new root's certificates before it has
+	// reloaded (the next root is in its pool), and issues with it after.
+	if _, err := client.Cert.Verify(x509.VerifyOptions{Roots: replica.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("replica before reloading: %v", err)
+	}
+	if changed, err := replica.Reload(t.Context()); err != nil || !changed || !replica.Certificate().Equal(ca.Certificate()) {
+		t.Errorf("replica after reloading: changed %v, %v", changed, err)
+	}
+	if changed, _ := replica.Reload(t.Context()); changed {
+		t.Error("a second reload reports a change")
+	}
+
+	// After the overlap the replaced root is trusted no more.
+	later := ca.WithClock(func() time.Time { return time.Now().Add(x509ca.PreviousTrust + time.Minute) })
+	if len(later.Roots()) != 2 || later.Issuer(clientBefore.Cert) {
+		t.Errorf("after the overlap: %d roots, old certificates accepted %v", len(later.Roots()), later.Issuer(clientBefore.Cert))
+	}
+	// A second rotation drops the first root at once.
+	rotate(t, st, ca)
+	if ca.Issuer(clientBefore.Cert) || !ca.Issuer(client.Cert) {
+		t.Error("second rotation: the first root's certificates accepted, or the second's refused")
+	}
+}

@@ -100,9 +100,9 @@ type authorities struct{ *tx }
 func (s authorities) Create(ctx context.Context, a *store.Authority) error {
 	err := s.guard(ctx, func() error {
 		// Key bytes are NOT NULL: pass non-nil slices even when empty.
-		_, err := s.exec(ctx, `INSERT INTO authorities (name, algorithm, public_key, private_key, created_at)
-			VALUES (?, ?, ?, ?, ?)`, a.Name, a.Algorithm, append([]byte{}, a.PublicKey...),
-			append([]byte{}, a.PrivateKey...), micros(a.CreatedAt))
+		_, err := s.exec(ctx, `INSERT INTO authorities (name, algorithm, public_key, private_key, chain, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`, a.Name, a.Algorithm, append([]byte{}, a.PublicKey...),
+			append([]byte{}, a.PrivateKey...), append([]byte{}, a.Chain...), micros(a.CreatedAt))
 		return err
 	})
 	if _, dup := s.f.duplicate(err); dup {
@@ -117,8 +117,8 @@ func (s authorities) Create(ctx context.Context, a *store.Authority) error {
 func (s authorities) Get(ctx context.Context, name string) (*store.Authority, error) {
 	var a store.Authority
 	var created int64
-	err := s.queryRow(ctx, "SELECT name, algorithm, public_key, private_key, created_at FROM authorities WHERE name = ?", name).
-		Scan(&a.Name, &a.Algorithm, &a.PublicKey, &a.PrivateKey, &created)
+	err := s.queryRow(ctx, "SELECT name, algorithm, public_key, private_key, chain, created_at FROM authorities WHERE name = ?", name).
+		Scan(&a.Name, &a.Algorithm, &a.PublicKey, &a.PrivateKey, &a.Chain, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.NotFound("authority %q not found", name)
 	}
@@ -126,6 +126,7 @@ func (s authorities) Get(ctx context.Context, name string) (*store.Authority, er
 		return nil, fmt.Errorf("sqlstore: get authority: %w", err)
 	}
 	a.CreatedAt = fromMicros(created)
+	a.Chain = nilIfEmpty(a.Chain)
 	return &a, nil
 }
 
@@ -136,6 +137,18 @@ func (s authorities) SetPrivateKey(ctx context.Context, name string, sealed []by
 	}
 	if n == 0 {
 		return domain.NotFound("authority %q not found", name)
+	}
+	return nil
+}
+
+func (s authorities) Replace(ctx context.Context, a *store.Authority) error {
+	n, err := s.execAffected(ctx, "UPDATE authorities SET algorithm = ?, public_key = ?, private_key = ?, chain = ?, created_at = ? WHERE name = ?",
+		a.Algorithm, append([]byte{}, a.PublicKey...), append([]byte{}, a.PrivateKey...), append([]byte{}, a.Chain...), micros(a.CreatedAt), a.Name)
+	if err != nil {
+		return fmt.Errorf("sqlstore: replace authority: %w", err)
+	}
+	if n == 0 {
+		return domain.NotFound("authority %q not found", a.Name)
 	}
 	return nil
 }

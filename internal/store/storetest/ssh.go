@@ -174,6 +174,17 @@ var authorityTests = []test{
 			return tx.Authorities().SetPrivateKey(ctx, "ghost", []byte("x"))
 		})
 		wantCode(t, err, domain.CodeNotFound, `"ghost"`)
+
+		// A rotation replaces it whole, chain included.
+		rotated := &store.Authority{Name: a.Name, Algorithm: "alg-2", PublicKey: []byte("pub-2"), PrivateKey: []byte("priv-2"), Chain: []byte("cross-and-old-root"), CreatedAt: at(2 * hour)}
+		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Authorities().Replace(ctx, rotated) })
+		if got := get(a.Name); !reflect.DeepEqual(got, rotated) {
+			t.Errorf("after Replace: %+v, want %+v", got, rotated)
+		}
+		err = tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Authorities().Replace(ctx, newAuthority("ghost"))
+		})
+		wantCode(t, err, domain.CodeNotFound, `"ghost"`)
 	}},
 	{"ConcurrentCreate", func(t *testing.T, s store.Store) {
 		// Replicas starting at once each try to create the authority; one

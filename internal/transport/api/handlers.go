@@ -231,6 +231,20 @@ func (h *usersHandler) SetAdmin(ctx context.Context, req *connect.Request[trelli
 
 type adminHandler struct{ svc *service.Service }
 
+func (h *adminHandler) RotateCertificateAuthority(ctx context.Context, _ *connect.Request[trellisv1.RotateCertificateAuthorityRequest]) (*connect.Response[trellisv1.RotateCertificateAuthorityResponse], error) {
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, err := h.svc.RotateCertificateAuthority(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.RotateCertificateAuthorityResponse{
+		CaCertificatesPem: r.RootsPEM, IssuingSubject: r.Issuing.Subject.CommonName, PreviousTrustedUntil: ts(r.PreviousTrustedUntil),
+	}), nil
+}
+
 func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request[trellisv1.ListAuditEventsRequest]) (*connect.Response[trellisv1.ListAuditEventsResponse], error) {
 	q := service.AuditQuery{
 		Actor: req.Msg.Actor, Object: req.Msg.Object, Operation: req.Msg.Operation,

@@ -154,10 +154,10 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	return id, exp, nil
 }
 
-// Refresh tokens are not issued (the grant is off): a client sends the user
-// through the authorization again, which costs them nothing while their
-// browser... holds no session either, so they log in again; see
-// docs/oidc.md.
+// Refresh tokens are not issued (the grant is off): access and ID tokens
+// live 15 minutes, and a client that needs longer sends the user through
+// the authorization again, which asks for the password again since the
+// provider keeps no browser session. See docs/oidc.md.
 func (s *storage) CreateAccessAndRefreshTokens(context.Context, op.TokenRequest, string) (string, string, time.Time, error) {
 	return "", "", time.Time{}, oidc.ErrUnsupportedGrantType().WithDescription("refresh tokens are not issued")
 }

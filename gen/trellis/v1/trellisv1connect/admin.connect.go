@@ -37,6 +37,9 @@ const (
 	AdminListAuditEventsProcedure = "/trellis.v1.Admin/ListAuditEvents"
 	// AdminListOutboxProcedure is the fully-qualified name of the Admin's ListOutbox RPC.
 	AdminListOutboxProcedure = "/trellis.v1.Admin/ListOutbox"
+	// AdminRotateCertificateAuthorityProcedure is the fully-qualified name of the Admin's
+	// RotateCertificateAuthority RPC.
+	AdminRotateCertificateAuthorityProcedure = "/trellis.v1.Admin/RotateCertificateAuthority"
 )
 
 // AdminClient is a client for the trellis.v1.Admin service.
@@ -46,6 +49,12 @@ type AdminClient interface {
 	// ListOutbox pages through the mail Trellis sent or queued, newest first.
 	// Without an SMTP server this is how mail reaches anyone.
 	ListOutbox(context.Context, *connect.Request[v1.ListOutboxRequest]) (*connect.Response[v1.ListOutboxResponse], error)
+	// RotateCertificateAuthority rotates the X.509 certificate authority:
+	// the next root, published with the current one since the last
+	// rotation, starts issuing; the root it replaces stays trusted until
+	// the certificates it issued have expired. Clients should fetch the new
+	// bundle (ApiInfo.GetServerCertificate) before the next rotation.
+	RotateCertificateAuthority(context.Context, *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error)
 }
 
 // NewAdminClient constructs a client for the trellis.v1.Admin service. By default, it uses the
@@ -73,13 +82,20 @@ func NewAdminClient(httpClient connect.HTTPClient, baseURL string, opts ...conne
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		rotateCertificateAuthority: connect.NewClient[v1.RotateCertificateAuthorityRequest, v1.RotateCertificateAuthorityResponse](
+			httpClient,
+			baseURL+AdminRotateCertificateAuthorityProcedure,
+			connect.WithSchema(adminMethods.ByName("RotateCertificateAuthority")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // adminClient implements AdminClient.
 type adminClient struct {
-	listAuditEvents *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
-	listOutbox      *connect.Client[v1.ListOutboxRequest, v1.ListOutboxResponse]
+	listAuditEvents            *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
+	listOutbox                 *connect.Client[v1.ListOutboxRequest, v1.ListOutboxResponse]
+	rotateCertificateAuthority *connect.Client[v1.RotateCertificateAuthorityRequest, v1.RotateCertificateAuthorityResponse]
 }
 
 // ListAuditEvents calls trellis.v1.Admin.ListAuditEvents.
@@ -92,6 +108,11 @@ func (c *adminClient) ListOutbox(ctx context.Context, req *connect.Request[v1.Li
 	return c.listOutbox.CallUnary(ctx, req)
 }
 
+// RotateCertificateAuthority calls trellis.v1.Admin.RotateCertificateAuthority.
+func (c *adminClient) RotateCertificateAuthority(ctx context.Context, req *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error) {
+	return c.rotateCertificateAuthority.CallUnary(ctx, req)
+}
+
 // AdminHandler is an implementation of the trellis.v1.Admin service.
 type AdminHandler interface {
 	// ListAuditEvents pages through the audit record, newest first.
@@ -99,6 +120,12 @@ type AdminHandler interface {
 	// ListOutbox pages through the mail Trellis sent or queued, newest first.
 	// Without an SMTP server this is how mail reaches anyone.
 	ListOutbox(context.Context, *connect.Request[v1.ListOutboxRequest]) (*connect.Response[v1.ListOutboxResponse], error)
+	// RotateCertificateAuthority rotates the X.509 certificate authority:
+	// the next root, published with the current one since the last
+	// rotation, starts issuing; the root it replaces stays trusted until
+	// the certificates it issued have expired. Clients should fetch the new
+	// bundle (ApiInfo.GetServerCertificate) before the next rotation.
+	RotateCertificateAuthority(context.Context, *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error)
 }
 
 // NewAdminHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -122,12 +149,20 @@ func NewAdminHandler(svc AdminHandler, opts ...connect.HandlerOption) (string, h
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminRotateCertificateAuthorityHandler := connect.NewUnaryHandler(
+		AdminRotateCertificateAuthorityProcedure,
+		svc.RotateCertificateAuthority,
+		connect.WithSchema(adminMethods.ByName("RotateCertificateAuthority")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Admin/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminListAuditEventsProcedure:
 			adminListAuditEventsHandler.ServeHTTP(w, r)
 		case AdminListOutboxProcedure:
 			adminListOutboxHandler.ServeHTTP(w, r)
+		case AdminRotateCertificateAuthorityProcedure:
+			adminRotateCertificateAuthorityHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -143,4 +178,8 @@ func (UnimplementedAdminHandler) ListAuditEvents(context.Context, *connect.Reque
 
 func (UnimplementedAdminHandler) ListOutbox(context.Context, *connect.Request[v1.ListOutboxRequest]) (*connect.Response[v1.ListOutboxResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.ListOutbox is not implemented"))
+}
+
+func (UnimplementedAdminHandler) RotateCertificateAuthority(context.Context, *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.RotateCertificateAuthority is not implemented"))
 }
