@@ -32,7 +32,7 @@ func TestAPITokenEndToEnd(t *testing.T) {
 
 	robot := base.as("robot")
 	robot.env = append(robot.env, "TRELLIS_TOKEN="+tok)
-	if who := robot.ok("", "whoami"); !strings.Contains(who, "ops") {
+	if who := robot.ok("", "whoami"); !strings.Contains(who, "ops") || !strings.Contains(who, "api token:") || !strings.Contains(who, "scopes:") {
 		t.Fatalf("whoami with the token: %s", who)
 	}
 	if out := robot.ok("", "experiment", "list"); !strings.Contains(out, "ops:ping") {

@@ -139,7 +139,7 @@ func testAPITokens(t *testing.T, kind storeKind) {
 
 	// Usable as Bearer; read allows the operations without side effects.
 	who, err := h.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, readTok))
-	if err != nil || who.Msg.Uid != "ann" {
+	if err != nil || who.Msg.Uid != "ann" || who.Msg.ApiTokenName != "ci" || strings.Join(who.Msg.Scopes, ",") != "read" || who.Msg.SessionId != "" {
 		t.Fatalf("WhoAmI with the token: %v, %v", who, err)
 	}
 	if _, err := h.experiments.ListExperiments(ctx, req(&trellisv1.ListExperimentsRequest{}, readTok)); err != nil {

@@ -96,6 +96,9 @@ func wantUID(t *testing.T, what string, r rawCall, uid string) {
 	if r.str("sessionId") != "" {
 		t.Errorf("%s: a backend's principal has session %q", what, r.str("sessionId"))
 	}
+	if b := r.str("backend"); b != "local" && b != "null" {
+		t.Errorf("%s: WhoAmI names backend %q", what, b)
+	}
 }
 
 func TestBasicAuth(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -142,14 +143,25 @@ func newWhoAmICmd(a *app) *cobra.Command {
 			}
 			m := resp.Msg
 			return a.emit(m, func(w io.Writer) error {
-				return printFields(w,
+				kv := []string{
 					"uid", m.GetUid(),
 					"admin", yesNo(m.GetAdmin()),
 					"session", m.GetSessionId(),
 					"session expires", formatTS(m.GetSessionExpiresAt()),
 					"token expires", formatTS(m.GetTokenExpiresAt()),
-					"server", c.server,
-				)
+				}
+				// What narrows or stands behind the credential, when it is
+				// not a plain login.
+				if m.GetApiTokenName() != "" {
+					kv = append(kv, "api token", m.GetApiTokenName(), "scopes", strings.Join(m.GetScopes(), " "))
+				}
+				if m.GetActor() != "" {
+					kv = append(kv, "acting service", m.GetActor())
+				}
+				if m.GetBackend() != "" {
+					kv = append(kv, "backend", m.GetBackend())
+				}
+				return printFields(w, append(kv, "server", c.server)...)
 			})
 		},
 	}

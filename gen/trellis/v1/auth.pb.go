@@ -1400,7 +1400,14 @@ type WhoAmIResponse struct {
 	TokenExpiresAt   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=token_expires_at,json=tokenExpiresAt,proto3" json:"token_expires_at,omitempty"`
 	// The service acting for uid, when the credential is an exchanged token
 	// (Auth.ExchangeToken); empty otherwise.
-	Actor         string `protobuf:"bytes,6,opt,name=actor,proto3" json:"actor,omitempty"`
+	Actor string `protobuf:"bytes,6,opt,name=actor,proto3" json:"actor,omitempty"`
+	// The API token the request came with, and the scopes that narrow it;
+	// empty for other credentials.
+	ApiTokenName string   `protobuf:"bytes,7,opt,name=api_token_name,json=apiTokenName,proto3" json:"api_token_name,omitempty"`
+	Scopes       []string `protobuf:"bytes,8,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// The authentication backend that admitted a request without Trellis's
+	// own credentials ("local" for HTTP Basic, "null"); empty otherwise.
+	Backend       string `protobuf:"bytes,9,opt,name=backend,proto3" json:"backend,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1473,6 +1480,27 @@ func (x *WhoAmIResponse) GetTokenExpiresAt() *timestamppb.Timestamp {
 func (x *WhoAmIResponse) GetActor() string {
 	if x != nil {
 		return x.Actor
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetApiTokenName() string {
+	if x != nil {
+		return x.ApiTokenName
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetBackend() string {
+	if x != nil {
+		return x.Backend
 	}
 	return ""
 }
@@ -1729,7 +1757,7 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x01 \x01(\tR\frefreshToken\"=\n" +
 	"\x0fRefreshResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\"\x0f\n" +
-	"\rWhoAmIRequest\"\xfd\x01\n" +
+	"\rWhoAmIRequest\"\xd5\x02\n" +
 	"\x0eWhoAmIResponse\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
 	"\x05admin\x18\x02 \x01(\bR\x05admin\x12\x1d\n" +
@@ -1737,7 +1765,10 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
 	"\x12session_expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x10sessionExpiresAt\x12D\n" +
 	"\x10token_expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\x12\x14\n" +
-	"\x05actor\x18\x06 \x01(\tR\x05actor\"r\n" +
+	"\x05actor\x18\x06 \x01(\tR\x05actor\x12$\n" +
+	"\x0eapi_token_name\x18\a \x01(\tR\fapiTokenName\x12\x16\n" +
+	"\x06scopes\x18\b \x03(\tR\x06scopes\x12\x18\n" +
+	"\abackend\x18\t \x01(\tR\abackend\"r\n" +
 	"\x1aIssueSSHCertificateRequest\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x01 \x01(\tR\tpublicKey\x125\n" +

@@ -94,6 +94,9 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 		SessionExpiresAt: ts(w.SessionExpires),
 		TokenExpiresAt:   ts(w.TokenExpires),
 		Actor:            w.Actor,
+		ApiTokenName:     w.TokenName,
+		Scopes:           w.Scopes,
+		Backend:          w.Backend,
 	}), nil
 }
 
