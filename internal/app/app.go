@@ -360,8 +360,9 @@ const (
 )
 
 // tidy removes what nobody needs any more: old change-feed entries,
-// long-expired sessions, expired login challenges and the OpenID Connect
-// provider's expired requests and tokens.
+// long-expired sessions, expired login challenges, the OpenID Connect
+// provider's expired requests and tokens, expired logins through the
+// identity provider and the used actor assertions that expired.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -372,6 +373,12 @@ func (s *Server) tidy(ctx context.Context) error {
 			return err
 		}
 		if _, err := tx.OIDC().DeleteExpired(ctx, now); err != nil {
+			return err
+		}
+		if _, err := tx.Federation().DeleteExpiredLogins(ctx, now); err != nil {
+			return err
+		}
+		if _, err := tx.Services().DeleteExpiredAssertions(ctx, now); err != nil {
 			return err
 		}
 		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))

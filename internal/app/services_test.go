@@ -159,10 +159,15 @@ func testServicesActingForUsers(t *testing.T, kind storeKind) {
 
 	// A service proves itself with a signed assertion and gets a token for
 	// ann that names it; ann's operations work with it.
-	acting, err := f.exchange(f.withAssertion(f.ann, f.assertion("runner", f.issuer, time.Now(), time.Minute)))
+	first := f.assertion("runner", f.issuer, time.Now(), time.Minute)
+	acting, err := f.exchange(f.withAssertion(f.ann, first))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An assertion proves the service once: replayed, it is refused.
+	_, err = f.exchange(f.withAssertion(f.ann, first))
+	wantMessage(t, err, connect.CodeUnauthenticated, "actor assertion already used")
+	f.wantActed(opExchangeToken, "service:runner", "ann", "unauthenticated", "assertion replayed")
 	who, err := f.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, acting))
 	if err != nil {
 		t.Fatal(err)

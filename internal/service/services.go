@@ -246,7 +246,10 @@ func (s *Service) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, er
 	}
 
 	// The service and its proof.
-	var svc *store.Service
+	var (
+		svc       *store.Service
+		assertion *token.Assertion
+	)
 	if err := s.view(ctx, func(tx store.Tx) (err error) {
 		svc, err = tx.Services().Get(ctx, name)
 		return err
@@ -263,7 +266,8 @@ func (s *Service) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, er
 	case x.ActorAssertion == "" && svc.SecretHash == nil:
 		return refuse(exchangeRefusal("wrong credential kind", nil, "service %q proves itself with an assertion signed by its key, not a client secret", name))
 	case x.ActorAssertion != "":
-		if _, err := token.VerifyAssertion(x.ActorAssertion, svc.PublicKey, s.cfg.Issuer, now, exchangeLeeway); err != nil {
+		var err error
+		if assertion, err = token.VerifyAssertion(x.ActorAssertion, svc.PublicKey, s.cfg.Issuer, now, exchangeLeeway); err != nil {
 			return refuse(exchangeRefusal(assertionReason(err), err, "%s", err.Error()))
 		}
 	default:
@@ -313,7 +317,18 @@ func (s *Service) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, er
 		return nil, domain.Internal(err, "signing the access token failed")
 	}
 	detail := fmt.Sprintf("token %s expires %s", jti, exp.UTC().Format(time.RFC3339))
-	if err := s.update(ctx, &record{op: opExchangeToken, actor: rec, object: object, detail: detail}, func(store.Tx) error { return nil }); err != nil {
+	err = s.update(ctx, &record{op: opExchangeToken, actor: rec, object: object, detail: detail}, func(tx store.Tx) error {
+		if assertion == nil {
+			return nil
+		}
+		// An assertion proves the service once: a replay within its few
+		// minutes of life is refused.
+		return tx.Services().UseAssertion(ctx, name, assertion.ID, assertion.Expiry.Add(exchangeLeeway))
+	})
+	if domain.HasCode(err, domain.CodeAlreadyExists) {
+		return refuse(exchangeRefusal("assertion replayed", nil, "actor assertion already used (jti %q): sign a new one for every exchange", assertion.ID))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return &Exchanged{AccessToken: access, ExpiresAt: exp, UID: uid, Service: name}, nil

@@ -473,6 +473,13 @@ type Services interface {
 	SetState(ctx context.Context, name, state string) (*Service, error)
 	// Delete removes a service; domain not-found when there is none.
 	Delete(ctx context.Context, name string) error
+	// UseAssertion records that a service's assertion with this jti was
+	// used, until expires; domain already-exists when it was used before
+	// (a replay). Of two concurrent uses exactly one succeeds.
+	UseAssertion(ctx context.Context, service, jti string, expires time.Time) error
+	// DeleteExpiredAssertions forgets used assertions that expired before
+	// the cutoff and returns how many.
+	DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error)
 }
 
 // ChangeCertBinding is the change kind of a client certificate's binding,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
@@ -100,4 +101,26 @@ func (s services) Delete(ctx context.Context, name string) error {
 		return domain.NotFound("service %q not found", name)
 	}
 	return nil
+}
+
+func (s services) UseAssertion(ctx context.Context, service, jti string, expires time.Time) error {
+	err := s.guard(ctx, func() error {
+		_, err := s.exec(ctx, "INSERT INTO used_assertions (service, jti, expires_at) VALUES (?, ?, ?)", service, jti, micros(expires))
+		return err
+	})
+	if _, dup := s.f.unique(err); err != nil && dup {
+		return domain.AlreadyExists("actor assertion %q of service %q was used already", jti, service)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: record used assertion: %w", err)
+	}
+	return nil
+}
+
+func (s services) DeleteExpiredAssertions(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.execAffected(ctx, "DELETE FROM used_assertions WHERE expires_at < ?", micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete expired assertions: %w", err)
+	}
+	return int(n), nil
 }

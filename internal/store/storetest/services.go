@@ -65,4 +65,27 @@ var serviceTests = []test{
 			return tx.Services().Create(ctx, &store.Service{Name: "other", SecretHash: []byte("h3"), State: store.ServiceActive, CreatedAt: at(hour)})
 		})
 	}},
+	{"AssertionsUsedOnce", func(t *testing.T, s store.Store) {
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Services().UseAssertion(ctx, "runner", "j1", at(5*minute)))
+			err := tx.Services().UseAssertion(ctx, "runner", "j1", at(5*minute))
+			wantCode(t, err, domain.CodeAlreadyExists, "j1")
+			// A jti is the service's own: another service may use it.
+			ok(t, tx.Services().UseAssertion(ctx, "archiver", "j1", at(hour)))
+			return nil
+		})
+		errs := race(t, s, func(ctx context.Context, tx store.Tx, i int) error {
+			return tx.Services().UseAssertion(ctx, "runner", "j2", at(5*minute))
+		})
+		exactlyOne(t, errs, domain.CodeAlreadyExists)
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			n, err := tx.Services().DeleteExpiredAssertions(ctx, at(10*minute))
+			ok(t, err)
+			if n != 2 {
+				t.Errorf("DeleteExpiredAssertions = %d, want 2 (runner's)", n)
+			}
+			// Forgotten once expired (and then refused as expired anyway).
+			return tx.Services().UseAssertion(ctx, "runner", "j1", at(20*minute))
+		})
+	}},
 }
