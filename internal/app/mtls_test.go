@@ -253,3 +253,21 @@ func BenchmarkWhoAmITLS(b *testing.B) {
 		})
 	}
 }
+
+// TestClientCertificateRateLimited: an anonymous caller cannot make the
+// server mint key pairs without end.
+func TestClientCertificateRateLimited(t *testing.T) {
+	h := newHarness(t, sqlite)
+	var refused error
+	for range 40 {
+		if _, err := h.info.GetClientCertificate(context.Background(), connect.NewRequest(&trellisv1.GetClientCertificateRequest{})); err != nil {
+			refused = err
+			break
+		}
+	}
+	wantRefused(t, refused, connect.CodeResourceExhausted, "too many requests")
+	// Others are not held back.
+	if _, err := h.info.GetVersion(context.Background(), connect.NewRequest(&trellisv1.GetVersionRequest{})); err != nil {
+		t.Fatal(err)
+	}
+}

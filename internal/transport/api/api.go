@@ -35,7 +35,7 @@ type Options struct {
 // Mount registers every API service on mux.
 func Mount(mux *http.ServeMux, o Options) {
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(newMetrics(o.Registerer), &gate{authn: o.Authenticator, engine: o.Engine, svc: o.Service, log: o.Log}),
+		connect.WithInterceptors(newMetrics(o.Registerer), newLimiter(), &gate{authn: o.Authenticator, engine: o.Engine, svc: o.Service, log: o.Log}),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Compressing a response of a few hundred bytes costs far more CPU
 		// (a gzip writer's setup) than the bytes it saves on the wire.
