@@ -39,7 +39,7 @@ func (f federation) CreateLink(ctx context.Context, l *store.IdentityLink) error
 	return fmt.Errorf("sqlstore: create identity link: %w", err)
 }
 
-func scanLink(row interface{ Scan(...any) error }) (*store.IdentityLink, error) {
+func scanLink(row scanner) (*store.IdentityLink, error) {
 	var l store.IdentityLink
 	var created int64
 	if err := row.Scan(&l.Issuer, &l.Subject, &l.UID, &l.Email, &created); err != nil {
@@ -61,20 +61,8 @@ func (f federation) GetLink(ctx context.Context, issuer, subject string) (*store
 }
 
 func (f federation) ListLinks(ctx context.Context, uid string) ([]*store.IdentityLink, error) {
-	rows, err := f.query(ctx, "SELECT issuer, subject, uid, email, created_at FROM identity_links WHERE uid = ? ORDER BY created_at, issuer, subject", uid)
+	out, err := collect(ctx, f.tx, scanLink, "SELECT issuer, subject, uid, email, created_at FROM identity_links WHERE uid = ? ORDER BY created_at, issuer, subject", uid)
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list identity links: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.IdentityLink
-	for rows.Next() {
-		l, err := scanLink(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list identity links: %w", err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list identity links: %w", err)
 	}
 	return out, nil
@@ -93,7 +81,7 @@ func (f federation) DeleteLink(ctx context.Context, uid, issuer, subject string)
 
 const externalLoginColumns = "id, state_hash, poll_hash, nonce, verifier, link_uid, issuer, subject, email, link_hash, uid, created_at, expires_at"
 
-func scanExternalLogin(row interface{ Scan(...any) error }) (*store.ExternalLogin, error) {
+func scanExternalLogin(row scanner) (*store.ExternalLogin, error) {
 	var l store.ExternalLogin
 	var linkUID, uid sql.NullString
 	var created, expires int64

@@ -34,7 +34,7 @@ func nilIfEmpty(b []byte) []byte {
 
 const oidcClientColumns = "id, secret_hash, redirect_uris, created_at"
 
-func scanOIDCClient(row interface{ Scan(...any) error }) (*store.OIDCClient, error) {
+func scanOIDCClient(row scanner) (*store.OIDCClient, error) {
 	var c store.OIDCClient
 	var uris string
 	var created int64
@@ -79,20 +79,8 @@ func (o oidc) GetClient(ctx context.Context, id string) (*store.OIDCClient, erro
 }
 
 func (o oidc) ListClients(ctx context.Context) ([]*store.OIDCClient, error) {
-	rows, err := o.query(ctx, "SELECT "+oidcClientColumns+" FROM oidc_clients ORDER BY id")
+	out, err := collect(ctx, o.tx, scanOIDCClient, "SELECT "+oidcClientColumns+" FROM oidc_clients ORDER BY id")
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list oidc clients: %w", err)
-	}
-	defer rows.Close()
-	var out []*store.OIDCClient
-	for rows.Next() {
-		c, err := scanOIDCClient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list oidc clients: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlstore: list oidc clients: %w", err)
 	}
 	return out, nil
@@ -113,7 +101,7 @@ func (o oidc) DeleteClient(ctx context.Context, id string) error {
 const oidcRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
 	code_challenge, code_challenge_method, uid, auth_time, code_hash, created_at, expires_at`
 
-func scanOIDCRequest(row interface{ Scan(...any) error }) (*store.OIDCAuthRequest, error) {
+func scanOIDCRequest(row scanner) (*store.OIDCAuthRequest, error) {
 	var r store.OIDCAuthRequest
 	var scopes string
 	var uid sql.NullString

@@ -18,19 +18,7 @@ const workers = 8
 // race runs fn(i) for i in [0, workers) at once and returns the errors.
 func race(t *testing.T, s store.Store, fn func(ctx context.Context, tx store.Tx, i int) error) []error {
 	t.Helper()
-	ctx := ctxFor(t)
-	errs := make([]error, workers)
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range workers {
-		done.Go(func() {
-			start.Wait() // maximize the overlap
-			errs[i] = s.Update(ctx, func(tx store.Tx) error { return fn(ctx, tx, i) })
-		})
-	}
-	start.Done()
-	done.Wait()
-	return errs
+	return raceN(t, s, workers, fn)
 }
 
 // exactlyOne checks that one call succeeded and all others failed with code.

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"reflect"
-	"sync"
 	"testing"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -115,27 +114,12 @@ var federationTests = []test{
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
 			return tx.Federation().CreateLogin(ctx, externalLogin("l1"))
 		})
-		const n = 8
-		var wg sync.WaitGroup
-		wins := make(chan struct{}, n)
-		for range n {
-			wg.Go(func() {
-				err := tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
-					if _, err := tx.Federation().GetLogin(ctx, "l1"); err != nil {
-						return err
-					}
-					return tx.Federation().DeleteLogin(ctx, "l1")
-				})
-				if err == nil {
-					wins <- struct{}{}
-				} else if !domain.HasCode(err, domain.CodeNotFound) {
-					t.Errorf("ending the login: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if len(wins) != 1 {
-			t.Errorf("%d concurrent ends succeeded, want exactly 1", len(wins))
-		}
+		errs := race(t, s, func(ctx context.Context, tx store.Tx, _ int) error {
+			if _, err := tx.Federation().GetLogin(ctx, "l1"); err != nil {
+				return err
+			}
+			return tx.Federation().DeleteLogin(ctx, "l1")
+		})
+		exactlyOne(t, errs, domain.CodeNotFound)
 	}},
 }

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"reflect"
-	"sync"
 	"testing"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -125,26 +124,11 @@ var oidcTests = []test{
 			ok(t, tx.OIDC().CompleteAuthRequest(ctx, "r1", "alice", at(0)))
 			return tx.OIDC().SetCode(ctx, "r1", []byte("the-code"))
 		})
-		const n = 8
-		var wg sync.WaitGroup
-		wins := make(chan struct{}, n)
-		for range n {
-			wg.Go(func() {
-				err := tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
-					_, err := tx.OIDC().RedeemCode(ctx, []byte("the-code"))
-					return err
-				})
-				if err == nil {
-					wins <- struct{}{}
-				} else if !domain.HasCode(err, domain.CodeNotFound) {
-					t.Errorf("RedeemCode: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-		if len(wins) != 1 {
-			t.Errorf("%d concurrent redemptions succeeded, want exactly 1", len(wins))
-		}
+		errs := race(t, s, func(ctx context.Context, tx store.Tx, _ int) error {
+			_, err := tx.OIDC().RedeemCode(ctx, []byte("the-code"))
+			return err
+		})
+		exactlyOne(t, errs, domain.CodeNotFound)
 	}},
 	{"TokensAndCascades", func(t *testing.T, s store.Store) {
 		createUsers(t, s, "alice", "bob")
