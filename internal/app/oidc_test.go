@@ -194,27 +194,30 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	}
 
 	// Audited: the login, the tokens, the refusals.
-	wantAudit := func(op, outcome, actor string) {
+	wantAudit := func(op, outcome, actor string, detail ...string) {
 		t.Helper()
 		evs, _, err := h.srv.Service.ListAuditEvents(ctx, service.AuditQuery{Operation: op})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range evs {
-			if e.Outcome == outcome && e.Actor == actor {
+			if e.Outcome == outcome && e.Actor == actor && (len(detail) == 0 || strings.Contains(e.Detail, detail[0])) {
 				if strings.Contains(e.Detail, userPassword) || strings.Contains(e.Detail, secret) {
 					t.Errorf("audit detail holds a secret: %q", e.Detail)
 				}
 				return
 			}
 		}
-		t.Errorf("no %s audit record with outcome %s by %q", op, outcome, actor)
+		t.Errorf("no %s audit record with outcome %s by %q (detail %q)", op, outcome, actor, detail)
 	}
 	wantAudit(service.OpOIDCLogin, "ok", "alice")
 	wantAudit(service.OpOIDCLogin, "unauthenticated", "")
 	wantAudit(service.OpOIDCToken, "ok", "alice")
-	wantAudit(service.OpOIDCToken, "unauthenticated", "")
-	wantAudit(service.OpOIDCToken, "not_found", "")
+	wantAudit(service.OpOIDCToken, "unauthenticated", "", "invalid_client")
+	wantAudit(service.OpOIDCToken, "permission_denied", "", "invalid_grant: invalid code_verifier") // PKCE mismatch
+	wantAudit(service.OpOIDCToken, "permission_denied", "", "invalid_grant: invalid code")          // a code used twice
+	wantAudit("oidc.authorize", "invalid_argument", "", "PKCE is required")
+	wantAudit("oidc.authorize", "invalid_argument", "", "redirect_uri")
 
 	// A public client proves itself by PKCE alone.
 	pub, err := clients.AddClient(ctx, req(&trellisv1.AddClientRequest{Name: "cli-app", RedirectUris: []string{rpRedirect}, Public: true}, adminTok))
@@ -241,6 +244,7 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	if _, err := p.Provider.UserInfo(ctx, oauth2.StaticTokenSource(ptok)); err == nil {
 		t.Error("userinfo with the token of a removed client")
 	}
+	wantAudit("oidc.userinfo", "unauthenticated", "")
 	_, err = clients.RemoveClient(ctx, req(&trellisv1.RemoveClientRequest{Name: "cli-app"}, adminTok))
 	wantCode(t, err, connect.CodeNotFound)
 	// The other client's token still works.

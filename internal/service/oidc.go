@@ -155,8 +155,7 @@ func (s *Service) OIDCClient(ctx context.Context, id string) (*store.OIDCClient,
 // errBadClient is the one answer to an unknown client and a wrong secret.
 var errBadClient = domain.Unauthenticated("invalid client id or secret")
 
-// OIDCAuthenticateClient checks a confidential client's secret; refusals
-// are audited.
+// OIDCAuthenticateClient checks a confidential client's secret.
 func (s *Service) OIDCAuthenticateClient(ctx context.Context, id, secret string) error {
 	c, err := s.OIDCClient(ctx, id)
 	if domain.HasCode(err, domain.CodeNotFound) {
@@ -170,9 +169,7 @@ func (s *Service) OIDCAuthenticateClient(ctx context.Context, id, secret string)
 			err = errBadClient
 		}
 	}
-	if err != nil {
-		s.AuditRefusal(ctx, OpOIDCToken, nil, oidcClientObject(id), err, "client authentication")
-	}
+	// The provider's endpoint audits the refusal (oidcprovider.audit).
 	return err
 }
 
@@ -251,8 +248,7 @@ func (s *Service) OIDCRedeemCode(ctx context.Context, code string) (*store.OIDCA
 		err = domain.NotFound("authorization code expired")
 	}
 	if err != nil {
-		s.AuditRefusal(ctx, OpOIDCToken, nil, "", err, "code redemption")
-		return nil, err
+		return nil, err // audited by the provider's endpoint, as invalid_grant
 	}
 	return r, nil
 }
@@ -279,8 +275,7 @@ func (s *Service) OIDCIssueAccessToken(ctx context.Context, clientID, uid string
 		return tx.OIDC().CreateToken(ctx, t)
 	})
 	if err != nil {
-		s.AuditRefusal(ctx, OpOIDCToken, &auth.Principal{UID: uid}, oidcClientObject(clientID), err, "access token")
-		return "", time.Time{}, err
+		return "", time.Time{}, err // audited by the provider's endpoint, as access_denied
 	}
 	return t.ID, t.ExpiresAt, nil
 }

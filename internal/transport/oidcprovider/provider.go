@@ -78,6 +78,6 @@ func New(o Options) (http.Handler, error) {
 	l := &loginPage{svc: o.Service, callback: op.AuthCallbackURL(provider), log: log}
 	mux := http.NewServeMux()
 	mux.Handle("/login", op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(l))
-	mux.Handle("/", provider)
+	mux.Handle("/", audit(provider, o.Service))
 	return mux, nil
 }

@@ -266,7 +266,8 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
 	t, c, err := s.svc.OIDCTokenClaims(ctx, tokenID, subject)
 	if err != nil {
-		return err
+		// RFC 6750's answer to a token that no longer stands.
+		return &oidc.Error{ErrorType: "invalid_token", Description: describe(err), Parent: err}
 	}
 	setClaims(info, c, t.Scopes)
 	return nil
