@@ -20,7 +20,8 @@ func TestOIDCEndToEnd(t *testing.T) {
 	dataDir := t.TempDir()
 	base := &cli{t: t}
 	base.ok(pw+"\n", "admin", "bootstrap", "--uid", "ops", "--email", "ops@testbed.example.org", "--password-stdin", "--data-dir", dataDir)
-	base.server = startServer(t, dataDir)
+	srv := launch(t, dataDir, "--log-level", "debug")
+	base.server = srv.url
 	admin := base.as("ops")
 	admin.ok(pw+"\n", "login", "ops", "--password-stdin")
 
@@ -68,5 +69,13 @@ func TestOIDCEndToEnd(t *testing.T) {
 	}
 	if out := admin.ok("", "admin", "oidc-client", "list"); !strings.Contains(out, "No OpenID Connect clients.") {
 		t.Fatalf("list after rm:\n%s", out)
+	}
+	// Nothing secret reached the server's log, even at debug level.
+	srv.kill(t) // the log is complete, and no longer written
+	logs := srv.logs.String()
+	for name, secret := range map[string]string{"client secret": secret, "password": pw, "code": back.Query().Get("code"), "access token": tok.AccessToken, "ID token": raw} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the server log holds the %s", name)
+		}
 	}
 }
