@@ -221,8 +221,12 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var linker auth.Linker // nil, not a nil *oidcbackend.Backend, when off
+	if idp != nil {
+		linker = idp
+	}
 	svc := service.New(svcCfg, service.Deps{
-		IdentityProvider: idp,
+		IdentityProvider: linker,
 		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
 	})
 	eff := svc.Config()

@@ -42,6 +42,34 @@ type (
 	AuthorizationScheme interface{ AuthorizationScheme() string }
 )
 
+// Linker is the optional account linking of a backend whose users prove
+// who they are to another party, in a browser (an institution's identity
+// provider: the oidc backend). The identity it vouches for is linked to a
+// Trellis account on first use; the service layer keeps the links and the
+// logins in progress (service/federation.go), so any such backend plugs in
+// by implementing this.
+type Linker interface {
+	Backend
+	// Issuer names the party whose identities the backend vouches for.
+	Issuer() string
+	// AuthCodeURL returns where to send the browser, and the secret to keep
+	// for Exchange (a PKCE verifier).
+	AuthCodeURL(ctx context.Context, state, nonce string) (url, verifier string, err error)
+	// Exchange turns what the party sent the browser back with into the
+	// identity it vouches for. On a refusal, why says why, for the audit
+	// record, and err is the unauthenticated error for the caller.
+	Exchange(ctx context.Context, code, verifier, nonce string) (id *ExternalIdentity, why string, err error)
+}
+
+// ExternalIdentity is who a Linker's party vouched for.
+type ExternalIdentity struct {
+	Issuer, Subject   string
+	Email             string
+	EmailVerified     bool
+	Name              string
+	PreferredUsername string
+}
+
 // Use appends backends to the ones asked, in order, for a request that
 // carries no bearer token. Call it while wiring, before serving.
 func (a *Authenticator) Use(b ...Backend) {

@@ -17,7 +17,6 @@ import (
 	"github.com/trellis-testbed/trellis/internal/aspect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
-	"github.com/trellis-testbed/trellis/internal/auth/oidcbackend"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
@@ -119,8 +118,8 @@ type Service struct {
 	// x509CA issues client certificates; serverCert returns the TLS
 	// certificate chain served (PEM), empty without TLS.
 	x509CA *x509ca.CA
-	// idp is the oidc authentication backend's provider, or nil.
-	idp        *oidcbackend.Backend
+	// idp is the linking backend users log in through (oidc), or nil.
+	idp        auth.Linker
 	serverCert func() []byte
 }
 
@@ -141,9 +140,9 @@ type Deps struct {
 	Feed *changefeed.Follower
 	// Engine decides and answers membership questions.
 	Engine *policy.Engine
-	// IdentityProvider is the oidc authentication backend's provider; nil
-	// when the backend is not enabled.
-	IdentityProvider *oidcbackend.Backend
+	// IdentityProvider is the linking backend (oidc) users log in through;
+	// nil when none is enabled.
+	IdentityProvider auth.Linker
 	Log              *slog.Logger
 	Now              func() time.Time
 }

@@ -39,15 +39,6 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Identity is who the provider vouched for.
-type Identity struct {
-	Issuer, Subject   string
-	Email             string
-	EmailVerified     bool
-	Name              string
-	PreferredUsername string
-}
-
 // Backend is the oidc backend.
 type Backend struct {
 	cfg Config
@@ -58,7 +49,7 @@ type Backend struct {
 	verifier *oidc.IDTokenVerifier
 }
 
-var _ auth.Backend = (*Backend)(nil)
+var _ auth.Linker = (*Backend)(nil)
 
 // New checks the configuration. The provider is discovered on first use,
 // so that Trellis starts while the provider is down.
@@ -131,7 +122,7 @@ var errRefused = domain.Unauthenticated("the identity provider did not vouch for
 // Exchange redeems the code the provider sent back and verifies the ID
 // token (signature, issuer, audience, expiry, nonce). The error's detail
 // says why, for the audit record.
-func (b *Backend) Exchange(ctx context.Context, code, verifier, nonce string) (*Identity, string, error) {
+func (b *Backend) Exchange(ctx context.Context, code, verifier, nonce string) (*auth.ExternalIdentity, string, error) {
 	if err := b.discover(ctx); err != nil {
 		return nil, "discovery", err
 	}
@@ -163,5 +154,5 @@ func (b *Backend) Exchange(ctx context.Context, code, verifier, nonce string) (*
 	if err := idt.Claims(&c); err != nil {
 		return nil, "ID token claims unreadable", errRefused
 	}
-	return &Identity{Issuer: idt.Issuer, Subject: idt.Subject, Email: c.Email, EmailVerified: c.EmailVerified, Name: c.Name, PreferredUsername: c.PreferredUsername}, "", nil
+	return &auth.ExternalIdentity{Issuer: idt.Issuer, Subject: idt.Subject, Email: c.Email, EmailVerified: c.EmailVerified, Name: c.Name, PreferredUsername: c.PreferredUsername}, "", nil
 }
