@@ -401,3 +401,32 @@ func TestAuthBackendsConfig(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWhoAmIBasic is WhoAmI with HTTP Basic credentials once the
+// password is remembered (the first request pays an argon2id run), beside
+// the same calls with a Bearer token:
+//
+//	go test -run '^$' -bench WhoAmIBasic -benchtime 3s ./internal/app/
+func BenchmarkWhoAmIBasic(b *testing.B) {
+	h := newServer(b, openStore(b, sqlite))
+	tok := h.bootstrapAdmin()
+	for _, bc := range []struct{ name, header string }{
+		{"basic", basicHeader("ops", adminPassword)},
+		{"bearer", "Bearer " + tok},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r := connect.NewRequest(&trellisv1.WhoAmIRequest{})
+					r.Header().Set("Authorization", bc.header)
+					if _, err := h.auth.WhoAmI(context.Background(), r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}

@@ -264,3 +264,36 @@ func wantOAuthError(t *testing.T, err error, code string) {
 		t.Errorf("OAuth error %q (%s), want %s", re.ErrorCode, re.ErrorDescription, code)
 	}
 }
+
+// BenchmarkOIDCCodeFlow runs whole logins through the provider, as a relying
+// party and a browser do: authorize, login page, callback, code exchange
+// and ID token verification. Passwords use the tests' cheap argon2id
+// parameters, so this is the provider's own cost (a real login adds one
+// argon2id run, about 49 ms):
+//
+//	go test -run '^$' -bench OIDCCodeFlow -benchtime 200x ./internal/app/
+func BenchmarkOIDCCodeFlow(b *testing.B) {
+	ctx := context.Background()
+	h := newServer(b, openStore(b, sqlite))
+	adminTok := h.bootstrapAdmin()
+	added, err := trellisv1connect.NewOidcClientsClient(h.http, h.url).AddClient(ctx, req(&trellisv1.AddClientRequest{Name: "notebooks", RedirectUris: []string{rpRedirect}}, adminTok))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := oidctest.NewRP(b, h.url+"/oidc", "notebooks", added.Msg.ClientSecret, rpRedirect)
+	verifier := r.Provider.Verifier(&oidc.Config{ClientID: "notebooks"})
+	b.ResetTimer()
+	for range b.N {
+		pkce := oauth2.GenerateVerifier()
+		back := oidctest.NewBrowser(b).Authorize(r.Config.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)), "ops", adminPassword)
+		tok, err := r.Config.Exchange(ctx, back.Query().Get("code"), oauth2.VerifierOption(pkce))
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		if _, err := verifier.Verify(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
