@@ -2,14 +2,12 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/cli"
 )
 
@@ -83,12 +81,16 @@ func testCLIPresentsClientCertificate(t *testing.T, kind storeKind) {
 		t.Fatalf("whoami with neither token nor certificate: exit %d: %s", code, stderr)
 	}
 
-	// The session's end ends the certificate; the server says so.
-	if _, err := h.auth.Logout(context.Background(), req(&trellisv1.LogoutRequest{}, saved.AccessToken)); err != nil {
-		t.Fatal(err)
+	// trellis logout with the certificate alone ends its session; the
+	// server then refuses the certificate and says so.
+	if out, stderr, code := runCLI(t, h, caFile, dir, "", "logout"); code != 0 || !strings.Contains(out, "Logged out the session of the saved client certificate") {
+		t.Fatalf("logout with the certificate alone: exit %d: %s %s", code, out, stderr)
 	}
 	if _, stderr, code := runCLI(t, h, caFile, dir, "", "whoami"); code == 0 || !strings.Contains(stderr, "logged out") {
 		t.Fatalf("whoami after logout: exit %d: %s", code, stderr)
+	}
+	if out, _, code := runCLI(t, h, caFile, dir, "", "logout"); code != 0 || !strings.Contains(out, "stands for no session") {
+		t.Fatalf("logout again: exit %d: %s", code, out)
 	}
 	// A password login from that config directory works, certificate or
 	// not: anonymous calls present none.

@@ -100,7 +100,21 @@ func newLogoutCmd(a *app) *cobra.Command {
 				return nil
 			}
 			if c.tokens.creds == nil {
-				fmt.Fprintln(a.streams.Out, "Not logged in.")
+				if !c.tokens.clientCert {
+					fmt.Fprintln(a.streams.Out, "Not logged in.")
+					return nil
+				}
+				// No token, but a saved client certificate may stand for
+				// a session over mutual TLS: end that one.
+				_, err := c.auth.Logout(cmd.Context(), connect.NewRequest(&trellisv1.LogoutRequest{}))
+				switch code := connect.CodeOf(err); {
+				case err == nil:
+					fmt.Fprintln(a.streams.Out, "Logged out the session of the saved client certificate.")
+				case code == connect.CodeUnauthenticated:
+					fmt.Fprintln(a.streams.Out, "Not logged in (the saved client certificate stands for no session).")
+				default:
+					return err
+				}
 				return nil
 			}
 			saved, err := c.tokens.saved()
