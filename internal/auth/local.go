@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/trellis-testbed/trellis/internal/domain"
 )
 
@@ -54,6 +56,8 @@ type Local struct {
 	max   int
 	now   func() time.Time
 	key   [32]byte
+
+	flight singleflight.Group // concurrent checks of the same credentials
 
 	mu      sync.Mutex
 	gen     uint64 // bumped by every invalidation; see Authenticate
@@ -134,10 +138,14 @@ func (l *Local) Authenticate(ctx context.Context, h http.Header) (*Principal, er
 	if hit {
 		return &Principal{UID: e.uid}, nil
 	}
-	u, err := l.check(ctx, uid, password)
+	// Requests with the same credentials that miss together (a script's
+	// burst at its start) share one check: an argon2id run each would
+	// spend the server's hashing slots on one answer.
+	v, err, _ := l.flight.Do(string(k[:]), func() (any, error) { return l.check(ctx, uid, password) })
 	if err != nil {
 		return nil, err
 	}
+	u := v.(*domain.User)
 	l.mu.Lock()
 	// An invalidation while the password was being checked may mean it
 	// changed meanwhile: the answer holds for this request, not later.
