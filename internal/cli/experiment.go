@@ -184,58 +184,22 @@ func printGrants(w io.Writer, grants []*trellisv1.Grant) error {
 }
 
 func newExperimentListCmd(a *app) *cobra.Command {
-	var (
-		owner, text, pageToken string
-		pageSize               int32
-		all                    bool
-	)
-	cmd := &cobra.Command{
-		Use:   "list [--owner OWNER] [--text TEXT] [--all]",
-		Short: "List the experiments you may read",
-		Args:  noArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
+	return newOwnedListCmd(a, ownedList[*trellisv1.Experiment]{
+		plural: "experiments",
+		text:   true,
+		fetch: func(ctx context.Context, c *conn, q ownedQuery) ([]*trellisv1.Experiment, string, error) {
+			resp, err := c.experiments.ListExperiments(ctx, connect.NewRequest(&trellisv1.ListExperimentsRequest{
+				PageSize: q.size, PageToken: q.token, Owner: q.owner, Text: q.text,
+			}))
 			if err != nil {
-				return err
+				return nil, "", err
 			}
-			out := &trellisv1.ListExperimentsResponse{}
-			out.NextPageToken, err = fetchPages(all, pageToken, func(token string) (string, error) {
-				resp, err := c.experiments.ListExperiments(cmd.Context(), connect.NewRequest(&trellisv1.ListExperimentsRequest{
-					PageSize:  pageSize,
-					PageToken: token,
-					Owner:     owner,
-					Text:      text,
-				}))
-				if err != nil {
-					return "", err
-				}
-				out.Experiments = append(out.Experiments, resp.Msg.GetExperiments()...)
-				return resp.Msg.GetNextPageToken(), nil
-			})
-			if err != nil {
-				return err
-			}
-			return a.emit(out, func(w io.Writer) error {
-				// Listings leave the aspects out: 'experiment show' has them.
-				t := newTable(w, "ID", "OWNER", "CREATOR", "CREATED", "DESCRIPTION")
-				for _, x := range out.GetExperiments() {
-					t.row(x.GetId(), x.GetOwner(), x.GetCreator(), formatTS(x.GetCreatedAt()), x.GetDescription())
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				a.moreHint(out.GetNextPageToken())
-				return nil
-			})
+			return resp.Msg.GetExperiments(), resp.Msg.GetNextPageToken(), nil
 		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&owner, "owner", "", "only experiments of this user or project")
-	f.StringVar(&text, "text", "", "only experiments whose id or description contains this")
-	f.Int32Var(&pageSize, "page-size", 0, "experiments per page (server default when 0)")
-	f.StringVar(&pageToken, "page-token", "", "continue from this page token")
-	f.BoolVar(&all, "all", false, "fetch every page")
-	return cmd
+		message: func(items []*trellisv1.Experiment, next string) proto.Message {
+			return &trellisv1.ListExperimentsResponse{Experiments: items, NextPageToken: next}
+		},
+	})
 }
 
 func newExperimentRemoveCmd(a *app) *cobra.Command {

@@ -98,56 +98,21 @@ func printLibrary(w io.Writer, l *trellisv1.Library) error {
 }
 
 func newLibraryListCmd(a *app) *cobra.Command {
-	var (
-		owner, pageToken string
-		pageSize         int32
-		all              bool
-	)
-	cmd := &cobra.Command{
-		Use:   "list [--owner OWNER] [--all]",
-		Short: "List the libraries you may read",
-		Args:  noArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
+	return newOwnedListCmd(a, ownedList[*trellisv1.Library]{
+		plural: "libraries",
+		fetch: func(ctx context.Context, c *conn, q ownedQuery) ([]*trellisv1.Library, string, error) {
+			resp, err := c.libraries.ListLibraries(ctx, connect.NewRequest(&trellisv1.ListLibrariesRequest{
+				PageSize: q.size, PageToken: q.token, Owner: q.owner,
+			}))
 			if err != nil {
-				return err
+				return nil, "", err
 			}
-			out := &trellisv1.ListLibrariesResponse{}
-			out.NextPageToken, err = fetchPages(all, pageToken, func(token string) (string, error) {
-				resp, err := c.libraries.ListLibraries(cmd.Context(), connect.NewRequest(&trellisv1.ListLibrariesRequest{
-					PageSize:  pageSize,
-					PageToken: token,
-					Owner:     owner,
-				}))
-				if err != nil {
-					return "", err
-				}
-				out.Libraries = append(out.Libraries, resp.Msg.GetLibraries()...)
-				return resp.Msg.GetNextPageToken(), nil
-			})
-			if err != nil {
-				return err
-			}
-			return a.emit(out, func(w io.Writer) error {
-				// Listings leave the experiments out: 'library show' has them.
-				t := newTable(w, "ID", "OWNER", "CREATOR", "CREATED", "DESCRIPTION")
-				for _, l := range out.GetLibraries() {
-					t.row(l.GetId(), l.GetOwner(), l.GetCreator(), formatTS(l.GetCreatedAt()), l.GetDescription())
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-				a.moreHint(out.GetNextPageToken())
-				return nil
-			})
+			return resp.Msg.GetLibraries(), resp.Msg.GetNextPageToken(), nil
 		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&owner, "owner", "", "only libraries of this user or project")
-	f.Int32Var(&pageSize, "page-size", 0, "libraries per page (server default when 0)")
-	f.StringVar(&pageToken, "page-token", "", "continue from this page token")
-	f.BoolVar(&all, "all", false, "fetch every page")
-	return cmd
+		message: func(items []*trellisv1.Library, next string) proto.Message {
+			return &trellisv1.ListLibrariesResponse{Libraries: items, NextPageToken: next}
+		},
+	})
 }
 
 func newLibraryRemoveCmd(a *app) *cobra.Command {
