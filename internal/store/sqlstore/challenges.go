@@ -24,14 +24,7 @@ func (s users) ScramVerifier(ctx context.Context, uid string) (string, error) {
 }
 
 func (s users) SetScramVerifier(ctx context.Context, uid, verifier string) error {
-	n, err := s.execAffected(ctx, "UPDATE users SET scram_verifier = ? WHERE uid = ?", verifier, uid)
-	if err != nil {
-		return fmt.Errorf("sqlstore: set scram verifier: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("user %q not found", uid)
-	}
-	return nil
+	return s.execOne(ctx, "set scram verifier", domain.NotFound("user %q not found", uid), "UPDATE users SET scram_verifier = ? WHERE uid = ?", verifier, uid)
 }
 
 type challenges struct{ *tx }

@@ -75,26 +75,12 @@ func (s circles) List(ctx context.Context, f store.CircleFilter) ([]*domain.Circ
 }
 
 func (s circles) SetOwner(ctx context.Context, id, owner string) error {
-	n, err := s.execAffected(ctx, "UPDATE circles SET owner = ? WHERE id = ?", owner, id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: set circle owner: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("circle %q not found", id)
-	}
-	return nil
+	return s.execOne(ctx, "set circle owner", domain.NotFound("circle %q not found", id), "UPDATE circles SET owner = ? WHERE id = ?", owner, id)
 }
 
 // Delete relies on ON DELETE CASCADE for the memberships.
 func (s circles) Delete(ctx context.Context, id string) error {
-	n, err := s.execAffected(ctx, "DELETE FROM circles WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete circle: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("circle %q not found", id)
-	}
-	return nil
+	return s.execOne(ctx, "delete circle", domain.NotFound("circle %q not found", id), "DELETE FROM circles WHERE id = ?", id)
 }
 
 func (s circles) DeleteOwnedBy(ctx context.Context, owner string) ([]string, error) {

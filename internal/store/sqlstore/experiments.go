@@ -98,14 +98,7 @@ func (s experiments) List(ctx context.Context, f store.ExperimentFilter) ([]*dom
 
 // Delete relies on ON DELETE CASCADE for aspects and library entries.
 func (s experiments) Delete(ctx context.Context, id string) error {
-	n, err := s.execAffected(ctx, "DELETE FROM experiments WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete experiment: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("experiment %q not found", id)
-	}
-	return nil
+	return s.execOne(ctx, "delete experiment", domain.NotFound("experiment %q not found", id), "DELETE FROM experiments WHERE id = ?", id)
 }
 
 func (s experiments) All(ctx context.Context) ([]*domain.Experiment, error) {

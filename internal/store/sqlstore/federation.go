@@ -69,14 +69,7 @@ func (f federation) ListLinks(ctx context.Context, uid string) ([]*store.Identit
 }
 
 func (f federation) DeleteLink(ctx context.Context, uid, issuer, subject string) error {
-	n, err := f.execAffected(ctx, "DELETE FROM identity_links WHERE uid = ? AND issuer = ? AND subject = ?", uid, issuer, subject)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete identity link: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("%s has no link to that identity at %s", uid, issuer)
-	}
-	return nil
+	return f.execOne(ctx, "delete identity link", domain.NotFound("%s has no link to that identity at %s", uid, issuer), "DELETE FROM identity_links WHERE uid = ? AND issuer = ? AND subject = ?", uid, issuer, subject)
 }
 
 const externalLoginColumns = "id, state_hash, poll_hash, nonce, verifier, link_uid, issuer, subject, email, link_hash, uid, created_at, expires_at"
@@ -150,14 +143,7 @@ func (f federation) UpdateLogin(ctx context.Context, l *store.ExternalLogin) err
 }
 
 func (f federation) DeleteLogin(ctx context.Context, id string) error {
-	n, err := f.execAffected(ctx, "DELETE FROM external_logins WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete external login: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("login not found (it expired, or was used): start again")
-	}
-	return nil
+	return f.execOne(ctx, "delete external login", domain.NotFound("login not found (it expired, or was used): start again"), "DELETE FROM external_logins WHERE id = ?", id)
 }
 
 func (f federation) DeleteExpiredLogins(ctx context.Context, before time.Time) (int, error) {

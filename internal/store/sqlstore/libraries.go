@@ -79,14 +79,7 @@ func (s libraries) List(ctx context.Context, f store.LibraryFilter) ([]*domain.L
 // Delete relies on ON DELETE CASCADE for the library's entries; the
 // experiments stay.
 func (s libraries) Delete(ctx context.Context, id string) error {
-	n, err := s.execAffected(ctx, "DELETE FROM libraries WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete library: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("library %q not found", id)
-	}
-	return nil
+	return s.execOne(ctx, "delete library", domain.NotFound("library %q not found", id), "DELETE FROM libraries WHERE id = ?", id)
 }
 
 func (s libraries) All(ctx context.Context) ([]*domain.Library, error) {

@@ -88,14 +88,7 @@ func (o oidc) ListClients(ctx context.Context) ([]*store.OIDCClient, error) {
 
 func (o oidc) DeleteClient(ctx context.Context, id string) error {
 	// The foreign keys cascade to the client's requests and tokens.
-	n, err := o.execAffected(ctx, "DELETE FROM oidc_clients WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete oidc client: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("OpenID Connect client %q not found", id)
-	}
-	return nil
+	return o.execOne(ctx, "delete oidc client", domain.NotFound("OpenID Connect client %q not found", id), "DELETE FROM oidc_clients WHERE id = ?", id)
 }
 
 const oidcRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
@@ -178,14 +171,7 @@ func (o oidc) CompleteAuthRequest(ctx context.Context, id, uid string, at time.T
 }
 
 func (o oidc) SetCode(ctx context.Context, id string, codeHash []byte) error {
-	n, err := o.execAffected(ctx, "UPDATE oidc_auth_requests SET code_hash = ? WHERE id = ?", codeHash, id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: set oidc code: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("authorization request not found (it expired, or was used)")
-	}
-	return nil
+	return o.execOne(ctx, "set oidc code", domain.NotFound("authorization request not found (it expired, or was used)"), "UPDATE oidc_auth_requests SET code_hash = ? WHERE id = ?", codeHash, id)
 }
 
 func (o oidc) RedeemCode(ctx context.Context, codeHash []byte) (*store.OIDCAuthRequest, error) {

@@ -127,14 +127,7 @@ func (s projects) Update(ctx context.Context, p *domain.Project) error {
 // nestings in both directions, so no row is left pointing at the name (and a
 // later project of that name starts clean).
 func (s projects) Delete(ctx context.Context, name string) error {
-	n, err := s.execAffected(ctx, "DELETE FROM projects WHERE name = ?", name)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete project: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("project %q not found", name)
-	}
-	return nil
+	return s.execOne(ctx, "delete project", domain.NotFound("project %q not found", name), "DELETE FROM projects WHERE name = ?", name)
 }
 
 // SetMember keeps added_at when the membership exists: changing someone's

@@ -53,14 +53,7 @@ func (s signingKeys) List(ctx context.Context) ([]*store.SigningKey, error) {
 }
 
 func (s signingKeys) Delete(ctx context.Context, id string) error {
-	n, err := s.execAffected(ctx, "DELETE FROM signing_keys WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete signing key: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("signing key %q not found", id)
-	}
-	return nil
+	return s.execOne(ctx, "delete signing key", domain.NotFound("signing key %q not found", id), "DELETE FROM signing_keys WHERE id = ?", id)
 }
 
 type audit struct{ *tx }

@@ -83,14 +83,7 @@ func (s requests) Find(ctx context.Context, kind domain.RequestKind, object, sub
 // writer) or fails to serialize and, run again, deletes nothing
 // (PostgreSQL), so exactly one succeeds.
 func (s requests) Delete(ctx context.Context, id string) error {
-	n, err := s.execAffected(ctx, "DELETE FROM requests WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("sqlstore: delete request: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("request %q not found", id)
-	}
-	return nil
+	return s.execOne(ctx, "delete request", domain.NotFound("request %q not found", id), "DELETE FROM requests WHERE id = ?", id)
 }
 
 func (s requests) ListByObjects(ctx context.Context, objects []string, now time.Time) ([]*domain.PendingRequest, error) {

@@ -111,14 +111,7 @@ func (s resources) List(ctx context.Context, f store.ResourceFilter) ([]*store.B
 }
 
 func (s resources) SetState(ctx context.Context, name string, state domain.ResourceState) error {
-	n, err := s.execAffected(ctx, "UPDATE resources SET state = ? WHERE name = ?", string(state), name)
-	if err != nil {
-		return fmt.Errorf("sqlstore: set resource state: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("resource %q not found", name)
-	}
-	return nil
+	return s.execOne(ctx, "set resource state", domain.NotFound("resource %q not found", name), "UPDATE resources SET state = ? WHERE name = ?", string(state), name)
 }
 
 // Delete refuses while a live realization holds the resource. Ended

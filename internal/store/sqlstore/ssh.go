@@ -131,14 +131,7 @@ func (s authorities) Get(ctx context.Context, name string) (*store.Authority, er
 }
 
 func (s authorities) SetPrivateKey(ctx context.Context, name string, sealed []byte) error {
-	n, err := s.execAffected(ctx, "UPDATE authorities SET private_key = ? WHERE name = ?", append([]byte{}, sealed...), name)
-	if err != nil {
-		return fmt.Errorf("sqlstore: update authority: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("authority %q not found", name)
-	}
-	return nil
+	return s.execOne(ctx, "update authority", domain.NotFound("authority %q not found", name), "UPDATE authorities SET private_key = ? WHERE name = ?", append([]byte{}, sealed...), name)
 }
 
 func (s authorities) Replace(ctx context.Context, a *store.Authority) error {

@@ -66,6 +66,20 @@ func (t *tx) execAffected(ctx context.Context, q string, args ...any) (int64, er
 	return res.RowsAffected()
 }
 
+// execOne runs a statement meant to touch one row (a delete or an update
+// by key) and answers missing when it touched none; what names the
+// statement in a failure.
+func (t *tx) execOne(ctx context.Context, what string, missing error, q string, args ...any) error {
+	n, err := t.execAffected(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	if n == 0 {
+		return missing
+	}
+	return nil
+}
+
 // guard runs fn, a statement that may fail with a constraint violation the
 // caller turns into a domain error. On PostgreSQL any failed statement
 // aborts the whole transaction; a savepoint undoes just the statement, so

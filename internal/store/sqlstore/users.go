@@ -172,14 +172,7 @@ func (s users) PasswordHash(ctx context.Context, uid string) (string, error) {
 }
 
 func (s users) SetPasswordHash(ctx context.Context, uid, hash string) error {
-	n, err := s.execAffected(ctx, "UPDATE users SET password_hash = ? WHERE uid = ?", hash, uid)
-	if err != nil {
-		return fmt.Errorf("sqlstore: set password hash: %w", err)
-	}
-	if n == 0 {
-		return domain.NotFound("user %q not found", uid)
-	}
-	return nil
+	return s.execOne(ctx, "set password hash", domain.NotFound("user %q not found", uid), "UPDATE users SET password_hash = ? WHERE uid = ?", hash, uid)
 }
 
 func (s users) CountAdmins(ctx context.Context) (int, error) {
