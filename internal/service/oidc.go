@@ -288,46 +288,59 @@ type OIDCClaims struct {
 
 // OIDCUser returns the claims of a user who may log in.
 func (s *Service) OIDCUser(ctx context.Context, uid string) (*OIDCClaims, error) {
-	var c OIDCClaims
+	var c *OIDCClaims
 	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
-		if c.User, err = tx.Users().Get(ctx, uid); err != nil {
-			return err
-		}
-		if err := c.User.CanLogIn(); err != nil {
-			return err
-		}
-		prof, err := tx.Profiles().Get(ctx, store.ProfileUser, uid)
-		if err != nil && !domain.HasCode(err, domain.CodeNotFound) {
-			return err
-		}
-		c.Name = prof["name"]
-		return nil
+		c, err = oidcClaims(ctx, tx, uid)
+		return err
 	})
+	return c, err
+}
+
+func oidcClaims(ctx context.Context, tx store.Tx, uid string) (*OIDCClaims, error) {
+	u, err := tx.Users().Get(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	if err := u.CanLogIn(); err != nil {
+		return nil, err
+	}
+	prof, err := tx.Profiles().Get(ctx, store.ProfileUser, uid)
+	if err != nil && !domain.HasCode(err, domain.CodeNotFound) {
+		return nil, err
+	}
+	return &OIDCClaims{User: u, Name: prof["name"]}, nil
 }
 
+// errOIDCTokenDead answers a userinfo call whose token no longer stands.
+var errOIDCTokenDead = domain.Unauthenticated("access token expired or revoked")
+
 // OIDCTokenClaims returns the token with this id and its user's claims,
-// while the token lives, names subject, and its user may log in.
+// while the token lives, names subject, and its user may log in; one read
+// transaction.
 func (s *Service) OIDCTokenClaims(ctx context.Context, tokenID, subject string) (*store.OIDCToken, *OIDCClaims, error) {
-	var t *store.OIDCToken
+	var (
+		t *store.OIDCToken
+		c *OIDCClaims
+	)
 	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
-		t, err = tx.OIDC().GetToken(ctx, tokenID)
+		if t, err = tx.OIDC().GetToken(ctx, tokenID); err != nil {
+			return err
+		}
+		if !s.now().Before(t.ExpiresAt) || t.UID != subject {
+			return errOIDCTokenDead
+		}
+		if c, err = oidcClaims(ctx, tx, t.UID); err != nil && domain.CodeOf(err) != domain.CodeInternal {
+			return domain.Unauthenticated("account may no longer log in")
+		}
 		return err
 	})
-	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && (!s.now().Before(t.ExpiresAt) || t.UID != subject)) {
-		return nil, nil, domain.Unauthenticated("access token expired or revoked")
+	if domain.HasCode(err, domain.CodeNotFound) {
+		err = errOIDCTokenDead
 	}
 	if err != nil {
 		return nil, nil, err
-	}
-	c, err := s.OIDCUser(ctx, t.UID)
-	if err != nil {
-		return nil, nil, domain.Unauthenticated("account may no longer log in")
 	}
 	return t, c, nil
 }
