@@ -175,6 +175,10 @@ func testOIDCBackend(t *testing.T, kind storeKind) {
 	// Bad input.
 	_, err = f.login.StartLogin(ctx, req(&oidcv1.StartLoginRequest{Link: true}, ""))
 	wantCode(t, err, connect.CodeUnauthenticated)
+	_, err = f.login.FinishLogin(ctx, req(&oidcv1.FinishLoginRequest{}, ""))
+	if got := violations(err); got["login_id"] != "login_id.required" || got["poll_secret"] != "poll_secret.required" {
+		t.Errorf("FinishLogin without names: %v", got)
+	}
 	_, err = f.login.Unlink(ctx, req(&oidcv1.UnlinkRequest{}, bobTok))
 	if got := violations(err); got["issuer"] != "issuer.required" || got["subject"] != "subject.required" {
 		t.Errorf("Unlink without names: %v", got)

@@ -217,6 +217,16 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret s
 	if s.idp == nil {
 		return nil, nil, errNoIdentityProvider
 	}
+	var vs domain.Violations
+	if loginID == "" {
+		vs.Add("login_id", "login_id.required", "the login_id StartLogin returned")
+	}
+	if pollSecret == "" {
+		vs.Add("poll_secret", "poll_secret.required", "the poll_secret StartLogin returned")
+	}
+	if err := vs.Err(); err != nil {
+		return nil, nil, err
+	}
 	l, err := s.liveLogin(ctx, func(tx store.Tx) (*store.ExternalLogin, error) { return tx.Federation().GetLogin(ctx, loginID) })
 	if err == nil && subtle.ConstantTimeCompare(hashSecret(pollSecret), l.PollHash) != 1 {
 		err = errExternalLoginGone
