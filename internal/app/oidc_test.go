@@ -92,6 +92,21 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	if got := r.Provider.Endpoint().AuthURL; got != h.url+"/oidc/authorize" {
 		t.Errorf("discovered authorization endpoint %q", got)
 	}
+	// Discovery says what the provider does, and no more.
+	var disco struct {
+		GrantTypes    []string `json:"grant_types_supported"`
+		ResponseTypes []string `json:"response_types_supported"`
+		PKCE          []string `json:"code_challenge_methods_supported"`
+		Device        string   `json:"device_authorization_endpoint"`
+		SigningAlgs   []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := r.Provider.Claims(&disco); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(disco.GrantTypes, " ") != "authorization_code" || strings.Join(disco.ResponseTypes, " ") != "code" ||
+		strings.Join(disco.PKCE, " ") != "S256" || disco.Device != "" || strings.Join(disco.SigningAlgs, " ") != "EdDSA" {
+		t.Errorf("discovery: %+v", disco)
+	}
 
 	// The code flow with PKCE, as a relying party runs it.
 	verifier := oauth2.GenerateVerifier()

@@ -7,12 +7,14 @@
 package oidcprovider
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
@@ -34,6 +36,20 @@ type Options struct {
 	// the same (service.OIDCTokenKey).
 	TokenKey [32]byte
 	Log      *slog.Logger
+}
+
+// discovery is the library's discovery document, saying only what this
+// provider does: the library's lists every flow it could serve, while
+// Trellis serves the code flow with PKCE S256 and nothing else (no
+// implicit or hybrid flow, no device, JWT-bearer or refresh grant).
+func discovery(ctx context.Context, p *op.Provider, st *storage) *oidc.DiscoveryConfiguration {
+	d := op.CreateDiscoveryConfig(ctx, p, st)
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode}
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.DeviceAuthorizationEndpoint = ""
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
+	return d
 }
 
 // Issuer returns the issuer of a server reached at publicURL.
@@ -76,8 +92,12 @@ func New(o Options) (http.Handler, error) {
 		log = slog.Default()
 	}
 	l := &loginPage{svc: o.Service, callback: op.AuthCallbackURL(provider), log: log}
+	issuerCtx := op.NewIssuerInterceptor(provider.IssuerFromRequest)
 	mux := http.NewServeMux()
-	mux.Handle("/login", op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(l))
+	mux.Handle("/login", issuerCtx.Handler(l))
+	mux.Handle("GET /.well-known/openid-configuration", issuerCtx.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op.Discover(w, discovery(r.Context(), provider, st))
+	}))
 	mux.Handle("/", audit(provider, o.Service))
 	return mux, nil
 }
