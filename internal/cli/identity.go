@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -38,7 +39,7 @@ func browserLogin(ctx context.Context, a *app, client oidcv1connect.LoginClient,
 		if err == nil {
 			return resp.Msg, nil
 		}
-		if connect.CodeOf(err) != connect.CodeFailedPrecondition || a.now().After(deadline) {
+		if !pending(err) || a.now().After(deadline) {
 			return nil, err
 		}
 		select {
@@ -47,6 +48,14 @@ func browserLogin(ctx context.Context, a *app, client oidcv1connect.LoginClient,
 		case <-t.C:
 		}
 	}
+}
+
+// pending reports whether FinishLogin's refusal means "not finished in the
+// browser yet" (failed precondition, "pending: …"), rather than a failure
+// that polling will not mend (an account that may not log in, say).
+func pending(err error) bool {
+	var ce *connect.Error
+	return errors.As(err, &ce) && ce.Code() == connect.CodeFailedPrecondition && strings.HasPrefix(ce.Message(), "pending")
 }
 
 // oidcLogin is `trellis login --oidc`.

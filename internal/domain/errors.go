@@ -115,6 +115,10 @@ func ResourceExhausted(format string, args ...any) *Error {
 }
 func Aborted(format string, args ...any) *Error { return newf(CodeAborted, format, args...) }
 
+// Unavailable says a party the operation needs (an identity provider, say)
+// cannot be reached now; trying again later may work.
+func Unavailable(format string, args ...any) *Error { return newf(CodeUnavailable, format, args...) }
+
 // Internal wraps an unexpected failure. The caller sees only msg.
 func Internal(err error, msg string) *Error {
 	return &Error{Code: CodeInternal, Message: msg, Err: err}

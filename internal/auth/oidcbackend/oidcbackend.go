@@ -94,7 +94,7 @@ func (b *Backend) discover(ctx context.Context) error {
 	}
 	p, err := oidc.NewProvider(b.ctx(ctx), b.cfg.Issuer)
 	if err != nil {
-		return domain.FailedPrecondition("the identity provider %s cannot be reached: %v", b.cfg.Issuer, err)
+		return domain.Unavailable("the identity provider %s cannot be reached: %v", b.cfg.Issuer, err)
 	}
 	b.provider = p
 	b.oauth = oauth2.Config{

@@ -45,7 +45,7 @@ func TestUnreachableProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = b.AuthCodeURL(context.Background(), "state", "nonce")
-	if !domain.HasCode(err, domain.CodeFailedPrecondition) || !strings.Contains(err.Error(), "cannot be reached") {
+	if !domain.HasCode(err, domain.CodeUnavailable) || !strings.Contains(err.Error(), "cannot be reached") {
 		t.Fatalf("AuthCodeURL with the provider down: %v", err)
 	}
 	down.Close()
