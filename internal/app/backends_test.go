@@ -81,6 +81,10 @@ func wantRaw(t *testing.T, what string, r rawCall, status int, code string, word
 	if r.status != status || r.str("code") != code {
 		t.Fatalf("%s: HTTP %d %v, want %d %q", what, r.status, r.body, status, code)
 	}
+	// A 401 names the schemes the server takes (RFC 9110).
+	if ch := r.header.Get("WWW-Authenticate"); status == http.StatusUnauthorized && !strings.HasPrefix(ch, `Bearer realm="trellis"`) {
+		t.Errorf("%s: 401 with WWW-Authenticate %q", what, ch)
+	}
 	for _, w := range words {
 		if !strings.Contains(r.str("message"), w) {
 			t.Errorf("%s: message %q does not say %q", what, r.str("message"), w)
@@ -178,6 +182,9 @@ func testBasicAuth(t *testing.T, kind storeKind) {
 	// The other replica remembers alice's password too; a new password
 	// makes both forget the old one: this replica at once, the other
 	// through the change feed.
+	if ch := h.basicWhoAmI("alice", "not the password").header.Get("WWW-Authenticate"); !strings.Contains(ch, `Basic realm="trellis"`) {
+		t.Errorf("401 with the local backend on: WWW-Authenticate %q, want Basic named", ch)
+	}
 	wantUID(t, "basic on the other replica", other.basicWhoAmI("alice", userPassword), "alice")
 	wantUID(t, "basic again (remembered)", h.basicWhoAmI("alice", userPassword), "alice")
 	const newPW = "through the looking glass"

@@ -116,6 +116,20 @@ func (a *Authenticator) authenticateBackends(ctx context.Context, h http.Header)
 	return nil, false, nil
 }
 
+// Challenge is the WWW-Authenticate value of an unauthenticated answer:
+// Bearer, then the scheme of each backend that reads an Authorization
+// header.
+func (a *Authenticator) Challenge() string {
+	out := `Bearer realm="trellis"`
+	for _, b := range a.backends {
+		if s, ok := b.(AuthorizationScheme); ok {
+			scheme, _, _ := strings.Cut(s.AuthorizationScheme(), " ")
+			out += ", " + scheme + ` realm="trellis", charset="UTF-8"`
+		}
+	}
+	return out
+}
+
 // malformedAuthorization answers an Authorization header that neither the
 // built-in bearer path nor any backend read.
 func (a *Authenticator) malformedAuthorization(header string) error {

@@ -77,11 +77,22 @@ func (g *gate) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 		msg, _ := req.Any().(proto.Message)
 		ctx, err := g.admit(ctx, req.Spec().Procedure, req.Header(), msg)
 		if err != nil {
-			return nil, toConnect(ctx, g.log, err)
+			return nil, g.challenge(toConnect(ctx, g.log, err))
 		}
 		resp, err := next(ctx, req)
-		return resp, toConnect(ctx, g.log, err)
+		return resp, g.challenge(toConnect(ctx, g.log, err))
 	}
+}
+
+// challenge adds to an unauthenticated answer (HTTP 401) the schemes the
+// server accepts, as RFC 9110 asks of a 401: Bearer, and the backends'
+// own (Basic with the local backend).
+func (g *gate) challenge(err error) error {
+	var ce *connect.Error
+	if errors.As(err, &ce) && ce.Code() == connect.CodeUnauthenticated {
+		ce.Meta().Set("WWW-Authenticate", g.authn.Challenge())
+	}
+	return err
 }
 
 func (g *gate) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
