@@ -3,6 +3,8 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,8 +88,14 @@ func TestOIDCBackendEndToEnd(t *testing.T) {
 		return m[1]
 	}
 	resp, body = b.Post(tb.server+"/auth/oidc/link", map[string][]string{"login": {field("login")}, "token": {field("token")}, "uid": {"ops"}, "password": {tbPW}})
-	if resp.StatusCode != 200 || !strings.Contains(body, "as <strong>ops</strong>") {
-		t.Fatalf("link: status %d:\n%s", resp.StatusCode, body)
+	// Linked, the browser takes the finish code to the CLI's loopback
+	// listener, which answers it.
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "http://127.0.0.1:") || !strings.Contains(loc, "/done?code=") {
+		t.Fatalf("link: status %d, Location %q:\n%s", resp.StatusCode, loc, body)
+	}
+	if resp, body = b.Get(loc); resp.StatusCode != http.StatusOK || !strings.Contains(body, "handed to the terminal") {
+		t.Fatalf("the CLI's listener: status %d: %s", resp.StatusCode, body)
 	}
 
 	done := make(chan error, 1)
@@ -108,6 +116,48 @@ func TestOIDCBackendEndToEnd(t *testing.T) {
 	}
 	if list := user.ok("", "identity", "list"); !strings.Contains(list, idp.server+"/oidc") || !strings.Contains(list, "prof@uni.example.edu") {
 		t.Fatalf("identity list:\n%s", list)
+	}
+
+	// Again with --paste (a browser on another machine): the identity is
+	// linked now, so the page shows the code at once, and the user pastes
+	// it into the command.
+	other := tb.as("ops-elsewhere")
+	cmd = exec.Command(binary, "login", "--oidc", "--paste")
+	cmd.Env = append(os.Environ(), other.env...)
+	stdout.Reset()
+	cmd.Stdout = &stdout
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stderr, err = cmd.StderrPipe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); strings.HasPrefix(line, "http") {
+				urls <- line
+			}
+		}
+	}()
+	select {
+	case authURL = <-urls:
+	case <-time.After(20 * time.Second):
+		t.Fatal("trellis login --oidc --paste printed no address")
+	}
+	back = oidctest.NewBrowser(t).Authorize(authURL, "prof", idpPW)
+	resp, body = b.Get(back.String())
+	m := regexp.MustCompile(`<code id="finish-code">([^<]+)</code>`).FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("second login: status %d:\n%s", resp.StatusCode, body)
+	}
+	fmt.Fprintln(stdin, m[1])
+	if err := cmd.Wait(); err != nil || !strings.Contains(stdout.String(), "Logged in as ops") {
+		t.Fatalf("trellis login --oidc --paste: %v; stdout %q", err, stdout.String())
 	}
 	// Refused without the backend's flags.
 	r := tb.run("", "serve", "--data-dir", t.TempDir(), "--listen", freeAddr(t), "--auth-backends", "oidc")

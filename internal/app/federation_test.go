@@ -51,14 +51,16 @@ func newFederation(t *testing.T, kind storeKind) *federation {
 var (
 	hiddenLogin = regexp.MustCompile(`name="login" value="([^"]+)"`)
 	hiddenToken = regexp.MustCompile(`name="token" value="([^"]+)"`)
+	finishCode  = regexp.MustCompile(`<code id="finish-code">([^<]+)</code>`)
 )
 
-// browse starts a login (as tok, to link, when tok is set), logs jdoe in
-// at the identity provider and returns the testbed's page the browser
-// lands on, the browser, and the login's id and poll secret.
-func (f *federation) browse(tok string, link bool) (resp *http.Response, body string, b *oidctest.Browser, start *oidcv1.StartLoginResponse) {
+// browse starts a login (as tok when set; to link with link; handing the
+// finish code to returnTo when set), logs jdoe in at the identity provider
+// and returns the testbed's answer to the browser coming back, the
+// browser, and the login's start.
+func (f *federation) browse(tok string, link bool, returnTo string) (resp *http.Response, body string, b *oidctest.Browser, start *oidcv1.StartLoginResponse) {
 	f.t.Helper()
-	st, err := f.login.StartLogin(context.Background(), req(&oidcv1.StartLoginRequest{Link: link}, tok))
+	st, err := f.login.StartLogin(context.Background(), req(&oidcv1.StartLoginRequest{Link: link, ReturnTo: returnTo}, tok))
 	if err != nil {
 		f.t.Fatalf("StartLogin: %v", err)
 	}
@@ -71,8 +73,18 @@ func (f *federation) browse(tok string, link bool) (resp *http.Response, body st
 	return resp, body, b, st.Msg
 }
 
-func (f *federation) finish(st *oidcv1.StartLoginResponse) (*oidcv1.FinishLoginResponse, error) {
-	resp, err := f.login.FinishLogin(context.Background(), req(&oidcv1.FinishLoginRequest{LoginId: st.LoginId, PollSecret: st.PollSecret}, ""))
+// shownCode is the finish code a page shows.
+func (f *federation) shownCode(body string) string {
+	f.t.Helper()
+	m := finishCode.FindStringSubmatch(body)
+	if m == nil {
+		f.t.Fatalf("no finish code on the page:\n%s", body)
+	}
+	return m[1]
+}
+
+func (f *federation) finish(st *oidcv1.StartLoginResponse, code string) (*oidcv1.FinishLoginResponse, error) {
+	resp, err := f.login.FinishLogin(context.Background(), req(&oidcv1.FinishLoginRequest{LoginId: st.LoginId, PollSecret: st.PollSecret, FinishCode: code}, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +98,15 @@ func (f *federation) whoami(tok string) string {
 		f.t.Fatalf("WhoAmI: %v", err)
 	}
 	return who.Msg.Uid
+}
+
+func (f *federation) links(tok string) []*oidcv1.Link {
+	f.t.Helper()
+	resp, err := f.login.ListLinks(context.Background(), req(&oidcv1.ListLinksRequest{}, tok))
+	if err != nil {
+		f.t.Fatalf("ListLinks: %v", err)
+	}
+	return resp.Msg.Links
 }
 
 func TestOIDCBackend(t *testing.T) {
@@ -102,14 +123,14 @@ func testOIDCBackend(t *testing.T, kind storeKind) {
 	bobTok := f.tb.newUser("bob")
 
 	// First use: the identity is linked to no account; jdoe proves which
-	// Trellis account is theirs with its password, once.
-	resp, body, b, st := f.browse("", false)
+	// Trellis account is theirs with its password, once. No return_to: the
+	// browser shows the finish code.
+	resp, body, b, st := f.browse("", false, "")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "not linked to a Trellis account") || !strings.Contains(body, "jdoe@uni.example.edu") {
 		t.Fatalf("first use: status %d:\n%s", resp.StatusCode, body)
 	}
-	if _, err := f.finish(st); !strings.Contains(errString(err), "pending") {
-		t.Errorf("FinishLogin before the link: %v, want pending", err)
-	}
+	_, err := f.finish(st, "")
+	wantMessage(t, err, connect.CodeFailedPrecondition, "pending")
 	form := url.Values{"login": {hiddenLogin.FindStringSubmatch(body)[1]}, "token": {hiddenToken.FindStringSubmatch(body)[1]}, "uid": {"alice"}, "password": {"wrong password"}}
 	linkURL := f.tb.url + "/auth/oidc/link"
 	resp, body = b.Post(linkURL, form)
@@ -125,51 +146,79 @@ func testOIDCBackend(t *testing.T, kind storeKind) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "logged in to Trellis as <strong>alice</strong>") {
 		t.Fatalf("link: status %d:\n%s", resp.StatusCode, body)
 	}
-	_, err := f.login.FinishLogin(ctx, req(&oidcv1.FinishLoginRequest{LoginId: st.LoginId, PollSecret: "guess"}, ""))
+	code := f.shownCode(body)
+	// Collected only with both the poll secret and the finish code.
+	_, err = f.login.FinishLogin(ctx, req(&oidcv1.FinishLoginRequest{LoginId: st.LoginId, PollSecret: "guess", FinishCode: code}, ""))
 	wantCode(t, err, connect.CodeNotFound)
-	fin, err := f.finish(st)
+	_, err = f.finish(st, "")
+	wantRule(t, err, connect.CodeInvalidArgument, "finish_code", "finish_code.required")
+	_, err = f.finish(st, "guess")
+	wantCode(t, err, connect.CodePermissionDenied)
+	fin, err := f.finish(st, code)
 	if err != nil {
 		t.Fatalf("FinishLogin: %v", err)
 	}
-	if f.whoami(fin.Tokens.AccessToken) != "alice" || fin.Identity.Issuer != f.issuer || fin.Identity.Email != "jdoe@uni.example.edu" {
-		t.Errorf("finished as %+v", fin.Identity)
+	if f.whoami(fin.Tokens.AccessToken) != "alice" || fin.Uid != "alice" || fin.Identity.Issuer != f.issuer || fin.Identity.Email != "jdoe@uni.example.edu" {
+		t.Errorf("finished as %s %+v", fin.Uid, fin.Identity)
 	}
-	_, err = f.finish(st) // collected once
+	_, err = f.finish(st, code) // collected once
 	wantCode(t, err, connect.CodeNotFound)
 
-	// Later logins need no Trellis password.
-	resp, body, _, st = f.browse("", false)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "as <strong>alice</strong>") {
-		t.Fatalf("second login: status %d:\n%s", resp.StatusCode, body)
+	// Later logins need no Trellis password; the browser takes the code to
+	// the client's loopback address.
+	const loopback = "http://127.0.0.1:9/done"
+	resp, _, _, st = f.browse("", false, loopback)
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(back.String(), loopback+"?code=") {
+		t.Fatalf("second login: status %d, sent to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	fin, err = f.finish(st)
-	if err != nil || f.whoami(fin.Tokens.AccessToken) != "alice" {
+	if fin, err = f.finish(st, back.Query().Get("code")); err != nil || f.whoami(fin.Tokens.AccessToken) != "alice" {
 		t.Fatalf("second login: %v", err)
 	}
-	// The provider's answer is good once.
-	links, err := f.login.ListLinks(ctx, req(&oidcv1.ListLinksRequest{}, aliceTok))
-	if err != nil || len(links.Msg.Links) != 1 || links.Msg.Links[0].Email != "jdoe@uni.example.edu" {
-		t.Fatalf("ListLinks: %v %+v", err, links)
+	links := f.links(aliceTok)
+	if len(links) != 1 || links[0].Email != "jdoe@uni.example.edu" {
+		t.Fatalf("ListLinks: %+v", links)
 	}
-	subject := links.Msg.Links[0].Subject
+	subject := links[0].Subject
+
+	// A login sent to someone else is of no use to its sender: the code
+	// goes to the browser's machine, never to another address.
+	_, err = f.login.StartLogin(ctx, req(&oidcv1.StartLoginRequest{ReturnTo: "https://attacker.example/cb"}, ""))
+	wantRule(t, err, connect.CodeInvalidArgument, "return_to", "return_to.loopback")
+	resp, body, _, st = f.browse("", false, "") // the victim's browser completes the attacker's login
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("victim's browser: status %d", resp.StatusCode)
+	}
+	_, err = f.finish(st, "")
+	wantRule(t, err, connect.CodeInvalidArgument, "finish_code", "finish_code.required")
 
 	// Another account cannot take the identity over.
-	resp, body, _, _ = f.browse(bobTok, true)
+	resp, body, _, _ = f.browse(bobTok, true, "")
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "linked to another account") {
 		t.Errorf("bob linking alice's identity: status %d:\n%s", resp.StatusCode, body)
 	}
-	// Unlinked, it may be linked again: by a logged-in user who asks.
+	// Unlinked, it may be linked again, by a logged-in user who asks and
+	// holds the finish code: a link request whose browser is someone
+	// else's links nothing.
 	_, err = f.login.Unlink(ctx, req(&oidcv1.UnlinkRequest{Issuer: f.issuer, Subject: subject}, bobTok))
 	wantCode(t, err, connect.CodeNotFound)
 	if _, err := f.login.Unlink(ctx, req(&oidcv1.UnlinkRequest{Issuer: f.issuer, Subject: subject}, aliceTok)); err != nil {
 		t.Fatal(err)
 	}
-	resp, body, _, st = f.browse(bobTok, true)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "as <strong>bob</strong>") {
-		t.Fatalf("bob linking: status %d:\n%s", resp.StatusCode, body)
+	resp, body, _, st = f.browse(bobTok, true, "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "linked to the Trellis account <strong>bob</strong>") {
+		t.Fatalf("bob's link request: status %d:\n%s", resp.StatusCode, body)
 	}
-	if fin, err = f.finish(st); err != nil || f.whoami(fin.Tokens.AccessToken) != "bob" {
-		t.Fatalf("bob's login: %v", err)
+	if _, err := f.finish(st, "guess"); connect.CodeOf(err) != connect.CodePermissionDenied || len(f.links(bobTok)) != 0 {
+		t.Fatalf("link without the browser's code: %v, links %v", err, f.links(bobTok))
+	}
+	code = f.shownCode(body)
+	fin, err = f.finish(st, code)
+	if err != nil || fin.Tokens != nil || fin.Uid != "bob" || fin.Identity.Subject != subject {
+		t.Fatalf("bob's link: %v %+v", err, fin)
+	}
+	if links := f.links(bobTok); len(links) != 1 || links[0].Subject != subject {
+		t.Fatalf("bob's links: %+v", links)
 	}
 
 	// Bad input.
@@ -197,28 +246,28 @@ func testOIDCBackend(t *testing.T, kind storeKind) {
 		t.Fatal(err)
 	}
 	br := oidctest.NewBrowser(t)
-	back := br.Authorize(st2.Msg.AuthorizationUrl, "jdoe", userPassword)
-	br.Get(back.String())
-	if resp, _ := br.Get(back.String()); resp.StatusCode != http.StatusConflict {
+	again := br.Authorize(st2.Msg.AuthorizationUrl, "jdoe", userPassword)
+	br.Get(again.String())
+	if resp, _ := br.Get(again.String()); resp.StatusCode != http.StatusConflict {
 		t.Errorf("replayed callback: status %d", resp.StatusCode)
 	}
 
 	// Audited, with no secret in the record.
-	evs, _, err := f.tb.srv.Service.ListAuditEvents(ctx, service.AuditQuery{})
+	evs, _, err := f.tb.srv.Service.ListAuditEvents(ctx, service.AuditQuery{PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]bool{}
 	for _, e := range evs {
 		seen[e.Operation+" "+e.Outcome] = true
-		if strings.Contains(e.Detail, userPassword) || strings.Contains(e.Detail, st.PollSecret) {
+		if strings.Contains(e.Detail, userPassword) || strings.Contains(e.Detail, st.PollSecret) || strings.Contains(e.Detail, code) {
 			t.Errorf("audit record holds a secret: %+v", e)
 		}
 	}
 	for _, want := range []string{
 		service.OpExternalCallback + " ok", service.OpExternalCallback + " not_found", service.OpExternalCallback + " already_exists",
-		service.OpExternalCallback + " failed_precondition", service.OpExternalLink + " ok", service.OpExternalLink + " unauthenticated",
-		"trellis.v1.ext.auth.oidc.v1.Login/FinishLogin ok",
+		service.OpExternalLink + " ok", service.OpExternalLink + " unauthenticated",
+		"trellis.v1.ext.auth.oidc.v1.Login/FinishLogin ok", "trellis.v1.ext.auth.oidc.v1.Login/FinishLogin permission_denied",
 	} {
 		if !seen[want] {
 			t.Errorf("no audit record %q", want)
@@ -228,11 +277,4 @@ func testOIDCBackend(t *testing.T, kind storeKind) {
 	// A server without the backend refuses its operations.
 	_, err = oidcv1connect.NewLoginClient(f.idp.http, f.idp.url).StartLogin(ctx, req(&oidcv1.StartLoginRequest{}, ""))
 	wantCode(t, err, connect.CodeFailedPrecondition)
-}
-
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }

@@ -13,7 +13,7 @@ import (
 )
 
 func newLoginCmd(a *app) *cobra.Command {
-	var fromStdin, challenge, oidc bool
+	var fromStdin, challenge, oidc, paste bool
 	cmd := &cobra.Command{
 		Use:   "login (UID | --oidc)",
 		Short: "Log in and save the session's credentials",
@@ -28,8 +28,10 @@ before the server offered challenge logins needs one password login first.
 
 With --oidc (servers running the oidc authentication backend) you log in
 through your institution's identity provider in a browser: the command
-prints the address to open and waits. The first time, the browser asks once
-for your Trellis uid and password, to link the two.`,
+prints the address to open and waits for the browser to hand the login
+back to it on a loopback address (with --paste, you paste the code the
+browser shows). The first time, the browser asks once for your Trellis uid
+and password, to link the two.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if oidc {
 				return noArgs()(cmd, args)
@@ -41,7 +43,7 @@ for your Trellis uid and password, to link the two.`,
 				if challenge || fromStdin {
 					return usageError{cmd: cmd.CommandPath(), err: errors.New("--oidc takes no password: it excludes --challenge and --password-stdin")}
 				}
-				return oidcLogin(cmd, a)
+				return oidcLogin(cmd, a, paste)
 			}
 			uid := args[0]
 			c, err := a.connect()
@@ -74,6 +76,7 @@ for your Trellis uid and password, to link the two.`,
 	cmd.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 	cmd.Flags().BoolVar(&challenge, "challenge", false, "log in with a scram-argon2id challenge: the password never crosses the wire")
 	cmd.Flags().BoolVar(&oidc, "oidc", false, "log in through the institution's identity provider, in a browser")
+	cmd.Flags().BoolVar(&paste, "paste", false, "with --oidc: paste the code the browser shows instead of receiving it on a loopback address (a browser on another machine)")
 	return cmd
 }
 

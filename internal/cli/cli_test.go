@@ -2,14 +2,12 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -713,19 +711,3 @@ func TestCorruptCredentials(t *testing.T) {
 	}
 }
 
-func TestPendingIsOnlyPending(t *testing.T) {
-	for _, c := range []struct {
-		err  error
-		want bool
-	}{
-		{connect.NewError(connect.CodeFailedPrecondition, errors.New("pending: the login is not finished in the browser yet")), true},
-		{connect.NewError(connect.CodeFailedPrecondition, errors.New("the e-mail address of alice is not confirmed yet")), false},
-		{connect.NewError(connect.CodeNotFound, errors.New("pending")), false},
-		{errors.New("pending"), false},
-		{nil, false},
-	} {
-		if got := pending(c.err); got != c.want {
-			t.Errorf("pending(%v) = %v, want %v", c.err, got, c.want)
-		}
-	}
-}

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
@@ -16,55 +19,78 @@ import (
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 )
 
-// pollEvery is how often a login through the identity provider asks
-// whether the browser has finished.
-const pollEvery = time.Second
-
 // browserLogin runs a login through the server's identity provider (the
-// oidc authentication backend): it prints the address to open, then polls
-// until the browser has finished and returns what the server handed over.
+// oidc authentication backend): it prints the address to open; the browser
+// hands the finish code back to a listener on this machine's loopback
+// address (RFC 8252), or with paste the user pastes the code the browser
+// shows. Only the finish code and the poll secret together collect the
+// login, so a login link sent to someone else is of no use to the sender.
 // With link, the identity is linked to the caller's account.
-func browserLogin(ctx context.Context, a *app, client oidcv1connect.LoginClient, link bool) (*oidcv1.FinishLoginResponse, error) {
-	st, err := client.StartLogin(ctx, connect.NewRequest(&oidcv1.StartLoginRequest{Link: link}))
+func browserLogin(ctx context.Context, a *app, client oidcv1connect.LoginClient, link, paste bool) (*oidcv1.FinishLoginResponse, error) {
+	codes := make(chan string, 1)
+	var returnTo string
+	if !paste {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("listening for the browser on loopback (try --paste): %w", err)
+		}
+		srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			code := r.URL.Query().Get("code")
+			if r.URL.Path != "/done" || code == "" {
+				http.NotFound(w, r)
+				return
+			}
+			select {
+			case codes <- code:
+			default:
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintln(w, "Trellis: the login is handed to the terminal. You may close this page.")
+		})}
+		go srv.Serve(ln)
+		defer srv.Close()
+		returnTo = "http://" + ln.Addr().String() + "/done"
+	}
+	st, err := client.StartLogin(ctx, connect.NewRequest(&oidcv1.StartLoginRequest{Link: link, ReturnTo: returnTo}))
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(a.streams.Err, "Open this address in a browser and log in with your institution:\n\n    %s\n\nWaiting for the browser (until %s)…\n",
-		st.Msg.GetAuthorizationUrl(), formatTS(st.Msg.GetExpiresAt()))
-	deadline := st.Msg.GetExpiresAt().AsTime()
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for {
-		resp, err := client.FinishLogin(ctx, connect.NewRequest(&oidcv1.FinishLoginRequest{LoginId: st.Msg.GetLoginId(), PollSecret: st.Msg.GetPollSecret()}))
-		if err == nil {
-			return resp.Msg, nil
+	fmt.Fprintf(a.streams.Err, "Open this address in a browser on this machine and log in with your institution:\n\n    %s\n\n",
+		st.Msg.GetAuthorizationUrl())
+	var code string
+	if paste {
+		fmt.Fprint(a.streams.Err, "Then paste the code the browser shows: ")
+		line, err := bufio.NewReader(a.streams.In).ReadString('\n')
+		if code = strings.TrimSpace(line); code == "" {
+			if err == nil {
+				err = errors.New("no code given")
+			}
+			return nil, fmt.Errorf("reading the code: %w", err)
 		}
-		if !pending(err) || a.now().After(deadline) {
-			return nil, err
-		}
+	} else {
+		fmt.Fprintf(a.streams.Err, "Waiting for the browser (until %s)…\n", formatTS(st.Msg.GetExpiresAt()))
 		select {
+		case code = <-codes:
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-t.C:
+		case <-time.After(time.Until(st.Msg.GetExpiresAt().AsTime())):
+			return nil, errors.New("the login expired before the browser finished: start again")
 		}
 	}
-}
-
-// pending reports whether FinishLogin's refusal means "not finished in the
-// browser yet" (failed precondition, "pending: …"), rather than a failure
-// that polling will not mend (an account that may not log in, say).
-func pending(err error) bool {
-	var ce *connect.Error
-	return errors.As(err, &ce) && ce.Code() == connect.CodeFailedPrecondition && strings.HasPrefix(ce.Message(), "pending")
+	resp, err := client.FinishLogin(ctx, connect.NewRequest(&oidcv1.FinishLoginRequest{LoginId: st.Msg.GetLoginId(), PollSecret: st.Msg.GetPollSecret(), FinishCode: code}))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Msg, nil
 }
 
 // oidcLogin is `trellis login --oidc`.
-func oidcLogin(cmd *cobra.Command, a *app) error {
+func oidcLogin(cmd *cobra.Command, a *app, paste bool) error {
 	c, err := a.connect()
 	if err != nil {
 		return err
 	}
-	fin, err := browserLogin(cmd.Context(), a, c.anonIdentities, false)
+	fin, err := browserLogin(cmd.Context(), a, c.anonIdentities, false, paste)
 	if err != nil {
 		return err
 	}
@@ -129,26 +155,7 @@ list, add and remove such links.`,
 				return t.flush()
 			})
 		},
-	}, &cobra.Command{
-		Use:   "link",
-		Short: "Link your identity at the identity provider to your account (opens a browser login)",
-		Args:  noArgs(),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.connect()
-			if err != nil {
-				return err
-			}
-			fin, err := browserLogin(cmd.Context(), a, c.identities, true)
-			if err != nil {
-				return err
-			}
-			// The link's login is a session too; this client keeps its own.
-			return a.emit(fin, func(w io.Writer) error {
-				_, err := fmt.Fprintf(w, "Linked %s at %s to %s.\n", clean(fin.GetIdentity().GetSubject()), clean(fin.GetIdentity().GetIssuer()), clean(fin.GetUid()))
-				return err
-			})
-		},
-	}, &cobra.Command{
+	}, newIdentityLinkCmd(a), &cobra.Command{
 		Use:   "unlink ISSUER SUBJECT",
 		Short: "Remove a link (see trellis identity list)",
 		Args:  exactArgs(2),
@@ -167,5 +174,32 @@ list, add and remove such links.`,
 			})
 		},
 	})
+	return cmd
+}
+
+func newIdentityLinkCmd(a *app) *cobra.Command {
+	var paste bool
+	cmd := &cobra.Command{
+		Use:   "link [--paste]",
+		Short: "Link your identity at the identity provider to your account (a browser login)",
+		Args:  noArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			fin, err := browserLogin(cmd.Context(), a, c.identities, true, paste)
+			if err != nil {
+				return err
+			}
+			// A link opens no session: the output is the link alone.
+			out := &oidcv1.FinishLoginResponse{Uid: fin.GetUid(), Identity: fin.GetIdentity()}
+			return a.emit(out, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Linked %s at %s to %s.\n", clean(fin.GetIdentity().GetSubject()), clean(fin.GetIdentity().GetIssuer()), clean(fin.GetUid()))
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&paste, "paste", false, "paste the code the browser shows instead of receiving it on a loopback address")
 	return cmd
 }

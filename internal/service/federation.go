@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"crypto/subtle"
+	"net"
+	"net/url"
 	"time"
 
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
@@ -43,14 +45,34 @@ type ExternalLoginStart struct {
 	ExpiresAt        time.Time
 }
 
+// validateReturnTo allows an http URL on a loopback address only: the
+// finish code must reach the browser's own machine, never a party that
+// could have started the login (RFC 8252's loopback redirect).
+func validateReturnTo(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err == nil && u.Scheme == "http" && u.User == nil && u.Fragment == "" {
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return domain.Invalid("return_to", "return_to.loopback", "return_to is an http URL on a loopback address (127.0.0.1, [::1] or localhost) that the client listens on, or empty")
+}
+
 // StartExternalLogin begins a login through the identity provider. With
 // link, the caller (logged in with a session) links the identity the
 // provider vouches for to their own account.
-func (s *Service) StartExternalLogin(ctx context.Context, p *auth.Principal, link bool) (*ExternalLoginStart, error) {
+func (s *Service) StartExternalLogin(ctx context.Context, p *auth.Principal, link bool, returnTo string) (*ExternalLoginStart, error) {
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
-	l := &store.ExternalLogin{ID: newID(), Nonce: newID()}
+	if err := validateReturnTo(returnTo); err != nil {
+		return nil, err
+	}
+	l := &store.ExternalLogin{ID: newID(), Nonce: newID(), ReturnTo: returnTo}
 	if link {
 		switch {
 		case p == nil:
@@ -82,16 +104,21 @@ func (s *Service) StartExternalLogin(ctx context.Context, p *auth.Principal, lin
 	return &ExternalLoginStart{ID: l.ID, AuthorizationURL: authURL, PollSecret: poll, ExpiresAt: l.ExpiresAt}, nil
 }
 
-// ExternalCallback is where a login stands once the provider has sent the
-// browser back.
-type ExternalCallback struct {
+// ExternalStep is where a login stands after a step in the browser.
+type ExternalStep struct {
 	LoginID string
 	// Identity is who the provider vouched for.
 	Issuer, Subject, Email string
-	// UID is the account the login ended in; empty when the identity is
+	// UID is the account the login ends in. Empty when the identity is
 	// linked to none yet: then LinkToken is what the link form carries.
 	UID       string
 	LinkToken string
+	// Link says the login links the identity to UID (the caller asked).
+	Link bool
+	// FinishCode, set once UID is, is what the browser hands the client:
+	// to ReturnTo, or shown when ReturnTo is empty.
+	FinishCode string
+	ReturnTo   string
 }
 
 // liveLogin returns a login that has not expired.
@@ -109,10 +136,11 @@ func (s *Service) liveLogin(ctx context.Context, read func(tx store.Tx) (*store.
 }
 
 // CompleteExternalLogin takes the browser back from the provider: it
-// redeems the code, and ends the login in the account the identity is
-// linked to, or links it to the account that asked to link. An identity
-// linked to no account waits for the link form (LinkExternalLogin).
-func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string) (*ExternalCallback, error) {
+// redeems the code and resolves the account: the one the identity is
+// linked to, or the caller's who asked to link it (linked only when the
+// login is collected, by whoever holds the finish code). An identity linked
+// to no account waits for the link form (LinkExternalLogin).
+func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string) (*ExternalStep, error) {
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -125,7 +153,7 @@ func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string)
 	}
 	object := "external_login:" + l.ID
 	if l.Subject != "" {
-		err := domain.FailedPrecondition("this login came back from the identity provider already: start again")
+		err := domain.AlreadyExists("this login came back from the identity provider already: start again")
 		s.AuditRefusal(ctx, OpExternalCallback, nil, object, err, "replayed callback")
 		return nil, err
 	}
@@ -134,38 +162,45 @@ func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string)
 		s.AuditRefusal(ctx, OpExternalCallback, nil, object, err, why)
 		return nil, err
 	}
-	l.Issuer, l.Subject, l.Email = id.Issuer, id.Subject, id.Email
-	out := &ExternalCallback{LoginID: l.ID, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email}
-	rec := &record{op: OpExternalCallback, object: object, detail: "identity " + id.Subject + " at " + id.Issuer}
+	var out *ExternalStep
+	rec := &record{op: OpExternalCallback, object: object}
 	err = s.update(ctx, rec, func(tx store.Tx) error {
+		// The body may run again (a serialization retry): it starts from
+		// what was read, never from a previous attempt's results.
+		out = &ExternalStep{LoginID: l.ID, Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, ReturnTo: l.ReturnTo}
+		res := *l
+		rec.actor, rec.detail = nil, "identity "+id.Subject+" at "+id.Issuer
+		if err := tx.Federation().ClaimCallback(ctx, l.ID, id.Issuer, id.Subject, id.Email); err != nil {
+			return err
+		}
 		link, err := tx.Federation().GetLink(ctx, id.Issuer, id.Subject)
 		switch {
 		case err == nil && l.LinkUID != "" && link.UID != l.LinkUID:
 			return domain.AlreadyExists("this identity at %s is linked to another account: that account must unlink it first", id.Issuer)
 		case err == nil:
-			l.UID = link.UID
+			res.UID = link.UID
 			rec.detail += "; linked to " + link.UID
 		case !domain.HasCode(err, domain.CodeNotFound):
 			return err
 		case l.LinkUID != "":
-			if err := tx.Federation().CreateLink(ctx, &store.IdentityLink{Issuer: id.Issuer, Subject: id.Subject, UID: l.LinkUID, Email: id.Email, CreatedAt: s.now()}); err != nil {
-				return err
-			}
-			l.UID = l.LinkUID
-			rec.detail += "; linked now to " + l.LinkUID
+			res.UID, out.Link = l.LinkUID, true
+			rec.detail += "; to be linked to " + l.LinkUID + " when the login is collected"
 		default:
 			// First use: the user proves which account is theirs.
-			out.LinkToken, l.LinkHash = newSecret()
+			out.LinkToken, res.LinkHash = newSecret()
 			rec.detail += "; linked to no account yet"
 		}
-		rec.actor = &auth.Principal{UID: l.UID}
-		return tx.Federation().UpdateLogin(ctx, l)
+		if res.UID != "" {
+			out.UID = res.UID
+			out.FinishCode, res.FinishHash = newSecret()
+			rec.actor = &auth.Principal{UID: res.UID}
+		}
+		return tx.Federation().UpdateLogin(ctx, &res)
 	})
 	if err != nil {
 		s.AuditRefusal(ctx, OpExternalCallback, nil, object, err, rec.detail)
 		return nil, err
 	}
-	out.UID = l.UID
 	return out, nil
 }
 
@@ -173,9 +208,9 @@ func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string)
 // Trellis account it belongs to and proves it with the account's password
 // (the login back-off and audit are Auth.Login's). The identity is linked
 // and the login ends in that account.
-func (s *Service) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid, pw string) error {
+func (s *Service) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid, pw string) (*ExternalStep, error) {
 	if err := s.passwordLoginAllowed(); err != nil {
-		return err
+		return nil, err
 	}
 	l, err := s.liveLogin(ctx, func(tx store.Tx) (*store.ExternalLogin, error) { return tx.Federation().GetLogin(ctx, loginID) })
 	if err == nil && (l.LinkHash == nil || subtle.ConstantTimeCompare(hashSecret(linkToken), l.LinkHash) != 1) {
@@ -183,39 +218,56 @@ func (s *Service) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid
 	}
 	if err != nil {
 		s.AuditRefusal(ctx, OpExternalLink, nil, "external_login:"+loginID, err, "link form")
-		return err
+		return nil, err
 	}
 	now := s.now()
 	lg, err := s.checkPassword(ctx, OpExternalLink, uid, pw, now)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := lg.user.CanLogIn(); err != nil {
 		s.AuditRefusal(ctx, OpExternalLink, &auth.Principal{UID: uid}, userObject(uid), err, "account state "+string(lg.user.State))
-		return err
+		return nil, err
 	}
-	rec := &record{op: OpExternalLink, actor: &auth.Principal{UID: uid}, object: userObject(uid), detail: "linked identity " + l.Subject + " at " + l.Issuer}
-	return s.update(ctx, rec, func(tx store.Tx) error {
-		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
+	var out *ExternalStep
+	rec := &record{op: OpExternalLink, actor: &auth.Principal{UID: lg.user.UID}, object: userObject(lg.user.UID), detail: "linked identity " + l.Subject + " at " + l.Issuer}
+	err = s.update(ctx, rec, func(tx store.Tx) error {
+		out = &ExternalStep{LoginID: l.ID, Issuer: l.Issuer, Subject: l.Subject, Email: l.Email, UID: lg.user.UID, ReturnTo: l.ReturnTo}
+		res := *l
+		if err := tx.LoginFailures().Reset(ctx, lg.user.UID); err != nil {
 			return err
 		}
-		if err := tx.Federation().CreateLink(ctx, &store.IdentityLink{Issuer: l.Issuer, Subject: l.Subject, UID: uid, Email: l.Email, CreatedAt: now}); err != nil {
+		if err := tx.Federation().CreateLink(ctx, &store.IdentityLink{Issuer: l.Issuer, Subject: l.Subject, UID: lg.user.UID, Email: l.Email, CreatedAt: now}); err != nil {
 			return err
 		}
-		l.UID, l.LinkHash = uid, nil
-		return tx.Federation().UpdateLogin(ctx, l)
+		out.FinishCode, res.FinishHash = newSecret()
+		res.UID, res.LinkHash = lg.user.UID, nil
+		return tx.Federation().UpdateLogin(ctx, &res)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ErrExternalLoginPending answers FinishExternalLogin while the browser has
-// not finished: the client polls.
+// not finished.
 var ErrExternalLoginPending = domain.FailedPrecondition("pending: the login is not finished in the browser yet")
 
-// FinishExternalLogin hands the session a login ended in to the client
-// that started it, once.
-func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret string, issueCert bool) (*Tokens, *store.IdentityLink, error) {
+// ExternalFinish is what collecting a login hands over: a session, or for
+// a link (Tokens nil) the link made.
+type ExternalFinish struct {
+	Tokens *Tokens
+	Link   *store.IdentityLink
+}
+
+// FinishExternalLogin hands a login over, once, to the client that holds
+// both its poll secret and the finish code the browser got: the session it
+// ended in, or for a link the link (and no session: the caller keeps
+// theirs).
+func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret, finishCode string, issueCert bool) (*ExternalFinish, error) {
 	if s.idp == nil {
-		return nil, nil, errNoIdentityProvider
+		return nil, errNoIdentityProvider
 	}
 	var vs domain.Violations
 	if loginID == "" {
@@ -225,17 +277,50 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret s
 		vs.Add("poll_secret", "poll_secret.required", "the poll_secret StartLogin returned")
 	}
 	if err := vs.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	l, err := s.liveLogin(ctx, func(tx store.Tx) (*store.ExternalLogin, error) { return tx.Federation().GetLogin(ctx, loginID) })
 	if err == nil && subtle.ConstantTimeCompare(hashSecret(pollSecret), l.PollHash) != 1 {
 		err = errExternalLoginGone
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if l.UID == "" {
-		return nil, nil, ErrExternalLoginPending
+	if l.UID == "" || l.FinishHash == nil {
+		return nil, ErrExternalLoginPending
+	}
+	if finishCode == "" {
+		return nil, domain.Invalid("finish_code", "finish_code.required", "the code the browser handed back when the login was done")
+	}
+	if subtle.ConstantTimeCompare(hashSecret(finishCode), l.FinishHash) != 1 {
+		err := domain.PermissionDenied("finish_code is not this login's")
+		s.AuditRefusal(ctx, opFinishExternalLogin, nil, "external_login:"+l.ID, err, "wrong finish code")
+		return nil, err
+	}
+	link := &store.IdentityLink{Issuer: l.Issuer, Subject: l.Subject, UID: l.UID, Email: l.Email, CreatedAt: s.now()}
+	if l.LinkUID != "" {
+		// A link asked for by a logged-in user is made now, by the holder
+		// of the finish code: the browser that proved the identity.
+		err := s.update(ctx, &record{op: opFinishExternalLogin, actor: &auth.Principal{UID: l.LinkUID}, object: userObject(l.LinkUID), detail: "linked identity " + l.Subject + " at " + l.Issuer}, func(tx store.Tx) error {
+			if err := tx.Federation().DeleteLogin(ctx, l.ID); err != nil {
+				return err
+			}
+			existing, err := tx.Federation().GetLink(ctx, l.Issuer, l.Subject)
+			switch {
+			case err == nil && existing.UID == l.LinkUID:
+				*link = *existing // linked already: nothing to do
+				return nil
+			case err == nil:
+				return domain.AlreadyExists("this identity at %s is linked to another account: that account must unlink it first", l.Issuer)
+			case !domain.HasCode(err, domain.CodeNotFound):
+				return err
+			}
+			return tx.Federation().CreateLink(ctx, link)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &ExternalFinish{Link: link}, nil
 	}
 	var u *domain.User
 	if err := s.view(ctx, func(tx store.Tx) error {
@@ -243,15 +328,15 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret s
 		u, err = tx.Users().Get(ctx, l.UID)
 		return err
 	}); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	lg := &login{op: opFinishExternalLogin, user: u, at: s.now(), detail: "through identity " + l.Subject + " at " + l.Issuer, issueCert: issueCert,
 		also: func(tx store.Tx) error { return tx.Federation().DeleteLogin(ctx, l.ID) }}
 	toks, err := s.finishLogin(ctx, lg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return toks, &store.IdentityLink{Issuer: l.Issuer, Subject: l.Subject, UID: l.UID, Email: l.Email}, nil
+	return &ExternalFinish{Tokens: toks, Link: link}, nil
 }
 
 // ListIdentityLinks lists the caller's linked identities.

@@ -36,6 +36,12 @@ type ExternalLogin struct {
 	// LinkHash is SHA-256 of the token of the link form shown when the
 	// identity was linked to no account (first use).
 	LinkHash []byte
+	// ReturnTo is the starting client's loopback address the browser is
+	// sent back to with the finish code; empty when the user copies it.
+	ReturnTo string
+	// FinishHash is SHA-256 of the finish code, set when the login has
+	// ended in an account: only its holder collects the login.
+	FinishHash []byte
 	// UID is set when the login has ended in an account.
 	UID       string
 	CreatedAt time.Time
@@ -63,9 +69,13 @@ type Federation interface {
 	// GetLoginByState returns the login whose state hashes to stateHash, or
 	// domain not-found.
 	GetLoginByState(ctx context.Context, stateHash []byte) (*ExternalLogin, error)
-	// UpdateLogin records what the provider said (Issuer, Subject, Email),
-	// the link form's token (LinkHash) and the account (UID); domain
-	// not-found when the login is gone.
+	// ClaimCallback records the identity the provider vouched for, once:
+	// domain already-exists when the login came back before (a replayed or
+	// concurrent callback), domain not-found when it is gone.
+	ClaimCallback(ctx context.Context, id, issuer, subject, email string) error
+	// UpdateLogin records the link form's token (LinkHash), the account
+	// (UID) and the finish code (FinishHash); domain not-found when the
+	// login is gone.
 	UpdateLogin(ctx context.Context, l *ExternalLogin) error
 	// DeleteLogin removes a login; domain not-found when it is gone, so of
 	// two that end it exactly one succeeds.

@@ -72,26 +72,26 @@ func (f federation) DeleteLink(ctx context.Context, uid, issuer, subject string)
 	return f.execOne(ctx, "delete identity link", domain.NotFound("%s has no link to that identity at %s", uid, issuer), "DELETE FROM identity_links WHERE uid = ? AND issuer = ? AND subject = ?", uid, issuer, subject)
 }
 
-const externalLoginColumns = "id, state_hash, poll_hash, nonce, verifier, link_uid, issuer, subject, email, link_hash, uid, created_at, expires_at"
+const externalLoginColumns = "id, state_hash, poll_hash, nonce, verifier, link_uid, issuer, subject, email, link_hash, return_to, finish_hash, uid, created_at, expires_at"
 
 func scanExternalLogin(row scanner) (*store.ExternalLogin, error) {
 	var l store.ExternalLogin
 	var linkUID, uid sql.NullString
 	var created, expires int64
-	if err := row.Scan(&l.ID, &l.StateHash, &l.PollHash, &l.Nonce, &l.Verifier, &linkUID, &l.Issuer, &l.Subject, &l.Email, &l.LinkHash, &uid, &created, &expires); err != nil {
+	if err := row.Scan(&l.ID, &l.StateHash, &l.PollHash, &l.Nonce, &l.Verifier, &linkUID, &l.Issuer, &l.Subject, &l.Email, &l.LinkHash, &l.ReturnTo, &l.FinishHash, &uid, &created, &expires); err != nil {
 		return nil, err
 	}
 	l.LinkUID, l.UID = linkUID.String, uid.String
-	l.LinkHash = nilIfEmpty(l.LinkHash)
+	l.LinkHash, l.FinishHash = nilIfEmpty(l.LinkHash), nilIfEmpty(l.FinishHash)
 	l.CreatedAt, l.ExpiresAt = fromMicros(created), fromMicros(expires)
 	return &l, nil
 }
 
 func (f federation) CreateLogin(ctx context.Context, l *store.ExternalLogin) error {
 	err := f.guard(ctx, func() error {
-		_, err := f.exec(ctx, "INSERT INTO external_logins ("+externalLoginColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		_, err := f.exec(ctx, "INSERT INTO external_logins ("+externalLoginColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			l.ID, l.StateHash, l.PollHash, l.Nonce, l.Verifier, nullable(l.LinkUID), l.Issuer, l.Subject, l.Email,
-			nilIfEmpty(l.LinkHash), nullable(l.UID), micros(l.CreatedAt), micros(l.ExpiresAt))
+			nilIfEmpty(l.LinkHash), l.ReturnTo, nilIfEmpty(l.FinishHash), nullable(l.UID), micros(l.CreatedAt), micros(l.ExpiresAt))
 		return err
 	})
 	if err != nil && f.f.foreignKey(err) {
@@ -122,12 +122,28 @@ func (f federation) GetLoginByState(ctx context.Context, stateHash []byte) (*sto
 	return f.getLogin(ctx, "state_hash", stateHash)
 }
 
+func (f federation) ClaimCallback(ctx context.Context, id, issuer, subject, email string) error {
+	// The guard on subject makes the claim atomic: of two callbacks, one
+	// updates the row and the other finds it claimed.
+	n, err := f.execAffected(ctx, "UPDATE external_logins SET issuer = ?, subject = ?, email = ? WHERE id = ? AND subject = ''", issuer, subject, email, id)
+	if err != nil {
+		return fmt.Errorf("sqlstore: claim external login: %w", err)
+	}
+	if n == 1 {
+		return nil
+	}
+	if _, err := f.GetLogin(ctx, id); err != nil {
+		return err
+	}
+	return domain.AlreadyExists("this login came back from the identity provider already: start again")
+}
+
 func (f federation) UpdateLogin(ctx context.Context, l *store.ExternalLogin) error {
 	var n int64
 	err := f.guard(ctx, func() error {
 		var err error
-		n, err = f.execAffected(ctx, "UPDATE external_logins SET issuer = ?, subject = ?, email = ?, link_hash = ?, uid = ? WHERE id = ?",
-			l.Issuer, l.Subject, l.Email, nilIfEmpty(l.LinkHash), nullable(l.UID), l.ID)
+		n, err = f.execAffected(ctx, "UPDATE external_logins SET link_hash = ?, finish_hash = ?, uid = ? WHERE id = ?",
+			nilIfEmpty(l.LinkHash), nilIfEmpty(l.FinishHash), nullable(l.UID), l.ID)
 		return err
 	})
 	if err != nil && f.f.foreignKey(err) {

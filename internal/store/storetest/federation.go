@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -12,7 +13,7 @@ import (
 const idp = "https://idp.uni.example.edu"
 
 func externalLogin(id string) *store.ExternalLogin {
-	return &store.ExternalLogin{ID: id, StateHash: []byte("state-" + id), PollHash: []byte("poll-" + id), Nonce: "n-" + id, Verifier: "v-" + id, CreatedAt: at(0), ExpiresAt: at(10 * minute)}
+	return &store.ExternalLogin{ID: id, StateHash: []byte("state-" + id), PollHash: []byte("poll-" + id), Nonce: "n-" + id, Verifier: "v-" + id, ReturnTo: "http://127.0.0.1:8400/" + id, CreatedAt: at(0), ExpiresAt: at(10 * minute)}
 }
 
 var federationTests = []test{
@@ -81,8 +82,14 @@ var federationTests = []test{
 			return nil
 		})
 		l.Issuer, l.Subject, l.Email, l.LinkHash = idp, "1234", "alice@uni.example.edu", []byte("link-token-hash")
-		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Federation().UpdateLogin(ctx, l) })
-		l.LinkHash, l.UID = nil, "alice"
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Federation().ClaimCallback(ctx, l.ID, l.Issuer, l.Subject, l.Email))
+			// The provider's answer is taken once.
+			wantCode(t, tx.Federation().ClaimCallback(ctx, l.ID, l.Issuer, "other", l.Email), domain.CodeAlreadyExists, "already")
+			wantCode(t, tx.Federation().ClaimCallback(ctx, "ghost", l.Issuer, l.Subject, l.Email), domain.CodeNotFound)
+			return tx.Federation().UpdateLogin(ctx, l)
+		})
+		l.LinkHash, l.UID, l.FinishHash = nil, "alice", []byte("finish-hash")
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
 			ok(t, tx.Federation().UpdateLogin(ctx, l))
 			ghost := *l
@@ -109,6 +116,13 @@ var federationTests = []test{
 			}
 			return nil
 		})
+	}},
+	{"CallbackClaimedOnce", func(t *testing.T, s store.Store) {
+		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Federation().CreateLogin(ctx, externalLogin("l1")) })
+		errs := race(t, s, func(ctx context.Context, tx store.Tx, i int) error {
+			return tx.Federation().ClaimCallback(ctx, "l1", idp, fmt.Sprint(i), "")
+		})
+		exactlyOne(t, errs, domain.CodeAlreadyExists)
 	}},
 	{"LoginEndedOnce", func(t *testing.T, s store.Store) {
 		update(t, s, func(ctx context.Context, tx store.Tx) error {

@@ -24,7 +24,7 @@ func linkToProto(l *store.IdentityLink) *oidcv1.Link {
 }
 
 func (h *oidcLoginHandler) StartLogin(ctx context.Context, req *connect.Request[oidcv1.StartLoginRequest]) (*connect.Response[oidcv1.StartLoginResponse], error) {
-	st, err := h.svc.StartExternalLogin(ctx, auth.PrincipalFrom(ctx), req.Msg.Link)
+	st, err := h.svc.StartExternalLogin(ctx, auth.PrincipalFrom(ctx), req.Msg.Link, req.Msg.ReturnTo)
 	if err != nil {
 		return nil, err
 	}
@@ -34,14 +34,15 @@ func (h *oidcLoginHandler) StartLogin(ctx context.Context, req *connect.Request[
 }
 
 func (h *oidcLoginHandler) FinishLogin(ctx context.Context, req *connect.Request[oidcv1.FinishLoginRequest]) (*connect.Response[oidcv1.FinishLoginResponse], error) {
-	t, link, err := h.svc.FinishExternalLogin(ctx, req.Msg.LoginId, req.Msg.PollSecret, req.Msg.IssueClientCertificate)
+	f, err := h.svc.FinishExternalLogin(ctx, req.Msg.LoginId, req.Msg.PollSecret, req.Msg.FinishCode, req.Msg.IssueClientCertificate)
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&oidcv1.FinishLoginResponse{
-		Tokens: tokensToProto(t), Identity: linkToProto(link), Uid: link.UID,
-		ClientCertificatePem: t.ClientCertificatePEM, ClientKeyPem: t.ClientKeyPEM,
-	}), nil
+	resp := &oidcv1.FinishLoginResponse{Identity: linkToProto(f.Link), Uid: f.Link.UID}
+	if t := f.Tokens; t != nil {
+		resp.Tokens, resp.ClientCertificatePem, resp.ClientKeyPem = tokensToProto(t), t.ClientCertificatePEM, t.ClientKeyPEM
+	}
+	return connect.NewResponse(resp), nil
 }
 
 func (h *oidcLoginHandler) ListLinks(ctx context.Context, _ *connect.Request[oidcv1.ListLinksRequest]) (*connect.Response[oidcv1.ListLinksResponse], error) {

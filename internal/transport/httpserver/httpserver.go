@@ -152,11 +152,12 @@ func (r *recorder) Flush() {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // SecurePage sets the headers of a page that takes a password: never
-// framed (no clickjacking), never cached, no referrer leaking its query,
-// forms posted back here only.
+// framed (no clickjacking), never cached, no referrer leaking its query.
+// No form-action: browsers apply it to every redirect after a form's post,
+// and a login's post ends at the client's redirect URI, another origin.
 func SecurePage(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 }

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/trellis-testbed/trellis/internal/auth/oidcbackend"
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -36,8 +37,10 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body>
 <main>
-{{if .UID}}<h1>Logged in</h1>
-<p id="done">You are logged in to Trellis as <strong>{{.UID}}</strong>{{if .Email}} through {{.Email}}{{end}}. Return to the application that started the login; you may close this page.</p>
+{{if .Code}}<h1>{{if .Link}}Identity checked{{else}}Logged in{{end}}</h1>
+<p id="done">{{if .Link}}The identity will be linked to the Trellis account <strong>{{.UID}}</strong>{{else}}You are logged in to Trellis as <strong>{{.UID}}</strong>{{end}}{{if .Email}} ({{.Email}}){{end}} once the program that started this login has the code below. Paste it there:</p>
+<p><code id="finish-code">{{.Code}}</code></p>
+<p>Give this code to no one else, and paste it only into a program you started yourself: whoever holds it gets this login.</p>
 {{else if .Form}}<h1>Link your identity to a Trellis account</h1>
 <p>{{.Issuer}} vouches for <strong>{{if .Email}}{{.Email}}{{else}}{{.Subject}}{{end}}</strong>, which is not linked to a Trellis account yet. Log in with your Trellis account once to link them; later logins through {{.Issuer}} need no password.</p>
 {{if .Error}}<p role="alert" id="error">{{.Error}}</p>{{end}}
@@ -58,9 +61,28 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 
 type view struct {
 	UID, Email, Issuer, Subject string
+	Link                        bool
+	Code                        string // the finish code, shown when there is no return_to
 	Form                        bool
 	LoginID, Token, Typed       string
 	Error                       string
+}
+
+// done ends a step that settled the account: the browser takes the finish
+// code to the client's loopback address, or shows it to be pasted.
+func (p *pages) done(w http.ResponseWriter, r *http.Request, st *service.ExternalStep) {
+	if st.ReturnTo != "" {
+		u, err := url.Parse(st.ReturnTo)
+		if err == nil {
+			q := u.Query()
+			q.Set("code", st.FinishCode)
+			u.RawQuery = q.Encode()
+			httpserver.SecurePage(w.Header())
+			http.Redirect(w, r, u.String(), http.StatusFound)
+			return
+		}
+	}
+	p.render(w, r, http.StatusOK, view{UID: st.UID, Email: st.Email, Link: st.Link, Code: st.FinishCode})
 }
 
 func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, v view) {
@@ -96,16 +118,16 @@ func (p *pages) callback(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusUnauthorized, view{Error: msg})
 		return
 	}
-	res, err := p.svc.CompleteExternalLogin(r.Context(), q.Get("state"), q.Get("code"))
+	st, err := p.svc.CompleteExternalLogin(r.Context(), q.Get("state"), q.Get("code"))
 	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
-	v := view{UID: res.UID, Email: res.Email, Issuer: res.Issuer, Subject: res.Subject}
-	if res.UID == "" {
-		v.Form, v.LoginID, v.Token = true, res.LoginID, res.LinkToken
+	if st.UID == "" {
+		p.render(w, r, http.StatusOK, view{Issuer: st.Issuer, Subject: st.Subject, Email: st.Email, Form: true, LoginID: st.LoginID, Token: st.LinkToken})
+		return
 	}
-	p.render(w, r, http.StatusOK, v)
+	p.done(w, r, st)
 }
 
 func (p *pages) link(w http.ResponseWriter, r *http.Request) {
@@ -115,11 +137,11 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	uid := f.Get("uid")
-	err := p.svc.LinkExternalLogin(r.Context(), f.Get("login"), f.Get("token"), uid, f.Get("password"))
+	st, err := p.svc.LinkExternalLogin(r.Context(), f.Get("login"), f.Get("token"), uid, f.Get("password"))
 	var de *domain.Error
 	switch {
 	case err == nil:
-		p.render(w, r, http.StatusOK, view{UID: uid})
+		p.done(w, r, st)
 	case errors.As(err, &de) && (de.Code == domain.CodeUnauthenticated || de.Code == domain.CodeResourceExhausted || de.Code == domain.CodePermissionDenied || de.Code == domain.CodeFailedPrecondition):
 		// A wrong password (or a locked account): the form again.
 		p.render(w, r, httpserver.Status(de.Code), view{Form: true, LoginID: f.Get("login"), Token: f.Get("token"), Typed: uid, Error: de.Message})

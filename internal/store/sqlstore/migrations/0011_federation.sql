@@ -11,7 +11,10 @@ CREATE TABLE identity_links (
 CREATE INDEX identity_links_uid ON identity_links (uid, created_at);
 
 -- state_hash and poll_hash are SHA-256 of the OAuth state and of the
--- starting client's secret; link_hash of the first-use link form's token.
+-- starting client's secret; link_hash of the first-use link form's token;
+-- finish_hash of the code the browser hands back to the starting client
+-- (through return_to, a loopback address of the client's, or the user's
+-- copy), without which the login cannot be collected.
 CREATE TABLE external_logins (
     id         TEXT NOT NULL,
     state_hash {{blob}} NOT NULL,
@@ -23,6 +26,8 @@ CREATE TABLE external_logins (
     subject    TEXT NOT NULL DEFAULT '',
     email      TEXT NOT NULL DEFAULT '',
     link_hash  {{blob}},
+    return_to  TEXT NOT NULL DEFAULT '',
+    finish_hash {{blob}},
     uid        TEXT {{bytewise}} REFERENCES users (uid) ON DELETE CASCADE,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,

@@ -32,7 +32,12 @@ const (
 type StartLoginRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Link the identity to the caller's account (needs a login session).
-	Link          bool `protobuf:"varint,1,opt,name=link,proto3" json:"link,omitempty"`
+	Link bool `protobuf:"varint,1,opt,name=link,proto3" json:"link,omitempty"`
+	// Where the browser takes the finish code when the login is done: an
+	// http URL on a loopback address (127.0.0.1, [::1], localhost) that the
+	// client listens on; it gets "?code=FINISH_CODE". Empty: the browser
+	// shows the code, for the user to paste into the client.
+	ReturnTo      string `protobuf:"bytes,2,opt,name=return_to,json=returnTo,proto3" json:"return_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -72,6 +77,13 @@ func (x *StartLoginRequest) GetLink() bool {
 		return x.Link
 	}
 	return false
+}
+
+func (x *StartLoginRequest) GetReturnTo() string {
+	if x != nil {
+		return x.ReturnTo
+	}
+	return ""
 }
 
 type StartLoginResponse struct {
@@ -148,6 +160,8 @@ type FinishLoginRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	LoginId    string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
 	PollSecret string                 `protobuf:"bytes,2,opt,name=poll_secret,json=pollSecret,proto3" json:"poll_secret,omitempty"`
+	// The code the browser handed back (see StartLoginRequest.return_to).
+	FinishCode string `protobuf:"bytes,4,opt,name=finish_code,json=finishCode,proto3" json:"finish_code,omitempty"`
 	// Ask for a client certificate bound to the session, as Auth.Login does.
 	IssueClientCertificate bool `protobuf:"varint,3,opt,name=issue_client_certificate,json=issueClientCertificate,proto3" json:"issue_client_certificate,omitempty"`
 	unknownFields          protoimpl.UnknownFields
@@ -198,6 +212,13 @@ func (x *FinishLoginRequest) GetPollSecret() string {
 	return ""
 }
 
+func (x *FinishLoginRequest) GetFinishCode() string {
+	if x != nil {
+		return x.FinishCode
+	}
+	return ""
+}
+
 func (x *FinishLoginRequest) GetIssueClientCertificate() bool {
 	if x != nil {
 		return x.IssueClientCertificate
@@ -206,8 +227,10 @@ func (x *FinishLoginRequest) GetIssueClientCertificate() bool {
 }
 
 type FinishLoginResponse struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Tokens *v1.Tokens             `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The session; unset for a link (StartLoginRequest.link), which keeps
+	// the caller's own session and opens none.
+	Tokens *v1.Tokens `protobuf:"bytes,1,opt,name=tokens,proto3" json:"tokens,omitempty"`
 	// The identity the provider vouched for.
 	Identity *Link `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
 	// When issue_client_certificate was set: as in trellis.v1.LoginResponse.
@@ -524,20 +547,23 @@ var File_trellis_v1_ext_auth_oidc_v1_oidc_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_ext_auth_oidc_v1_oidc_proto_rawDesc = "" +
 	"\n" +
-	"&trellis/v1/ext/auth/oidc/v1/oidc.proto\x12\x1btrellis.v1.ext.auth.oidc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15trellis/v1/auth.proto\"'\n" +
+	"&trellis/v1/ext/auth/oidc/v1/oidc.proto\x12\x1btrellis.v1.ext.auth.oidc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15trellis/v1/auth.proto\"D\n" +
 	"\x11StartLoginRequest\x12\x12\n" +
-	"\x04link\x18\x01 \x01(\bR\x04link\"\xb8\x01\n" +
+	"\x04link\x18\x01 \x01(\bR\x04link\x12\x1b\n" +
+	"\treturn_to\x18\x02 \x01(\tR\breturnTo\"\xb8\x01\n" +
 	"\x12StartLoginResponse\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12+\n" +
 	"\x11authorization_url\x18\x02 \x01(\tR\x10authorizationUrl\x12\x1f\n" +
 	"\vpoll_secret\x18\x03 \x01(\tR\n" +
 	"pollSecret\x129\n" +
 	"\n" +
-	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x8a\x01\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xab\x01\n" +
 	"\x12FinishLoginRequest\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x1f\n" +
 	"\vpoll_secret\x18\x02 \x01(\tR\n" +
-	"pollSecret\x128\n" +
+	"pollSecret\x12\x1f\n" +
+	"\vfinish_code\x18\x04 \x01(\tR\n" +
+	"finishCode\x128\n" +
 	"\x18issue_client_certificate\x18\x03 \x01(\bR\x16issueClientCertificate\"\xee\x01\n" +
 	"\x13FinishLoginResponse\x12*\n" +
 	"\x06tokens\x18\x01 \x01(\v2\x12.trellis.v1.TokensR\x06tokens\x12=\n" +

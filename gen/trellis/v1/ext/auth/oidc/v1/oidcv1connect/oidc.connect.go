@@ -53,9 +53,9 @@ type LoginClient interface {
 	// StartLogin begins a login. Anyone may; a logged-in caller may ask to
 	// link the identity to their own account instead.
 	StartLogin(context.Context, *connect.Request[v1.StartLoginRequest]) (*connect.Response[v1.StartLoginResponse], error)
-	// FinishLogin collects the session a login ended in, once. Until the
-	// browser has finished, it is refused as failed precondition with the
-	// reason "pending": poll.
+	// FinishLogin collects a login, once: the session it ended in, or for a
+	// link the link it makes. Until the browser has finished, it is refused
+	// as failed precondition, "pending: …".
 	FinishLogin(context.Context, *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.FinishLoginResponse], error)
 	// ListLinks lists the caller's linked identities.
 	ListLinks(context.Context, *connect.Request[v1.ListLinksRequest]) (*connect.Response[v1.ListLinksResponse], error)
@@ -135,9 +135,9 @@ type LoginHandler interface {
 	// StartLogin begins a login. Anyone may; a logged-in caller may ask to
 	// link the identity to their own account instead.
 	StartLogin(context.Context, *connect.Request[v1.StartLoginRequest]) (*connect.Response[v1.StartLoginResponse], error)
-	// FinishLogin collects the session a login ended in, once. Until the
-	// browser has finished, it is refused as failed precondition with the
-	// reason "pending": poll.
+	// FinishLogin collects a login, once: the session it ended in, or for a
+	// link the link it makes. Until the browser has finished, it is refused
+	// as failed precondition, "pending: …".
 	FinishLogin(context.Context, *connect.Request[v1.FinishLoginRequest]) (*connect.Response[v1.FinishLoginResponse], error)
 	// ListLinks lists the caller's linked identities.
 	ListLinks(context.Context, *connect.Request[v1.ListLinksRequest]) (*connect.Response[v1.ListLinksResponse], error)
