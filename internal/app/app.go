@@ -40,6 +40,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/transport/httpserver"
 	"github.com/trellis-testbed/trellis/internal/transport/oidclogin"
 	"github.com/trellis-testbed/trellis/internal/transport/oidcprovider"
+	"github.com/trellis-testbed/trellis/internal/transport/ratelimit"
 )
 
 // Version is the release version, set at link time.
@@ -105,6 +106,9 @@ type Config struct {
 	ReapInterval time.Duration
 	// Now is the service's clock; tests move it.
 	Now func() time.Time
+	// BrowserPageLimit bounds how often one address may load the OpenID
+	// Connect pages a browser visits (DefaultBrowserPageLimit when zero).
+	BrowserPageLimit ratelimit.Limit
 	// AuthBackends are the authentication backends, in the order they are
 	// asked (see auth.Backend and backends.go): "local" (passwords, also
 	// as HTTP Basic), "null" (development only, loopback only). nil means
@@ -113,6 +117,10 @@ type Config struct {
 	// OIDCBackend configures the oidc backend, when AuthBackends has it.
 	OIDCBackend OIDCBackendConfig
 }
+
+// DefaultBrowserPageLimit lets one address through a login (about four
+// pages) several times a second, steadily.
+var DefaultBrowserPageLimit = ratelimit.Limit{Every: 50 * time.Millisecond, Burst: 60}
 
 // Server is a built, not yet serving, Trellis.
 type Server struct {
@@ -255,9 +263,24 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The browser-facing OpenID Connect pages answer anyone and write
+	// state and audit records: bounded per address like the anonymous
+	// operations of the contract. (The token, userinfo and key endpoints
+	// serve relying parties' servers, which speak for many users each.)
+	pageLimit := cfg.BrowserPageLimit
+	if pageLimit.Every == 0 {
+		pageLimit = DefaultBrowserPageLimit
+	}
+	pages := ratelimit.New(map[string]ratelimit.Limit{"pages": pageLimit})
+	limited := pages.Middleware("pages", http.StripPrefix(oidcprovider.Prefix, op))
+	for _, p := range oidcprovider.BrowserPaths {
+		mux.Handle(oidcprovider.Prefix+p, limited)
+	}
 	mux.Handle(oidcprovider.Prefix+"/", http.StripPrefix(oidcprovider.Prefix, op))
 	if idp != nil {
-		oidclogin.Mount(mux, svc, log)
+		backend := http.NewServeMux()
+		oidclogin.Mount(backend, svc, log)
+		mux.Handle("/auth/oidc/", pages.Middleware("pages", backend))
 	}
 	var h http.Handler = httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -14,8 +15,10 @@ import (
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/oidctest"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/transport/ratelimit"
 )
 
 const rpRedirect = "http://127.0.0.1:9/callback"
@@ -289,7 +292,8 @@ func wantOAuthError(t *testing.T, err error, code string) {
 //	go test -run '^$' -bench OIDCCodeFlow -benchtime 200x ./internal/app/
 func BenchmarkOIDCCodeFlow(b *testing.B) {
 	ctx := context.Background()
-	h := newServer(b, openStore(b, sqlite))
+	// One address runs every login: no page limit.
+	h := newServer(b, openStore(b, sqlite), func(c *app.Config) { c.BrowserPageLimit = ratelimit.Limit{Every: time.Nanosecond, Burst: 1 << 30} })
 	adminTok := h.bootstrapAdmin()
 	added, err := trellisv1connect.NewOidcClientsClient(h.http, h.url).AddClient(ctx, req(&trellisv1.AddClientRequest{Name: "notebooks", RedirectUris: []string{rpRedirect}}, adminTok))
 	if err != nil {
@@ -311,4 +315,25 @@ func BenchmarkOIDCCodeFlow(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "logins/s")
+}
+
+// TestOIDCPagesRateLimited: the pages a browser visits answer anyone, so
+// one address is held to a steady rate.
+func TestOIDCPagesRateLimited(t *testing.T) {
+	h := newHarness(t, sqlite)
+	b := oidctest.NewBrowser(t)
+	limited := false
+	for range app.DefaultBrowserPageLimit.Burst + 20 {
+		if resp, _ := b.Get(h.url + "/oidc/login?id=nope"); resp.StatusCode == http.StatusTooManyRequests {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("no 429 for a flood of login pages from one address")
+	}
+	// Discovery is not a page a browser loads: relying parties read it.
+	if resp, _ := b.Get(h.url + "/oidc/.well-known/openid-configuration"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery while the pages are limited: %d", resp.StatusCode)
+	}
 }

@@ -710,4 +710,3 @@ func TestCorruptCredentials(t *testing.T) {
 		t.Errorf("saved %+v", c)
 	}
 }
-

@@ -155,7 +155,9 @@ func (o oidc) CompleteAuthRequest(ctx context.Context, id, uid string, at time.T
 	var n int64
 	err := o.guard(ctx, func() error {
 		var err error
-		n, err = o.execAffected(ctx, "UPDATE oidc_auth_requests SET uid = ?, auth_time = ? WHERE id = ?", uid, micros(at), id)
+		// Once: a second login on the same request (its id is in the
+		// login page's address) must not change whom its code names.
+		n, err = o.execAffected(ctx, "UPDATE oidc_auth_requests SET uid = ?, auth_time = ? WHERE id = ? AND uid IS NULL", uid, micros(at), id)
 		return err
 	})
 	if err != nil && o.f.foreignKey(err) {
@@ -165,7 +167,10 @@ func (o oidc) CompleteAuthRequest(ctx context.Context, id, uid string, at time.T
 		return fmt.Errorf("sqlstore: complete oidc auth request: %w", err)
 	}
 	if n == 0 {
-		return domain.NotFound("authorization request not found (it expired, or was used)")
+		if _, err := o.GetAuthRequest(ctx, id); err != nil {
+			return err
+		}
+		return domain.AlreadyExists("this authorization request has a login already: start again from the application")
 	}
 	return nil
 }

@@ -118,7 +118,9 @@ var federationTests = []test{
 		})
 	}},
 	{"CallbackClaimedOnce", func(t *testing.T, s store.Store) {
-		update(t, s, func(ctx context.Context, tx store.Tx) error { return tx.Federation().CreateLogin(ctx, externalLogin("l1")) })
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Federation().CreateLogin(ctx, externalLogin("l1"))
+		})
 		errs := race(t, s, func(ctx context.Context, tx store.Tx, i int) error {
 			return tx.Federation().ClaimCallback(ctx, "l1", idp, fmt.Sprint(i), "")
 		})

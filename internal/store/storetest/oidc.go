@@ -87,6 +87,7 @@ var oidcTests = []test{
 			wantCode(t, tx.OIDC().CompleteAuthRequest(ctx, "r1", "ghost", at(minute)), domain.CodeNotFound, "ghost")
 			wantCode(t, tx.OIDC().CompleteAuthRequest(ctx, "nope", "alice", at(minute)), domain.CodeNotFound)
 			ok(t, tx.OIDC().CompleteAuthRequest(ctx, "r1", "alice", at(minute)))
+			wantCode(t, tx.OIDC().CompleteAuthRequest(ctx, "r1", "alice", at(2*minute)), domain.CodeAlreadyExists, "already")
 			return tx.OIDC().SetCode(ctx, "r1", []byte("code-hash"))
 		})
 		var redeemed *store.OIDCAuthRequest

@@ -52,6 +52,10 @@ func discovery(ctx context.Context, p *op.Provider, st *storage) *oidc.Discovery
 	return d
 }
 
+// BrowserPaths are the provider's pages a browser visits (below Prefix):
+// anyone may load them, so they are rate-limited by address.
+var BrowserPaths = []string{"/authorize", "/authorize/callback", "/login", "/end_session"}
+
 // Issuer returns the issuer of a server reached at publicURL.
 func Issuer(publicURL string) string { return strings.TrimRight(publicURL, "/") + Prefix }
 

@@ -49,6 +49,14 @@ func describe(err error) string {
 	return "server error"
 }
 
+// typed reports whether err is a refusal (a typed error), not a failure
+// of the server (the store down, say), which clients must not take for
+// one.
+func typed(err error) bool {
+	var e *domain.Error
+	return errors.As(err, &e) && e.Code != domain.CodeInternal && e.Code != domain.CodeUnavailable
+}
+
 func wrap(err error) error {
 	if domain.HasCode(err, domain.CodeNotFound) {
 		return notFound{err}
@@ -149,7 +157,10 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	}
 	id, exp, err := s.svc.OIDCIssueAccessToken(ctx, client, req.GetSubject(), req.GetScopes())
 	if err != nil {
-		return "", time.Time{}, oidc.ErrAccessDenied().WithDescription("%s", describe(err))
+		if typed(err) {
+			return "", time.Time{}, oidc.ErrAccessDenied().WithDescription("%s", describe(err))
+		}
+		return "", time.Time{}, err // the library answers server_error
 	}
 	return id, exp, nil
 }
@@ -266,6 +277,9 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
 	t, c, err := s.svc.OIDCTokenClaims(ctx, tokenID, subject)
 	if err != nil {
+		if !typed(err) {
+			return oidc.ErrServerError().WithDescription("server error").WithParent(err)
+		}
 		// RFC 6750's answer to a token that no longer stands.
 		return &oidc.Error{ErrorType: "invalid_token", Description: describe(err), Parent: err}
 	}
