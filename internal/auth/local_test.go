@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -283,5 +284,30 @@ func TestLocalSharesConcurrentChecks(t *testing.T) {
 	}
 	if c := f.count(); c != 1 {
 		t.Fatalf("%d password checks for %d concurrent requests, want 1", c, n)
+	}
+}
+
+// TestNullMiddlewareRefusesForeignHosts: a page of another site the
+// developer visits cannot reach the null backend through DNS rebinding.
+func TestNullMiddlewareRefusesForeignHosts(t *testing.T) {
+	h := NullWarningMiddleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, c := range []struct {
+		host string
+		want int
+	}{
+		{"127.0.0.1:7700", http.StatusOK},
+		{"localhost:7700", http.StatusOK},
+		{"[::1]:7700", http.StatusOK},
+		{"localhost", http.StatusOK},
+		{"rebind.attacker.example:7700", http.StatusMisdirectedRequest},
+		{"10.0.0.5:7700", http.StatusMisdirectedRequest},
+	} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, "/trellis.v1.Auth/WhoAmI", nil)
+		r.Host = c.host
+		h.ServeHTTP(rec, r)
+		if rec.Code != c.want || rec.Header().Get(NullWarningHeader) == "" {
+			t.Errorf("Host %s: status %d (warning %q), want %d", c.host, rec.Code, rec.Header().Get(NullWarningHeader), c.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"strings"
 
@@ -40,9 +41,31 @@ func (Null) Authenticate(_ context.Context, h http.Header) (*Principal, error) {
 }
 
 // NullWarningMiddleware puts the null backend's warning on every response.
+//
+// It also refuses a request whose Host is not a loopback name: a web page
+// the developer visits could otherwise reach the server through DNS
+// rebinding (a name of the attacker's that resolves to 127.0.0.1) and
+// claim any uid.
 func NullWarningMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(NullWarningHeader, NullWarning)
+		if !loopbackHost(r.Host) {
+			http.Error(w, "the null authentication backend serves requests addressed to a loopback name only (127.0.0.1, ::1, localhost)", http.StatusMisdirectedRequest)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHost reports whether a Host header names a loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -366,6 +366,9 @@ func (s *Service) OIDCRevokeToken(ctx context.Context, tokenID, clientID string)
 // OIDCEndSession revokes the tokens a client holds for a user (the user
 // logged out of it).
 func (s *Service) OIDCEndSession(ctx context.Context, uid, clientID string) error {
+	if uid == "" {
+		return nil // no id_token_hint: no one to log out, nothing to record
+	}
 	return s.update(ctx, &record{op: OpOIDCRevoke, actor: &auth.Principal{UID: uid}, object: oidcClientObject(clientID), detail: "end session"}, func(tx store.Tx) error {
 		_, err := tx.OIDC().DeleteUserTokens(ctx, uid, clientID)
 		return err

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
+	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -81,6 +82,9 @@ type generation struct {
 	previousUntil time.Time
 	// pool holds root and next; poolPrevious also previous.
 	pool, poolPrevious *x509.CertPool
+	// The stored forms it was read from, to tell a reload that changed
+	// nothing.
+	rootRaw, nextRaw, chainRaw []byte
 }
 
 // Load returns the X.509 CA kept in st, creating it on first start. A key
@@ -99,25 +103,45 @@ func Load(ctx context.Context, st store.Store, sealer keys.Sealer) (*CA, error) 
 
 // Reload reads the authority from the store again: a rotation made on
 // another replica takes effect here. It reports whether the issuing root
-// changed.
+// changed. The usual case, nothing changed, costs one read transaction.
 func (c *CA) Reload(ctx context.Context) (bool, error) {
-	load := func(name, cn string) (*store.Authority, error) {
-		return keys.LoadAuthority(ctx, c.st, c.sealer, name, func() (*store.Authority, error) { return newAuthority(c.sealer, name, cn, time.Now()) })
+	var cur, next *store.Authority
+	err := c.st.View(ctx, func(tx store.Tx) error {
+		var err error
+		if cur, err = tx.Authorities().Get(ctx, store.AuthorityX509); err != nil {
+			return err
+		}
+		next, err = tx.Authorities().Get(ctx, store.AuthorityX509Next)
+		return err
+	})
+	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && (keys.NeedsReseal(c.sealer, cur.PrivateKey) || keys.NeedsReseal(c.sealer, next.PrivateKey))) {
+		// First start (or a key to seal): create or seal, once.
+		cur, next, err = c.loadOrCreate(ctx)
 	}
-	cur, err := load(store.AuthorityX509, "Trellis CA")
 	if err != nil {
 		return false, fmt.Errorf("x509ca: loading the X.509 CA: %w", err)
 	}
-	next, err := load(store.AuthorityX509Next, nextCN(time.Now()))
-	if err != nil {
-		return false, fmt.Errorf("x509ca: loading the next X.509 CA: %w", err)
+	old := c.gen.Load()
+	if old != nil && bytes.Equal(old.rootRaw, cur.PublicKey) && bytes.Equal(old.nextRaw, next.PublicKey) && bytes.Equal(old.chainRaw, cur.Chain) {
+		return false, nil
 	}
 	g, err := open(cur, next, c.sealer)
 	if err != nil {
 		return false, err
 	}
-	old := c.gen.Swap(g)
+	c.gen.Store(g)
 	return old == nil || !old.root.Equal(g.root), nil
+}
+
+func (c *CA) loadOrCreate(ctx context.Context) (cur, next *store.Authority, err error) {
+	load := func(name, cn string) (*store.Authority, error) {
+		return keys.LoadAuthority(ctx, c.st, c.sealer, name, func() (*store.Authority, error) { return newAuthority(c.sealer, name, cn, time.Now()) })
+	}
+	if cur, err = load(store.AuthorityX509, "Trellis CA"); err != nil {
+		return nil, nil, err
+	}
+	next, err = load(store.AuthorityX509Next, nextCN(time.Now()))
+	return cur, next, err
 }
 
 // nextCN names a root made at t; roots differ in name, so that a
@@ -181,7 +205,8 @@ func open(cur, next *store.Authority, sealer keys.Sealer) (*generation, error) {
 	if !ok || !key.PublicKey.Equal(root.PublicKey) {
 		return nil, errors.New("x509ca: opening the X.509 CA key: the private key does not match the CA certificate")
 	}
-	g := &generation{root: root, key: key, pool: x509.NewCertPool(), poolPrevious: x509.NewCertPool()}
+	g := &generation{root: root, key: key, pool: x509.NewCertPool(), poolPrevious: x509.NewCertPool(),
+		rootRaw: cur.PublicKey, nextRaw: next.PublicKey, chainRaw: cur.Chain}
 	if g.next, err = x509.ParseCertificate(next.PublicKey); err != nil {
 		return nil, fmt.Errorf("x509ca: parsing the next X.509 CA certificate: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/service"
@@ -83,13 +84,16 @@ func audit(next http.Handler, svc *service.Service) http.Handler {
 		}
 		object := ""
 		if client != "" {
-			object = "oidc_client:" + client
+			// The caller chose it: the record keeps a bounded, printable
+			// form (a real client id is a short name).
+			object = "oidc_client:" + clip(client, 64)
 		}
 		dc, ok := oauthCodes[code]
 		if !ok {
 			dc = domain.CodeInternal
 		}
-		svc.AuditRefusal(r.Context(), op, nil, object, &domain.Error{Code: dc, Message: desc}, strings.TrimSpace(code+": "+desc))
+		detail := clip(strings.TrimSpace(code+": "+desc), 300)
+		svc.AuditRefusal(r.Context(), op, nil, object, &domain.Error{Code: dc, Message: detail}, detail)
 	})
 }
 
@@ -160,8 +164,19 @@ func (e *errorRecorder) refusal() (code, desc string, refused bool) {
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 300 {
-		s = s[:300]
+	return s
+}
+
+// clip bounds a string the caller chose, and keeps only printable runes.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, s)
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
 	}
 	return s
 }

@@ -1,5 +1,5 @@
--- An authority's chain: certificates that tie its root to the roots before
--- it. After an X.509 CA rotation it holds the new root cross-signed by the
--- old key and the old root (DER, one after the other), so that peers that
--- still trust only the old root verify what the new one issues.
+-- An authority's chain: what ties its root to the one it replaced. After
+-- an X.509 CA rotation, the issuing root's row holds the replaced root
+-- (DER), trusted until the certificates it issued have expired (see
+-- internal/auth/x509ca); empty when it replaced none.
 ALTER TABLE authorities ADD COLUMN chain {{blob}} NOT NULL DEFAULT '';
