@@ -131,13 +131,7 @@ func (s *Service) createExperiment(ctx context.Context, p *auth.Principal, op, i
 
 // GetExperiment returns an experiment, with aspect content when asked.
 func (s *Service) GetExperiment(ctx context.Context, id string, withContent bool) (*ExperimentView, error) {
-	var v *ExperimentView
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		v, err = s.experimentView(ctx, tx, id, withContent)
-		return err
-	})
-	return v, err
+	return viewOf(ctx, s, func(tx store.Tx) (*ExperimentView, error) { return s.experimentView(ctx, tx, id, withContent) })
 }
 
 func (s *Service) experimentView(ctx context.Context, tx store.Tx, id string, withContent bool) (*ExperimentView, error) {

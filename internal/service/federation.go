@@ -123,12 +123,7 @@ type ExternalStep struct {
 
 // liveLogin returns a login that has not expired.
 func (s *Service) liveLogin(ctx context.Context, read func(tx store.Tx) (*store.ExternalLogin, error)) (*store.ExternalLogin, error) {
-	var l *store.ExternalLogin
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		l, err = read(tx)
-		return err
-	})
+	l, err := viewOf(ctx, s, func(tx store.Tx) (*store.ExternalLogin, error) { return read(tx) })
 	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && !s.now().Before(l.ExpiresAt)) {
 		return nil, errExternalLoginGone
 	}
@@ -341,13 +336,7 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret, 
 
 // ListIdentityLinks lists the caller's linked identities.
 func (s *Service) ListIdentityLinks(ctx context.Context, p *auth.Principal) ([]*store.IdentityLink, error) {
-	var out []*store.IdentityLink
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		out, err = tx.Federation().ListLinks(ctx, p.UID)
-		return err
-	})
-	return out, err
+	return viewOf(ctx, s, func(tx store.Tx) ([]*store.IdentityLink, error) { return tx.Federation().ListLinks(ctx, p.UID) })
 }
 
 // UnlinkIdentity removes one of the caller's links.

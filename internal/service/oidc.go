@@ -121,13 +121,7 @@ func (s *Service) AddOIDCClient(ctx context.Context, p *auth.Principal, name str
 
 // ListOIDCClients lists the registered clients.
 func (s *Service) ListOIDCClients(ctx context.Context) ([]*store.OIDCClient, error) {
-	var out []*store.OIDCClient
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		out, err = tx.OIDC().ListClients(ctx)
-		return err
-	})
-	return out, err
+	return viewOf(ctx, s, func(tx store.Tx) ([]*store.OIDCClient, error) { return tx.OIDC().ListClients(ctx) })
 }
 
 // RemoveOIDCClient removes a client with its tokens and pending codes.
@@ -143,13 +137,7 @@ func (s *Service) RemoveOIDCClient(ctx context.Context, p *auth.Principal, name 
 
 // OIDCClient returns a registered client, or domain not-found.
 func (s *Service) OIDCClient(ctx context.Context, id string) (*store.OIDCClient, error) {
-	var c *store.OIDCClient
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		c, err = tx.OIDC().GetClient(ctx, id)
-		return err
-	})
-	return c, err
+	return viewOf(ctx, s, func(tx store.Tx) (*store.OIDCClient, error) { return tx.OIDC().GetClient(ctx, id) })
 }
 
 // errBadClient is the one answer to an unknown client and a wrong secret.
@@ -189,12 +177,7 @@ var errAuthRequestGone = domain.NotFound("authorization request not found (it ex
 
 // OIDCAuthRequest returns a live authorization request.
 func (s *Service) OIDCAuthRequest(ctx context.Context, id string) (*store.OIDCAuthRequest, error) {
-	var r *store.OIDCAuthRequest
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		r, err = tx.OIDC().GetAuthRequest(ctx, id)
-		return err
-	})
+	r, err := viewOf(ctx, s, func(tx store.Tx) (*store.OIDCAuthRequest, error) { return tx.OIDC().GetAuthRequest(ctx, id) })
 	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && !s.now().Before(r.ExpiresAt)) {
 		return nil, errAuthRequestGone
 	}
@@ -288,13 +271,7 @@ type OIDCClaims struct {
 
 // OIDCUser returns the claims of a user who may log in.
 func (s *Service) OIDCUser(ctx context.Context, uid string) (*OIDCClaims, error) {
-	var c *OIDCClaims
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		c, err = oidcClaims(ctx, tx, uid)
-		return err
-	})
-	return c, err
+	return viewOf(ctx, s, func(tx store.Tx) (*OIDCClaims, error) { return oidcClaims(ctx, tx, uid) })
 }
 
 func oidcClaims(ctx context.Context, tx store.Tx, uid string) (*OIDCClaims, error) {

@@ -223,13 +223,7 @@ func (s *Service) deleteProject(ctx context.Context, tx store.Tx, name string) e
 
 // GetProject returns a project with its nesting and description.
 func (s *Service) GetProject(ctx context.Context, name string) (*ProjectView, error) {
-	var v *ProjectView
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		v, err = projectView(ctx, tx, name)
-		return err
-	})
-	return v, err
+	return viewOf(ctx, s, func(tx store.Tx) (*ProjectView, error) { return projectView(ctx, tx, name) })
 }
 
 func projectView(ctx context.Context, tx store.Tx, name string) (*ProjectView, error) {

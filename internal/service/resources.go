@@ -66,13 +66,7 @@ func (s *Service) RegisterResource(ctx context.Context, p *auth.Principal, r *do
 
 // GetResource returns a resource and what it is bound to.
 func (s *Service) GetResource(ctx context.Context, name string) (*store.BoundResource, error) {
-	var out *store.BoundResource
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		out, err = tx.Resources().Get(ctx, name)
-		return err
-	})
-	return out, err
+	return viewOf(ctx, s, func(tx store.Tx) (*store.BoundResource, error) { return tx.Resources().Get(ctx, name) })
 }
 
 // ResourceQuery selects resources.

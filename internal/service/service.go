@@ -260,6 +260,17 @@ func (s *Service) view(ctx context.Context, fn func(tx store.Tx) error) error {
 	return s.st.View(ctx, fn)
 }
 
+// viewOf reads one value in a read-only transaction.
+func viewOf[T any](ctx context.Context, s *Service, read func(tx store.Tx) (T, error)) (T, error) {
+	var v T
+	err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		v, err = read(tx)
+		return err
+	})
+	return v, err
+}
+
 func (s *Service) auditEvent(ctx context.Context, rec *record, outcome string) *domain.AuditEvent {
 	actor, onBehalfOf := actorUID(rec.actor), ""
 	if rec.actor != nil && rec.actor.Actor != "" {

@@ -277,13 +277,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
 
 // GetUser returns an account.
 func (s *Service) GetUser(ctx context.Context, uid string) (*domain.User, error) {
-	var u *domain.User
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		u, err = tx.Users().Get(ctx, uid)
-		return err
-	})
-	return u, err
+	return viewOf(ctx, s, func(tx store.Tx) (*domain.User, error) { return tx.Users().Get(ctx, uid) })
 }
 
 // ListUsers pages through accounts by uid.
@@ -547,11 +541,6 @@ func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain
 
 // HasAdmin reports whether any administrator exists.
 func (s *Service) HasAdmin(ctx context.Context) (bool, error) {
-	var n int
-	err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		n, err = tx.Users().CountAdmins(ctx)
-		return err
-	})
+	n, err := viewOf(ctx, s, func(tx store.Tx) (int, error) { return tx.Users().CountAdmins(ctx) })
 	return n > 0, err
 }
