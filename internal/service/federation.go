@@ -123,7 +123,7 @@ type ExternalStep struct {
 
 // liveLogin returns a login that has not expired.
 func (s *Service) liveLogin(ctx context.Context, read func(tx store.Tx) (*store.ExternalLogin, error)) (*store.ExternalLogin, error) {
-	l, err := viewOf(ctx, s, func(tx store.Tx) (*store.ExternalLogin, error) { return read(tx) })
+	l, err := viewOf(ctx, s, read)
 	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && !s.now().Before(l.ExpiresAt)) {
 		return nil, errExternalLoginGone
 	}
