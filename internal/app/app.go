@@ -254,7 +254,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	authn.Use(newAuthBackends(backendNames, svc, idp)...)
 
 	mux := http.NewServeMux()
-	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Engine: engine, Registerer: reg, Log: log, Version: Version})
+	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Registerer: reg, Log: log, Version: Version})
 	tokenKey, err := svc.OIDCTokenKey(ctx)
 	if err != nil {
 		return nil, err

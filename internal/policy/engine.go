@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -322,18 +320,14 @@ func (e *Engine) read(ctx context.Context, fn func(g *graph)) error {
 	return nil
 }
 
-// Authorize applies the operation's rule. It is the one gate every API
-// call passes.
-func (e *Engine) Authorize(ctx context.Context, p *auth.Principal, op string, req proto.Message) Decision {
-	rule, ok := Rules[op]
-	if !ok {
-		return deny(domain.PermissionDenied("operation %s has no authorization rule", op), "no rule")
-	}
-	if rule.Kind == Public || rule.Kind == Authenticated || p == nil {
-		return authorize(nil, p, op, rule, req)
+// Authorize applies an operation's rule to the caller and what the
+// request names. The service layer calls it first in every operation.
+func (e *Engine) Authorize(ctx context.Context, p *auth.Principal, op string, rule Rule, t Target) Decision {
+	if !needsGraph(p, rule, t) {
+		return authorize(nil, p, op, rule, t)
 	}
 	var d Decision
-	if err := e.read(ctx, func(g *graph) { d = authorize(g, p, op, rule, req) }); err != nil {
+	if err := e.read(ctx, func(g *graph) { d = authorize(g, p, op, rule, t) }); err != nil {
 		return deny(err, "graph unavailable")
 	}
 	return d

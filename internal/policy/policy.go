@@ -10,10 +10,8 @@
 package policy
 
 import (
+	"context"
 	"fmt"
-
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -39,6 +37,13 @@ const (
 	Powerful
 	// Object operations need the checks on the objects the request names.
 	Object
+	// Listing operations need only a valid credential, and show only the
+	// objects on which the caller passes the rule's one check.
+	Listing
+	// Consent operations answer a pending request: only the party whose
+	// consent it waits for may (the invited user; a holder of add_user for
+	// a request to join; an administrator for a project's approval).
+	Consent
 )
 
 func (k Kind) String() string {
@@ -55,51 +60,103 @@ func (k Kind) String() string {
 		return "powerful"
 	case Object:
 		return "object"
+	case Listing:
+		return "listing"
+	case Consent:
+		return "consent"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
-// ObjectCheck asks for Action on the object whose name is in request field
-// Field, of the given object kind ("project" or "circle").
+// ObjectCheck asks for Action on an object of the given kind ("project",
+// "circle", "experiment", "library" or "realization"); the request names
+// the object (see Target).
 type ObjectCheck struct {
 	Action string
 	Kind   string
-	Field  string
 }
 
 // Rule is the authorization rule of one operation.
 type Rule struct {
 	Kind Kind
-	// Field names the request field that holds the target uid (SelfOrAdmin).
-	Field string
-	// Checks must all pass (Object), or one of them when Any is set.
+	// Checks must all pass (Object), or one of them when Any is set. The
+	// request's Target names their objects, in the same order.
 	Checks []ObjectCheck
 	Any    bool
-	// SelfField, when set, names a repeated uid field: a request naming
-	// only the caller (leaving a project or circle) needs no check.
-	SelfField string
+	// SelfOK lets a request whose Target acts only on the caller (leaving
+	// a project or circle) through without the checks; for a Consent rule,
+	// it lets the requester withdraw the request.
+	SelfOK bool
+	// Optional skips the checks of objects the request leaves unnamed; a
+	// request that names none needs an administrator.
+	Optional bool
+	// Each applies the last check to every object named after it too
+	// (adding several experiments to a library needs read on each).
+	Each bool
 }
 
 func (r Rule) String() string {
-	switch {
-	case r.Field != "":
-		return r.Kind.String() + "(" + r.Field + ")"
-	case len(r.Checks) > 0:
-		s := r.Kind.String() + "("
-		for i, c := range r.Checks {
-			if i > 0 {
-				if r.Any {
-					s += " or "
-				} else {
-					s += " and "
-				}
-			}
-			s += c.Action + " on " + c.Field
-		}
-		return s + ")"
+	if len(r.Checks) == 0 {
+		return r.Kind.String()
 	}
-	return r.Kind.String()
+	s := r.Kind.String() + "("
+	for i, c := range r.Checks {
+		if i > 0 {
+			if r.Any {
+				s += " or "
+			} else {
+				s += " and "
+			}
+		}
+		s += c.Action
+	}
+	if r.SelfOK {
+		s += ", or the caller alone"
+	}
+	return s + ")"
 }
+
+// Named is an object or account a request names, with the request field
+// that names it (for errors that point at the field).
+type Named struct {
+	Field, Name string
+}
+
+// Target is what one request names for its operation's rule, from the
+// service method's typed arguments: the objects of an Object rule's
+// checks, in order; the account of a SelfOrAdmin rule; the uids a request
+// acts on, for rules that let a caller act on itself.
+type Target struct {
+	Objects  []Named
+	Account  Named
+	Subjects []string
+	// Request is the pending request a Consent rule decides about; nil
+	// when none with the id exists.
+	Request *domain.PendingRequest
+}
+
+// On names an object of an Object rule; And adds the next one.
+func On(field, name string) Target { return Target{Objects: []Named{{field, name}}} }
+
+// And names the next object of an Object rule with several checks.
+func (t Target) And(field, name string) Target {
+	t.Objects = append(t.Objects[:len(t.Objects):len(t.Objects)], Named{field, name})
+	return t
+}
+
+// ActingOn names the uids a request acts on (see Rule.SelfOK).
+func (t Target) ActingOn(uids []string) Target {
+	t.Subjects = uids
+	return t
+}
+
+// Account names the account a SelfOrAdmin operation acts on; an empty uid
+// is the caller's own.
+func Account(field, uid string) Target { return Target{Account: Named{field, uid}} }
+
+// None is the target of a rule that names nothing (public, authenticated,
+// admin, powerful).
+var None Target
 
 // Decision is the outcome of a check, with the reasons for people.
 type Decision struct {
@@ -119,17 +176,20 @@ func deny(err error, reason string) Decision {
 	return Decision{Allowed: false, Reasons: []string{reason}, Reason: reason, Err: err}
 }
 
-// authorize applies rule to p and req, from the graph g (nil for rules that
-// need none).
-func authorize(g *graph, p *auth.Principal, op string, rule Rule, req proto.Message) Decision {
+// authorize applies rule to p and t, from the graph g (nil for the rules
+// that need none: see needsGraph).
+func authorize(g *graph, p *auth.Principal, op string, rule Rule, t Target) Decision {
 	if rule.Kind == Public {
 		return allow("public operation")
 	}
 	if p == nil {
 		return deny(domain.Unauthenticated("%s needs credentials: log in (trellis login) and send Authorization: Bearer <access token>", op), "no credentials")
 	}
-	if rule.Kind == Authenticated {
+	if rule.Kind == Authenticated || rule.Kind == Listing {
 		return allow("authenticated as " + p.UID)
+	}
+	if rule.Kind == SelfOrAdmin && selfTarget(p, t) {
+		return allow("own account")
 	}
 	// The graph's view of the account is fresher than the credential's.
 	admin := g.users[p.UID].admin
@@ -140,51 +200,134 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, req proto.Mess
 		}
 		return deny(domain.PermissionDenied("%s is for testbed administrators only", op), p.UID+" is not an administrator")
 	case SelfOrAdmin:
-		target := stringField(req, rule.Field)
-		if target == "" {
-			target = p.UID
-		}
-		switch {
-		case target == p.UID:
-			d := allow("own account")
-			d.Target = target
-			return d
-		case admin:
-			d := allow(p.UID + " is an administrator")
-			d.Target = target
-			return d
+		if admin {
+			return allow(p.UID + " is an administrator")
 		}
 		// Say "not found", as for a uid that does not exist, so a caller
 		// cannot probe which accounts exist.
-		return deny(domain.NotFound("user %q not found", target), "not the caller's account and caller is not an administrator")
+		return deny(domain.NotFound("user %q not found", t.Account.Name), "not the caller's account and caller is not an administrator")
 	case Powerful:
 		if g.powerful(p.UID) {
 			return allow(p.UID + " is an administrator or a member of an approved project")
 		}
 		return deny(domain.PermissionDenied("%s needs membership in an approved project%s", op, powerlessHint), p.UID+" belongs to no approved project")
 	case Object:
-		if rule.SelfField != "" {
-			if uids := stringsField(req, rule.SelfField); len(uids) == 1 && uids[0] == p.UID {
-				return allow(p.UID + " acts only on itself")
-			}
+		if rule.SelfOK && len(t.Subjects) == 1 && t.Subjects[0] == p.UID {
+			return allow(p.UID + " acts only on itself")
 		}
-		var last Decision
-		for _, c := range rule.Checks {
-			name := stringField(req, c.Field)
-			if name == "" {
-				return deny(domain.Invalid(c.Field, c.Field+".required", c.Field+" is required"), "no object named")
+		if len(rule.Checks) == 0 || len(t.Objects) < len(rule.Checks) || (len(t.Objects) > len(rule.Checks) && !rule.Each) {
+			return deny(domain.Internal(nil, "operation "+op+" names "+fmt.Sprint(len(t.Objects))+" objects for "+fmt.Sprint(len(rule.Checks))+" checks"), "bad target")
+		}
+		if rule.Optional && !namesAny(t) {
+			if admin {
+				return allow(p.UID + " is an administrator")
 			}
-			if err := validName(c.Kind, c.Field, name); err != nil {
+			return deny(domain.PermissionDenied("%s is for testbed administrators only, unless the request names a project or circle you own", op), p.UID+" is not an administrator")
+		}
+		last := deny(domain.PermissionDenied("%s names nothing to check", op), "no object named")
+		for i, obj := range t.Objects {
+			c := rule.Checks[min(i, len(rule.Checks)-1)]
+			if obj.Name == "" && rule.Optional {
+				continue
+			}
+			if obj.Name == "" {
+				return deny(domain.Invalid(obj.Field, obj.Field+".required", obj.Field+" is required"), "no object named")
+			}
+			if err := validName(c.Kind, obj.Field, obj.Name); err != nil {
 				return deny(err, "malformed object name")
 			}
-			last = g.decide(p.UID, c.Action, c.Kind+":"+name, false)
+			last = g.decide(p.UID, c.Action, c.Kind+":"+obj.Name, false)
 			if last.Allowed == rule.Any {
 				return last // the first allow of an Any rule, the first refusal of an All rule
 			}
 		}
 		return last
+	case Consent:
+		return g.decideConsent(p.UID, admin, rule.SelfOK, t.Request)
 	}
 	return deny(domain.PermissionDenied("operation %s has an unknown rule", op), "bad rule")
+}
+
+func namesAny(t Target) bool {
+	for _, o := range t.Objects {
+		if o.Name != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// decideConsent: only the party whose consent r waits for may answer it
+// (withdraw, the requester too, when withdraw is set). Its subject and
+// requester learn why they may not; anyone else that it does not exist.
+func (g *graph) decideConsent(uid string, admin, withdraw bool, r *domain.PendingRequest) Decision {
+	notFound := refuse(domain.NotFound("request not found: it was answered, withdrawn, or never existed"), "no such request visible to "+uid)
+	if r == nil {
+		return notFound
+	}
+	if ok, why := g.consenter(uid, admin, r); ok {
+		return allow(why)
+	}
+	if withdraw && uid == r.Requester {
+		return allow(uid + " withdraws its own request")
+	}
+	if uid == r.Subject || uid == r.Requester {
+		return refuse(domain.PermissionDenied("request %s waits for the consent of %s, not yours", r.ID, ConsentParty(r)), uid+" is not the consenting party")
+	}
+	return notFound
+}
+
+// consenter reports whether uid is the party whose consent r waits for:
+// the invited user for an invitation, whoever may add users for a request
+// to join, an admin for a project's approval.
+func (g *graph) consenter(uid string, admin bool, r *domain.PendingRequest) (bool, string) {
+	switch r.Kind {
+	case domain.RequestProjectAdd, domain.RequestCircleAdd:
+		return uid == r.Subject, uid + " is the invited user"
+	case domain.RequestProjectJoin:
+		return g.decide(uid, ProjectAddUser, r.Object, false).Allowed, uid + " may add users to " + r.Object
+	case domain.RequestCircleJoin:
+		return g.decide(uid, CircleAddUser, r.Object, false).Allowed, uid + " may add users to " + r.Object
+	case domain.RequestProjectApproval:
+		return admin && g.users[uid].active, uid + " is an administrator"
+	}
+	return false, ""
+}
+
+// Consenter reports whether uid is the party whose consent r waits for.
+func (e *Engine) Consenter(ctx context.Context, uid string, r *domain.PendingRequest) (bool, error) {
+	var ok bool
+	err := e.read(ctx, func(g *graph) { ok, _ = g.consenter(uid, g.users[uid].admin, r) })
+	return ok, err
+}
+
+// ConsentParty names, for people, whose consent r waits for.
+func ConsentParty(r *domain.PendingRequest) string {
+	switch r.Kind {
+	case domain.RequestProjectAdd, domain.RequestCircleAdd:
+		return r.Subject
+	case domain.RequestProjectApproval:
+		return "an administrator"
+	}
+	return "a member with add_user"
+}
+
+// selfTarget reports whether a SelfOrAdmin request acts on the caller's own
+// account (an empty uid is the caller's).
+func selfTarget(p *auth.Principal, t Target) bool {
+	return t.Account.Name == "" || t.Account.Name == p.UID
+}
+
+// needsGraph reports whether deciding rule for p and t reads the membership
+// graph (and so waits on the change feed's barrier).
+func needsGraph(p *auth.Principal, rule Rule, t Target) bool {
+	switch {
+	case p == nil, rule.Kind == Public, rule.Kind == Authenticated:
+		return false
+	case rule.Kind == SelfOrAdmin:
+		return !selfTarget(p, t)
+	}
+	return true
 }
 
 // validName checks the form of an object's name, so a malformed one is
@@ -204,35 +347,4 @@ func validName(kind, field, name string) error {
 		return nil
 	}
 	return domain.ValidateProjectName(field, name)
-}
-
-// stringField reads a top-level string field of a request by name.
-func stringField(m proto.Message, name string) string {
-	if m == nil || name == "" {
-		return ""
-	}
-	r := m.ProtoReflect()
-	fd := r.Descriptor().Fields().ByName(protoreflect.Name(name))
-	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() {
-		return ""
-	}
-	return r.Get(fd).String()
-}
-
-// stringsField reads a top-level repeated string field of a request.
-func stringsField(m proto.Message, name string) []string {
-	if m == nil {
-		return nil
-	}
-	r := m.ProtoReflect()
-	fd := r.Descriptor().Fields().ByName(protoreflect.Name(name))
-	if fd == nil || fd.Kind() != protoreflect.StringKind || !fd.IsList() {
-		return nil
-	}
-	l := r.Get(fd).List()
-	out := make([]string, l.Len())
-	for i := range out {
-		out[i] = l.Get(i).String()
-	}
-	return out
 }

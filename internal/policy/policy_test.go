@@ -5,105 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-
-	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 )
-
-// contractOperations walks the API contract's descriptors.
-func contractOperations(t *testing.T) []string {
-	t.Helper()
-	var ops []string
-	ContractServices(func(svc protoreflect.ServiceDescriptor) {
-		for j := 0; j < svc.Methods().Len(); j++ {
-			ops = append(ops, string(svc.FullName())+"/"+string(svc.Methods().Get(j).Name()))
-		}
-	})
-	if len(ops) == 0 {
-		t.Fatal("no operations found in the contract")
-	}
-	slices.Sort(ops)
-	return ops
-}
-
-// TestEveryOperationHasExactlyOneRule fails when an operation of the
-// contract has no rule, or a rule names an operation the contract lacks.
-func TestEveryOperationHasExactlyOneRule(t *testing.T) {
-	ops := contractOperations(t)
-	for _, op := range ops {
-		if _, ok := Rules[op]; !ok {
-			t.Errorf("operation %s has no authorization rule in policy.Rules", op)
-		}
-	}
-	for op, r := range Rules {
-		if !slices.Contains(ops, op) {
-			t.Errorf("rule %v names %s, which the contract does not have", r, op)
-		}
-		if r.Kind == SelfOrAdmin {
-			md := requestDescriptor(t, op)
-			if fd := md.Fields().ByName(protoreflect.Name(r.Field)); fd == nil || fd.Kind() != protoreflect.StringKind {
-				t.Errorf("%s: rule field %q is not a string field of %s", op, r.Field, md.FullName())
-			}
-		}
-	}
-}
-
-func requestDescriptor(t *testing.T, op string) protoreflect.MessageDescriptor {
-	t.Helper()
-	svcName, method, _ := cut(op)
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svcName))
-	if err != nil {
-		t.Fatalf("%s: %v", op, err)
-	}
-	return d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(method)).Input()
-}
-
-func cut(op string) (string, string, bool) {
-	for i := len(op) - 1; i >= 0; i-- {
-		if op[i] == '/' {
-			return op[:i], op[i+1:], true
-		}
-	}
-	return op, "", false
-}
-
-// TestPublicOperations pins the operations anyone may call: widening this
-// set must be a deliberate change to this list.
-func TestPublicOperations(t *testing.T) {
-	want := []string{
-		"trellis.v1.ApiInfo/GetClientCertificate", // unbound: authenticates nothing until a login binds it
-		"trellis.v1.ApiInfo/GetSSHCertificateAuthority",
-		"trellis.v1.ApiInfo/GetServerCertificate",
-		"trellis.v1.ApiInfo/GetVersion",
-		"trellis.v1.Auth/ChallengeResponse",
-		"trellis.v1.Auth/ExchangeToken", // the user's token and the service's proof are the credentials
-		"trellis.v1.Auth/Login",
-		"trellis.v1.Auth/Refresh",
-		"trellis.v1.Auth/RequestChallenge",
-		"trellis.v1.Users/ConfirmEmail",
-		"trellis.v1.Users/GetProfileDescription",
-		"trellis.v1.Users/Register",
-		"trellis.v1.Users/RequestPasswordReset",
-		"trellis.v1.Users/ResendConfirmation",
-		"trellis.v1.Users/ResetPassword",
-		"trellis.v1.ext.auth.oidc.v1.Login/FinishLogin", // the poll secret is the credential
-		"trellis.v1.ext.auth.oidc.v1.Login/StartLogin",
-	}
-	var got []string
-	for op, r := range Rules {
-		if r.Kind == Public {
-			got = append(got, op)
-		}
-	}
-	slices.Sort(got)
-	if !slices.Equal(got, want) {
-		t.Fatalf("public operations = %v\nwant %v", got, want)
-	}
-}
 
 // fixture builds a small graph:
 //
@@ -307,38 +211,55 @@ func TestAuthorizeRules(t *testing.T) {
 	lou := &auth.Principal{UID: "lou"}
 	root := &auth.Principal{UID: "root"}
 	nobody := &auth.Principal{UID: "nobody"}
+	var (
+		public        = Rule{Kind: Public}
+		authenticated = Rule{Kind: Authenticated}
+		self          = Rule{Kind: SelfOrAdmin}
+		admin         = Rule{Kind: Admin}
+		powerful      = Rule{Kind: Powerful}
+		readProject   = Rule{Kind: Object, Checks: []ObjectCheck{{ProjectRead, "project"}}}
+		ownProject    = Rule{Kind: Object, Checks: []ObjectCheck{{ProjectOwn, "project"}}}
+		addUser       = Rule{Kind: Object, Checks: []ObjectCheck{{ProjectAddUser, "project"}}}
+		removeUser    = Rule{Kind: Object, SelfOK: true, Checks: []ObjectCheck{{ProjectRemoveUser, "project"}}}
+		nest          = Rule{Kind: Object, Checks: []ObjectCheck{{ProjectAddUser, "project"}, {ProjectOwn, "project"}}}
+		either        = Rule{Kind: Object, Any: true, Checks: []ObjectCheck{{ProjectRemoveUser, "project"}, {ProjectOwn, "project"}}}
+	)
 	tests := []struct {
 		name string
 		p    *auth.Principal
-		op   string
-		req  proto.Message
+		rule Rule
+		t    Target
 		want domain.Code
 	}{
-		{"public anonymous", nil, "trellis.v1.Auth/Login", &trellisv1.LoginRequest{}, -1},
-		{"authenticated anonymous", nil, "trellis.v1.Auth/WhoAmI", nil, domain.CodeUnauthenticated},
-		{"self other uid hidden", lou, "trellis.v1.Users/GetUser", &trellisv1.GetUserRequest{Uid: "lee"}, domain.CodeNotFound},
-		{"self empty uid", lou, "trellis.v1.Users/GetUser", &trellisv1.GetUserRequest{}, -1},
-		{"admin refused", lou, "trellis.v1.Users/ListUsers", &trellisv1.ListUsersRequest{}, domain.CodePermissionDenied},
-		{"admin allowed", root, "trellis.v1.Users/ListUsers", &trellisv1.ListUsersRequest{}, -1},
-		{"object allowed", lou, "trellis.v1.Projects/AddUsers", &trellisv1.ProjectsAddUsersRequest{Name: "lab", Uids: []string{"liv"}}, -1},
-		{"object refused", lou, "trellis.v1.Projects/SetOwner", &trellisv1.ProjectsSetOwnerRequest{Name: "lab", Uid: "lou"}, domain.CodePermissionDenied},
-		{"object hidden", nobody, "trellis.v1.Projects/GetProject", &trellisv1.GetProjectRequest{Name: "lab"}, domain.CodeNotFound},
-		{"object missing field", lou, "trellis.v1.Projects/GetProject", &trellisv1.GetProjectRequest{}, domain.CodeInvalidArgument},
-		{"leaving needs no right", &auth.Principal{UID: "tia"}, "trellis.v1.Projects/RemoveUsers", &trellisv1.ProjectsRemoveUsersRequest{Name: "team", Uids: []string{"tia"}}, -1},
-		{"removing others needs the right", &auth.Principal{UID: "tia"}, "trellis.v1.Projects/RemoveUsers", &trellisv1.ProjectsRemoveUsersRequest{Name: "team", Uids: []string{"tim"}}, domain.CodePermissionDenied},
-		{"nesting needs both sides", lou, "trellis.v1.Projects/AddChildProject", &trellisv1.AddChildProjectRequest{Parent: "lab", Child: "team"}, domain.CodeNotFound},
-		{"nesting allowed", &auth.Principal{UID: "dora"}, "trellis.v1.Projects/AddChildProject", &trellisv1.AddChildProjectRequest{Parent: "dept", Child: "dept"}, -1},
-		{"powerless refused", nobody, "trellis.v1.Circles/JoinCircle", &trellisv1.JoinCircleRequest{Id: "lee:friends"}, domain.CodePermissionDenied},
-		{"unknown operation", root, "trellis.v1.Users/DropTables", nil, domain.CodePermissionDenied},
+		{"public anonymous", nil, public, None, -1},
+		{"authenticated anonymous", nil, authenticated, None, domain.CodeUnauthenticated},
+		{"object anonymous", nil, readProject, On("name", "lab"), domain.CodeUnauthenticated},
+		{"self other uid hidden", lou, self, Account("uid", "lee"), domain.CodeNotFound},
+		{"self empty uid", lou, self, Account("uid", ""), -1},
+		{"self admin other uid", root, self, Account("uid", "lee"), -1},
+		{"admin refused", lou, admin, None, domain.CodePermissionDenied},
+		{"admin allowed", root, admin, None, -1},
+		{"object allowed", lou, addUser, On("name", "lab"), -1},
+		{"object refused", lou, ownProject, On("name", "lab"), domain.CodePermissionDenied},
+		{"object hidden", nobody, readProject, On("name", "lab"), domain.CodeNotFound},
+		{"object missing name", lou, readProject, On("name", ""), domain.CodeInvalidArgument},
+		{"object malformed name", lou, readProject, On("name", "no spaces"), domain.CodeInvalidArgument},
+		{"object target missing", lou, readProject, None, domain.CodeInternal},
+		{"leaving needs no right", &auth.Principal{UID: "tia"}, removeUser, On("name", "team").ActingOn([]string{"tia"}), -1},
+		{"removing others needs the right", &auth.Principal{UID: "tia"}, removeUser, On("name", "team").ActingOn([]string{"tim"}), domain.CodePermissionDenied},
+		{"nesting needs both sides", lou, nest, On("parent", "lab").And("child", "team"), domain.CodeNotFound},
+		{"nesting allowed", &auth.Principal{UID: "dora"}, nest, On("parent", "dept").And("child", "dept"), -1},
+		{"either side may unnest", &auth.Principal{UID: "dora"}, either, On("parent", "lab").And("child", "dept"), -1},
+		{"powerless refused", nobody, powerful, None, domain.CodePermissionDenied},
+		{"unknown rule kind", root, Rule{}, None, domain.CodePermissionDenied},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rule, ok := Rules[tt.op]
 			var d Decision
-			if !ok {
-				d = deny(domain.PermissionDenied("no rule"), "no rule")
+			if needsGraph(tt.p, tt.rule, tt.t) {
+				d = authorize(g, tt.p, "test/Op", tt.rule, tt.t)
 			} else {
-				d = authorize(g, tt.p, tt.op, rule, tt.req)
+				d = authorize(nil, tt.p, "test/Op", tt.rule, tt.t)
 			}
 			if tt.want == -1 {
 				if !d.Allowed {

@@ -11,8 +11,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/domain"
+
+	// The contract's descriptors, which classify operations for scopes.
+	_ "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	_ "github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1"
 )
 
 // API token scopes. A scope names what a token may do, within what its
@@ -46,7 +49,7 @@ func ContractServices(fn func(protoreflect.ServiceDescriptor)) {
 // opCreateAPIToken needs ScopeAll whatever the scopes say: a leaked narrow
 // token (say, one a CI job holds to read experiments) must not be able to
 // mint a broad one, which would turn a small leak into a full compromise.
-var opCreateAPIToken = Op(trellisv1connect.AuthCreateAPITokenProcedure)
+const opCreateAPIToken = "trellis.v1.Auth/CreateAPIToken"
 
 // contract is what the scopes are checked against, read once from the
 // contract's descriptors rather than kept by hand, so that a new operation

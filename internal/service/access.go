@@ -39,7 +39,7 @@ var (
 )
 
 // changeAccess sets the rights circle holds on an object; none revokes.
-func (s *Service) changeAccess(ctx context.Context, p *auth.Principal, k *sharedKind, op, id, circle string, rightNames []string) ([]*domain.Grant, error) {
+func (s *Testbed) changeAccess(ctx context.Context, p *auth.Principal, k *sharedKind, op, id, circle string, rightNames []string) ([]*domain.Grant, error) {
 	if _, _, err := domain.ParseCircleID("circle", circle); err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ type AuditQuery struct {
 }
 
 // ListAuditEvents pages through the audit record, newest first.
-func (s *Service) ListAuditEvents(ctx context.Context, q AuditQuery) ([]*domain.AuditEvent, string, error) {
+func (s *Accounts) ListAuditEvents(ctx context.Context, q AuditQuery) ([]*domain.AuditEvent, string, error) {
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -96,7 +96,7 @@ func (s *Service) ListAuditEvents(ctx context.Context, q AuditQuery) ([]*domain.
 }
 
 // ListOutbox pages through mail, newest first.
-func (s *Service) ListOutbox(ctx context.Context, to string, pageSize int32, pageToken string) ([]*domain.Mail, string, error) {
+func (s *Accounts) ListOutbox(ctx context.Context, to string, pageSize int32, pageToken string) ([]*domain.Mail, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err

@@ -6,16 +6,10 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opCreateAPIToken = policy.Op(trellisv1connect.AuthCreateAPITokenProcedure)
-	opRevokeAPIToken = policy.Op(trellisv1connect.AuthRevokeAPITokenProcedure)
 )
 
 // API token lifetimes: a token always expires, so a forgotten one does not
@@ -43,7 +37,7 @@ func apiTokenObject(name string) string { return "api_token:" + name }
 // CreateAPIToken creates an API token for the caller and returns it, the
 // only time it is shown, with what is stored of it. expires nil means the
 // default lifetime.
-func (s *Service) CreateAPIToken(ctx context.Context, p *auth.Principal, name string, scopes []string, expires *time.Duration) (string, *store.APIToken, error) {
+func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name string, scopes []string, expires *time.Duration) (string, *store.APIToken, error) {
 	if err := refuseActor(p, "create API tokens"); err != nil {
 		return "", nil, err
 	}
@@ -70,7 +64,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *auth.Principal, name st
 		CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
 	detail := fmt.Sprintf("scopes %s; expires %s", t.Scopes, t.ExpiresAt.UTC().Format(time.RFC3339))
-	err = s.update(ctx, &record{op: opCreateAPIToken, actor: p, object: apiTokenObject(name), detail: detail}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opAuthCreateAPIToken.Name, actor: p, object: apiTokenObject(name), detail: detail}, func(tx store.Tx) error {
 		if err := tx.APITokens().Create(ctx, t); err != nil {
 			return err
 		}
@@ -85,7 +79,7 @@ func (s *Service) CreateAPIToken(ctx context.Context, p *auth.Principal, name st
 }
 
 // ListAPITokens lists the caller's API tokens.
-func (s *Service) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*store.APIToken, error) {
+func (s *Accounts) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*store.APIToken, error) {
 	var out []*store.APIToken
 	err := s.view(ctx, func(tx store.Tx) (err error) {
 		out, err = tx.APITokens().List(ctx, p.UID)
@@ -96,11 +90,11 @@ func (s *Service) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*stor
 
 // RevokeAPIToken revokes the caller's API token of that name; every replica
 // refuses it from the moment the change feed tells it, this one at once.
-func (s *Service) RevokeAPIToken(ctx context.Context, p *auth.Principal, name string) error {
+func (s *Accounts) RevokeAPIToken(ctx context.Context, p *auth.Principal, name string) error {
 	if name == "" {
 		return domain.Invalid("name", "name.required", "name the API token to revoke")
 	}
-	return s.update(ctx, &record{op: opRevokeAPIToken, actor: p, object: apiTokenObject(name)}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opAuthRevokeAPIToken.Name, actor: p, object: apiTokenObject(name)}, func(tx store.Tx) error {
 		t, err := tx.APITokens().Revoke(ctx, p.UID, name, s.now())
 		if err != nil {
 			return err

@@ -18,7 +18,7 @@ const OpBasicAuth = "auth.basic"
 var errPasswordLoginDisabled = domain.FailedPrecondition("password login is disabled on this server (the local authentication backend is not enabled): sign in through the server's other authentication backend")
 
 // passwordLoginAllowed refuses when password logins are disabled.
-func (s *Service) passwordLoginAllowed() error {
+func (s *Accounts) passwordLoginAllowed() error {
 	if s.cfg.PasswordLoginDisabled {
 		return errPasswordLoginDisabled
 	}
@@ -31,7 +31,7 @@ func (s *Service) passwordLoginAllowed() error {
 // uid get the same answer and count (and are audited) as failed logins,
 // and an account that may not log in is refused once the password proved
 // it. Success clears the failure count; nothing else is written.
-func (s *Service) AuthenticatePassword(ctx context.Context, uid, pw string) (*domain.User, error) {
+func (s *Accounts) AuthenticatePassword(ctx context.Context, uid, pw string) (*domain.User, error) {
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (s *Service) AuthenticatePassword(ctx context.Context, uid, pw string) (*do
 	}
 	u := l.user
 	if err := u.CanLogIn(); err != nil {
-		s.AuditRefusal(ctx, OpBasicAuth, nil, userObject(u.UID), err, "account state "+string(u.State))
+		s.auditRefusal(ctx, OpBasicAuth, nil, userObject(u.UID), err, "account state "+string(u.State))
 		return nil, err
 	}
 	var failures int

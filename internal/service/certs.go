@@ -5,11 +5,9 @@ import (
 	"crypto/x509"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -19,7 +17,7 @@ const CertBindingTTL = 24 * time.Hour
 
 // ServerCertificate returns the TLS certificate chain the server presents
 // (empty without TLS) and the Trellis CA certificate, both PEM.
-func (s *Service) ServerCertificate() (chainPEM, caPEM string, err error) {
+func (s *Accounts) ServerCertificate() (chainPEM, caPEM string, err error) {
 	if s.x509CA == nil {
 		return "", "", domain.FailedPrecondition("this server has no X.509 certificate authority")
 	}
@@ -31,7 +29,7 @@ func (s *Service) ServerCertificate() (chainPEM, caPEM string, err error) {
 
 // UnboundClientCertificate issues a client certificate bound to nobody: it
 // authenticates nothing until a login made with it binds it.
-func (s *Service) UnboundClientCertificate() (*x509ca.Issued, error) {
+func (s *Accounts) UnboundClientCertificate() (*x509ca.Issued, error) {
 	if s.x509CA == nil {
 		return nil, domain.FailedPrecondition("this server has no X.509 certificate authority")
 	}
@@ -59,7 +57,7 @@ func checkLoginCert(cert *x509.Certificate, uid string) error {
 // the session just opened: the one the login was made with over mutual
 // TLS, or else, when issue is set, a fresh one it returns in toks. It
 // returns the audit detail.
-func (s *Service) bindClientCert(ctx context.Context, tx store.Tx, toks *Tokens, uid string, now time.Time, issue bool) (string, error) {
+func (s *Accounts) bindClientCert(ctx context.Context, tx store.Tx, toks *Tokens, uid string, now time.Time, issue bool) (string, error) {
 	cert := auth.ClientCertFrom(ctx)
 	if cert == nil && !issue {
 		return "", nil
@@ -87,8 +85,6 @@ func (s *Service) bindClientCert(ctx context.Context, tx store.Tx, toks *Tokens,
 	return detail + " (sha256 " + fp + ")", nil
 }
 
-var opRotateCA = policy.Op(trellisv1connect.AdminRotateCertificateAuthorityProcedure)
-
 // CARotation is what a rotation of the X.509 CA leaves.
 type CARotation struct {
 	RootsPEM             string
@@ -99,12 +95,12 @@ type CARotation struct {
 // RotateCertificateAuthority rotates the X.509 CA (x509ca.CA.Rotate) in one
 // transaction with its audit record; this replica takes the new root at
 // once, the others on their next reload (within a minute).
-func (s *Service) RotateCertificateAuthority(ctx context.Context, p *auth.Principal) (*CARotation, error) {
+func (s *Accounts) RotateCertificateAuthority(ctx context.Context, p *auth.Principal) (*CARotation, error) {
 	if s.x509CA == nil {
 		return nil, domain.FailedPrecondition("this server has no X.509 certificate authority")
 	}
 	var root *x509.Certificate
-	rec := &record{op: opRotateCA, actor: p, object: "x509_ca"}
+	rec := &record{op: opAdminRotateCertificateAuthority.Name, actor: p, object: "x509_ca"}
 	if err := s.update(ctx, rec, func(tx store.Tx) error {
 		var err error
 		if root, err = s.x509CA.Rotate(ctx, tx); err != nil {

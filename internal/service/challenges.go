@@ -8,16 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth/scram"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opRequestChallenge  = policy.Op(trellisv1connect.AuthRequestChallengeProcedure)
-	opChallengeResponse = policy.Op(trellisv1connect.AuthChallengeResponseProcedure)
 )
 
 // Challenge types.
@@ -73,7 +66,7 @@ func chooseChallengeType(types []string) (string, error) {
 // server offers. A uid without an account, or whose password predates
 // challenge logins, gets a scram-argon2id challenge that looks like any other
 // (a decoy: its salt is stable per uid) and that no answer satisfies.
-func (s *Service) RequestChallenge(ctx context.Context, uid string, types []string) (*Challenge, error) {
+func (s *Accounts) RequestChallenge(ctx context.Context, uid string, types []string) (*Challenge, error) {
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
@@ -91,7 +84,7 @@ func (s *Service) RequestChallenge(ctx context.Context, uid string, types []stri
 	now := s.now()
 	c := &Challenge{ID: newID(), UID: uid, Type: typ, ExpiresAt: now.Add(ChallengeTTL)}
 	candidate := scram.Nonce(32)
-	err = s.update(ctx, &record{op: opRequestChallenge, object: userObject(uid), detail: "type " + typ}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opAuthRequestChallenge.Name, object: userObject(uid), detail: "type " + typ}, func(tx store.Tx) error {
 		if err := s.checkBackoff(ctx, tx, uid, now); err != nil {
 			return err
 		}
@@ -124,7 +117,7 @@ func (s *Service) RequestChallenge(ctx context.Context, uid string, types []stri
 	})
 	if err != nil {
 		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.AuditRefusal(ctx, opRequestChallenge, nil, userObject(uid), err, "login back-off")
+			s.auditRefusal(ctx, opAuthRequestChallenge.Name, nil, userObject(uid), err, "login back-off")
 		}
 		return nil, err
 	}
@@ -134,7 +127,7 @@ func (s *Service) RequestChallenge(ctx context.Context, uid string, types []stri
 // storedVerifier returns uid's SCRAM verifier, or nil when there is no such
 // account or it has none (or an unreadable one, which the next password
 // login replaces).
-func (s *Service) storedVerifier(ctx context.Context, tx store.Tx, uid string) (*scram.Verifier, error) {
+func (s *Accounts) storedVerifier(ctx context.Context, tx store.Tx, uid string) (*scram.Verifier, error) {
 	enc, err := tx.Users().ScramVerifier(ctx, uid)
 	if domain.HasCode(err, domain.CodeNotFound) || enc == "" {
 		return nil, nil
@@ -235,7 +228,7 @@ func (a *ChallengeAnswer) validate() error {
 // Login does. The challenge is used up whatever the outcome, and every
 // refusal is audited. A wrong answer and a challenge of a uid without an
 // account fail alike, with errBadCredentials, and count as failed logins.
-func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*ChallengeLogin, error) {
+func (s *Accounts) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*ChallengeLogin, error) {
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
@@ -271,7 +264,7 @@ func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*Ch
 		if domain.CodeOf(refusal) == domain.CodeInternal {
 			return refusal // the store failed: nothing is used up
 		}
-		return tx.Audit().Append(ctx, s.auditEvent(ctx, &record{op: opChallengeResponse, object: object, detail: detail}, domain.CodeOf(refusal).String()))
+		return tx.Audit().Append(ctx, s.auditEvent(ctx, &record{op: opAuthChallengeResponse.Name, object: object, detail: detail}, domain.CodeOf(refusal).String()))
 	})
 	if err != nil {
 		return nil, err
@@ -281,7 +274,7 @@ func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*Ch
 	}
 	switch c.Type {
 	case ChallengeClear:
-		l, err := s.checkPassword(ctx, opChallengeResponse, c.UID, a.Password, now)
+		l, err := s.checkPassword(ctx, opAuthChallengeResponse.Name, c.UID, a.Password, now)
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +293,7 @@ func (s *Service) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*Ch
 
 // admissible decides whether an answer to c may be checked at all; when not,
 // it returns a detail for the audit record and the refusal.
-func (s *Service) admissible(ctx context.Context, tx store.Tx, c *store.Challenge, a *ChallengeAnswer, now time.Time) (detail string, refusal error) {
+func (s *Accounts) admissible(ctx context.Context, tx store.Tx, c *store.Challenge, a *ChallengeAnswer, now time.Time) (detail string, refusal error) {
 	switch {
 	case !now.Before(c.ExpiresAt):
 		return "challenge expired", errChallengeExpired
@@ -323,7 +316,7 @@ func (s *Service) admissible(ctx context.Context, tx store.Tx, c *store.Challeng
 // against it costs what a real check costs, and always fails.
 var noVerifier = &scram.Verifier{StoredKey: make([]byte, 32), ServerKey: make([]byte, 32)}
 
-func (s *Service) answerScram(ctx context.Context, c *store.Challenge, a *ChallengeAnswer, now time.Time) (*ChallengeLogin, error) {
+func (s *Accounts) answerScram(ctx context.Context, c *store.Challenge, a *ChallengeAnswer, now time.Time) (*ChallengeLogin, error) {
 	ch, err := scram.DecodeChallenge(c.Data)
 	if err != nil {
 		return nil, domain.Internal(err, "challenge check failed")
@@ -348,10 +341,10 @@ func (s *Service) answerScram(ctx context.Context, c *store.Challenge, a *Challe
 		ok = v.Verify(am, a.ClientProof)
 	}
 	if !ok {
-		s.recordLoginFailure(ctx, opChallengeResponse, c.UID, now)
+		s.recordLoginFailure(ctx, opAuthChallengeResponse.Name, c.UID, now)
 		return nil, errBadCredentials
 	}
-	toks, err := s.finishLogin(ctx, &login{op: opChallengeResponse, user: u, at: now, detail: "challenge " + ChallengeScram, issueCert: a.IssueClientCertificate})
+	toks, err := s.finishLogin(ctx, &login{op: opAuthChallengeResponse.Name, user: u, at: now, detail: "challenge " + ChallengeScram, issueCert: a.IssueClientCertificate})
 	if err != nil {
 		return nil, err
 	}

@@ -5,22 +5,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opCreateCircle      = policy.Op(trellisv1connect.CirclesCreateCircleProcedure)
-	opRemoveCircle      = policy.Op(trellisv1connect.CirclesRemoveCircleProcedure)
-	opCircleAddUsers    = policy.Op(trellisv1connect.CirclesAddUsersProcedure)
-	opJoinCircle        = policy.Op(trellisv1connect.CirclesJoinCircleProcedure)
-	opCircleRemoveUsers = policy.Op(trellisv1connect.CirclesRemoveUsersProcedure)
-	opCircleRights      = policy.Op(trellisv1connect.CirclesChangeRightsProcedure)
-	opCircleOwner       = policy.Op(trellisv1connect.CirclesSetOwnerProcedure)
-	opSetCircleProfile  = policy.Op(trellisv1connect.CirclesSetCircleProfileProcedure)
 )
 
 // CircleView is a circle with its members.
@@ -32,7 +20,7 @@ type CircleView struct {
 }
 
 // CreateCircle creates owner:name; its creator joins with every right.
-func (s *Service) CreateCircle(ctx context.Context, p *auth.Principal, id, description string) (*CircleView, error) {
+func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, description string) (*CircleView, error) {
 	owner, name, err := domain.ParseCircleID("id", id)
 	if err != nil {
 		return nil, err
@@ -44,7 +32,7 @@ func (s *Service) CreateCircle(ctx context.Context, p *auth.Principal, id, descr
 	if err := domain.CircleProfile.ValidateNew(profile); err != nil {
 		return nil, err
 	}
-	err = s.update(ctx, &record{op: opCreateCircle, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opCirclesCreateCircle.Name, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
 		c := &domain.Circle{ID: id, Owner: owner, Name: name, CreatedAt: s.now()}
 		if err := tx.Circles().Create(ctx, c); err != nil {
 			return err
@@ -64,11 +52,11 @@ func (s *Service) CreateCircle(ctx context.Context, p *auth.Principal, id, descr
 }
 
 // RemoveCircle deletes a circle.
-func (s *Service) RemoveCircle(ctx context.Context, p *auth.Principal, id string) error {
+func (s *Social) RemoveCircle(ctx context.Context, p *auth.Principal, id string) error {
 	if domain.AutomaticCircle(id) {
 		return domain.FailedPrecondition("circle %s is automatic: it goes when its owner goes", id)
 	}
-	return s.update(ctx, &record{op: opRemoveCircle, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opCirclesRemoveCircle.Name, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
 		if err := tx.Circles().Delete(ctx, id); err != nil {
 			return err
 		}
@@ -83,7 +71,7 @@ func (s *Service) RemoveCircle(ctx context.Context, p *auth.Principal, id string
 }
 
 // GetCircle returns a circle and its members, automatic circles included.
-func (s *Service) GetCircle(ctx context.Context, id string) (*CircleView, error) {
+func (s *Social) GetCircle(ctx context.Context, id string) (*CircleView, error) {
 	owner, _, err := domain.ParseCircleID("id", id)
 	if err != nil {
 		return nil, err
@@ -106,7 +94,7 @@ func (s *Service) GetCircle(ctx context.Context, id string) (*CircleView, error)
 }
 
 // ListCircles lists the circles the caller may read, optionally of one owner.
-func (s *Service) ListCircles(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*CircleView, string, error) {
+func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*CircleView, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -147,34 +135,34 @@ func (s *Service) ListCircles(ctx context.Context, p *auth.Principal, owner stri
 }
 
 // AddCircleUsers invites users into a circle.
-func (s *Service) AddCircleUsers(ctx context.Context, p *auth.Principal, id string, uids, rights []string) ([]Outcome, error) {
-	return s.invite(ctx, p, circleGroup, opCircleAddUsers, id, uids, rights)
+func (s *Social) AddCircleUsers(ctx context.Context, p *auth.Principal, id string, uids, rights []string) ([]Outcome, error) {
+	return s.invite(ctx, p, circleGroup, opCirclesAddUsers.Name, id, uids, rights)
 }
 
 // JoinCircle asks to join a circle.
-func (s *Service) JoinCircle(ctx context.Context, p *auth.Principal, id, message string) (string, error) {
-	return s.askToJoin(ctx, p, circleGroup, opJoinCircle, id, message)
+func (s *Social) JoinCircle(ctx context.Context, p *auth.Principal, id, message string) (string, error) {
+	return s.askToJoin(ctx, p, circleGroup, opCirclesJoinCircle.Name, id, message)
 }
 
 // RemoveCircleUsers removes members (or lets the caller leave).
-func (s *Service) RemoveCircleUsers(ctx context.Context, p *auth.Principal, id string, uids []string) ([]Outcome, error) {
+func (s *Social) RemoveCircleUsers(ctx context.Context, p *auth.Principal, id string, uids []string) ([]Outcome, error) {
 	if domain.AutomaticCircle(id) {
 		return nil, domain.FailedPrecondition("circle %s is automatic: its members follow its owner", id)
 	}
-	return s.removeMembers(ctx, p, circleGroup, opCircleRemoveUsers, id, uids)
+	return s.removeMembers(ctx, p, circleGroup, opCirclesRemoveUsers.Name, id, uids)
 }
 
 // ChangeCircleRights sets a member's rights.
-func (s *Service) ChangeCircleRights(ctx context.Context, p *auth.Principal, id, uid string, rights []string) (*domain.Membership, error) {
-	return s.changeRights(ctx, p, circleGroup, opCircleRights, id, uid, rights)
+func (s *Social) ChangeCircleRights(ctx context.Context, p *auth.Principal, id, uid string, rights []string) (*domain.Membership, error) {
+	return s.changeRights(ctx, p, circleGroup, opCirclesChangeRights.Name, id, uid, rights)
 }
 
 // SetCircleOwner hands a circle to one of its members.
-func (s *Service) SetCircleOwner(ctx context.Context, p *auth.Principal, id, uid string) (*CircleView, error) {
+func (s *Social) SetCircleOwner(ctx context.Context, p *auth.Principal, id, uid string) (*CircleView, error) {
 	if domain.AutomaticCircle(id) {
 		return nil, domain.FailedPrecondition("circle %s is automatic: it always belongs to %s", id, strings.SplitN(id, ":", 2)[0])
 	}
-	err := s.update(ctx, &record{op: opCircleOwner, actor: p, object: domain.CircleObject(id), detail: "owner=" + uid}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opCirclesSetOwner.Name, actor: p, object: domain.CircleObject(id), detail: "owner=" + uid}, func(tx store.Tx) error {
 		m, err := tx.Circles().Member(ctx, id, uid)
 		if domain.HasCode(err, domain.CodeNotFound) {
 			return domain.FailedPrecondition("%s is not a member of circle %s; only a member can become its owner", uid, id)
@@ -198,17 +186,17 @@ func (s *Service) SetCircleOwner(ctx context.Context, p *auth.Principal, id, uid
 }
 
 // GetCircleProfile returns a circle's profile.
-func (s *Service) GetCircleProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+func (s *Social) GetCircleProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
 	return s.getProfile(ctx, store.ProfileCircle, id, domain.CircleProfile, s.circleExists(ctx, id))
 }
 
 // SetCircleProfile applies what it can of a profile change.
-func (s *Service) SetCircleProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
-	return s.setProfile(ctx, &record{op: opSetCircleProfile, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, domain.CircleProfile, set, clearAttrs, s.circleExists(ctx, id))
+func (s *Social) SetCircleProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opCirclesSetCircleProfile.Name, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, domain.CircleProfile, set, clearAttrs, s.circleExists(ctx, id))
 }
 
 // circleExists checks a circle, automatic ones included (their owner exists).
-func (s *Service) circleExists(ctx context.Context, id string) func(store.Tx) error {
+func (s *base) circleExists(ctx context.Context, id string) func(store.Tx) error {
 	return func(tx store.Tx) error {
 		if !domain.AutomaticCircle(id) {
 			_, err := tx.Circles().Get(ctx, id)

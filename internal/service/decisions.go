@@ -8,19 +8,19 @@ import (
 )
 
 // Check answers whether uid may perform action on object.
-func (s *Service) Check(ctx context.Context, uid, action, object string) (policy.Decision, error) {
+func (s *Social) Check(ctx context.Context, uid, action, object string) (policy.Decision, error) {
 	d := s.engine.Check(ctx, uid, action, object)
 	return d, decisionError(d)
 }
 
 // Explain answers as Check does, with the chain of reasons.
-func (s *Service) Explain(ctx context.Context, uid, action, object string) (policy.Decision, error) {
+func (s *Social) Explain(ctx context.Context, uid, action, object string) (policy.Decision, error) {
 	d := s.engine.Explain(ctx, uid, action, object)
 	return d, decisionError(d)
 }
 
 // ListAllowed lists the objects of a kind uid may perform action on.
-func (s *Service) ListAllowed(ctx context.Context, uid, action, kind string) ([]string, error) {
+func (s *Social) ListAllowed(ctx context.Context, uid, action, kind string) ([]string, error) {
 	return s.engine.ListAllowed(ctx, uid, action, kind)
 }
 

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/aspect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -17,14 +16,6 @@ import (
 )
 
 var (
-	opCreateExperiment    = policy.Op(trellisv1connect.ExperimentsCreateExperimentProcedure)
-	opAddAspects          = policy.Op(trellisv1connect.ExperimentsAddAspectsProcedure)
-	opChangeAspects       = policy.Op(trellisv1connect.ExperimentsChangeAspectsProcedure)
-	opRemoveAspects       = policy.Op(trellisv1connect.ExperimentsRemoveAspectsProcedure)
-	opExperimentAccess    = policy.Op(trellisv1connect.ExperimentsChangeAccessProcedure)
-	opSetExperimentProf   = policy.Op(trellisv1connect.ExperimentsSetExperimentProfileProcedure)
-	opRemoveExperiment    = policy.Op(trellisv1connect.ExperimentsRemoveExperimentProcedure)
-	opImportExperiment    = policy.Op(trellisv1connect.ExperimentsImportExperimentProcedure)
 	maxAspectsPerRequest  = 100
 	exportFormat          = "trellis.experiment/v1"
 	maxExperimentDocument = 8 << 20
@@ -56,7 +47,7 @@ var aspectNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 // validateAspects checks a batch of aspects against the registry, naming
 // each offending field by position.
-func (s *Service) validateAspects(field string, in []AspectInput) error {
+func (s *Testbed) validateAspects(field string, in []AspectInput) error {
 	if len(in) > maxAspectsPerRequest {
 		return domain.Invalid(field, field+".too_many", fmt.Sprintf("at most %d aspects a request", maxAspectsPerRequest))
 	}
@@ -86,11 +77,11 @@ func (s *Service) validateAspects(field string, in []AspectInput) error {
 }
 
 // CreateExperiment creates owner:name with its first aspects.
-func (s *Service) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, aspects []AspectInput) (*ExperimentView, error) {
-	return s.createExperiment(ctx, p, opCreateExperiment, id, description, aspects)
+func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+	return s.createExperiment(ctx, p, opExperimentsCreateExperiment.Name, id, description, aspects)
 }
 
-func (s *Service) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, aspects []AspectInput) (*ExperimentView, error) {
 	owner, name, err := domain.ParseOwnedID("id", "experiment", id)
 	if err != nil {
 		return nil, err
@@ -130,11 +121,11 @@ func (s *Service) createExperiment(ctx context.Context, p *auth.Principal, op, i
 }
 
 // GetExperiment returns an experiment, with aspect content when asked.
-func (s *Service) GetExperiment(ctx context.Context, id string, withContent bool) (*ExperimentView, error) {
-	return viewOf(ctx, s, func(tx store.Tx) (*ExperimentView, error) { return s.experimentView(ctx, tx, id, withContent) })
+func (s *Testbed) GetExperiment(ctx context.Context, id string, withContent bool) (*ExperimentView, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*ExperimentView, error) { return s.experimentView(ctx, tx, id, withContent) })
 }
 
-func (s *Service) experimentView(ctx context.Context, tx store.Tx, id string, withContent bool) (*ExperimentView, error) {
+func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, withContent bool) (*ExperimentView, error) {
 	x, err := tx.Experiments().Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -173,7 +164,7 @@ type ExperimentQuery struct {
 }
 
 // ListExperiments lists the experiments p may read.
-func (s *Service) ListExperiments(ctx context.Context, p *auth.Principal, q ExperimentQuery) ([]*ExperimentView, string, error) {
+func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q ExperimentQuery) ([]*ExperimentView, string, error) {
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -212,7 +203,7 @@ func (s *Service) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 }
 
 // putAspects creates (expected 0) or changes aspects in one transaction.
-func (s *Service) putAspects(ctx context.Context, p *auth.Principal, op, id string, in []AspectInput, create bool) (*ExperimentView, error) {
+func (s *Testbed) putAspects(ctx context.Context, p *auth.Principal, op, id string, in []AspectInput, create bool) (*ExperimentView, error) {
 	field := "changes"
 	if create {
 		field = "aspects"
@@ -254,22 +245,22 @@ func (s *Service) putAspects(ctx context.Context, p *auth.Principal, op, id stri
 }
 
 // AddAspects adds new aspects.
-func (s *Service) AddAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
-	return s.putAspects(ctx, p, opAddAspects, id, in, true)
+func (s *Testbed) AddAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
+	return s.putAspects(ctx, p, opExperimentsAddAspects.Name, id, in, true)
 }
 
 // ChangeAspects replaces aspects' content, refusing stale revisions.
-func (s *Service) ChangeAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
-	return s.putAspects(ctx, p, opChangeAspects, id, in, false)
+func (s *Testbed) ChangeAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
+	return s.putAspects(ctx, p, opExperimentsChangeAspects.Name, id, in, false)
 }
 
 // RemoveAspects removes aspects by (type, name).
-func (s *Service) RemoveAspects(ctx context.Context, p *auth.Principal, id string, refs []AspectInput) (*ExperimentView, error) {
+func (s *Testbed) RemoveAspects(ctx context.Context, p *auth.Principal, id string, refs []AspectInput) (*ExperimentView, error) {
 	if len(refs) == 0 {
 		return nil, domain.Invalid("aspects", "aspects.required", "name at least one aspect")
 	}
 	var v *ExperimentView
-	err := s.update(ctx, &record{op: opRemoveAspects, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opExperimentsRemoveAspects.Name, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
 		for _, a := range refs {
 			if err := tx.Experiments().DeleteAspect(ctx, id, a.Type, a.Name); err != nil {
 				return err
@@ -286,24 +277,24 @@ func (s *Service) RemoveAspects(ctx context.Context, p *auth.Principal, id strin
 }
 
 // ChangeExperimentAccess sets a circle's rights on an experiment.
-func (s *Service) ChangeExperimentAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
-	return s.changeAccess(ctx, p, experimentKind, opExperimentAccess, id, circle, rights)
+func (s *Testbed) ChangeExperimentAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	return s.changeAccess(ctx, p, experimentKind, opExperimentsChangeAccess.Name, id, circle, rights)
 }
 
 // GetExperimentProfile returns an experiment's profile.
-func (s *Service) GetExperimentProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+func (s *Testbed) GetExperimentProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
 	return s.getProfile(ctx, store.ProfileExperiment, id, domain.ExperimentProfile, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
 // SetExperimentProfile applies what it can of a profile change.
-func (s *Service) SetExperimentProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
-	return s.setProfile(ctx, &record{op: opSetExperimentProf, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, domain.ExperimentProfile, set, clearAttrs,
+func (s *Testbed) SetExperimentProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opExperimentsSetExperimentProfile.Name, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, domain.ExperimentProfile, set, clearAttrs,
 		func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
 // RemoveExperiment deletes an experiment; realizations of it stay on record.
-func (s *Service) RemoveExperiment(ctx context.Context, p *auth.Principal, id string) error {
-	return s.update(ctx, &record{op: opRemoveExperiment, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
+func (s *Testbed) RemoveExperiment(ctx context.Context, p *auth.Principal, id string) error {
+	return s.update(ctx, &record{op: opExperimentsRemoveExperiment.Name, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
 		if err := tx.Experiments().Delete(ctx, id); err != nil {
 			return err
 		}
@@ -332,7 +323,7 @@ type exportAspectDoc struct {
 }
 
 // ExportExperiment returns an experiment as one JSON document.
-func (s *Service) ExportExperiment(ctx context.Context, id string) ([]byte, error) {
+func (s *Testbed) ExportExperiment(ctx context.Context, id string) ([]byte, error) {
 	v, err := s.GetExperiment(ctx, id, true)
 	if err != nil {
 		return nil, err
@@ -346,7 +337,7 @@ func (s *Service) ExportExperiment(ctx context.Context, id string) ([]byte, erro
 
 // ImportExperiment creates an experiment from an exported document, under
 // id (the document's own id is only a suggestion the caller may take).
-func (s *Service) ImportExperiment(ctx context.Context, p *auth.Principal, document []byte, id string) (*ExperimentView, error) {
+func (s *Testbed) ImportExperiment(ctx context.Context, p *auth.Principal, document []byte, id string) (*ExperimentView, error) {
 	if len(document) > maxExperimentDocument {
 		return nil, domain.Invalid("document", "document.too_large", "an experiment document is at most 8 MiB")
 	}
@@ -361,8 +352,8 @@ func (s *Service) ImportExperiment(ctx context.Context, p *auth.Principal, docum
 	for _, a := range doc.Aspects {
 		in = append(in, AspectInput{Type: a.Type, Name: a.Name, Content: a.Content})
 	}
-	return s.createExperiment(ctx, p, opImportExperiment, id, doc.Description, in)
+	return s.createExperiment(ctx, p, opExperimentsImportExperiment.Name, id, doc.Description, in)
 }
 
 // Registry returns the aspect types the service knows.
-func (s *Service) Registry() *aspect.Registry { return s.aspects }
+func (s *Testbed) registry() *aspect.Registry { return s.aspects }

@@ -7,17 +7,9 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opStartExternalLogin  = policy.Op(oidcv1connect.LoginStartLoginProcedure)
-	opFinishExternalLogin = policy.Op(oidcv1connect.LoginFinishLoginProcedure)
-	opUnlinkIdentity      = policy.Op(oidcv1connect.LoginUnlinkProcedure)
 )
 
 // The browser's steps of an external login are not calls of the contract;
@@ -65,7 +57,7 @@ func validateReturnTo(raw string) error {
 // StartExternalLogin begins a login through the identity provider. With
 // link, the caller (logged in with a session) links the identity the
 // provider vouches for to their own account.
-func (s *Service) StartExternalLogin(ctx context.Context, p *auth.Principal, link bool, returnTo string) (*ExternalLoginStart, error) {
+func (s *Federation) StartExternalLogin(ctx context.Context, p *auth.Principal, link bool, returnTo string) (*ExternalLoginStart, error) {
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -96,7 +88,7 @@ func (s *Service) StartExternalLogin(ctx context.Context, p *auth.Principal, lin
 	if link {
 		detail = "link an identity at " + s.idp.Issuer()
 	}
-	if err := s.update(ctx, &record{op: opStartExternalLogin, actor: p, object: "external_login:" + l.ID, detail: detail}, func(tx store.Tx) error {
+	if err := s.update(ctx, &record{op: opLoginStartLogin.Name, actor: p, object: "external_login:" + l.ID, detail: detail}, func(tx store.Tx) error {
 		return tx.Federation().CreateLogin(ctx, l)
 	}); err != nil {
 		return nil, err
@@ -122,8 +114,8 @@ type ExternalStep struct {
 }
 
 // liveLogin returns a login that has not expired.
-func (s *Service) liveLogin(ctx context.Context, read func(tx store.Tx) (*store.ExternalLogin, error)) (*store.ExternalLogin, error) {
-	l, err := viewOf(ctx, s, read)
+func (s *Federation) liveLogin(ctx context.Context, read func(tx store.Tx) (*store.ExternalLogin, error)) (*store.ExternalLogin, error) {
+	l, err := viewOf(ctx, s.base, read)
 	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && !s.now().Before(l.ExpiresAt)) {
 		return nil, errExternalLoginGone
 	}
@@ -135,7 +127,7 @@ func (s *Service) liveLogin(ctx context.Context, read func(tx store.Tx) (*store.
 // linked to, or the caller's who asked to link it (linked only when the
 // login is collected, by whoever holds the finish code). An identity linked
 // to no account waits for the link form (LinkExternalLogin).
-func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string) (*ExternalStep, error) {
+func (s *Federation) CompleteExternalLogin(ctx context.Context, state, code string) (*ExternalStep, error) {
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -143,18 +135,18 @@ func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string)
 		return tx.Federation().GetLoginByState(ctx, hashSecret(state))
 	})
 	if err != nil {
-		s.AuditRefusal(ctx, OpExternalCallback, nil, "", err, "unknown or expired state")
+		s.auditRefusal(ctx, OpExternalCallback, nil, "", err, "unknown or expired state")
 		return nil, err
 	}
 	object := "external_login:" + l.ID
 	if l.Subject != "" {
 		err := domain.AlreadyExists("this login came back from the identity provider already: start again")
-		s.AuditRefusal(ctx, OpExternalCallback, nil, object, err, "replayed callback")
+		s.auditRefusal(ctx, OpExternalCallback, nil, object, err, "replayed callback")
 		return nil, err
 	}
 	id, why, err := s.idp.Exchange(ctx, code, l.Verifier, l.Nonce)
 	if err != nil {
-		s.AuditRefusal(ctx, OpExternalCallback, nil, object, err, why)
+		s.auditRefusal(ctx, OpExternalCallback, nil, object, err, why)
 		return nil, err
 	}
 	var out *ExternalStep
@@ -193,7 +185,7 @@ func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string)
 		return tx.Federation().UpdateLogin(ctx, &res)
 	})
 	if err != nil {
-		s.AuditRefusal(ctx, OpExternalCallback, nil, object, err, rec.detail)
+		s.auditRefusal(ctx, OpExternalCallback, nil, object, err, rec.detail)
 		return nil, err
 	}
 	return out, nil
@@ -203,8 +195,8 @@ func (s *Service) CompleteExternalLogin(ctx context.Context, state, code string)
 // Trellis account it belongs to and proves it with the account's password
 // (the login back-off and audit are Auth.Login's). The identity is linked
 // and the login ends in that account.
-func (s *Service) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid, pw string) (*ExternalStep, error) {
-	if err := s.passwordLoginAllowed(); err != nil {
+func (s *Federation) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid, pw string) (*ExternalStep, error) {
+	if err := s.accounts.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
 	l, err := s.liveLogin(ctx, func(tx store.Tx) (*store.ExternalLogin, error) { return tx.Federation().GetLogin(ctx, loginID) })
@@ -212,16 +204,16 @@ func (s *Service) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid
 		err = errExternalLoginGone
 	}
 	if err != nil {
-		s.AuditRefusal(ctx, OpExternalLink, nil, "external_login:"+loginID, err, "link form")
+		s.auditRefusal(ctx, OpExternalLink, nil, "external_login:"+loginID, err, "link form")
 		return nil, err
 	}
 	now := s.now()
-	lg, err := s.checkPassword(ctx, OpExternalLink, uid, pw, now)
+	lg, err := s.accounts.checkPassword(ctx, OpExternalLink, uid, pw, now)
 	if err != nil {
 		return nil, err
 	}
 	if err := lg.user.CanLogIn(); err != nil {
-		s.AuditRefusal(ctx, OpExternalLink, &auth.Principal{UID: uid}, userObject(uid), err, "account state "+string(lg.user.State))
+		s.auditRefusal(ctx, OpExternalLink, &auth.Principal{UID: uid}, userObject(uid), err, "account state "+string(lg.user.State))
 		return nil, err
 	}
 	var out *ExternalStep
@@ -260,7 +252,7 @@ type ExternalFinish struct {
 // both its poll secret and the finish code the browser got: the session it
 // ended in, or for a link the link (and no session: the caller keeps
 // theirs).
-func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret, finishCode string, issueCert bool) (*ExternalFinish, error) {
+func (s *Federation) FinishExternalLogin(ctx context.Context, loginID, pollSecret, finishCode string, issueCert bool) (*ExternalFinish, error) {
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -289,14 +281,14 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret, 
 	}
 	if subtle.ConstantTimeCompare(hashSecret(finishCode), l.FinishHash) != 1 {
 		err := domain.PermissionDenied("finish_code is not this login's")
-		s.AuditRefusal(ctx, opFinishExternalLogin, nil, "external_login:"+l.ID, err, "wrong finish code")
+		s.auditRefusal(ctx, opLoginFinishLogin.Name, nil, "external_login:"+l.ID, err, "wrong finish code")
 		return nil, err
 	}
 	link := &store.IdentityLink{Issuer: l.Issuer, Subject: l.Subject, UID: l.UID, Email: l.Email, CreatedAt: s.now()}
 	if l.LinkUID != "" {
 		// A link asked for by a logged-in user is made now, by the holder
 		// of the finish code: the browser that proved the identity.
-		err := s.update(ctx, &record{op: opFinishExternalLogin, actor: &auth.Principal{UID: l.LinkUID}, object: userObject(l.LinkUID), detail: "linked identity " + l.Subject + " at " + l.Issuer}, func(tx store.Tx) error {
+		err := s.update(ctx, &record{op: opLoginFinishLogin.Name, actor: &auth.Principal{UID: l.LinkUID}, object: userObject(l.LinkUID), detail: "linked identity " + l.Subject + " at " + l.Issuer}, func(tx store.Tx) error {
 			if err := tx.Federation().DeleteLogin(ctx, l.ID); err != nil {
 				return err
 			}
@@ -325,9 +317,9 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret, 
 	}); err != nil {
 		return nil, err
 	}
-	lg := &login{op: opFinishExternalLogin, user: u, at: s.now(), detail: "through identity " + l.Subject + " at " + l.Issuer, issueCert: issueCert,
+	lg := &login{op: opLoginFinishLogin.Name, user: u, at: s.now(), detail: "through identity " + l.Subject + " at " + l.Issuer, issueCert: issueCert,
 		also: func(tx store.Tx) error { return tx.Federation().DeleteLogin(ctx, l.ID) }}
-	toks, err := s.finishLogin(ctx, lg)
+	toks, err := s.accounts.finishLogin(ctx, lg)
 	if err != nil {
 		return nil, err
 	}
@@ -335,12 +327,12 @@ func (s *Service) FinishExternalLogin(ctx context.Context, loginID, pollSecret, 
 }
 
 // ListIdentityLinks lists the caller's linked identities.
-func (s *Service) ListIdentityLinks(ctx context.Context, p *auth.Principal) ([]*store.IdentityLink, error) {
-	return viewOf(ctx, s, func(tx store.Tx) ([]*store.IdentityLink, error) { return tx.Federation().ListLinks(ctx, p.UID) })
+func (s *Federation) ListIdentityLinks(ctx context.Context, p *auth.Principal) ([]*store.IdentityLink, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) ([]*store.IdentityLink, error) { return tx.Federation().ListLinks(ctx, p.UID) })
 }
 
 // UnlinkIdentity removes one of the caller's links.
-func (s *Service) UnlinkIdentity(ctx context.Context, p *auth.Principal, issuer, subject string) error {
+func (s *Federation) UnlinkIdentity(ctx context.Context, p *auth.Principal, issuer, subject string) error {
 	var vs domain.Violations
 	if issuer == "" {
 		vs.Add("issuer", "issuer.required", "name the identity provider's issuer")
@@ -351,7 +343,7 @@ func (s *Service) UnlinkIdentity(ctx context.Context, p *auth.Principal, issuer,
 	if err := vs.Err(); err != nil {
 		return err
 	}
-	return s.update(ctx, &record{op: opUnlinkIdentity, actor: p, object: userObject(p.UID), detail: "identity " + subject + " at " + issuer}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opLoginUnlink.Name, actor: p, object: userObject(p.UID), detail: "identity " + subject + " at " + issuer}, func(tx store.Tx) error {
 		return tx.Federation().DeleteLink(ctx, p.UID, issuer, subject)
 	})
 }

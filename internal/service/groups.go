@@ -98,7 +98,7 @@ func failed(uid string, err error) Outcome {
 }
 
 // notify writes a notification and tells every replica's watchers.
-func (s *Service) notify(ctx context.Context, tx store.Tx, n *domain.Notification) error {
+func (s *base) notify(ctx context.Context, tx store.Tx, n *domain.Notification) error {
 	if n.CreatedAt.IsZero() {
 		n.CreatedAt = s.now()
 	}
@@ -110,7 +110,7 @@ func (s *Service) notify(ctx context.Context, tx store.Tx, n *domain.Notificatio
 
 // invite asks each user to join group name with rights; each joins once it
 // consents. Users already in, unknown or already asked fail alone.
-func (s *Service) invite(ctx context.Context, p *auth.Principal, g *group, op, name string, uids []string, rightNames []string) ([]Outcome, error) {
+func (s *Social) invite(ctx context.Context, p *auth.Principal, g *group, op, name string, uids []string, rightNames []string) ([]Outcome, error) {
 	rights, err := domain.ParseRights("rights", g.vocab, rightNames)
 	if err != nil {
 		return nil, err
@@ -151,7 +151,7 @@ func (s *Service) invite(ctx context.Context, p *auth.Principal, g *group, op, n
 }
 
 // canJoin explains why uid cannot be asked into the group, or returns nil.
-func (s *Service) canJoin(ctx context.Context, tx store.Tx, g *group, name, uid string, kind domain.RequestKind, now time.Time) error {
+func (s *Social) canJoin(ctx context.Context, tx store.Tx, g *group, name, uid string, kind domain.RequestKind, now time.Time) error {
 	u, err := tx.Users().Get(ctx, uid)
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func (s *Service) canJoin(ctx context.Context, tx store.Tx, g *group, name, uid 
 }
 
 // askToJoin records p's wish to join; whoever may add users is asked.
-func (s *Service) askToJoin(ctx context.Context, p *auth.Principal, g *group, op, name, message string) (string, error) {
+func (s *Social) askToJoin(ctx context.Context, p *auth.Principal, g *group, op, name, message string) (string, error) {
 	if len(message) > 1000 {
 		return "", domain.Invalid("message", "message.too_long", "a message is at most 1000 characters")
 	}
@@ -213,7 +213,7 @@ func (s *Service) askToJoin(ctx context.Context, p *auth.Principal, g *group, op
 }
 
 // removeMembers removes users from the group; the owner stays.
-func (s *Service) removeMembers(ctx context.Context, p *auth.Principal, g *group, op, name string, uids []string) ([]Outcome, error) {
+func (s *Social) removeMembers(ctx context.Context, p *auth.Principal, g *group, op, name string, uids []string) ([]Outcome, error) {
 	if len(uids) == 0 {
 		return nil, domain.Invalid("uids", "uids.required", "name at least one user")
 	}
@@ -254,7 +254,7 @@ func (s *Service) removeMembers(ctx context.Context, p *auth.Principal, g *group
 }
 
 // changeRights sets a member's rights; the owner's are all and stay so.
-func (s *Service) changeRights(ctx context.Context, p *auth.Principal, g *group, op, name, uid string, rightNames []string) (*domain.Membership, error) {
+func (s *Social) changeRights(ctx context.Context, p *auth.Principal, g *group, op, name, uid string, rightNames []string) (*domain.Membership, error) {
 	rights, err := domain.ParseRights("rights", g.vocab, rightNames)
 	if err != nil {
 		return nil, err
@@ -281,7 +281,7 @@ func (s *Service) changeRights(ctx context.Context, p *auth.Principal, g *group,
 }
 
 // admit makes uid a member with rights, as a consented request says.
-func (s *Service) admit(ctx context.Context, tx store.Tx, g *group, name, uid string, rights domain.Rights) error {
+func (s *Social) admit(ctx context.Context, tx store.Tx, g *group, name, uid string, rights domain.Rights) error {
 	if err := g.open(ctx, tx, name); err != nil {
 		return err
 	}

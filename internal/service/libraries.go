@@ -5,20 +5,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opCreateLibrary     = policy.Op(trellisv1connect.LibrariesCreateLibraryProcedure)
-	opLibraryAdd        = policy.Op(trellisv1connect.LibrariesAddExperimentsProcedure)
-	opLibraryRemove     = policy.Op(trellisv1connect.LibrariesRemoveExperimentsProcedure)
-	opLibraryAccess     = policy.Op(trellisv1connect.LibrariesChangeAccessProcedure)
-	opSetLibraryProfile = policy.Op(trellisv1connect.LibrariesSetLibraryProfileProcedure)
-	opRemoveLibrary     = policy.Op(trellisv1connect.LibrariesRemoveLibraryProcedure)
 )
 
 // LibraryView is a library as one reader sees it: only the experiments it
@@ -31,7 +21,7 @@ type LibraryView struct {
 }
 
 // CreateLibrary creates owner:name.
-func (s *Service) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string) (*LibraryView, error) {
+func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string) (*LibraryView, error) {
 	owner, name, err := domain.ParseOwnedID("id", "library", id)
 	if err != nil {
 		return nil, err
@@ -43,7 +33,7 @@ func (s *Service) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if err := domain.LibraryProfile.ValidateNew(profile); err != nil {
 		return nil, err
 	}
-	err = s.update(ctx, &record{op: opCreateLibrary, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opLibrariesCreateLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
 		if err := ownerExists(ctx, tx, id); err != nil {
 			return err
 		}
@@ -62,7 +52,7 @@ func (s *Service) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 }
 
 // readable filters experiment ids down to those p may read.
-func (s *Service) readable(ctx context.Context, p *auth.Principal, ids []string) ([]string, error) {
+func (s *Testbed) readable(ctx context.Context, p *auth.Principal, ids []string) ([]string, error) {
 	if p.Admin {
 		return ids, nil
 	}
@@ -80,7 +70,7 @@ func (s *Service) readable(ctx context.Context, p *auth.Principal, ids []string)
 }
 
 // GetLibrary returns a library with the experiments p may read.
-func (s *Service) GetLibrary(ctx context.Context, p *auth.Principal, id string) (*LibraryView, error) {
+func (s *Testbed) GetLibrary(ctx context.Context, p *auth.Principal, id string) (*LibraryView, error) {
 	var v *LibraryView
 	err := s.view(ctx, func(tx store.Tx) error {
 		l, err := tx.Libraries().Get(ctx, id)
@@ -106,7 +96,7 @@ func (s *Service) GetLibrary(ctx context.Context, p *auth.Principal, id string) 
 }
 
 // ListLibraries lists the libraries p may read.
-func (s *Service) ListLibraries(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
+func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -144,7 +134,7 @@ func (s *Service) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 // AddLibraryExperiments lists experiments in a library; p must be able to
 // read each (one it cannot read is "not found", as for one that does not
 // exist).
-func (s *Service) AddLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
+func (s *Testbed) AddLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
 	if len(experiments) == 0 {
 		return nil, domain.Invalid("experiments", "experiments.required", "name at least one experiment")
 	}
@@ -153,7 +143,7 @@ func (s *Service) AddLibraryExperiments(ctx context.Context, p *auth.Principal, 
 			return nil, d.Err
 		}
 	}
-	err := s.update(ctx, &record{op: opLibraryAdd, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opLibrariesAddExperiments.Name, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
 		for _, x := range domain.SortedUnique(experiments) {
 			if err := tx.Libraries().AddExperiment(ctx, id, x); err != nil {
 				return err
@@ -168,11 +158,11 @@ func (s *Service) AddLibraryExperiments(ctx context.Context, p *auth.Principal, 
 }
 
 // RemoveLibraryExperiments takes experiments out of a library.
-func (s *Service) RemoveLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
+func (s *Testbed) RemoveLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
 	if len(experiments) == 0 {
 		return nil, domain.Invalid("experiments", "experiments.required", "name at least one experiment")
 	}
-	err := s.update(ctx, &record{op: opLibraryRemove, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opLibrariesRemoveExperiments.Name, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
 		for _, x := range domain.SortedUnique(experiments) {
 			if err := tx.Libraries().RemoveExperiment(ctx, id, x); err != nil {
 				return err
@@ -187,24 +177,24 @@ func (s *Service) RemoveLibraryExperiments(ctx context.Context, p *auth.Principa
 }
 
 // ChangeLibraryAccess sets a circle's rights on a library.
-func (s *Service) ChangeLibraryAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
-	return s.changeAccess(ctx, p, libraryKind, opLibraryAccess, id, circle, rights)
+func (s *Testbed) ChangeLibraryAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	return s.changeAccess(ctx, p, libraryKind, opLibrariesChangeAccess.Name, id, circle, rights)
 }
 
 // GetLibraryProfile returns a library's profile.
-func (s *Service) GetLibraryProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+func (s *Testbed) GetLibraryProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
 	return s.getProfile(ctx, store.ProfileLibrary, id, domain.LibraryProfile, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 
 // SetLibraryProfile applies what it can of a profile change.
-func (s *Service) SetLibraryProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
-	return s.setProfile(ctx, &record{op: opSetLibraryProfile, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, domain.LibraryProfile, set, clearAttrs,
+func (s *Testbed) SetLibraryProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opLibrariesSetLibraryProfile.Name, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, domain.LibraryProfile, set, clearAttrs,
 		func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 
 // RemoveLibrary deletes a library (not its experiments).
-func (s *Service) RemoveLibrary(ctx context.Context, p *auth.Principal, id string) error {
-	return s.update(ctx, &record{op: opRemoveLibrary, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
+func (s *Testbed) RemoveLibrary(ctx context.Context, p *auth.Principal, id string) error {
+	return s.update(ctx, &record{op: opLibrariesRemoveLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
 		if err := tx.Libraries().Delete(ctx, id); err != nil {
 			return err
 		}

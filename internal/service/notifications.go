@@ -6,14 +6,11 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
-
-var opSendNotification = policy.Op(trellisv1connect.NotificationsSendProcedure)
 
 // NotificationQuery selects the caller's notifications.
 type NotificationQuery struct {
@@ -23,7 +20,7 @@ type NotificationQuery struct {
 }
 
 // ListNotifications pages through p's notifications, newest first.
-func (s *Service) ListNotifications(ctx context.Context, p *auth.Principal, q NotificationQuery) ([]*domain.Notification, string, error) {
+func (s *Social) ListNotifications(ctx context.Context, p *auth.Principal, q NotificationQuery) ([]*domain.Notification, string, error) {
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -48,7 +45,7 @@ func (s *Service) ListNotifications(ctx context.Context, p *auth.Principal, q No
 }
 
 // MarkNotifications sets or clears flags of p's own notifications.
-func (s *Service) MarkNotifications(ctx context.Context, p *auth.Principal, ids []int64, read, urgent *bool) (int, error) {
+func (s *Social) MarkNotifications(ctx context.Context, p *auth.Principal, ids []int64, read, urgent *bool) (int, error) {
 	if len(ids) == 0 {
 		return 0, domain.Invalid("ids", "ids.required", "name at least one notification")
 	}
@@ -75,7 +72,7 @@ const maxNotificationText = 2000
 
 // SendNotification delivers a notification: admins to anyone; a project's
 // owner to its members; a circle's owner to its members.
-func (s *Service) SendNotification(ctx context.Context, p *auth.Principal, to Target, text string, urgent bool) (int, error) {
+func (s *Social) SendNotification(ctx context.Context, p *auth.Principal, to Target, text string, urgent bool) (int, error) {
 	var vs domain.Violations
 	set := 0
 	for _, t := range []string{to.User, to.Project, to.Circle} {
@@ -136,7 +133,7 @@ func (s *Service) SendNotification(ctx context.Context, p *auth.Principal, to Ta
 			recipients = append(recipients, m.UID)
 		}
 	}
-	err = s.update(ctx, &record{op: opSendNotification, actor: p, object: object, detail: fmt.Sprintf("recipients=%d urgent=%t", len(recipients), urgent)}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opNotificationsSend.Name, actor: p, object: object, detail: fmt.Sprintf("recipients=%d urgent=%t", len(recipients), urgent)}, func(tx store.Tx) error {
 		for _, r := range recipients {
 			if err := s.notify(ctx, tx, &domain.Notification{Recipient: r, Sender: p.UID, Text: text, Urgent: urgent}); err != nil {
 				return err
@@ -190,7 +187,7 @@ func (w *watchers) wake(uid string) {
 // WatchNotifications calls ready once the watch is established, then send
 // with each notification for p that arrives from then on, until ctx ends or
 // a call fails.
-func (s *Service) WatchNotifications(ctx context.Context, p *auth.Principal, ready func() error, send func(*domain.Notification) error) error {
+func (s *Social) WatchNotifications(ctx context.Context, p *auth.Principal, ready func() error, send func(*domain.Notification) error) error {
 	wake := s.watchers.add(p.UID)
 	defer s.watchers.remove(p.UID, wake)
 	// Start after the newest notification there is now.

@@ -11,16 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opAddOIDCClient    = policy.Op(trellisv1connect.OidcClientsAddClientProcedure)
-	opRemoveOIDCClient = policy.Op(trellisv1connect.OidcClientsRemoveClientProcedure)
 )
 
 // The OpenID Connect provider's steps are not calls of the contract; their
@@ -80,7 +73,7 @@ func validateRedirectURI(field, raw string) error {
 
 // AddOIDCClient registers an OpenID Connect client; a confidential one
 // gets a secret, returned this once.
-func (s *Service) AddOIDCClient(ctx context.Context, p *auth.Principal, name string, redirectURIs []string, public bool) (*store.OIDCClient, string, error) {
+func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name string, redirectURIs []string, public bool) (*store.OIDCClient, string, error) {
 	var vs domain.Violations
 	if err := vs.Check(validateServiceName(name)); err != nil {
 		return nil, "", err
@@ -112,7 +105,7 @@ func (s *Service) AddOIDCClient(ctx context.Context, p *auth.Principal, name str
 	if public {
 		kind = "public"
 	}
-	rec := &record{op: opAddOIDCClient, actor: p, object: oidcClientObject(name), detail: kind + " client, redirect URIs " + strings.Join(redirectURIs, " ")}
+	rec := &record{op: opOidcClientsAddClient.Name, actor: p, object: oidcClientObject(name), detail: kind + " client, redirect URIs " + strings.Join(redirectURIs, " ")}
 	if err := s.update(ctx, rec, func(tx store.Tx) error { return tx.OIDC().CreateClient(ctx, c) }); err != nil {
 		return nil, "", err
 	}
@@ -120,13 +113,13 @@ func (s *Service) AddOIDCClient(ctx context.Context, p *auth.Principal, name str
 }
 
 // ListOIDCClients lists the registered clients.
-func (s *Service) ListOIDCClients(ctx context.Context) ([]*store.OIDCClient, error) {
-	return viewOf(ctx, s, func(tx store.Tx) ([]*store.OIDCClient, error) { return tx.OIDC().ListClients(ctx) })
+func (s *Federation) ListOIDCClients(ctx context.Context) ([]*store.OIDCClient, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) ([]*store.OIDCClient, error) { return tx.OIDC().ListClients(ctx) })
 }
 
 // RemoveOIDCClient removes a client with its tokens and pending codes.
-func (s *Service) RemoveOIDCClient(ctx context.Context, p *auth.Principal, name string) error {
-	return s.update(ctx, &record{op: opRemoveOIDCClient, actor: p, object: oidcClientObject(name)}, func(tx store.Tx) error {
+func (s *Federation) RemoveOIDCClient(ctx context.Context, p *auth.Principal, name string) error {
+	return s.update(ctx, &record{op: opOidcClientsRemoveClient.Name, actor: p, object: oidcClientObject(name)}, func(tx store.Tx) error {
 		return tx.OIDC().DeleteClient(ctx, name)
 	})
 }
@@ -136,15 +129,15 @@ func (s *Service) RemoveOIDCClient(ctx context.Context, p *auth.Principal, name 
 // proves each step.
 
 // OIDCClient returns a registered client, or domain not-found.
-func (s *Service) OIDCClient(ctx context.Context, id string) (*store.OIDCClient, error) {
-	return viewOf(ctx, s, func(tx store.Tx) (*store.OIDCClient, error) { return tx.OIDC().GetClient(ctx, id) })
+func (s *Federation) OIDCClient(ctx context.Context, id string) (*store.OIDCClient, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*store.OIDCClient, error) { return tx.OIDC().GetClient(ctx, id) })
 }
 
 // errBadClient is the one answer to an unknown client and a wrong secret.
 var errBadClient = domain.Unauthenticated("invalid client id or secret")
 
 // OIDCAuthenticateClient checks a confidential client's secret.
-func (s *Service) OIDCAuthenticateClient(ctx context.Context, id, secret string) error {
+func (s *Federation) OIDCAuthenticateClient(ctx context.Context, id, secret string) error {
 	c, err := s.OIDCClient(ctx, id)
 	if domain.HasCode(err, domain.CodeNotFound) {
 		err = errBadClient
@@ -164,7 +157,7 @@ func (s *Service) OIDCAuthenticateClient(ctx context.Context, id, secret string)
 // OIDCStartAuthRequest stores an authorization request the provider has
 // checked against its client (redirect URI, response type), after the
 // checks that are Trellis's own: PKCE with S256, always.
-func (s *Service) OIDCStartAuthRequest(ctx context.Context, r *store.OIDCAuthRequest) error {
+func (s *Federation) OIDCStartAuthRequest(ctx context.Context, r *store.OIDCAuthRequest) error {
 	if r.CodeChallenge == "" || r.CodeChallengeMethod != PKCEMethod {
 		return domain.Invalid("code_challenge", "pkce.required", "PKCE is required: send code_challenge with code_challenge_method=S256")
 	}
@@ -176,8 +169,8 @@ func (s *Service) OIDCStartAuthRequest(ctx context.Context, r *store.OIDCAuthReq
 var errAuthRequestGone = domain.NotFound("authorization request not found (it expired, or was used): start again from the application")
 
 // OIDCAuthRequest returns a live authorization request.
-func (s *Service) OIDCAuthRequest(ctx context.Context, id string) (*store.OIDCAuthRequest, error) {
-	r, err := viewOf(ctx, s, func(tx store.Tx) (*store.OIDCAuthRequest, error) { return tx.OIDC().GetAuthRequest(ctx, id) })
+func (s *Federation) OIDCAuthRequest(ctx context.Context, id string) (*store.OIDCAuthRequest, error) {
+	r, err := viewOf(ctx, s.base, func(tx store.Tx) (*store.OIDCAuthRequest, error) { return tx.OIDC().GetAuthRequest(ctx, id) })
 	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && !s.now().Before(r.ExpiresAt)) {
 		return nil, errAuthRequestGone
 	}
@@ -187,8 +180,8 @@ func (s *Service) OIDCAuthRequest(ctx context.Context, id string) (*store.OIDCAu
 // OIDCLogin checks the user's password for an authorization request and
 // records who logged in. The login back-off and the audit of failures are
 // those of Auth.Login.
-func (s *Service) OIDCLogin(ctx context.Context, requestID, uid, pw string) error {
-	if err := s.passwordLoginAllowed(); err != nil {
+func (s *Federation) OIDCLogin(ctx context.Context, requestID, uid, pw string) error {
+	if err := s.accounts.passwordLoginAllowed(); err != nil {
 		return err
 	}
 	r, err := s.OIDCAuthRequest(ctx, requestID)
@@ -196,12 +189,12 @@ func (s *Service) OIDCLogin(ctx context.Context, requestID, uid, pw string) erro
 		return err
 	}
 	now := s.now()
-	l, err := s.checkPassword(ctx, OpOIDCLogin, uid, pw, now)
+	l, err := s.accounts.checkPassword(ctx, OpOIDCLogin, uid, pw, now)
 	if err != nil {
 		return err
 	}
 	if err := l.user.CanLogIn(); err != nil {
-		s.AuditRefusal(ctx, OpOIDCLogin, &auth.Principal{UID: uid}, oidcClientObject(r.ClientID), err, "account state "+string(l.user.State))
+		s.auditRefusal(ctx, OpOIDCLogin, &auth.Principal{UID: uid}, oidcClientObject(r.ClientID), err, "account state "+string(l.user.State))
 		return err
 	}
 	rec := &record{op: OpOIDCLogin, actor: &auth.Principal{UID: uid}, object: oidcClientObject(r.ClientID), detail: "scopes " + strings.Join(r.Scopes, " ")}
@@ -214,13 +207,13 @@ func (s *Service) OIDCLogin(ctx context.Context, requestID, uid, pw string) erro
 }
 
 // OIDCSaveCode records the code issued for a completed request.
-func (s *Service) OIDCSaveCode(ctx context.Context, requestID, code string) error {
+func (s *Federation) OIDCSaveCode(ctx context.Context, requestID, code string) error {
 	return s.st.Update(ctx, func(tx store.Tx) error { return tx.OIDC().SetCode(ctx, requestID, hashSecret(code)) })
 }
 
 // OIDCRedeemCode returns the request a code was issued for and voids the
 // code: a code is good once, and only while its request lives.
-func (s *Service) OIDCRedeemCode(ctx context.Context, code string) (*store.OIDCAuthRequest, error) {
+func (s *Federation) OIDCRedeemCode(ctx context.Context, code string) (*store.OIDCAuthRequest, error) {
 	var r *store.OIDCAuthRequest
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		var err error
@@ -237,13 +230,13 @@ func (s *Service) OIDCRedeemCode(ctx context.Context, code string) (*store.OIDCA
 }
 
 // OIDCEndAuthRequest removes a request once its code is redeemed.
-func (s *Service) OIDCEndAuthRequest(ctx context.Context, id string) error {
+func (s *Federation) OIDCEndAuthRequest(ctx context.Context, id string) error {
 	return s.st.Update(ctx, func(tx store.Tx) error { return tx.OIDC().DeleteAuthRequest(ctx, id) })
 }
 
 // OIDCIssueAccessToken records an access token issued to a client for a
 // user, who must still be able to log in.
-func (s *Service) OIDCIssueAccessToken(ctx context.Context, clientID, uid string, scopes []string) (id string, expires time.Time, err error) {
+func (s *Federation) OIDCIssueAccessToken(ctx context.Context, clientID, uid string, scopes []string) (id string, expires time.Time, err error) {
 	now := s.now()
 	t := &store.OIDCToken{ID: newID(), ClientID: clientID, UID: uid, Scopes: scopes, CreatedAt: now, ExpiresAt: now.Add(OIDCAccessTokenTTL)}
 	rec := &record{op: OpOIDCToken, actor: &auth.Principal{UID: uid}, object: oidcClientObject(clientID), detail: "scopes " + strings.Join(scopes, " ")}
@@ -270,8 +263,8 @@ type OIDCClaims struct {
 }
 
 // OIDCUser returns the claims of a user who may log in.
-func (s *Service) OIDCUser(ctx context.Context, uid string) (*OIDCClaims, error) {
-	return viewOf(ctx, s, func(tx store.Tx) (*OIDCClaims, error) { return oidcClaims(ctx, tx, uid) })
+func (s *Federation) OIDCUser(ctx context.Context, uid string) (*OIDCClaims, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*OIDCClaims, error) { return oidcClaims(ctx, tx, uid) })
 }
 
 func oidcClaims(ctx context.Context, tx store.Tx, uid string) (*OIDCClaims, error) {
@@ -295,7 +288,7 @@ var errOIDCTokenDead = domain.Unauthenticated("access token expired or revoked")
 // OIDCTokenClaims returns the token with this id and its user's claims,
 // while the token lives, names subject, and its user may log in; one read
 // transaction.
-func (s *Service) OIDCTokenClaims(ctx context.Context, tokenID, subject string) (*store.OIDCToken, *OIDCClaims, error) {
+func (s *Federation) OIDCTokenClaims(ctx context.Context, tokenID, subject string) (*store.OIDCToken, *OIDCClaims, error) {
 	var (
 		t *store.OIDCToken
 		c *OIDCClaims
@@ -324,7 +317,7 @@ func (s *Service) OIDCTokenClaims(ctx context.Context, tokenID, subject string) 
 
 // OIDCRevokeToken revokes a client's access token (RFC 7009); a token of
 // another client is refused, an unknown one is no error.
-func (s *Service) OIDCRevokeToken(ctx context.Context, tokenID, clientID string) error {
+func (s *Federation) OIDCRevokeToken(ctx context.Context, tokenID, clientID string) error {
 	return s.update(ctx, &record{op: OpOIDCRevoke, object: oidcClientObject(clientID)}, func(tx store.Tx) error {
 		t, err := tx.OIDC().GetToken(ctx, tokenID)
 		if domain.HasCode(err, domain.CodeNotFound) {
@@ -342,7 +335,7 @@ func (s *Service) OIDCRevokeToken(ctx context.Context, tokenID, clientID string)
 
 // OIDCEndSession revokes the tokens a client holds for a user (the user
 // logged out of it).
-func (s *Service) OIDCEndSession(ctx context.Context, uid, clientID string) error {
+func (s *Federation) OIDCEndSession(ctx context.Context, uid, clientID string) error {
 	if uid == "" {
 		return nil // no id_token_hint: no one to log out, nothing to record
 	}
@@ -358,7 +351,7 @@ const oidcTokenKeyName = "oidc-access-token-key"
 
 // OIDCTokenKey returns the key that encrypts the provider's access tokens,
 // created by whichever replica needs it first.
-func (s *Service) OIDCTokenKey(ctx context.Context) ([32]byte, error) {
+func (s *Federation) oidcTokenKey(ctx context.Context) ([32]byte, error) {
 	var key [32]byte
 	candidate := make([]byte, len(key))
 	if _, err := rand.Read(candidate); err != nil {

@@ -20,7 +20,7 @@ type passwordSecrets struct {
 
 // newPassword derives the stored forms of pw, each Argon2id run within the
 // hashing concurrency bound.
-func (s *Service) newPassword(ctx context.Context, pw string) (*passwordSecrets, error) {
+func (s *Accounts) newPassword(ctx context.Context, pw string) (*passwordSecrets, error) {
 	h, err := s.hashPassword(ctx, pw)
 	if err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func (s *Service) newPassword(ctx context.Context, pw string) (*passwordSecrets,
 // setPassword stores ps as uid's password. A new password is a change of
 // the account that every replica hears of through the feed: passwords
 // verified before (the local backend's HTTP Basic cache) are forgotten.
-func (s *Service) setPassword(ctx context.Context, tx store.Tx, uid string, ps *passwordSecrets) error {
+func (s *Accounts) setPassword(ctx context.Context, tx store.Tx, uid string, ps *passwordSecrets) error {
 	if err := tx.Users().SetPasswordHash(ctx, uid, ps.hash); err != nil {
 		return err
 	}
@@ -53,7 +53,7 @@ func (s *Service) setPassword(ctx context.Context, tx store.Tx, uid string, ps *
 // verifierOutdated reports whether a stored SCRAM verifier should be
 // replaced at the next password login: there is none (the password predates
 // challenge logins), it cannot be read, or the hashing parameters changed.
-func (s *Service) verifierOutdated(encoded string) bool {
+func (s *Accounts) verifierOutdated(encoded string) bool {
 	if encoded == "" {
 		return true
 	}

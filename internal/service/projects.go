@@ -7,26 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opRequestProject     = policy.Op(trellisv1connect.ProjectsRequestProjectProcedure)
-	opApproveProject     = policy.Op(trellisv1connect.ProjectsApproveProjectProcedure)
-	opRejectProject      = policy.Op(trellisv1connect.ProjectsRejectProjectProcedure)
-	opSetProjectProfile  = policy.Op(trellisv1connect.ProjectsSetProjectProfileProcedure)
-	opProjectAddUsers    = policy.Op(trellisv1connect.ProjectsAddUsersProcedure)
-	opJoinProject        = policy.Op(trellisv1connect.ProjectsJoinProjectProcedure)
-	opProjectRemoveUsers = policy.Op(trellisv1connect.ProjectsRemoveUsersProcedure)
-	opProjectRights      = policy.Op(trellisv1connect.ProjectsChangeRightsProcedure)
-	opProjectOwner       = policy.Op(trellisv1connect.ProjectsSetOwnerProcedure)
-	opAddChild           = policy.Op(trellisv1connect.ProjectsAddChildProjectProcedure)
-	opRemoveChild        = policy.Op(trellisv1connect.ProjectsRemoveChildProjectProcedure)
-	opRemoveProject      = policy.Op(trellisv1connect.ProjectsRemoveProjectProcedure)
 )
 
 // ProjectView is a project with what a reader sees of it.
@@ -57,7 +41,7 @@ func checkNameFree(ctx context.Context, tx store.Tx, field, name string) error {
 // approved project (or everyone, with VetAllProjects, or whoever asks for
 // vetting) wait for an admin: the project is pending and the admins are
 // asked. Otherwise it exists at once.
-func (s *Service) RequestProject(ctx context.Context, p *auth.Principal, name, description string, vetting bool) (*domain.Project, string, error) {
+func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, description string, vetting bool) (*domain.Project, string, error) {
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateProjectName("name", name)); err != nil {
 		return nil, "", err
@@ -84,7 +68,7 @@ func (s *Service) RequestProject(ctx context.Context, p *auth.Principal, name, d
 		proj.State, proj.ApprovedAt = domain.ProjectPending, time.Time{}
 	}
 	var reqID string
-	rec := &record{op: opRequestProject, actor: p, object: domain.ProjectObject(name), detail: "state=" + string(proj.State)}
+	rec := &record{op: opProjectsRequestProject.Name, actor: p, object: domain.ProjectObject(name), detail: "state=" + string(proj.State)}
 	err = s.update(ctx, rec, func(tx store.Tx) error {
 		if err := checkNameFree(ctx, tx, "name", name); err != nil {
 			return err
@@ -123,7 +107,7 @@ func (s *Service) RequestProject(ctx context.Context, p *auth.Principal, name, d
 }
 
 // makeOwnerMember makes an approved project's owner a member with every right.
-func (s *Service) makeOwnerMember(ctx context.Context, tx store.Tx, proj *domain.Project) error {
+func (s *Social) makeOwnerMember(ctx context.Context, tx store.Tx, proj *domain.Project) error {
 	if err := tx.Projects().SetMember(ctx, &domain.Membership{Group: proj.Name, UID: proj.Owner, Rights: domain.ProjectRights, AddedAt: s.now()}); err != nil {
 		return err
 	}
@@ -131,9 +115,9 @@ func (s *Service) makeOwnerMember(ctx context.Context, tx store.Tx, proj *domain
 }
 
 // ApproveProject approves a pending project; its owner becomes a member.
-func (s *Service) ApproveProject(ctx context.Context, p *auth.Principal, name string) (*domain.Project, error) {
+func (s *Social) ApproveProject(ctx context.Context, p *auth.Principal, name string) (*domain.Project, error) {
 	var proj *domain.Project
-	err := s.update(ctx, &record{op: opApproveProject, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opProjectsApproveProject.Name, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
 		var err error
 		proj, err = s.approve(ctx, tx, p, name)
 		return err
@@ -143,7 +127,7 @@ func (s *Service) ApproveProject(ctx context.Context, p *auth.Principal, name st
 
 // approve does the approval, for ApproveProject and for an admin accepting
 // the approval request.
-func (s *Service) approve(ctx context.Context, tx store.Tx, p *auth.Principal, name string) (*domain.Project, error) {
+func (s *Social) approve(ctx context.Context, tx store.Tx, p *auth.Principal, name string) (*domain.Project, error) {
 	proj, err := tx.Projects().Get(ctx, name)
 	if err != nil {
 		return nil, err
@@ -168,13 +152,13 @@ func (s *Service) approve(ctx context.Context, tx store.Tx, p *auth.Principal, n
 }
 
 // RejectProject turns down a pending project; the name is free again.
-func (s *Service) RejectProject(ctx context.Context, p *auth.Principal, name, reason string) error {
-	return s.update(ctx, &record{op: opRejectProject, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
+func (s *Social) RejectProject(ctx context.Context, p *auth.Principal, name, reason string) error {
+	return s.update(ctx, &record{op: opProjectsRejectProject.Name, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
 		return s.reject(ctx, tx, p, name, reason)
 	})
 }
 
-func (s *Service) reject(ctx context.Context, tx store.Tx, p *auth.Principal, name, reason string) error {
+func (s *Social) reject(ctx context.Context, tx store.Tx, p *auth.Principal, name, reason string) error {
 	proj, err := tx.Projects().Get(ctx, name)
 	if err != nil {
 		return err
@@ -193,7 +177,7 @@ func (s *Service) reject(ctx context.Context, tx store.Tx, p *auth.Principal, na
 }
 
 // deleteProject removes a project with everything that hangs on it.
-func (s *Service) deleteProject(ctx context.Context, tx store.Tx, name string) error {
+func (s *Social) deleteProject(ctx context.Context, tx store.Tx, name string) error {
 	circles, err := tx.Circles().DeleteOwnedBy(ctx, name)
 	if err != nil {
 		return err
@@ -222,8 +206,15 @@ func (s *Service) deleteProject(ctx context.Context, tx store.Tx, name string) e
 }
 
 // GetProject returns a project with its nesting and description.
-func (s *Service) GetProject(ctx context.Context, name string) (*ProjectView, error) {
-	return viewOf(ctx, s, func(tx store.Tx) (*ProjectView, error) { return projectView(ctx, tx, name) })
+func (s *Social) GetProject(ctx context.Context, p *auth.Principal, name string) (*ProjectView, error) {
+	if err := s.authorize(ctx, p, opProjectsGetProject, policy.On("name", name)); err != nil {
+		return nil, err
+	}
+	return s.getProject(ctx, name)
+}
+
+func (s *Social) getProject(ctx context.Context, name string) (*ProjectView, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*ProjectView, error) { return projectView(ctx, tx, name) })
 }
 
 func projectView(ctx context.Context, tx store.Tx, name string) (*ProjectView, error) {
@@ -259,7 +250,7 @@ type ProjectQuery struct {
 }
 
 // ListProjects lists the projects the caller may read.
-func (s *Service) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQuery) ([]*ProjectView, string, error) {
+func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQuery) ([]*ProjectView, string, error) {
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -309,29 +300,29 @@ func (s *Service) ListProjects(ctx context.Context, p *auth.Principal, q Project
 }
 
 // AddProjectUsers invites users into a project.
-func (s *Service) AddProjectUsers(ctx context.Context, p *auth.Principal, name string, uids, rights []string) ([]Outcome, error) {
-	return s.invite(ctx, p, projectGroup, opProjectAddUsers, name, uids, rights)
+func (s *Social) AddProjectUsers(ctx context.Context, p *auth.Principal, name string, uids, rights []string) ([]Outcome, error) {
+	return s.invite(ctx, p, projectGroup, opProjectsAddUsers.Name, name, uids, rights)
 }
 
 // JoinProject asks to join a project.
-func (s *Service) JoinProject(ctx context.Context, p *auth.Principal, name, message string) (string, error) {
-	return s.askToJoin(ctx, p, projectGroup, opJoinProject, name, message)
+func (s *Social) JoinProject(ctx context.Context, p *auth.Principal, name, message string) (string, error) {
+	return s.askToJoin(ctx, p, projectGroup, opProjectsJoinProject.Name, name, message)
 }
 
 // RemoveProjectUsers removes members (or lets the caller leave).
-func (s *Service) RemoveProjectUsers(ctx context.Context, p *auth.Principal, name string, uids []string) ([]Outcome, error) {
-	return s.removeMembers(ctx, p, projectGroup, opProjectRemoveUsers, name, uids)
+func (s *Social) RemoveProjectUsers(ctx context.Context, p *auth.Principal, name string, uids []string) ([]Outcome, error) {
+	return s.removeMembers(ctx, p, projectGroup, opProjectsRemoveUsers.Name, name, uids)
 }
 
 // ChangeProjectRights sets a member's rights.
-func (s *Service) ChangeProjectRights(ctx context.Context, p *auth.Principal, name, uid string, rights []string) (*domain.Membership, error) {
-	return s.changeRights(ctx, p, projectGroup, opProjectRights, name, uid, rights)
+func (s *Social) ChangeProjectRights(ctx context.Context, p *auth.Principal, name, uid string, rights []string) (*domain.Membership, error) {
+	return s.changeRights(ctx, p, projectGroup, opProjectsChangeRights.Name, name, uid, rights)
 }
 
 // SetProjectOwner hands the project to one of its members.
-func (s *Service) SetProjectOwner(ctx context.Context, p *auth.Principal, name, uid string) (*domain.Project, error) {
+func (s *Social) SetProjectOwner(ctx context.Context, p *auth.Principal, name, uid string) (*domain.Project, error) {
 	var proj *domain.Project
-	err := s.update(ctx, &record{op: opProjectOwner, actor: p, object: domain.ProjectObject(name), detail: "owner=" + uid}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opProjectsSetOwner.Name, actor: p, object: domain.ProjectObject(name), detail: "owner=" + uid}, func(tx store.Tx) error {
 		var err error
 		if proj, err = tx.Projects().Get(ctx, name); err != nil {
 			return err
@@ -362,13 +353,13 @@ func (s *Service) SetProjectOwner(ctx context.Context, p *auth.Principal, name, 
 // AddChildProject nests child in parent: child's members get rights in
 // parent. Cycles are refused, checked in the transaction so that two
 // opposite nestings at once cannot both succeed.
-func (s *Service) AddChildProject(ctx context.Context, p *auth.Principal, parent, child string, rightNames []string) (*ProjectView, error) {
+func (s *Social) AddChildProject(ctx context.Context, p *auth.Principal, parent, child string, rightNames []string) (*ProjectView, error) {
 	rights, err := domain.ParseRights("rights", domain.ProjectRights, rightNames)
 	if err != nil {
 		return nil, err
 	}
 	var v *ProjectView
-	err = s.update(ctx, &record{op: opAddChild, actor: p, object: domain.ProjectObject(parent), detail: "child=" + child + " rights=" + rights.Encode()}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opProjectsAddChildProject.Name, actor: p, object: domain.ProjectObject(parent), detail: "child=" + child + " rights=" + rights.Encode()}, func(tx store.Tx) error {
 		for _, n := range []string{parent, child} {
 			proj, err := tx.Projects().Get(ctx, n)
 			if err != nil {
@@ -425,9 +416,9 @@ func reaches(ctx context.Context, tx store.Tx, from, to string) (bool, error) {
 }
 
 // RemoveChildProject undoes a nesting.
-func (s *Service) RemoveChildProject(ctx context.Context, p *auth.Principal, parent, child string) (*ProjectView, error) {
+func (s *Social) RemoveChildProject(ctx context.Context, p *auth.Principal, parent, child string) (*ProjectView, error) {
 	var v *ProjectView
-	err := s.update(ctx, &record{op: opRemoveChild, actor: p, object: domain.ProjectObject(parent), detail: "child=" + child}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opProjectsRemoveChildProject.Name, actor: p, object: domain.ProjectObject(parent), detail: "child=" + child}, func(tx store.Tx) error {
 		if err := tx.Projects().RemoveChild(ctx, parent, child); err != nil {
 			return err
 		}
@@ -445,12 +436,12 @@ func (s *Service) RemoveChildProject(ctx context.Context, p *auth.Principal, par
 
 // RemoveProject deletes a project, its memberships, nestings and circles;
 // its members are told.
-func (s *Service) RemoveProject(ctx context.Context, p *auth.Principal, name string) error {
+func (s *Social) RemoveProject(ctx context.Context, p *auth.Principal, name string) error {
 	members, err := s.engine.ProjectMembers(ctx, name, false)
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, &record{op: opRemoveProject, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opProjectsRemoveProject.Name, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
 		if err := s.deleteProject(ctx, tx, name); err != nil {
 			return err
 		}
@@ -467,12 +458,12 @@ func (s *Service) RemoveProject(ctx context.Context, p *auth.Principal, name str
 }
 
 // ListProjectMembers lists members; effective adds those through nesting.
-func (s *Service) ListProjectMembers(ctx context.Context, name string, effective bool) ([]policy.Member, error) {
+func (s *Social) ListProjectMembers(ctx context.Context, name string, effective bool) ([]policy.Member, error) {
 	return s.engine.ProjectMembers(ctx, name, effective)
 }
 
 // GetProjectProfile returns a project's profile.
-func (s *Service) GetProjectProfile(ctx context.Context, name string) ([]domain.ProfileValue, error) {
+func (s *Social) GetProjectProfile(ctx context.Context, name string) ([]domain.ProfileValue, error) {
 	return s.getProfile(ctx, store.ProfileProject, name, domain.ProjectProfile, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
@@ -480,15 +471,15 @@ func (s *Service) GetProjectProfile(ctx context.Context, name string) ([]domain.
 }
 
 // SetProjectProfile applies what it can of a profile change.
-func (s *Service) SetProjectProfile(ctx context.Context, p *auth.Principal, name string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
-	return s.setProfile(ctx, &record{op: opSetProjectProfile, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, domain.ProjectProfile, set, clearAttrs, func(tx store.Tx) error {
+func (s *Social) SetProjectProfile(ctx context.Context, p *auth.Principal, name string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	return s.setProfile(ctx, &record{op: opProjectsSetProjectProfile.Name, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, domain.ProjectProfile, set, clearAttrs, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
 	})
 }
 
 // getProfile reads the visible profile of an object that exists.
-func (s *Service) getProfile(ctx context.Context, kind, id string, d *domain.ProfileDescription, exists func(store.Tx) error) ([]domain.ProfileValue, error) {
+func (s *base) getProfile(ctx context.Context, kind, id string, d *domain.ProfileDescription, exists func(store.Tx) error) ([]domain.ProfileValue, error) {
 	var values map[string]string
 	err := s.view(ctx, func(tx store.Tx) error {
 		if err := exists(tx); err != nil {
@@ -505,7 +496,7 @@ func (s *Service) getProfile(ctx context.Context, kind, id string, d *domain.Pro
 }
 
 // setProfile applies a profile change to an object that exists.
-func (s *Service) setProfile(ctx context.Context, rec *record, kind, id string, d *domain.ProfileDescription, set map[string]string, clearAttrs []string, exists func(store.Tx) error) ([]domain.AttributeChange, error) {
+func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, d *domain.ProfileDescription, set map[string]string, clearAttrs []string, exists func(store.Tx) error) ([]domain.AttributeChange, error) {
 	var changes []domain.AttributeChange
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		if err := exists(tx); err != nil {

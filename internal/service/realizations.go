@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/alloc"
 	"github.com/trellis-testbed/trellis/internal/aspect"
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -19,12 +18,6 @@ import (
 )
 
 var (
-	opRealize            = policy.Op(trellisv1connect.RealizationsRealizeProcedure)
-	opRenew              = policy.Op(trellisv1connect.RealizationsRenewProcedure)
-	opChangeBindings     = policy.Op(trellisv1connect.RealizationsChangeBindingsProcedure)
-	opRealizationAccess  = policy.Op(trellisv1connect.RealizationsChangeAccessProcedure)
-	opRelease            = policy.Op(trellisv1connect.RealizationsReleaseProcedure)
-	opForceRelease       = policy.Op(trellisv1connect.RealizationsForceReleaseProcedure)
 	opReap               = "trellis.reaper/ReleaseExpired"
 	realizeAttempts      = 5
 	realizationIDEncoder = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
@@ -43,7 +36,7 @@ type RealizationView struct {
 }
 
 // leaseFor checks a requested lease: zero means the default.
-func (s *Service) leaseFor(d time.Duration) (time.Duration, error) {
+func (s *Testbed) leaseFor(d time.Duration) (time.Duration, error) {
 	switch {
 	case d == 0:
 		return s.cfg.LeaseDefault, nil
@@ -57,7 +50,7 @@ func (s *Service) leaseFor(d time.Duration) (time.Duration, error) {
 
 // layoutOf returns the elements of an experiment's layout: its only layout
 // aspect, or the one named main.
-func (s *Service) layoutOf(ctx context.Context, experiment string) ([]aspect.Element, error) {
+func (s *Testbed) layoutOf(ctx context.Context, experiment string) ([]aspect.Element, error) {
 	var layouts []*domain.Aspect
 	err := s.view(ctx, func(tx store.Tx) error {
 		all, err := tx.Experiments().Aspects(ctx, experiment, true)
@@ -99,7 +92,7 @@ func (s *Service) layoutOf(ctx context.Context, experiment string) ([]aspect.Ele
 // experiment's layout, all in one transaction, or fails saying which node
 // could not be placed. Resources another realization takes meanwhile make
 // the attempt start over with a fresh view of the pool, a few times.
-func (s *Service) Realize(ctx context.Context, p *auth.Principal, experiment, project string, lease time.Duration) (*RealizationView, error) {
+func (s *Testbed) Realize(ctx context.Context, p *auth.Principal, experiment, project string, lease time.Duration) (*RealizationView, error) {
 	lease, err := s.leaseFor(lease)
 	if err != nil {
 		return nil, err
@@ -114,7 +107,7 @@ func (s *Service) Realize(ctx context.Context, p *auth.Principal, experiment, pr
 	}
 	id := newRealizationID()
 	var r *domain.Realization
-	rec := &record{op: opRealize, actor: p, object: domain.RealizationObject(id), detail: fmt.Sprintf("experiment=%s project=%s nodes=%d lease=%s", experiment, project, len(elements), lease)}
+	rec := &record{op: opRealizationsRealize.Name, actor: p, object: domain.RealizationObject(id), detail: fmt.Sprintf("experiment=%s project=%s nodes=%d lease=%s", experiment, project, len(elements), lease)}
 	// Reading the pool, choosing and binding happen in one transaction: on
 	// SQLite the single writer makes it exclusive; on PostgreSQL a
 	// concurrent realization makes one of the two fail to serialize, and the
@@ -154,7 +147,7 @@ func (s *Service) Realize(ctx context.Context, p *auth.Principal, experiment, pr
 		case err == nil:
 			return &RealizationView{Realization: r}, nil
 		case shortfall != nil:
-			s.AuditRefusal(ctx, opRealize, p, domain.ExperimentObject(experiment), err, "allocation failed")
+			s.auditRefusal(ctx, opRealizationsRealize.Name, p, domain.ExperimentObject(experiment), err, "allocation failed")
 			return nil, err
 		case domain.HasCode(err, domain.CodeFailedPrecondition) && attempt < realizeAttempts:
 			// A resource was taken between our read and our insert (read
@@ -166,7 +159,7 @@ func (s *Service) Realize(ctx context.Context, p *auth.Principal, experiment, pr
 }
 
 // GetRealization returns a realization with its bindings and grants.
-func (s *Service) GetRealization(ctx context.Context, id string) (*RealizationView, error) {
+func (s *Testbed) GetRealization(ctx context.Context, id string) (*RealizationView, error) {
 	var v *RealizationView
 	err := s.view(ctx, func(tx store.Tx) error {
 		r, err := tx.Realizations().Get(ctx, id)
@@ -182,7 +175,7 @@ func (s *Service) GetRealization(ctx context.Context, id string) (*RealizationVi
 
 // ListRealizations lists the realizations p may read (all of them, for an
 // admin's ListAllRealizations); ended ones only when asked.
-func (s *Service) ListRealizations(ctx context.Context, p *auth.Principal, all, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
+func (s *Testbed) ListRealizations(ctx context.Context, p *auth.Principal, all, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -218,12 +211,12 @@ func (s *Service) ListRealizations(ctx context.Context, p *auth.Principal, all, 
 }
 
 // Renew extends a live realization's lease from now.
-func (s *Service) Renew(ctx context.Context, p *auth.Principal, id string, lease time.Duration) (*RealizationView, error) {
+func (s *Testbed) Renew(ctx context.Context, p *auth.Principal, id string, lease time.Duration) (*RealizationView, error) {
 	lease, err := s.leaseFor(lease)
 	if err != nil {
 		return nil, err
 	}
-	err = s.update(ctx, &record{op: opRenew, actor: p, object: domain.RealizationObject(id), detail: "lease=" + lease.String()}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opRealizationsRenew.Name, actor: p, object: domain.RealizationObject(id), detail: "lease=" + lease.String()}, func(tx store.Tx) error {
 		if err := realizationKind.exists(ctx, tx, id); err != nil {
 			return err
 		}
@@ -237,7 +230,7 @@ func (s *Service) Renew(ctx context.Context, p *auth.Principal, id string, lease
 
 // ChangeBindings binds elements to other or more resources: each must be
 // an available node, bound nowhere else (the store guarantees the latter).
-func (s *Service) ChangeBindings(ctx context.Context, p *auth.Principal, id string, bindings []domain.Binding) (*RealizationView, error) {
+func (s *Testbed) ChangeBindings(ctx context.Context, p *auth.Principal, id string, bindings []domain.Binding) (*RealizationView, error) {
 	if len(bindings) == 0 {
 		return nil, domain.Invalid("bindings", "bindings.required", "name at least one binding")
 	}
@@ -248,7 +241,7 @@ func (s *Service) ChangeBindings(ctx context.Context, p *auth.Principal, id stri
 		}
 		pairs = append(pairs, b.Element+"="+b.Resource)
 	}
-	err := s.update(ctx, &record{op: opChangeBindings, actor: p, object: domain.RealizationObject(id), detail: strings.Join(pairs, ",")}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opRealizationsChangeBindings.Name, actor: p, object: domain.RealizationObject(id), detail: strings.Join(pairs, ",")}, func(tx store.Tx) error {
 		if err := realizationKind.exists(ctx, tx, id); err != nil {
 			return err
 		}
@@ -278,26 +271,26 @@ func (s *Service) ChangeBindings(ctx context.Context, p *auth.Principal, id stri
 }
 
 // ChangeRealizationAccess sets a circle's rights on a realization.
-func (s *Service) ChangeRealizationAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
-	return s.changeAccess(ctx, p, realizationKind, opRealizationAccess, id, circle, rights)
+func (s *Testbed) ChangeRealizationAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	return s.changeAccess(ctx, p, realizationKind, opRealizationsChangeAccess.Name, id, circle, rights)
 }
 
 // Release ends a realization and frees its resources.
-func (s *Service) Release(ctx context.Context, p *auth.Principal, id string) (*RealizationView, error) {
-	return s.end(ctx, &record{op: opRelease, actor: p, object: domain.RealizationObject(id)}, id, "")
+func (s *Testbed) Release(ctx context.Context, p *auth.Principal, id string) (*RealizationView, error) {
+	return s.end(ctx, &record{op: opRealizationsRelease.Name, actor: p, object: domain.RealizationObject(id)}, id, "")
 }
 
 // ForceRelease is an admin ending anyone's realization; its owner is told.
-func (s *Service) ForceRelease(ctx context.Context, p *auth.Principal, id, reason string) (*RealizationView, error) {
+func (s *Testbed) ForceRelease(ctx context.Context, p *auth.Principal, id, reason string) (*RealizationView, error) {
 	text := fmt.Sprintf("%s released your realization %s", p.UID, id)
 	if reason != "" {
 		text += ": " + reason
 	}
-	return s.end(ctx, &record{op: opForceRelease, actor: p, object: domain.RealizationObject(id), detail: reason}, id, text)
+	return s.end(ctx, &record{op: opRealizationsForceRelease.Name, actor: p, object: domain.RealizationObject(id), detail: reason}, id, text)
 }
 
 // end releases a live realization; tell, when set, is sent to its owner.
-func (s *Service) end(ctx context.Context, rec *record, id, tell string) (*RealizationView, error) {
+func (s *Testbed) end(ctx context.Context, rec *record, id, tell string) (*RealizationView, error) {
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		r, err := tx.Realizations().Get(ctx, id)
 		if err != nil {
@@ -321,7 +314,7 @@ func (s *Service) end(ctx context.Context, rec *record, id, tell string) (*Reali
 
 // ReleaseExpired releases realizations whose lease ended. One replica runs
 // it at a time (a lease of its own, see package exclusive).
-func (s *Service) ReleaseExpired(ctx context.Context) (int, error) {
+func (s *Testbed) releaseExpired(ctx context.Context) (int, error) {
 	var ids []string
 	if err := s.view(ctx, func(tx store.Tx) error {
 		var err error

@@ -6,16 +6,10 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opAcceptRequest  = policy.Op(trellisv1connect.NotificationsAcceptRequestProcedure)
-	opDeclineRequest = policy.Op(trellisv1connect.NotificationsDeclineRequestProcedure)
 )
 
 // RequestView is a pending request as one caller sees it.
@@ -37,7 +31,7 @@ func groupOf(r *domain.PendingRequest) (*group, string) {
 // consenter reports whether uid is the party whose consent r waits for:
 // the invited user for an invitation, whoever may add users for a request
 // to join, an admin for a project's approval.
-func (s *Service) consenter(ctx context.Context, uid string, r *domain.PendingRequest) (bool, error) {
+func (s *Social) consenter(ctx context.Context, uid string, r *domain.PendingRequest) (bool, error) {
 	switch r.Kind {
 	case domain.RequestProjectAdd, domain.RequestCircleAdd:
 		return uid == r.Subject, nil
@@ -61,7 +55,7 @@ func (s *Service) consenter(ctx context.Context, uid string, r *domain.PendingRe
 // pendingFor loads a live request that uid may see: as its subject or
 // requester, or as the party whose consent it waits for. Others learn only
 // that it was not found.
-func (s *Service) pendingFor(ctx context.Context, uid, id string) (*domain.PendingRequest, bool, error) {
+func (s *Social) pendingFor(ctx context.Context, uid, id string) (*domain.PendingRequest, bool, error) {
 	var r *domain.PendingRequest
 	if err := s.view(ctx, func(tx store.Tx) error {
 		var err error
@@ -89,7 +83,7 @@ func (s *Service) pendingFor(ctx context.Context, uid, id string) (*domain.Pendi
 // AcceptRequest gives p's consent: the membership (or approval) it asked
 // for takes effect, in the same transaction that consumes the request, so
 // a request is accepted at most once.
-func (s *Service) AcceptRequest(ctx context.Context, p *auth.Principal, id string) error {
+func (s *Social) AcceptRequest(ctx context.Context, p *auth.Principal, id string) error {
 	r, can, err := s.pendingFor(ctx, p.UID, id)
 	if err != nil {
 		return err
@@ -98,7 +92,7 @@ func (s *Service) AcceptRequest(ctx context.Context, p *auth.Principal, id strin
 		return domain.PermissionDenied("request %s waits for the consent of %s, not yours", id, consentParty(r))
 	}
 	g, name := groupOf(r)
-	rec := &record{op: opAcceptRequest, actor: p, object: r.Object, detail: fmt.Sprintf("%s request %s for %s", r.Kind, id, r.Subject)}
+	rec := &record{op: opNotificationsAcceptRequest.Name, actor: p, object: r.Object, detail: fmt.Sprintf("%s request %s for %s", r.Kind, id, r.Subject)}
 	return s.update(ctx, rec, func(tx store.Tx) error {
 		if err := tx.Requests().Delete(ctx, id); err != nil {
 			if domain.HasCode(err, domain.CodeNotFound) {
@@ -136,7 +130,7 @@ func consentParty(r *domain.PendingRequest) string {
 }
 
 // DeclineRequest refuses consent, or withdraws the caller's own request.
-func (s *Service) DeclineRequest(ctx context.Context, p *auth.Principal, id, reason string) error {
+func (s *Social) DeclineRequest(ctx context.Context, p *auth.Principal, id, reason string) error {
 	r, can, err := s.pendingFor(ctx, p.UID, id)
 	if err != nil {
 		return err
@@ -146,7 +140,7 @@ func (s *Service) DeclineRequest(ctx context.Context, p *auth.Principal, id, rea
 		return domain.PermissionDenied("request %s waits for the consent of %s, not yours", id, consentParty(r))
 	}
 	g, name := groupOf(r)
-	rec := &record{op: opDeclineRequest, actor: p, object: r.Object, detail: fmt.Sprintf("%s request %s for %s", r.Kind, id, r.Subject)}
+	rec := &record{op: opNotificationsDeclineRequest.Name, actor: p, object: r.Object, detail: fmt.Sprintf("%s request %s for %s", r.Kind, id, r.Subject)}
 	return s.update(ctx, rec, func(tx store.Tx) error {
 		if err := tx.Requests().Delete(ctx, id); err != nil {
 			if domain.HasCode(err, domain.CodeNotFound) {
@@ -179,7 +173,7 @@ func (s *Service) DeclineRequest(ctx context.Context, p *auth.Principal, id, rea
 }
 
 // ListRequests lists live requests p made, is the subject of, or may answer.
-func (s *Service) ListRequests(ctx context.Context, p *auth.Principal) ([]RequestView, error) {
+func (s *Social) ListRequests(ctx context.Context, p *auth.Principal) ([]RequestView, error) {
 	// The groups whose join requests p may answer.
 	var objects []string
 	for _, kind := range []struct{ action, kind string }{{policy.ProjectAddUser, "project"}, {policy.CircleAddUser, "circle"}} {

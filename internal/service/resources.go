@@ -5,18 +5,10 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/alloc"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opRegisterResource = policy.Op(trellisv1connect.ResourcesRegisterResourceProcedure)
-	opResourceState    = policy.Op(trellisv1connect.ResourcesSetResourceStateProcedure)
-	opRemoveResource   = policy.Op(trellisv1connect.ResourcesRemoveResourceProcedure)
 )
 
 const (
@@ -25,7 +17,7 @@ const (
 )
 
 // RegisterResource adds a resource to the inventory, available.
-func (s *Service) RegisterResource(ctx context.Context, p *auth.Principal, r *domain.Resource) (*store.BoundResource, error) {
+func (s *Testbed) RegisterResource(ctx context.Context, p *auth.Principal, r *domain.Resource) (*store.BoundResource, error) {
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateResourceName("name", r.Name)); err != nil {
 		return nil, err
@@ -53,7 +45,7 @@ func (s *Service) RegisterResource(ctx context.Context, p *auth.Principal, r *do
 	}
 	r.Kind, r.State, r.CreatedAt = kind, domain.ResourceAvailable, s.now()
 	var out *store.BoundResource
-	err = s.update(ctx, &record{op: opRegisterResource, actor: p, object: "resource:" + r.Name, detail: "kind=" + string(kind) + " provider=" + r.Provider}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opResourcesRegisterResource.Name, actor: p, object: "resource:" + r.Name, detail: "kind=" + string(kind) + " provider=" + r.Provider}, func(tx store.Tx) error {
 		if err := tx.Resources().Create(ctx, r); err != nil {
 			return err
 		}
@@ -65,8 +57,8 @@ func (s *Service) RegisterResource(ctx context.Context, p *auth.Principal, r *do
 }
 
 // GetResource returns a resource and what it is bound to.
-func (s *Service) GetResource(ctx context.Context, name string) (*store.BoundResource, error) {
-	return viewOf(ctx, s, func(tx store.Tx) (*store.BoundResource, error) { return tx.Resources().Get(ctx, name) })
+func (s *Testbed) GetResource(ctx context.Context, name string) (*store.BoundResource, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*store.BoundResource, error) { return tx.Resources().Get(ctx, name) })
 }
 
 // ResourceQuery selects resources.
@@ -80,7 +72,7 @@ type ResourceQuery struct {
 }
 
 // ListResources lists resources matching every filter, by name.
-func (s *Service) ListResources(ctx context.Context, q ResourceQuery) ([]*store.BoundResource, string, error) {
+func (s *Testbed) ListResources(ctx context.Context, q ResourceQuery) ([]*store.BoundResource, string, error) {
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -136,13 +128,13 @@ func (s *Service) ListResources(ctx context.Context, q ResourceQuery) ([]*store.
 // SetResourceState marks a resource available, in maintenance or down.
 // A bound resource keeps its binding; it is not offered again until it is
 // available.
-func (s *Service) SetResourceState(ctx context.Context, p *auth.Principal, name, state string) (*store.BoundResource, error) {
+func (s *Testbed) SetResourceState(ctx context.Context, p *auth.Principal, name, state string) (*store.BoundResource, error) {
 	st, err := domain.ParseResourceState("state", state)
 	if err != nil {
 		return nil, err
 	}
 	var out *store.BoundResource
-	err = s.update(ctx, &record{op: opResourceState, actor: p, object: "resource:" + name, detail: "state=" + state}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opResourcesSetResourceState.Name, actor: p, object: "resource:" + name, detail: "state=" + state}, func(tx store.Tx) error {
 		if err := tx.Resources().SetState(ctx, name, st); err != nil {
 			return err
 		}
@@ -153,8 +145,8 @@ func (s *Service) SetResourceState(ctx context.Context, p *auth.Principal, name,
 }
 
 // RemoveResource deletes an unbound resource.
-func (s *Service) RemoveResource(ctx context.Context, p *auth.Principal, name string) error {
-	return s.update(ctx, &record{op: opRemoveResource, actor: p, object: "resource:" + name}, func(tx store.Tx) error {
+func (s *Testbed) RemoveResource(ctx context.Context, p *auth.Principal, name string) error {
+	return s.update(ctx, &record{op: opResourcesRemoveResource.Name, actor: p, object: "resource:" + name}, func(tx store.Tx) error {
 		return tx.Resources().Delete(ctx, name)
 	})
 }

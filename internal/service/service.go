@@ -96,31 +96,76 @@ func (c *Config) defaults() {
 	}
 }
 
-// Service implements the operations.
+// Service is the whole of Trellis's use cases, one area each. Every
+// exported method of an area is an operation: it takes the caller, applies
+// the operation's one rule (rules.go) first, then runs in one transaction
+// with its audit record. Every door (the API, the portal, a site's module)
+// calls these, so there is one policy whichever way a request comes in.
 type Service struct {
+	// Accounts: users, passwords, sessions and every credential kind.
+	Accounts *Accounts
+	// Social: projects, circles, requests, notifications, policy questions.
+	Social *Social
+	// Testbed: experiments, libraries, resources, realizations.
+	Testbed *Testbed
+	// Federation: services acting for users, OIDC (both ways).
+	Federation *Federation
+
+	*base
+}
+
+// base is what every area needs: the store, the policy engine and the
+// clock; and the helpers that write an operation with its audit record.
+type base struct {
 	cfg    Config
 	st     store.Store
-	hasher *password.Hasher
-	keys   *keys.Manager
-	sshCA  *sshca.CA
 	feed   *changefeed.Follower
 	engine *policy.Engine
 	log    *slog.Logger
 	now    func() time.Time
-	// watchers wake Watch streams when a notification arrives.
+	// watchers wake Watch streams when a notification arrives; notify
+	// writes them from every area.
 	watchers *watchers
-	// aspects are the experiment aspect types known.
-	aspects *aspect.Registry
+}
+
+// Accounts holds the operations on users and their credentials.
+type Accounts struct {
+	*base
+	hasher *password.Hasher
+	keys   *keys.Manager
+	sshCA  *sshca.CA
+	// x509CA issues client certificates; serverCert returns the TLS
+	// certificate chain served (PEM), empty without TLS.
+	x509CA     *x509ca.CA
+	serverCert func() []byte
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
+}
 
-	// x509CA issues client certificates; serverCert returns the TLS
-	// certificate chain served (PEM), empty without TLS.
-	x509CA *x509ca.CA
+// Social holds projects, circles, consent requests, notifications and the
+// policy questions anyone may ask about themselves.
+type Social struct {
+	*base
+}
+
+// Testbed holds experiments, libraries, resources and realizations.
+type Testbed struct {
+	*base
+	// aspects are the experiment aspect types known.
+	aspects *aspect.Registry
+}
+
+// Federation holds what crosses Trellis's edge: services acting for users,
+// the OIDC provider's clients and steps, logins through an institution.
+type Federation struct {
+	*base
+	// accounts checks passwords and opens sessions for logins that end
+	// here.
+	accounts *Accounts
+	keys     *keys.Manager
 	// idp is the linking backend users log in through (oidc), or nil.
-	idp        auth.Linker
-	serverCert func() []byte
+	idp auth.Linker
 }
 
 // Deps are what the service is built from.
@@ -156,21 +201,26 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
+	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers()}
+	acct := &Accounts{
+		base: b, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, serverCert: d.ServerCertificate,
+		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+	}
 	s := &Service{
-		cfg: cfg, st: d.Store, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, idp: d.IdentityProvider, serverCert: d.ServerCertificate, feed: d.Feed, engine: d.Engine,
-		log: d.Log, now: d.Now,
-		hashing:  make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
-		watchers: newWatchers(),
-		aspects:  aspect.Default(),
+		Accounts:   acct,
+		Social:     &Social{base: b},
+		Testbed:    &Testbed{base: b, aspects: aspect.Default()},
+		Federation: &Federation{base: b, accounts: acct, keys: d.Keys, idp: d.IdentityProvider},
+		base:       b,
 	}
 	if d.Feed != nil {
-		d.Feed.On(store.ChangeNotification, s.watchers.wake)
+		d.Feed.On(store.ChangeNotification, b.watchers.wake)
 	}
 	return s
 }
 
 // hashSlot waits for a turn to run the password hasher; release it after.
-func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
+func (s *Accounts) hashSlot(ctx context.Context) (release func(), err error) {
 	select {
 	case s.hashing <- struct{}{}:
 		return func() { <-s.hashing }, nil
@@ -180,7 +230,7 @@ func (s *Service) hashSlot(ctx context.Context) (release func(), err error) {
 }
 
 // hashPassword hashes pw within the concurrency bound.
-func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
+func (s *Accounts) hashPassword(ctx context.Context, pw string) (string, error) {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
 		return "", err
@@ -195,7 +245,7 @@ func (s *Service) hashPassword(ctx context.Context, pw string) (string, error) {
 
 // verifyPassword checks pw against hash within the concurrency bound; an
 // empty hash (no such account) costs the same time and fails.
-func (s *Service) verifyPassword(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
+func (s *Accounts) verifyPassword(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
 	release, err := s.hashSlot(ctx)
 	if err != nil {
 		return false, false, err
@@ -232,7 +282,7 @@ func actorUID(p *auth.Principal) string {
 
 // update runs fn in one read-write transaction that also appends the
 // operation's audit record, then brings this replica's caches up to date.
-func (s *Service) update(ctx context.Context, rec *record, fn func(tx store.Tx) error) error {
+func (s *base) update(ctx context.Context, rec *record, fn func(tx store.Tx) error) error {
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
@@ -246,7 +296,7 @@ func (s *Service) update(ctx context.Context, rec *record, fn func(tx store.Tx) 
 	return nil
 }
 
-func (s *Service) syncFeed(ctx context.Context) {
+func (s *base) syncFeed(ctx context.Context) {
 	if s.feed == nil {
 		return
 	}
@@ -256,12 +306,12 @@ func (s *Service) syncFeed(ctx context.Context) {
 	}
 }
 
-func (s *Service) view(ctx context.Context, fn func(tx store.Tx) error) error {
+func (s *base) view(ctx context.Context, fn func(tx store.Tx) error) error {
 	return s.st.View(ctx, fn)
 }
 
 // viewOf reads one value in a read-only transaction.
-func viewOf[T any](ctx context.Context, s *Service, read func(tx store.Tx) (T, error)) (T, error) {
+func viewOf[T any](ctx context.Context, s *base, read func(tx store.Tx) (T, error)) (T, error) {
 	var v T
 	err := s.view(ctx, func(tx store.Tx) error {
 		var err error
@@ -271,7 +321,7 @@ func viewOf[T any](ctx context.Context, s *Service, read func(tx store.Tx) (T, e
 	return v, err
 }
 
-func (s *Service) auditEvent(ctx context.Context, rec *record, outcome string) *domain.AuditEvent {
+func (s *base) auditEvent(ctx context.Context, rec *record, outcome string) *domain.AuditEvent {
 	actor, onBehalfOf := actorUID(rec.actor), ""
 	if rec.actor != nil && rec.actor.Actor != "" {
 		// A service acting for a user: the service did it, for the user.
@@ -289,9 +339,16 @@ func (s *Service) auditEvent(ctx context.Context, rec *record, outcome string) *
 	}
 }
 
-// AuditRefusal records a refused attempt in a transaction of its own (the
-// operation's own transaction, if any, did not commit).
+// AuditRefusal records a refusal that a door made before any operation
+// ran (bad or unusable credentials, API-token scopes), in a transaction of
+// its own.
 func (s *Service) AuditRefusal(ctx context.Context, op string, p *auth.Principal, object string, err error, detail string) {
+	s.auditRefusal(ctx, op, p, object, err, detail)
+}
+
+// auditRefusal records a refused attempt in a transaction of its own (the
+// operation's own transaction, if any, did not commit).
+func (s *base) auditRefusal(ctx context.Context, op string, p *auth.Principal, object string, err error, detail string) {
 	ev := s.auditEvent(ctx, &record{op: op, actor: p, object: object, detail: detail}, domain.CodeOf(err).String())
 	if aerr := s.st.Update(ctx, func(tx store.Tx) error { return tx.Audit().Append(ctx, ev) }); aerr != nil {
 		s.log.ErrorContext(ctx, "audit of a refusal failed", "op", op, "err", aerr)
@@ -331,3 +388,28 @@ func newID() string {
 }
 
 func userObject(uid string) string { return "user:" + uid }
+
+// System tasks and accessors: not operations of any door, so they
+// authorize nothing; the server itself and the operator's local
+// commands call them.
+
+// Bootstrap makes the first administrator (trellis admin bootstrap).
+func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain.User, error) {
+	return s.Accounts.bootstrap(ctx, uid, email, pw)
+}
+
+// HasAdmin reports whether any administrator exists.
+func (s *Service) HasAdmin(ctx context.Context) (bool, error) { return s.Accounts.hasAdmin(ctx) }
+
+// ReleaseExpired ends realizations whose lease ran out (the reaper).
+func (s *Service) ReleaseExpired(ctx context.Context) (int, error) {
+	return s.Testbed.releaseExpired(ctx)
+}
+
+// Registry is the experiment aspect types known.
+func (s *Service) Registry() *aspect.Registry { return s.Testbed.registry() }
+
+// OIDCTokenKey is the OIDC provider's key for its opaque access tokens.
+func (s *Service) OIDCTokenKey(ctx context.Context) ([32]byte, error) {
+	return s.Federation.oidcTokenKey(ctx)
+}

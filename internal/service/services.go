@@ -14,19 +14,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opRegisterService = policy.Op(trellisv1connect.ServicesRegisterServiceProcedure)
-	opSetServiceState = policy.Op(trellisv1connect.ServicesSetServiceStateProcedure)
-	opRemoveService   = policy.Op(trellisv1connect.ServicesRemoveServiceProcedure)
-	opExchangeToken   = policy.Op(trellisv1connect.AuthExchangeTokenProcedure)
 )
 
 // Lifetimes of exchanged tokens: minutes, since they outlive the user's
@@ -92,7 +83,7 @@ func KeyFingerprint(pub []byte) string {
 
 // RegisterService registers a service with publicKey, or, when it is empty
 // and generateSecret is set, with a fresh client secret, returned this once.
-func (s *Service) RegisterService(ctx context.Context, p *auth.Principal, name, publicKey string, generateSecret bool) (*store.Service, string, error) {
+func (s *Federation) RegisterService(ctx context.Context, p *auth.Principal, name, publicKey string, generateSecret bool) (*store.Service, string, error) {
 	var vs domain.Violations
 	_ = vs.Check(validateServiceName(name))
 	v := &store.Service{Name: name, State: store.ServiceActive, CreatedAt: s.now()}
@@ -117,7 +108,7 @@ func (s *Service) RegisterService(ctx context.Context, p *auth.Principal, name, 
 	if v.PublicKey != nil {
 		detail = "public key " + KeyFingerprint(v.PublicKey)
 	}
-	err := s.update(ctx, &record{op: opRegisterService, actor: p, object: serviceObject(name), detail: detail}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opServicesRegisterService.Name, actor: p, object: serviceObject(name), detail: detail}, func(tx store.Tx) error {
 		if err := tx.Services().Create(ctx, v); err != nil {
 			return err
 		}
@@ -131,7 +122,7 @@ func (s *Service) RegisterService(ctx context.Context, p *auth.Principal, name, 
 }
 
 // ListServices lists the registered services.
-func (s *Service) ListServices(ctx context.Context) ([]*store.Service, error) {
+func (s *Federation) ListServices(ctx context.Context) ([]*store.Service, error) {
 	var out []*store.Service
 	err := s.view(ctx, func(tx store.Tx) (err error) {
 		out, err = tx.Services().List(ctx)
@@ -143,7 +134,7 @@ func (s *Service) ListServices(ctx context.Context) ([]*store.Service, error) {
 // SetServiceState enables or disables a service; a disabled service's
 // exchanged tokens are refused by every replica within the change feed's
 // interval, this one at once.
-func (s *Service) SetServiceState(ctx context.Context, p *auth.Principal, name, state string) (*store.Service, error) {
+func (s *Federation) SetServiceState(ctx context.Context, p *auth.Principal, name, state string) (*store.Service, error) {
 	if name == "" {
 		return nil, domain.Invalid("name", "name.required", "name the service")
 	}
@@ -151,7 +142,7 @@ func (s *Service) SetServiceState(ctx context.Context, p *auth.Principal, name, 
 		return nil, domain.Invalid("state", "state.unknown", "a service's state is active or disabled")
 	}
 	var out *store.Service
-	err := s.update(ctx, &record{op: opSetServiceState, actor: p, object: serviceObject(name), detail: state}, func(tx store.Tx) (err error) {
+	err := s.update(ctx, &record{op: opServicesSetServiceState.Name, actor: p, object: serviceObject(name), detail: state}, func(tx store.Tx) (err error) {
 		if out, err = tx.Services().SetState(ctx, name, state); err != nil {
 			return err
 		}
@@ -161,11 +152,11 @@ func (s *Service) SetServiceState(ctx context.Context, p *auth.Principal, name, 
 }
 
 // RemoveService removes a service; its exchanged tokens stop working.
-func (s *Service) RemoveService(ctx context.Context, p *auth.Principal, name string) error {
+func (s *Federation) RemoveService(ctx context.Context, p *auth.Principal, name string) error {
 	if name == "" {
 		return domain.Invalid("name", "name.required", "name the service")
 	}
-	return s.update(ctx, &record{op: opRemoveService, actor: p, object: serviceObject(name)}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opServicesRemoveService.Name, actor: p, object: serviceObject(name)}, func(tx store.Tx) error {
 		if err := tx.Services().Delete(ctx, name); err != nil {
 			return err
 		}
@@ -205,7 +196,7 @@ func exchangeRefusal(reason string, cause error, format string, args ...any) (er
 // ExchangeToken checks the service's proof and the user's access token and
 // issues an access token for the user with the service as its actor. Every
 // refusal that names a service is audited, with the user when known.
-func (s *Service) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, error) {
+func (s *Federation) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, error) {
 	var vs domain.Violations
 	if x.SubjectToken == "" {
 		vs.Add("subject_token", "subject_token.required", "the user's access token is required")
@@ -241,7 +232,7 @@ func (s *Service) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, er
 	rec := &auth.Principal{Actor: auth.ActorOf(name)}
 	object := serviceObject(name)
 	refuse := func(err error, reason string) (*Exchanged, error) {
-		s.AuditRefusal(ctx, opExchangeToken, rec, object, err, reason)
+		s.auditRefusal(ctx, opAuthExchangeToken.Name, rec, object, err, reason)
 		return nil, err
 	}
 
@@ -317,7 +308,7 @@ func (s *Service) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, er
 		return nil, domain.Internal(err, "signing the access token failed")
 	}
 	detail := fmt.Sprintf("token %s expires %s", jti, exp.UTC().Format(time.RFC3339))
-	err = s.update(ctx, &record{op: opExchangeToken, actor: rec, object: object, detail: detail}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opAuthExchangeToken.Name, actor: rec, object: object, detail: detail}, func(tx store.Tx) error {
 		if assertion == nil {
 			return nil
 		}

@@ -6,18 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opLogin   = policy.Op(trellisv1connect.AuthLoginProcedure)
-	opLogout  = policy.Op(trellisv1connect.AuthLogoutProcedure)
-	opRefresh = policy.Op(trellisv1connect.AuthRefreshProcedure)
 )
 
 // Tokens are what a login or a refresh hands out.
@@ -38,12 +30,12 @@ var errBadCredentials = domain.Unauthenticated("invalid uid or password")
 // Login checks uid and password and opens a session. A login made over
 // mutual TLS with a Trellis client certificate binds it to the session;
 // otherwise issueCert asks for a fresh bound one (see bindClientCert).
-func (s *Service) Login(ctx context.Context, uid, pw string, issueCert bool) (*Tokens, error) {
+func (s *Accounts) Login(ctx context.Context, uid, pw string, issueCert bool) (*Tokens, error) {
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
 	now := s.now()
-	l, err := s.checkPassword(ctx, opLogin, uid, pw, now)
+	l, err := s.checkPassword(ctx, opAuthLogin.Name, uid, pw, now)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +63,7 @@ type login struct {
 // checkPassword checks uid's password for a login through op. It refuses
 // while the login back-off lasts, and records (and audits) a wrong password
 // or an unknown uid as a failed login, both with errBadCredentials.
-func (s *Service) checkPassword(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
+func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
 	var (
 		u              *domain.User
 		hash, verifier string
@@ -95,7 +87,7 @@ func (s *Service) checkPassword(ctx context.Context, op, uid, pw string, now tim
 		return err
 	}); err != nil {
 		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.AuditRefusal(ctx, op, nil, userObject(uid), err, "login back-off")
+			s.auditRefusal(ctx, op, nil, userObject(uid), err, "login back-off")
 		}
 		return nil, err
 	}
@@ -118,14 +110,14 @@ func (s *Service) checkPassword(ctx context.Context, op, uid, pw string, now tim
 // finishLogin opens the session of a login whose credentials checked out,
 // unless the account may not log in (its state is told only now, to whoever
 // proved the password), resets the failure count and audits it.
-func (s *Service) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
+func (s *Accounts) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 	uid := l.user.UID
 	if err := l.user.CanLogIn(); err != nil {
-		s.AuditRefusal(ctx, l.op, nil, userObject(uid), err, "account state "+string(l.user.State))
+		s.auditRefusal(ctx, l.op, nil, userObject(uid), err, "account state "+string(l.user.State))
 		return nil, err
 	}
 	if err := checkLoginCert(auth.ClientCertFrom(ctx), uid); err != nil {
-		s.AuditRefusal(ctx, l.op, nil, userObject(uid), err, "client certificate of another user")
+		s.auditRefusal(ctx, l.op, nil, userObject(uid), err, "client certificate of another user")
 		return nil, err
 	}
 	var secrets *passwordSecrets
@@ -172,7 +164,7 @@ func joinDetail(a, b string) string {
 
 // checkBackoff refuses a login while the account is cooling down after
 // repeated failures.
-func (s *Service) checkBackoff(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
+func (s *Accounts) checkBackoff(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
 	n, last, err := tx.LoginFailures().Get(ctx, uid)
 	if err != nil || n < s.cfg.LoginBackoffAfter {
 		return err
@@ -188,7 +180,7 @@ func (s *Service) checkBackoff(ctx context.Context, tx store.Tx, uid string, now
 }
 
 // recordLoginFailure counts a failed login of uid through op and audits it.
-func (s *Service) recordLoginFailure(ctx context.Context, op, uid string, now time.Time) {
+func (s *Accounts) recordLoginFailure(ctx context.Context, op, uid string, now time.Time) {
 	ev := s.auditEvent(ctx, &record{op: op, object: userObject(uid), detail: "bad credentials"}, domain.CodeUnauthenticated.String())
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		if _, err := tx.LoginFailures().Record(ctx, uid, now); err != nil {
@@ -202,7 +194,7 @@ func (s *Service) recordLoginFailure(ctx context.Context, op, uid string, now ti
 }
 
 // openSession creates a session for uid and signs its first access token.
-func (s *Service) openSession(ctx context.Context, tx store.Tx, uid string, now time.Time) (*Tokens, error) {
+func (s *Accounts) openSession(ctx context.Context, tx store.Tx, uid string, now time.Time) (*Tokens, error) {
 	refresh, refreshHash := newSecret()
 	sess := &store.Session{
 		ID:          newID(),
@@ -218,7 +210,7 @@ func (s *Service) openSession(ctx context.Context, tx store.Tx, uid string, now 
 	return s.tokensFor(sess, refresh, now)
 }
 
-func (s *Service) tokensFor(sess *store.Session, refresh string, now time.Time) (*Tokens, error) {
+func (s *Accounts) tokensFor(sess *store.Session, refresh string, now time.Time) (*Tokens, error) {
 	exp := min64(now.Add(s.cfg.AccessTokenTTL), sess.ExpiresAt)
 	access, err := token.Sign(s.keys, token.Claims{
 		Issuer:    s.cfg.Issuer,
@@ -250,7 +242,7 @@ func min64(a, b time.Time) time.Time {
 }
 
 // Logout revokes the caller's session.
-func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
+func (s *Accounts) Logout(ctx context.Context, p *auth.Principal) error {
 	if p.Actor != "" {
 		return domain.FailedPrecondition("a token exchanged by %s has no session to log out of: it expires by itself within minutes", p.Actor)
 	}
@@ -266,13 +258,13 @@ func (s *Service) Logout(ctx context.Context, p *auth.Principal) error {
 		}
 		return domain.FailedPrecondition("these credentials have no session to log out of")
 	}
-	return s.update(ctx, &record{op: opLogout, actor: p, object: "session:" + p.SessionID}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opAuthLogout.Name, actor: p, object: "session:" + p.SessionID}, func(tx store.Tx) error {
 		return s.revokeSessions(ctx, tx, []string{p.SessionID})
 	})
 }
 
 // revokeSessions revokes sessions and tells every replica through the feed.
-func (s *Service) revokeSessions(ctx context.Context, tx store.Tx, ids []string) error {
+func (s *Accounts) revokeSessions(ctx context.Context, tx store.Tx, ids []string) error {
 	for _, id := range ids {
 		if err := tx.Sessions().Revoke(ctx, id, s.now()); err != nil {
 			return err
@@ -285,7 +277,7 @@ func (s *Service) revokeSessions(ctx context.Context, tx store.Tx, ids []string)
 }
 
 // revokeUserSessions revokes every session of uid.
-func (s *Service) revokeUserSessions(ctx context.Context, tx store.Tx, uid string) error {
+func (s *Accounts) revokeUserSessions(ctx context.Context, tx store.Tx, uid string) error {
 	ids, err := tx.Sessions().RevokeUser(ctx, uid, s.now())
 	if err != nil {
 		return err
@@ -301,7 +293,7 @@ func (s *Service) revokeUserSessions(ctx context.Context, tx store.Tx, uid strin
 var errBadRefresh = domain.Unauthenticated("refresh token not valid: log in again")
 
 // Refresh trades a refresh token for fresh tokens of the same session.
-func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) {
+func (s *Accounts) Refresh(ctx context.Context, refresh string) (*Tokens, error) {
 	if refresh == "" {
 		return nil, domain.Invalid("refresh_token", "refresh_token.required", "a refresh token is required")
 	}
@@ -322,7 +314,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) 
 	if subtle.ConstantTimeCompare(sess.RefreshHash, h) != 1 {
 		// An already-used refresh token: whoever holds it is not the
 		// session's owner, or the owner's token leaked. End the session.
-		err := s.update(ctx, &record{op: opRefresh, actor: p, object: "session:" + sess.ID, detail: "refresh token reused; session revoked"}, func(tx store.Tx) error {
+		err := s.update(ctx, &record{op: opAuthRefresh.Name, actor: p, object: "session:" + sess.ID, detail: "refresh token reused; session revoked"}, func(tx store.Tx) error {
 			return s.revokeSessions(ctx, tx, []string{sess.ID})
 		})
 		if err != nil {
@@ -335,7 +327,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) 
 	}
 	next, nextHash := newSecret()
 	var toks *Tokens
-	err := s.update(ctx, &record{op: opRefresh, actor: p, object: "session:" + sess.ID}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opAuthRefresh.Name, actor: p, object: "session:" + sess.ID}, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, sess.UID)
 		if err != nil {
 			return err
@@ -356,7 +348,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (*Tokens, error) 
 }
 
 // WhoAmI describes the caller.
-func (s *Service) WhoAmI(_ context.Context, p *auth.Principal) *auth.Principal {
+func (s *Accounts) WhoAmI(_ context.Context, p *auth.Principal) *auth.Principal {
 	cp := *p
 	return &cp
 }

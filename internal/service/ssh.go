@@ -9,18 +9,10 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
-)
-
-var (
-	opAddSSHKey           = policy.Op(trellisv1connect.UsersAddSSHKeyProcedure)
-	opRemoveSSHKey        = policy.Op(trellisv1connect.UsersRemoveSSHKeyProcedure)
-	opIssueSSHCertificate = policy.Op(trellisv1connect.AuthIssueSSHCertificateProcedure)
 )
 
 var (
@@ -42,7 +34,7 @@ const (
 )
 
 // AddSSHKey registers an SSH public key with uid's account.
-func (s *Service) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicKey string) (*store.SSHKey, error) {
+func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicKey string) (*store.SSHKey, error) {
 	uk, err := sshca.ParseUserKey("public_key", publicKey)
 	if err != nil {
 		return nil, err
@@ -51,7 +43,7 @@ func (s *Service) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicK
 		UID: uid, Fingerprint: uk.Fingerprint, Type: uk.Type, Bits: uk.Bits, Comment: uk.Comment,
 		PublicKey: uk.AuthorizedKey(), CreatedAt: s.now(),
 	}
-	rec := &record{op: opAddSSHKey, actor: p, object: userObject(uid), detail: "fingerprint=" + k.Fingerprint + " type=" + k.Type}
+	rec := &record{op: opUsersAddSSHKey.Name, actor: p, object: userObject(uid), detail: "fingerprint=" + k.Fingerprint + " type=" + k.Type}
 	err = s.update(ctx, rec, func(tx store.Tx) error {
 		have, err := tx.SSHKeys().List(ctx, uid)
 		if err != nil {
@@ -69,7 +61,7 @@ func (s *Service) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicK
 }
 
 // ListSSHKeys returns uid's SSH public keys, oldest first.
-func (s *Service) ListSSHKeys(ctx context.Context, uid string) ([]*store.SSHKey, error) {
+func (s *Accounts) ListSSHKeys(ctx context.Context, uid string) ([]*store.SSHKey, error) {
 	var ks []*store.SSHKey
 	err := s.view(ctx, func(tx store.Tx) error {
 		// An unknown account is "not found", not an empty list.
@@ -85,11 +77,11 @@ func (s *Service) ListSSHKeys(ctx context.Context, uid string) ([]*store.SSHKey,
 
 // RemoveSSHKey removes one of uid's SSH public keys. Certificates issued for
 // it stay valid until they expire: they are short-lived by design.
-func (s *Service) RemoveSSHKey(ctx context.Context, p *auth.Principal, uid, fingerprint string) error {
+func (s *Accounts) RemoveSSHKey(ctx context.Context, p *auth.Principal, uid, fingerprint string) error {
 	if err := sshca.CheckFingerprint("fingerprint", fingerprint); err != nil {
 		return err
 	}
-	rec := &record{op: opRemoveSSHKey, actor: p, object: userObject(uid), detail: "fingerprint=" + fingerprint}
+	rec := &record{op: opUsersRemoveSSHKey.Name, actor: p, object: userObject(uid), detail: "fingerprint=" + fingerprint}
 	return s.update(ctx, rec, func(tx store.Tx) error {
 		return tx.SSHKeys().Delete(ctx, uid, fingerprint)
 	})
@@ -110,7 +102,7 @@ type SSHCertificate struct {
 // IssueSSHCertificate signs a user certificate for one of the caller's
 // registered keys, with the caller's uid as its one principal. validity nil
 // takes the configured default.
-func (s *Service) IssueSSHCertificate(ctx context.Context, p *auth.Principal, publicKey string, validity *time.Duration) (*SSHCertificate, error) {
+func (s *Accounts) IssueSSHCertificate(ctx context.Context, p *auth.Principal, publicKey string, validity *time.Duration) (*SSHCertificate, error) {
 	if err := refuseActor(p, "obtain SSH certificates"); err != nil {
 		return nil, err
 	}
@@ -132,7 +124,7 @@ func (s *Service) IssueSSHCertificate(ctx context.Context, p *auth.Principal, pu
 	serial := sshca.NewSerial()
 	now := s.now()
 	var cert *ssh.Certificate
-	rec := &record{op: opIssueSSHCertificate, actor: p, object: userObject(p.UID)}
+	rec := &record{op: opAuthIssueSSHCertificate.Name, actor: p, object: userObject(p.UID)}
 	err = s.update(ctx, rec, func(tx store.Tx) error {
 		// A certificate outlives the access token that asked for it: check
 		// the account is still in good standing, not only the token.
@@ -162,7 +154,7 @@ func (s *Service) IssueSSHCertificate(ctx context.Context, p *auth.Principal, pu
 	})
 	if err != nil {
 		if errors.Is(err, errUnregisteredSSHKey) {
-			s.AuditRefusal(ctx, opIssueSSHCertificate, p, userObject(p.UID), err, "key not registered to the caller: fingerprint="+uk.Fingerprint)
+			s.auditRefusal(ctx, opAuthIssueSSHCertificate.Name, p, userObject(p.UID), err, "key not registered to the caller: fingerprint="+uk.Fingerprint)
 		}
 		return nil, err
 	}
@@ -179,7 +171,7 @@ func (s *Service) IssueSSHCertificate(ctx context.Context, p *auth.Principal, pu
 
 // sshValidity applies the configured default and bounds to a requested
 // certificate lifetime.
-func (s *Service) sshValidity(requested *time.Duration) (time.Duration, error) {
+func (s *Accounts) sshValidity(requested *time.Duration) (time.Duration, error) {
 	if requested == nil {
 		return s.cfg.SSHCertValidity, nil
 	}
@@ -195,7 +187,7 @@ func (s *Service) sshValidity(requested *time.Duration) (time.Duration, error) {
 
 // SSHCertificateAuthority returns the SSH user CA's public key as one line
 // of sshd's TrustedUserCAKeys file.
-func (s *Service) SSHCertificateAuthority() (string, error) {
+func (s *Accounts) SSHCertificateAuthority() (string, error) {
 	if s.sshCA == nil {
 		return "", errNoSSHCA
 	}

@@ -5,25 +5,14 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 var (
-	opRegister       = policy.Op(trellisv1connect.UsersRegisterProcedure)
-	opConfirmEmail   = policy.Op(trellisv1connect.UsersConfirmEmailProcedure)
-	opResend         = policy.Op(trellisv1connect.UsersResendConfirmationProcedure)
-	opRequestReset   = policy.Op(trellisv1connect.UsersRequestPasswordResetProcedure)
-	opResetPassword  = policy.Op(trellisv1connect.UsersResetPasswordProcedure)
-	opSetUserProfile = policy.Op(trellisv1connect.UsersSetUserProfileProcedure)
-	opChangePassword = policy.Op(trellisv1connect.UsersChangePasswordProcedure)
-	opSetUserState   = policy.Op(trellisv1connect.UsersSetUserStateProcedure)
-	opSetAdmin       = policy.Op(trellisv1connect.UsersSetAdminProcedure)
-	opBootstrap      = "trellis.admin/Bootstrap"
+	opBootstrap = "trellis.admin/Bootstrap"
 )
 
 // Registration is what a new researcher gives.
@@ -35,7 +24,7 @@ type Registration struct {
 }
 
 // Register creates a pending account and mails the confirmation token.
-func (s *Service) Register(ctx context.Context, r Registration) (*domain.User, error) {
+func (s *Accounts) Register(ctx context.Context, r Registration) (*domain.User, error) {
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateUID("uid", r.UID)); err != nil {
 		return nil, err
@@ -68,7 +57,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (*domain.User, e
 	}
 	now := s.now()
 	u := &domain.User{UID: r.UID, Email: email, State: domain.UserPendingEmail, CreatedAt: now, UpdatedAt: now}
-	err = s.update(ctx, &record{op: opRegister, object: userObject(u.UID)}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: opUsersRegister.Name, object: userObject(u.UID)}, func(tx store.Tx) error {
 		if err := tx.Users().Create(ctx, u, ""); err != nil {
 			return err
 		}
@@ -91,7 +80,7 @@ func (s *Service) Register(ctx context.Context, r Registration) (*domain.User, e
 
 // mailConfirmation issues a confirmation token for uid and mails it to
 // address. newEmail is set when the token confirms an address change.
-func (s *Service) mailConfirmation(ctx context.Context, tx store.Tx, uid, address, newEmail string) error {
+func (s *Accounts) mailConfirmation(ctx context.Context, tx store.Tx, uid, address, newEmail string) error {
 	if err := tx.OneTimeTokens().DeleteFor(ctx, uid, store.PurposeConfirmEmail); err != nil {
 		return err
 	}
@@ -135,12 +124,12 @@ func badToken(field, what string, err error) error {
 }
 
 // ConfirmEmail redeems a confirmation token.
-func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*domain.User, error) {
+func (s *Accounts) ConfirmEmail(ctx context.Context, tok string) (*domain.User, error) {
 	if tok == "" {
 		return nil, domain.Invalid("token", "token.required", "the confirmation token is required")
 	}
 	var u *domain.User
-	rec := &record{op: opConfirmEmail}
+	rec := &record{op: opUsersConfirmEmail.Name}
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		t, err := tx.OneTimeTokens().Consume(ctx, hashSecret(tok), store.PurposeConfirmEmail, s.now())
 		if err != nil {
@@ -169,11 +158,11 @@ func (s *Service) ConfirmEmail(ctx context.Context, tok string) (*domain.User, e
 
 // ResendConfirmation mails a fresh token to an account still pending. It
 // says nothing about whether the account exists.
-func (s *Service) ResendConfirmation(ctx context.Context, uid string) error {
+func (s *Accounts) ResendConfirmation(ctx context.Context, uid string) error {
 	if err := domain.ValidateUID("uid", uid); err != nil {
 		return err
 	}
-	return s.quietly(s.update(ctx, &record{op: opResend, object: userObject(uid)}, func(tx store.Tx) error {
+	return s.quietly(s.update(ctx, &record{op: opUsersResendConfirmation.Name, object: userObject(uid)}, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, uid)
 		if err != nil {
 			return err
@@ -188,7 +177,7 @@ func (s *Service) ResendConfirmation(ctx context.Context, uid string) error {
 var errNothingToDo = domain.FailedPrecondition("nothing to do")
 
 // quietly hides whether an account exists from public operations.
-func (s *Service) quietly(err error) error {
+func (s *Accounts) quietly(err error) error {
 	if err == errNothingToDo || domain.HasCode(err, domain.CodeNotFound) {
 		return nil
 	}
@@ -197,11 +186,11 @@ func (s *Service) quietly(err error) error {
 
 // RequestPasswordReset mails a reset token to an active account. It says
 // nothing about whether the account exists.
-func (s *Service) RequestPasswordReset(ctx context.Context, uid string) error {
+func (s *Accounts) RequestPasswordReset(ctx context.Context, uid string) error {
 	if err := domain.ValidateUID("uid", uid); err != nil {
 		return err
 	}
-	return s.quietly(s.update(ctx, &record{op: opRequestReset, object: userObject(uid)}, func(tx store.Tx) error {
+	return s.quietly(s.update(ctx, &record{op: opUsersRequestPasswordReset.Name, object: userObject(uid)}, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, uid)
 		if err != nil {
 			return err
@@ -239,7 +228,7 @@ If you did not ask for this, ignore this message: your password is unchanged.
 
 // ResetPassword redeems a reset token and sets a new password; every
 // session of the account ends.
-func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
+func (s *Accounts) ResetPassword(ctx context.Context, tok, pw string) error {
 	var vs domain.Violations
 	if tok == "" {
 		vs.Add("token", "token.required", "the reset token is required")
@@ -254,7 +243,7 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
 	if err != nil {
 		return err
 	}
-	rec := &record{op: opResetPassword}
+	rec := &record{op: opUsersResetPassword.Name}
 	return s.update(ctx, rec, func(tx store.Tx) error {
 		t, err := tx.OneTimeTokens().Consume(ctx, hashSecret(tok), store.PurposeResetPassword, s.now())
 		if err != nil {
@@ -276,12 +265,12 @@ func (s *Service) ResetPassword(ctx context.Context, tok, pw string) error {
 }
 
 // GetUser returns an account.
-func (s *Service) GetUser(ctx context.Context, uid string) (*domain.User, error) {
-	return viewOf(ctx, s, func(tx store.Tx) (*domain.User, error) { return tx.Users().Get(ctx, uid) })
+func (s *Accounts) GetUser(ctx context.Context, uid string) (*domain.User, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*domain.User, error) { return tx.Users().Get(ctx, uid) })
 }
 
 // ListUsers pages through accounts by uid.
-func (s *Service) ListUsers(ctx context.Context, prefix string, pageSize int32, pageToken string) ([]*domain.User, string, error) {
+func (s *Accounts) ListUsers(ctx context.Context, prefix string, pageSize int32, pageToken string) ([]*domain.User, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -304,7 +293,7 @@ func (s *Service) ListUsers(ctx context.Context, prefix string, pageSize int32, 
 }
 
 // GetUserProfile returns the visible attributes of uid's profile.
-func (s *Service) GetUserProfile(ctx context.Context, uid string) ([]domain.ProfileValue, error) {
+func (s *Accounts) GetUserProfile(ctx context.Context, uid string) ([]domain.ProfileValue, error) {
 	var values map[string]string
 	err := s.view(ctx, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, uid)
@@ -329,9 +318,9 @@ func (s *Service) GetUserProfile(ctx context.Context, uid string) ([]domain.Prof
 const RulePendingConfirmation = "pending_confirmation"
 
 // SetUserProfile applies what it can and reports every attribute named.
-func (s *Service) SetUserProfile(ctx context.Context, p *auth.Principal, uid string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+func (s *Accounts) SetUserProfile(ctx context.Context, p *auth.Principal, uid string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
 	var changes []domain.AttributeChange
-	rec := &record{op: opSetUserProfile, actor: p, object: userObject(uid)}
+	rec := &record{op: opUsersSetUserProfile.Name, actor: p, object: userObject(uid)}
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, uid)
 		if err != nil {
@@ -389,7 +378,7 @@ func (s *Service) SetUserProfile(ctx context.Context, p *auth.Principal, uid str
 
 // ChangePassword sets a new password. The account's owner must give the
 // current one; an admin changing another account's password need not.
-func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, uid, current, next string) error {
+func (s *Accounts) ChangePassword(ctx context.Context, p *auth.Principal, uid, current, next string) error {
 	if err := password.CheckPolicy("new_password", uid, next); err != nil {
 		return err
 	}
@@ -412,7 +401,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, uid, cu
 		}
 		if !ok {
 			err := domain.Invalid("current_password", "current_password.wrong", "the current password is not correct")
-			s.AuditRefusal(ctx, opChangePassword, p, userObject(uid), err, "wrong current password")
+			s.auditRefusal(ctx, opUsersChangePassword.Name, p, userObject(uid), err, "wrong current password")
 			return err
 		}
 	}
@@ -420,7 +409,7 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, uid, cu
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, &record{op: opChangePassword, actor: p, object: userObject(uid)}, func(tx store.Tx) error {
+	return s.update(ctx, &record{op: opUsersChangePassword.Name, actor: p, object: userObject(uid)}, func(tx store.Tx) error {
 		if err := s.setPassword(ctx, tx, uid, secrets); err != nil {
 			return err
 		}
@@ -434,12 +423,12 @@ func (s *Service) ChangePassword(ctx context.Context, p *auth.Principal, uid, cu
 }
 
 // SetUserState locks, disables or reactivates an account.
-func (s *Service) SetUserState(ctx context.Context, p *auth.Principal, uid string, state domain.UserState) (*domain.User, error) {
+func (s *Accounts) SetUserState(ctx context.Context, p *auth.Principal, uid string, state domain.UserState) (*domain.User, error) {
 	if uid == p.UID {
 		return nil, domain.FailedPrecondition("administrators cannot change the state of their own account")
 	}
 	var u *domain.User
-	err := s.update(ctx, &record{op: opSetUserState, actor: p, object: userObject(uid), detail: "state=" + string(state)}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opUsersSetUserState.Name, actor: p, object: userObject(uid), detail: "state=" + string(state)}, func(tx store.Tx) error {
 		var err error
 		if u, err = tx.Users().Get(ctx, uid); err != nil {
 			return err
@@ -463,9 +452,9 @@ func (s *Service) SetUserState(ctx context.Context, p *auth.Principal, uid strin
 }
 
 // SetAdmin grants or withdraws administration. The last admin stays.
-func (s *Service) SetAdmin(ctx context.Context, p *auth.Principal, uid string, admin bool) (*domain.User, error) {
+func (s *Accounts) SetAdmin(ctx context.Context, p *auth.Principal, uid string, admin bool) (*domain.User, error) {
 	var u *domain.User
-	err := s.update(ctx, &record{op: opSetAdmin, actor: p, object: userObject(uid), detail: fmt.Sprintf("admin=%t", admin)}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opUsersSetAdmin.Name, actor: p, object: userObject(uid), detail: fmt.Sprintf("admin=%t", admin)}, func(tx store.Tx) error {
 		var err error
 		if u, err = tx.Users().Get(ctx, uid); err != nil {
 			return err
@@ -493,7 +482,7 @@ func (s *Service) SetAdmin(ctx context.Context, p *auth.Principal, uid string, a
 
 // Bootstrap creates the first administrator on a store that has none. It is
 // the operator's way in; it is not an API operation.
-func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain.User, error) {
+func (s *Accounts) bootstrap(ctx context.Context, uid, email, pw string) (*domain.User, error) {
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateUID("uid", uid)); err != nil {
 		return nil, err
@@ -540,7 +529,7 @@ func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain
 }
 
 // HasAdmin reports whether any administrator exists.
-func (s *Service) HasAdmin(ctx context.Context) (bool, error) {
-	n, err := viewOf(ctx, s, func(tx store.Tx) (int, error) { return tx.Users().CountAdmins(ctx) })
+func (s *Accounts) hasAdmin(ctx context.Context) (bool, error) {
+	n, err := viewOf(ctx, s.base, func(tx store.Tx) (int, error) { return tx.Users().CountAdmins(ctx) })
 	return n > 0, err
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/service"
 )
 
@@ -26,7 +25,6 @@ const compressMinBytes = 4 << 10
 type Options struct {
 	Service       *service.Service
 	Authenticator *auth.Authenticator
-	Engine        *policy.Engine
 	Registerer    prometheus.Registerer
 	Log           *slog.Logger
 	Version       string
@@ -35,7 +33,7 @@ type Options struct {
 // Mount registers every API service on mux.
 func Mount(mux *http.ServeMux, o Options) {
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(newMetrics(o.Registerer), newLimiter(), &gate{authn: o.Authenticator, engine: o.Engine, svc: o.Service, log: o.Log}),
+		connect.WithInterceptors(newMetrics(o.Registerer), newLimiter(), &gate{authn: o.Authenticator, svc: o.Service, log: o.Log}),
 		connect.WithReadMaxBytes(MaxRequestBytes),
 		// Compressing a response of a few hundred bytes costs far more CPU
 		// (a gzip writer's setup) than the bytes it saves on the wire.

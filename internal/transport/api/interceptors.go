@@ -18,22 +18,28 @@ import (
 	"github.com/trellis-testbed/trellis/internal/service"
 )
 
-// gate authenticates every call and applies the operation's one policy
-// rule before the handler runs. An operation without a rule is refused.
+// gate authenticates every call and narrows it by the API token's scopes.
+// Authorization is the service's: every operation applies its one rule
+// itself, whichever door calls it.
 type gate struct {
-	authn  *auth.Authenticator
-	engine *policy.Engine
-	svc    *service.Service
-	log    *slog.Logger
+	authn *auth.Authenticator
+	svc   *service.Service
+	log   *slog.Logger
 }
 
-func (g *gate) admit(ctx context.Context, procedure string, h http.Header, msg proto.Message) (context.Context, error) {
-	op := policy.Op(procedure)
+func (g *gate) admit(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	op := opName(procedure)
+	o, known := service.Operation(op)
+	if !known {
+		// Deny by default: an operation the rule table lacks is refused
+		// before anything else.
+		return ctx, domain.PermissionDenied("operation %s has no authorization rule", op)
+	}
 	p, err := g.authn.Authenticate(ctx, h)
 	// A client certificate that names no live session stands for no one:
 	// public operations (a login that binds it again) go on anonymously.
 	var cr *auth.CertRefusal
-	if errors.As(err, &cr) && policy.Rules[op].Kind == policy.Public {
+	if errors.As(err, &cr) && o.Rule.Kind == policy.Public {
 		p, err = nil, nil
 	}
 	if err != nil {
@@ -57,25 +63,19 @@ func (g *gate) admit(ctx context.Context, procedure string, h http.Header, msg p
 		g.svc.AuditRefusal(ctx, op, p, "api_token:"+p.TokenName, err, "api token scopes: "+strings.Join(p.Scopes, " "))
 		return ctx, err
 	}
-	d := g.engine.Authorize(ctx, p, op, msg)
-	if !d.Allowed {
-		if p != nil {
-			// Authenticated callers refused: worth a record. Anonymous
-			// probes are not, or the record would drown in them.
-			g.svc.AuditRefusal(ctx, op, p, "", d.Err, d.Reason)
-		}
-		return ctx, d.Err
-	}
 	if p != nil {
 		ctx = auth.WithPrincipal(ctx, p)
 	}
 	return ctx, nil
 }
 
+// opName turns a Connect procedure ("/trellis.v1.Users/GetUser") into the
+// service's operation name ("trellis.v1.Users/GetUser").
+func opName(procedure string) string { return strings.TrimPrefix(procedure, "/") }
+
 func (g *gate) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		msg, _ := req.Any().(proto.Message)
-		ctx, err := g.admit(ctx, req.Spec().Procedure, req.Header(), msg)
+		ctx, err := g.admit(ctx, req.Spec().Procedure, req.Header())
 		if err != nil {
 			return nil, g.challenge(toConnect(ctx, g.log, err))
 		}
@@ -101,9 +101,7 @@ func (g *gate) WrapStreamingClient(next connect.StreamingClientFunc) connect.Str
 
 func (g *gate) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		// Streams are authorized on the caller alone: their rules may not
-		// depend on request fields.
-		ctx, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader(), nil)
+		ctx, err := g.admit(ctx, conn.Spec().Procedure, conn.RequestHeader())
 		if err != nil {
 			return toConnect(ctx, g.log, err)
 		}
@@ -134,7 +132,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 func (m *metrics) observe(procedure string, start time.Time, err error) {
-	op := policy.Op(procedure)
+	op := opName(procedure)
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
@@ -165,26 +163,22 @@ func (m *metrics) WrapStreamingHandler(next connect.StreamingHandlerFunc) connec
 	}
 }
 
-// principal returns the caller the gate admitted. Handlers of operations
-// whose rule requires credentials can rely on it.
-func principal(ctx context.Context) (*auth.Principal, error) {
-	p := auth.PrincipalFrom(ctx)
-	if p == nil {
-		return nil, domain.Unauthenticated("credentials required")
+// caller is who the gate authenticated: nil for an anonymous caller. The
+// service decides what either may do.
+func caller(ctx context.Context) *auth.Principal { return auth.PrincipalFrom(ctx) }
+
+// reply converts a service result into a response, or passes its error on.
+func reply[T, R any](v T, err error, conv func(T) *R) (*connect.Response[R], error) {
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return connect.NewResponse(conv(v)), nil
 }
 
-// target is the account a self-or-admin operation acts on.
-func target(ctx context.Context, uid string) (*auth.Principal, string, error) {
-	p, err := principal(ctx)
+// done answers an operation that returns nothing but its outcome.
+func done[R any](err error) (*connect.Response[R], error) {
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	// The same defaulting as policy.Authorize, so the handler acts on the
-	// account the rule was checked against.
-	if uid == "" {
-		uid = p.UID
-	}
-	return p, uid, nil
+	return connect.NewResponse(new(R)), nil
 }

@@ -19,10 +19,10 @@ import (
 // (reset, confirmation), a login through the identity provider. Password
 // guessing is bounded per account by the login back-off instead.
 var addressLimits = map[string]ratelimit.Limit{
-	policy.Op(trellisv1connect.ApiInfoGetClientCertificateProcedure): {Every: 100 * time.Millisecond, Burst: 20},
-	policy.Op(trellisv1connect.UsersRequestPasswordResetProcedure):   {Every: time.Second, Burst: 10},
-	policy.Op(trellisv1connect.UsersResendConfirmationProcedure):     {Every: time.Second, Burst: 10},
-	policy.Op(oidcv1connect.LoginStartLoginProcedure):                {Every: 200 * time.Millisecond, Burst: 20},
+	opName(trellisv1connect.ApiInfoGetClientCertificateProcedure): {Every: 100 * time.Millisecond, Burst: 20},
+	opName(trellisv1connect.UsersRequestPasswordResetProcedure):   {Every: time.Second, Burst: 10},
+	opName(trellisv1connect.UsersResendConfirmationProcedure):     {Every: time.Second, Burst: 10},
+	opName(oidcv1connect.LoginStartLoginProcedure):                {Every: 200 * time.Millisecond, Burst: 20},
 }
 
 var errTooMany = domain.ResourceExhausted("too many requests of this kind from your address: wait a moment and try again")

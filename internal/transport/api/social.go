@@ -112,11 +112,10 @@ func (h *projectsHandler) RejectProject(ctx context.Context, req *connect.Reques
 }
 
 func (h *projectsHandler) GetProject(ctx context.Context, req *connect.Request[trellisv1.GetProjectRequest]) (*connect.Response[trellisv1.GetProjectResponse], error) {
-	v, err := h.svc.GetProject(ctx, req.Msg.Name)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.GetProjectResponse{Project: projectToProto(v)}), nil
+	v, err := h.svc.Social.GetProject(ctx, caller(ctx), req.Msg.Name)
+	return reply(v, err, func(v *service.ProjectView) *trellisv1.GetProjectResponse {
+		return &trellisv1.GetProjectResponse{Project: projectToProto(v)}
+	})
 }
 
 func (h *projectsHandler) ListProjects(ctx context.Context, req *connect.Request[trellisv1.ListProjectsRequest]) (*connect.Response[trellisv1.ListProjectsResponse], error) {
