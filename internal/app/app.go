@@ -284,7 +284,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	var h http.Handler = httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
-		SSHUserCA: svc.SSHCertificateAuthority,
+		SSHUserCA: svc.Accounts.SSHCertificateAuthority,
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)

@@ -78,7 +78,7 @@ func newAuthBackends(names []string, svc *service.Service, idp *oidcbackend.Back
 	for _, n := range names {
 		switch n {
 		case BackendLocal:
-			bs = append(bs, auth.NewLocal(svc.AuthenticatePassword, auth.LocalOptions{}))
+			bs = append(bs, auth.NewLocal(svc.Accounts.AuthenticatePassword, auth.LocalOptions{}))
 		case BackendNull:
 			bs = append(bs, auth.Null{})
 		case BackendOIDC:

@@ -62,20 +62,20 @@ func BenchmarkRealize1000(b *testing.B) {
 				b.Fatal(err)
 			}
 			ops := &auth.Principal{UID: "ops", Admin: true}
-			if _, err := svc.CreateExperiment(ctx, ops, "ops:big", "", []service.AspectInput{{Type: "layout", Name: "main", Content: dataset.Layout(1000)}}); err != nil {
+			if _, err := svc.Testbed.CreateExperiment(ctx, ops, "ops:big", "", []service.AspectInput{{Type: "layout", Name: "main", Content: dataset.Layout(1000)}}); err != nil {
 				b.Fatal(err)
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for range b.N {
 				t0 := time.Now()
-				r, err := svc.Realize(ctx, ops, "ops:big", "any", 0)
+				r, err := svc.Testbed.Realize(ctx, ops, "ops:big", "any", 0)
 				lat = append(lat, time.Since(t0))
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				if _, err := svc.Release(ctx, ops, r.ID); err != nil {
+				if _, err := svc.Testbed.Release(ctx, ops, r.ID); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

@@ -34,7 +34,7 @@ func (h *authHandler) CreateAPIToken(ctx context.Context, req *connect.Request[t
 		d := v.AsDuration()
 		expires = &d
 	}
-	tok, t, err := h.svc.CreateAPIToken(ctx, p, req.Msg.Name, req.Msg.Scopes, expires)
+	tok, t, err := h.svc.Accounts.CreateAPIToken(ctx, p, req.Msg.Name, req.Msg.Scopes, expires)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (h *authHandler) ListAPITokens(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	toks, err := h.svc.ListAPITokens(ctx, p)
+	toks, err := h.svc.Accounts.ListAPITokens(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (h *authHandler) RevokeAPIToken(ctx context.Context, req *connect.Request[t
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RevokeAPIToken(ctx, p, req.Msg.Name); err != nil {
+	if err := h.svc.Accounts.RevokeAPIToken(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RevokeAPITokenResponse{}), nil

@@ -9,7 +9,7 @@ import (
 )
 
 func (h *apiInfo) GetServerCertificate(context.Context, *connect.Request[trellisv1.GetServerCertificateRequest]) (*connect.Response[trellisv1.GetServerCertificateResponse], error) {
-	chain, ca, err := h.svc.ServerCertificate()
+	chain, ca, err := h.svc.Accounts.ServerCertificate()
 	if err != nil {
 		return nil, err
 	}
@@ -17,7 +17,7 @@ func (h *apiInfo) GetServerCertificate(context.Context, *connect.Request[trellis
 }
 
 func (h *apiInfo) GetClientCertificate(context.Context, *connect.Request[trellisv1.GetClientCertificateRequest]) (*connect.Response[trellisv1.GetClientCertificateResponse], error) {
-	iss, err := h.svc.UnboundClientCertificate()
+	iss, err := h.svc.Accounts.UnboundClientCertificate()
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func linkToProto(l *store.IdentityLink) *oidcv1.Link {
 }
 
 func (h *oidcLoginHandler) StartLogin(ctx context.Context, req *connect.Request[oidcv1.StartLoginRequest]) (*connect.Response[oidcv1.StartLoginResponse], error) {
-	st, err := h.svc.StartExternalLogin(ctx, auth.PrincipalFrom(ctx), req.Msg.Link, req.Msg.ReturnTo)
+	st, err := h.svc.Federation.StartExternalLogin(ctx, auth.PrincipalFrom(ctx), req.Msg.Link, req.Msg.ReturnTo)
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +34,7 @@ func (h *oidcLoginHandler) StartLogin(ctx context.Context, req *connect.Request[
 }
 
 func (h *oidcLoginHandler) FinishLogin(ctx context.Context, req *connect.Request[oidcv1.FinishLoginRequest]) (*connect.Response[oidcv1.FinishLoginResponse], error) {
-	f, err := h.svc.FinishExternalLogin(ctx, req.Msg.LoginId, req.Msg.PollSecret, req.Msg.FinishCode, req.Msg.IssueClientCertificate)
+	f, err := h.svc.Federation.FinishExternalLogin(ctx, req.Msg.LoginId, req.Msg.PollSecret, req.Msg.FinishCode, req.Msg.IssueClientCertificate)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (h *oidcLoginHandler) ListLinks(ctx context.Context, _ *connect.Request[oid
 	if err != nil {
 		return nil, err
 	}
-	links, err := h.svc.ListIdentityLinks(ctx, p)
+	links, err := h.svc.Federation.ListIdentityLinks(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (h *oidcLoginHandler) Unlink(ctx context.Context, req *connect.Request[oidc
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.UnlinkIdentity(ctx, p, req.Msg.Issuer, req.Msg.Subject); err != nil {
+	if err := h.svc.Federation.UnlinkIdentity(ctx, p, req.Msg.Issuer, req.Msg.Subject); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&oidcv1.UnlinkResponse{}), nil

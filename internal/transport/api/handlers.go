@@ -51,7 +51,7 @@ func tokensToProto(t *service.Tokens) *trellisv1.Tokens {
 }
 
 func (h *authHandler) Login(ctx context.Context, req *connect.Request[trellisv1.LoginRequest]) (*connect.Response[trellisv1.LoginResponse], error) {
-	t, err := h.svc.Login(ctx, req.Msg.Uid, req.Msg.Password, req.Msg.IssueClientCertificate)
+	t, err := h.svc.Accounts.Login(ctx, req.Msg.Uid, req.Msg.Password, req.Msg.IssueClientCertificate)
 	if err != nil {
 		return nil, err
 	}
@@ -67,14 +67,14 @@ func (h *authHandler) Logout(ctx context.Context, _ *connect.Request[trellisv1.L
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.Logout(ctx, p); err != nil {
+	if err := h.svc.Accounts.Logout(ctx, p); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.LogoutResponse{}), nil
 }
 
 func (h *authHandler) Refresh(ctx context.Context, req *connect.Request[trellisv1.RefreshRequest]) (*connect.Response[trellisv1.RefreshResponse], error) {
-	t, err := h.svc.Refresh(ctx, req.Msg.RefreshToken)
+	t, err := h.svc.Accounts.Refresh(ctx, req.Msg.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 	if err != nil {
 		return nil, err
 	}
-	w := h.svc.WhoAmI(ctx, p)
+	w := h.svc.Accounts.WhoAmI(ctx, p)
 	return connect.NewResponse(&trellisv1.WhoAmIResponse{
 		Uid:              w.UID,
 		Admin:            w.Admin,
@@ -103,7 +103,7 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 type usersHandler struct{ svc *service.Service }
 
 func (h *usersHandler) Register(ctx context.Context, req *connect.Request[trellisv1.RegisterRequest]) (*connect.Response[trellisv1.RegisterResponse], error) {
-	u, err := h.svc.Register(ctx, service.Registration{
+	u, err := h.svc.Accounts.Register(ctx, service.Registration{
 		UID: req.Msg.Uid, Email: req.Msg.Email, Password: req.Msg.Password, Profile: req.Msg.Profile,
 	})
 	if err != nil {
@@ -113,7 +113,7 @@ func (h *usersHandler) Register(ctx context.Context, req *connect.Request[trelli
 }
 
 func (h *usersHandler) ConfirmEmail(ctx context.Context, req *connect.Request[trellisv1.ConfirmEmailRequest]) (*connect.Response[trellisv1.ConfirmEmailResponse], error) {
-	u, err := h.svc.ConfirmEmail(ctx, req.Msg.Token)
+	u, err := h.svc.Accounts.ConfirmEmail(ctx, req.Msg.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -121,21 +121,21 @@ func (h *usersHandler) ConfirmEmail(ctx context.Context, req *connect.Request[tr
 }
 
 func (h *usersHandler) ResendConfirmation(ctx context.Context, req *connect.Request[trellisv1.ResendConfirmationRequest]) (*connect.Response[trellisv1.ResendConfirmationResponse], error) {
-	if err := h.svc.ResendConfirmation(ctx, req.Msg.Uid); err != nil {
+	if err := h.svc.Accounts.ResendConfirmation(ctx, req.Msg.Uid); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.ResendConfirmationResponse{}), nil
 }
 
 func (h *usersHandler) RequestPasswordReset(ctx context.Context, req *connect.Request[trellisv1.RequestPasswordResetRequest]) (*connect.Response[trellisv1.RequestPasswordResetResponse], error) {
-	if err := h.svc.RequestPasswordReset(ctx, req.Msg.Uid); err != nil {
+	if err := h.svc.Accounts.RequestPasswordReset(ctx, req.Msg.Uid); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RequestPasswordResetResponse{}), nil
 }
 
 func (h *usersHandler) ResetPassword(ctx context.Context, req *connect.Request[trellisv1.ResetPasswordRequest]) (*connect.Response[trellisv1.ResetPasswordResponse], error) {
-	if err := h.svc.ResetPassword(ctx, req.Msg.Token, req.Msg.NewPassword); err != nil {
+	if err := h.svc.Accounts.ResetPassword(ctx, req.Msg.Token, req.Msg.NewPassword); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.ResetPasswordResponse{}), nil
@@ -146,7 +146,7 @@ func (h *usersHandler) GetUser(ctx context.Context, req *connect.Request[trellis
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.svc.GetUser(ctx, uid)
+	u, err := h.svc.Accounts.GetUser(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (h *usersHandler) GetUser(ctx context.Context, req *connect.Request[trellis
 }
 
 func (h *usersHandler) ListUsers(ctx context.Context, req *connect.Request[trellisv1.ListUsersRequest]) (*connect.Response[trellisv1.ListUsersResponse], error) {
-	users, next, err := h.svc.ListUsers(ctx, req.Msg.UidPrefix, req.Msg.PageSize, req.Msg.PageToken)
+	users, next, err := h.svc.Accounts.ListUsers(ctx, req.Msg.UidPrefix, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (h *usersHandler) GetUserProfile(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	vals, err := h.svc.GetUserProfile(ctx, uid)
+	vals, err := h.svc.Accounts.GetUserProfile(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (h *usersHandler) SetUserProfile(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	changes, err := h.svc.SetUserProfile(ctx, p, uid, req.Msg.Set, req.Msg.Clear)
+	changes, err := h.svc.Accounts.SetUserProfile(ctx, p, uid, req.Msg.Set, req.Msg.Clear)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func (h *usersHandler) ChangePassword(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.ChangePassword(ctx, p, uid, req.Msg.CurrentPassword, req.Msg.NewPassword); err != nil {
+	if err := h.svc.Accounts.ChangePassword(ctx, p, uid, req.Msg.CurrentPassword, req.Msg.NewPassword); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.ChangePasswordResponse{}), nil
@@ -213,7 +213,7 @@ func (h *usersHandler) SetUserState(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.svc.SetUserState(ctx, p, req.Msg.Uid, state)
+	u, err := h.svc.Accounts.SetUserState(ctx, p, req.Msg.Uid, state)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func (h *usersHandler) SetAdmin(ctx context.Context, req *connect.Request[trelli
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.svc.SetAdmin(ctx, p, req.Msg.Uid, req.Msg.Admin)
+	u, err := h.svc.Accounts.SetAdmin(ctx, p, req.Msg.Uid, req.Msg.Admin)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +239,7 @@ func (h *adminHandler) RotateCertificateAuthority(ctx context.Context, _ *connec
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.svc.RotateCertificateAuthority(ctx, p)
+	r, err := h.svc.Accounts.RotateCertificateAuthority(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request
 	if req.Msg.Since != nil {
 		q.Since = req.Msg.Since.AsTime()
 	}
-	evs, next, err := h.svc.ListAuditEvents(ctx, q)
+	evs, next, err := h.svc.Accounts.ListAuditEvents(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request
 }
 
 func (h *adminHandler) ListOutbox(ctx context.Context, req *connect.Request[trellisv1.ListOutboxRequest]) (*connect.Response[trellisv1.ListOutboxResponse], error) {
-	mail, next, err := h.svc.ListOutbox(ctx, req.Msg.To, req.Msg.PageSize, req.Msg.PageToken)
+	mail, next, err := h.svc.Accounts.ListOutbox(ctx, req.Msg.To, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"

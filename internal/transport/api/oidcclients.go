@@ -23,7 +23,7 @@ func (o *oidcClientsHandler) AddClient(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	c, secret, err := o.svc.AddOIDCClient(ctx, p, req.Msg.Name, req.Msg.RedirectUris, req.Msg.Public)
+	c, secret, err := o.svc.Federation.AddOIDCClient(ctx, p, req.Msg.Name, req.Msg.RedirectUris, req.Msg.Public)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func (o *oidcClientsHandler) AddClient(ctx context.Context, req *connect.Request
 }
 
 func (o *oidcClientsHandler) ListClients(ctx context.Context, _ *connect.Request[trellisv1.ListClientsRequest]) (*connect.Response[trellisv1.ListClientsResponse], error) {
-	list, err := o.svc.ListOIDCClients(ctx)
+	list, err := o.svc.Federation.ListOIDCClients(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +47,7 @@ func (o *oidcClientsHandler) RemoveClient(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := o.svc.RemoveOIDCClient(ctx, p, req.Msg.Name); err != nil {
+	if err := o.svc.Federation.RemoveOIDCClient(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveClientResponse{}), nil

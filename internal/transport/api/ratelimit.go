@@ -9,7 +9,6 @@ import (
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/ext/auth/oidc/v1/oidcv1connect"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/transport/ratelimit"
 )
 
@@ -34,7 +33,7 @@ func newLimiter() *limiter { return &limiter{l: ratelimit.New(addressLimits)} }
 
 func (l *limiter) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if !l.l.Allow(policy.Op(req.Spec().Procedure), req.Peer().Addr) {
+		if !l.l.Allow(opName(req.Spec().Procedure), req.Peer().Addr) {
 			return nil, toConnect(ctx, nil, errTooMany)
 		}
 		return next(ctx, req)

@@ -41,7 +41,7 @@ func (h *servicesHandler) RegisterService(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	s, secret, err := h.svc.RegisterService(ctx, p, req.Msg.Name, req.Msg.GetPublicKey(), req.Msg.GetGenerateSecret())
+	s, secret, err := h.svc.Federation.RegisterService(ctx, p, req.Msg.Name, req.Msg.GetPublicKey(), req.Msg.GetGenerateSecret())
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (h *servicesHandler) RegisterService(ctx context.Context, req *connect.Requ
 }
 
 func (h *servicesHandler) ListServices(ctx context.Context, _ *connect.Request[trellisv1.ListServicesRequest]) (*connect.Response[trellisv1.ListServicesResponse], error) {
-	list, err := h.svc.ListServices(ctx)
+	list, err := h.svc.Federation.ListServices(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (h *servicesHandler) SetServiceState(ctx context.Context, req *connect.Requ
 	if !ok {
 		return nil, domain.Invalid("state", "state.unknown", "a service's state is SERVICE_STATE_ACTIVE or SERVICE_STATE_DISABLED")
 	}
-	s, err := h.svc.SetServiceState(ctx, p, req.Msg.Name, state)
+	s, err := h.svc.Federation.SetServiceState(ctx, p, req.Msg.Name, state)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (h *servicesHandler) RemoveService(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveService(ctx, p, req.Msg.Name); err != nil {
+	if err := h.svc.Federation.RemoveService(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveServiceResponse{}), nil
@@ -101,7 +101,7 @@ func (h *authHandler) ExchangeToken(ctx context.Context, req *connect.Request[tr
 		d := v.AsDuration()
 		x.Lifetime = &d
 	}
-	t, err := h.svc.ExchangeToken(ctx, x)
+	t, err := h.svc.Federation.ExchangeToken(ctx, x)
 	if err != nil {
 		return nil, err
 	}

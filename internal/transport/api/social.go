@@ -77,7 +77,7 @@ func (h *projectsHandler) RequestProject(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	proj, reqID, err := h.svc.RequestProject(ctx, p, req.Msg.Name, req.Msg.Description, req.Msg.Vetting)
+	proj, reqID, err := h.svc.Social.RequestProject(ctx, p, req.Msg.Name, req.Msg.Description, req.Msg.Vetting)
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +90,10 @@ func (h *projectsHandler) ApproveProject(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.svc.ApproveProject(ctx, p, req.Msg.Name); err != nil {
+	if _, err := h.svc.Social.ApproveProject(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}
-	v, err := h.svc.GetProject(ctx, req.Msg.Name)
+	v, err := h.svc.Social.GetProject(ctx, p, req.Msg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (h *projectsHandler) RejectProject(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RejectProject(ctx, p, req.Msg.Name, req.Msg.Reason); err != nil {
+	if err := h.svc.Social.RejectProject(ctx, p, req.Msg.Name, req.Msg.Reason); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RejectProjectResponse{}), nil
@@ -123,7 +123,7 @@ func (h *projectsHandler) ListProjects(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := h.svc.ListProjects(ctx, p, service.ProjectQuery{
+	vs, next, err := h.svc.Social.ListProjects(ctx, p, service.ProjectQuery{
 		Prefix: req.Msg.NamePrefix, Member: req.Msg.Member, IncludePending: req.Msg.IncludePending,
 		PageSize: req.Msg.PageSize, PageToken: req.Msg.PageToken,
 	})
@@ -142,7 +142,7 @@ func (h *projectsHandler) GetProfileDescription(context.Context, *connect.Reques
 }
 
 func (h *projectsHandler) GetProjectProfile(ctx context.Context, req *connect.Request[trellisv1.GetProjectProfileRequest]) (*connect.Response[trellisv1.GetProjectProfileResponse], error) {
-	vals, err := h.svc.GetProjectProfile(ctx, req.Msg.Name)
+	vals, err := h.svc.Social.GetProjectProfile(ctx, req.Msg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (h *projectsHandler) SetProjectProfile(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	ch, err := h.svc.SetProjectProfile(ctx, p, req.Msg.Name, req.Msg.Set, req.Msg.Clear)
+	ch, err := h.svc.Social.SetProjectProfile(ctx, p, req.Msg.Name, req.Msg.Set, req.Msg.Clear)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (h *projectsHandler) AddUsers(ctx context.Context, req *connect.Request[tre
 	if err != nil {
 		return nil, err
 	}
-	os, err := h.svc.AddProjectUsers(ctx, p, req.Msg.Name, req.Msg.Uids, req.Msg.Rights)
+	os, err := h.svc.Social.AddProjectUsers(ctx, p, req.Msg.Name, req.Msg.Uids, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +178,7 @@ func (h *projectsHandler) JoinProject(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	id, err := h.svc.JoinProject(ctx, p, req.Msg.Name, req.Msg.Message)
+	id, err := h.svc.Social.JoinProject(ctx, p, req.Msg.Name, req.Msg.Message)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +190,7 @@ func (h *projectsHandler) RemoveUsers(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	os, err := h.svc.RemoveProjectUsers(ctx, p, req.Msg.Name, req.Msg.Uids)
+	os, err := h.svc.Social.RemoveProjectUsers(ctx, p, req.Msg.Name, req.Msg.Uids)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func (h *projectsHandler) ChangeRights(ctx context.Context, req *connect.Request
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.svc.ChangeProjectRights(ctx, p, req.Msg.Name, req.Msg.Uid, req.Msg.Rights)
+	m, err := h.svc.Social.ChangeProjectRights(ctx, p, req.Msg.Name, req.Msg.Uid, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -214,10 +214,10 @@ func (h *projectsHandler) SetOwner(ctx context.Context, req *connect.Request[tre
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.svc.SetProjectOwner(ctx, p, req.Msg.Name, req.Msg.Uid); err != nil {
+	if _, err := h.svc.Social.SetProjectOwner(ctx, p, req.Msg.Name, req.Msg.Uid); err != nil {
 		return nil, err
 	}
-	v, err := h.svc.GetProject(ctx, req.Msg.Name)
+	v, err := h.svc.Social.GetProject(ctx, p, req.Msg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (h *projectsHandler) AddChildProject(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.AddChildProject(ctx, p, req.Msg.Parent, req.Msg.Child, req.Msg.Rights)
+	v, err := h.svc.Social.AddChildProject(ctx, p, req.Msg.Parent, req.Msg.Child, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (h *projectsHandler) RemoveChildProject(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.RemoveChildProject(ctx, p, req.Msg.Parent, req.Msg.Child)
+	v, err := h.svc.Social.RemoveChildProject(ctx, p, req.Msg.Parent, req.Msg.Child)
 	if err != nil {
 		return nil, err
 	}
@@ -253,14 +253,14 @@ func (h *projectsHandler) RemoveProject(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveProject(ctx, p, req.Msg.Name); err != nil {
+	if err := h.svc.Social.RemoveProject(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveProjectResponse{}), nil
 }
 
 func (h *projectsHandler) ListMembers(ctx context.Context, req *connect.Request[trellisv1.ListMembersRequest]) (*connect.Response[trellisv1.ListMembersResponse], error) {
-	ms, err := h.svc.ListProjectMembers(ctx, req.Msg.Name, req.Msg.Effective)
+	ms, err := h.svc.Social.ListProjectMembers(ctx, req.Msg.Name, req.Msg.Effective)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (h *circlesHandler) CreateCircle(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.CreateCircle(ctx, p, req.Msg.Id, req.Msg.Description)
+	v, err := h.svc.Social.CreateCircle(ctx, p, req.Msg.Id, req.Msg.Description)
 	if err != nil {
 		return nil, err
 	}
@@ -286,14 +286,14 @@ func (h *circlesHandler) RemoveCircle(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveCircle(ctx, p, req.Msg.Id); err != nil {
+	if err := h.svc.Social.RemoveCircle(ctx, p, req.Msg.Id); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveCircleResponse{}), nil
 }
 
 func (h *circlesHandler) GetCircle(ctx context.Context, req *connect.Request[trellisv1.GetCircleRequest]) (*connect.Response[trellisv1.GetCircleResponse], error) {
-	v, err := h.svc.GetCircle(ctx, req.Msg.Id)
+	v, err := h.svc.Social.GetCircle(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +305,7 @@ func (h *circlesHandler) ListCircles(ctx context.Context, req *connect.Request[t
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := h.svc.ListCircles(ctx, p, req.Msg.Owner, req.Msg.PageSize, req.Msg.PageToken)
+	vs, next, err := h.svc.Social.ListCircles(ctx, p, req.Msg.Owner, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +321,7 @@ func (h *circlesHandler) AddUsers(ctx context.Context, req *connect.Request[trel
 	if err != nil {
 		return nil, err
 	}
-	os, err := h.svc.AddCircleUsers(ctx, p, req.Msg.Id, req.Msg.Uids, req.Msg.Rights)
+	os, err := h.svc.Social.AddCircleUsers(ctx, p, req.Msg.Id, req.Msg.Uids, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +333,7 @@ func (h *circlesHandler) JoinCircle(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	id, err := h.svc.JoinCircle(ctx, p, req.Msg.Id, req.Msg.Message)
+	id, err := h.svc.Social.JoinCircle(ctx, p, req.Msg.Id, req.Msg.Message)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +345,7 @@ func (h *circlesHandler) RemoveUsers(ctx context.Context, req *connect.Request[t
 	if err != nil {
 		return nil, err
 	}
-	os, err := h.svc.RemoveCircleUsers(ctx, p, req.Msg.Id, req.Msg.Uids)
+	os, err := h.svc.Social.RemoveCircleUsers(ctx, p, req.Msg.Id, req.Msg.Uids)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +357,7 @@ func (h *circlesHandler) ChangeRights(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	m, err := h.svc.ChangeCircleRights(ctx, p, req.Msg.Id, req.Msg.Uid, req.Msg.Rights)
+	m, err := h.svc.Social.ChangeCircleRights(ctx, p, req.Msg.Id, req.Msg.Uid, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +369,7 @@ func (h *circlesHandler) SetOwner(ctx context.Context, req *connect.Request[trel
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.SetCircleOwner(ctx, p, req.Msg.Id, req.Msg.Uid)
+	v, err := h.svc.Social.SetCircleOwner(ctx, p, req.Msg.Id, req.Msg.Uid)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +381,7 @@ func (h *circlesHandler) GetProfileDescription(context.Context, *connect.Request
 }
 
 func (h *circlesHandler) GetCircleProfile(ctx context.Context, req *connect.Request[trellisv1.GetCircleProfileRequest]) (*connect.Response[trellisv1.GetCircleProfileResponse], error) {
-	vals, err := h.svc.GetCircleProfile(ctx, req.Msg.Id)
+	vals, err := h.svc.Social.GetCircleProfile(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -393,7 +393,7 @@ func (h *circlesHandler) SetCircleProfile(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	ch, err := h.svc.SetCircleProfile(ctx, p, req.Msg.Id, req.Msg.Set, req.Msg.Clear)
+	ch, err := h.svc.Social.SetCircleProfile(ctx, p, req.Msg.Id, req.Msg.Set, req.Msg.Clear)
 	if err != nil {
 		return nil, err
 	}
@@ -414,7 +414,7 @@ func (h *notificationsHandler) List(ctx context.Context, req *connect.Request[tr
 	if req.Msg.Since != nil {
 		q.Since = req.Msg.Since.AsTime()
 	}
-	ns, next, err := h.svc.ListNotifications(ctx, p, q)
+	ns, next, err := h.svc.Social.ListNotifications(ctx, p, q)
 	if err != nil {
 		return nil, err
 	}
@@ -430,7 +430,7 @@ func (h *notificationsHandler) Mark(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	n, err := h.svc.MarkNotifications(ctx, p, req.Msg.Ids, req.Msg.Read, req.Msg.Urgent)
+	n, err := h.svc.Social.MarkNotifications(ctx, p, req.Msg.Ids, req.Msg.Read, req.Msg.Urgent)
 	if err != nil {
 		return nil, err
 	}
@@ -442,7 +442,7 @@ func (h *notificationsHandler) Send(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	n, err := h.svc.SendNotification(ctx, p, service.Target{User: req.Msg.ToUser, Project: req.Msg.ToProject, Circle: req.Msg.ToCircle}, req.Msg.Text, req.Msg.Urgent)
+	n, err := h.svc.Social.SendNotification(ctx, p, service.Target{User: req.Msg.ToUser, Project: req.Msg.ToProject, Circle: req.Msg.ToCircle}, req.Msg.Text, req.Msg.Urgent)
 	if err != nil {
 		return nil, err
 	}
@@ -457,7 +457,7 @@ func (h *notificationsHandler) Watch(ctx context.Context, _ *connect.Request[tre
 	ready := func() error {
 		return stream.Send(&trellisv1.NotificationsWatchResponse{Created: true})
 	}
-	return h.svc.WatchNotifications(ctx, p, ready, func(n *domain.Notification) error {
+	return h.svc.Social.WatchNotifications(ctx, p, ready, func(n *domain.Notification) error {
 		return stream.Send(&trellisv1.NotificationsWatchResponse{Notification: notificationToProto(n)})
 	})
 }
@@ -467,7 +467,7 @@ func (h *notificationsHandler) ListRequests(ctx context.Context, _ *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	rs, err := h.svc.ListRequests(ctx, p)
+	rs, err := h.svc.Social.ListRequests(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -487,7 +487,7 @@ func (h *notificationsHandler) AcceptRequest(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.AcceptRequest(ctx, p, req.Msg.Id); err != nil {
+	if err := h.svc.Social.AcceptRequest(ctx, p, req.Msg.Id); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.AcceptRequestResponse{}), nil
@@ -498,7 +498,7 @@ func (h *notificationsHandler) DeclineRequest(ctx context.Context, req *connect.
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.DeclineRequest(ctx, p, req.Msg.Id, req.Msg.Reason); err != nil {
+	if err := h.svc.Social.DeclineRequest(ctx, p, req.Msg.Id, req.Msg.Reason); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.DeclineRequestResponse{}), nil
@@ -511,7 +511,7 @@ func (h *policyHandler) Check(ctx context.Context, req *connect.Request[trellisv
 	if err != nil {
 		return nil, err
 	}
-	d, err := h.svc.Check(ctx, uid, req.Msg.Action, req.Msg.Object)
+	d, err := h.svc.Social.Check(ctx, uid, req.Msg.Action, req.Msg.Object)
 	if err != nil {
 		return nil, err
 	}
@@ -523,7 +523,7 @@ func (h *policyHandler) Explain(ctx context.Context, req *connect.Request[trelli
 	if err != nil {
 		return nil, err
 	}
-	d, err := h.svc.Explain(ctx, uid, req.Msg.Action, req.Msg.Object)
+	d, err := h.svc.Social.Explain(ctx, uid, req.Msg.Action, req.Msg.Object)
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +535,7 @@ func (h *policyHandler) ListAllowed(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	objs, err := h.svc.ListAllowed(ctx, uid, req.Msg.Action, req.Msg.Kind)
+	objs, err := h.svc.Social.ListAllowed(ctx, uid, req.Msg.Action, req.Msg.Kind)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func (h *usersHandler) AddSSHKey(ctx context.Context, req *connect.Request[trell
 	if err != nil {
 		return nil, err
 	}
-	k, err := h.svc.AddSSHKey(ctx, p, uid, req.Msg.PublicKey)
+	k, err := h.svc.Accounts.AddSSHKey(ctx, p, uid, req.Msg.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func (h *usersHandler) ListSSHKeys(ctx context.Context, req *connect.Request[tre
 	if err != nil {
 		return nil, err
 	}
-	ks, err := h.svc.ListSSHKeys(ctx, uid)
+	ks, err := h.svc.Accounts.ListSSHKeys(ctx, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (h *usersHandler) RemoveSSHKey(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveSSHKey(ctx, p, uid, req.Msg.Fingerprint); err != nil {
+	if err := h.svc.Accounts.RemoveSSHKey(ctx, p, uid, req.Msg.Fingerprint); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveSSHKeyResponse{}), nil
@@ -70,7 +70,7 @@ func (h *authHandler) IssueSSHCertificate(ctx context.Context, req *connect.Requ
 		d := v.AsDuration()
 		validity = &d
 	}
-	c, err := h.svc.IssueSSHCertificate(ctx, p, req.Msg.PublicKey, validity)
+	c, err := h.svc.Accounts.IssueSSHCertificate(ctx, p, req.Msg.PublicKey, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ func (h *authHandler) IssueSSHCertificate(ctx context.Context, req *connect.Requ
 }
 
 func (h *apiInfo) GetSSHCertificateAuthority(context.Context, *connect.Request[trellisv1.GetSSHCertificateAuthorityRequest]) (*connect.Response[trellisv1.GetSSHCertificateAuthorityResponse], error) {
-	line, err := h.svc.SSHCertificateAuthority()
+	line, err := h.svc.Accounts.SSHCertificateAuthority()
 	if err != nil {
 		return nil, err
 	}

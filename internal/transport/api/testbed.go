@@ -48,7 +48,7 @@ func (h *experimentsHandler) CreateExperiment(ctx context.Context, req *connect.
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.CreateExperiment(ctx, p, req.Msg.Id, req.Msg.Description, aspectInputs(req.Msg.Aspects))
+	v, err := h.svc.Testbed.CreateExperiment(ctx, p, req.Msg.Id, req.Msg.Description, aspectInputs(req.Msg.Aspects))
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (h *experimentsHandler) CreateExperiment(ctx context.Context, req *connect.
 }
 
 func (h *experimentsHandler) GetExperiment(ctx context.Context, req *connect.Request[trellisv1.GetExperimentRequest]) (*connect.Response[trellisv1.GetExperimentResponse], error) {
-	v, err := h.svc.GetExperiment(ctx, req.Msg.Id, req.Msg.IncludeContent)
+	v, err := h.svc.Testbed.GetExperiment(ctx, req.Msg.Id, req.Msg.IncludeContent)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (h *experimentsHandler) ListExperiments(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := h.svc.ListExperiments(ctx, p, service.ExperimentQuery{Owner: req.Msg.Owner, Text: req.Msg.Text, PageSize: req.Msg.PageSize, PageToken: req.Msg.PageToken})
+	vs, next, err := h.svc.Testbed.ListExperiments(ctx, p, service.ExperimentQuery{Owner: req.Msg.Owner, Text: req.Msg.Text, PageSize: req.Msg.PageSize, PageToken: req.Msg.PageToken})
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (h *experimentsHandler) AddAspects(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.AddAspects(ctx, p, req.Msg.Id, aspectInputs(req.Msg.Aspects))
+	v, err := h.svc.Testbed.AddAspects(ctx, p, req.Msg.Id, aspectInputs(req.Msg.Aspects))
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +100,7 @@ func (h *experimentsHandler) ChangeAspects(ctx context.Context, req *connect.Req
 	for _, c := range req.Msg.Changes {
 		in = append(in, service.AspectInput{Type: c.Type, Name: c.Name, Revision: c.Revision, Content: c.Content})
 	}
-	v, err := h.svc.ChangeAspects(ctx, p, req.Msg.Id, in)
+	v, err := h.svc.Testbed.ChangeAspects(ctx, p, req.Msg.Id, in)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (h *experimentsHandler) RemoveAspects(ctx context.Context, req *connect.Req
 	for _, a := range req.Msg.Aspects {
 		in = append(in, service.AspectInput{Type: a.Type, Name: a.Name})
 	}
-	v, err := h.svc.RemoveAspects(ctx, p, req.Msg.Id, in)
+	v, err := h.svc.Testbed.RemoveAspects(ctx, p, req.Msg.Id, in)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (h *experimentsHandler) ChangeAccess(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	gs, err := h.svc.ChangeExperimentAccess(ctx, p, req.Msg.Id, req.Msg.Circle, req.Msg.Rights)
+	gs, err := h.svc.Testbed.ChangeExperimentAccess(ctx, p, req.Msg.Id, req.Msg.Circle, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func (h *experimentsHandler) GetProfileDescription(context.Context, *connect.Req
 }
 
 func (h *experimentsHandler) GetExperimentProfile(ctx context.Context, req *connect.Request[trellisv1.GetExperimentProfileRequest]) (*connect.Response[trellisv1.GetExperimentProfileResponse], error) {
-	vals, err := h.svc.GetExperimentProfile(ctx, req.Msg.Id)
+	vals, err := h.svc.Testbed.GetExperimentProfile(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func (h *experimentsHandler) SetExperimentProfile(ctx context.Context, req *conn
 	if err != nil {
 		return nil, err
 	}
-	ch, err := h.svc.SetExperimentProfile(ctx, p, req.Msg.Id, req.Msg.Set, req.Msg.Clear)
+	ch, err := h.svc.Testbed.SetExperimentProfile(ctx, p, req.Msg.Id, req.Msg.Set, req.Msg.Clear)
 	if err != nil {
 		return nil, err
 	}
@@ -164,14 +164,14 @@ func (h *experimentsHandler) RemoveExperiment(ctx context.Context, req *connect.
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveExperiment(ctx, p, req.Msg.Id); err != nil {
+	if err := h.svc.Testbed.RemoveExperiment(ctx, p, req.Msg.Id); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveExperimentResponse{}), nil
 }
 
 func (h *experimentsHandler) ExportExperiment(ctx context.Context, req *connect.Request[trellisv1.ExportExperimentRequest]) (*connect.Response[trellisv1.ExportExperimentResponse], error) {
-	doc, err := h.svc.ExportExperiment(ctx, req.Msg.Id)
+	doc, err := h.svc.Testbed.ExportExperiment(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (h *experimentsHandler) ImportExperiment(ctx context.Context, req *connect.
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.ImportExperiment(ctx, p, req.Msg.Document, req.Msg.Id)
+	v, err := h.svc.Testbed.ImportExperiment(ctx, p, req.Msg.Document, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (h *librariesHandler) CreateLibrary(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.CreateLibrary(ctx, p, req.Msg.Id, req.Msg.Description)
+	v, err := h.svc.Testbed.CreateLibrary(ctx, p, req.Msg.Id, req.Msg.Description)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (h *librariesHandler) GetLibrary(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.GetLibrary(ctx, p, req.Msg.Id)
+	v, err := h.svc.Testbed.GetLibrary(ctx, p, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +228,7 @@ func (h *librariesHandler) ListLibraries(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := h.svc.ListLibraries(ctx, p, req.Msg.Owner, req.Msg.PageSize, req.Msg.PageToken)
+	vs, next, err := h.svc.Testbed.ListLibraries(ctx, p, req.Msg.Owner, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +244,7 @@ func (h *librariesHandler) AddExperiments(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.AddLibraryExperiments(ctx, p, req.Msg.Id, req.Msg.Experiments)
+	v, err := h.svc.Testbed.AddLibraryExperiments(ctx, p, req.Msg.Id, req.Msg.Experiments)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ func (h *librariesHandler) RemoveExperiments(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.RemoveLibraryExperiments(ctx, p, req.Msg.Id, req.Msg.Experiments)
+	v, err := h.svc.Testbed.RemoveLibraryExperiments(ctx, p, req.Msg.Id, req.Msg.Experiments)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (h *librariesHandler) ChangeAccess(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	gs, err := h.svc.ChangeLibraryAccess(ctx, p, req.Msg.Id, req.Msg.Circle, req.Msg.Rights)
+	gs, err := h.svc.Testbed.ChangeLibraryAccess(ctx, p, req.Msg.Id, req.Msg.Circle, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ func (h *librariesHandler) GetProfileDescription(context.Context, *connect.Reque
 }
 
 func (h *librariesHandler) GetLibraryProfile(ctx context.Context, req *connect.Request[trellisv1.GetLibraryProfileRequest]) (*connect.Response[trellisv1.GetLibraryProfileResponse], error) {
-	vals, err := h.svc.GetLibraryProfile(ctx, req.Msg.Id)
+	vals, err := h.svc.Testbed.GetLibraryProfile(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (h *librariesHandler) SetLibraryProfile(ctx context.Context, req *connect.R
 	if err != nil {
 		return nil, err
 	}
-	ch, err := h.svc.SetLibraryProfile(ctx, p, req.Msg.Id, req.Msg.Set, req.Msg.Clear)
+	ch, err := h.svc.Testbed.SetLibraryProfile(ctx, p, req.Msg.Id, req.Msg.Set, req.Msg.Clear)
 	if err != nil {
 		return nil, err
 	}
@@ -304,7 +304,7 @@ func (h *librariesHandler) RemoveLibrary(ctx context.Context, req *connect.Reque
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveLibrary(ctx, p, req.Msg.Id); err != nil {
+	if err := h.svc.Testbed.RemoveLibrary(ctx, p, req.Msg.Id); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveLibraryResponse{}), nil
@@ -324,7 +324,7 @@ func (h *resourcesHandler) RegisterResource(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.svc.RegisterResource(ctx, p, &domain.Resource{Name: req.Msg.Name, Kind: domain.ResourceKind(req.Msg.Kind), Provider: req.Msg.Provider, Attributes: req.Msg.Attributes})
+	r, err := h.svc.Testbed.RegisterResource(ctx, p, &domain.Resource{Name: req.Msg.Name, Kind: domain.ResourceKind(req.Msg.Kind), Provider: req.Msg.Provider, Attributes: req.Msg.Attributes})
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +332,7 @@ func (h *resourcesHandler) RegisterResource(ctx context.Context, req *connect.Re
 }
 
 func (h *resourcesHandler) GetResource(ctx context.Context, req *connect.Request[trellisv1.GetResourceRequest]) (*connect.Response[trellisv1.GetResourceResponse], error) {
-	r, err := h.svc.GetResource(ctx, req.Msg.Name)
+	r, err := h.svc.Testbed.GetResource(ctx, req.Msg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +340,7 @@ func (h *resourcesHandler) GetResource(ctx context.Context, req *connect.Request
 }
 
 func (h *resourcesHandler) ListResources(ctx context.Context, req *connect.Request[trellisv1.ListResourcesRequest]) (*connect.Response[trellisv1.ListResourcesResponse], error) {
-	rs, next, err := h.svc.ListResources(ctx, service.ResourceQuery{
+	rs, next, err := h.svc.Testbed.ListResources(ctx, service.ResourceQuery{
 		Filters: req.Msg.Filters, Kind: req.Msg.Kind, Provider: req.Msg.Provider, State: req.Msg.State,
 		PageSize: req.Msg.PageSize, PageToken: req.Msg.PageToken,
 	})
@@ -359,7 +359,7 @@ func (h *resourcesHandler) SetResourceState(ctx context.Context, req *connect.Re
 	if err != nil {
 		return nil, err
 	}
-	r, err := h.svc.SetResourceState(ctx, p, req.Msg.Name, req.Msg.State)
+	r, err := h.svc.Testbed.SetResourceState(ctx, p, req.Msg.Name, req.Msg.State)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +371,7 @@ func (h *resourcesHandler) RemoveResource(ctx context.Context, req *connect.Requ
 	if err != nil {
 		return nil, err
 	}
-	if err := h.svc.RemoveResource(ctx, p, req.Msg.Name); err != nil {
+	if err := h.svc.Testbed.RemoveResource(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RemoveResourceResponse{}), nil
@@ -404,7 +404,7 @@ func (h *realizationsHandler) Realize(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.Realize(ctx, p, req.Msg.Experiment, req.Msg.Project, req.Msg.Lease.AsDuration())
+	v, err := h.svc.Testbed.Realize(ctx, p, req.Msg.Experiment, req.Msg.Project, req.Msg.Lease.AsDuration())
 	if err != nil {
 		return nil, err
 	}
@@ -412,7 +412,7 @@ func (h *realizationsHandler) Realize(ctx context.Context, req *connect.Request[
 }
 
 func (h *realizationsHandler) GetRealization(ctx context.Context, req *connect.Request[trellisv1.GetRealizationRequest]) (*connect.Response[trellisv1.GetRealizationResponse], error) {
-	v, err := h.svc.GetRealization(ctx, req.Msg.Id)
+	v, err := h.svc.Testbed.GetRealization(ctx, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -424,7 +424,7 @@ func (h *realizationsHandler) ListRealizations(ctx context.Context, req *connect
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := h.svc.ListRealizations(ctx, p, false, req.Msg.IncludeEnded, req.Msg.PageSize, req.Msg.PageToken)
+	vs, next, err := h.svc.Testbed.ListRealizations(ctx, p, false, req.Msg.IncludeEnded, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}
@@ -436,7 +436,7 @@ func (h *realizationsHandler) ListAllRealizations(ctx context.Context, req *conn
 	if err != nil {
 		return nil, err
 	}
-	vs, next, err := h.svc.ListRealizations(ctx, p, true, req.Msg.IncludeEnded, req.Msg.PageSize, req.Msg.PageToken)
+	vs, next, err := h.svc.Testbed.ListRealizations(ctx, p, true, req.Msg.IncludeEnded, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +448,7 @@ func (h *realizationsHandler) Renew(ctx context.Context, req *connect.Request[tr
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.Renew(ctx, p, req.Msg.Id, req.Msg.Lease.AsDuration())
+	v, err := h.svc.Testbed.Renew(ctx, p, req.Msg.Id, req.Msg.Lease.AsDuration())
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +464,7 @@ func (h *realizationsHandler) ChangeBindings(ctx context.Context, req *connect.R
 	for _, b := range req.Msg.Bindings {
 		bs = append(bs, domain.Binding{Element: b.Element, Resource: b.Resource})
 	}
-	v, err := h.svc.ChangeBindings(ctx, p, req.Msg.Id, bs)
+	v, err := h.svc.Testbed.ChangeBindings(ctx, p, req.Msg.Id, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -476,7 +476,7 @@ func (h *realizationsHandler) ChangeAccess(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	gs, err := h.svc.ChangeRealizationAccess(ctx, p, req.Msg.Id, req.Msg.Circle, req.Msg.Rights)
+	gs, err := h.svc.Testbed.ChangeRealizationAccess(ctx, p, req.Msg.Id, req.Msg.Circle, req.Msg.Rights)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +488,7 @@ func (h *realizationsHandler) Release(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.Release(ctx, p, req.Msg.Id)
+	v, err := h.svc.Testbed.Release(ctx, p, req.Msg.Id)
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +500,7 @@ func (h *realizationsHandler) ForceRelease(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, err
 	}
-	v, err := h.svc.ForceRelease(ctx, p, req.Msg.Id, req.Msg.Reason)
+	v, err := h.svc.Testbed.ForceRelease(ctx, p, req.Msg.Id, req.Msg.Reason)
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func (p *pages) callback(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusUnauthorized, view{Error: msg})
 		return
 	}
-	st, err := p.svc.CompleteExternalLogin(r.Context(), q.Get("state"), q.Get("code"))
+	st, err := p.svc.Federation.CompleteExternalLogin(r.Context(), q.Get("state"), q.Get("code"))
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -137,7 +137,7 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	uid := f.Get("uid")
-	st, err := p.svc.LinkExternalLogin(r.Context(), f.Get("login"), f.Get("token"), uid, f.Get("password"))
+	st, err := p.svc.Federation.LinkExternalLogin(r.Context(), f.Get("login"), f.Get("token"), uid, f.Get("password"))
 	var de *domain.Error
 	switch {
 	case err == nil:

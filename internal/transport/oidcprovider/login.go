@@ -61,7 +61,7 @@ func (l *loginPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *loginPage) show(w http.ResponseWriter, r *http.Request, id, uid, msg string, status int) {
-	req, err := l.svc.OIDCAuthRequest(r.Context(), id)
+	req, err := l.svc.Federation.OIDCAuthRequest(r.Context(), id)
 	if err != nil {
 		l.fail(w, r, err)
 		return
@@ -87,7 +87,7 @@ func (l *loginPage) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, uid := r.PostForm.Get("id"), r.PostForm.Get("uid")
-	err := l.svc.OIDCLogin(r.Context(), id, uid, r.PostForm.Get("password"))
+	err := l.svc.Federation.OIDCLogin(r.Context(), id, uid, r.PostForm.Get("password"))
 	var de *domain.Error
 	switch {
 	case err == nil:
