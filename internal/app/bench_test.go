@@ -115,7 +115,7 @@ func BenchmarkListExperiments50k(b *testing.B) {
 	for range b.N {
 		p := &auth.Principal{UID: pop.Memberships[r.IntN(len(pop.Memberships))][0]}
 		t0 := time.Now()
-		xs, _, err := srv.Service.ListExperiments(ctx, p, service.ExperimentQuery{PageSize: 100})
+		xs, _, err := srv.Service.Testbed.ListExperiments(ctx, p, service.ExperimentQuery{PageSize: 100})
 		lat = append(lat, time.Since(t0))
 		if err != nil {
 			b.Fatal(err)

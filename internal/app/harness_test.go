@@ -177,7 +177,7 @@ var tokenInMail = regexp.MustCompile(`(?m)^    ([A-Za-z0-9_-]{43})$`)
 // token in it.
 func (h *harness) lastMailTo(addr string) (string, *trellisv1.OutboxMessage) {
 	h.t.Helper()
-	mail, _, err := h.srv.Service.ListOutbox(context.Background(), addr, 1, "")
+	mail, _, err := h.srv.Service.Accounts.ListOutbox(context.Background(), addr, 1, "")
 	if err != nil || len(mail) == 0 {
 		h.t.Fatalf("no mail to %s (err %v)", addr, err)
 	}
