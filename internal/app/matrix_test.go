@@ -123,6 +123,13 @@ var streams = map[string]func(ctx context.Context, h *harness, tok string) error
 // Connect error code ("" on success).
 func (h *harness) call(t *testing.T, op, body, tok string) string {
 	t.Helper()
+	code, _ := h.callBody(t, op, body, tok)
+	return code
+}
+
+// callBody is call that also returns the answer's body.
+func (h *harness) callBody(t *testing.T, op, body, tok string) (string, string) {
+	t.Helper()
 	r, err := http.NewRequest(http.MethodPost, h.url+"/"+op, bytes.NewBufferString(body))
 	if err != nil {
 		t.Fatal(err)
@@ -138,24 +145,62 @@ func (h *harness) call(t *testing.T, op, body, tok string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusOK {
-		return ""
+		return "", string(b)
 	}
 	var e struct{ Code string }
 	if err := json.Unmarshal(b, &e); err != nil || e.Code == "" {
 		t.Fatalf("%s: status %d, body %q", op, resp.StatusCode, b)
 	}
-	return e.Code
+	return e.Code, string(b)
 }
 
+// strangerCodes pins what an unrelated, powerless user gets from each
+// operation that names the victim's things, where it is not not_found
+// (objects a caller may not know exist are not found; a refusal that
+// reveals nothing is permission_denied), and from the operations every
+// authenticated caller may call ("" is success).
+var strangerCodes = map[string]string{
+	"trellis.v1.Experiments/CreateExperiment": "permission_denied", // only victim may create victim:*
+	"trellis.v1.Experiments/ImportExperiment": "permission_denied",
+	"trellis.v1.Libraries/CreateLibrary":      "permission_denied",
+}
+
+// authenticatedCodes pins what the stranger gets from the operations any
+// authenticated caller may call, with the sample (or empty) request; ""
+// is success. The answer must then mention none of the victim's things.
+var authenticatedCodes = map[string]string{
+	"trellis.v1.Auth/CreateAPIToken":           "invalid_argument", // a name is required
+	"trellis.v1.Auth/RevokeAPIToken":           "invalid_argument",
+	"trellis.v1.Auth/IssueSSHCertificate":      "invalid_argument", // a public key is required
+	"trellis.v1.Projects/RequestProject":       "invalid_argument",
+	"trellis.v1.Projects/JoinProject":          "invalid_argument",
+	"trellis.v1.Notifications/Mark":            "invalid_argument",
+	"trellis.v1.ext.auth.oidc.v1.Login/Unlink": "invalid_argument",
+	"trellis.v1.Notifications/AcceptRequest":   "not_found",
+	"trellis.v1.Notifications/DeclineRequest":  "not_found",
+}
+
+// victimMarks are strings that name the victim's things: no answer to the
+// stranger may contain one.
+var victimMarks = []string{"victim", "vproj", "mnode"}
+
 // TestAuthorizationMatrix calls every operation of the contract without
-// credentials and as an unrelated user, and expects refusal; then as an
-// admin, and expects the rule to let it through.
+// credentials and as an unrelated user, on both stores, and expects the
+// one exact answer each rule gives; then as an admin, and expects the rule
+// to let it through.
 func TestAuthorizationMatrix(t *testing.T) {
-	h := newHarness(t, sqlite)
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) { testAuthorizationMatrix(t, kind) })
+	}
+}
+
+func testAuthorizationMatrix(t *testing.T, kind storeKind) {
+	h := newHarness(t, kind)
 	ctx := context.Background()
 	adminTok := h.bootstrapAdmin()
 	victim := h.newUser("victim")
 	stranger := h.newUser("stranger")
+	leaver := h.newUser("leaver") // logs out in the matrix
 	// The victim holds the SSH key the samples name: there is something
 	// for the stranger to take, and for the admin to remove.
 	if code := h.call(t, "trellis.v1.Users/AddSSHKey", userSamples["trellis.v1.Users/AddSSHKey"], victim); code != "" {
@@ -252,23 +297,35 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 			case policy.Object:
 				// Objects the stranger cannot see are "not found"; those it
-				// can see but may not touch are "permission denied".
-				if code := h.call(t, op, body, stranger); code != "not_found" && code != "permission_denied" {
-					t.Errorf("as an unrelated user: %q, want not_found or permission_denied", code)
+				// may know of but not touch are "permission denied".
+				want := strangerCodes[op]
+				if want == "" {
+					want = "not_found"
+				}
+				if code := h.call(t, op, body, stranger); code != want {
+					t.Errorf("as an unrelated user: %q, want %q", code, want)
 				}
 			case policy.Powerful:
 				if code := h.call(t, op, body, stranger); code != "permission_denied" {
 					t.Errorf("as a powerless user: %q, want permission_denied", code)
 				}
-			case policy.Consent:
-				// A request the stranger is no party to does not exist
-				// for it.
-				if code := h.call(t, op, body, stranger); code != "not_found" {
-					t.Errorf("as an unrelated user: %q, want not_found", code)
+			case policy.Authenticated, policy.Listing, policy.Consent:
+				// Acts only on what the caller owns or is party to, or
+				// shows only what it may see: the stranger gets its own
+				// (empty) share and nothing of the victim's.
+				tok := stranger
+				if op == "trellis.v1.Auth/Logout" {
+					tok = leaver
 				}
-			case policy.Authenticated, policy.Listing:
-				// Acts only on what the caller owns or is party to: its
-				// service method is tested for that.
+				code, answer := h.callBody(t, op, body, tok)
+				if want := authenticatedCodes[op]; code != want {
+					t.Errorf("as an unrelated user: %q, want %q (%s)", code, want, answer)
+				}
+				for _, m := range victimMarks {
+					if strings.Contains(answer, m) {
+						t.Errorf("the answer to an unrelated user names %q: %s", m, answer)
+					}
+				}
 			default:
 				t.Fatalf("rule kind %v not covered by the matrix", rule.Kind)
 			}
