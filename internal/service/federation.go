@@ -9,6 +9,7 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -58,6 +59,9 @@ func validateReturnTo(raw string) error {
 // link, the caller (logged in with a session) links the identity the
 // provider vouches for to their own account.
 func (s *Federation) StartExternalLogin(ctx context.Context, p *auth.Principal, link bool, returnTo string) (*ExternalLoginStart, error) {
+	if err := s.authorize(ctx, p, opLoginStartLogin, policy.None); err != nil {
+		return nil, err
+	}
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -66,6 +70,8 @@ func (s *Federation) StartExternalLogin(ctx context.Context, p *auth.Principal, 
 	}
 	l := &store.ExternalLogin{ID: newID(), Nonce: newID(), ReturnTo: returnTo}
 	if link {
+		// The operation is public (a login starts anonymously); a link is
+		// the caller's own and needs the caller's login session.
 		switch {
 		case p == nil:
 			return nil, domain.Unauthenticated("log in first to link an identity to your account")
@@ -127,7 +133,10 @@ func (s *Federation) liveLogin(ctx context.Context, read func(tx store.Tx) (*sto
 // linked to, or the caller's who asked to link it (linked only when the
 // login is collected, by whoever holds the finish code). An identity linked
 // to no account waits for the link form (LinkExternalLogin).
-func (s *Federation) CompleteExternalLogin(ctx context.Context, state, code string) (*ExternalStep, error) {
+func (s *Federation) CompleteExternalLogin(ctx context.Context, p *auth.Principal, state, code string) (*ExternalStep, error) {
+	if err := s.authorize(ctx, p, opExternalCallback, policy.None); err != nil {
+		return nil, err
+	}
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -195,7 +204,10 @@ func (s *Federation) CompleteExternalLogin(ctx context.Context, state, code stri
 // Trellis account it belongs to and proves it with the account's password
 // (the login back-off and audit are Auth.Login's). The identity is linked
 // and the login ends in that account.
-func (s *Federation) LinkExternalLogin(ctx context.Context, loginID, linkToken, uid, pw string) (*ExternalStep, error) {
+func (s *Federation) LinkExternalLogin(ctx context.Context, p *auth.Principal, loginID, linkToken, uid, pw string) (*ExternalStep, error) {
+	if err := s.authorize(ctx, p, opExternalLink, policy.None); err != nil {
+		return nil, err
+	}
 	if err := s.accounts.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
@@ -251,8 +263,11 @@ type ExternalFinish struct {
 // FinishExternalLogin hands a login over, once, to the client that holds
 // both its poll secret and the finish code the browser got: the session it
 // ended in, or for a link the link (and no session: the caller keeps
-// theirs).
-func (s *Federation) FinishExternalLogin(ctx context.Context, loginID, pollSecret, finishCode string, issueCert bool) (*ExternalFinish, error) {
+// theirs). The caller p plays no part: the secrets are the credentials.
+func (s *Federation) FinishExternalLogin(ctx context.Context, p *auth.Principal, loginID, pollSecret, finishCode string, issueCert bool) (*ExternalFinish, error) {
+	if err := s.authorize(ctx, p, opLoginFinishLogin, policy.None); err != nil {
+		return nil, err
+	}
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
@@ -328,11 +343,17 @@ func (s *Federation) FinishExternalLogin(ctx context.Context, loginID, pollSecre
 
 // ListIdentityLinks lists the caller's linked identities.
 func (s *Federation) ListIdentityLinks(ctx context.Context, p *auth.Principal) ([]*store.IdentityLink, error) {
+	if err := s.authorize(ctx, p, opLoginListLinks, policy.None); err != nil {
+		return nil, err
+	}
 	return viewOf(ctx, s.base, func(tx store.Tx) ([]*store.IdentityLink, error) { return tx.Federation().ListLinks(ctx, p.UID) })
 }
 
 // UnlinkIdentity removes one of the caller's links.
 func (s *Federation) UnlinkIdentity(ctx context.Context, p *auth.Principal, issuer, subject string) error {
+	if err := s.authorize(ctx, p, opLoginUnlink, policy.None); err != nil {
+		return err
+	}
 	var vs domain.Violations
 	if issuer == "" {
 		vs.Add("issuer", "issuer.required", "name the identity provider's issuer")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -74,6 +75,9 @@ func validateRedirectURI(field, raw string) error {
 // AddOIDCClient registers an OpenID Connect client; a confidential one
 // gets a secret, returned this once.
 func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name string, redirectURIs []string, public bool) (*store.OIDCClient, string, error) {
+	if err := s.authorize(ctx, p, opOidcClientsAddClient, policy.None); err != nil {
+		return nil, "", err
+	}
 	var vs domain.Violations
 	if err := vs.Check(validateServiceName(name)); err != nil {
 		return nil, "", err
@@ -113,23 +117,36 @@ func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name 
 }
 
 // ListOIDCClients lists the registered clients.
-func (s *Federation) ListOIDCClients(ctx context.Context) ([]*store.OIDCClient, error) {
+func (s *Federation) ListOIDCClients(ctx context.Context, p *auth.Principal) ([]*store.OIDCClient, error) {
+	if err := s.authorize(ctx, p, opOidcClientsListClients, policy.None); err != nil {
+		return nil, err
+	}
 	return viewOf(ctx, s.base, func(tx store.Tx) ([]*store.OIDCClient, error) { return tx.OIDC().ListClients(ctx) })
 }
 
 // RemoveOIDCClient removes a client with its tokens and pending codes.
 func (s *Federation) RemoveOIDCClient(ctx context.Context, p *auth.Principal, name string) error {
+	if err := s.authorize(ctx, p, opOidcClientsRemoveClient, policy.None); err != nil {
+		return err
+	}
 	return s.update(ctx, &record{op: opOidcClientsRemoveClient.Name, actor: p, object: oidcClientObject(name)}, func(tx store.Tx) error {
 		return tx.OIDC().DeleteClient(ctx, name)
 	})
 }
 
 // The rest serves the provider's protocol endpoints (internal/oidcprovider):
-// no principal calls them; the client, the user's password or a code
-// proves each step.
+// their rules are public, and the provider passes no caller (nil); the
+// client, the user's password or a code proves each step.
 
 // OIDCClient returns a registered client, or domain not-found.
-func (s *Federation) OIDCClient(ctx context.Context, id string) (*store.OIDCClient, error) {
+func (s *Federation) OIDCClient(ctx context.Context, p *auth.Principal, id string) (*store.OIDCClient, error) {
+	if err := s.authorize(ctx, p, opOIDCClient, policy.None); err != nil {
+		return nil, err
+	}
+	return s.oidcClient(ctx, id)
+}
+
+func (s *Federation) oidcClient(ctx context.Context, id string) (*store.OIDCClient, error) {
 	return viewOf(ctx, s.base, func(tx store.Tx) (*store.OIDCClient, error) { return tx.OIDC().GetClient(ctx, id) })
 }
 
@@ -137,8 +154,11 @@ func (s *Federation) OIDCClient(ctx context.Context, id string) (*store.OIDCClie
 var errBadClient = domain.Unauthenticated("invalid client id or secret")
 
 // OIDCAuthenticateClient checks a confidential client's secret.
-func (s *Federation) OIDCAuthenticateClient(ctx context.Context, id, secret string) error {
-	c, err := s.OIDCClient(ctx, id)
+func (s *Federation) OIDCAuthenticateClient(ctx context.Context, p *auth.Principal, id, secret string) error {
+	if err := s.authorize(ctx, p, opOIDCAuthenticate, policy.None); err != nil {
+		return err
+	}
+	c, err := s.oidcClient(ctx, id)
 	if domain.HasCode(err, domain.CodeNotFound) {
 		err = errBadClient
 	}
@@ -157,7 +177,10 @@ func (s *Federation) OIDCAuthenticateClient(ctx context.Context, id, secret stri
 // OIDCStartAuthRequest stores an authorization request the provider has
 // checked against its client (redirect URI, response type), after the
 // checks that are Trellis's own: PKCE with S256, always.
-func (s *Federation) OIDCStartAuthRequest(ctx context.Context, r *store.OIDCAuthRequest) error {
+func (s *Federation) OIDCStartAuthRequest(ctx context.Context, p *auth.Principal, r *store.OIDCAuthRequest) error {
+	if err := s.authorize(ctx, p, opOIDCStartAuthRequest, policy.None); err != nil {
+		return err
+	}
 	if r.CodeChallenge == "" || r.CodeChallengeMethod != PKCEMethod {
 		return domain.Invalid("code_challenge", "pkce.required", "PKCE is required: send code_challenge with code_challenge_method=S256")
 	}
@@ -169,7 +192,14 @@ func (s *Federation) OIDCStartAuthRequest(ctx context.Context, r *store.OIDCAuth
 var errAuthRequestGone = domain.NotFound("authorization request not found (it expired, or was used): start again from the application")
 
 // OIDCAuthRequest returns a live authorization request.
-func (s *Federation) OIDCAuthRequest(ctx context.Context, id string) (*store.OIDCAuthRequest, error) {
+func (s *Federation) OIDCAuthRequest(ctx context.Context, p *auth.Principal, id string) (*store.OIDCAuthRequest, error) {
+	if err := s.authorize(ctx, p, opOIDCAuthRequest, policy.None); err != nil {
+		return nil, err
+	}
+	return s.oidcAuthRequest(ctx, id)
+}
+
+func (s *Federation) oidcAuthRequest(ctx context.Context, id string) (*store.OIDCAuthRequest, error) {
 	r, err := viewOf(ctx, s.base, func(tx store.Tx) (*store.OIDCAuthRequest, error) { return tx.OIDC().GetAuthRequest(ctx, id) })
 	if domain.HasCode(err, domain.CodeNotFound) || (err == nil && !s.now().Before(r.ExpiresAt)) {
 		return nil, errAuthRequestGone
@@ -180,11 +210,14 @@ func (s *Federation) OIDCAuthRequest(ctx context.Context, id string) (*store.OID
 // OIDCLogin checks the user's password for an authorization request and
 // records who logged in. The login back-off and the audit of failures are
 // those of Auth.Login.
-func (s *Federation) OIDCLogin(ctx context.Context, requestID, uid, pw string) error {
+func (s *Federation) OIDCLogin(ctx context.Context, p *auth.Principal, requestID, uid, pw string) error {
+	if err := s.authorize(ctx, p, opOIDCLogin, policy.None); err != nil {
+		return err
+	}
 	if err := s.accounts.passwordLoginAllowed(); err != nil {
 		return err
 	}
-	r, err := s.OIDCAuthRequest(ctx, requestID)
+	r, err := s.oidcAuthRequest(ctx, requestID)
 	if err != nil {
 		return err
 	}
@@ -207,13 +240,19 @@ func (s *Federation) OIDCLogin(ctx context.Context, requestID, uid, pw string) e
 }
 
 // OIDCSaveCode records the code issued for a completed request.
-func (s *Federation) OIDCSaveCode(ctx context.Context, requestID, code string) error {
+func (s *Federation) OIDCSaveCode(ctx context.Context, p *auth.Principal, requestID, code string) error {
+	if err := s.authorize(ctx, p, opOIDCSaveCode, policy.None); err != nil {
+		return err
+	}
 	return s.st.Update(ctx, func(tx store.Tx) error { return tx.OIDC().SetCode(ctx, requestID, hashSecret(code)) })
 }
 
 // OIDCRedeemCode returns the request a code was issued for and voids the
 // code: a code is good once, and only while its request lives.
-func (s *Federation) OIDCRedeemCode(ctx context.Context, code string) (*store.OIDCAuthRequest, error) {
+func (s *Federation) OIDCRedeemCode(ctx context.Context, p *auth.Principal, code string) (*store.OIDCAuthRequest, error) {
+	if err := s.authorize(ctx, p, opOIDCRedeemCode, policy.None); err != nil {
+		return nil, err
+	}
 	var r *store.OIDCAuthRequest
 	err := s.st.Update(ctx, func(tx store.Tx) error {
 		var err error
@@ -230,13 +269,19 @@ func (s *Federation) OIDCRedeemCode(ctx context.Context, code string) (*store.OI
 }
 
 // OIDCEndAuthRequest removes a request once its code is redeemed.
-func (s *Federation) OIDCEndAuthRequest(ctx context.Context, id string) error {
+func (s *Federation) OIDCEndAuthRequest(ctx context.Context, p *auth.Principal, id string) error {
+	if err := s.authorize(ctx, p, opOIDCEndAuthRequest, policy.None); err != nil {
+		return err
+	}
 	return s.st.Update(ctx, func(tx store.Tx) error { return tx.OIDC().DeleteAuthRequest(ctx, id) })
 }
 
 // OIDCIssueAccessToken records an access token issued to a client for a
 // user, who must still be able to log in.
-func (s *Federation) OIDCIssueAccessToken(ctx context.Context, clientID, uid string, scopes []string) (id string, expires time.Time, err error) {
+func (s *Federation) OIDCIssueAccessToken(ctx context.Context, p *auth.Principal, clientID, uid string, scopes []string) (id string, expires time.Time, err error) {
+	if err := s.authorize(ctx, p, opOIDCToken, policy.None); err != nil {
+		return "", time.Time{}, err
+	}
 	now := s.now()
 	t := &store.OIDCToken{ID: newID(), ClientID: clientID, UID: uid, Scopes: scopes, CreatedAt: now, ExpiresAt: now.Add(OIDCAccessTokenTTL)}
 	rec := &record{op: OpOIDCToken, actor: &auth.Principal{UID: uid}, object: oidcClientObject(clientID), detail: "scopes " + strings.Join(scopes, " ")}
@@ -263,7 +308,10 @@ type OIDCClaims struct {
 }
 
 // OIDCUser returns the claims of a user who may log in.
-func (s *Federation) OIDCUser(ctx context.Context, uid string) (*OIDCClaims, error) {
+func (s *Federation) OIDCUser(ctx context.Context, p *auth.Principal, uid string) (*OIDCClaims, error) {
+	if err := s.authorize(ctx, p, opOIDCUser, policy.None); err != nil {
+		return nil, err
+	}
 	return viewOf(ctx, s.base, func(tx store.Tx) (*OIDCClaims, error) { return oidcClaims(ctx, tx, uid) })
 }
 
@@ -288,7 +336,10 @@ var errOIDCTokenDead = domain.Unauthenticated("access token expired or revoked")
 // OIDCTokenClaims returns the token with this id and its user's claims,
 // while the token lives, names subject, and its user may log in; one read
 // transaction.
-func (s *Federation) OIDCTokenClaims(ctx context.Context, tokenID, subject string) (*store.OIDCToken, *OIDCClaims, error) {
+func (s *Federation) OIDCTokenClaims(ctx context.Context, p *auth.Principal, tokenID, subject string) (*store.OIDCToken, *OIDCClaims, error) {
+	if err := s.authorize(ctx, p, opOIDCTokenClaims, policy.None); err != nil {
+		return nil, nil, err
+	}
 	var (
 		t *store.OIDCToken
 		c *OIDCClaims
@@ -317,7 +368,10 @@ func (s *Federation) OIDCTokenClaims(ctx context.Context, tokenID, subject strin
 
 // OIDCRevokeToken revokes a client's access token (RFC 7009); a token of
 // another client is refused, an unknown one is no error.
-func (s *Federation) OIDCRevokeToken(ctx context.Context, tokenID, clientID string) error {
+func (s *Federation) OIDCRevokeToken(ctx context.Context, p *auth.Principal, tokenID, clientID string) error {
+	if err := s.authorize(ctx, p, opOIDCRevoke, policy.None); err != nil {
+		return err
+	}
 	return s.update(ctx, &record{op: OpOIDCRevoke, object: oidcClientObject(clientID)}, func(tx store.Tx) error {
 		t, err := tx.OIDC().GetToken(ctx, tokenID)
 		if domain.HasCode(err, domain.CodeNotFound) {
@@ -335,7 +389,10 @@ func (s *Federation) OIDCRevokeToken(ctx context.Context, tokenID, clientID stri
 
 // OIDCEndSession revokes the tokens a client holds for a user (the user
 // logged out of it).
-func (s *Federation) OIDCEndSession(ctx context.Context, uid, clientID string) error {
+func (s *Federation) OIDCEndSession(ctx context.Context, p *auth.Principal, uid, clientID string) error {
+	if err := s.authorize(ctx, p, opOIDCEndSession, policy.None); err != nil {
+		return err
+	}
 	if uid == "" {
 		return nil // no id_token_hint: no one to log out, nothing to record
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -84,6 +85,9 @@ func KeyFingerprint(pub []byte) string {
 // RegisterService registers a service with publicKey, or, when it is empty
 // and generateSecret is set, with a fresh client secret, returned this once.
 func (s *Federation) RegisterService(ctx context.Context, p *auth.Principal, name, publicKey string, generateSecret bool) (*store.Service, string, error) {
+	if err := s.authorize(ctx, p, opServicesRegisterService, policy.None); err != nil {
+		return nil, "", err
+	}
 	var vs domain.Violations
 	_ = vs.Check(validateServiceName(name))
 	v := &store.Service{Name: name, State: store.ServiceActive, CreatedAt: s.now()}
@@ -122,19 +126,20 @@ func (s *Federation) RegisterService(ctx context.Context, p *auth.Principal, nam
 }
 
 // ListServices lists the registered services.
-func (s *Federation) ListServices(ctx context.Context) ([]*store.Service, error) {
-	var out []*store.Service
-	err := s.view(ctx, func(tx store.Tx) (err error) {
-		out, err = tx.Services().List(ctx)
-		return err
-	})
-	return out, err
+func (s *Federation) ListServices(ctx context.Context, p *auth.Principal) ([]*store.Service, error) {
+	if err := s.authorize(ctx, p, opServicesListServices, policy.None); err != nil {
+		return nil, err
+	}
+	return viewOf(ctx, s.base, func(tx store.Tx) ([]*store.Service, error) { return tx.Services().List(ctx) })
 }
 
 // SetServiceState enables or disables a service; a disabled service's
 // exchanged tokens are refused by every replica within the change feed's
 // interval, this one at once.
 func (s *Federation) SetServiceState(ctx context.Context, p *auth.Principal, name, state string) (*store.Service, error) {
+	if err := s.authorize(ctx, p, opServicesSetServiceState, policy.None); err != nil {
+		return nil, err
+	}
 	if name == "" {
 		return nil, domain.Invalid("name", "name.required", "name the service")
 	}
@@ -153,6 +158,9 @@ func (s *Federation) SetServiceState(ctx context.Context, p *auth.Principal, nam
 
 // RemoveService removes a service; its exchanged tokens stop working.
 func (s *Federation) RemoveService(ctx context.Context, p *auth.Principal, name string) error {
+	if err := s.authorize(ctx, p, opServicesRemoveService, policy.None); err != nil {
+		return err
+	}
 	if name == "" {
 		return domain.Invalid("name", "name.required", "name the service")
 	}
@@ -195,8 +203,12 @@ func exchangeRefusal(reason string, cause error, format string, args ...any) (er
 
 // ExchangeToken checks the service's proof and the user's access token and
 // issues an access token for the user with the service as its actor. Every
-// refusal that names a service is audited, with the user when known.
-func (s *Federation) ExchangeToken(ctx context.Context, x Exchange) (*Exchanged, error) {
+// refusal that names a service is audited, with the user when known. The
+// caller p plays no part: the tokens and the proof are the credentials.
+func (s *Federation) ExchangeToken(ctx context.Context, p *auth.Principal, x Exchange) (*Exchanged, error) {
+	if err := s.authorize(ctx, p, opAuthExchangeToken, policy.None); err != nil {
+		return nil, err
+	}
 	var vs domain.Violations
 	if x.SubjectToken == "" {
 		vs.Add("subject_token", "subject_token.required", "the user's access token is required")

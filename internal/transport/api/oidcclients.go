@@ -19,36 +19,23 @@ func oidcClientToProto(c *store.OIDCClient) *trellisv1.OidcClient {
 }
 
 func (o *oidcClientsHandler) AddClient(ctx context.Context, req *connect.Request[trellisv1.AddClientRequest]) (*connect.Response[trellisv1.AddClientResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, secret, err := o.svc.Federation.AddOIDCClient(ctx, p, req.Msg.Name, req.Msg.RedirectUris, req.Msg.Public)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.AddClientResponse{Client: oidcClientToProto(c), ClientSecret: secret}), nil
+	c, secret, err := o.svc.Federation.AddOIDCClient(ctx, caller(ctx), req.Msg.Name, req.Msg.RedirectUris, req.Msg.Public)
+	return reply(c, err, func(c *store.OIDCClient) *trellisv1.AddClientResponse {
+		return &trellisv1.AddClientResponse{Client: oidcClientToProto(c), ClientSecret: secret}
+	})
 }
 
 func (o *oidcClientsHandler) ListClients(ctx context.Context, _ *connect.Request[trellisv1.ListClientsRequest]) (*connect.Response[trellisv1.ListClientsResponse], error) {
-	list, err := o.svc.Federation.ListOIDCClients(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp := &trellisv1.ListClientsResponse{}
-	for _, c := range list {
-		resp.Clients = append(resp.Clients, oidcClientToProto(c))
-	}
-	return connect.NewResponse(resp), nil
+	list, err := o.svc.Federation.ListOIDCClients(ctx, caller(ctx))
+	return reply(list, err, func(list []*store.OIDCClient) *trellisv1.ListClientsResponse {
+		resp := &trellisv1.ListClientsResponse{}
+		for _, c := range list {
+			resp.Clients = append(resp.Clients, oidcClientToProto(c))
+		}
+		return resp
+	})
 }
 
 func (o *oidcClientsHandler) RemoveClient(ctx context.Context, req *connect.Request[trellisv1.RemoveClientRequest]) (*connect.Response[trellisv1.RemoveClientResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := o.svc.Federation.RemoveOIDCClient(ctx, p, req.Msg.Name); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.RemoveClientResponse{}), nil
+	return done[trellisv1.RemoveClientResponse](o.svc.Federation.RemoveOIDCClient(ctx, caller(ctx), req.Msg.Name))
 }

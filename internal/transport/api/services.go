@@ -37,54 +37,34 @@ func serviceToProto(s *store.Service) *trellisv1.RegisteredService {
 }
 
 func (h *servicesHandler) RegisterService(ctx context.Context, req *connect.Request[trellisv1.RegisterServiceRequest]) (*connect.Response[trellisv1.RegisterServiceResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s, secret, err := h.svc.Federation.RegisterService(ctx, p, req.Msg.Name, req.Msg.GetPublicKey(), req.Msg.GetGenerateSecret())
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.RegisterServiceResponse{Service: serviceToProto(s), ClientSecret: secret}), nil
+	s, secret, err := h.svc.Federation.RegisterService(ctx, caller(ctx), req.Msg.Name, req.Msg.GetPublicKey(), req.Msg.GetGenerateSecret())
+	return reply(s, err, func(s *store.Service) *trellisv1.RegisterServiceResponse {
+		return &trellisv1.RegisterServiceResponse{Service: serviceToProto(s), ClientSecret: secret}
+	})
 }
 
 func (h *servicesHandler) ListServices(ctx context.Context, _ *connect.Request[trellisv1.ListServicesRequest]) (*connect.Response[trellisv1.ListServicesResponse], error) {
-	list, err := h.svc.Federation.ListServices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	resp := &trellisv1.ListServicesResponse{}
-	for _, s := range list {
-		resp.Services = append(resp.Services, serviceToProto(s))
-	}
-	return connect.NewResponse(resp), nil
+	list, err := h.svc.Federation.ListServices(ctx, caller(ctx))
+	return reply(list, err, func(list []*store.Service) *trellisv1.ListServicesResponse {
+		resp := &trellisv1.ListServicesResponse{}
+		for _, s := range list {
+			resp.Services = append(resp.Services, serviceToProto(s))
+		}
+		return resp
+	})
 }
 
 func (h *servicesHandler) SetServiceState(ctx context.Context, req *connect.Request[trellisv1.SetServiceStateRequest]) (*connect.Response[trellisv1.SetServiceStateResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	state, ok := serviceStates[req.Msg.State]
-	if !ok {
-		return nil, domain.Invalid("state", "state.unknown", "a service's state is SERVICE_STATE_ACTIVE or SERVICE_STATE_DISABLED")
-	}
-	s, err := h.svc.Federation.SetServiceState(ctx, p, req.Msg.Name, state)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.SetServiceStateResponse{Service: serviceToProto(s)}), nil
+	// An unknown state maps to "", which the service refuses once it has
+	// authorized the caller.
+	s, err := h.svc.Federation.SetServiceState(ctx, caller(ctx), req.Msg.Name, serviceStates[req.Msg.State])
+	return reply(s, err, func(s *store.Service) *trellisv1.SetServiceStateResponse {
+		return &trellisv1.SetServiceStateResponse{Service: serviceToProto(s)}
+	})
 }
 
 func (h *servicesHandler) RemoveService(ctx context.Context, req *connect.Request[trellisv1.RemoveServiceRequest]) (*connect.Response[trellisv1.RemoveServiceResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.svc.Federation.RemoveService(ctx, p, req.Msg.Name); err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.RemoveServiceResponse{}), nil
+	return done[trellisv1.RemoveServiceResponse](h.svc.Federation.RemoveService(ctx, caller(ctx), req.Msg.Name))
 }
 
 func (h *authHandler) ExchangeToken(ctx context.Context, req *connect.Request[trellisv1.ExchangeTokenRequest]) (*connect.Response[trellisv1.ExchangeTokenResponse], error) {
@@ -101,11 +81,8 @@ func (h *authHandler) ExchangeToken(ctx context.Context, req *connect.Request[tr
 		d := v.AsDuration()
 		x.Lifetime = &d
 	}
-	t, err := h.svc.Federation.ExchangeToken(ctx, x)
-	if err != nil {
-		return nil, err
-	}
-	return connect.NewResponse(&trellisv1.ExchangeTokenResponse{
-		AccessToken: t.AccessToken, ExpiresAt: ts(t.ExpiresAt), IssuedTokenType: tokenTypeAccessToken,
-	}), nil
+	t, err := h.svc.Federation.ExchangeToken(ctx, caller(ctx), x)
+	return reply(t, err, func(t *service.Exchanged) *trellisv1.ExchangeTokenResponse {
+		return &trellisv1.ExchangeTokenResponse{AccessToken: t.AccessToken, ExpiresAt: ts(t.ExpiresAt), IssuedTokenType: tokenTypeAccessToken}
+	})
 }

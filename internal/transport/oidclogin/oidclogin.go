@@ -26,6 +26,8 @@ func Mount(mux *http.ServeMux, svc *service.Service, log *slog.Logger) {
 	mux.HandleFunc("POST "+LinkPath, p.link)
 }
 
+// pages call the service with no caller (nil): the login's state and the
+// password typed are the credentials.
 type pages struct {
 	svc *service.Service
 	log *slog.Logger
@@ -118,7 +120,7 @@ func (p *pages) callback(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusUnauthorized, view{Error: msg})
 		return
 	}
-	st, err := p.svc.Federation.CompleteExternalLogin(r.Context(), q.Get("state"), q.Get("code"))
+	st, err := p.svc.Federation.CompleteExternalLogin(r.Context(), nil, q.Get("state"), q.Get("code"))
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -137,7 +139,7 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	}
 	f := r.PostForm
 	uid := f.Get("uid")
-	st, err := p.svc.Federation.LinkExternalLogin(r.Context(), f.Get("login"), f.Get("token"), uid, f.Get("password"))
+	st, err := p.svc.Federation.LinkExternalLogin(r.Context(), nil, f.Get("login"), f.Get("token"), uid, f.Get("password"))
 	var de *domain.Error
 	switch {
 	case err == nil:

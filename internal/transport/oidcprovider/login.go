@@ -15,7 +15,8 @@ import (
 // loginPage is where the provider sends a browser to log in: a form for
 // uid and password, checked like Auth.Login (same back-off, same audit).
 // Registered clients are approved by the testbed's admins, so there is no
-// separate consent step.
+// separate consent step. The page calls the service with no caller (nil):
+// the password typed is the credential.
 type loginPage struct {
 	svc      *service.Service
 	callback func(ctx context.Context, requestID string) string
@@ -61,7 +62,7 @@ func (l *loginPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (l *loginPage) show(w http.ResponseWriter, r *http.Request, id, uid, msg string, status int) {
-	req, err := l.svc.Federation.OIDCAuthRequest(r.Context(), id)
+	req, err := l.svc.Federation.OIDCAuthRequest(r.Context(), nil, id)
 	if err != nil {
 		l.fail(w, r, err)
 		return
@@ -87,7 +88,7 @@ func (l *loginPage) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, uid := r.PostForm.Get("id"), r.PostForm.Get("uid")
-	err := l.svc.Federation.OIDCLogin(r.Context(), id, uid, r.PostForm.Get("password"))
+	err := l.svc.Federation.OIDCLogin(r.Context(), nil, id, uid, r.PostForm.Get("password"))
 	var de *domain.Error
 	switch {
 	case err == nil:

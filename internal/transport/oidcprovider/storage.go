@@ -21,7 +21,9 @@ import (
 // storage adapts the service to the library's op.Storage: the library does
 // the protocol (parsing, redirect URI and PKCE checks, token responses,
 // signing), the service keeps the state in the store, shared by every
-// replica, and writes the audit record.
+// replica, and writes the audit record. Its steps pass no caller (nil):
+// their rules are public, and the protocol's credentials (the client's
+// secret, the code, the token) prove each.
 type storage struct {
 	svc      *service.Service
 	keys     *keys.Manager
@@ -106,7 +108,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 			r.Scopes = append(r.Scopes, sc)
 		}
 	}
-	if err := s.svc.Federation.OIDCStartAuthRequest(ctx, r); err != nil {
+	if err := s.svc.Federation.OIDCStartAuthRequest(ctx, nil, r); err != nil {
 		if domain.HasCode(err, domain.CodeInvalidArgument) {
 			return nil, oidc.ErrInvalidRequest().WithDescription("%s", describe(err))
 		}
@@ -116,7 +118,7 @@ func (s *storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 }
 
 func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
-	r, err := s.svc.Federation.OIDCAuthRequest(ctx, id)
+	r, err := s.svc.Federation.OIDCAuthRequest(ctx, nil, id)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -124,7 +126,7 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 }
 
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	r, err := s.svc.Federation.OIDCRedeemCode(ctx, code)
+	r, err := s.svc.Federation.OIDCRedeemCode(ctx, nil, code)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -132,11 +134,11 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 }
 
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	return wrap(s.svc.Federation.OIDCSaveCode(ctx, id, code))
+	return wrap(s.svc.Federation.OIDCSaveCode(ctx, nil, id, code))
 }
 
 func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
-	return s.svc.Federation.OIDCEndAuthRequest(ctx, id)
+	return s.svc.Federation.OIDCEndAuthRequest(ctx, nil, id)
 }
 
 // clientOf names the client of a token request.
@@ -155,7 +157,7 @@ func (s *storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	id, exp, err := s.svc.Federation.OIDCIssueAccessToken(ctx, client, req.GetSubject(), req.GetScopes())
+	id, exp, err := s.svc.Federation.OIDCIssueAccessToken(ctx, nil, client, req.GetSubject(), req.GetScopes())
 	if err != nil {
 		if typed(err) {
 			return "", time.Time{}, oidc.ErrAccessDenied().WithDescription("%s", describe(err))
@@ -182,11 +184,11 @@ func (s *storage) GetRefreshTokenInfo(context.Context, string, string) (string, 
 }
 
 func (s *storage) TerminateSession(ctx context.Context, uid, clientID string) error {
-	return s.svc.Federation.OIDCEndSession(ctx, uid, clientID)
+	return s.svc.Federation.OIDCEndSession(ctx, nil, uid, clientID)
 }
 
 func (s *storage) RevokeToken(ctx context.Context, tokenID, _ string, clientID string) *oidc.Error {
-	if err := s.svc.Federation.OIDCRevokeToken(ctx, tokenID, clientID); err != nil {
+	if err := s.svc.Federation.OIDCRevokeToken(ctx, nil, tokenID, clientID); err != nil {
 		if domain.HasCode(err, domain.CodePermissionDenied) {
 			return oidc.ErrInvalidClient().WithDescription("%s", describe(err))
 		}
@@ -243,7 +245,7 @@ func (s *storage) KeySet(context.Context) ([]op.Key, error) {
 }
 
 func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.svc.Federation.OIDCClient(ctx, id)
+	c, err := s.svc.Federation.OIDCClient(ctx, nil, id)
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -251,7 +253,7 @@ func (s *storage) GetClientByClientID(ctx context.Context, id string) (op.Client
 }
 
 func (s *storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	if err := s.svc.Federation.OIDCAuthenticateClient(ctx, id, secret); err != nil {
+	if err := s.svc.Federation.OIDCAuthenticateClient(ctx, nil, id, secret); err != nil {
 		return oidc.ErrInvalidClient().WithDescription("%s", describe(err))
 	}
 	return nil
@@ -266,7 +268,7 @@ func (s *storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 // SetUserinfoFromRequest puts the user's claims into the ID token, as the
 // scopes allow.
 func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	c, err := s.svc.Federation.OIDCUser(ctx, req.GetSubject())
+	c, err := s.svc.Federation.OIDCUser(ctx, nil, req.GetSubject())
 	if err != nil {
 		return err
 	}
@@ -275,7 +277,7 @@ func (s *storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 }
 
 func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
-	t, c, err := s.svc.Federation.OIDCTokenClaims(ctx, tokenID, subject)
+	t, c, err := s.svc.Federation.OIDCTokenClaims(ctx, nil, tokenID, subject)
 	if err != nil {
 		if !typed(err) {
 			return oidc.ErrServerError().WithDescription("server error").WithParent(err)
@@ -288,7 +290,7 @@ func (s *storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 }
 
 func (s *storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	t, c, err := s.svc.Federation.OIDCTokenClaims(ctx, tokenID, subject)
+	t, c, err := s.svc.Federation.OIDCTokenClaims(ctx, nil, tokenID, subject)
 	if err != nil {
 		return err
 	}
