@@ -78,6 +78,9 @@ func (s *Testbed) validateAspects(field string, in []AspectInput) error {
 
 // CreateExperiment creates owner:name with its first aspects.
 func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+	if err := s.authorize(ctx, p, opExperimentsCreateExperiment, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.createExperiment(ctx, p, opExperimentsCreateExperiment.Name, id, description, aspects)
 }
 
@@ -117,11 +120,18 @@ func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, i
 	if err != nil {
 		return nil, err
 	}
-	return s.GetExperiment(ctx, id, false)
+	return s.getExperiment(ctx, id, false)
 }
 
 // GetExperiment returns an experiment, with aspect content when asked.
-func (s *Testbed) GetExperiment(ctx context.Context, id string, withContent bool) (*ExperimentView, error) {
+func (s *Testbed) GetExperiment(ctx context.Context, p *auth.Principal, id string, withContent bool) (*ExperimentView, error) {
+	if err := s.authorize(ctx, p, opExperimentsGetExperiment, policy.On("id", id)); err != nil {
+		return nil, err
+	}
+	return s.getExperiment(ctx, id, withContent)
+}
+
+func (s *Testbed) getExperiment(ctx context.Context, id string, withContent bool) (*ExperimentView, error) {
 	return viewOf(ctx, s.base, func(tx store.Tx) (*ExperimentView, error) { return s.experimentView(ctx, tx, id, withContent) })
 }
 
@@ -165,6 +175,9 @@ type ExperimentQuery struct {
 
 // ListExperiments lists the experiments p may read.
 func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q ExperimentQuery) ([]*ExperimentView, string, error) {
+	if err := s.authorize(ctx, p, opExperimentsListExperiments, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -173,17 +186,11 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, Page: store.Page{After: after, Limit: limit + 1}}
-	if !p.Admin {
-		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.ExperimentRead, "experiment")
-		if err != nil {
-			return nil, "", err
-		}
-		f.IDs = make([]string, 0, len(visible))
-		for _, o := range visible {
-			f.IDs = append(f.IDs, strings.TrimPrefix(o, "experiment:"))
-		}
+	visible, err := s.visible(ctx, p, opExperimentsListExperiments)
+	if err != nil {
+		return nil, "", err
 	}
+	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible), Page: store.Page{After: after, Limit: limit + 1}}
 	var out []*ExperimentView
 	err = s.view(ctx, func(tx store.Tx) error {
 		xs, err := tx.Experiments().List(ctx, f)
@@ -246,16 +253,25 @@ func (s *Testbed) putAspects(ctx context.Context, p *auth.Principal, op, id stri
 
 // AddAspects adds new aspects.
 func (s *Testbed) AddAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
+	if err := s.authorize(ctx, p, opExperimentsAddAspects, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.putAspects(ctx, p, opExperimentsAddAspects.Name, id, in, true)
 }
 
 // ChangeAspects replaces aspects' content, refusing stale revisions.
 func (s *Testbed) ChangeAspects(ctx context.Context, p *auth.Principal, id string, in []AspectInput) (*ExperimentView, error) {
+	if err := s.authorize(ctx, p, opExperimentsChangeAspects, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.putAspects(ctx, p, opExperimentsChangeAspects.Name, id, in, false)
 }
 
 // RemoveAspects removes aspects by (type, name).
 func (s *Testbed) RemoveAspects(ctx context.Context, p *auth.Principal, id string, refs []AspectInput) (*ExperimentView, error) {
+	if err := s.authorize(ctx, p, opExperimentsRemoveAspects, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	if len(refs) == 0 {
 		return nil, domain.Invalid("aspects", "aspects.required", "name at least one aspect")
 	}
@@ -278,22 +294,43 @@ func (s *Testbed) RemoveAspects(ctx context.Context, p *auth.Principal, id strin
 
 // ChangeExperimentAccess sets a circle's rights on an experiment.
 func (s *Testbed) ChangeExperimentAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	if err := s.authorize(ctx, p, opExperimentsChangeAccess, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.changeAccess(ctx, p, experimentKind, opExperimentsChangeAccess.Name, id, circle, rights)
 }
 
+// GetExperimentProfileDescription describes the attributes of experiments'
+// profiles.
+func (s *Testbed) GetExperimentProfileDescription(ctx context.Context, p *auth.Principal) (*domain.ProfileDescription, error) {
+	if err := s.authorize(ctx, p, opExperimentsGetProfileDescription, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.ExperimentProfile, nil
+}
+
 // GetExperimentProfile returns an experiment's profile.
-func (s *Testbed) GetExperimentProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+func (s *Testbed) GetExperimentProfile(ctx context.Context, p *auth.Principal, id string) ([]domain.ProfileValue, error) {
+	if err := s.authorize(ctx, p, opExperimentsGetExperimentProfile, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.getProfile(ctx, store.ProfileExperiment, id, domain.ExperimentProfile, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
 // SetExperimentProfile applies what it can of a profile change.
 func (s *Testbed) SetExperimentProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	if err := s.authorize(ctx, p, opExperimentsSetExperimentProfile, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.setProfile(ctx, &record{op: opExperimentsSetExperimentProfile.Name, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, domain.ExperimentProfile, set, clearAttrs,
 		func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
 // RemoveExperiment deletes an experiment; realizations of it stay on record.
 func (s *Testbed) RemoveExperiment(ctx context.Context, p *auth.Principal, id string) error {
+	if err := s.authorize(ctx, p, opExperimentsRemoveExperiment, policy.On("id", id)); err != nil {
+		return err
+	}
 	return s.update(ctx, &record{op: opExperimentsRemoveExperiment.Name, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
 		if err := tx.Experiments().Delete(ctx, id); err != nil {
 			return err
@@ -323,8 +360,11 @@ type exportAspectDoc struct {
 }
 
 // ExportExperiment returns an experiment as one JSON document.
-func (s *Testbed) ExportExperiment(ctx context.Context, id string) ([]byte, error) {
-	v, err := s.GetExperiment(ctx, id, true)
+func (s *Testbed) ExportExperiment(ctx context.Context, p *auth.Principal, id string) ([]byte, error) {
+	if err := s.authorize(ctx, p, opExperimentsExportExperiment, policy.On("id", id)); err != nil {
+		return nil, err
+	}
+	v, err := s.getExperiment(ctx, id, true)
 	if err != nil {
 		return nil, err
 	}
@@ -338,6 +378,9 @@ func (s *Testbed) ExportExperiment(ctx context.Context, id string) ([]byte, erro
 // ImportExperiment creates an experiment from an exported document, under
 // id (the document's own id is only a suggestion the caller may take).
 func (s *Testbed) ImportExperiment(ctx context.Context, p *auth.Principal, document []byte, id string) (*ExperimentView, error) {
+	if err := s.authorize(ctx, p, opExperimentsImportExperiment, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	if len(document) > maxExperimentDocument {
 		return nil, domain.Invalid("document", "document.too_large", "an experiment document is at most 8 MiB")
 	}
@@ -357,3 +400,13 @@ func (s *Testbed) ImportExperiment(ctx context.Context, p *auth.Principal, docum
 
 // Registry returns the aspect types the service knows.
 func (s *Testbed) registry() *aspect.Registry { return s.aspects }
+
+// objectIDs turns a listing's object keys ("experiment:alice:e1") into ids.
+func objectIDs(keys []string) []string {
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		_, id, _ := strings.Cut(k, ":")
+		out = append(out, id)
+	}
+	return out
+}

@@ -22,6 +22,9 @@ type LibraryView struct {
 
 // CreateLibrary creates owner:name.
 func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string) (*LibraryView, error) {
+	if err := s.authorize(ctx, p, opLibrariesCreateLibrary, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	owner, name, err := domain.ParseOwnedID("id", "library", id)
 	if err != nil {
 		return nil, err
@@ -48,15 +51,13 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if err != nil {
 		return nil, err
 	}
-	return s.GetLibrary(ctx, p, id)
+	return s.getLibrary(ctx, p, id)
 }
 
-// readable filters experiment ids down to those p may read.
+// readable filters experiment ids down to those p may read: those its
+// listing of experiments shows.
 func (s *Testbed) readable(ctx context.Context, p *auth.Principal, ids []string) ([]string, error) {
-	if p.Admin {
-		return ids, nil
-	}
-	visible, err := s.engine.ListAllowed(ctx, p.UID, policy.ExperimentRead, "experiment")
+	visible, err := s.visible(ctx, p, opExperimentsListExperiments)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +72,13 @@ func (s *Testbed) readable(ctx context.Context, p *auth.Principal, ids []string)
 
 // GetLibrary returns a library with the experiments p may read.
 func (s *Testbed) GetLibrary(ctx context.Context, p *auth.Principal, id string) (*LibraryView, error) {
+	if err := s.authorize(ctx, p, opLibrariesGetLibrary, policy.On("id", id)); err != nil {
+		return nil, err
+	}
+	return s.getLibrary(ctx, p, id)
+}
+
+func (s *Testbed) getLibrary(ctx context.Context, p *auth.Principal, id string) (*LibraryView, error) {
 	var v *LibraryView
 	err := s.view(ctx, func(tx store.Tx) error {
 		l, err := tx.Libraries().Get(ctx, id)
@@ -97,6 +105,9 @@ func (s *Testbed) GetLibrary(ctx context.Context, p *auth.Principal, id string) 
 
 // ListLibraries lists the libraries p may read.
 func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
+	if err := s.authorize(ctx, p, opLibrariesListLibraries, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -105,17 +116,11 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.LibraryFilter{Owner: owner, Page: store.Page{After: after, Limit: limit + 1}}
-	if !p.Admin {
-		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.LibraryRead, "library")
-		if err != nil {
-			return nil, "", err
-		}
-		f.IDs = make([]string, 0, len(visible))
-		for _, o := range visible {
-			f.IDs = append(f.IDs, strings.TrimPrefix(o, "library:"))
-		}
+	visible, err := s.visible(ctx, p, opLibrariesListLibraries)
+	if err != nil {
+		return nil, "", err
 	}
+	f := store.LibraryFilter{Owner: owner, IDs: objectIDs(visible), Page: store.Page{After: after, Limit: limit + 1}}
 	var out []*LibraryView
 	err = s.view(ctx, func(tx store.Tx) error {
 		ls, err := tx.Libraries().List(ctx, f)
@@ -133,15 +138,17 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 
 // AddLibraryExperiments lists experiments in a library; p must be able to
 // read each (one it cannot read is "not found", as for one that does not
-// exist).
+// exist): the rule checks every experiment named.
 func (s *Testbed) AddLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
-	if len(experiments) == 0 {
-		return nil, domain.Invalid("experiments", "experiments.required", "name at least one experiment")
-	}
+	t := policy.On("id", id)
 	for _, x := range experiments {
-		if d := s.engine.Check(ctx, p.UID, policy.ExperimentRead, domain.ExperimentObject(x)); !d.Allowed {
-			return nil, d.Err
-		}
+		t = t.And("experiments", x)
+	}
+	if len(experiments) == 0 {
+		t = t.And("experiments", "") // refused as required, after the library's check
+	}
+	if err := s.authorize(ctx, p, opLibrariesAddExperiments, t); err != nil {
+		return nil, err
 	}
 	err := s.update(ctx, &record{op: opLibrariesAddExperiments.Name, actor: p, object: domain.LibraryObject(id), detail: strings.Join(experiments, ",")}, func(tx store.Tx) error {
 		for _, x := range domain.SortedUnique(experiments) {
@@ -154,11 +161,14 @@ func (s *Testbed) AddLibraryExperiments(ctx context.Context, p *auth.Principal, 
 	if err != nil {
 		return nil, err
 	}
-	return s.GetLibrary(ctx, p, id)
+	return s.getLibrary(ctx, p, id)
 }
 
 // RemoveLibraryExperiments takes experiments out of a library.
 func (s *Testbed) RemoveLibraryExperiments(ctx context.Context, p *auth.Principal, id string, experiments []string) (*LibraryView, error) {
+	if err := s.authorize(ctx, p, opLibrariesRemoveExperiments, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	if len(experiments) == 0 {
 		return nil, domain.Invalid("experiments", "experiments.required", "name at least one experiment")
 	}
@@ -173,27 +183,48 @@ func (s *Testbed) RemoveLibraryExperiments(ctx context.Context, p *auth.Principa
 	if err != nil {
 		return nil, err
 	}
-	return s.GetLibrary(ctx, p, id)
+	return s.getLibrary(ctx, p, id)
 }
 
 // ChangeLibraryAccess sets a circle's rights on a library.
 func (s *Testbed) ChangeLibraryAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	if err := s.authorize(ctx, p, opLibrariesChangeAccess, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.changeAccess(ctx, p, libraryKind, opLibrariesChangeAccess.Name, id, circle, rights)
 }
 
+// GetLibraryProfileDescription describes the attributes of libraries'
+// profiles.
+func (s *Testbed) GetLibraryProfileDescription(ctx context.Context, p *auth.Principal) (*domain.ProfileDescription, error) {
+	if err := s.authorize(ctx, p, opLibrariesGetProfileDescription, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.LibraryProfile, nil
+}
+
 // GetLibraryProfile returns a library's profile.
-func (s *Testbed) GetLibraryProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+func (s *Testbed) GetLibraryProfile(ctx context.Context, p *auth.Principal, id string) ([]domain.ProfileValue, error) {
+	if err := s.authorize(ctx, p, opLibrariesGetLibraryProfile, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.getProfile(ctx, store.ProfileLibrary, id, domain.LibraryProfile, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 
 // SetLibraryProfile applies what it can of a profile change.
 func (s *Testbed) SetLibraryProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	if err := s.authorize(ctx, p, opLibrariesSetLibraryProfile, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.setProfile(ctx, &record{op: opLibrariesSetLibraryProfile.Name, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, domain.LibraryProfile, set, clearAttrs,
 		func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 
 // RemoveLibrary deletes a library (not its experiments).
 func (s *Testbed) RemoveLibrary(ctx context.Context, p *auth.Principal, id string) error {
+	if err := s.authorize(ctx, p, opLibrariesRemoveLibrary, policy.On("id", id)); err != nil {
+		return err
+	}
 	return s.update(ctx, &record{op: opLibrariesRemoveLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
 		if err := tx.Libraries().Delete(ctx, id); err != nil {
 			return err

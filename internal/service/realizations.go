@@ -93,6 +93,9 @@ func (s *Testbed) layoutOf(ctx context.Context, experiment string) ([]aspect.Ele
 // could not be placed. Resources another realization takes meanwhile make
 // the attempt start over with a fresh view of the pool, a few times.
 func (s *Testbed) Realize(ctx context.Context, p *auth.Principal, experiment, project string, lease time.Duration) (*RealizationView, error) {
+	if err := s.authorize(ctx, p, opRealizationsRealize, policy.On("experiment", experiment).And("project", project)); err != nil {
+		return nil, err
+	}
 	lease, err := s.leaseFor(lease)
 	if err != nil {
 		return nil, err
@@ -159,7 +162,14 @@ func (s *Testbed) Realize(ctx context.Context, p *auth.Principal, experiment, pr
 }
 
 // GetRealization returns a realization with its bindings and grants.
-func (s *Testbed) GetRealization(ctx context.Context, id string) (*RealizationView, error) {
+func (s *Testbed) GetRealization(ctx context.Context, p *auth.Principal, id string) (*RealizationView, error) {
+	if err := s.authorize(ctx, p, opRealizationsGetRealization, policy.On("id", id)); err != nil {
+		return nil, err
+	}
+	return s.getRealization(ctx, id)
+}
+
+func (s *Testbed) getRealization(ctx context.Context, id string) (*RealizationView, error) {
 	var v *RealizationView
 	err := s.view(ctx, func(tx store.Tx) error {
 		r, err := tx.Realizations().Get(ctx, id)
@@ -173,9 +183,30 @@ func (s *Testbed) GetRealization(ctx context.Context, id string) (*RealizationVi
 	return v, err
 }
 
-// ListRealizations lists the realizations p may read (all of them, for an
-// admin's ListAllRealizations); ended ones only when asked.
-func (s *Testbed) ListRealizations(ctx context.Context, p *auth.Principal, all, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
+// ListRealizations lists the realizations p may read; ended ones only
+// when asked.
+func (s *Testbed) ListRealizations(ctx context.Context, p *auth.Principal, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
+	if err := s.authorize(ctx, p, opRealizationsListRealizations, policy.None); err != nil {
+		return nil, "", err
+	}
+	visible, err := s.visible(ctx, p, opRealizationsListRealizations)
+	if err != nil {
+		return nil, "", err
+	}
+	return s.listRealizations(ctx, objectIDs(visible), includeEnded, pageSize, pageToken)
+}
+
+// ListAllRealizations lists every realization (an administrator's view);
+// ended ones only when asked.
+func (s *Testbed) ListAllRealizations(ctx context.Context, p *auth.Principal, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
+	if err := s.authorize(ctx, p, opRealizationsListAllRealizations, policy.None); err != nil {
+		return nil, "", err
+	}
+	return s.listRealizations(ctx, nil, includeEnded, pageSize, pageToken)
+}
+
+// listRealizations lists a page of realizations among ids (nil: all).
+func (s *Testbed) listRealizations(ctx context.Context, ids []string, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -184,17 +215,7 @@ func (s *Testbed) ListRealizations(ctx context.Context, p *auth.Principal, all, 
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.RealizationFilter{IncludeEnded: includeEnded, Page: store.Page{After: after, Limit: limit + 1}}
-	if !all {
-		visible, err := s.engine.ListAllowed(ctx, p.UID, policy.RealizationRead, "realization")
-		if err != nil {
-			return nil, "", err
-		}
-		f.IDs = make([]string, 0, len(visible))
-		for _, o := range visible {
-			f.IDs = append(f.IDs, strings.TrimPrefix(o, "realization:"))
-		}
-	}
+	f := store.RealizationFilter{IDs: ids, IncludeEnded: includeEnded, Page: store.Page{After: after, Limit: limit + 1}}
 	var out []*RealizationView
 	err = s.view(ctx, func(tx store.Tx) error {
 		rs, err := tx.Realizations().List(ctx, f)
@@ -212,6 +233,9 @@ func (s *Testbed) ListRealizations(ctx context.Context, p *auth.Principal, all, 
 
 // Renew extends a live realization's lease from now.
 func (s *Testbed) Renew(ctx context.Context, p *auth.Principal, id string, lease time.Duration) (*RealizationView, error) {
+	if err := s.authorize(ctx, p, opRealizationsRenew, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	lease, err := s.leaseFor(lease)
 	if err != nil {
 		return nil, err
@@ -225,12 +249,15 @@ func (s *Testbed) Renew(ctx context.Context, p *auth.Principal, id string, lease
 	if err != nil {
 		return nil, err
 	}
-	return s.GetRealization(ctx, id)
+	return s.getRealization(ctx, id)
 }
 
 // ChangeBindings binds elements to other or more resources: each must be
 // an available node, bound nowhere else (the store guarantees the latter).
 func (s *Testbed) ChangeBindings(ctx context.Context, p *auth.Principal, id string, bindings []domain.Binding) (*RealizationView, error) {
+	if err := s.authorize(ctx, p, opRealizationsChangeBindings, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	if len(bindings) == 0 {
 		return nil, domain.Invalid("bindings", "bindings.required", "name at least one binding")
 	}
@@ -267,21 +294,30 @@ func (s *Testbed) ChangeBindings(ctx context.Context, p *auth.Principal, id stri
 	if err != nil {
 		return nil, err
 	}
-	return s.GetRealization(ctx, id)
+	return s.getRealization(ctx, id)
 }
 
 // ChangeRealizationAccess sets a circle's rights on a realization.
 func (s *Testbed) ChangeRealizationAccess(ctx context.Context, p *auth.Principal, id, circle string, rights []string) ([]*domain.Grant, error) {
+	if err := s.authorize(ctx, p, opRealizationsChangeAccess, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.changeAccess(ctx, p, realizationKind, opRealizationsChangeAccess.Name, id, circle, rights)
 }
 
 // Release ends a realization and frees its resources.
 func (s *Testbed) Release(ctx context.Context, p *auth.Principal, id string) (*RealizationView, error) {
+	if err := s.authorize(ctx, p, opRealizationsRelease, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.end(ctx, &record{op: opRealizationsRelease.Name, actor: p, object: domain.RealizationObject(id)}, id, "")
 }
 
 // ForceRelease is an admin ending anyone's realization; its owner is told.
 func (s *Testbed) ForceRelease(ctx context.Context, p *auth.Principal, id, reason string) (*RealizationView, error) {
+	if err := s.authorize(ctx, p, opRealizationsForceRelease, policy.None); err != nil {
+		return nil, err
+	}
 	text := fmt.Sprintf("%s released your realization %s", p.UID, id)
 	if reason != "" {
 		text += ": " + reason
@@ -309,7 +345,7 @@ func (s *Testbed) end(ctx context.Context, rec *record, id, tell string) (*Reali
 	if err != nil {
 		return nil, err
 	}
-	return s.GetRealization(ctx, id)
+	return s.getRealization(ctx, id)
 }
 
 // ReleaseExpired releases realizations whose lease ended. One replica runs

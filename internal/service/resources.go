@@ -8,6 +8,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/alloc"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
@@ -18,6 +19,9 @@ const (
 
 // RegisterResource adds a resource to the inventory, available.
 func (s *Testbed) RegisterResource(ctx context.Context, p *auth.Principal, r *domain.Resource) (*store.BoundResource, error) {
+	if err := s.authorize(ctx, p, opResourcesRegisterResource, policy.None); err != nil {
+		return nil, err
+	}
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateResourceName("name", r.Name)); err != nil {
 		return nil, err
@@ -57,7 +61,10 @@ func (s *Testbed) RegisterResource(ctx context.Context, p *auth.Principal, r *do
 }
 
 // GetResource returns a resource and what it is bound to.
-func (s *Testbed) GetResource(ctx context.Context, name string) (*store.BoundResource, error) {
+func (s *Testbed) GetResource(ctx context.Context, p *auth.Principal, name string) (*store.BoundResource, error) {
+	if err := s.authorize(ctx, p, opResourcesGetResource, policy.None); err != nil {
+		return nil, err
+	}
 	return viewOf(ctx, s.base, func(tx store.Tx) (*store.BoundResource, error) { return tx.Resources().Get(ctx, name) })
 }
 
@@ -72,7 +79,10 @@ type ResourceQuery struct {
 }
 
 // ListResources lists resources matching every filter, by name.
-func (s *Testbed) ListResources(ctx context.Context, q ResourceQuery) ([]*store.BoundResource, string, error) {
+func (s *Testbed) ListResources(ctx context.Context, p *auth.Principal, q ResourceQuery) ([]*store.BoundResource, string, error) {
+	if err := s.authorize(ctx, p, opResourcesListResources, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -129,6 +139,9 @@ func (s *Testbed) ListResources(ctx context.Context, q ResourceQuery) ([]*store.
 // A bound resource keeps its binding; it is not offered again until it is
 // available.
 func (s *Testbed) SetResourceState(ctx context.Context, p *auth.Principal, name, state string) (*store.BoundResource, error) {
+	if err := s.authorize(ctx, p, opResourcesSetResourceState, policy.None); err != nil {
+		return nil, err
+	}
 	st, err := domain.ParseResourceState("state", state)
 	if err != nil {
 		return nil, err
@@ -146,6 +159,9 @@ func (s *Testbed) SetResourceState(ctx context.Context, p *auth.Principal, name,
 
 // RemoveResource deletes an unbound resource.
 func (s *Testbed) RemoveResource(ctx context.Context, p *auth.Principal, name string) error {
+	if err := s.authorize(ctx, p, opResourcesRemoveResource, policy.None); err != nil {
+		return err
+	}
 	return s.update(ctx, &record{op: opResourcesRemoveResource.Name, actor: p, object: "resource:" + name}, func(tx store.Tx) error {
 		return tx.Resources().Delete(ctx, name)
 	})
