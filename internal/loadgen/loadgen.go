@@ -29,15 +29,27 @@ type Result struct {
 	Elapsed  time.Duration
 	P50, P90 time.Duration
 	P99, Max time.Duration
+	// CPU is the process's CPU time (user and system) during the run:
+	// with client and server in one process, CPU per request compared
+	// across scenarios of one run shows what the server adds.
+	CPU time.Duration
+}
+
+// CPUPerRequest is the process CPU time each request cost.
+func (r Result) CPUPerRequest() time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Requests)
 }
 
 // RPS is the achieved throughput.
 func (r Result) RPS() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-24s %9d req %10.0f req/s  p50 %-9v p90 %-9v p99 %-9v max %-9v errors %d",
+	return fmt.Sprintf("%-24s %9d req %10.0f req/s  p50 %-9v p90 %-9v p99 %-9v max %-9v cpu/req %-8v errors %d",
 		r.Name, r.Requests, r.RPS(), r.P50.Round(time.Microsecond), r.P90.Round(time.Microsecond),
-		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.Errors)
+		r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond), r.CPUPerRequest().Round(100*time.Nanosecond), r.Errors)
 }
 
 // Run calls do from o.Workers goroutines until the run ends.
@@ -58,11 +70,11 @@ func RunWorkers(ctx context.Context, name string, o Options, newWorker func() fu
 	}
 	rctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	lat, errs, firstErr := run(rctx, o.Workers, o.MaxRequests, newWorker)
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu0
 	slices.Sort(lat)
-	r := Result{Name: name, Requests: int64(len(lat)), Errors: errs, FirstErr: firstErr, Elapsed: elapsed}
+	r := Result{Name: name, Requests: int64(len(lat)), Errors: errs, FirstErr: firstErr, Elapsed: elapsed, CPU: cpu}
 	if len(lat) > 0 {
 		pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
 		r.P50, r.P90, r.P99, r.Max = pct(.50), pct(.90), pct(.99), lat[len(lat)-1]
