@@ -74,13 +74,24 @@ type Target struct {
 	User, Project, Circle string
 }
 
-const maxNotificationText = 2000
+const (
+	maxNotificationText = 2000
+	targetOne           = "name exactly one of to_user, to_project, to_circle"
+)
 
 // SendNotification delivers a notification: admins to anyone; a project's
 // owner to its members; a circle's owner to its members (the rule decides:
 // a request that names no project or circle needs an admin).
 func (s *Social) SendNotification(ctx context.Context, p *auth.Principal, to Target, text string, urgent bool) (int, error) {
-	authErr := s.authorize(ctx, p, opNotificationsSend, policy.On("to_project", to.Project).And("to_circle", to.Circle))
+	if err := s.authorize(ctx, p, opNotificationsSend, policy.On("to_project", to.Project).And("to_circle", to.Circle)); err != nil {
+		// A request that names no recipient is malformed whoever sends
+		// it (the rule, seeing no project or circle, asked for an admin):
+		// say what is wrong with it rather than who may send it.
+		if to == (Target{}) && domain.CodeOf(err) == domain.CodePermissionDenied {
+			return 0, domain.Invalid("to_user", "target.one", targetOne)
+		}
+		return 0, err
+	}
 	var vs domain.Violations
 	set := 0
 	for _, t := range []string{to.User, to.Project, to.Circle} {
@@ -89,21 +100,12 @@ func (s *Social) SendNotification(ctx context.Context, p *auth.Principal, to Tar
 		}
 	}
 	if set != 1 {
-		vs.Add("to_user", "target.one", "name exactly one of to_user, to_project, to_circle")
+		vs.Add("to_user", "target.one", targetOne)
 	}
 	if text == "" {
 		vs.Add("text", "text.required", "a notification needs text")
 	} else if utf8.RuneCountInString(text) > maxNotificationText {
 		vs.Add("text", "text.too_long", fmt.Sprintf("a notification is at most %d characters", maxNotificationText))
-	}
-	if authErr != nil {
-		// A request that names no recipient is malformed whoever sends
-		// it (the rule, seeing no project or circle, asked for an admin):
-		// say what is wrong with it rather than who may send it.
-		if set == 0 && domain.CodeOf(authErr) == domain.CodePermissionDenied {
-			return 0, vs.Err()
-		}
-		return 0, authErr
 	}
 	if err := vs.Err(); err != nil {
 		return 0, err
