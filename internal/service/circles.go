@@ -21,6 +21,9 @@ type CircleView struct {
 
 // CreateCircle creates owner:name; its creator joins with every right.
 func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, description string) (*CircleView, error) {
+	if err := s.authorize(ctx, p, opCirclesCreateCircle, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	owner, name, err := domain.ParseCircleID("id", id)
 	if err != nil {
 		return nil, err
@@ -48,11 +51,14 @@ func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, descri
 	if err != nil {
 		return nil, err
 	}
-	return s.GetCircle(ctx, id)
+	return s.getCircle(ctx, id)
 }
 
 // RemoveCircle deletes a circle.
 func (s *Social) RemoveCircle(ctx context.Context, p *auth.Principal, id string) error {
+	if err := s.authorize(ctx, p, opCirclesRemoveCircle, policy.On("id", id)); err != nil {
+		return err
+	}
 	if domain.AutomaticCircle(id) {
 		return domain.FailedPrecondition("circle %s is automatic: it goes when its owner goes", id)
 	}
@@ -71,7 +77,14 @@ func (s *Social) RemoveCircle(ctx context.Context, p *auth.Principal, id string)
 }
 
 // GetCircle returns a circle and its members, automatic circles included.
-func (s *Social) GetCircle(ctx context.Context, id string) (*CircleView, error) {
+func (s *Social) GetCircle(ctx context.Context, p *auth.Principal, id string) (*CircleView, error) {
+	if err := s.authorize(ctx, p, opCirclesGetCircle, policy.On("id", id)); err != nil {
+		return nil, err
+	}
+	return s.getCircle(ctx, id)
+}
+
+func (s *Social) getCircle(ctx context.Context, id string) (*CircleView, error) {
 	owner, _, err := domain.ParseCircleID("id", id)
 	if err != nil {
 		return nil, err
@@ -95,6 +108,9 @@ func (s *Social) GetCircle(ctx context.Context, id string) (*CircleView, error) 
 
 // ListCircles lists the circles the caller may read, optionally of one owner.
 func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*CircleView, string, error) {
+	if err := s.authorize(ctx, p, opCirclesListCircles, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -103,7 +119,7 @@ func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner strin
 	if err != nil {
 		return nil, "", err
 	}
-	objects, err := s.engine.ListAllowed(ctx, p.UID, policy.CircleRead, "circle")
+	objects, err := s.visible(ctx, p, opCirclesListCircles)
 	if err != nil {
 		return nil, "", err
 	}
@@ -121,7 +137,7 @@ func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner strin
 	}
 	var out []*CircleView
 	for _, id := range ids {
-		v, err := s.GetCircle(ctx, id)
+		v, err := s.getCircle(ctx, id)
 		if domain.HasCode(err, domain.CodeNotFound) {
 			continue // removed meanwhile
 		}
@@ -136,16 +152,25 @@ func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner strin
 
 // AddCircleUsers invites users into a circle.
 func (s *Social) AddCircleUsers(ctx context.Context, p *auth.Principal, id string, uids, rights []string) ([]Outcome, error) {
+	if err := s.authorize(ctx, p, opCirclesAddUsers, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.invite(ctx, p, circleGroup, opCirclesAddUsers.Name, id, uids, rights)
 }
 
 // JoinCircle asks to join a circle.
 func (s *Social) JoinCircle(ctx context.Context, p *auth.Principal, id, message string) (string, error) {
+	if err := s.authorize(ctx, p, opCirclesJoinCircle, policy.None); err != nil {
+		return "", err
+	}
 	return s.askToJoin(ctx, p, circleGroup, opCirclesJoinCircle.Name, id, message)
 }
 
 // RemoveCircleUsers removes members (or lets the caller leave).
 func (s *Social) RemoveCircleUsers(ctx context.Context, p *auth.Principal, id string, uids []string) ([]Outcome, error) {
+	if err := s.authorize(ctx, p, opCirclesRemoveUsers, policy.On("id", id).ActingOn(uids)); err != nil {
+		return nil, err
+	}
 	if domain.AutomaticCircle(id) {
 		return nil, domain.FailedPrecondition("circle %s is automatic: its members follow its owner", id)
 	}
@@ -154,11 +179,17 @@ func (s *Social) RemoveCircleUsers(ctx context.Context, p *auth.Principal, id st
 
 // ChangeCircleRights sets a member's rights.
 func (s *Social) ChangeCircleRights(ctx context.Context, p *auth.Principal, id, uid string, rights []string) (*domain.Membership, error) {
+	if err := s.authorize(ctx, p, opCirclesChangeRights, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.changeRights(ctx, p, circleGroup, opCirclesChangeRights.Name, id, uid, rights)
 }
 
 // SetCircleOwner hands a circle to one of its members.
 func (s *Social) SetCircleOwner(ctx context.Context, p *auth.Principal, id, uid string) (*CircleView, error) {
+	if err := s.authorize(ctx, p, opCirclesSetOwner, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	if domain.AutomaticCircle(id) {
 		return nil, domain.FailedPrecondition("circle %s is automatic: it always belongs to %s", id, strings.SplitN(id, ":", 2)[0])
 	}
@@ -182,16 +213,31 @@ func (s *Social) SetCircleOwner(ctx context.Context, p *auth.Principal, id, uid 
 	if err != nil {
 		return nil, err
 	}
-	return s.GetCircle(ctx, id)
+	return s.getCircle(ctx, id)
+}
+
+// GetCircleProfileDescription describes the attributes of a circle's
+// profile.
+func (s *Social) GetCircleProfileDescription(ctx context.Context, p *auth.Principal) (*domain.ProfileDescription, error) {
+	if err := s.authorize(ctx, p, opCirclesGetProfileDescription, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.CircleProfile, nil
 }
 
 // GetCircleProfile returns a circle's profile.
-func (s *Social) GetCircleProfile(ctx context.Context, id string) ([]domain.ProfileValue, error) {
+func (s *Social) GetCircleProfile(ctx context.Context, p *auth.Principal, id string) ([]domain.ProfileValue, error) {
+	if err := s.authorize(ctx, p, opCirclesGetCircleProfile, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.getProfile(ctx, store.ProfileCircle, id, domain.CircleProfile, s.circleExists(ctx, id))
 }
 
 // SetCircleProfile applies what it can of a profile change.
 func (s *Social) SetCircleProfile(ctx context.Context, p *auth.Principal, id string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	if err := s.authorize(ctx, p, opCirclesSetCircleProfile, policy.On("id", id)); err != nil {
+		return nil, err
+	}
 	return s.setProfile(ctx, &record{op: opCirclesSetCircleProfile.Name, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, domain.CircleProfile, set, clearAttrs, s.circleExists(ctx, id))
 }
 

@@ -42,6 +42,9 @@ func checkNameFree(ctx context.Context, tx store.Tx, field, name string) error {
 // vetting) wait for an admin: the project is pending and the admins are
 // asked. Otherwise it exists at once.
 func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, description string, vetting bool) (*domain.Project, string, error) {
+	if err := s.authorize(ctx, p, opProjectsRequestProject, policy.None); err != nil {
+		return nil, "", err
+	}
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateProjectName("name", name)); err != nil {
 		return nil, "", err
@@ -115,14 +118,21 @@ func (s *Social) makeOwnerMember(ctx context.Context, tx store.Tx, proj *domain.
 }
 
 // ApproveProject approves a pending project; its owner becomes a member.
-func (s *Social) ApproveProject(ctx context.Context, p *auth.Principal, name string) (*domain.Project, error) {
-	var proj *domain.Project
+// It returns the project as a reader sees it.
+func (s *Social) ApproveProject(ctx context.Context, p *auth.Principal, name string) (*ProjectView, error) {
+	if err := s.authorize(ctx, p, opProjectsApproveProject, policy.None); err != nil {
+		return nil, err
+	}
+	var v *ProjectView
 	err := s.update(ctx, &record{op: opProjectsApproveProject.Name, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
+		if _, err := s.approve(ctx, tx, p, name); err != nil {
+			return err
+		}
 		var err error
-		proj, err = s.approve(ctx, tx, p, name)
+		v, err = projectView(ctx, tx, name)
 		return err
 	})
-	return proj, err
+	return v, err
 }
 
 // approve does the approval, for ApproveProject and for an admin accepting
@@ -153,6 +163,9 @@ func (s *Social) approve(ctx context.Context, tx store.Tx, p *auth.Principal, na
 
 // RejectProject turns down a pending project; the name is free again.
 func (s *Social) RejectProject(ctx context.Context, p *auth.Principal, name, reason string) error {
+	if err := s.authorize(ctx, p, opProjectsRejectProject, policy.None); err != nil {
+		return err
+	}
 	return s.update(ctx, &record{op: opProjectsRejectProject.Name, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
 		return s.reject(ctx, tx, p, name, reason)
 	})
@@ -251,6 +264,9 @@ type ProjectQuery struct {
 
 // ListProjects lists the projects the caller may read.
 func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQuery) ([]*ProjectView, string, error) {
+	if err := s.authorize(ctx, p, opProjectsListProjects, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -260,22 +276,24 @@ func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQ
 		return nil, "", err
 	}
 	f := store.ProjectFilter{Prefix: q.Prefix, IncludePending: q.IncludePending, Page: store.Page{After: after, Limit: limit + 1}}
-	if !p.Admin || q.Member != "" {
-		who := p.UID
-		if q.Member != "" {
-			if q.Member != p.UID && !p.Admin {
-				return nil, "", domain.NotFound("user %q not found", q.Member)
-			}
-			who = q.Member
+	// The projects the caller may read; narrowed, when the query names
+	// a member other than the caller (an admin's question), to that
+	// member's (an admin reads every project).
+	visible, err := s.visible(ctx, p, opProjectsListProjects)
+	if err != nil {
+		return nil, "", err
+	}
+	if q.Member != "" && q.Member != p.UID {
+		if !p.Admin {
+			return nil, "", domain.NotFound("user %q not found", q.Member)
 		}
-		visible, err := s.engine.ListAllowed(ctx, who, policy.ProjectRead, "project")
-		if err != nil {
+		if visible, err = s.engine.ListAllowed(ctx, q.Member, policy.ProjectRead, "project"); err != nil {
 			return nil, "", err
 		}
-		f.Names = make([]string, 0, len(visible))
-		for _, o := range visible {
-			f.Names = append(f.Names, o[len("project:"):])
-		}
+	}
+	f.Names = make([]string, 0, len(visible))
+	for _, o := range visible {
+		f.Names = append(f.Names, strings.TrimPrefix(o, "project:"))
 	}
 	var out []*ProjectView
 	err = s.view(ctx, func(tx store.Tx) error {
@@ -301,30 +319,46 @@ func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQ
 
 // AddProjectUsers invites users into a project.
 func (s *Social) AddProjectUsers(ctx context.Context, p *auth.Principal, name string, uids, rights []string) ([]Outcome, error) {
+	if err := s.authorize(ctx, p, opProjectsAddUsers, policy.On("name", name)); err != nil {
+		return nil, err
+	}
 	return s.invite(ctx, p, projectGroup, opProjectsAddUsers.Name, name, uids, rights)
 }
 
 // JoinProject asks to join a project.
 func (s *Social) JoinProject(ctx context.Context, p *auth.Principal, name, message string) (string, error) {
+	if err := s.authorize(ctx, p, opProjectsJoinProject, policy.None); err != nil {
+		return "", err
+	}
 	return s.askToJoin(ctx, p, projectGroup, opProjectsJoinProject.Name, name, message)
 }
 
 // RemoveProjectUsers removes members (or lets the caller leave).
 func (s *Social) RemoveProjectUsers(ctx context.Context, p *auth.Principal, name string, uids []string) ([]Outcome, error) {
+	if err := s.authorize(ctx, p, opProjectsRemoveUsers, policy.On("name", name).ActingOn(uids)); err != nil {
+		return nil, err
+	}
 	return s.removeMembers(ctx, p, projectGroup, opProjectsRemoveUsers.Name, name, uids)
 }
 
 // ChangeProjectRights sets a member's rights.
 func (s *Social) ChangeProjectRights(ctx context.Context, p *auth.Principal, name, uid string, rights []string) (*domain.Membership, error) {
+	if err := s.authorize(ctx, p, opProjectsChangeRights, policy.On("name", name)); err != nil {
+		return nil, err
+	}
 	return s.changeRights(ctx, p, projectGroup, opProjectsChangeRights.Name, name, uid, rights)
 }
 
-// SetProjectOwner hands the project to one of its members.
-func (s *Social) SetProjectOwner(ctx context.Context, p *auth.Principal, name, uid string) (*domain.Project, error) {
-	var proj *domain.Project
+// SetProjectOwner hands the project to one of its members. It returns
+// the project as a reader sees it.
+func (s *Social) SetProjectOwner(ctx context.Context, p *auth.Principal, name, uid string) (*ProjectView, error) {
+	if err := s.authorize(ctx, p, opProjectsSetOwner, policy.On("name", name)); err != nil {
+		return nil, err
+	}
+	var v *ProjectView
 	err := s.update(ctx, &record{op: opProjectsSetOwner.Name, actor: p, object: domain.ProjectObject(name), detail: "owner=" + uid}, func(tx store.Tx) error {
-		var err error
-		if proj, err = tx.Projects().Get(ctx, name); err != nil {
+		proj, err := tx.Projects().Get(ctx, name)
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Projects().Member(ctx, name, uid); err != nil {
@@ -345,15 +379,22 @@ func (s *Social) SetProjectOwner(ctx context.Context, p *auth.Principal, name, u
 		if err := s.notify(ctx, tx, &domain.Notification{Recipient: uid, Sender: p.UID, Text: fmt.Sprintf("%s made you the owner of project %s", p.UID, name)}); err != nil {
 			return err
 		}
-		return tx.Changes().Append(ctx, store.ChangeProject, name)
+		if err := tx.Changes().Append(ctx, store.ChangeProject, name); err != nil {
+			return err
+		}
+		v, err = projectView(ctx, tx, name)
+		return err
 	})
-	return proj, err
+	return v, err
 }
 
 // AddChildProject nests child in parent: child's members get rights in
 // parent. Cycles are refused, checked in the transaction so that two
 // opposite nestings at once cannot both succeed.
 func (s *Social) AddChildProject(ctx context.Context, p *auth.Principal, parent, child string, rightNames []string) (*ProjectView, error) {
+	if err := s.authorize(ctx, p, opProjectsAddChildProject, policy.On("parent", parent).And("child", child)); err != nil {
+		return nil, err
+	}
 	rights, err := domain.ParseRights("rights", domain.ProjectRights, rightNames)
 	if err != nil {
 		return nil, err
@@ -417,6 +458,9 @@ func reaches(ctx context.Context, tx store.Tx, from, to string) (bool, error) {
 
 // RemoveChildProject undoes a nesting.
 func (s *Social) RemoveChildProject(ctx context.Context, p *auth.Principal, parent, child string) (*ProjectView, error) {
+	if err := s.authorize(ctx, p, opProjectsRemoveChildProject, policy.On("parent", parent).And("child", child)); err != nil {
+		return nil, err
+	}
 	var v *ProjectView
 	err := s.update(ctx, &record{op: opProjectsRemoveChildProject.Name, actor: p, object: domain.ProjectObject(parent), detail: "child=" + child}, func(tx store.Tx) error {
 		if err := tx.Projects().RemoveChild(ctx, parent, child); err != nil {
@@ -437,6 +481,9 @@ func (s *Social) RemoveChildProject(ctx context.Context, p *auth.Principal, pare
 // RemoveProject deletes a project, its memberships, nestings and circles;
 // its members are told.
 func (s *Social) RemoveProject(ctx context.Context, p *auth.Principal, name string) error {
+	if err := s.authorize(ctx, p, opProjectsRemoveProject, policy.On("name", name)); err != nil {
+		return err
+	}
 	members, err := s.engine.ProjectMembers(ctx, name, false)
 	if err != nil {
 		return err
@@ -458,12 +505,27 @@ func (s *Social) RemoveProject(ctx context.Context, p *auth.Principal, name stri
 }
 
 // ListProjectMembers lists members; effective adds those through nesting.
-func (s *Social) ListProjectMembers(ctx context.Context, name string, effective bool) ([]policy.Member, error) {
+func (s *Social) ListProjectMembers(ctx context.Context, p *auth.Principal, name string, effective bool) ([]policy.Member, error) {
+	if err := s.authorize(ctx, p, opProjectsListMembers, policy.On("name", name)); err != nil {
+		return nil, err
+	}
 	return s.engine.ProjectMembers(ctx, name, effective)
 }
 
+// GetProjectProfileDescription describes the attributes of a project's
+// profile.
+func (s *Social) GetProjectProfileDescription(ctx context.Context, p *auth.Principal) (*domain.ProfileDescription, error) {
+	if err := s.authorize(ctx, p, opProjectsGetProfileDescription, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.ProjectProfile, nil
+}
+
 // GetProjectProfile returns a project's profile.
-func (s *Social) GetProjectProfile(ctx context.Context, name string) ([]domain.ProfileValue, error) {
+func (s *Social) GetProjectProfile(ctx context.Context, p *auth.Principal, name string) ([]domain.ProfileValue, error) {
+	if err := s.authorize(ctx, p, opProjectsGetProjectProfile, policy.On("name", name)); err != nil {
+		return nil, err
+	}
 	return s.getProfile(ctx, store.ProfileProject, name, domain.ProjectProfile, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
@@ -472,6 +534,9 @@ func (s *Social) GetProjectProfile(ctx context.Context, name string) ([]domain.P
 
 // SetProjectProfile applies what it can of a profile change.
 func (s *Social) SetProjectProfile(ctx context.Context, p *auth.Principal, name string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	if err := s.authorize(ctx, p, opProjectsSetProjectProfile, policy.On("name", name)); err != nil {
+		return nil, err
+	}
 	return s.setProfile(ctx, &record{op: opProjectsSetProjectProfile.Name, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, domain.ProjectProfile, set, clearAttrs, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err

@@ -28,68 +28,37 @@ func groupOf(r *domain.PendingRequest) (*group, string) {
 	return projectGroup, name
 }
 
-// consenter reports whether uid is the party whose consent r waits for:
-// the invited user for an invitation, whoever may add users for a request
-// to join, an admin for a project's approval.
-func (s *Social) consenter(ctx context.Context, uid string, r *domain.PendingRequest) (bool, error) {
-	switch r.Kind {
-	case domain.RequestProjectAdd, domain.RequestCircleAdd:
-		return uid == r.Subject, nil
-	case domain.RequestProjectJoin, domain.RequestCircleJoin:
-		g, _ := groupOf(r)
-		d := s.engine.Check(ctx, uid, g.addAction, r.Object)
-		if d.Allowed {
-			return true, nil
-		}
-		if domain.CodeOf(d.Err) == domain.CodeInternal {
-			return false, d.Err
-		}
-		return false, nil
-	case domain.RequestProjectApproval:
-		admins, err := s.engine.Admins(ctx)
-		return slices.Contains(admins, uid), err
+// pendingRequest loads request id, expired or not, for the consent rule
+// to decide about; nil when there is none.
+func (s *Social) pendingRequest(ctx context.Context, id string) (*domain.PendingRequest, error) {
+	r, err := viewOf(ctx, s.base, func(tx store.Tx) (*domain.PendingRequest, error) { return tx.Requests().Get(ctx, id) })
+	if domain.HasCode(err, domain.CodeNotFound) {
+		return nil, nil
 	}
-	return false, nil
+	return r, err
 }
 
-// pendingFor loads a live request that uid may see: as its subject or
-// requester, or as the party whose consent it waits for. Others learn only
-// that it was not found.
-func (s *Social) pendingFor(ctx context.Context, uid, id string) (*domain.PendingRequest, bool, error) {
-	var r *domain.PendingRequest
-	if err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		r, err = tx.Requests().Get(ctx, id)
-		return err
-	}); err != nil {
-		if domain.HasCode(err, domain.CodeNotFound) {
-			return nil, false, domain.NotFound("request %q not found: it was answered, withdrawn, or never existed", id)
-		}
-		return nil, false, err
-	}
-	can, err := s.consenter(ctx, uid, r)
-	if err != nil {
-		return nil, false, err
-	}
-	if !can && uid != r.Subject && uid != r.Requester {
-		return nil, false, domain.NotFound("request %q not found: it was answered, withdrawn, or never existed", id)
-	}
+// live refuses a request whose time ran out.
+func (s *Social) live(r *domain.PendingRequest) error {
 	if !r.ExpiresAt.After(s.now()) {
-		return nil, false, domain.FailedPrecondition("request %s expired at %s; ask again", id, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
+		return domain.FailedPrecondition("request %s expired at %s; ask again", r.ID, r.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
 	}
-	return r, can, nil
+	return nil
 }
 
 // AcceptRequest gives p's consent: the membership (or approval) it asked
 // for takes effect, in the same transaction that consumes the request, so
 // a request is accepted at most once.
 func (s *Social) AcceptRequest(ctx context.Context, p *auth.Principal, id string) error {
-	r, can, err := s.pendingFor(ctx, p.UID, id)
+	r, err := s.pendingRequest(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !can {
-		return domain.PermissionDenied("request %s waits for the consent of %s, not yours", id, consentParty(r))
+	if err := s.authorize(ctx, p, opNotificationsAcceptRequest, policy.Target{Request: r}); err != nil {
+		return err
+	}
+	if err := s.live(r); err != nil {
+		return err
 	}
 	g, name := groupOf(r)
 	rec := &record{op: opNotificationsAcceptRequest.Name, actor: p, object: r.Object, detail: fmt.Sprintf("%s request %s for %s", r.Kind, id, r.Subject)}
@@ -119,26 +88,19 @@ func (s *Social) AcceptRequest(ctx context.Context, p *auth.Principal, id string
 	})
 }
 
-func consentParty(r *domain.PendingRequest) string {
-	switch r.Kind {
-	case domain.RequestProjectAdd, domain.RequestCircleAdd:
-		return r.Subject
-	case domain.RequestProjectApproval:
-		return "an administrator"
-	}
-	return "a member with add_user"
-}
-
 // DeclineRequest refuses consent, or withdraws the caller's own request.
 func (s *Social) DeclineRequest(ctx context.Context, p *auth.Principal, id, reason string) error {
-	r, can, err := s.pendingFor(ctx, p.UID, id)
+	r, err := s.pendingRequest(ctx, id)
 	if err != nil {
 		return err
 	}
-	withdraw := p.UID == r.Requester
-	if !can && !withdraw {
-		return domain.PermissionDenied("request %s waits for the consent of %s, not yours", id, consentParty(r))
+	if err := s.authorize(ctx, p, opNotificationsDeclineRequest, policy.Target{Request: r}); err != nil {
+		return err
 	}
+	if err := s.live(r); err != nil {
+		return err
+	}
+	withdraw := p.UID == r.Requester
 	g, name := groupOf(r)
 	rec := &record{op: opNotificationsDeclineRequest.Name, actor: p, object: r.Object, detail: fmt.Sprintf("%s request %s for %s", r.Kind, id, r.Subject)}
 	return s.update(ctx, rec, func(tx store.Tx) error {
@@ -172,8 +134,13 @@ func (s *Social) DeclineRequest(ctx context.Context, p *auth.Principal, id, reas
 	})
 }
 
-// ListRequests lists live requests p made, is the subject of, or may answer.
+// ListRequests lists live requests p made, is the subject of, or may
+// answer; Actionable says which p may answer (the consent rule's own
+// question, so AcceptRequest agrees).
 func (s *Social) ListRequests(ctx context.Context, p *auth.Principal) ([]RequestView, error) {
+	if err := s.authorize(ctx, p, opNotificationsListRequests, policy.None); err != nil {
+		return nil, err
+	}
 	// The groups whose join requests p may answer.
 	var objects []string
 	for _, kind := range []struct{ action, kind string }{{policy.ProjectAddUser, "project"}, {policy.CircleAddUser, "circle"}} {
@@ -183,13 +150,12 @@ func (s *Social) ListRequests(ctx context.Context, p *auth.Principal) ([]Request
 		}
 		objects = append(objects, objs...)
 	}
+	// Approvals wait for any administrator: load them for one.
 	admins, err := s.engine.Admins(ctx)
 	if err != nil {
 		return nil, err
 	}
-	isAdmin := slices.Contains(admins, p.UID)
-	seen := map[string]bool{}
-	var out []RequestView
+	var found []*domain.PendingRequest
 	err = s.view(ctx, func(tx store.Tx) error {
 		now := s.now()
 		mine, err := tx.Requests().ListByUser(ctx, p.UID, now)
@@ -201,32 +167,33 @@ func (s *Social) ListRequests(ctx context.Context, p *auth.Principal) ([]Request
 			return err
 		}
 		var approvals []*domain.PendingRequest
-		if isAdmin {
+		if slices.Contains(admins, p.UID) {
 			if approvals, err = tx.Requests().ListByKind(ctx, domain.RequestProjectApproval, now); err != nil {
 				return err
 			}
 		}
-		for _, r := range slices.Concat(mine, about, approvals) {
-			if seen[r.ID] {
-				continue
-			}
-			seen[r.ID] = true
-			var actionable bool
-			switch r.Kind {
-			case domain.RequestProjectAdd, domain.RequestCircleAdd:
-				actionable = r.Subject == p.UID
-			case domain.RequestProjectApproval:
-				actionable = isAdmin
-			default:
-				actionable = slices.Contains(objects, r.Object) && r.Subject != p.UID
-			}
-			if !actionable && r.Subject != p.UID && r.Requester != p.UID {
-				continue // an invitation to someone else, seen through add_user
-			}
-			out = append(out, RequestView{PendingRequest: r, Actionable: actionable})
-		}
+		found = slices.Concat(mine, about, approvals)
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []RequestView
+	for _, r := range found {
+		if seen[r.ID] {
+			continue
+		}
+		seen[r.ID] = true
+		actionable, err := s.engine.Consenter(ctx, p.UID, r)
+		if err != nil {
+			return nil, err
+		}
+		if !actionable && r.Subject != p.UID && r.Requester != p.UID {
+			continue // an invitation to someone else, seen through add_user
+		}
+		out = append(out, RequestView{PendingRequest: r, Actionable: actionable})
+	}
 	slices.SortFunc(out, func(a, b RequestView) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out, err
+	return out, nil
 }
