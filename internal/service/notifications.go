@@ -84,12 +84,6 @@ const (
 // a request that names no project or circle needs an admin).
 func (s *Social) SendNotification(ctx context.Context, p *auth.Principal, to Target, text string, urgent bool) (int, error) {
 	if err := s.authorize(ctx, p, opNotificationsSend, policy.On("to_project", to.Project).And("to_circle", to.Circle)); err != nil {
-		// A request that names no recipient is malformed whoever sends
-		// it (the rule, seeing no project or circle, asked for an admin):
-		// say what is wrong with it rather than who may send it.
-		if to == (Target{}) && domain.CodeOf(err) == domain.CodePermissionDenied {
-			return 0, domain.Invalid("to_user", "target.one", targetOne)
-		}
 		return 0, err
 	}
 	var vs domain.Violations
