@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -305,4 +306,14 @@ func (p Plan) Link(name string) (Link, bool) {
 		}
 	}
 	return Link{}, false
+}
+
+// Equal reports whether p and q plan the same environment, element for
+// element and in the same order.
+func (p Plan) Equal(q Plan) bool {
+	return p.Realization == q.Realization && p.Pool == q.Pool &&
+		slices.Equal(p.Nodes, q.Nodes) &&
+		slices.EqualFunc(p.Links, q.Links, func(x, y Link) bool {
+			return x.Name == y.Name && x.Constraints == y.Constraints && slices.Equal(x.Endpoints, y.Endpoints)
+		})
 }
