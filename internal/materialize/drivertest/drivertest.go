@@ -26,6 +26,9 @@ type Harness struct {
 	// Leftovers lists what the driver made that still exists, in its own
 	// terms: empty once every realization is dematerialized.
 	Leftovers func(t *testing.T, d materialize.Driver) []string
+	// RateOnly says the driver can limit rate but not delay, jitter or
+	// loss (a kernel without netem, for the netns driver).
+	RateOnly bool
 }
 
 // Recorder collects events, safe for concurrent use.
@@ -224,6 +227,12 @@ func testLAN(t *testing.T, h Harness) {
 				{Node: "g", Address: netip.MustParsePrefix("192.168.9.1/30")}, {Node: "x", Address: netip.MustParsePrefix("192.168.9.2/30")}},
 				Constraints: materialize.Constraints{Rate: 1_000_000}},
 		},
+	}
+	if h.RateOnly {
+		if _, err := d.Materialize(ctx(t), p); !domain.HasCode(err, domain.CodeFailedPrecondition) {
+			t.Errorf("Materialize with delay on a rate-only driver: %v, want failed precondition", err)
+		}
+		p.Links[0].Constraints = materialize.Constraints{Rate: 100_000_000}
 	}
 	st, err := d.Materialize(ctx(t), p)
 	if err != nil {
