@@ -159,7 +159,7 @@ func takeSnapshot(t testing.TB) snapshot {
 // noLeaks registers a check, run when the test ends (after the driver's
 // own cleanup has been registered, so before it runs), that the host is
 // as it was when noLeaks was called.
-func noLeaks(t *testing.T) {
+func noLeaks(t testing.TB) {
 	t.Helper()
 	before := takeSnapshot(t)
 	t.Cleanup(func() {
