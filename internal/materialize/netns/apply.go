@@ -139,7 +139,7 @@ func (o *op) apply(old *materialize.Plan) error {
 	}
 
 	if err := createNS(x.fabricNS(id)); err != nil {
-		return o.fail(materialize.KindNode, "fabric", err)
+		return fmt.Errorf("fabric namespace: %w", err)
 	}
 	for _, n := range o.plan.Nodes {
 		if err := o.ensureNode(n); err != nil {

@@ -45,7 +45,7 @@ type Driver struct {
 	// realization also hold its own lock.
 	all    sync.RWMutex
 	mu     sync.Mutex
-	realms map[string]*sync.Mutex
+	realms map[string]*realmLock
 
 	// failpoint, set by tests, makes the element fail just after it
 	// starts being made.
@@ -85,7 +85,7 @@ func New(opts Options) (*Driver, error) {
 		names:  names{prefix: opts.Prefix},
 		j:      journal{dir: opts.StateDir},
 		lock:   lock,
-		realms: map[string]*sync.Mutex{},
+		realms: map[string]*realmLock{},
 	}, nil
 }
 
@@ -107,18 +107,34 @@ func (d *Driver) FabricNamespace(realization string) string {
 	return d.names.fabricNS(realization)
 }
 
+// realmLock is one realization's lock, counted so that the map keeps only
+// the realizations someone is working on.
+type realmLock struct {
+	sync.Mutex
+	users int
+}
+
 // lockRealm serializes operations on one realization.
 func (d *Driver) lockRealm(id string) func() {
 	d.all.RLock()
 	d.mu.Lock()
 	m, ok := d.realms[id]
 	if !ok {
-		m = &sync.Mutex{}
+		m = &realmLock{}
 		d.realms[id] = m
 	}
+	m.users++
 	d.mu.Unlock()
 	m.Lock()
-	return func() { m.Unlock(); d.all.RUnlock() }
+	return func() {
+		m.Unlock()
+		d.mu.Lock()
+		if m.users--; m.users == 0 {
+			delete(d.realms, id)
+		}
+		d.mu.Unlock()
+		d.all.RUnlock()
+	}
 }
 
 // validate checks a plan as every driver does, and the names this one

@@ -60,7 +60,7 @@ func wantQdiscs(idx int, c materialize.Constraints) []netlink.Qdisc {
 		burst := max(uint32(bytesPerSec*burstUS/1e6), 4*mtuFrame)
 		attrs := netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT}
 		if shape {
-			attrs = netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(10, 0), Parent: netlink.MakeHandle(1, 1)}
+			attrs = netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(0x10, 0), Parent: netlink.MakeHandle(1, 1)}
 		}
 		out = append(out, &netlink.Tbf{
 			QdiscAttrs: attrs,
