@@ -131,8 +131,11 @@ func (d *Driver) Materialize(ctx context.Context, p materialize.Plan) (materiali
 		if !want.Equal(r.plan) {
 			return materialize.Status{}, domain.FailedPrecondition("realization %s is materialized with another plan; use Change", p.Realization)
 		}
+		// A failure here is undone back to the same plan, not removed:
+		// the realization was complete before this call.
+		same := r.plan
 		err = d.apply(ctx, r, r.plan)
-		return status(r, err), d.finish(r, nil, err)
+		return status(r, err), d.finish(r, &same, err)
 	}
 	want, err := materialize.Assign(p, nil)
 	if err != nil {
