@@ -182,4 +182,43 @@ func TestRate(t *testing.T) {
 	if got < rate*0.9 || got > rate*1.1 {
 		t.Errorf("throughput %.2f Mbit/s, want %d Mbit/s within 10%%", got/1e6, rate/1_000_000)
 	}
+
+	// A change of the constraint changes the qdisc in place; none removes it.
+	slower := pairPlan("r-rate", materialize.Constraints{Rate: rate / 2})
+	if _, err := d.Change(bg(t), slower); err != nil {
+		t.Fatal(err)
+	}
+	if r := tbfRate(t, d, slower, "b"); r != rate/2/8 {
+		t.Errorf("b's tbf rate after the change: %d bytes/s, want %d", r, rate/2/8)
+	}
+	if _, err := d.Change(bg(t), pairPlan("r-rate", materialize.Constraints{})); err != nil {
+		t.Fatal(err)
+	}
+	if got := qdiscTypes(t, d, p, "a"); slices.Contains(got, "tbf 1:0") {
+		t.Errorf("tbf stayed: %v", got)
+	}
+}
+
+func tbfRate(t *testing.T, d *Driver, p materialize.Plan, node string) uint64 {
+	t.Helper()
+	o := d.newOp(bg(t), p)
+	defer o.close()
+	h, _, err := o.handle(d.Namespace(p.Realization, node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := h.LinkByName(ifName("a~b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := h.QdiscList(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if tbf, ok := q.(*netlink.Tbf); ok {
+			return tbf.Rate
+		}
+	}
+	return 0
 }
