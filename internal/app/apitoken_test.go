@@ -282,7 +282,7 @@ func testAPITokens(t *testing.T, kind storeKind) {
 	wantMessage(t, err, connect.CodeUnauthenticated, "account is not active")
 
 	// No token, nor any secret part of one, in the audit record or the log.
-	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, service.AuditQuery{PageSize: 1000})
+	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, operator, service.AuditQuery{PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -284,7 +284,8 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	var h http.Handler = httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
-		SSHUserCA: svc.Accounts.SSHCertificateAuthority,
+		// Anyone may fetch the SSH authority's key (a public operation).
+		SSHUserCA: func() (string, error) { return svc.Accounts.SSHCertificateAuthority(context.Background(), nil) },
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)

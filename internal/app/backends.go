@@ -1,7 +1,10 @@
 package app
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/trellis-testbed/trellis/internal/domain"
 	"net"
 	"os"
 	"slices"
@@ -78,7 +81,12 @@ func newAuthBackends(names []string, svc *service.Service, idp *oidcbackend.Back
 	for _, n := range names {
 		switch n {
 		case BackendLocal:
-			bs = append(bs, auth.NewLocal(svc.Accounts.AuthenticatePassword, auth.LocalOptions{}))
+			// HTTP Basic: the password is the credential (a public
+			// operation); nobody is authenticated yet.
+			check := func(ctx context.Context, uid, pw string) (*domain.User, error) {
+				return svc.Accounts.AuthenticatePassword(ctx, nil, uid, pw)
+			}
+			bs = append(bs, auth.NewLocal(check, auth.LocalOptions{}))
 		case BackendNull:
 			bs = append(bs, auth.Null{})
 		case BackendOIDC:

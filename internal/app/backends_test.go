@@ -233,7 +233,7 @@ func testBasicAuth(t *testing.T, kind storeKind) {
 			}
 		}
 	}
-	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, service.AuditQuery{PageSize: 1000})
+	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, operator, service.AuditQuery{PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,11 +68,11 @@ func TestRegisterBadInput(t *testing.T) {
 	}
 	// Nothing half-written: the refused registrations left no account and
 	// no mail behind.
-	users, _, err := h.srv.Service.Accounts.ListUsers(ctx, "newbie", 10, "")
+	users, _, err := h.srv.Service.Accounts.ListUsers(ctx, operator, "newbie", 10, "")
 	if err != nil || len(users) != 0 {
 		t.Fatalf("refused registrations left %v (%v)", users, err)
 	}
-	mail, _, _ := h.srv.Service.Accounts.ListOutbox(ctx, "newbie@uni.example.edu", 10, "")
+	mail, _, _ := h.srv.Service.Accounts.ListOutbox(ctx, operator, "newbie@uni.example.edu", 10, "")
 	if len(mail) != 0 {
 		t.Fatalf("refused registrations mailed %d messages", len(mail))
 	}

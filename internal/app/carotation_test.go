@@ -76,7 +76,7 @@ func TestCARotation(t *testing.T) {
 	if until := rot.Msg.PreviousTrustedUntil.AsTime(); until.Before(time.Now().Add(89 * 24 * time.Hour)) {
 		t.Errorf("previous root trusted until %s only", until)
 	}
-	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, service.AuditQuery{Operation: "trellis.v1.Admin/RotateCertificateAuthority"})
+	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, operator, service.AuditQuery{Operation: "trellis.v1.Admin/RotateCertificateAuthority"})
 	if err != nil || len(evs) == 0 || evs[0].Actor != "ops" || evs[0].Outcome != "ok" || !strings.Contains(evs[0].Detail, rot.Msg.IssuingSubject) {
 		t.Fatalf("audit of the rotation: %v %+v", err, evs)
 	}

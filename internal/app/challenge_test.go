@@ -88,7 +88,7 @@ func (h *harness) whoami(tok, uid string) {
 // audited returns the audit events of op, newest first.
 func (h *harness) audited(op string) []*trellisv1.AuditEvent {
 	h.t.Helper()
-	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(context.Background(), service.AuditQuery{Operation: op, PageSize: 1000})
+	evs, _, err := h.srv.Service.Accounts.ListAuditEvents(context.Background(), operator, service.AuditQuery{Operation: op, PageSize: 1000})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -253,7 +253,7 @@ func testOIDCBackend(t *testing.T, kind storeKind) {
 	}
 
 	// Audited, with no secret in the record.
-	evs, _, err := f.tb.srv.Service.Accounts.ListAuditEvents(ctx, service.AuditQuery{PageSize: 1000})
+	evs, _, err := f.tb.srv.Service.Accounts.ListAuditEvents(ctx, operator, service.AuditQuery{PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"github.com/trellis-testbed/trellis/internal/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -177,7 +178,7 @@ var tokenInMail = regexp.MustCompile(`(?m)^    ([A-Za-z0-9_-]{43})$`)
 // token in it.
 func (h *harness) lastMailTo(addr string) (string, *trellisv1.OutboxMessage) {
 	h.t.Helper()
-	mail, _, err := h.srv.Service.Accounts.ListOutbox(context.Background(), addr, 1, "")
+	mail, _, err := h.srv.Service.Accounts.ListOutbox(context.Background(), operator, addr, 1, "")
 	if err != nil || len(mail) == 0 {
 		h.t.Fatalf("no mail to %s (err %v)", addr, err)
 	}
@@ -246,3 +247,7 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 		t.Fatalf("want %v, got %v: %v", code, got, err)
 	}
 }
+
+// operator is the bootstrapped administrator ("ops"), for tests that read
+// the audit record and the outbox through the service directly.
+var operator = &auth.Principal{UID: "ops"}

@@ -214,7 +214,7 @@ func testOIDCProvider(t *testing.T, kind storeKind) {
 	// Audited: the login, the tokens, the refusals.
 	wantAudit := func(op, outcome, actor string, detail ...string) {
 		t.Helper()
-		evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, service.AuditQuery{Operation: op})
+		evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, operator, service.AuditQuery{Operation: op})
 		if err != nil {
 			t.Fatal(err)
 		}

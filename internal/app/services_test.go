@@ -116,7 +116,7 @@ func (f *servicesFixture) withSecret(subject, id, secret string) *trellisv1.Exch
 // was recorded, its detail containing detail.
 func (f *servicesFixture) wantActed(op, actor, onBehalfOf, outcome, detail string) {
 	f.t.Helper()
-	evs, _, err := f.srv.Service.Accounts.ListAuditEvents(context.Background(), service.AuditQuery{Operation: op, PageSize: 1000})
+	evs, _, err := f.srv.Service.Accounts.ListAuditEvents(context.Background(), operator, service.AuditQuery{Operation: op, PageSize: 1000})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -202,7 +202,7 @@ func TestSSHKeysAndCertificates(t *testing.T) {
 
 			// The record names each issuance by fingerprint and serial, and
 			// holds no key material.
-			evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, service.AuditQuery{Operation: "trellis.v1.Auth/IssueSSHCertificate"})
+			evs, _, err := h.srv.Service.Accounts.ListAuditEvents(ctx, operator, service.AuditQuery{Operation: "trellis.v1.Auth/IssueSSHCertificate"})
 			if err != nil {
 				t.Fatal(err)
 			}

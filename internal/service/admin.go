@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"encoding/base64"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"strconv"
 	"time"
 
@@ -73,7 +75,10 @@ type AuditQuery struct {
 }
 
 // ListAuditEvents pages through the audit record, newest first.
-func (s *Accounts) ListAuditEvents(ctx context.Context, q AuditQuery) ([]*domain.AuditEvent, string, error) {
+func (s *Accounts) ListAuditEvents(ctx context.Context, p *auth.Principal, q AuditQuery) ([]*domain.AuditEvent, string, error) {
+	if err := s.authorize(ctx, p, opAdminListAuditEvents, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(q.PageSize)
 	if err != nil {
 		return nil, "", err
@@ -96,7 +101,10 @@ func (s *Accounts) ListAuditEvents(ctx context.Context, q AuditQuery) ([]*domain
 }
 
 // ListOutbox pages through mail, newest first.
-func (s *Accounts) ListOutbox(ctx context.Context, to string, pageSize int32, pageToken string) ([]*domain.Mail, string, error) {
+func (s *Accounts) ListOutbox(ctx context.Context, p *auth.Principal, to string, pageSize int32, pageToken string) ([]*domain.Mail, string, error) {
+	if err := s.authorize(ctx, p, opAdminListOutbox, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err

@@ -38,6 +38,9 @@ func apiTokenObject(name string) string { return "api_token:" + name }
 // only time it is shown, with what is stored of it. expires nil means the
 // default lifetime.
 func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name string, scopes []string, expires *time.Duration) (string, *store.APIToken, error) {
+	if err := s.authorize(ctx, p, opAuthCreateAPIToken, policy.None); err != nil {
+		return "", nil, err
+	}
 	if err := refuseActor(p, "create API tokens"); err != nil {
 		return "", nil, err
 	}
@@ -80,6 +83,9 @@ func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name s
 
 // ListAPITokens lists the caller's API tokens.
 func (s *Accounts) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*store.APIToken, error) {
+	if err := s.authorize(ctx, p, opAuthListAPITokens, policy.None); err != nil {
+		return nil, err
+	}
 	var out []*store.APIToken
 	err := s.view(ctx, func(tx store.Tx) (err error) {
 		out, err = tx.APITokens().List(ctx, p.UID)
@@ -91,6 +97,9 @@ func (s *Accounts) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*sto
 // RevokeAPIToken revokes the caller's API token of that name; every replica
 // refuses it from the moment the change feed tells it, this one at once.
 func (s *Accounts) RevokeAPIToken(ctx context.Context, p *auth.Principal, name string) error {
+	if err := s.authorize(ctx, p, opAuthRevokeAPIToken, policy.None); err != nil {
+		return err
+	}
 	if name == "" {
 		return domain.Invalid("name", "name.required", "name the API token to revoke")
 	}

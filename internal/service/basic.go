@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/policy"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
@@ -31,7 +33,10 @@ func (s *Accounts) passwordLoginAllowed() error {
 // uid get the same answer and count (and are audited) as failed logins,
 // and an account that may not log in is refused once the password proved
 // it. Success clears the failure count; nothing else is written.
-func (s *Accounts) AuthenticatePassword(ctx context.Context, uid, pw string) (*domain.User, error) {
+func (s *Accounts) AuthenticatePassword(ctx context.Context, p *auth.Principal, uid, pw string) (*domain.User, error) {
+	if err := s.authorize(ctx, p, opBasicAuthenticate, policy.None); err != nil {
+		return nil, err
+	}
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/x509"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -17,7 +18,10 @@ const CertBindingTTL = 24 * time.Hour
 
 // ServerCertificate returns the TLS certificate chain the server presents
 // (empty without TLS) and the Trellis CA certificate, both PEM.
-func (s *Accounts) ServerCertificate() (chainPEM, caPEM string, err error) {
+func (s *Accounts) ServerCertificate(ctx context.Context, p *auth.Principal) (chainPEM, caPEM string, err error) {
+	if err := s.authorize(ctx, p, opApiInfoGetServerCertificate, policy.None); err != nil {
+		return "", "", err
+	}
 	if s.x509CA == nil {
 		return "", "", domain.FailedPrecondition("this server has no X.509 certificate authority")
 	}
@@ -29,7 +33,10 @@ func (s *Accounts) ServerCertificate() (chainPEM, caPEM string, err error) {
 
 // UnboundClientCertificate issues a client certificate bound to nobody: it
 // authenticates nothing until a login made with it binds it.
-func (s *Accounts) UnboundClientCertificate() (*x509ca.Issued, error) {
+func (s *Accounts) UnboundClientCertificate(ctx context.Context, p *auth.Principal) (*x509ca.Issued, error) {
+	if err := s.authorize(ctx, p, opApiInfoGetClientCertificate, policy.None); err != nil {
+		return nil, err
+	}
 	if s.x509CA == nil {
 		return nil, domain.FailedPrecondition("this server has no X.509 certificate authority")
 	}
@@ -96,6 +103,9 @@ type CARotation struct {
 // transaction with its audit record; this replica takes the new root at
 // once, the others on their next reload (within a minute).
 func (s *Accounts) RotateCertificateAuthority(ctx context.Context, p *auth.Principal) (*CARotation, error) {
+	if err := s.authorize(ctx, p, opAdminRotateCertificateAuthority, policy.None); err != nil {
+		return nil, err
+	}
 	if s.x509CA == nil {
 		return nil, domain.FailedPrecondition("this server has no X.509 certificate authority")
 	}

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"regexp"
 	"slices"
 	"strings"
@@ -66,7 +68,10 @@ func chooseChallengeType(types []string) (string, error) {
 // server offers. A uid without an account, or whose password predates
 // challenge logins, gets a scram-argon2id challenge that looks like any other
 // (a decoy: its salt is stable per uid) and that no answer satisfies.
-func (s *Accounts) RequestChallenge(ctx context.Context, uid string, types []string) (*Challenge, error) {
+func (s *Accounts) RequestChallenge(ctx context.Context, p *auth.Principal, uid string, types []string) (*Challenge, error) {
+	if err := s.authorize(ctx, p, opAuthRequestChallenge, policy.None); err != nil {
+		return nil, err
+	}
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
@@ -228,7 +233,10 @@ func (a *ChallengeAnswer) validate() error {
 // Login does. The challenge is used up whatever the outcome, and every
 // refusal is audited. A wrong answer and a challenge of a uid without an
 // account fail alike, with errBadCredentials, and count as failed logins.
-func (s *Accounts) ChallengeResponse(ctx context.Context, a ChallengeAnswer) (*ChallengeLogin, error) {
+func (s *Accounts) ChallengeResponse(ctx context.Context, p *auth.Principal, a ChallengeAnswer) (*ChallengeLogin, error) {
+	if err := s.authorize(ctx, p, opAuthChallengeResponse, policy.None); err != nil {
+		return nil, err
+	}
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}

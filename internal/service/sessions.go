@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -30,7 +31,10 @@ var errBadCredentials = domain.Unauthenticated("invalid uid or password")
 // Login checks uid and password and opens a session. A login made over
 // mutual TLS with a Trellis client certificate binds it to the session;
 // otherwise issueCert asks for a fresh bound one (see bindClientCert).
-func (s *Accounts) Login(ctx context.Context, uid, pw string, issueCert bool) (*Tokens, error) {
+func (s *Accounts) Login(ctx context.Context, p *auth.Principal, uid, pw string, issueCert bool) (*Tokens, error) {
+	if err := s.authorize(ctx, p, opAuthLogin, policy.None); err != nil {
+		return nil, err
+	}
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
@@ -243,6 +247,9 @@ func min64(a, b time.Time) time.Time {
 
 // Logout revokes the caller's session.
 func (s *Accounts) Logout(ctx context.Context, p *auth.Principal) error {
+	if err := s.authorize(ctx, p, opAuthLogout, policy.None); err != nil {
+		return err
+	}
 	if p.Actor != "" {
 		return domain.FailedPrecondition("a token exchanged by %s has no session to log out of: it expires by itself within minutes", p.Actor)
 	}
@@ -293,7 +300,10 @@ func (s *Accounts) revokeUserSessions(ctx context.Context, tx store.Tx, uid stri
 var errBadRefresh = domain.Unauthenticated("refresh token not valid: log in again")
 
 // Refresh trades a refresh token for fresh tokens of the same session.
-func (s *Accounts) Refresh(ctx context.Context, refresh string) (*Tokens, error) {
+func (s *Accounts) Refresh(ctx context.Context, p *auth.Principal, refresh string) (*Tokens, error) {
+	if err := s.authorize(ctx, p, opAuthRefresh, policy.None); err != nil {
+		return nil, err
+	}
 	if refresh == "" {
 		return nil, domain.Invalid("refresh_token", "refresh_token.required", "a refresh token is required")
 	}
@@ -310,11 +320,11 @@ func (s *Accounts) Refresh(ctx context.Context, refresh string) (*Tokens, error)
 		}
 		return nil, err
 	}
-	p := &auth.Principal{UID: sess.UID, SessionID: sess.ID}
+	owner := &auth.Principal{UID: sess.UID, SessionID: sess.ID}
 	if subtle.ConstantTimeCompare(sess.RefreshHash, h) != 1 {
 		// An already-used refresh token: whoever holds it is not the
 		// session's owner, or the owner's token leaked. End the session.
-		err := s.update(ctx, &record{op: opAuthRefresh.Name, actor: p, object: "session:" + sess.ID, detail: "refresh token reused; session revoked"}, func(tx store.Tx) error {
+		err := s.update(ctx, &record{op: opAuthRefresh.Name, actor: owner, object: "session:" + sess.ID, detail: "refresh token reused; session revoked"}, func(tx store.Tx) error {
 			return s.revokeSessions(ctx, tx, []string{sess.ID})
 		})
 		if err != nil {
@@ -327,7 +337,7 @@ func (s *Accounts) Refresh(ctx context.Context, refresh string) (*Tokens, error)
 	}
 	next, nextHash := newSecret()
 	var toks *Tokens
-	err := s.update(ctx, &record{op: opAuthRefresh.Name, actor: p, object: "session:" + sess.ID}, func(tx store.Tx) error {
+	err := s.update(ctx, &record{op: opAuthRefresh.Name, actor: owner, object: "session:" + sess.ID}, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, sess.UID)
 		if err != nil {
 			return err
@@ -348,9 +358,12 @@ func (s *Accounts) Refresh(ctx context.Context, refresh string) (*Tokens, error)
 }
 
 // WhoAmI describes the caller.
-func (s *Accounts) WhoAmI(_ context.Context, p *auth.Principal) *auth.Principal {
+func (s *Accounts) WhoAmI(ctx context.Context, p *auth.Principal) (*auth.Principal, error) {
+	if err := s.authorize(ctx, p, opAuthWhoAmI, policy.None); err != nil {
+		return nil, err
+	}
 	cp := *p
-	return &cp
+	return &cp, nil
 }
 
 // String keeps tokens out of logs should a Tokens value ever be printed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"strings"
 	"time"
 
@@ -35,6 +36,12 @@ const (
 
 // AddSSHKey registers an SSH public key with uid's account.
 func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicKey string) (*store.SSHKey, error) {
+	if err := s.authorize(ctx, p, opUsersAddSSHKey, policy.Account("uid", uid)); err != nil {
+		return nil, err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	uk, err := sshca.ParseUserKey("public_key", publicKey)
 	if err != nil {
 		return nil, err
@@ -61,7 +68,13 @@ func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, public
 }
 
 // ListSSHKeys returns uid's SSH public keys, oldest first.
-func (s *Accounts) ListSSHKeys(ctx context.Context, uid string) ([]*store.SSHKey, error) {
+func (s *Accounts) ListSSHKeys(ctx context.Context, p *auth.Principal, uid string) ([]*store.SSHKey, error) {
+	if err := s.authorize(ctx, p, opUsersListSSHKeys, policy.Account("uid", uid)); err != nil {
+		return nil, err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	var ks []*store.SSHKey
 	err := s.view(ctx, func(tx store.Tx) error {
 		// An unknown account is "not found", not an empty list.
@@ -78,6 +91,12 @@ func (s *Accounts) ListSSHKeys(ctx context.Context, uid string) ([]*store.SSHKey
 // RemoveSSHKey removes one of uid's SSH public keys. Certificates issued for
 // it stay valid until they expire: they are short-lived by design.
 func (s *Accounts) RemoveSSHKey(ctx context.Context, p *auth.Principal, uid, fingerprint string) error {
+	if err := s.authorize(ctx, p, opUsersRemoveSSHKey, policy.Account("uid", uid)); err != nil {
+		return err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	if err := sshca.CheckFingerprint("fingerprint", fingerprint); err != nil {
 		return err
 	}
@@ -103,6 +122,9 @@ type SSHCertificate struct {
 // registered keys, with the caller's uid as its one principal. validity nil
 // takes the configured default.
 func (s *Accounts) IssueSSHCertificate(ctx context.Context, p *auth.Principal, publicKey string, validity *time.Duration) (*SSHCertificate, error) {
+	if err := s.authorize(ctx, p, opAuthIssueSSHCertificate, policy.None); err != nil {
+		return nil, err
+	}
 	if err := refuseActor(p, "obtain SSH certificates"); err != nil {
 		return nil, err
 	}
@@ -187,7 +209,10 @@ func (s *Accounts) sshValidity(requested *time.Duration) (time.Duration, error) 
 
 // SSHCertificateAuthority returns the SSH user CA's public key as one line
 // of sshd's TrustedUserCAKeys file.
-func (s *Accounts) SSHCertificateAuthority() (string, error) {
+func (s *Accounts) SSHCertificateAuthority(ctx context.Context, p *auth.Principal) (string, error) {
+	if err := s.authorize(ctx, p, opApiInfoGetSSHCertificateAuthority, policy.None); err != nil {
+		return "", err
+	}
 	if s.sshCA == nil {
 		return "", errNoSSHCA
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"github.com/trellis-testbed/trellis/internal/policy"
 	"strings"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -24,7 +25,10 @@ type Registration struct {
 }
 
 // Register creates a pending account and mails the confirmation token.
-func (s *Accounts) Register(ctx context.Context, r Registration) (*domain.User, error) {
+func (s *Accounts) Register(ctx context.Context, p *auth.Principal, r Registration) (*domain.User, error) {
+	if err := s.authorize(ctx, p, opUsersRegister, policy.None); err != nil {
+		return nil, err
+	}
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateUID("uid", r.UID)); err != nil {
 		return nil, err
@@ -124,7 +128,10 @@ func badToken(field, what string, err error) error {
 }
 
 // ConfirmEmail redeems a confirmation token.
-func (s *Accounts) ConfirmEmail(ctx context.Context, tok string) (*domain.User, error) {
+func (s *Accounts) ConfirmEmail(ctx context.Context, p *auth.Principal, tok string) (*domain.User, error) {
+	if err := s.authorize(ctx, p, opUsersConfirmEmail, policy.None); err != nil {
+		return nil, err
+	}
 	if tok == "" {
 		return nil, domain.Invalid("token", "token.required", "the confirmation token is required")
 	}
@@ -158,7 +165,10 @@ func (s *Accounts) ConfirmEmail(ctx context.Context, tok string) (*domain.User, 
 
 // ResendConfirmation mails a fresh token to an account still pending. It
 // says nothing about whether the account exists.
-func (s *Accounts) ResendConfirmation(ctx context.Context, uid string) error {
+func (s *Accounts) ResendConfirmation(ctx context.Context, p *auth.Principal, uid string) error {
+	if err := s.authorize(ctx, p, opUsersResendConfirmation, policy.None); err != nil {
+		return err
+	}
 	if err := domain.ValidateUID("uid", uid); err != nil {
 		return err
 	}
@@ -186,7 +196,10 @@ func (s *Accounts) quietly(err error) error {
 
 // RequestPasswordReset mails a reset token to an active account. It says
 // nothing about whether the account exists.
-func (s *Accounts) RequestPasswordReset(ctx context.Context, uid string) error {
+func (s *Accounts) RequestPasswordReset(ctx context.Context, p *auth.Principal, uid string) error {
+	if err := s.authorize(ctx, p, opUsersRequestPasswordReset, policy.None); err != nil {
+		return err
+	}
 	if err := domain.ValidateUID("uid", uid); err != nil {
 		return err
 	}
@@ -228,7 +241,10 @@ If you did not ask for this, ignore this message: your password is unchanged.
 
 // ResetPassword redeems a reset token and sets a new password; every
 // session of the account ends.
-func (s *Accounts) ResetPassword(ctx context.Context, tok, pw string) error {
+func (s *Accounts) ResetPassword(ctx context.Context, p *auth.Principal, tok, pw string) error {
+	if err := s.authorize(ctx, p, opUsersResetPassword, policy.None); err != nil {
+		return err
+	}
 	var vs domain.Violations
 	if tok == "" {
 		vs.Add("token", "token.required", "the reset token is required")
@@ -265,12 +281,21 @@ func (s *Accounts) ResetPassword(ctx context.Context, tok, pw string) error {
 }
 
 // GetUser returns an account.
-func (s *Accounts) GetUser(ctx context.Context, uid string) (*domain.User, error) {
+func (s *Accounts) GetUser(ctx context.Context, p *auth.Principal, uid string) (*domain.User, error) {
+	if err := s.authorize(ctx, p, opUsersGetUser, policy.Account("uid", uid)); err != nil {
+		return nil, err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	return viewOf(ctx, s.base, func(tx store.Tx) (*domain.User, error) { return tx.Users().Get(ctx, uid) })
 }
 
 // ListUsers pages through accounts by uid.
-func (s *Accounts) ListUsers(ctx context.Context, prefix string, pageSize int32, pageToken string) ([]*domain.User, string, error) {
+func (s *Accounts) ListUsers(ctx context.Context, p *auth.Principal, prefix string, pageSize int32, pageToken string) ([]*domain.User, string, error) {
+	if err := s.authorize(ctx, p, opUsersListUsers, policy.None); err != nil {
+		return nil, "", err
+	}
 	limit, err := pageLimit(pageSize)
 	if err != nil {
 		return nil, "", err
@@ -293,7 +318,13 @@ func (s *Accounts) ListUsers(ctx context.Context, prefix string, pageSize int32,
 }
 
 // GetUserProfile returns the visible attributes of uid's profile.
-func (s *Accounts) GetUserProfile(ctx context.Context, uid string) ([]domain.ProfileValue, error) {
+func (s *Accounts) GetUserProfile(ctx context.Context, p *auth.Principal, uid string) ([]domain.ProfileValue, error) {
+	if err := s.authorize(ctx, p, opUsersGetUserProfile, policy.Account("uid", uid)); err != nil {
+		return nil, err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	var values map[string]string
 	err := s.view(ctx, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, uid)
@@ -319,6 +350,12 @@ const RulePendingConfirmation = "pending_confirmation"
 
 // SetUserProfile applies what it can and reports every attribute named.
 func (s *Accounts) SetUserProfile(ctx context.Context, p *auth.Principal, uid string, set map[string]string, clearAttrs []string) ([]domain.AttributeChange, error) {
+	if err := s.authorize(ctx, p, opUsersSetUserProfile, policy.Account("uid", uid)); err != nil {
+		return nil, err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	var changes []domain.AttributeChange
 	rec := &record{op: opUsersSetUserProfile.Name, actor: p, object: userObject(uid)}
 	err := s.update(ctx, rec, func(tx store.Tx) error {
@@ -379,6 +416,12 @@ func (s *Accounts) SetUserProfile(ctx context.Context, p *auth.Principal, uid st
 // ChangePassword sets a new password. The account's owner must give the
 // current one; an admin changing another account's password need not.
 func (s *Accounts) ChangePassword(ctx context.Context, p *auth.Principal, uid, current, next string) error {
+	if err := s.authorize(ctx, p, opUsersChangePassword, policy.Account("uid", uid)); err != nil {
+		return err
+	}
+	if uid == "" {
+		uid = p.UID
+	}
 	if err := password.CheckPolicy("new_password", uid, next); err != nil {
 		return err
 	}
@@ -424,6 +467,9 @@ func (s *Accounts) ChangePassword(ctx context.Context, p *auth.Principal, uid, c
 
 // SetUserState locks, disables or reactivates an account.
 func (s *Accounts) SetUserState(ctx context.Context, p *auth.Principal, uid string, state domain.UserState) (*domain.User, error) {
+	if err := s.authorize(ctx, p, opUsersSetUserState, policy.None); err != nil {
+		return nil, err
+	}
 	if uid == p.UID {
 		return nil, domain.FailedPrecondition("administrators cannot change the state of their own account")
 	}
@@ -453,6 +499,9 @@ func (s *Accounts) SetUserState(ctx context.Context, p *auth.Principal, uid stri
 
 // SetAdmin grants or withdraws administration. The last admin stays.
 func (s *Accounts) SetAdmin(ctx context.Context, p *auth.Principal, uid string, admin bool) (*domain.User, error) {
+	if err := s.authorize(ctx, p, opUsersSetAdmin, policy.None); err != nil {
+		return nil, err
+	}
 	var u *domain.User
 	err := s.update(ctx, &record{op: opUsersSetAdmin.Name, actor: p, object: userObject(uid), detail: fmt.Sprintf("admin=%t", admin)}, func(tx store.Tx) error {
 		var err error
@@ -532,4 +581,13 @@ func (s *Accounts) bootstrap(ctx context.Context, uid, email, pw string) (*domai
 func (s *Accounts) hasAdmin(ctx context.Context) (bool, error) {
 	n, err := viewOf(ctx, s.base, func(tx store.Tx) (int, error) { return tx.Users().CountAdmins(ctx) })
 	return n > 0, err
+}
+
+// GetProfileDescription describes the user profile's attributes, for the
+// forms that register and edit accounts.
+func (s *Accounts) GetProfileDescription(ctx context.Context, p *auth.Principal) (*domain.ProfileDescription, error) {
+	if err := s.authorize(ctx, p, opUsersGetProfileDescription, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.UserProfile, nil
 }

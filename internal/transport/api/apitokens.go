@@ -22,10 +22,7 @@ func apiTokenToProto(t *store.APIToken) *trellisv1.APIToken {
 }
 
 func (h *authHandler) CreateAPIToken(ctx context.Context, req *connect.Request[trellisv1.CreateAPITokenRequest]) (*connect.Response[trellisv1.CreateAPITokenResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	var expires *time.Duration
 	if v := req.Msg.Expires; v != nil {
 		if err := v.CheckValid(); err != nil {
@@ -42,10 +39,7 @@ func (h *authHandler) CreateAPIToken(ctx context.Context, req *connect.Request[t
 }
 
 func (h *authHandler) ListAPITokens(ctx context.Context, req *connect.Request[trellisv1.ListAPITokensRequest]) (*connect.Response[trellisv1.ListAPITokensResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	toks, err := h.svc.Accounts.ListAPITokens(ctx, p)
 	if err != nil {
 		return nil, err
@@ -58,10 +52,7 @@ func (h *authHandler) ListAPITokens(ctx context.Context, req *connect.Request[tr
 }
 
 func (h *authHandler) RevokeAPIToken(ctx context.Context, req *connect.Request[trellisv1.RevokeAPITokenRequest]) (*connect.Response[trellisv1.RevokeAPITokenResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	if err := h.svc.Accounts.RevokeAPIToken(ctx, p, req.Msg.Name); err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func (h *authHandler) RequestChallenge(ctx context.Context, req *connect.Request[trellisv1.RequestChallengeRequest]) (*connect.Response[trellisv1.RequestChallengeResponse], error) {
-	c, err := h.svc.Accounts.RequestChallenge(ctx, req.Msg.Uid, req.Msg.Types)
+	c, err := h.svc.Accounts.RequestChallenge(ctx, caller(ctx), req.Msg.Uid, req.Msg.Types)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func (h *authHandler) RequestChallenge(ctx context.Context, req *connect.Request
 }
 
 func (h *authHandler) ChallengeResponse(ctx context.Context, req *connect.Request[trellisv1.ChallengeResponseRequest]) (*connect.Response[trellisv1.ChallengeResponseResponse], error) {
-	l, err := h.svc.Accounts.ChallengeResponse(ctx, service.ChallengeAnswer{
+	l, err := h.svc.Accounts.ChallengeResponse(ctx, caller(ctx), service.ChallengeAnswer{
 		ChallengeID: req.Msg.ChallengeId,
 		UID:         req.Msg.Uid,
 		Password:    req.Msg.Password,

@@ -51,7 +51,7 @@ func tokensToProto(t *service.Tokens) *trellisv1.Tokens {
 }
 
 func (h *authHandler) Login(ctx context.Context, req *connect.Request[trellisv1.LoginRequest]) (*connect.Response[trellisv1.LoginResponse], error) {
-	t, err := h.svc.Accounts.Login(ctx, req.Msg.Uid, req.Msg.Password, req.Msg.IssueClientCertificate)
+	t, err := h.svc.Accounts.Login(ctx, caller(ctx), req.Msg.Uid, req.Msg.Password, req.Msg.IssueClientCertificate)
 	if err != nil {
 		return nil, err
 	}
@@ -63,10 +63,7 @@ func (h *authHandler) Login(ctx context.Context, req *connect.Request[trellisv1.
 }
 
 func (h *authHandler) Logout(ctx context.Context, _ *connect.Request[trellisv1.LogoutRequest]) (*connect.Response[trellisv1.LogoutResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	if err := h.svc.Accounts.Logout(ctx, p); err != nil {
 		return nil, err
 	}
@@ -74,7 +71,7 @@ func (h *authHandler) Logout(ctx context.Context, _ *connect.Request[trellisv1.L
 }
 
 func (h *authHandler) Refresh(ctx context.Context, req *connect.Request[trellisv1.RefreshRequest]) (*connect.Response[trellisv1.RefreshResponse], error) {
-	t, err := h.svc.Accounts.Refresh(ctx, req.Msg.RefreshToken)
+	t, err := h.svc.Accounts.Refresh(ctx, caller(ctx), req.Msg.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +79,11 @@ func (h *authHandler) Refresh(ctx context.Context, req *connect.Request[trellisv
 }
 
 func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.WhoAmIRequest]) (*connect.Response[trellisv1.WhoAmIResponse], error) {
-	p, err := principal(ctx)
+	p := caller(ctx)
+	w, err := h.svc.Accounts.WhoAmI(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	w := h.svc.Accounts.WhoAmI(ctx, p)
 	return connect.NewResponse(&trellisv1.WhoAmIResponse{
 		Uid:              w.UID,
 		Admin:            w.Admin,
@@ -103,7 +100,7 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 type usersHandler struct{ svc *service.Service }
 
 func (h *usersHandler) Register(ctx context.Context, req *connect.Request[trellisv1.RegisterRequest]) (*connect.Response[trellisv1.RegisterResponse], error) {
-	u, err := h.svc.Accounts.Register(ctx, service.Registration{
+	u, err := h.svc.Accounts.Register(ctx, caller(ctx), service.Registration{
 		UID: req.Msg.Uid, Email: req.Msg.Email, Password: req.Msg.Password, Profile: req.Msg.Profile,
 	})
 	if err != nil {
@@ -113,7 +110,7 @@ func (h *usersHandler) Register(ctx context.Context, req *connect.Request[trelli
 }
 
 func (h *usersHandler) ConfirmEmail(ctx context.Context, req *connect.Request[trellisv1.ConfirmEmailRequest]) (*connect.Response[trellisv1.ConfirmEmailResponse], error) {
-	u, err := h.svc.Accounts.ConfirmEmail(ctx, req.Msg.Token)
+	u, err := h.svc.Accounts.ConfirmEmail(ctx, caller(ctx), req.Msg.Token)
 	if err != nil {
 		return nil, err
 	}
@@ -121,32 +118,28 @@ func (h *usersHandler) ConfirmEmail(ctx context.Context, req *connect.Request[tr
 }
 
 func (h *usersHandler) ResendConfirmation(ctx context.Context, req *connect.Request[trellisv1.ResendConfirmationRequest]) (*connect.Response[trellisv1.ResendConfirmationResponse], error) {
-	if err := h.svc.Accounts.ResendConfirmation(ctx, req.Msg.Uid); err != nil {
+	if err := h.svc.Accounts.ResendConfirmation(ctx, caller(ctx), req.Msg.Uid); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.ResendConfirmationResponse{}), nil
 }
 
 func (h *usersHandler) RequestPasswordReset(ctx context.Context, req *connect.Request[trellisv1.RequestPasswordResetRequest]) (*connect.Response[trellisv1.RequestPasswordResetResponse], error) {
-	if err := h.svc.Accounts.RequestPasswordReset(ctx, req.Msg.Uid); err != nil {
+	if err := h.svc.Accounts.RequestPasswordReset(ctx, caller(ctx), req.Msg.Uid); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.RequestPasswordResetResponse{}), nil
 }
 
 func (h *usersHandler) ResetPassword(ctx context.Context, req *connect.Request[trellisv1.ResetPasswordRequest]) (*connect.Response[trellisv1.ResetPasswordResponse], error) {
-	if err := h.svc.Accounts.ResetPassword(ctx, req.Msg.Token, req.Msg.NewPassword); err != nil {
+	if err := h.svc.Accounts.ResetPassword(ctx, caller(ctx), req.Msg.Token, req.Msg.NewPassword); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&trellisv1.ResetPasswordResponse{}), nil
 }
 
 func (h *usersHandler) GetUser(ctx context.Context, req *connect.Request[trellisv1.GetUserRequest]) (*connect.Response[trellisv1.GetUserResponse], error) {
-	_, uid, err := target(ctx, req.Msg.Uid)
-	if err != nil {
-		return nil, err
-	}
-	u, err := h.svc.Accounts.GetUser(ctx, uid)
+	u, err := h.svc.Accounts.GetUser(ctx, caller(ctx), req.Msg.Uid)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +147,7 @@ func (h *usersHandler) GetUser(ctx context.Context, req *connect.Request[trellis
 }
 
 func (h *usersHandler) ListUsers(ctx context.Context, req *connect.Request[trellisv1.ListUsersRequest]) (*connect.Response[trellisv1.ListUsersResponse], error) {
-	users, next, err := h.svc.Accounts.ListUsers(ctx, req.Msg.UidPrefix, req.Msg.PageSize, req.Msg.PageToken)
+	users, next, err := h.svc.Accounts.ListUsers(ctx, caller(ctx), req.Msg.UidPrefix, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}
@@ -165,27 +158,27 @@ func (h *usersHandler) ListUsers(ctx context.Context, req *connect.Request[trell
 	return connect.NewResponse(resp), nil
 }
 
-func (h *usersHandler) GetProfileDescription(context.Context, *connect.Request[trellisv1.GetProfileDescriptionRequest]) (*connect.Response[trellisv1.GetProfileDescriptionResponse], error) {
-	return connect.NewResponse(&trellisv1.GetProfileDescriptionResponse{Attributes: descriptionToProto(domain.UserProfile)}), nil
+func (h *usersHandler) GetProfileDescription(ctx context.Context, _ *connect.Request[trellisv1.GetProfileDescriptionRequest]) (*connect.Response[trellisv1.GetProfileDescriptionResponse], error) {
+	d, err := h.svc.Accounts.GetProfileDescription(ctx, caller(ctx))
+	return reply(d, err, func(d *domain.ProfileDescription) *trellisv1.GetProfileDescriptionResponse {
+		return &trellisv1.GetProfileDescriptionResponse{Attributes: descriptionToProto(d)}
+	})
 }
 
 func (h *usersHandler) GetUserProfile(ctx context.Context, req *connect.Request[trellisv1.GetUserProfileRequest]) (*connect.Response[trellisv1.GetUserProfileResponse], error) {
-	_, uid, err := target(ctx, req.Msg.Uid)
+	p, uid := caller(ctx), req.Msg.Uid
+	vals, err := h.svc.Accounts.GetUserProfile(ctx, p, uid)
 	if err != nil {
 		return nil, err
 	}
-	vals, err := h.svc.Accounts.GetUserProfile(ctx, uid)
-	if err != nil {
-		return nil, err
+	if uid == "" {
+		uid = p.UID // the caller's own, as the service read it
 	}
 	return connect.NewResponse(&trellisv1.GetUserProfileResponse{Uid: uid, Attributes: profileToProto(vals)}), nil
 }
 
 func (h *usersHandler) SetUserProfile(ctx context.Context, req *connect.Request[trellisv1.SetUserProfileRequest]) (*connect.Response[trellisv1.SetUserProfileResponse], error) {
-	p, uid, err := target(ctx, req.Msg.Uid)
-	if err != nil {
-		return nil, err
-	}
+	p, uid := caller(ctx), req.Msg.Uid
 	changes, err := h.svc.Accounts.SetUserProfile(ctx, p, uid, req.Msg.Set, req.Msg.Clear)
 	if err != nil {
 		return nil, err
@@ -194,10 +187,7 @@ func (h *usersHandler) SetUserProfile(ctx context.Context, req *connect.Request[
 }
 
 func (h *usersHandler) ChangePassword(ctx context.Context, req *connect.Request[trellisv1.ChangePasswordRequest]) (*connect.Response[trellisv1.ChangePasswordResponse], error) {
-	p, uid, err := target(ctx, req.Msg.Uid)
-	if err != nil {
-		return nil, err
-	}
+	p, uid := caller(ctx), req.Msg.Uid
 	if err := h.svc.Accounts.ChangePassword(ctx, p, uid, req.Msg.CurrentPassword, req.Msg.NewPassword); err != nil {
 		return nil, err
 	}
@@ -205,10 +195,7 @@ func (h *usersHandler) ChangePassword(ctx context.Context, req *connect.Request[
 }
 
 func (h *usersHandler) SetUserState(ctx context.Context, req *connect.Request[trellisv1.SetUserStateRequest]) (*connect.Response[trellisv1.SetUserStateResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	state, err := domain.ParseUserState("state", userStateFromProto(req.Msg.State))
 	if err != nil {
 		return nil, err
@@ -221,10 +208,7 @@ func (h *usersHandler) SetUserState(ctx context.Context, req *connect.Request[tr
 }
 
 func (h *usersHandler) SetAdmin(ctx context.Context, req *connect.Request[trellisv1.SetAdminRequest]) (*connect.Response[trellisv1.SetAdminResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	u, err := h.svc.Accounts.SetAdmin(ctx, p, req.Msg.Uid, req.Msg.Admin)
 	if err != nil {
 		return nil, err
@@ -235,10 +219,7 @@ func (h *usersHandler) SetAdmin(ctx context.Context, req *connect.Request[trelli
 type adminHandler struct{ svc *service.Service }
 
 func (h *adminHandler) RotateCertificateAuthority(ctx context.Context, _ *connect.Request[trellisv1.RotateCertificateAuthorityRequest]) (*connect.Response[trellisv1.RotateCertificateAuthorityResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	r, err := h.svc.Accounts.RotateCertificateAuthority(ctx, p)
 	if err != nil {
 		return nil, err
@@ -256,7 +237,7 @@ func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request
 	if req.Msg.Since != nil {
 		q.Since = req.Msg.Since.AsTime()
 	}
-	evs, next, err := h.svc.Accounts.ListAuditEvents(ctx, q)
+	evs, next, err := h.svc.Accounts.ListAuditEvents(ctx, caller(ctx), q)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +249,7 @@ func (h *adminHandler) ListAuditEvents(ctx context.Context, req *connect.Request
 }
 
 func (h *adminHandler) ListOutbox(ctx context.Context, req *connect.Request[trellisv1.ListOutboxRequest]) (*connect.Response[trellisv1.ListOutboxResponse], error) {
-	mail, next, err := h.svc.Accounts.ListOutbox(ctx, req.Msg.To, req.Msg.PageSize, req.Msg.PageToken)
+	mail, next, err := h.svc.Accounts.ListOutbox(ctx, caller(ctx), req.Msg.To, req.Msg.PageSize, req.Msg.PageToken)
 	if err != nil {
 		return nil, err
 	}

@@ -19,10 +19,7 @@ func sshKeyToProto(k *store.SSHKey) *trellisv1.SSHKey {
 }
 
 func (h *usersHandler) AddSSHKey(ctx context.Context, req *connect.Request[trellisv1.AddSSHKeyRequest]) (*connect.Response[trellisv1.AddSSHKeyResponse], error) {
-	p, uid, err := target(ctx, req.Msg.Uid)
-	if err != nil {
-		return nil, err
-	}
+	p, uid := caller(ctx), req.Msg.Uid
 	k, err := h.svc.Accounts.AddSSHKey(ctx, p, uid, req.Msg.PublicKey)
 	if err != nil {
 		return nil, err
@@ -31,11 +28,7 @@ func (h *usersHandler) AddSSHKey(ctx context.Context, req *connect.Request[trell
 }
 
 func (h *usersHandler) ListSSHKeys(ctx context.Context, req *connect.Request[trellisv1.ListSSHKeysRequest]) (*connect.Response[trellisv1.ListSSHKeysResponse], error) {
-	_, uid, err := target(ctx, req.Msg.Uid)
-	if err != nil {
-		return nil, err
-	}
-	ks, err := h.svc.Accounts.ListSSHKeys(ctx, uid)
+	ks, err := h.svc.Accounts.ListSSHKeys(ctx, caller(ctx), req.Msg.Uid)
 	if err != nil {
 		return nil, err
 	}
@@ -47,10 +40,7 @@ func (h *usersHandler) ListSSHKeys(ctx context.Context, req *connect.Request[tre
 }
 
 func (h *usersHandler) RemoveSSHKey(ctx context.Context, req *connect.Request[trellisv1.RemoveSSHKeyRequest]) (*connect.Response[trellisv1.RemoveSSHKeyResponse], error) {
-	p, uid, err := target(ctx, req.Msg.Uid)
-	if err != nil {
-		return nil, err
-	}
+	p, uid := caller(ctx), req.Msg.Uid
 	if err := h.svc.Accounts.RemoveSSHKey(ctx, p, uid, req.Msg.Fingerprint); err != nil {
 		return nil, err
 	}
@@ -58,10 +48,7 @@ func (h *usersHandler) RemoveSSHKey(ctx context.Context, req *connect.Request[tr
 }
 
 func (h *authHandler) IssueSSHCertificate(ctx context.Context, req *connect.Request[trellisv1.IssueSSHCertificateRequest]) (*connect.Response[trellisv1.IssueSSHCertificateResponse], error) {
-	p, err := principal(ctx)
-	if err != nil {
-		return nil, err
-	}
+	p := caller(ctx)
 	var validity *time.Duration
 	if v := req.Msg.Validity; v != nil {
 		if err := v.CheckValid(); err != nil {
@@ -85,8 +72,8 @@ func (h *authHandler) IssueSSHCertificate(ctx context.Context, req *connect.Requ
 	}), nil
 }
 
-func (h *apiInfo) GetSSHCertificateAuthority(context.Context, *connect.Request[trellisv1.GetSSHCertificateAuthorityRequest]) (*connect.Response[trellisv1.GetSSHCertificateAuthorityResponse], error) {
-	line, err := h.svc.Accounts.SSHCertificateAuthority()
+func (h *apiInfo) GetSSHCertificateAuthority(ctx context.Context, _ *connect.Request[trellisv1.GetSSHCertificateAuthorityRequest]) (*connect.Response[trellisv1.GetSSHCertificateAuthorityResponse], error) {
+	line, err := h.svc.Accounts.SSHCertificateAuthority(ctx, caller(ctx))
 	if err != nil {
 		return nil, err
 	}
