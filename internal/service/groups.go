@@ -50,6 +50,9 @@ var projectGroup = &group{
 		return p.Owner, nil
 	},
 	open: func(ctx context.Context, tx store.Tx, name string) error {
+		if err := domain.ValidateProjectName("name", name); err != nil {
+			return err
+		}
 		p, err := tx.Projects().Get(ctx, name)
 		if err != nil {
 			return err
@@ -74,6 +77,9 @@ var circleGroup = &group{
 		return c.Owner, nil
 	},
 	open: func(ctx context.Context, tx store.Tx, id string) error {
+		if _, _, err := domain.ParseCircleID("id", id); err != nil {
+			return err
+		}
 		if domain.AutomaticCircle(id) {
 			return domain.FailedPrecondition("circle %s is automatic: its members follow %s", id, id[:len(id)/2])
 		}
