@@ -104,9 +104,14 @@ func Handler(o Options) http.Handler {
 	return middleware(mux, o)
 }
 
+// HSTS is the Strict-Transport-Security of every answer over TLS: a year,
+// for this host only (others under its domain may not speak HTTPS).
+const HSTS = "max-age=31536000"
+
 // middleware gives each request an id (the caller's X-Request-Id when it is
-// safe to log), bounds its body in size and time, recovers panics and logs
-// it. Headers are never logged: they carry credentials.
+// safe to log), sets the security headers of its answer, bounds its body in
+// size and time, recovers panics and logs it. Headers are never logged:
+// they carry credentials.
 func middleware(next http.Handler, o Options) http.Handler {
 	log := o.Log
 	bodyTimeout := o.BodyTimeout
@@ -116,7 +121,17 @@ func middleware(next http.Handler, o Options) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestid.Accept(r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Request-Id", id)
+		h := w.Header()
+		h.Set("X-Request-Id", id)
+		// No answer is to be sniffed into another type, nor kept by a
+		// cache unless its handler says so (the key set, the SSH CA):
+		// the API's and the OpenID Connect provider's answers carry
+		// tokens, certificates and secrets.
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", HSTS)
+		}
 		ctx := requestid.With(r.Context(), id)
 		r = r.WithContext(ctx)
 		if r.Body != nil {
