@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
@@ -116,6 +118,50 @@ type Config struct {
 	AuthBackends []string
 	// OIDCBackend configures the oidc backend, when AuthBackends has it.
 	OIDCBackend OIDCBackendConfig
+	// HTTP bounds what slow or greedy clients may hold.
+	HTTP HTTPLimits
+}
+
+// HTTPLimits bound how long a client may take to send a request, how long
+// an idle connection stays open, and how many connections one client may
+// hold. Zero fields take the defaults below.
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds the arrival of a request's headers.
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds the arrival of its body, streams excepted
+	// (httpserver.Options.BodyTimeout).
+	BodyTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request.
+	IdleTimeout time.Duration
+	// MaxConnsPerClient bounds the connections open at once from one
+	// address (an IPv6 /64); negative: no bound (behind a reverse proxy,
+	// which is every request's client).
+	MaxConnsPerClient int
+}
+
+// Defaults of HTTPLimits. A client keeps a connection or two; a campus
+// behind one NAT address keeps many more.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+	DefaultMaxConnsPerClient = 256
+)
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	if l.ReadHeaderTimeout <= 0 {
+		l.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if l.BodyTimeout <= 0 {
+		l.BodyTimeout = httpserver.DefaultBodyTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.MaxConnsPerClient == 0 {
+		l.MaxConnsPerClient = DefaultMaxConnsPerClient
+	}
+	return l
 }
 
 // DefaultBrowserPageLimit lets one address through a login (about four
@@ -139,6 +185,8 @@ type Server struct {
 	tls *tls.Config
 	// xca is the X.509 CA, reloaded with the signing keys.
 	xca *x509ca.CA
+	// connsRefused counts connections over a client's limit.
+	connsRefused prometheus.Counter
 }
 
 // Build assembles a server on an open store.
@@ -168,10 +216,16 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if cfg.ReapInterval == 0 {
 		cfg.ReapInterval = 30 * time.Second
 	}
+	cfg.HTTP = cfg.HTTP.withDefaults()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st = storemetrics.Wrap(st, reg)
+	connsRefused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "trellis_http_connections_refused_total",
+		Help: "Connections closed at once because their client had too many open (--max-conns-per-client).",
+	})
+	reg.MustRegister(connsRefused)
 
 	sealer := keys.Plain()
 	if cfg.KEKFile != "" {
@@ -285,7 +339,8 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	var h http.Handler = httpserver.Handler(httpserver.Options{
 		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
 		// Anyone may fetch the SSH authority's key (a public operation).
-		SSHUserCA: func() (string, error) { return svc.Accounts.SSHCertificateAuthority(context.Background(), nil) },
+		SSHUserCA:   func() (string, error) { return svc.Accounts.SSHCertificateAuthority(context.Background(), nil) },
+		BodyTimeout: cfg.HTTP.BodyTimeout, Streaming: streamingProcedure,
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)
@@ -294,8 +349,29 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused}, nil
 }
+
+// streamingProcedure reports whether path is one of the API's streaming
+// procedures (/trellis.v1.Service/Method), read from the contract itself so
+// that a new stream is exempt from the body timeout without a list to keep.
+func streamingProcedure(path string) bool { return streamingPaths[path] }
+
+var streamingPaths = func() map[string]bool {
+	paths := map[string]bool{}
+	protoregistry.GlobalFiles.RangeFilesByPackage("trellis.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := range fd.Services().Len() {
+			svc := fd.Services().Get(i)
+			for j := range svc.Methods().Len() {
+				if m := svc.Methods().Get(j); m.IsStreamingClient() || m.IsStreamingServer() {
+					paths["/"+string(svc.FullName())+"/"+string(m.Name())] = true
+				}
+			}
+		}
+		return true
+	})
+	return paths
+}()
 
 // CheckListen refuses to serve plain HTTP beyond the loopback interface:
 // passwords and tokens would cross the network in clear.
@@ -318,11 +394,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if ok, err := s.Service.HasAdmin(ctx); err == nil && !ok {
 		s.log.Warn("this testbed has no administrator yet; create one with: trellis admin bootstrap --uid UID --email EMAIL (same --data-dir/--database as serve)")
 	}
+	// No ReadTimeout nor WriteTimeout: they would end streams
+	// (Notifications/Watch). The handler bounds bodies instead.
 	srv := &http.Server{
 		Handler:           s.Handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if n := s.cfg.HTTP.MaxConnsPerClient; n > 0 {
+		lim := httpserver.LimitConnsPerClient(ln, n)
+		lim.OnRefuse = func(client string) {
+			s.connsRefused.Inc()
+			s.log.Debug("connection refused: too many open from one client", "client", client, "max", n)
+		}
+		ln = lim
 	}
 	// gRPC needs HTTP/2; without TLS that means cleartext HTTP/2 (h2c).
 	var protos http.Protocols

@@ -117,6 +117,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
 	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
+	f.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-conns-per-client", DefaultMaxConnsPerClient, "connections one client address (an IPv6 /64) may hold open at once; -1: no limit (behind a reverse proxy, whose address every request has)")
 	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")
 	f.DurationVar(&cfg.Service.AccessTokenTTL, "access-token-ttl", 0, "how long an access token is valid (default 10m)")
 	f.DurationVar(&cfg.Service.SSHCertValidity, "ssh-cert-validity", 0, "how long an SSH certificate is valid unless the request says (default 8h)")

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,73 @@ func TestGRPCOverCleartext(t *testing.T) {
 	resp, err := c.GetVersion(context.Background(), connect.NewRequest(&trellisv1.GetVersionRequest{}))
 	if err != nil || resp.Msg.ApiVersion != "v1" {
 		t.Fatalf("gRPC over h2c: %v %v", resp, err)
+	}
+}
+
+// TestTLSHardening: TLS 1.2 only with forward-secret AEAD suites, TLS 1.3,
+// and the security headers on answers over TLS, the OpenID Connect token
+// endpoint's included.
+func TestTLSHardening(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	h := newServer(t, openStore(t, sqlite), func(c *app.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	addr := strings.TrimPrefix(h.url, "http://")
+
+	handshakes := []struct {
+		name     string
+		version  uint16
+		suite    uint16 // TLS 1.2 only
+		accepted bool
+	}{
+		{"1.2 AES-128-GCM", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+		{"1.2 AES-256-GCM", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, true},
+		{"1.2 ChaCha20-Poly1305", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, true},
+		{"1.2 AES-128-CBC-SHA", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{"1.2 AES-256-CBC-SHA", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+		{"1.2 AES-128-CBC-SHA256", tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, false},
+		{"1.3", tls.VersionTLS13, 0, true},
+		{"1.1", tls.VersionTLS11, 0, false},
+	}
+	for _, hs := range handshakes {
+		cfg := &tls.Config{RootCAs: pool, MinVersion: hs.version, MaxVersion: hs.version}
+		if hs.suite != 0 {
+			cfg.CipherSuites = []uint16{hs.suite}
+		}
+		conn, err := tls.Dial("tcp", addr, cfg)
+		if err == nil {
+			conn.Close()
+		}
+		if (err == nil) != hs.accepted {
+			t.Errorf("TLS %s: handshake error %v, want accepted %v", hs.name, err, hs.accepted)
+		}
+	}
+
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	answers := []struct {
+		method, path, contentType, body string
+		cache                           string
+	}{
+		{"POST", "/trellis.v1.ApiInfo/GetVersion", "application/json", "{}", "no-store"},
+		{"POST", "/trellis.v1.Auth/Login", "application/json", `{"uid":"nobody","password":"wrong"}`, "no-store"},
+		{"POST", "/oidc/oauth/token", "application/x-www-form-urlencoded", "grant_type=authorization_code&code=nothing", "no-store"},
+		{"GET", "/.well-known/jwks.json", "", "", "public, max-age=300"},
+	}
+	for _, a := range answers {
+		r, err := http.NewRequest(a.method, "https://"+addr+a.path, strings.NewReader(a.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.contentType != "" {
+			r.Header.Set("Content-Type", a.contentType)
+		}
+		resp, err := hc.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got := resp.Header
+		if got.Get("Cache-Control") != a.cache || got.Get("X-Content-Type-Options") != "nosniff" || got.Get("Strict-Transport-Security") == "" {
+			t.Errorf("%s %s (%s): Cache-Control %q, X-Content-Type-Options %q, Strict-Transport-Security %q; want %q, nosniff, set",
+				a.method, a.path, resp.Status, got.Get("Cache-Control"), got.Get("X-Content-Type-Options"), got.Get("Strict-Transport-Security"), a.cache)
+		}
 	}
 }

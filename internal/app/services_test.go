@@ -227,6 +227,10 @@ func testServicesActingForUsers(t *testing.T, kind storeKind) {
 	f.wantActed(opExchangeToken, "service:runner", "", "unauthenticated", "expired")
 	_, err = f.exchange(f.withAssertion(f.ann, f.assertion("runner", f.issuer, time.Now(), time.Hour)))
 	wantMessage(t, err, connect.CodeUnauthenticated, "lives too long")
+	// Signed ahead of time (iat and exp both an hour away): exp - iat is
+	// within the cap, but the assertion would be good for an hour.
+	_, err = f.exchange(f.withAssertion(f.ann, f.assertion("runner", f.issuer, time.Now().Add(55*time.Minute), 5*time.Minute)))
+	wantMessage(t, err, connect.CodeUnauthenticated, "issued in the future")
 	good := f.assertion("runner", f.issuer, time.Now(), time.Minute)
 	sig := good[strings.LastIndexByte(good, '.')+1:]
 	flipped := "A"

@@ -15,16 +15,30 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
 )
 
-// tlsConfig is how the server speaks TLS: its certificate (the operator's
-// files, or one the Trellis CA issues with --tls-auto), and client
-// certificates verified against the Trellis CA when a client offers one,
-// so that one of another authority, or an expired one, fails the
-// handshake.
+// tlsCipherSuites are the TLS 1.2 suites the server accepts: forward
+// secret (ECDHE) and authenticated encryption (AES-GCM, ChaCha20-Poly1305)
+// only, no CBC. TLS 1.3's suites are all of that kind, and Go does not let
+// them be configured.
+var tlsCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// tlsConfig is how the server speaks TLS: TLS 1.2 with tlsCipherSuites or
+// TLS 1.3; its certificate (the operator's files, or one the Trellis CA
+// issues with --tls-auto); and client certificates verified against the
+// Trellis CA when a client offers one, so that one of another authority,
+// or an expired one, fails the handshake.
 func tlsConfig(cfg Config, ca *x509ca.CA) (*tls.Config, func() []byte, error) {
 	c := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		ClientAuth: tls.VerifyClientCertIfGiven,
-		ClientCAs:  ca.Pool(),
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: tlsCipherSuites,
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    ca.Pool(),
 	}
 	// The trusted roots change with a rotation (and when the replaced
 	// root's overlap ends): each handshake verifies against the current

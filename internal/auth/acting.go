@@ -44,7 +44,7 @@ func (e *ActingRefusal) Unwrap() error { return e.Err }
 func (a *Authenticator) InvalidateService(name string) {
 	a.mu.Lock()
 	a.gen++
-	delete(a.services, name)
+	a.services.remove(name)
 	a.mu.Unlock()
 }
 
@@ -87,7 +87,7 @@ func (a *Authenticator) authenticateActing(ctx context.Context, claims *token.Cl
 
 func (a *Authenticator) service(ctx context.Context, name string) (*store.Service, error) {
 	a.mu.RLock()
-	s, ok := a.services[name]
+	s, ok := a.services.get(name)
 	a.mu.RUnlock()
 	if ok {
 		return s, nil

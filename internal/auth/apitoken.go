@@ -83,16 +83,16 @@ func (e *TokenRefusal) Unwrap() error { return e.Err }
 // rows (nil for an unknown id), invalidated through the change feed, and
 // when each token's last use was written.
 type apiTokens struct {
-	rows    map[string]*store.APIToken
+	rows    *view[*store.APIToken]
 	mu      sync.Mutex
-	touched map[string]time.Time
+	touched *view[time.Time]
 }
 
 // InvalidateAPIToken drops what is known of an API token.
 func (a *Authenticator) InvalidateAPIToken(id string) {
 	a.mu.Lock()
 	a.gen++
-	delete(a.tokens.rows, id)
+	a.tokens.rows.remove(id)
 	a.mu.Unlock()
 }
 
@@ -141,7 +141,7 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, raw string) (*
 
 func (a *Authenticator) apiToken(ctx context.Context, id string) (*store.APIToken, error) {
 	a.mu.RLock()
-	t, ok := a.tokens.rows[id]
+	t, ok := a.tokens.rows.get(id)
 	a.mu.RUnlock()
 	if ok {
 		return t, nil
@@ -157,13 +157,10 @@ func (a *Authenticator) apiToken(ctx context.Context, id string) (*store.APIToke
 // failure) per request.
 func (a *Authenticator) touchAPIToken(id string, now time.Time) {
 	a.tokens.mu.Lock()
-	last, seen := a.tokens.touched[id]
+	last, seen := a.tokens.touched.get(id)
 	due := !seen || now.Sub(last) >= apiTokenTouchEvery || now.Before(last)
 	if due {
-		if len(a.tokens.touched) >= maxCached {
-			clear(a.tokens.touched)
-		}
-		a.tokens.touched[id] = now
+		a.tokens.touched.put(id, now)
 	}
 	a.tokens.mu.Unlock()
 	if !due {

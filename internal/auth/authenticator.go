@@ -25,20 +25,19 @@ type Authenticator struct {
 
 	mu       sync.RWMutex
 	gen      uint64 // bumped by every invalidation; see load
-	sessions map[string]*store.Session
-	users    map[string]*domain.User
+	sessions *view[*store.Session]
+	users    *view[*domain.User]
 	tokens   apiTokens                 // API tokens (apitoken.go); rows guarded by mu
-	services map[string]*store.Service // registered services (acting.go)
-	// bindings are client certificates' bindings (clientcert.go).
-	bindings map[string]*store.CertBinding
+	services *view[*store.Service]     // registered services (acting.go)
+	bindings *view[*store.CertBinding] // client certificates' bindings (clientcert.go)
 	touches  sync.WaitGroup
 	// backends read what a request without a bearer token carries
 	// (backend.go); set while wiring, read-only after.
 	backends []Backend
 }
 
-// maxCached bounds each in-memory view; past it the view is dropped whole,
-// which costs a reload per entry and never a wrong answer.
+// maxCached bounds each in-memory view; past it the entries least recently
+// read make room (view.go), which costs a reload and never a wrong answer.
 const maxCached = 100_000
 
 // NewAuthenticator returns an authenticator; wire its Invalidate methods to
@@ -49,11 +48,11 @@ func NewAuthenticator(v *token.Verifier, st store.Store, now func() time.Time) *
 	}
 	return &Authenticator{
 		verifier: v, st: st, now: now,
-		sessions: map[string]*store.Session{},
-		users:    map[string]*domain.User{},
-		tokens:   apiTokens{rows: map[string]*store.APIToken{}, touched: map[string]time.Time{}},
-		services: map[string]*store.Service{},
-		bindings: map[string]*store.CertBinding{},
+		sessions: newView[*store.Session](maxCached),
+		users:    newView[*domain.User](maxCached),
+		tokens:   apiTokens{rows: newView[*store.APIToken](maxCached), touched: newView[time.Time](maxCached)},
+		services: newView[*store.Service](maxCached),
+		bindings: newView[*store.CertBinding](maxCached),
 	}
 }
 
@@ -61,7 +60,7 @@ func NewAuthenticator(v *token.Verifier, st store.Store, now func() time.Time) *
 func (a *Authenticator) InvalidateSession(id string) {
 	a.mu.Lock()
 	a.gen++
-	delete(a.sessions, id)
+	a.sessions.remove(id)
 	a.mu.Unlock()
 }
 
@@ -69,7 +68,7 @@ func (a *Authenticator) InvalidateSession(id string) {
 func (a *Authenticator) InvalidateUser(uid string) {
 	a.mu.Lock()
 	a.gen++
-	delete(a.users, uid)
+	a.users.remove(uid)
 	a.mu.Unlock()
 	for _, b := range a.backends {
 		if inv, ok := b.(UserInvalidator); ok {
@@ -82,11 +81,11 @@ func (a *Authenticator) InvalidateUser(uid string) {
 func (a *Authenticator) Reset() {
 	a.mu.Lock()
 	a.gen++
-	clear(a.sessions)
-	clear(a.users)
-	clear(a.tokens.rows)
-	clear(a.services)
-	clear(a.bindings)
+	a.sessions.clear()
+	a.users.clear()
+	a.tokens.rows.clear()
+	a.services.clear()
+	a.bindings.clear()
 	a.mu.Unlock()
 	for _, b := range a.backends {
 		if r, ok := b.(Resetter); ok {
@@ -147,13 +146,9 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Pri
 	if claims.Actor != "" {
 		return a.authenticateActing(ctx, claims)
 	}
-	now := a.now()
-	sess, err := a.session(ctx, claims.SessionID)
+	sess, err := a.liveSession(ctx, claims.SessionID, claims.Subject, a.now())
 	if err != nil {
 		return nil, err
-	}
-	if sess == nil || !sess.Live(now) || sess.UID != claims.Subject {
-		return nil, domain.Unauthenticated("session revoked or expired: log in again")
 	}
 	u, err := a.user(ctx, claims.Subject)
 	if err != nil {
@@ -171,9 +166,22 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Pri
 	}, nil
 }
 
+// liveSession is the revocation check of every request with an access
+// token: the token's session exists, is live at now, and is uid's.
+func (a *Authenticator) liveSession(ctx context.Context, id, uid string, now time.Time) (*store.Session, error) {
+	sess, err := a.session(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if sess == nil || !sess.Live(now) || sess.UID != uid {
+		return nil, domain.Unauthenticated("session revoked or expired: log in again")
+	}
+	return sess, nil
+}
+
 func (a *Authenticator) session(ctx context.Context, id string) (*store.Session, error) {
 	a.mu.RLock()
-	s, ok := a.sessions[id]
+	s, ok := a.sessions.get(id)
 	a.mu.RUnlock()
 	if ok {
 		return s, nil
@@ -185,7 +193,7 @@ func (a *Authenticator) session(ctx context.Context, id string) (*store.Session,
 
 func (a *Authenticator) user(ctx context.Context, uid string) (*domain.User, error) {
 	a.mu.RLock()
-	u, ok := a.users[uid]
+	u, ok := a.users.get(uid)
 	a.mu.RUnlock()
 	if ok {
 		return u, nil
@@ -199,29 +207,26 @@ func (a *Authenticator) user(ctx context.Context, uid string) (*domain.User, err
 // invalidation happened while it was being read: then the value may predate
 // the change, so it is returned for this request but not kept. A missing row
 // is remembered as nil.
-func load[T any](a *Authenticator, ctx context.Context, m map[string]*T, key string, read func(store.Tx) (*T, error)) (*T, error) {
+func load[T any](a *Authenticator, ctx context.Context, v *view[*T], key string, read func(store.Tx) (*T, error)) (*T, error) {
 	a.mu.RLock()
 	gen := a.gen
 	a.mu.RUnlock()
-	var v *T
+	var val *T
 	err := a.st.View(ctx, func(tx store.Tx) error {
 		var err error
-		v, err = read(tx)
+		val, err = read(tx)
 		return err
 	})
 	if domain.HasCode(err, domain.CodeNotFound) {
-		v, err = nil, nil
+		val, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
 	if a.gen == gen {
-		if len(m) >= maxCached {
-			clear(m)
-		}
-		m[key] = v
+		v.put(key, val)
 	}
 	a.mu.Unlock()
-	return v, nil
+	return val, nil
 }

@@ -57,7 +57,7 @@ func certRefused(fp, msg string) error {
 func (a *Authenticator) InvalidateCertBinding(fingerprint string) {
 	a.mu.Lock()
 	a.gen++
-	delete(a.bindings, fingerprint)
+	a.bindings.remove(fingerprint)
 	a.mu.Unlock()
 }
 
@@ -71,7 +71,7 @@ func (a *Authenticator) authenticateCert(ctx context.Context) (*Principal, error
 	}
 	fp := x509ca.Fingerprint(cert)
 	a.mu.RLock()
-	b, ok := a.bindings[fp]
+	b, ok := a.bindings.get(fp)
 	a.mu.RUnlock()
 	if !ok {
 		var err error

@@ -70,8 +70,14 @@ func AssertionIssuer(raw string) (string, error) {
 }
 
 // VerifyAssertion checks a client assertion signed with pub: EdDSA, iss and
-// sub equal, audience among "aud", exp present, in the future (within
-// leeway) and at most MaxAssertionLifetime after iat, and a jti.
+// sub equal, audience among "aud", a jti, exp present and in the future,
+// iat and nbf (when present) not in the future, and exp at most
+// MaxAssertionLifetime after both iat and now; "in the future" and "now"
+// allow leeway for the service's clock.
+//
+// Both bounds on exp are needed: exp - iat alone lets a service sign an
+// assertion today that is valid next year (iat and exp both ahead), and
+// exp - now alone lets a long-lived assertion through at its end.
 func VerifyAssertion(raw string, pub ed25519.PublicKey, audience string, now time.Time, leeway time.Duration) (*Assertion, error) {
 	if raw == "" || len(raw) > MaxSize {
 		return nil, assertionErr(ErrAssertionMalformed, "empty or too large")
@@ -101,9 +107,11 @@ func VerifyAssertion(raw string, pub ed25519.PublicKey, audience string, now tim
 		return nil, assertionErr(ErrAssertionExpired, "expired at "+exp.Format(time.RFC3339))
 	case w.NotBefore != nil && now.Add(leeway).Before(timeOf(w.NotBefore)):
 		return nil, assertionErr(ErrAssertionMalformed, "not valid yet (nbf)")
-	case iat.IsZero() && exp.Sub(now) > MaxAssertionLifetime+leeway,
+	case now.Add(leeway).Before(iat):
+		return nil, assertionErr(ErrAssertionLifetime, "issued in the future (iat "+iat.Format(time.RFC3339)+"): check the service's clock")
+	case exp.Sub(now) > MaxAssertionLifetime+leeway,
 		!iat.IsZero() && exp.Sub(iat) > MaxAssertionLifetime:
-		return nil, assertionErr(ErrAssertionLifetime, "exp may be at most 5 minutes after iat")
+		return nil, assertionErr(ErrAssertionLifetime, "exp may be at most 5 minutes after iat and after now")
 	}
 	return &Assertion{Service: w.Issuer, ID: w.ID, Expiry: exp}, nil
 }

@@ -1,6 +1,7 @@
 // Package httpserver assembles Trellis's HTTP surface: the API, health and
-// readiness, metrics, the token key set; and the middleware every request
-// passes through (request id, size limit, panic recovery, logging).
+// readiness, metrics, the token key set; the middleware every request
+// passes through (request id, size and time limits on its body, panic
+// recovery, logging); and a listener that bounds each client's connections.
 package httpserver
 
 import (
@@ -21,6 +22,11 @@ import (
 // message is tighter.
 const MaxBodyBytes = 16 << 20
 
+// DefaultBodyTimeout is how long a request body may take to arrive: a
+// whole MaxBodyBytes body at about 2.2 Mbit/s, far longer than any
+// operation's few kilobytes need.
+const DefaultBodyTimeout = time.Minute
+
 // Options for the handler.
 type Options struct {
 	// API serves the Connect routes; it is mounted at "/".
@@ -36,6 +42,16 @@ type Options struct {
 	// of sshd's TrustedUserCAKeys file, served to sites without
 	// credentials at GET /ssh/trusted-user-ca-keys.
 	SSHUserCA func() (string, error)
+
+	// BodyTimeout bounds how long a request's body may take to arrive
+	// after its headers (which the server's ReadHeaderTimeout bounds): a
+	// client trickling a body a byte at a time would otherwise hold a
+	// connection and a handler without end. Zero: DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// Streaming reports whether a path is a streaming procedure (such as
+	// /trellis.v1.Notifications/Watch), whose body lasts as long as the
+	// stream: BodyTimeout does not apply to it. nil: none is.
+	Streaming func(path string) bool
 }
 
 // Handler returns the server's root handler.
@@ -85,21 +101,50 @@ func Handler(o Options) http.Handler {
 			_, _ = w.Write([]byte(line + "\n"))
 		})
 	}
-	return middleware(mux, o.Log)
+	return middleware(mux, o)
 }
 
+// HSTS is the Strict-Transport-Security of every answer over TLS: a year,
+// for this host only (others under its domain may not speak HTTPS).
+const HSTS = "max-age=31536000"
+
 // middleware gives each request an id (the caller's X-Request-Id when it is
-// safe to log), bounds its body, recovers panics and logs it. Headers are
-// never logged: they carry credentials.
-func middleware(next http.Handler, log *slog.Logger) http.Handler {
+// safe to log), sets the security headers of its answer, bounds its body in
+// size and time, recovers panics and logs it. Headers are never logged:
+// they carry credentials.
+func middleware(next http.Handler, o Options) http.Handler {
+	log := o.Log
+	bodyTimeout := o.BodyTimeout
+	if bodyTimeout <= 0 {
+		bodyTimeout = DefaultBodyTimeout
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := requestid.Accept(r.Header.Get("X-Request-Id"))
-		w.Header().Set("X-Request-Id", id)
+		h := w.Header()
+		h.Set("X-Request-Id", id)
+		// No answer is to be sniffed into another type, nor kept by a
+		// cache unless its handler says so (the key set, the SSH CA):
+		// the API's and the OpenID Connect provider's answers carry
+		// tokens, certificates and secrets.
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", HSTS)
+		}
 		ctx := requestid.With(r.Context(), id)
 		r = r.WithContext(ctx)
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
+		if r.ContentLength != 0 && (o.Streaming == nil || !o.Streaming(r.URL.Path)) {
+			// Reads of the body fail past the deadline: on HTTP/1 the
+			// connection's, which net/http clears once the body is
+			// read (so a handler working longer keeps its context,
+			// TestHandlerOutlivesBodyTimeout), on HTTP/2 this
+			// stream's. A writer without deadlines (a test's
+			// recorder) is left as it is.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 		}
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
