@@ -83,7 +83,7 @@ func (e *TokenRefusal) Unwrap() error { return e.Err }
 // rows (nil for an unknown id), invalidated through the change feed, and
 // when each token's last use was written.
 type apiTokens struct {
-	rows    *view[*store.APIToken]
+	rows    *view[*domain.APIToken]
 	mu      sync.Mutex
 	touched *view[time.Time]
 }
@@ -139,14 +139,14 @@ func (a *Authenticator) authenticateAPIToken(ctx context.Context, raw string) (*
 	}, nil
 }
 
-func (a *Authenticator) apiToken(ctx context.Context, id string) (*store.APIToken, error) {
+func (a *Authenticator) apiToken(ctx context.Context, id string) (*domain.APIToken, error) {
 	a.mu.RLock()
 	t, ok := a.tokens.rows.get(id)
 	a.mu.RUnlock()
 	if ok {
 		return t, nil
 	}
-	return load(a, ctx, a.tokens.rows, id, func(tx store.Tx) (*store.APIToken, error) {
+	return load(a, ctx, a.tokens.rows, id, func(tx store.Tx) (*domain.APIToken, error) {
 		return tx.APITokens().Get(ctx, id)
 	})
 }

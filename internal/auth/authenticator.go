@@ -25,7 +25,7 @@ type Authenticator struct {
 
 	mu       sync.RWMutex
 	gen      uint64 // bumped by every invalidation; see load
-	sessions *view[*store.Session]
+	sessions *view[*domain.Session]
 	users    *view[*domain.User]
 	tokens   apiTokens                 // API tokens (apitoken.go); rows guarded by mu
 	services *view[*store.Service]     // registered services (acting.go)
@@ -48,9 +48,9 @@ func NewAuthenticator(v *token.Verifier, st store.Store, now func() time.Time) *
 	}
 	return &Authenticator{
 		verifier: v, st: st, now: now,
-		sessions: newView[*store.Session](maxCached),
+		sessions: newView[*domain.Session](maxCached),
 		users:    newView[*domain.User](maxCached),
-		tokens:   apiTokens{rows: newView[*store.APIToken](maxCached), touched: newView[time.Time](maxCached)},
+		tokens:   apiTokens{rows: newView[*domain.APIToken](maxCached), touched: newView[time.Time](maxCached)},
 		services: newView[*store.Service](maxCached),
 		bindings: newView[*store.CertBinding](maxCached),
 	}
@@ -168,7 +168,7 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Pri
 
 // liveSession is the revocation check of every request with an access
 // token: the token's session exists, is live at now, and is uid's.
-func (a *Authenticator) liveSession(ctx context.Context, id, uid string, now time.Time) (*store.Session, error) {
+func (a *Authenticator) liveSession(ctx context.Context, id, uid string, now time.Time) (*domain.Session, error) {
 	sess, err := a.session(ctx, id)
 	if err != nil {
 		return nil, err
@@ -179,14 +179,14 @@ func (a *Authenticator) liveSession(ctx context.Context, id, uid string, now tim
 	return sess, nil
 }
 
-func (a *Authenticator) session(ctx context.Context, id string) (*store.Session, error) {
+func (a *Authenticator) session(ctx context.Context, id string) (*domain.Session, error) {
 	a.mu.RLock()
 	s, ok := a.sessions.get(id)
 	a.mu.RUnlock()
 	if ok {
 		return s, nil
 	}
-	return load(a, ctx, a.sessions, id, func(tx store.Tx) (*store.Session, error) {
+	return load(a, ctx, a.sessions, id, func(tx store.Tx) (*domain.Session, error) {
 		return tx.Sessions().Get(ctx, id)
 	})
 }

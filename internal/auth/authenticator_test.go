@@ -17,20 +17,20 @@ import (
 type sessionStore struct {
 	store.Store
 	mu       sync.Mutex
-	sessions map[string]*store.Session
+	sessions map[string]*domain.Session
 	reads    map[string]int
 	during   func(id string) // runs inside a read, as a concurrent change would
 }
 
 func newSessionStore() *sessionStore {
-	return &sessionStore{sessions: map[string]*store.Session{}, reads: map[string]int{}}
+	return &sessionStore{sessions: map[string]*domain.Session{}, reads: map[string]int{}}
 }
 
 func (s *sessionStore) View(_ context.Context, fn func(store.Tx) error) error {
 	return fn(sessionTx{s: s})
 }
 
-func (s *sessionStore) set(sess *store.Session) {
+func (s *sessionStore) set(sess *domain.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cp := *sess
@@ -55,7 +55,7 @@ type sessionRows struct {
 	s *sessionStore
 }
 
-func (r sessionRows) Get(_ context.Context, id string) (*store.Session, error) {
+func (r sessionRows) Get(_ context.Context, id string) (*domain.Session, error) {
 	r.s.mu.Lock()
 	r.s.reads[id]++
 	sess, ok := r.s.sessions[id]
@@ -78,11 +78,11 @@ func TestSessionViewKeepsWhatIsUsed(t *testing.T) {
 	ctx := context.Background()
 	st := newSessionStore()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	st.set(&store.Session{ID: "hot", UID: "ann", ExpiresAt: now.Add(time.Hour)})
+	st.set(&domain.Session{ID: "hot", UID: "ann", ExpiresAt: now.Add(time.Hour)})
 	a := NewAuthenticator(nil, st, func() time.Time { return now })
 	// A small view, to be quick; maxCached behaves the same.
 	const limit = 256
-	a.sessions = newView[*store.Session](limit)
+	a.sessions = newView[*domain.Session](limit)
 	// Sessions read once each (unknown ids here, remembered as nil, which
 	// costs the view the same), with the hot one between them.
 	for i := range 10 * limit {
@@ -111,7 +111,7 @@ func TestSessionViewFollowsChanges(t *testing.T) {
 	ctx := context.Background()
 	st := newSessionStore()
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-	live := &store.Session{ID: "s1", UID: "ann", ExpiresAt: now.Add(time.Hour)}
+	live := &domain.Session{ID: "s1", UID: "ann", ExpiresAt: now.Add(time.Hour)}
 	st.set(live)
 	a := NewAuthenticator(nil, st, func() time.Time { return now })
 	check := func(wantLive bool, wantReads int) {

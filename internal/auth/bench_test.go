@@ -110,7 +110,7 @@ func revocationStore(b *testing.B, live, revoked int, now time.Time) (*countingS
 		err := db.Update(ctx, func(tx store.Tx) error {
 			for i := lo; i < min(lo+batch, total); i++ {
 				ids[i], uids[i] = fmt.Sprintf("s%07d", i), fmt.Sprintf("u%05d", i%users)
-				s := &store.Session{ID: ids[i], UID: uids[i], CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+				s := &domain.Session{ID: ids[i], UID: uids[i], CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
 				if i < revoked {
 					s.RevokedAt = now
 				}

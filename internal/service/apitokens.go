@@ -37,7 +37,7 @@ func apiTokenObject(name string) string { return "api_token:" + name }
 // CreateAPIToken creates an API token for the caller and returns it, the
 // only time it is shown, with what is stored of it. expires nil means the
 // default lifetime.
-func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name string, scopes []string, expires *time.Duration) (string, *store.APIToken, error) {
+func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name string, scopes []string, expires *time.Duration) (string, *domain.APIToken, error) {
 	if err := s.authorize(ctx, p, opAuthCreateAPIToken, policy.None); err != nil {
 		return "", nil, err
 	}
@@ -62,7 +62,7 @@ func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name s
 	}
 	now := s.now()
 	tok, id, hash := auth.NewAPIToken()
-	t := &store.APIToken{
+	t := &domain.APIToken{
 		ID: id, UID: p.UID, Name: name, Scopes: policy.EncodeScopes(scopes), SecretHash: hash,
 		CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
@@ -82,11 +82,11 @@ func (s *Accounts) CreateAPIToken(ctx context.Context, p *auth.Principal, name s
 }
 
 // ListAPITokens lists the caller's API tokens.
-func (s *Accounts) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*store.APIToken, error) {
+func (s *Accounts) ListAPITokens(ctx context.Context, p *auth.Principal) ([]*domain.APIToken, error) {
 	if err := s.authorize(ctx, p, opAuthListAPITokens, policy.None); err != nil {
 		return nil, err
 	}
-	var out []*store.APIToken
+	var out []*domain.APIToken
 	err := s.view(ctx, func(tx store.Tx) (err error) {
 		out, err = tx.APITokens().List(ctx, p.UID)
 		return err

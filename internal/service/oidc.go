@@ -74,7 +74,7 @@ func validateRedirectURI(field, raw string) error {
 
 // AddOIDCClient registers an OpenID Connect client; a confidential one
 // gets a secret, returned this once.
-func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name string, redirectURIs []string, public bool) (*store.OIDCClient, string, error) {
+func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name string, redirectURIs []string, public bool) (*domain.OIDCClient, string, error) {
 	if err := s.authorize(ctx, p, opOidcClientsAddClient, policy.None); err != nil {
 		return nil, "", err
 	}
@@ -100,7 +100,7 @@ func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name 
 	if err := vs.Err(); err != nil {
 		return nil, "", err
 	}
-	c := &store.OIDCClient{ID: name, RedirectURIs: slices.Clone(redirectURIs), CreatedAt: s.now()}
+	c := &domain.OIDCClient{ID: name, RedirectURIs: slices.Clone(redirectURIs), CreatedAt: s.now()}
 	var secret string
 	if !public {
 		secret, c.SecretHash = newSecret()
@@ -117,11 +117,11 @@ func (s *Federation) AddOIDCClient(ctx context.Context, p *auth.Principal, name 
 }
 
 // ListOIDCClients lists the registered clients.
-func (s *Federation) ListOIDCClients(ctx context.Context, p *auth.Principal) ([]*store.OIDCClient, error) {
+func (s *Federation) ListOIDCClients(ctx context.Context, p *auth.Principal) ([]*domain.OIDCClient, error) {
 	if err := s.authorize(ctx, p, opOidcClientsListClients, policy.None); err != nil {
 		return nil, err
 	}
-	return viewOf(ctx, s.base, func(tx store.Tx) ([]*store.OIDCClient, error) { return tx.OIDC().ListClients(ctx) })
+	return viewOf(ctx, s.base, func(tx store.Tx) ([]*domain.OIDCClient, error) { return tx.OIDC().ListClients(ctx) })
 }
 
 // RemoveOIDCClient removes a client with its tokens and pending codes.
@@ -139,15 +139,15 @@ func (s *Federation) RemoveOIDCClient(ctx context.Context, p *auth.Principal, na
 // client, the user's password or a code proves each step.
 
 // OIDCClient returns a registered client, or domain not-found.
-func (s *Federation) OIDCClient(ctx context.Context, p *auth.Principal, id string) (*store.OIDCClient, error) {
+func (s *Federation) OIDCClient(ctx context.Context, p *auth.Principal, id string) (*domain.OIDCClient, error) {
 	if err := s.authorize(ctx, p, opOIDCClient, policy.None); err != nil {
 		return nil, err
 	}
 	return s.oidcClient(ctx, id)
 }
 
-func (s *Federation) oidcClient(ctx context.Context, id string) (*store.OIDCClient, error) {
-	return viewOf(ctx, s.base, func(tx store.Tx) (*store.OIDCClient, error) { return tx.OIDC().GetClient(ctx, id) })
+func (s *Federation) oidcClient(ctx context.Context, id string) (*domain.OIDCClient, error) {
+	return viewOf(ctx, s.base, func(tx store.Tx) (*domain.OIDCClient, error) { return tx.OIDC().GetClient(ctx, id) })
 }
 
 // errBadClient is the one answer to an unknown client and a wrong secret.

@@ -291,7 +291,7 @@ func (s *Federation) ExchangeToken(ctx context.Context, p *auth.Principal, x Exc
 		return refuse(exchangeRefusal("subject token is exchanged", nil, "subject_token was itself issued by an exchange: present the user's own access token"))
 	}
 	var u *domain.User
-	var sess *store.Session
+	var sess *domain.Session
 	if err := s.view(ctx, func(tx store.Tx) (err error) {
 		if u, err = tx.Users().Get(ctx, uid); err != nil {
 			return err

@@ -200,7 +200,7 @@ func (s *Accounts) recordLoginFailure(ctx context.Context, op, uid string, now t
 // openSession creates a session for uid and signs its first access token.
 func (s *Accounts) openSession(ctx context.Context, tx store.Tx, uid string, now time.Time) (*Tokens, error) {
 	refresh, refreshHash := newSecret()
-	sess := &store.Session{
+	sess := &domain.Session{
 		ID:          newID(),
 		UID:         uid,
 		CreatedAt:   now,
@@ -214,7 +214,7 @@ func (s *Accounts) openSession(ctx context.Context, tx store.Tx, uid string, now
 	return s.tokensFor(sess, refresh, now)
 }
 
-func (s *Accounts) tokensFor(sess *store.Session, refresh string, now time.Time) (*Tokens, error) {
+func (s *Accounts) tokensFor(sess *domain.Session, refresh string, now time.Time) (*Tokens, error) {
 	exp := min64(now.Add(s.cfg.AccessTokenTTL), sess.ExpiresAt)
 	access, err := token.Sign(s.keys, token.Claims{
 		Issuer:    s.cfg.Issuer,
@@ -309,7 +309,7 @@ func (s *Accounts) Refresh(ctx context.Context, p *auth.Principal, refresh strin
 	}
 	now := s.now()
 	h := hashSecret(refresh)
-	var sess *store.Session
+	var sess *domain.Session
 	if err := s.view(ctx, func(tx store.Tx) error {
 		var err error
 		sess, err = tx.Sessions().GetByRefreshHash(ctx, h)

@@ -35,7 +35,7 @@ const (
 )
 
 // AddSSHKey registers an SSH public key with uid's account.
-func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicKey string) (*store.SSHKey, error) {
+func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, publicKey string) (*domain.SSHKey, error) {
 	if err := s.authorize(ctx, p, opUsersAddSSHKey, policy.Account("uid", uid)); err != nil {
 		return nil, err
 	}
@@ -46,7 +46,7 @@ func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, public
 	if err != nil {
 		return nil, err
 	}
-	k := &store.SSHKey{
+	k := &domain.SSHKey{
 		UID: uid, Fingerprint: uk.Fingerprint, Type: uk.Type, Bits: uk.Bits, Comment: uk.Comment,
 		PublicKey: uk.AuthorizedKey(), CreatedAt: s.now(),
 	}
@@ -68,14 +68,14 @@ func (s *Accounts) AddSSHKey(ctx context.Context, p *auth.Principal, uid, public
 }
 
 // ListSSHKeys returns uid's SSH public keys, oldest first.
-func (s *Accounts) ListSSHKeys(ctx context.Context, p *auth.Principal, uid string) ([]*store.SSHKey, error) {
+func (s *Accounts) ListSSHKeys(ctx context.Context, p *auth.Principal, uid string) ([]*domain.SSHKey, error) {
 	if err := s.authorize(ctx, p, opUsersListSSHKeys, policy.Account("uid", uid)); err != nil {
 		return nil, err
 	}
 	if uid == "" {
 		uid = p.UID
 	}
-	var ks []*store.SSHKey
+	var ks []*domain.SSHKey
 	err := s.view(ctx, func(tx store.Tx) error {
 		// An unknown account is "not found", not an empty list.
 		if _, err := tx.Users().Get(ctx, uid); err != nil {

@@ -2,20 +2,9 @@ package store
 
 import (
 	"context"
+	"github.com/trellis-testbed/trellis/internal/domain"
 	"time"
 )
-
-// OIDCClient is a web service registered to log Trellis users in through
-// Trellis's OpenID Connect provider.
-type OIDCClient struct {
-	ID string // the client_id; a name like a uid
-	// SecretHash is SHA-256 of the client secret of a confidential client;
-	// nil for a public client (a native or browser app), which proves
-	// itself by PKCE alone.
-	SecretHash   []byte
-	RedirectURIs []string // exact matches only
-	CreatedAt    time.Time
-}
 
 // OIDCAuthRequest is an authorization request, from the client's redirect
 // to the provider until its code is redeemed or it expires.
@@ -57,11 +46,11 @@ type OIDCToken struct {
 type OIDC interface {
 	// CreateClient stores a client; domain already-exists naming the field
 	// "name" when the id is taken.
-	CreateClient(ctx context.Context, c *OIDCClient) error
+	CreateClient(ctx context.Context, c *domain.OIDCClient) error
 	// GetClient returns the client, or domain not-found.
-	GetClient(ctx context.Context, id string) (*OIDCClient, error)
+	GetClient(ctx context.Context, id string) (*domain.OIDCClient, error)
 	// ListClients returns every client, by id.
-	ListClients(ctx context.Context) ([]*OIDCClient, error)
+	ListClients(ctx context.Context) ([]*domain.OIDCClient, error)
 	// DeleteClient removes a client with its pending requests and its
 	// tokens; domain not-found when there is none.
 	DeleteClient(ctx context.Context, id string) error

@@ -102,32 +102,13 @@ type Profiles interface {
 	Set(ctx context.Context, kind, id string, values map[string]string) error
 }
 
-// Session is a login. Tokens name it by ID; revoking it refuses them all.
-type Session struct {
-	ID          string
-	UID         string
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	RevokedAt   time.Time // zero while live
-	RefreshHash []byte    // SHA-256 of the current refresh token
-	// PrevRefreshHash is the refresh token just replaced; presenting it
-	// again means it was stolen.
-	PrevRefreshHash []byte
-	LastSeenAt      time.Time
-}
-
-// Live reports whether the session still authenticates at now.
-func (s *Session) Live(now time.Time) bool {
-	return s.RevokedAt.IsZero() && now.Before(s.ExpiresAt)
-}
-
 // Sessions holds logins.
 type Sessions interface {
-	Create(ctx context.Context, s *Session) error
-	Get(ctx context.Context, id string) (*Session, error)
+	Create(ctx context.Context, s *domain.Session) error
+	Get(ctx context.Context, id string) (*domain.Session, error)
 	// GetByRefreshHash finds the session whose current or previous refresh
 	// token hashes to h.
-	GetByRefreshHash(ctx context.Context, h []byte) (*Session, error)
+	GetByRefreshHash(ctx context.Context, h []byte) (*domain.Session, error)
 	// RotateRefresh replaces the refresh hash when it still equals old:
 	// of two concurrent refreshes with one token, exactly one succeeds, the
 	// other gets domain aborted.
@@ -138,7 +119,7 @@ type Sessions interface {
 	RevokeUser(ctx context.Context, uid string, at time.Time) ([]string, error)
 	// ListRevokedSince lists sessions revoked at or after since that have not
 	// expired by now: what a replica needs to refuse their tokens.
-	ListRevokedSince(ctx context.Context, since, now time.Time) ([]*Session, error)
+	ListRevokedSince(ctx context.Context, since, now time.Time) ([]*domain.Session, error)
 	// DeleteExpired removes sessions that expired before the cutoff.
 	DeleteExpired(ctx context.Context, before time.Time) (int, error)
 }
@@ -281,29 +262,16 @@ type Leases interface {
 	Release(ctx context.Context, name, holder string) error
 }
 
-// SSHKey is an SSH public key registered to a user. Its fingerprint is
-// unique across all users: a certificate is issued for a key to the one user
-// who holds it, which two holders would make ambiguous.
-type SSHKey struct {
-	UID         string
-	Fingerprint string // "SHA256:…", as ssh-keygen -l prints it
-	Type        string // "ssh-ed25519", "ecdsa-sha2-nistp256", …
-	Bits        int
-	Comment     string
-	PublicKey   string // authorized_keys form without comment
-	CreatedAt   time.Time
-}
-
 // SSHKeys holds users' SSH public keys.
 type SSHKeys interface {
 	// Create registers a key. It returns domain already-exists naming the
 	// field "public_key" when any user holds a key with this fingerprint.
-	Create(ctx context.Context, k *SSHKey) error
+	Create(ctx context.Context, k *domain.SSHKey) error
 	// Get returns the key with this fingerprint, whoever holds it, or
 	// domain not-found.
-	Get(ctx context.Context, fingerprint string) (*SSHKey, error)
+	Get(ctx context.Context, fingerprint string) (*domain.SSHKey, error)
 	// List returns uid's keys, oldest first.
-	List(ctx context.Context, uid string) ([]*SSHKey, error)
+	List(ctx context.Context, uid string) ([]*domain.SSHKey, error)
 	// Delete removes uid's key with this fingerprint; domain not-found when
 	// uid holds no such key (another user's key included).
 	Delete(ctx context.Context, uid, fingerprint string) error
@@ -403,36 +371,22 @@ type Challenges interface {
 // ChangeAPIToken is the change kind of an API token, keyed by its id.
 const ChangeAPIToken = "api_token"
 
-// APIToken is a user's token for automation. Only a hash of its secret is
-// stored: the token itself is shown once, when it is created.
-type APIToken struct {
-	ID         string // the lookup key, part of the token; not secret
-	UID        string
-	Name       string // unique among uid's tokens
-	Scopes     string // as the policy layer encodes them
-	SecretHash []byte // SHA-256 of the secret
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
-	LastUsedAt time.Time // zero when never used
-	RevokedAt  time.Time // zero unless revoked
-}
-
 // APITokens holds API tokens.
 type APITokens interface {
 	// Create stores a token; domain already-exists naming the field "name"
 	// when uid holds a token of that name (revoked or expired included),
 	// domain not-found when there is no such user.
-	Create(ctx context.Context, t *APIToken) error
+	Create(ctx context.Context, t *domain.APIToken) error
 	// Get returns the token with this id, or domain not-found.
-	Get(ctx context.Context, id string) (*APIToken, error)
+	Get(ctx context.Context, id string) (*domain.APIToken, error)
 	// GetByName returns uid's token of that name, or domain not-found.
-	GetByName(ctx context.Context, uid, name string) (*APIToken, error)
+	GetByName(ctx context.Context, uid, name string) (*domain.APIToken, error)
 	// List returns uid's tokens, oldest first.
-	List(ctx context.Context, uid string) ([]*APIToken, error)
+	List(ctx context.Context, uid string) ([]*domain.APIToken, error)
 	// Revoke marks uid's token of that name revoked at now (a token revoked
 	// already keeps its first time) and returns it; domain not-found when
 	// uid holds no such token.
-	Revoke(ctx context.Context, uid, name string, now time.Time) (*APIToken, error)
+	Revoke(ctx context.Context, uid, name string, now time.Time) (*domain.APIToken, error)
 	// Touch records a use at now, unless a later use is recorded already.
 	// A missing token is no error.
 	Touch(ctx context.Context, id string, now time.Time) error

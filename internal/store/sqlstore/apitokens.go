@@ -9,15 +9,14 @@ import (
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 type apiTokens struct{ *tx }
 
 const apiTokenColumns = "id, uid, name, scopes, secret_hash, created_at, expires_at, last_used_at, revoked_at"
 
-func scanAPIToken(row interface{ Scan(...any) error }) (*store.APIToken, error) {
-	var t store.APIToken
+func scanAPIToken(row interface{ Scan(...any) error }) (*domain.APIToken, error) {
+	var t domain.APIToken
 	var created, expires, used, revoked int64
 	if err := row.Scan(&t.ID, &t.UID, &t.Name, &t.Scopes, &t.SecretHash, &created, &expires, &used, &revoked); err != nil {
 		return nil, err
@@ -27,7 +26,7 @@ func scanAPIToken(row interface{ Scan(...any) error }) (*store.APIToken, error) 
 	return &t, nil
 }
 
-func (s apiTokens) Create(ctx context.Context, t *store.APIToken) error {
+func (s apiTokens) Create(ctx context.Context, t *domain.APIToken) error {
 	err := s.guard(ctx, func() error {
 		_, err := s.exec(ctx, "INSERT INTO api_tokens ("+apiTokenColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			t.ID, t.UID, t.Name, t.Scopes, append([]byte{}, t.SecretHash...), micros(t.CreatedAt), micros(t.ExpiresAt),
@@ -56,7 +55,7 @@ func (s apiTokens) Create(ctx context.Context, t *store.APIToken) error {
 	return fmt.Errorf("sqlstore: create api token: %w", err)
 }
 
-func (s apiTokens) Get(ctx context.Context, id string) (*store.APIToken, error) {
+func (s apiTokens) Get(ctx context.Context, id string) (*domain.APIToken, error) {
 	t, err := scanAPIToken(s.queryRow(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.NotFound("API token not found")
@@ -67,7 +66,7 @@ func (s apiTokens) Get(ctx context.Context, id string) (*store.APIToken, error) 
 	return t, nil
 }
 
-func (s apiTokens) GetByName(ctx context.Context, uid, name string) (*store.APIToken, error) {
+func (s apiTokens) GetByName(ctx context.Context, uid, name string) (*domain.APIToken, error) {
 	t, err := scanAPIToken(s.queryRow(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE uid = ? AND name = ?", uid, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.NotFound("user %q has no API token named %q", uid, name)
@@ -78,13 +77,13 @@ func (s apiTokens) GetByName(ctx context.Context, uid, name string) (*store.APIT
 	return t, nil
 }
 
-func (s apiTokens) List(ctx context.Context, uid string) ([]*store.APIToken, error) {
+func (s apiTokens) List(ctx context.Context, uid string) ([]*domain.APIToken, error) {
 	rows, err := s.query(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE uid = ? ORDER BY created_at, name", uid)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list api tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []*store.APIToken
+	var out []*domain.APIToken
 	for rows.Next() {
 		t, err := scanAPIToken(rows)
 		if err != nil {
@@ -98,7 +97,7 @@ func (s apiTokens) List(ctx context.Context, uid string) ([]*store.APIToken, err
 	return out, nil
 }
 
-func (s apiTokens) Revoke(ctx context.Context, uid, name string, now time.Time) (*store.APIToken, error) {
+func (s apiTokens) Revoke(ctx context.Context, uid, name string, now time.Time) (*domain.APIToken, error) {
 	if _, err := s.exec(ctx, "UPDATE api_tokens SET revoked_at = ? WHERE uid = ? AND name = ? AND revoked_at = 0",
 		micros(now), uid, name); err != nil {
 		return nil, fmt.Errorf("sqlstore: revoke api token: %w", err)

@@ -34,8 +34,8 @@ func nilIfEmpty(b []byte) []byte {
 
 const oidcClientColumns = "id, secret_hash, redirect_uris, created_at"
 
-func scanOIDCClient(row scanner) (*store.OIDCClient, error) {
-	var c store.OIDCClient
+func scanOIDCClient(row scanner) (*domain.OIDCClient, error) {
+	var c domain.OIDCClient
 	var uris string
 	var created int64
 	if err := row.Scan(&c.ID, &c.SecretHash, &uris, &created); err != nil {
@@ -47,7 +47,7 @@ func scanOIDCClient(row scanner) (*store.OIDCClient, error) {
 	return &c, nil
 }
 
-func (o oidc) CreateClient(ctx context.Context, c *store.OIDCClient) error {
+func (o oidc) CreateClient(ctx context.Context, c *domain.OIDCClient) error {
 	err := o.guard(ctx, func() error {
 		_, err := o.exec(ctx, "INSERT INTO oidc_clients ("+oidcClientColumns+") VALUES (?, ?, ?, ?)",
 			c.ID, append([]byte{}, c.SecretHash...), words(c.RedirectURIs), micros(c.CreatedAt))
@@ -67,7 +67,7 @@ func (o oidc) CreateClient(ctx context.Context, c *store.OIDCClient) error {
 	return nil
 }
 
-func (o oidc) GetClient(ctx context.Context, id string) (*store.OIDCClient, error) {
+func (o oidc) GetClient(ctx context.Context, id string) (*domain.OIDCClient, error) {
 	c, err := scanOIDCClient(o.queryRow(ctx, "SELECT "+oidcClientColumns+" FROM oidc_clients WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.NotFound("OpenID Connect client %q not found", id)
@@ -78,7 +78,7 @@ func (o oidc) GetClient(ctx context.Context, id string) (*store.OIDCClient, erro
 	return c, nil
 }
 
-func (o oidc) ListClients(ctx context.Context) ([]*store.OIDCClient, error) {
+func (o oidc) ListClients(ctx context.Context) ([]*domain.OIDCClient, error) {
 	out, err := collect(ctx, o.tx, scanOIDCClient, "SELECT "+oidcClientColumns+" FROM oidc_clients ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list oidc clients: %w", err)

@@ -16,8 +16,8 @@ type sessions struct{ *tx }
 
 const sessionColumns = "id, uid, created_at, expires_at, revoked_at, refresh_hash, prev_refresh_hash, last_seen_at"
 
-func scanSession(row interface{ Scan(...any) error }) (*store.Session, error) {
-	var s store.Session
+func scanSession(row interface{ Scan(...any) error }) (*domain.Session, error) {
+	var s domain.Session
 	var created, expires, revoked, seen int64
 	if err := row.Scan(&s.ID, &s.UID, &created, &expires, &revoked,
 		&s.RefreshHash, &s.PrevRefreshHash, &seen); err != nil {
@@ -28,7 +28,7 @@ func scanSession(row interface{ Scan(...any) error }) (*store.Session, error) {
 	return &s, nil
 }
 
-func (s sessions) Create(ctx context.Context, ss *store.Session) error {
+func (s sessions) Create(ctx context.Context, ss *domain.Session) error {
 	err := s.guard(ctx, func() error {
 		_, err := s.exec(ctx, "INSERT INTO sessions ("+sessionColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 			ss.ID, ss.UID, micros(ss.CreatedAt), micros(ss.ExpiresAt), micros(ss.RevokedAt),
@@ -48,7 +48,7 @@ func (s sessions) Create(ctx context.Context, ss *store.Session) error {
 	return fmt.Errorf("sqlstore: create session: %w", err)
 }
 
-func (s sessions) Get(ctx context.Context, id string) (*store.Session, error) {
+func (s sessions) Get(ctx context.Context, id string) (*domain.Session, error) {
 	ss, err := scanSession(s.queryRow(ctx, "SELECT "+sessionColumns+" FROM sessions WHERE id = ?", id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.NotFound("session %q not found", id)
@@ -59,7 +59,7 @@ func (s sessions) Get(ctx context.Context, id string) (*store.Session, error) {
 	return ss, nil
 }
 
-func (s sessions) GetByRefreshHash(ctx context.Context, h []byte) (*store.Session, error) {
+func (s sessions) GetByRefreshHash(ctx context.Context, h []byte) (*domain.Session, error) {
 	if len(h) == 0 {
 		return nil, domain.NotFound("no session has this refresh token")
 	}
@@ -147,7 +147,7 @@ func (s sessions) RevokeUser(ctx context.Context, uid string, at time.Time) ([]s
 	return ids, nil
 }
 
-func (s sessions) ListRevokedSince(ctx context.Context, since, now time.Time) ([]*store.Session, error) {
+func (s sessions) ListRevokedSince(ctx context.Context, since, now time.Time) ([]*domain.Session, error) {
 	// revoked_at <> 0 matches the partial index's predicate.
 	rows, err := s.query(ctx, "SELECT "+sessionColumns+` FROM sessions
 		WHERE revoked_at <> 0 AND revoked_at >= ? AND expires_at > ? ORDER BY revoked_at, id`,
@@ -156,7 +156,7 @@ func (s sessions) ListRevokedSince(ctx context.Context, since, now time.Time) ([
 		return nil, fmt.Errorf("sqlstore: list revoked sessions: %w", err)
 	}
 	defer rows.Close()
-	var out []*store.Session
+	var out []*domain.Session
 	for rows.Next() {
 		ss, err := scanSession(rows)
 		if err != nil {

@@ -14,8 +14,8 @@ type sshKeys struct{ *tx }
 
 const sshKeyColumns = "fingerprint, uid, key_type, bits, comment, public_key, created_at"
 
-func scanSSHKey(row interface{ Scan(...any) error }) (*store.SSHKey, error) {
-	var k store.SSHKey
+func scanSSHKey(row interface{ Scan(...any) error }) (*domain.SSHKey, error) {
+	var k domain.SSHKey
 	var created int64
 	if err := row.Scan(&k.Fingerprint, &k.UID, &k.Type, &k.Bits, &k.Comment, &k.PublicKey, &created); err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func errSSHKeyTaken(fingerprint string) error {
 	}
 }
 
-func (s sshKeys) Create(ctx context.Context, k *store.SSHKey) error {
+func (s sshKeys) Create(ctx context.Context, k *domain.SSHKey) error {
 	err := s.guard(ctx, func() error {
 		_, err := s.exec(ctx, "INSERT INTO ssh_keys ("+sshKeyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 			k.Fingerprint, k.UID, k.Type, k.Bits, k.Comment, k.PublicKey, micros(k.CreatedAt))
@@ -52,7 +52,7 @@ func (s sshKeys) Create(ctx context.Context, k *store.SSHKey) error {
 	return fmt.Errorf("sqlstore: create ssh key: %w", err)
 }
 
-func (s sshKeys) Get(ctx context.Context, fingerprint string) (*store.SSHKey, error) {
+func (s sshKeys) Get(ctx context.Context, fingerprint string) (*domain.SSHKey, error) {
 	k, err := scanSSHKey(s.queryRow(ctx, "SELECT "+sshKeyColumns+" FROM ssh_keys WHERE fingerprint = ?", fingerprint))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.NotFound("SSH key %s not found", fingerprint)
@@ -63,13 +63,13 @@ func (s sshKeys) Get(ctx context.Context, fingerprint string) (*store.SSHKey, er
 	return k, nil
 }
 
-func (s sshKeys) List(ctx context.Context, uid string) ([]*store.SSHKey, error) {
+func (s sshKeys) List(ctx context.Context, uid string) ([]*domain.SSHKey, error) {
 	rows, err := s.query(ctx, "SELECT "+sshKeyColumns+" FROM ssh_keys WHERE uid = ? ORDER BY created_at, fingerprint", uid)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list ssh keys: %w", err)
 	}
 	defer rows.Close()
-	var out []*store.SSHKey
+	var out []*domain.SSHKey
 	for rows.Next() {
 		k, err := scanSSHKey(rows)
 		if err != nil {

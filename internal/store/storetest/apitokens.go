@@ -10,8 +10,8 @@ import (
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
-func newAPIToken(uid, id, name string, created int) *store.APIToken {
-	return &store.APIToken{
+func newAPIToken(uid, id, name string, created int) *domain.APIToken {
+	return &domain.APIToken{
 		ID: id, UID: uid, Name: name, Scopes: "read",
 		SecretHash: []byte("hash-of-" + id),
 		CreatedAt:  at(time.Duration(created) * hour),
@@ -19,9 +19,9 @@ func newAPIToken(uid, id, name string, created int) *store.APIToken {
 	}
 }
 
-func getAPIToken(t *testing.T, s store.Store, id string) *store.APIToken {
+func getAPIToken(t *testing.T, s store.Store, id string) *domain.APIToken {
 	t.Helper()
-	var tok *store.APIToken
+	var tok *domain.APIToken
 	view(t, s, func(ctx context.Context, tx store.Tx) (err error) {
 		tok, err = tx.APITokens().Get(ctx, id)
 		return err
@@ -36,7 +36,7 @@ var apiTokenTests = []test{
 		a2.Scopes = "trellis.v1.Experiments/*"
 		b1 := newAPIToken("bob", "id-b1", "ci", 2) // names are per user
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
-			for _, k := range []*store.APIToken{a2, b1, a1} {
+			for _, k := range []*domain.APIToken{a2, b1, a1} {
 				ok(t, tx.APITokens().Create(ctx, k))
 			}
 			return nil
@@ -47,7 +47,7 @@ var apiTokenTests = []test{
 		view(t, s, func(ctx context.Context, tx store.Tx) error {
 			got, err := tx.APITokens().List(ctx, "alice")
 			ok(t, err)
-			if want := []*store.APIToken{a1, a2}; !reflect.DeepEqual(got, want) {
+			if want := []*domain.APIToken{a1, a2}; !reflect.DeepEqual(got, want) {
 				t.Errorf("List(alice) = %+v, want oldest first %+v", got, want)
 			}
 			got1, err := tx.APITokens().GetByName(ctx, "bob", "ci")

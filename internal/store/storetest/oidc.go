@@ -9,8 +9,8 @@ import (
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
-func oidcClient(id string, secret bool) *store.OIDCClient {
-	c := &store.OIDCClient{ID: id, RedirectURIs: []string{"https://" + id + ".example/callback", "http://127.0.0.1:8000/cb"}, CreatedAt: at(0)}
+func oidcClient(id string, secret bool) *domain.OIDCClient {
+	c := &domain.OIDCClient{ID: id, RedirectURIs: []string{"https://" + id + ".example/callback", "http://127.0.0.1:8000/cb"}, CreatedAt: at(0)}
 	if secret {
 		c.SecretHash = []byte("hash-of-" + id)
 	}
@@ -56,7 +56,7 @@ var oidcTests = []test{
 			wantCode(t, err, domain.CodeNotFound)
 			all, err := tx.OIDC().ListClients(ctx)
 			ok(t, err)
-			if want := []*store.OIDCClient{native, web}; !reflect.DeepEqual(all, want) {
+			if want := []*domain.OIDCClient{native, web}; !reflect.DeepEqual(all, want) {
 				t.Errorf("ListClients = %+v, want by id %+v", all, want)
 			}
 			return nil

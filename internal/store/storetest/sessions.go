@@ -15,8 +15,8 @@ import (
 
 const hour = time.Hour
 
-func newSession(id, uid string, expires time.Time) *store.Session {
-	return &store.Session{
+func newSession(id, uid string, expires time.Time) *domain.Session {
+	return &domain.Session{
 		ID: id, UID: uid, CreatedAt: t0, ExpiresAt: expires,
 		RefreshHash: []byte("refresh-" + id),
 	}
@@ -29,9 +29,9 @@ func newToken(hash, uid, purpose string) *store.OneTimeToken {
 	}
 }
 
-func getSession(t *testing.T, s store.Store, id string) *store.Session {
+func getSession(t *testing.T, s store.Store, id string) *domain.Session {
 	t.Helper()
-	var ss *store.Session
+	var ss *domain.Session
 	view(t, s, func(ctx context.Context, tx store.Tx) (err error) {
 		ss, err = tx.Sessions().Get(ctx, id)
 		return err
@@ -42,7 +42,7 @@ func getSession(t *testing.T, s store.Store, id string) *store.Session {
 var sessionTests = []test{
 	{"CreateGet", func(t *testing.T, s store.Store) {
 		createUsers(t, s, "alice")
-		want := &store.Session{
+		want := &domain.Session{
 			ID: "s1", UID: "alice", CreatedAt: t0, ExpiresAt: at(24 * hour),
 			RefreshHash: []byte{0, 1, 2, 255}, LastSeenAt: at(time.Minute),
 		}
@@ -78,7 +78,7 @@ var sessionTests = []test{
 			ok(t, tx.Sessions().Create(ctx, ss))
 			return tx.Sessions().Create(ctx, newSession("s2", "bob", at(hour))) // a bystander
 		})
-		byHash := func(tx store.Tx, ctx context.Context, h []byte) (*store.Session, error) {
+		byHash := func(tx store.Tx, ctx context.Context, h []byte) (*domain.Session, error) {
 			return tx.Sessions().GetByRefreshHash(ctx, h)
 		}
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
@@ -145,7 +145,7 @@ var sessionTests = []test{
 		createUsers(t, s, "alice", "bob")
 		now := at(2 * hour)
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
-			for _, ss := range []*store.Session{
+			for _, ss := range []*domain.Session{
 				newSession("live1", "alice", at(24*hour)),
 				newSession("live2", "alice", at(3*hour)),
 				newSession("revoked", "alice", at(24*hour)),
@@ -199,8 +199,8 @@ var sessionTests = []test{
 		view(t, s, func(ctx context.Context, tx store.Tx) error {
 			got, err := tx.Sessions().ListRevokedSince(ctx, since, now)
 			ok(t, err)
-			slices.SortFunc(got, func(a, b *store.Session) int { return a.RevokedAt.Compare(b.RevokedAt) })
-			if ids := fmtList(got, func(s *store.Session) string { return s.ID }); ids != "[atSince after]" {
+			slices.SortFunc(got, func(a, b *domain.Session) int { return a.RevokedAt.Compare(b.RevokedAt) })
+			if ids := fmtList(got, func(s *domain.Session) string { return s.ID }); ids != "[atSince after]" {
 				t.Errorf("ListRevokedSince = %s, want [atSince after]", ids)
 			}
 			return nil

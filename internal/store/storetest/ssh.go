@@ -12,16 +12,16 @@ import (
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
-func newSSHKey(uid, fp string, created int) *store.SSHKey {
-	return &store.SSHKey{
+func newSSHKey(uid, fp string, created int) *domain.SSHKey {
+	return &domain.SSHKey{
 		UID: uid, Fingerprint: "SHA256:" + fp, Type: "ssh-ed25519", Bits: 256, Comment: uid + "@laptop",
 		PublicKey: "ssh-ed25519 AAAA" + fp, CreatedAt: at(time.Duration(created) * hour),
 	}
 }
 
-func listSSHKeys(t *testing.T, s store.Store, uid string) []*store.SSHKey {
+func listSSHKeys(t *testing.T, s store.Store, uid string) []*domain.SSHKey {
 	t.Helper()
-	var ks []*store.SSHKey
+	var ks []*domain.SSHKey
 	view(t, s, func(ctx context.Context, tx store.Tx) (err error) {
 		ks, err = tx.SSHKeys().List(ctx, uid)
 		return err
@@ -49,12 +49,12 @@ var sshKeyTests = []test{
 		createUsers(t, s, "alice", "bob")
 		a1, a2, b1 := newSSHKey("alice", "a1", 0), newSSHKey("alice", "a2", 1), newSSHKey("bob", "b1", 2)
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
-			for _, k := range []*store.SSHKey{a2, b1, a1} {
+			for _, k := range []*domain.SSHKey{a2, b1, a1} {
 				ok(t, tx.SSHKeys().Create(ctx, k))
 			}
 			return nil
 		})
-		if got, want := listSSHKeys(t, s, "alice"), []*store.SSHKey{a1, a2}; !reflect.DeepEqual(got, want) {
+		if got, want := listSSHKeys(t, s, "alice"), []*domain.SSHKey{a1, a2}; !reflect.DeepEqual(got, want) {
 			t.Errorf("List(alice) = %+v, want oldest first %+v", got, want)
 		}
 		if got := listSSHKeys(t, s, "ghost"); len(got) != 0 {
@@ -80,7 +80,7 @@ var sshKeyTests = []test{
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
 			return tx.SSHKeys().Delete(ctx, "alice", a1.Fingerprint)
 		})
-		if got, want := listSSHKeys(t, s, "alice"), []*store.SSHKey{a2}; !reflect.DeepEqual(got, want) {
+		if got, want := listSSHKeys(t, s, "alice"), []*domain.SSHKey{a2}; !reflect.DeepEqual(got, want) {
 			t.Errorf("after Delete: %+v, want %+v", got, want)
 		}
 		err = tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {

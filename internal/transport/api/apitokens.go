@@ -9,11 +9,10 @@ import (
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
-	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // apiTokenToProto describes a token; the message has no field for its secret.
-func apiTokenToProto(t *store.APIToken) *trellisv1.APIToken {
+func apiTokenToProto(t *domain.APIToken) *trellisv1.APIToken {
 	return &trellisv1.APIToken{
 		Name: t.Name, Scopes: policy.DecodeScopes(t.Scopes),
 		CreatedAt: ts(t.CreatedAt), ExpiresAt: ts(t.ExpiresAt),

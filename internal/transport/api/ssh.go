@@ -8,10 +8,9 @@ import (
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/domain"
-	"github.com/trellis-testbed/trellis/internal/store"
 )
 
-func sshKeyToProto(k *store.SSHKey) *trellisv1.SSHKey {
+func sshKeyToProto(k *domain.SSHKey) *trellisv1.SSHKey {
 	return &trellisv1.SSHKey{
 		Uid: k.UID, Fingerprint: k.Fingerprint, Type: k.Type, Bits: int32(k.Bits),
 		Comment: k.Comment, PublicKey: k.PublicKey, CreatedAt: ts(k.CreatedAt),

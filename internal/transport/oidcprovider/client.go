@@ -1,13 +1,13 @@
 package oidcprovider
 
 import (
+	"github.com/trellis-testbed/trellis/internal/domain"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/trellis-testbed/trellis/internal/service"
-	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // client is a registered client as the library sees it. Every client uses
@@ -15,7 +15,7 @@ import (
 // application authenticating with client_secret_basic or _post, a public
 // one a native application proving itself by PKCE alone.
 type client struct {
-	c        *store.OIDCClient
+	c        *domain.OIDCClient
 	loginURL func(requestID string) string
 }
 
