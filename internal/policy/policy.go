@@ -38,7 +38,8 @@ const (
 	// Object operations need the checks on the objects the request names.
 	Object
 	// Listing operations need only a valid credential, and show only the
-	// objects on which the caller passes the rule's one check.
+	// objects on which the caller passes the rule's one check; a listing
+	// about another account (Target.Account) is for administrators.
 	Listing
 	// Consent operations answer a pending request: only the party whose
 	// consent it waits for may (the invited user; a holder of add_user for
@@ -185,7 +186,7 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, t Target) Deci
 	if p == nil {
 		return deny(domain.Unauthenticated("%s needs credentials: log in (trellis login) and send Authorization: Bearer <access token>", op), "no credentials")
 	}
-	if rule.Kind == Authenticated || rule.Kind == Listing {
+	if rule.Kind == Authenticated || (rule.Kind == Listing && selfTarget(p, t)) {
 		return allow("authenticated as " + p.UID)
 	}
 	if rule.Kind == SelfOrAdmin && selfTarget(p, t) {
@@ -199,7 +200,9 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, t Target) Deci
 			return allow(p.UID + " is an administrator")
 		}
 		return deny(domain.PermissionDenied("%s is for testbed administrators only", op), p.UID+" is not an administrator")
-	case SelfOrAdmin:
+	case SelfOrAdmin, Listing:
+		// A listing about another account (whose projects is uid in?)
+		// is an administrator's question, as is acting on another account.
 		if admin {
 			return allow(p.UID + " is an administrator")
 		}
@@ -324,7 +327,7 @@ func needsGraph(p *auth.Principal, rule Rule, t Target) bool {
 	switch {
 	case p == nil, rule.Kind == Public, rule.Kind == Authenticated:
 		return false
-	case rule.Kind == SelfOrAdmin:
+	case rule.Kind == SelfOrAdmin, rule.Kind == Listing:
 		return !selfTarget(p, t)
 	}
 	return true

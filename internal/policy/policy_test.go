@@ -251,6 +251,9 @@ func TestAuthorizeRules(t *testing.T) {
 		{"nesting allowed", &auth.Principal{UID: "dora"}, nest, On("parent", "dept").And("child", "dept"), -1},
 		{"either side may unnest", &auth.Principal{UID: "dora"}, either, On("parent", "lab").And("child", "dept"), -1},
 		{"powerless refused", nobody, powerful, None, domain.CodePermissionDenied},
+		{"listing own", lou, Rule{Kind: Listing, Checks: []ObjectCheck{{ProjectRead, "project"}}}, Account("member", ""), -1},
+		{"listing about another hidden", lou, Rule{Kind: Listing, Checks: []ObjectCheck{{ProjectRead, "project"}}}, Account("member", "lee"), domain.CodeNotFound},
+		{"listing about another by admin", root, Rule{Kind: Listing, Checks: []ObjectCheck{{ProjectRead, "project"}}}, Account("member", "lee"), -1},
 		{"unknown rule kind", root, Rule{}, None, domain.CodePermissionDenied},
 	}
 	for _, tt := range tests {

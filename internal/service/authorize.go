@@ -29,8 +29,14 @@ func (s *base) authorize(ctx context.Context, p *auth.Principal, op *Op, t polic
 // visible lists the objects a Listing operation may show p: those on
 // which p passes the rule's check.
 func (s *base) visible(ctx context.Context, p *auth.Principal, op *Op) ([]string, error) {
+	return s.visibleTo(ctx, p.UID, op)
+}
+
+// visibleTo is visible for the account a listing is about, once the rule
+// allowed the caller to ask about it.
+func (s *base) visibleTo(ctx context.Context, uid string, op *Op) ([]string, error) {
 	c := op.Rule.Checks[0]
-	return s.engine.ListAllowed(ctx, p.UID, c.Action, c.Kind)
+	return s.engine.ListAllowed(ctx, uid, c.Action, c.Kind)
 }
 
 // authorizeHookKey carries, in tests only, a function told of every

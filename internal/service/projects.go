@@ -264,7 +264,7 @@ type ProjectQuery struct {
 
 // ListProjects lists the projects the caller may read.
 func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQuery) ([]*ProjectView, string, error) {
-	if err := s.authorize(ctx, p, opProjectsListProjects, policy.None); err != nil {
+	if err := s.authorize(ctx, p, opProjectsListProjects, policy.Account("member", q.Member)); err != nil {
 		return nil, "", err
 	}
 	limit, err := pageLimit(q.PageSize)
@@ -276,20 +276,15 @@ func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQ
 		return nil, "", err
 	}
 	f := store.ProjectFilter{Prefix: q.Prefix, IncludePending: q.IncludePending, Page: store.Page{After: after, Limit: limit + 1}}
-	// The projects the caller may read; narrowed, when the query names
-	// a member other than the caller (an admin's question), to that
-	// member's (an admin reads every project).
-	visible, err := s.visible(ctx, p, opProjectsListProjects)
+	// The projects the caller may read, or, when the query names another
+	// member (an admin's question, the rule says), that member's.
+	who := p.UID
+	if q.Member != "" {
+		who = q.Member
+	}
+	visible, err := s.visibleTo(ctx, who, opProjectsListProjects)
 	if err != nil {
 		return nil, "", err
-	}
-	if q.Member != "" && q.Member != p.UID {
-		if !p.Admin {
-			return nil, "", domain.NotFound("user %q not found", q.Member)
-		}
-		if visible, err = s.engine.ListAllowed(ctx, q.Member, policy.ProjectRead, "project"); err != nil {
-			return nil, "", err
-		}
 	}
 	f.Names = make([]string, 0, len(visible))
 	for _, o := range visible {
