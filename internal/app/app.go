@@ -296,6 +296,15 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca}, nil
 }
 
+// Bootstrap creates the first administrator through this server's service,
+// with its password parameters. `trellis admin bootstrap` does the same on
+// the store directly; this is for embedders and tests (apptest), which hold
+// a running server and no second handle on its store.
+func (s *Server) Bootstrap(ctx context.Context, uid, email, password string) error {
+	_, err := s.Service.Bootstrap(ctx, uid, email, password)
+	return err
+}
+
 // CheckListen refuses to serve plain HTTP beyond the loopback interface:
 // passwords and tokens would cross the network in clear.
 func CheckListen(addr string, tls bool) error {
