@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
@@ -139,6 +140,9 @@ type Server struct {
 	tls *tls.Config
 	// xca is the X.509 CA, reloaded with the signing keys.
 	xca *x509ca.CA
+	// endStreams ends the long-lived streams (see endOnShutdown) when a
+	// shutdown begins.
+	endStreams context.CancelFunc
 }
 
 // Build assembles a server on an open store.
@@ -288,12 +292,34 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)
+	streams, endStreams := context.WithCancel(context.Background())
+	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure)
 	if slices.Contains(backendNames, BackendNull) {
 		h = auth.NullWarningMiddleware(h)
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, endStreams: endStreams}, nil
+}
+
+// endOnShutdown gives the requests to paths (server streams that last as
+// long as their reader wants, such as Notifications.Watch) a context that
+// also ends when streams does. Such a stream never finishes by itself: a
+// graceful shutdown would wait its whole grace period for it, fail, and
+// leave the client hanging on a connection nobody serves. Ended, the stream
+// closes normally and the client learns that the server went away.
+func endOnShutdown(h http.Handler, streams context.Context, paths ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(paths, r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(streams, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // Bootstrap creates the first administrator through this server's service,
@@ -338,6 +364,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true)
 	srv.Protocols = &protos
+	// Shutdown closes the listeners, then ends the streams, which would
+	// otherwise hold it for its whole grace period.
+	srv.RegisterOnShutdown(s.endStreams)
 
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -227,14 +227,26 @@ func (s *Server) Clients(token string) *Clients {
 	}
 }
 
-// bearer authenticates unary calls with a fixed token.
-func bearer(token string) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set("Authorization", "Bearer "+token)
-			return next(ctx, req)
-		}
+// bearer authenticates calls, streams included, with a fixed token.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set("Authorization", "Bearer "+string(b))
+		return next(ctx, req)
 	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // Login logs uid in with pw and returns the session's tokens.
@@ -350,16 +362,34 @@ func (s *Server) AddMember(t testing.TB, owner, project, uid string, rights ...s
 	if err != nil {
 		t.Fatalf("add %s to %s: %v", uid, project, err)
 	}
-	o := resp.Msg.GetOutcomes()[0]
+	s.consent(t, uid, project, resp.Msg.GetOutcomes()[0])
+}
+
+// AddCircleMember adds uid to circle with rights: the owner asks, uid
+// consents.
+func (s *Server) AddCircleMember(t testing.TB, owner, circle, uid string, rights ...string) {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := s.As(t, owner).Circles.AddUsers(ctx, connect.NewRequest(&trellisv1.CirclesAddUsersRequest{
+		Id: circle, Uids: []string{uid}, Rights: append([]string{}, rights...),
+	}))
+	if err != nil {
+		t.Fatalf("add %s to %s: %v", uid, circle, err)
+	}
+	s.consent(t, uid, circle, resp.Msg.GetOutcomes()[0])
+}
+
+// consent has uid accept the request an invitation made, if it made one.
+func (s *Server) consent(t testing.TB, uid, group string, o *trellisv1.UserOutcome) {
+	t.Helper()
 	switch o.GetOutcome() {
 	case "added":
-		return
 	case "requested":
-		if _, err := s.As(t, uid).Notifications.AcceptRequest(ctx, connect.NewRequest(&trellisv1.AcceptRequestRequest{Id: o.GetRequestId()})); err != nil {
+		if _, err := s.As(t, uid).Notifications.AcceptRequest(context.Background(), connect.NewRequest(&trellisv1.AcceptRequestRequest{Id: o.GetRequestId()})); err != nil {
 			t.Fatalf("%s accepts %s: %v", uid, o.GetRequestId(), err)
 		}
 	default:
-		t.Fatalf("add %s to %s: %s %s", uid, project, o.GetOutcome(), o.GetReason())
+		t.Fatalf("add %s to %s: %s %s", uid, group, o.GetOutcome(), o.GetReason())
 	}
 }
 
