@@ -239,7 +239,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	svc := service.New(svcCfg, service.Deps{
 		IdentityProvider: linker,
-		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
+		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
@@ -300,6 +300,18 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
 	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, endStreams: endStreams}, nil
+}
+
+// storeClock reads now (time.Now when nil) to the microsecond, the
+// precision both stores keep: finer, the object an operation returns
+// (created_at, updated_at, ...) would differ from the same object read back
+// a moment later, and a client comparing the two would see a change that
+// never happened.
+func storeClock(now func() time.Time) func() time.Time {
+	if now == nil {
+		now = time.Now
+	}
+	return func() time.Time { return now().Truncate(time.Microsecond) }
 }
 
 // endOnShutdown gives the requests to paths (server streams that last as

@@ -274,9 +274,13 @@ func (s *Server) AdminToken(t testing.TB) string {
 // Admin returns clients that call as the administrator.
 func (s *Server) Admin(t testing.TB) *Clients { return s.Clients(s.AdminToken(t)) }
 
-// As logs uid in (with Password) and returns clients that call as uid.
+// As returns clients that call as uid, logged in with Password (with
+// AdminPassword for AdminUID).
 func (s *Server) As(t testing.TB, uid string) *Clients {
 	t.Helper()
+	if uid == AdminUID {
+		return s.Admin(t)
+	}
 	return s.Clients(s.Login(t, uid, Password).GetAccessToken())
 }
 
