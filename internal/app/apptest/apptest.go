@@ -82,8 +82,12 @@ func Start(t testing.TB, mutate ...func(*app.Config)) *Server {
 	cfg := app.Config{
 		Listen:         ln.Addr().String(),
 		PasswordParams: &params,
-		FeedInterval:   20 * time.Millisecond,
-		Log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// One server is the store's only writer: its own changes reach its
+		// caches as it makes them, and polling for others' (the feed's
+		// interval) would only burn the CPU that many servers in parallel
+		// tests share.
+		FeedInterval: 10 * time.Second,
+		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	for _, m := range mutate {
 		m(&cfg)
