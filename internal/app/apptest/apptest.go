@@ -51,8 +51,8 @@ type Server struct {
 	cancel   context.CancelFunc
 	done     chan error
 
-	mu       sync.Mutex
-	adminTok string
+	mu     sync.Mutex
+	tokens map[string]string // uid -> access token of the helpers' login
 }
 
 // Start runs a server until the test ends. mutate may change its
@@ -263,29 +263,40 @@ func (s *Server) Login(t testing.TB, uid, pw string) *trellisv1.Tokens {
 	return resp.Msg.GetTokens()
 }
 
-// AdminToken returns an access token of the administrator, logging in on
-// first use.
+// AdminToken returns an access token of the administrator.
 func (s *Server) AdminToken(t testing.TB) string {
+	t.Helper()
+	return s.token(t, AdminUID, AdminPassword)
+}
+
+// token returns the access token of the helpers' login of uid, logging in
+// on first use: a login is a session written, and helpers act as the same
+// few users again and again. (A test that ends uid's sessions, by changing
+// its password say, uses Login afterwards.)
+func (s *Server) token(t testing.TB, uid, pw string) string {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.adminTok == "" {
-		s.adminTok = s.Login(t, AdminUID, AdminPassword).GetAccessToken()
+	if s.tokens[uid] == "" {
+		if s.tokens == nil {
+			s.tokens = map[string]string{}
+		}
+		s.tokens[uid] = s.Login(t, uid, pw).GetAccessToken()
 	}
-	return s.adminTok
+	return s.tokens[uid]
 }
 
 // Admin returns clients that call as the administrator.
 func (s *Server) Admin(t testing.TB) *Clients { return s.Clients(s.AdminToken(t)) }
 
 // As returns clients that call as uid, logged in with Password (with
-// AdminPassword for AdminUID).
+// AdminPassword for AdminUID) on first use.
 func (s *Server) As(t testing.TB, uid string) *Clients {
 	t.Helper()
 	if uid == AdminUID {
 		return s.Admin(t)
 	}
-	return s.Clients(s.Login(t, uid, Password).GetAccessToken())
+	return s.Clients(s.token(t, uid, Password))
 }
 
 // Email is the address the helpers register uid with.
