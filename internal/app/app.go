@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
@@ -187,6 +188,9 @@ type Server struct {
 	xca *x509ca.CA
 	// connsRefused counts connections over a client's limit.
 	connsRefused prometheus.Counter
+	// endStreams ends the long-lived streams (see endOnShutdown) when a
+	// shutdown begins.
+	endStreams context.CancelFunc
 }
 
 // Build assembles a server on an open store.
@@ -289,7 +293,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	svc := service.New(svcCfg, service.Deps{
 		IdentityProvider: linker,
-		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: cfg.Now,
+		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
@@ -344,12 +348,55 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)
+	streams, endStreams := context.WithCancel(context.Background())
+	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure)
 	if slices.Contains(backendNames, BackendNull) {
 		h = auth.NullWarningMiddleware(h)
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams}, nil
+}
+
+// storeClock reads now (time.Now when nil) to the microsecond, the
+// precision both stores keep: finer, the object an operation returns
+// (created_at, updated_at, ...) would differ from the same object read back
+// a moment later, and a client comparing the two would see a change that
+// never happened.
+func storeClock(now func() time.Time) func() time.Time {
+	if now == nil {
+		now = time.Now
+	}
+	return func() time.Time { return now().Truncate(time.Microsecond) }
+}
+
+// endOnShutdown gives the requests to paths (server streams that last as
+// long as their reader wants, such as Notifications.Watch) a context that
+// also ends when streams does. Such a stream never finishes by itself: a
+// graceful shutdown would wait its whole grace period for it, fail, and
+// leave the client hanging on a connection nobody serves. Ended, the stream
+// closes normally and the client learns that the server went away.
+func endOnShutdown(h http.Handler, streams context.Context, paths ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(paths, r.URL.Path) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(streams, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// Bootstrap creates the first administrator through this server's service,
+// with its password parameters. `trellis admin bootstrap` does the same on
+// the store directly; this is for embedders and tests (apptest), which hold
+// a running server and no second handle on its store.
+func (s *Server) Bootstrap(ctx context.Context, uid, email, password string) error {
+	_, err := s.Service.Bootstrap(ctx, uid, email, password)
+	return err
 }
 
 // streamingProcedure reports whether path is one of the API's streaming
@@ -416,6 +463,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	protos.SetHTTP2(true)
 	protos.SetUnencryptedHTTP2(true)
 	srv.Protocols = &protos
+	// Shutdown closes the listeners, then ends the streams, which would
+	// otherwise hold it for its whole grace period.
+	srv.RegisterOnShutdown(s.endStreams)
 
 	bg, stopBG := context.WithCancel(ctx)
 	var wg sync.WaitGroup

@@ -23,6 +23,7 @@ import (
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/app"
+	"github.com/trellis-testbed/trellis/internal/app/apptest"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 )
 
@@ -192,5 +193,33 @@ func TestTLSHardening(t *testing.T) {
 			t.Errorf("%s %s (%s): Cache-Control %q, X-Content-Type-Options %q, Strict-Transport-Security %q; want %q, nosniff, set",
 				a.method, a.path, resp.Status, got.Get("Cache-Control"), got.Get("X-Content-Type-Options"), got.Get("Strict-Transport-Security"), a.cache)
 		}
+	}
+}
+
+// TestShutdownEndsWatchStreams: an interrupt ends the notification streams
+// open at the time, so that the server stops at once (not after its grace
+// period, with an error) and their clients learn that it went away.
+func TestShutdownEndsWatchStreams(t *testing.T) {
+	srv := apptest.Start(t)
+	srv.NewUser(t, "alice")
+	tok := srv.Login(t, "alice", apptest.Password).GetAccessToken()
+	stream, err := srv.Clients(tok).Notifications.Watch(context.Background(), connect.NewRequest(&trellisv1.NotificationsWatchRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() || !stream.Msg().GetCreated() {
+		t.Fatalf("the watch did not start: %v", stream.Err())
+	}
+	start := time.Now()
+	srv.Stop() // fails the test if serving ends in error
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("shutdown took %v", d)
+	}
+	if stream.Receive() {
+		t.Fatalf("a notification after shutdown: %v", stream.Msg())
+	}
+	if err := stream.Err(); err != nil {
+		t.Errorf("the stream ended with %v, want a clean end", err)
 	}
 }

@@ -2,9 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,8 +18,25 @@ import (
 	"time"
 )
 
+// selfSignedClientCertificate is a certificate for uid and its key, the
+// kind of pair `trellis cert get` saves, with fixed validity dates.
+func selfSignedClientCertificate(uid string) (certPEM, keyPEM string) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(0xbeef),
+		Subject:      pkix.Name{CommonName: uid},
+		NotBefore:    time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
+		NotAfter:     time.Date(2030, 1, 3, 3, 4, 5, 0, time.UTC),
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
+}
+
 func TestSavedClientCert(t *testing.T) {
-	certPEM, keyPEM := fakeClientCertificate("alice") // valid 2030-01-02 03:04:05 to 2030-01-03 03:04:05
+	certPEM, keyPEM := selfSignedClientCertificate("alice") // valid 2030-01-02 03:04:05 to 2030-01-03 03:04:05
 	block, _ := pem.Decode([]byte(certPEM))
 	leaf, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {

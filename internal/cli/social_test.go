@@ -4,177 +4,251 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
-	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
+	"github.com/trellis-testbed/trellis/internal/app/apptest"
 )
 
-// loggedIn is a test environment with alice logged in.
-func loggedIn(t *testing.T) *env {
+// matchID checks that out is want with ID standing for an id the server
+// made (a request's, a realization's), and returns that id.
+func matchID(t *testing.T, out, want string) string {
 	t.Helper()
-	e := newEnv(t)
-	e.login("alice", time.Hour)
-	return e
+	re := regexp.MustCompile("^" + strings.ReplaceAll(regexp.QuoteMeta(want), "ID", "([A-Za-z0-9_-]+)") + "$")
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("out %q, want %q", out, want)
+	}
+	if len(m) < 2 {
+		return ""
+	}
+	return m[1]
 }
 
-// lastRequest returns the last request the fake received for proc, as T.
-func lastRequest[T proto.Message](t *testing.T, e *env, proc string) T {
+// requestOf returns uid's pending request id as the server holds it.
+func requestOf(t *testing.T, srv *apptest.Server, uid, id string) *trellisv1.PendingRequest {
 	t.Helper()
-	m, ok := e.srv.social.last(proc).(T)
-	if !ok {
-		t.Fatalf("no %s request received", proc)
+	for _, r := range must(srv.As(t, uid).Notifications.ListRequests(bg, req(&trellisv1.ListRequestsRequest{})))(t).GetRequests() {
+		if r.GetId() == id {
+			return r
+		}
 	}
-	return m
+	t.Fatalf("%s has no request %s", uid, id)
+	return nil
+}
+
+// notificationsOf lists uid's notifications, newest first.
+func notificationsOf(t *testing.T, srv *apptest.Server, uid string) []*trellisv1.Notification {
+	t.Helper()
+	return must(srv.As(t, uid).Notifications.List(bg, req(&trellisv1.NotificationsListRequest{})))(t).GetNotifications()
+}
+
+// membersOf returns the members of a project, or of a circle when name has
+// a colon, with their rights.
+func membersOf(t *testing.T, srv *apptest.Server, name string) map[string][]string {
+	t.Helper()
+	var ms []*trellisv1.Member
+	if strings.Contains(name, ":") {
+		ms = must(srv.Admin(t).Circles.GetCircle(bg, req(&trellisv1.GetCircleRequest{Id: name})))(t).GetCircle().GetMembers()
+	} else {
+		ms = must(srv.Admin(t).Projects.ListMembers(bg, req(&trellisv1.ListMembersRequest{Name: name})))(t).GetMembers()
+	}
+	out := map[string][]string{}
+	for _, m := range ms {
+		out[m.GetUid()] = m.GetRights()
+	}
+	return out
+}
+
+// newCircle makes owner's circle id.
+func newCircle(t *testing.T, srv *apptest.Server, owner, id string) {
+	t.Helper()
+	must(srv.As(t, owner).Circles.CreateCircle(bg, req(&trellisv1.CreateCircleRequest{Id: id, Description: "pals"})))(t)
 }
 
 func TestProjectRequestAndApprove(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob") // powerless: his requests wait
+	alice, bob, ops := as(t, srv, "alice"), as(t, srv, "bob"), as(t, srv, apptest.AdminUID)
+
 	tests := []struct {
 		name        string
+		e           *env
 		args        []string
 		wantOut     string
+		wantState   trellisv1.ProjectState
 		wantVetting bool
 	}{
 		{
-			name:    "exists at once",
-			args:    []string{"project", "request", "lab", "--description", "Networking lab"},
-			wantOut: "Created project lab: it exists now, owned by alice.\n",
+			name:      "exists at once",
+			e:         alice,
+			args:      []string{"project", "request", "lab2", "--description", "Networking lab"},
+			wantOut:   "Created project lab2: it exists now, owned by alice.\n",
+			wantState: trellisv1.ProjectState_PROJECT_STATE_APPROVED,
 		},
 		{
 			name:        "vetting waits",
-			args:        []string{"project", "request", "lab", "--description", "Networking lab", "--vetting"},
-			wantOut:     "Requested project lab: it waits for an admin's approval (request req-lab).\n",
+			e:           alice,
+			args:        []string{"project", "request", "vlab", "--description", "Networking lab", "--vetting"},
+			wantOut:     "Requested project vlab: it waits for an admin's approval (request ID).\n",
+			wantState:   trellisv1.ProjectState_PROJECT_STATE_PENDING,
 			wantVetting: true,
 		},
 		{
-			name:    "server requires vetting",
-			args:    []string{"project", "request", "vlab", "--description", "Networking lab"},
-			wantOut: "Requested project vlab: it waits for an admin's approval (request req-vlab).\n",
+			name:        "server requires vetting",
+			e:           bob,
+			args:        []string{"project", "request", "blab", "--description", "Networking lab"},
+			wantOut:     "Requested project blab: it waits for an admin's approval (request ID).\n",
+			wantState:   trellisv1.ProjectState_PROJECT_STATE_PENDING,
+			wantVetting: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", tt.args...)
-			if r.code != 0 || r.out != tt.wantOut || r.err != "" {
-				t.Errorf("code %d, out %q, err %q; want out %q", r.code, r.out, r.err, tt.wantOut)
+			r := tt.e.run("", tt.args...)
+			if r.code != 0 || r.err != "" {
+				t.Fatalf("code %d, out %q, err %q", r.code, r.out, r.err)
 			}
-			got := lastRequest[*trellisv1.RequestProjectRequest](t, e, trellisv1connect.ProjectsRequestProjectProcedure)
-			if got.GetName() != tt.args[2] || got.GetDescription() != "Networking lab" || got.GetVetting() != tt.wantVetting {
-				t.Errorf("request %v", got)
+			id := matchID(t, r.out, tt.wantOut)
+			p := must(tt.e.api().Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: tt.args[2]})))(t).GetProject()
+			if p.GetState() != tt.wantState || p.GetVetting() != tt.wantVetting || p.GetDescription() != "Networking lab" {
+				t.Errorf("on the server: %v", p)
+			}
+			if id != "" {
+				// The admins are asked, with the request the client printed.
+				if !slices.ContainsFunc(notificationsOf(t, srv, apptest.AdminUID), func(n *trellisv1.Notification) bool { return n.GetRequestId() == id }) {
+					t.Errorf("no admin was notified of request %s", id)
+				}
 			}
 		})
 	}
 
-	e := loggedIn(t)
-	if r := e.run("", "project", "approve", "lab"); r.code != 0 || r.out != "Approved project lab (owner carol).\n" {
+	if r := ops.run("", "project", "approve", "vlab"); r.code != 0 || r.out != "Approved project vlab (owner alice).\n" {
 		t.Errorf("approve: %+v", r)
 	}
-	if r := e.run("", "project", "approve", "nosuch"); r.code != 1 || r.err != "error: project nosuch not found\n" {
+	if p := must(alice.api().Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: "vlab"})))(t).GetProject(); p.GetState() != trellisv1.ProjectState_PROJECT_STATE_APPROVED {
+		t.Errorf("vlab is %v", p.GetState())
+	}
+	if r := ops.run("", "project", "approve", "nosuch"); r.code != 1 || r.err != "error: project \"nosuch\" not found\n" {
 		t.Errorf("approve nosuch: %+v", r)
 	}
-	if r := e.run("", "project", "reject", "lab", "--reason", "not a research project"); r.code != 0 || r.out != "Rejected project lab.\n" {
+	if r := ops.run("", "project", "reject", "blab", "--reason", "not a research project"); r.code != 0 || r.out != "Rejected project blab.\n" {
 		t.Errorf("reject: %+v", r)
 	}
-	rej := lastRequest[*trellisv1.RejectProjectRequest](t, e, trellisv1connect.ProjectsRejectProjectProcedure)
-	if rej.GetName() != "lab" || rej.GetReason() != "not a research project" {
-		t.Errorf("reject request %v", rej)
+	if _, err := bob.api().Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: "blab"})); connect.CodeOf(err) != connect.CodeNotFound {
+		t.Errorf("blab after its rejection: %v", err)
 	}
-	if r := e.run("", "project", "request", "lab"); r.code != 1 || !strings.Contains(r.err, `"description" not set`) {
+	if n := notificationsOf(t, srv, "bob"); len(n) == 0 || !strings.Contains(n[0].GetText(), "not a research project") {
+		t.Errorf("bob is not told why: %v", n)
+	}
+	if r := offline(t).run("", "project", "request", "lab"); r.code != 1 || !strings.Contains(r.err, `"description" not set`) {
 		t.Errorf("request without description: %+v", r)
 	}
 }
 
 func TestMemberBatchOutcomes(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	srv.NewUser(t, "carol")
+	// Each case has a group of its own, carol a member of it.
+	for _, p := range []string{"add", "fail", "flags", "rm"} {
+		srv.NewProject(t, "alice", p)
+		srv.AddMember(t, "alice", p, "carol")
+	}
+	for _, c := range []string{"alice:add", "alice:rm"} {
+		newCircle(t, srv, "alice", c)
+		srv.AddCircleMember(t, "alice", c, "carol")
+	}
+	alice := as(t, srv, "alice")
+
 	tests := []struct {
-		name       string
-		args       []string
-		proc       string
-		wantOut    string
-		wantCode   int
-		wantUIDs   []string
-		wantRights []string
+		name        string
+		args        []string
+		wantOut     string
+		wantCode    int
+		wantRequest []string // rights of the request bob is sent
+		wantGone    string   // no longer a member
 	}{
 		{
-			name:       "project add all fine",
-			args:       []string{"project", "add", "lab", "bob", "carol", "--rights", "add_user,realize_experiment"},
-			proc:       trellisv1connect.ProjectsAddUsersProcedure,
-			wantOut:    "bob: requested (request req-bob)\ncarol: added\n",
-			wantUIDs:   []string{"bob", "carol"},
-			wantRights: []string{"add_user", "realize_experiment"},
+			name:        "project add",
+			args:        []string{"project", "add", "add", "bob", "--rights", "add_user,realize_experiment"},
+			wantOut:     "bob: requested (request ID)\n",
+			wantRequest: []string{"add_user", "realize_experiment"},
 		},
 		{
-			name:       "project add one failed",
-			args:       []string{"project", "add", "lab", "bob", "ghost", "carol"},
-			proc:       trellisv1connect.ProjectsAddUsersProcedure,
-			wantOut:    "bob: requested (request req-bob)\nghost: failed: no such user\ncarol: added\n",
-			wantCode:   1,
-			wantUIDs:   []string{"bob", "ghost", "carol"},
-			wantRights: []string{},
+			// In the server's order, which is the uids'.
+			name:        "project add one failed",
+			args:        []string{"project", "add", "fail", "bob", "ghost", "carol"},
+			wantOut:     "bob: requested (request ID)\ncarol: failed: carol is already a member of project fail\nghost: failed: user \"ghost\" not found\n",
+			wantCode:    1,
+			wantRequest: []string{},
 		},
 		{
-			name:       "repeated rights flags",
-			args:       []string{"project", "add", "lab", "bob", "--rights", "add_user", "--rights", "remove_user, realize_experiment"},
-			proc:       trellisv1connect.ProjectsAddUsersProcedure,
-			wantOut:    "bob: requested (request req-bob)\n",
-			wantUIDs:   []string{"bob"},
-			wantRights: []string{"add_user", "remove_user", "realize_experiment"},
+			name:        "repeated rights flags",
+			args:        []string{"project", "add", "flags", "bob", "--rights", "add_user", "--rights", "remove_user, realize_experiment"},
+			wantOut:     "bob: requested (request ID)\n",
+			wantRequest: []string{"add_user", "remove_user", "realize_experiment"},
 		},
 		{
 			name:     "project remove owner fails",
-			args:     []string{"project", "remove", "lab", "alice", "bob"},
-			proc:     trellisv1connect.ProjectsRemoveUsersProcedure,
-			wantOut:  "alice: failed: the owner cannot be removed\nbob: removed\n",
+			args:     []string{"project", "remove", "rm", "alice", "carol"},
+			wantOut:  "alice: failed: alice owns project rm and cannot be removed; transfer ownership first\ncarol: removed\n",
 			wantCode: 1,
-			wantUIDs: []string{"alice", "bob"},
+			wantGone: "carol",
 		},
 		{
-			name:       "circle add",
-			args:       []string{"circle", "add", "alice:friends", "ghost", "bob", "--rights", "add_user"},
-			proc:       trellisv1connect.CirclesAddUsersProcedure,
-			wantOut:    "ghost: failed: no such user\nbob: requested (request req-bob)\n",
-			wantCode:   1,
-			wantUIDs:   []string{"ghost", "bob"},
-			wantRights: []string{"add_user"},
+			name:        "circle add",
+			args:        []string{"circle", "add", "alice:add", "ghost", "bob", "--rights", "add_user"},
+			wantOut:     "bob: requested (request ID)\nghost: failed: user \"ghost\" not found\n",
+			wantCode:    1,
+			wantRequest: []string{"add_user"},
 		},
 		{
 			name:     "circle remove",
-			args:     []string{"circle", "remove", "alice:friends", "bob"},
-			proc:     trellisv1connect.CirclesRemoveUsersProcedure,
-			wantOut:  "bob: removed\n",
-			wantUIDs: []string{"bob"},
+			args:     []string{"circle", "remove", "alice:rm", "carol"},
+			wantOut:  "carol: removed\n",
+			wantGone: "carol",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", tt.args...)
+			t.Parallel()
+			r := alice.run("", tt.args...)
 			// A failure is reported in its line, not again on stderr.
-			if r.code != tt.wantCode || r.out != tt.wantOut || r.err != "" {
-				t.Errorf("code %d, out %q, err %q; want %d, %q", r.code, r.out, r.err, tt.wantCode, tt.wantOut)
+			if r.code != tt.wantCode || r.err != "" {
+				t.Errorf("code %d, err %q; want %d", r.code, r.err, tt.wantCode)
 			}
-			var uids, rights []string
-			switch m := e.srv.social.last(tt.proc).(type) {
-			case *trellisv1.ProjectsAddUsersRequest:
-				uids, rights = m.GetUids(), m.GetRights()
-			case *trellisv1.CirclesAddUsersRequest:
-				uids, rights = m.GetUids(), m.GetRights()
-			case *trellisv1.ProjectsRemoveUsersRequest:
-				uids = m.GetUids()
-			case *trellisv1.CirclesRemoveUsersRequest:
-				uids = m.GetUids()
-			default:
-				t.Fatalf("no request: %T", m)
+			id := matchID(t, r.out, tt.wantOut)
+			group := tt.args[2]
+			if tt.wantRequest != nil {
+				rq := requestOf(t, srv, "bob", id)
+				kind := "project:"
+				if tt.args[0] == "circle" {
+					kind = "circle:"
+				}
+				if rq.GetObject() != kind+group || rq.GetRequester() != "alice" || !slices.Equal(rq.GetRights(), tt.wantRequest) {
+					t.Errorf("bob's request: %v", rq)
+				}
 			}
-			if !slices.Equal(uids, tt.wantUIDs) || !slices.Equal(rights, tt.wantRights) {
-				t.Errorf("sent uids %q rights %q; want %q %q", uids, rights, tt.wantUIDs, tt.wantRights)
+			if tt.wantGone != "" {
+				if _, in := membersOf(t, srv, group)[tt.wantGone]; in {
+					t.Errorf("%s is still a member of %s", tt.wantGone, group)
+				}
 			}
 		})
 	}
@@ -183,11 +257,38 @@ func TestMemberBatchOutcomes(t *testing.T) {
 // With --output json, a batch prints the response and still exits 1 when a
 // user failed.
 func TestMemberBatchJSONExitCode(t *testing.T) {
-	e := loggedIn(t)
-	r := e.run("", "--output", "json", "project", "add", "lab", "ghost", "bob")
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	r := as(t, srv, "alice").run("", "--output", "json", "project", "add", "lab", "ghost", "bob")
 	var resp trellisv1.ProjectsAddUsersResponse
 	if r.code != 1 || protojson.Unmarshal([]byte(r.out), &resp) != nil || len(resp.GetOutcomes()) != 2 {
-		t.Errorf("%+v", r)
+		t.Fatalf("%+v", r)
+	}
+	if o := resp.GetOutcomes(); o[0].GetUid() != "bob" || o[0].GetOutcome() != "requested" || o[1].GetUid() != "ghost" || o[1].GetOutcome() != "failed" {
+		t.Errorf("outcomes %v", o)
+	}
+}
+
+// The contract's outcomes print as one line each, whichever the server
+// chooses. (A Trellis that adds without consent, which the contract
+// allows, does not exist yet: "added" is printed here, not seen from a
+// server.)
+func TestOutcomeText(t *testing.T) {
+	tests := []struct {
+		o    *trellisv1.UserOutcome
+		want string
+	}{
+		{&trellisv1.UserOutcome{Uid: "carol", Outcome: "added"}, "added"},
+		{&trellisv1.UserOutcome{Uid: "bob", Outcome: "requested", RequestId: "r1"}, "requested (request r1)"},
+		{&trellisv1.UserOutcome{Uid: "ghost", Outcome: "failed", Reason: "no such user"}, "failed: no such user"},
+		{&trellisv1.UserOutcome{Uid: "x"}, "unknown"},
+	}
+	for _, tt := range tests {
+		if got := outcomeText(tt.o); got != tt.want {
+			t.Errorf("outcomeText(%v) = %q, want %q", tt.o, got, tt.want)
+		}
 	}
 }
 
@@ -211,152 +312,145 @@ func TestParseRights(t *testing.T) {
 }
 
 func TestChangeRights(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	srv.AddMember(t, "alice", "lab", "bob", "create_circle")
+	newCircle(t, srv, "alice", "alice:friends")
+	srv.AddCircleMember(t, "alice", "alice:friends", "bob")
+	alice := as(t, srv, "alice")
+	const unknown = "error: the request is not valid\n  rights: unknown right \"fly\"; the rights are add_user, remove_user, create_circle, create_experiment, create_library, realize_experiment (rights.unknown)\n"
+
+	// In order: each case starts from the rights the one before left.
 	tests := []struct {
 		name       string
 		args       []string
-		wantRights []string
 		wantCode   int
 		wantOut    string
 		wantErr    string
+		wantRights []string
 	}{
 		{
 			name:       "project list",
 			args:       []string{"project", "rights", "lab", "bob", "add_user, realize_experiment"},
-			wantRights: []string{"add_user", "realize_experiment"},
 			wantOut:    "Rights of bob in project lab: add_user,realize_experiment.\n",
-		},
-		{
-			name:       "project none",
-			args:       []string{"project", "rights", "lab", "bob", ""},
-			wantRights: nil,
-			wantOut:    "Rights of bob in project lab: none.\n",
+			wantRights: []string{"add_user", "realize_experiment"},
 		},
 		{
 			name:       "unknown right sent and refused by the server",
 			args:       []string{"project", "rights", "lab", "bob", "add_user,fly"},
-			wantRights: []string{"add_user", "fly"},
 			wantCode:   1,
-			wantErr:    "error: the request is not valid\n  rights: unknown right \"fly\" (rights.known)\n",
+			wantErr:    unknown,
+			wantRights: []string{"add_user", "realize_experiment"},
+		},
+		{
+			name:    "project none",
+			args:    []string{"project", "rights", "lab", "bob", ""},
+			wantOut: "Rights of bob in project lab: none.\n",
 		},
 		{
 			name:       "circle",
 			args:       []string{"circle", "rights", "alice:friends", "bob", "remove_user"},
-			wantRights: []string{"remove_user"},
 			wantOut:    "Rights of bob in circle alice:friends: remove_user.\n",
+			wantRights: []string{"remove_user"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", tt.args...)
+			r := alice.run("", tt.args...)
 			if r.code != tt.wantCode || r.out != tt.wantOut || r.err != tt.wantErr {
 				t.Errorf("code %d, out %q, err %q; want %d, %q, %q", r.code, r.out, r.err, tt.wantCode, tt.wantOut, tt.wantErr)
 			}
-			var uid string
-			var rights []string
-			if tt.args[0] == "project" {
-				m := lastRequest[*trellisv1.ProjectsChangeRightsRequest](t, e, trellisv1connect.ProjectsChangeRightsProcedure)
-				uid, rights = m.GetUid(), m.GetRights()
-			} else {
-				m := lastRequest[*trellisv1.CirclesChangeRightsRequest](t, e, trellisv1connect.CirclesChangeRightsProcedure)
-				uid, rights = m.GetUid(), m.GetRights()
-			}
-			if uid != "bob" || !slices.Equal(rights, tt.wantRights) {
-				t.Errorf("sent uid %q rights %q", uid, rights)
+			if got := membersOf(t, srv, tt.args[2])["bob"]; !slices.Equal(got, tt.wantRights) {
+				t.Errorf("bob's rights on the server: %q, want %q", got, tt.wantRights)
 			}
 		})
 	}
 }
 
+// policy answers with the server's decision: exit 0 allowed, 3 denied.
 func TestPolicyExitCodes(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewProject(t, "alice", "sub")
+	srv.NewUser(t, "bob")
+	srv.AddMember(t, "alice", "sub", "bob")
+	must(srv.As(t, "alice").Projects.AddChildProject(bg, req(&trellisv1.AddChildProjectRequest{
+		Parent: "lab", Child: "sub", Rights: []string{"realize_experiment"},
+	})))(t)
+	ops, bob := as(t, srv, apptest.AdminUID), as(t, srv, "bob")
+
 	tests := []struct {
 		name     string
+		e        *env
 		args     []string
 		wantCode int
 		wantOut  string
 		wantErr  string
 	}{
-		{"check allowed", []string{"policy", "check", "bob", "project.read", "project:lab"}, 0, "allowed\n", ""},
-		{"check denied", []string{"policy", "check", "bob", "project.add_user", "project:lab"}, 3, "denied\n", ""},
-		{"check failed", []string{"policy", "check", "bob", "project.read", "bogus"}, 1, "", "error: object \"bogus\": want KIND:NAME\n"},
-		{"explain allowed", []string{"policy", "explain", "bob", "project.read", "project:lab"}, 0,
-			"allowed\n  bob is a member of project sub\n  project sub is nested in project lab with rights realize_experiment\n", ""},
-		{"explain denied", []string{"policy", "explain", "", "project.add_user", "project:lab"}, 3,
-			"denied\n  alice has no right add_user in project:lab\n", ""},
-		{"list", []string{"policy", "list", "bob", "project.add_user", "project"}, 0, "project:lab\nproject:sub\n", ""},
+		{"check allowed", ops, []string{"policy", "check", "bob", "project.realize_experiment", "project:lab"}, 0, "allowed\n", ""},
+		{"check denied", ops, []string{"policy", "check", "bob", "project.add_user", "project:lab"}, 3, "denied\n", ""},
+		{"check failed", ops, []string{"policy", "check", "bob", "project.read", "bogus"}, 1, "",
+			"error: the request is not valid\n  object: objects are named project:NAME, circle:OWNER:NAME, experiment:OWNER:NAME, library:OWNER:NAME or realization:ID (object.kind)\n"},
+		{"explain allowed", ops, []string{"policy", "explain", "bob", "project.realize_experiment", "project:lab"}, 0,
+			"allowed\n  bob is a member of project sub with rights none\n  members of project sub get rights realize_experiment in project lab\n", ""},
+		{"explain denied, as oneself", bob, []string{"policy", "explain", "", "project.add_user", "project:lab"}, 3,
+			"denied\n  bob is a member of project sub with rights none\n  project sub is nested in project lab\n  bob holds add_user in project lab neither directly nor through a nested project\n", ""},
+		{"list", ops, []string{"policy", "list", "bob", "project.realize_experiment", "project"}, 0, "project:lab\n", ""},
+		{"another's, not an admin", bob, []string{"policy", "check", "alice", "project.read", "project:lab"}, 1, "", "error: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", tt.args...)
-			if r.code != tt.wantCode || r.out != tt.wantOut || r.err != tt.wantErr {
+			t.Parallel()
+			r := tt.e.run("", tt.args...)
+			if r.code != tt.wantCode || r.out != tt.wantOut || !strings.HasPrefix(r.err, tt.wantErr) || (tt.wantErr == "" && r.err != "") {
 				t.Errorf("code %d, out %q, err %q; want %d, %q, %q", r.code, r.out, r.err, tt.wantCode, tt.wantOut, tt.wantErr)
 			}
 		})
 	}
 
-	e := loggedIn(t)
-	e.run("", "policy", "check", "bob", "project.add_user", "circle:alice:friends")
-	got := lastRequest[*trellisv1.CheckRequest](t, e, trellisv1connect.PolicyCheckProcedure)
-	if got.GetUid() != "bob" || got.GetAction() != "project.add_user" || got.GetObject() != "circle:alice:friends" {
-		t.Errorf("check request %v", got)
-	}
-
 	// JSON keeps the exit status: a script reads the answer either way.
-	for args, want := range map[string]int{"project.read": 0, "project.add_user": 3} {
-		r := e.run("", "--output", "json", "policy", "check", "bob", args, "project:lab")
+	for action, want := range map[string]int{"project.realize_experiment": 0, "project.add_user": 3} {
+		r := ops.run("", "--output", "json", "policy", "check", "bob", action, "project:lab")
 		var resp trellisv1.CheckResponse
 		if r.code != want || protojson.Unmarshal([]byte(r.out), &resp) != nil || resp.GetAllowed() != (want == 0) {
-			t.Errorf("json %s: %+v", args, r)
+			t.Errorf("json %s: %+v", action, r)
 		}
 	}
 }
 
 func TestNotifySendTargets(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	srv.NewUser(t, "carol")
+	srv.AddMember(t, "alice", "lab", "carol")
+	newCircle(t, srv, "alice", "alice:friends")
+	srv.AddCircleMember(t, "alice", "alice:friends", "bob")
+	alice, ops := as(t, srv, "alice"), as(t, srv, apptest.AdminUID)
+
+	// alice sends, except to single users, which only admins may.
 	tests := []struct {
-		name    string
-		args    []string
-		want    *trellisv1.NotificationsSendRequest
-		wantOut string
-		wantErr string
+		name       string
+		admin      bool
+		args       []string // TEXT is replaced by the case's own text
+		wantTo     []string
+		wantUrgent bool
+		wantOut    string
+		wantErr    string
 	}{
-		{
-			name:    "user",
-			args:    []string{"--to", "user:bob", "hello"},
-			want:    &trellisv1.NotificationsSendRequest{ToUser: "bob", Text: "hello"},
-			wantOut: "Sent to 1 recipient.\n",
-		},
-		{
-			name: "uid alias",
-			args: []string{"--to", "uid:bob", "hello"},
-			want: &trellisv1.NotificationsSendRequest{ToUser: "bob", Text: "hello"},
-		},
-		{
-			name:    "project urgent",
-			args:    []string{"--to", "project:lab", "maintenance at 22:00", "--urgent"},
-			want:    &trellisv1.NotificationsSendRequest{ToProject: "lab", Text: "maintenance at 22:00", Urgent: true},
-			wantOut: "Sent to 3 recipients.\n",
-		},
-		{
-			name: "circle",
-			args: []string{"--to", "circle:alice:friends", "slides are up"},
-			want: &trellisv1.NotificationsSendRequest{ToCircle: "alice:friends", Text: "slides are up"},
-		},
-		{
-			name: "kind then name",
-			args: []string{"--to", "project", "lab", "hello"},
-			want: &trellisv1.NotificationsSendRequest{ToProject: "lab", Text: "hello"},
-		},
-		{
-			name: "kind then circle name",
-			args: []string{"--to", "circle", "alice:friends", "hello"},
-			want: &trellisv1.NotificationsSendRequest{ToCircle: "alice:friends", Text: "hello"},
-		},
-		{
-			name: "kind in capitals",
-			args: []string{"--to", "User:bob", "hello"},
-			want: &trellisv1.NotificationsSendRequest{ToUser: "bob", Text: "hello"},
-		},
+		{name: "user", admin: true, args: []string{"--to", "user:bob", "TEXT"}, wantTo: []string{"bob"}, wantOut: "Sent to 1 recipient.\n"},
+		{name: "uid alias", admin: true, args: []string{"--to", "uid:bob", "TEXT"}, wantTo: []string{"bob"}},
+		{name: "user, not an admin", args: []string{"--to", "user:bob", "TEXT"}, wantErr: "error: only administrators send notifications to single users\n"},
+		{name: "project urgent", args: []string{"--to", "project:lab", "TEXT", "--urgent"}, wantTo: []string{"alice", "carol"}, wantUrgent: true,
+			wantOut: "Sent to 2 recipients.\n"},
+		{name: "circle", args: []string{"--to", "circle:alice:friends", "TEXT"}, wantTo: []string{"alice", "bob"}},
+		{name: "kind then name", args: []string{"--to", "project", "lab", "TEXT"}, wantTo: []string{"alice", "carol"}},
+		{name: "kind then circle name", args: []string{"--to", "circle", "alice:friends", "TEXT"}, wantTo: []string{"alice", "bob"}},
+		{name: "kind in capitals", admin: true, args: []string{"--to", "User:bob", "TEXT"}, wantTo: []string{"bob"}},
 		{name: "no --to", args: []string{"hello"}, wantErr: `required flag(s) "to" not set`},
 		{name: "empty --to", args: []string{"--to", "", "hello"}, wantErr: "--to is empty"},
 		{name: "bare name", args: []string{"--to", "bob", "hello"}, wantErr: `unknown kind "bob"`},
@@ -372,67 +466,220 @@ func TestNotifySendTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", append([]string{"notify", "send"}, tt.args...)...)
-			if tt.wantErr != "" {
+			t.Parallel()
+			text := "about " + tt.name
+			args := slices.Clone(tt.args)
+			if i := slices.Index(args, "TEXT"); i >= 0 {
+				args[i] = text
+			} else {
+				// A usage error, refused before any request: offline, one
+				// would fail otherwise.
+				r := offline(t).run("", append([]string{"notify", "send"}, tt.args...)...)
 				if r.code != 1 || !strings.Contains(r.err, tt.wantErr) {
 					t.Errorf("code %d, err %q; want 1 with %q", r.code, r.err, tt.wantErr)
 				}
-				if n := e.srv.social.count(trellisv1connect.NotificationsSendProcedure); n != 0 {
-					t.Errorf("sent %d requests despite the usage error", n)
-				}
 				return
 			}
-			if r.code != 0 || r.err != "" || (tt.wantOut != "" && r.out != tt.wantOut) {
+			e, sender := alice, "alice"
+			if tt.admin {
+				e, sender = ops, apptest.AdminUID
+			}
+			r := e.run("", append([]string{"notify", "send"}, args...)...)
+			if tt.wantErr != "" {
+				if r.code != 1 || r.err != tt.wantErr {
+					t.Errorf("code %d, err %q; want 1 with %q", r.code, r.err, tt.wantErr)
+				}
+			} else if r.code != 0 || r.err != "" || (tt.wantOut != "" && r.out != tt.wantOut) {
 				t.Errorf("code %d, out %q, err %q", r.code, r.out, r.err)
 			}
-			got := lastRequest[*trellisv1.NotificationsSendRequest](t, e, trellisv1connect.NotificationsSendProcedure)
-			if !proto.Equal(got, tt.want) {
-				t.Errorf("sent %v, want %v", got, tt.want)
+			for _, uid := range []string{"alice", "bob", "carol"} {
+				ns := notificationsOf(t, srv, uid)
+				i := slices.IndexFunc(ns, func(n *trellisv1.Notification) bool { return n.GetText() == text })
+				if got, want := i >= 0, slices.Contains(tt.wantTo, uid); got != want {
+					t.Errorf("%s notified: %v, want %v", uid, got, want)
+				} else if got {
+					n := ns[i]
+					if n.GetSender() != sender || n.GetUrgent() != tt.wantUrgent {
+						t.Errorf("%s's notification %v", uid, n)
+					}
+				}
 			}
 		})
 	}
 }
 
-func TestNotifyWatch(t *testing.T) {
-	t.Run("text", func(t *testing.T) {
-		e := loggedIn(t)
-		r := e.run("", "notify", "watch")
-		lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
-		if r.code != 0 || r.err != "The server ended the stream.\n" || len(lines) != 2 {
-			t.Fatalf("code %d, out %q, err %q", r.code, r.out, r.err)
+// syncBuffer is an output stream a test reads while a command writes it,
+// which calls onWrite with everything written so far.
+type syncBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	onWrite func(string)
+}
+
+func (w *syncBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if w.onWrite != nil {
+		w.onWrite(w.buf.String())
+	}
+	return n, err
+}
+
+func (w *syncBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// watch starts `notify watch` (with extra flags) for e and returns, with
+// the command's streams and a channel that gets its exit code, once the
+// server says the watch is established (with --output json at once: it
+// says nothing then). Cancelling ctx interrupts it.
+func (e *env) watch(ctx context.Context, onOut func(string), flags ...string) (out, errs *syncBuffer, done <-chan int) {
+	e.t.Helper()
+	started := make(chan struct{})
+	var once sync.Once
+	out = &syncBuffer{onWrite: onOut}
+	errs = &syncBuffer{onWrite: func(s string) {
+		if strings.Contains(s, "Watching for notifications") {
+			once.Do(func() { close(started) })
 		}
-		if !strings.HasPrefix(lines[0], "#1 ") || !strings.HasSuffix(lines[0], " from bob [urgent]: note 1 (request req-1)") {
+	}}
+	if slices.Contains(flags, "json") {
+		// JSON lines say nothing when the watch is established: the
+		// caller waits for the server's first line instead.
+		once.Do(func() { close(started) })
+	}
+	root := NewRoot(Streams{In: strings.NewReader(""), Out: out, Err: errs})
+	root.SetArgs(append(append([]string{"--server", e.server, "--config-dir", e.dir}, flags...), "notify", "watch"))
+	codes := make(chan int, 1)
+	go func() { codes <- reportError(errs, root.ExecuteContext(ctx)) }()
+	select {
+	case <-started:
+	case code := <-codes:
+		e.t.Fatalf("watch ended with %d before it started: %q", code, errs.String())
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("watch did not start")
+	}
+	return out, errs, codes
+}
+
+// waitCode waits for a watch to end.
+func waitCode(t *testing.T, done <-chan int) int {
+	t.Helper()
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not end")
+		return -1
+	}
+}
+
+// waitLines waits until out holds n lines.
+func waitLines(t *testing.T, out *syncBuffer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), "\n") < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited for %d lines, got %q", n, out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestNotifyWatch(t *testing.T) {
+	t.Parallel()
+	// Each case has a server of its own: "text" stops its server.
+	scene := func(t *testing.T) (*apptest.Server, *env) {
+		srv := apptest.Start(t)
+		srv.NewPowerfulUser(t, "alice", "lab")
+		srv.NewUser(t, "bob")
+		return srv, as(t, srv, "alice")
+	}
+	// notify sends alice two notifications: bob's request to join lab, and
+	// an urgent one from the admin whose text tries to break the line and
+	// drive the terminal. It returns the request's id.
+	notify := func(t *testing.T, srv *apptest.Server) string {
+		join := must(srv.As(t, "bob").Projects.JoinProject(bg, req(&trellisv1.JoinProjectRequest{Name: "lab"})))(t)
+		must(srv.Admin(t).Notifications.Send(bg, req(&trellisv1.NotificationsSendRequest{
+			ToUser: "alice", Text: "line one\n\x1b[31mline two", Urgent: true,
+		})))(t)
+		return join.GetRequestId()
+	}
+
+	t.Run("text, until the server ends the stream", func(t *testing.T) {
+		t.Parallel()
+		srv, e := scene(t)
+		out, errs, done := e.watch(context.Background(), nil)
+		id := notify(t, srv)
+		waitLines(t, out, 2)
+		srv.Stop()
+		if code := waitCode(t, done); code != 0 {
+			t.Errorf("code %d", code)
+		}
+		if want := "Watching for notifications; interrupt to stop.\nThe server ended the stream.\n"; errs.String() != want {
+			t.Errorf("stderr %q, want %q", errs.String(), want)
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		if len(lines) != 2 {
+			t.Fatalf("out %q", out.String())
+		}
+		if !regexp.MustCompile(`^#\d+ \S+ from bob: bob asks to join project lab\. Accept with: trellis request accept ` + id + ` \(request ` + id + `\)$`).MatchString(lines[0]) {
 			t.Errorf("line 1 %q", lines[0])
 		}
 		// Text from others cannot break the one-line form nor drive the
 		// terminal.
-		if !strings.HasPrefix(lines[1], "#2 ") || !strings.HasSuffix(lines[1], " from trellis: line one??[31mline two") {
+		if !regexp.MustCompile(`^#\d+ \S+ from ops \[urgent\]: line one\?\?\[31mline two$`).MatchString(lines[1]) {
 			t.Errorf("line 2 %q", lines[1])
-		}
-		if got := e.srv.header(trellisv1connect.NotificationsWatchProcedure); got != "Bearer acc-saved" {
-			t.Errorf("Authorization = %q", got)
 		}
 	})
 
 	t.Run("json lines", func(t *testing.T) {
-		e := loggedIn(t)
-		r := e.run("", "--output", "json", "notify", "watch")
-		lines := strings.Split(strings.TrimSuffix(r.out, "\n"), "\n")
-		if r.code != 0 || len(lines) != 2 {
-			t.Fatalf("code %d, out %q, err %q", r.code, r.out, r.err)
+		t.Parallel()
+		srv, e := scene(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out, errs, done := e.watch(ctx, nil, "--output", "json")
+		// A JSON watch says nothing when it is established: send until it
+		// prints, then the two notifications.
+		for i := 0; strings.Count(out.String(), "\n") == 0; i++ {
+			if i == 200 {
+				t.Fatal("the watch printed nothing")
+			}
+			must(srv.Admin(t).Notifications.Send(bg, req(&trellisv1.NotificationsSendRequest{ToUser: "alice", Text: "ping " + itoa(int64(i))})))(t)
+			time.Sleep(50 * time.Millisecond)
 		}
+		before := strings.Count(out.String(), "\n")
+		notify(t, srv)
+		waitLines(t, out, before+2)
+		cancel()
+		if code := waitCode(t, done); code != 0 || errs.String() != "" {
+			t.Errorf("code %d, stderr %q", code, errs.String())
+		}
+		// Each line is a notification the server holds, newest last.
+		byID := map[int64]*trellisv1.Notification{}
+		for _, n := range notificationsOf(t, srv, "alice") {
+			byID[n.GetId()] = n
+		}
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		var last int64
 		for i, l := range lines {
 			var m trellisv1.NotificationsWatchResponse
-			if err := protojson.Unmarshal([]byte(l), &m); err != nil || m.GetNotification().GetId() != int64(i+1) {
-				t.Errorf("line %d %q: %v", i+1, l, err)
+			if err := protojson.Unmarshal([]byte(l), &m); err != nil || !proto.Equal(m.GetNotification(), byID[m.GetNotification().GetId()]) || m.GetNotification().GetId() <= last {
+				t.Errorf("line %d %q (%v), the server holds %v", i+1, l, err, byID[m.GetNotification().GetId()])
 			}
+			last = m.GetNotification().GetId()
+		}
+		if n := byID[last]; !n.GetUrgent() || n.GetText() != "line one\n\x1b[31mline two" {
+			t.Errorf("last line %v", n)
 		}
 	})
 
 	t.Run("not logged in", func(t *testing.T) {
-		e := newEnv(t)
-		r := e.run("", "notify", "watch")
+		t.Parallel()
+		r := newEnv(t, apptest.Start(t)).run("", "notify", "watch")
 		if r.code != 1 || !strings.HasPrefix(r.err, "error: not logged in to ") {
 			t.Errorf("code %d, err %q", r.code, r.err)
 		}
@@ -441,25 +688,29 @@ func TestNotifyWatch(t *testing.T) {
 	// A token the server refuses is refreshed once and the stream opened
 	// again, as for unary calls.
 	t.Run("refresh after refusal", func(t *testing.T) {
-		e := loggedIn(t)
-		e.srv.mu.Lock()
-		delete(e.srv.access, "acc-saved")
-		e.srv.mu.Unlock()
-		r := e.run("", "notify", "watch")
-		if r.code != 0 || strings.Count(r.out, "\n") != 2 || e.srv.refreshCalls != 1 {
-			t.Errorf("code %d, out %q, err %q, refreshes %d", r.code, r.out, r.err, e.srv.refreshCalls)
+		t.Parallel()
+		srv, e := scene(t)
+		e.editCredentials(func(c *credentials) { c.AccessToken = tamper(c.AccessToken) })
+		refused := e.credentials().AccessToken
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out, _, done := e.watch(ctx, nil)
+		notify(t, srv)
+		waitLines(t, out, 2)
+		cancel()
+		if code := waitCode(t, done); code != 0 {
+			t.Errorf("code %d", code)
 		}
-		if got := e.srv.header(trellisv1connect.NotificationsWatchProcedure); got != "Bearer acc-1" {
-			t.Errorf("Authorization = %q", got)
+		if got := e.credentials().AccessToken; got == refused || whoAmI(t, srv, got) != "alice" {
+			t.Error("the saved token was not renewed")
 		}
 	})
 
 	t.Run("revoked session", func(t *testing.T) {
-		e := loggedIn(t)
-		e.srv.mu.Lock()
-		clear(e.srv.access)
-		clear(e.srv.refresh)
-		e.srv.mu.Unlock()
+		t.Parallel()
+		_, e := scene(t)
+		must(e.api().Auth.Logout(bg, req(&trellisv1.LogoutRequest{})))(t)
+		e.editCredentials(func(c *credentials) { c.AccessToken = tamper(c.AccessToken) })
 		r := e.run("", "notify", "watch")
 		if r.code != 1 || !strings.Contains(r.err, "session expired or revoked") {
 			t.Errorf("code %d, err %q", r.code, r.err)
@@ -467,223 +718,340 @@ func TestNotifyWatch(t *testing.T) {
 	})
 
 	t.Run("server unreachable", func(t *testing.T) {
-		e := loggedIn(t)
-		r := e.run("", "--server", "http://127.0.0.1:1", "notify", "watch")
+		t.Parallel()
+		srv, e := scene(t)
 		// The saved login is for another server: refused before dialing.
-		if r.code != 1 || !strings.Contains(r.err, "the saved login is for") {
+		r := e.run("", "--server", closedURL(t), "notify", "watch")
+		if r.code != 1 || !strings.Contains(r.err, "the saved login is for "+srv.URL) {
 			t.Errorf("code %d, err %q", r.code, r.err)
 		}
-		t.Setenv(EnvToken, "acc-saved")
-		r = e.run("", "--server", "http://127.0.0.1:1", "notify", "watch")
-		if r.code != 1 || !strings.Contains(r.err, "request to http://127.0.0.1:1 failed") {
+		srv.Stop()
+		r = e.run("", "notify", "watch")
+		if r.code != 1 || !strings.Contains(r.err, "request to "+srv.URL+" failed") {
 			t.Errorf("code %d, err %q", r.code, r.err)
 		}
 	})
 }
 
-func TestNotifyListAndMark(t *testing.T) {
-	e := loggedIn(t)
-	r := e.run("", "notify", "list", "--unread", "--urgent", "--since", "24h")
-	if r.code != 0 {
-		t.Fatalf("%+v", r)
+// A watch runs until interrupted, and an interruption is its normal end.
+func TestNotifyWatchUntilInterrupted(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	e := as(t, srv, "alice")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	interrupted := errors.New("interrupted")
+	out, errs, done := e.watch(ctx, func(s string) {
+		if strings.Count(s, "\n") == 2 {
+			cancel(interrupted)
+		}
+	})
+	for _, text := range []string{"one", "two"} {
+		must(srv.Admin(t).Notifications.Send(bg, req(&trellisv1.NotificationsSendRequest{ToUser: "alice", Text: text})))(t)
 	}
+	code := waitCode(t, done)
+	if code != 0 || strings.Count(out.String(), "\n") != 2 || errs.String() != "Watching for notifications; interrupt to stop.\n" {
+		t.Errorf("code %d, out %q, err %q", code, out.String(), errs.String())
+	}
+	if context.Cause(ctx) != interrupted {
+		t.Errorf("ended by %v, not by the interruption", context.Cause(ctx))
+	}
+}
+
+func TestNotifyListAndMark(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	join := must(srv.As(t, "bob").Projects.JoinProject(bg, req(&trellisv1.JoinProjectRequest{Name: "lab"})))(t)
+	admin := srv.Admin(t)
+	for _, text := range []string{"maintenance tonight", "maintenance done"} {
+		must(admin.Notifications.Send(bg, req(&trellisv1.NotificationsSendRequest{ToUser: "alice", Text: text, Urgent: true})))(t)
+	}
+	ns := notificationsOf(t, srv, "alice") // done, tonight, join, lab's approval
+	done, tonight, joinNote := ns[0], ns[1], ns[2]
+	urgent := map[int64]bool{}
+	for _, n := range ns {
+		urgent[n.GetId()] = n.GetUrgent()
+	}
+	e := as(t, srv, "alice")
+	must(e.api().Notifications.Mark(bg, req(&trellisv1.NotificationsMarkRequest{Ids: []int64{done.GetId()}, Read: proto.Bool(true)})))(t)
+
+	r := e.run("", "notify", "list")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID ") ||
-		!strings.Contains(lines[1], "unread,urgent") || !strings.Contains(lines[1], "req-1") ||
-		!strings.Contains(lines[2], "trellis") || !strings.HasSuffix(lines[2], "note 2") {
+	if r.code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[0], "ID ") ||
+		!strings.Contains(lines[1], "urgent ") || strings.Contains(lines[1], "unread") || !strings.HasSuffix(lines[1], "maintenance done") ||
+		!strings.Contains(lines[2], "unread,urgent") || !strings.HasSuffix(lines[2], "maintenance tonight") ||
+		!strings.Contains(lines[3], "bob") || !strings.Contains(lines[3], join.GetRequestId()) || !strings.HasPrefix(lines[3], itoa(joinNote.GetId())+" ") {
 		t.Errorf("table:\n%s", r.out)
 	}
-	got := lastRequest[*trellisv1.NotificationsListRequest](t, e, trellisv1connect.NotificationsListProcedure)
-	if !got.GetUnreadOnly() || !got.GetUrgentOnly() || got.GetSince() == nil ||
-		time.Since(got.GetSince().AsTime()) < 23*time.Hour {
-		t.Errorf("list request %v", got)
+	// The filters are the server's.
+	r = e.run("", "notify", "list", "--unread", "--urgent", "--since", "24h")
+	lines = strings.Split(strings.TrimSpace(r.out), "\n")
+	if r.code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[1], itoa(tonight.GetId())+" ") {
+		t.Errorf("unread urgent:\n%s", r.out)
+	}
+	r = e.run("", "notify", "list", "--since", "2000-01-01T00:00:00Z")
+	if r.code != 0 || strings.Count(r.out, "\n") != 5 {
+		t.Errorf("since 2000:\n%s", r.out)
 	}
 
 	tests := []struct {
 		args     []string
+		ids      []int64
 		wantRead bool
 		wantOut  string
 	}{
-		{[]string{"read", "3", "4"}, true, "Marked 2 notifications read.\n"},
-		{[]string{"unread", "3"}, false, "Marked 1 notification unread.\n"},
+		{[]string{"read", itoa(tonight.GetId()), itoa(joinNote.GetId())}, []int64{tonight.GetId(), joinNote.GetId()}, true, "Marked 2 notifications read.\n"},
+		{[]string{"unread", itoa(tonight.GetId())}, []int64{tonight.GetId()}, false, "Marked 1 notification unread.\n"},
 	}
 	for _, tt := range tests {
 		r := e.run("", append([]string{"notify"}, tt.args...)...)
 		if r.code != 0 || r.out != tt.wantOut {
 			t.Errorf("%q: %+v", tt.args, r)
 		}
-		m := lastRequest[*trellisv1.NotificationsMarkRequest](t, e, trellisv1connect.NotificationsMarkProcedure)
-		if m.Read == nil || m.GetRead() != tt.wantRead || m.Urgent != nil || len(m.GetIds()) != len(tt.args)-1 || m.GetIds()[0] != 3 {
-			t.Errorf("%q: mark request %v", tt.args, m)
+		for _, n := range notificationsOf(t, srv, "alice") {
+			if slices.Contains(tt.ids, n.GetId()) && n.GetRead() != tt.wantRead {
+				t.Errorf("%q: notification %d read = %v", tt.args, n.GetId(), n.GetRead())
+			}
+			if n.GetUrgent() != urgent[n.GetId()] {
+				t.Errorf("%q: notification %d urgent = %v", tt.args, n.GetId(), n.GetUrgent())
+			}
 		}
 	}
 }
 
-func TestRequestCommands(t *testing.T) {
-	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantOut    string
-		wantErr    string
-		proc       string
-		wantID     string
-		wantReason string
-	}{
-		{"accept", []string{"accept", "req-bob"}, 0, "Accepted request req-bob.\n", "", trellisv1connect.NotificationsAcceptRequestProcedure, "req-bob", ""},
-		{"decline", []string{"decline", "req-bob", "--reason", "wrong project"}, 0, "Declined request req-bob.\n", "", trellisv1connect.NotificationsDeclineRequestProcedure, "req-bob", "wrong project"},
-		{"accept unknown", []string{"accept", "nosuch"}, 1, "", "error: request nosuch not found\n", trellisv1connect.NotificationsAcceptRequestProcedure, "nosuch", ""},
-		{"decline unknown", []string{"decline", "nosuch"}, 1, "", "error: request nosuch not found\n", trellisv1connect.NotificationsDeclineRequestProcedure, "nosuch", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", append([]string{"request"}, tt.args...)...)
-			if r.code != tt.wantCode || r.out != tt.wantOut || r.err != tt.wantErr {
-				t.Errorf("code %d, out %q, err %q", r.code, r.out, r.err)
-			}
-			var id, reason string
-			switch m := e.srv.social.last(tt.proc).(type) {
-			case *trellisv1.AcceptRequestRequest:
-				id = m.GetId()
-			case *trellisv1.DeclineRequestRequest:
-				id, reason = m.GetId(), m.GetReason()
-			default:
-				t.Fatalf("no request: %T", m)
-			}
-			if id != tt.wantID || reason != tt.wantReason {
-				t.Errorf("sent id %q reason %q", id, reason)
-			}
-		})
-	}
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
 
-	e := loggedIn(t)
-	r := e.run("", "request", "list")
+func TestRequestCommands(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	srv.NewUser(t, "carol")
+	add := must(srv.As(t, "alice").Projects.AddUsers(bg, req(&trellisv1.ProjectsAddUsersRequest{
+		Name: "lab", Uids: []string{"bob", "carol"}, Rights: []string{"realize_experiment"},
+	})))(t)
+	bobReq, carolReq := add.GetOutcomes()[0].GetRequestId(), add.GetOutcomes()[1].GetRequestId()
+	bob, carol := as(t, srv, "bob"), as(t, srv, "carol")
+
+	r := bob.run("", "request", "list")
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
 	if r.code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "ID ") {
 		t.Fatalf("%+v", r)
 	}
-	for _, want := range []string{"req-bob", "project_add", "project:lab", "bob", "alice", "realize_experiment", "yes"} {
+	for _, want := range []string{bobReq, "project_add", "project:lab", "bob", "alice", "realize_experiment", "yes"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("row %q lacks %q", lines[1], want)
+		}
+	}
+
+	if r := bob.run("", "request", "accept", bobReq); r.code != 0 || r.out != "Accepted request "+bobReq+".\n" || r.err != "" {
+		t.Errorf("accept: %+v", r)
+	}
+	if got, in := membersOf(t, srv, "lab")["bob"]; !in || !slices.Equal(got, []string{"realize_experiment"}) {
+		t.Errorf("bob in lab: %v %q", in, got)
+	}
+	if r := carol.run("", "request", "decline", carolReq, "--reason", "wrong project"); r.code != 0 || r.out != "Declined request "+carolReq+".\n" || r.err != "" {
+		t.Errorf("decline: %+v", r)
+	}
+	if _, in := membersOf(t, srv, "lab")["carol"]; in {
+		t.Error("carol joined although she declined")
+	}
+	if n := notificationsOf(t, srv, "alice"); len(n) == 0 || !strings.Contains(n[0].GetText(), "wrong project") {
+		t.Errorf("alice is not told why: %v", n)
+	}
+	const gone = "error: request \"%s\" not found: it was answered, withdrawn, or never existed\n"
+	for _, args := range [][]string{{"accept", "nosuch"}, {"decline", "nosuch"}, {"accept", bobReq}} {
+		r := bob.run("", append([]string{"request"}, args...)...)
+		if r.code != 1 || r.out != "" || r.err != fmt.Sprintf(gone, args[1]) {
+			t.Errorf("%q: %+v", args, r)
 		}
 	}
 }
 
 func TestProfileCommands(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewProject(t, "alice", "set")
+	newCircle(t, srv, "alice", "alice:friends")
+	alice := as(t, srv, "alice")
+	must(alice.api().Projects.SetProjectProfile(bg, req(&trellisv1.SetProjectProfileRequest{
+		Name: "lab", Set: map[string]string{"URL": "https://lab.example.org", "funders": "NSF"},
+	})))(t)
+
+	// In order: each case starts from the profile the one before left.
 	tests := []struct {
-		name      string
-		args      []string
-		wantCode  int
-		wantOut   string
-		proc      string
-		wantSet   map[string]string
-		wantClear []string
+		name     string
+		args     []string
+		wantCode int
+		wantOut  string
+		want     map[string]string // on the server afterwards; "" is unset
 	}{
 		{
-			name:     "project show",
-			args:     []string{"project", "profile", "lab"},
-			wantOut:  "ATTRIBUTE  VALUE                    ACCESS\nURL        https://lab.example.org  read_write\nfunding    NSF                      read_write\n",
-			proc:     trellisv1connect.ProjectsGetProjectProfileProcedure,
-			wantCode: 0,
+			name: "project show",
+			args: []string{"project", "profile", "lab"},
+			wantOut: "ATTRIBUTE    VALUE                    ACCESS\n" +
+				"description  research on lab          read_write\n" +
+				"funders      NSF                      read_write\n" +
+				"affiliation  -                        read_write\n" +
+				"URL          https://lab.example.org  read_write\n",
 		},
 		{
-			name:      "project set one failed",
-			args:      []string{"project", "profile", "lab", "set", "URL=ftp://x", "funding=NSF", "title=Lab, the", "--clear", "logo"},
-			wantOut:   "URL: failed: an http or https URL (format)\nfunding: unchanged\ntitle: changed\nlogo: changed\n",
-			wantCode:  1,
-			proc:      trellisv1connect.ProjectsSetProjectProfileProcedure,
-			wantSet:   map[string]string{"URL": "ftp://x", "funding": "NSF", "title": "Lab, the"},
-			wantClear: []string{"logo"},
+			name:     "project set one failed",
+			args:     []string{"project", "profile", "lab", "set", "URL=ftp://x", "funders=NSF", "affiliation=USC, ISI", "--clear", "description"},
+			wantOut:  "URL: failed: an http or https URL (format)\naffiliation: changed\nfunders: unchanged\ndescription: failed: attribute is required and cannot be cleared (required)\n",
+			wantCode: 1,
+			want:     map[string]string{"URL": "https://lab.example.org", "funders": "NSF", "affiliation": "USC, ISI", "description": "research on lab"},
 		},
 		{
-			name:      "project clear only",
-			args:      []string{"project", "profile", "lab", "set", "--clear", "logo", "--clear", "URL"},
-			wantOut:   "logo: changed\nURL: changed\n",
-			proc:      trellisv1connect.ProjectsSetProjectProfileProcedure,
-			wantSet:   map[string]string{},
-			wantClear: []string{"logo", "URL"},
+			name:    "project clear only",
+			args:    []string{"project", "profile", "lab", "set", "--clear", "funders", "--clear", "URL"},
+			wantOut: "funders: changed\nURL: changed\n",
+			want:    map[string]string{"URL": "", "funders": ""},
 		},
 		{
-			name:    "project named set",
-			args:    []string{"project", "profile", "set"},
-			wantOut: "ATTRIBUTE  VALUE                    ACCESS\nURL        https://lab.example.org  read_write\nfunding    NSF                      read_write\n",
-			proc:    trellisv1connect.ProjectsGetProjectProfileProcedure,
+			// "set" alone is the project named set.
+			name: "project named set",
+			args: []string{"project", "profile", "set"},
+			wantOut: "ATTRIBUTE    VALUE            ACCESS\n" +
+				"description  research on set  read_write\n" +
+				"funders      -                read_write\n" +
+				"affiliation  -                read_write\n" +
+				"URL          -                read_write\n",
 		},
 		{
 			name:    "circle set",
-			args:    []string{"circle", "profile", "alice:friends", "set", "URL=https://x"},
-			wantOut: "URL: changed\n",
-			proc:    trellisv1connect.CirclesSetCircleProfileProcedure,
-			wantSet: map[string]string{"URL": "https://x"},
+			args:    []string{"circle", "profile", "alice:friends", "set", "email=friends@example.org"},
+			wantOut: "email: changed\n",
+			want:    map[string]string{"email": "friends@example.org"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", tt.args...)
+			r := alice.run("", tt.args...)
 			if r.code != tt.wantCode || r.out != tt.wantOut || r.err != "" {
 				t.Errorf("code %d, out %q, err %q; want %d, %q", r.code, r.out, r.err, tt.wantCode, tt.wantOut)
 			}
-			switch m := e.srv.social.last(tt.proc).(type) {
-			case *trellisv1.GetProjectProfileRequest:
-				if m.GetName() != tt.args[2] {
-					t.Errorf("asked for %q", m.GetName())
+			var attrs []*trellisv1.ProfileAttribute
+			if tt.args[0] == "project" {
+				attrs = must(alice.api().Projects.GetProjectProfile(bg, req(&trellisv1.GetProjectProfileRequest{Name: tt.args[2]})))(t).GetAttributes()
+			} else {
+				attrs = must(alice.api().Circles.GetCircleProfile(bg, req(&trellisv1.GetCircleProfileRequest{Id: "alice:friends"})))(t).GetAttributes()
+			}
+			got := map[string]string{}
+			for _, a := range attrs {
+				got[a.GetName()] = a.GetValue()
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("%s is %q on the server, want %q", k, got[k], v)
 				}
-			case *trellisv1.SetProjectProfileRequest:
-				if m.GetName() != "lab" || !mapsEqual(m.GetSet(), tt.wantSet) || !slices.Equal(m.GetClear(), tt.wantClear) {
-					t.Errorf("set request %v", m)
-				}
-			case *trellisv1.SetCircleProfileRequest:
-				if m.GetId() != "alice:friends" || !mapsEqual(m.GetSet(), tt.wantSet) || !slices.Equal(m.GetClear(), tt.wantClear) {
-					t.Errorf("set request %v", m)
-				}
-			default:
-				t.Fatalf("no request: %T", m)
 			}
 		})
 	}
 }
 
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func TestProjectAndCircleText(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	srv.NewUser(t, "carol")
+	srv.AddMember(t, "alice", "lab", "carol", "realize_experiment")
+	// dave's project sub is nested in lab (by an admin: alice cannot see
+	// it).
+	srv.NewPowerfulUser(t, "dave", "sub")
+	must(srv.Admin(t).Projects.AddChildProject(bg, req(&trellisv1.AddChildProjectRequest{Parent: "lab", Child: "sub", Rights: []string{"realize_experiment"}})))(t)
+	for _, p := range []string{"p0", "p1", "p2", "p3", "nested", "gone"} {
+		srv.NewProject(t, "alice", p)
+	}
+	for _, p := range []string{"p0", "p2", "p3"} {
+		srv.AddMember(t, "alice", p, "bob")
+	}
+	newCircle(t, srv, "alice", "alice:friends")
+	srv.AddCircleMember(t, "alice", "alice:friends", "carol", "realize_experiment")
+	newCircle(t, srv, "alice", "alice:given")
+	srv.AddCircleMember(t, "alice", "alice:given", "bob")
+	newCircle(t, srv, "alice", "alice:gone")
+	alice, bob, ops := as(t, srv, "alice"), as(t, srv, "bob"), as(t, srv, apptest.AdminUID)
+	project := func(t *testing.T, name string) *trellisv1.Project {
+		return must(ops.api().Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: name})))(t).GetProject()
+	}
+
+	// In order: some cases change what later ones see.
 	tests := []struct {
-		args []string
-		want []string
+		e     *env
+		args  []string
+		want  []string
+		check func(t *testing.T)
 	}{
-		{[]string{"project", "show", "lab"}, []string{"name:        lab\n", "owner:       alice\n", "state:       approved\n",
-			"children:    sub (rights: realize_experiment)\n", "parents:     -\n"}},
-		{[]string{"project", "members", "lab", "--effective"}, []string{"UID    RIGHTS", "alice  add_user,remove_user  yes", "dave   realize_experiment    no     sub"}},
-		{[]string{"project", "list", "--all", "--pending", "--prefix", "p", "--member", "bob"}, []string{"NAME", "p0  ", "p4  "}},
-		{[]string{"project", "join", "lab", "--message", "please"}, []string{"Asked to join project lab (request req-join)"}},
-		{[]string{"project", "owner", "lab", "bob"}, []string{"Project lab is now owned by bob.\n"}},
-		{[]string{"project", "nest", "lab", "sub", "--rights", "realize_experiment"}, []string{"Nested project sub in lab; its members' rights there: realize_experiment.\n"}},
-		{[]string{"project", "unnest", "lab", "sub"}, []string{"Project sub is no longer nested in lab.\n"}},
-		{[]string{"project", "delete", "lab"}, []string{"Deleted project lab"}},
-		{[]string{"project", "describe-profile"}, []string{"NAME     DESCRIPTION", "funding  Funding source"}},
-		{[]string{"circle", "create", "alice:friends", "--description", "pals"}, []string{"Created circle alice:friends.\n"}},
-		{[]string{"circle", "show", "alice:friends"}, []string{"id:        alice:friends\n", "automatic: no\n", "\nUID    RIGHTS", "bob    realize_experiment"}},
-		{[]string{"circle", "list", "--owner", "alice"}, []string{"ID", "alice:alice    alice  yes        2", "alice:friends  alice  no"}},
-		{[]string{"circle", "join", "alice:friends"}, []string{"Asked to join circle alice:friends (request req-cjoin)"}},
-		{[]string{"circle", "owner", "alice:friends", "bob"}, []string{"Circle alice:friends is now owned by bob.\n"}},
-		{[]string{"circle", "delete", "alice:friends"}, []string{"Deleted circle alice:friends.\n"}},
-		{[]string{"circle", "describe-profile"}, []string{"URL      Home page"}},
+		{alice, []string{"project", "show", "lab"}, []string{"name:        lab\n", "owner:       alice\n", "state:       approved\n",
+			"children:    sub (rights: realize_experiment)\n", "parents:     -\n"}, nil},
+		{alice, []string{"project", "members", "lab", "--effective"}, []string{"UID    RIGHTS", "\ncarol  realize_experiment  ", "  no     -\n",
+			"\ndave   realize_experiment  ", "  no     sub\n"}, nil},
+		{ops, []string{"project", "list", "--all", "--pending", "--prefix", "p", "--member", "bob", "--page-size", "1"},
+			[]string{"NAME", "\np0  ", "\np2  ", "\np3  "}, nil},
+		{bob, []string{"project", "join", "lab", "--message", "please"}, []string{"Asked to join project lab (request "}, func(t *testing.T) {
+			if n := notificationsOf(t, srv, "alice"); !strings.HasSuffix(n[0].GetText(), "(please)") || n[0].GetSender() != "bob" {
+				t.Errorf("alice is asked %v", n[0])
+			}
+		}},
+		{alice, []string{"project", "owner", "p2", "bob"}, []string{"Project p2 is now owned by bob.\n"}, func(t *testing.T) {
+			if o := project(t, "p2").GetOwner(); o != "bob" {
+				t.Errorf("p2 is owned by %s", o)
+			}
+		}},
+		{alice, []string{"project", "nest", "lab", "nested", "--rights", "realize_experiment"}, []string{"Nested project nested in lab; its members' rights there: realize_experiment.\n"}, func(t *testing.T) {
+			if c := project(t, "lab").GetChildren(); !slices.ContainsFunc(c, func(c *trellisv1.ChildProject) bool { return c.GetName() == "nested" }) {
+				t.Errorf("lab's children: %v", c)
+			}
+		}},
+		{alice, []string{"project", "unnest", "lab", "nested"}, []string{"Project nested is no longer nested in lab.\n"}, func(t *testing.T) {
+			if c := project(t, "lab").GetChildren(); slices.ContainsFunc(c, func(c *trellisv1.ChildProject) bool { return c.GetName() == "nested" }) {
+				t.Errorf("lab's children: %v", c)
+			}
+		}},
+		{alice, []string{"project", "delete", "gone"}, []string{"Deleted project gone"}, func(t *testing.T) {
+			if _, err := ops.api().Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: "gone"})); connect.CodeOf(err) != connect.CodeNotFound {
+				t.Errorf("gone: %v", err)
+			}
+		}},
+		{alice, []string{"project", "describe-profile"}, []string{"NAME         DESCRIPTION", "\nfunders      Who funds the work  "}, nil},
+		{alice, []string{"circle", "create", "alice:new", "--description", "pals"}, []string{"Created circle alice:new.\n"}, func(t *testing.T) {
+			c := must(alice.api().Circles.GetCircle(bg, req(&trellisv1.GetCircleRequest{Id: "alice:new"})))(t).GetCircle()
+			p := must(alice.api().Circles.GetCircleProfile(bg, req(&trellisv1.GetCircleProfileRequest{Id: "alice:new"})))(t)
+			if c.GetOwner() != "alice" || !slices.ContainsFunc(p.GetAttributes(), func(a *trellisv1.ProfileAttribute) bool {
+				return a.GetName() == "description" && a.GetValue() == "pals"
+			}) {
+				t.Errorf("on the server: %v, %v", c, p)
+			}
+		}},
+		{alice, []string{"circle", "show", "alice:friends"}, []string{"id:        alice:friends\n", "automatic: no\n", "\nUID    RIGHTS",
+			"\ncarol  realize_experiment  "}, nil},
+		{alice, []string{"circle", "list", "--owner", "alice"}, []string{"ID", "\nalice:alice    alice  yes        1  ", "\nalice:friends  alice  no         2  "}, nil},
+		{bob, []string{"circle", "join", "alice:friends"}, []string{"Asked to join circle alice:friends (request "}, func(t *testing.T) {
+			if n := notificationsOf(t, srv, "alice"); n[0].GetRequestId() == "" || n[0].GetSender() != "bob" {
+				t.Errorf("alice is asked %v", n[0])
+			}
+		}},
+		{alice, []string{"circle", "owner", "alice:given", "bob"}, []string{"Circle alice:given is now owned by bob.\n"}, func(t *testing.T) {
+			if c := must(bob.api().Circles.GetCircle(bg, req(&trellisv1.GetCircleRequest{Id: "alice:given"})))(t).GetCircle(); c.GetOwner() != "bob" {
+				t.Errorf("alice:given is owned by %s", c.GetOwner())
+			}
+		}},
+		{alice, []string{"circle", "delete", "alice:gone"}, []string{"Deleted circle alice:gone.\n"}, func(t *testing.T) {
+			if _, err := alice.api().Circles.GetCircle(bg, req(&trellisv1.GetCircleRequest{Id: "alice:gone"})); connect.CodeOf(err) != connect.CodeNotFound {
+				t.Errorf("alice:gone: %v", err)
+			}
+		}},
+		{alice, []string{"circle", "describe-profile"}, []string{"\nemail        Contact address  "}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", tt.args...)
+			r := tt.e.run("", tt.args...)
 			if r.code != 0 || r.err != "" {
 				t.Fatalf("code %d, err %q", r.code, r.err)
 			}
@@ -692,88 +1060,120 @@ func TestProjectAndCircleText(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, r.out)
 				}
 			}
+			if tt.check != nil {
+				tt.check(t)
+			}
 		})
 	}
 
-	e := loggedIn(t)
-	e.run("", "project", "list", "--all", "--pending", "--prefix", "p", "--member", "bob")
-	if n := e.srv.social.count(trellisv1connect.ProjectsListProjectsProcedure); n != 3 {
-		t.Errorf("--all fetched %d pages, want 3", n)
-	}
-	lp := lastRequest[*trellisv1.ListProjectsRequest](t, e, trellisv1connect.ProjectsListProjectsProcedure)
-	if lp.GetNamePrefix() != "p" || lp.GetMember() != "bob" || !lp.GetIncludePending() || lp.GetPageToken() != "p4" {
-		t.Errorf("list request %v", lp)
-	}
-	r := e.run("", "project", "list")
-	if !strings.Contains(r.err, "--page-token p2") {
+	// One page, and the way to the next.
+	r := ops.run("", "project", "list", "--page-size", "2")
+	if r.code != 0 || strings.Count(r.out, "\n") != 3 || !strings.Contains(r.err, "--page-token ") {
 		t.Errorf("one page: %+v", r)
 	}
-	if r := e.run("", "project", "nest", "lab", "lab"); r.code != 1 || r.err != "error: nesting a project in itself makes a cycle\n" {
+	if r := alice.run("", "project", "nest", "lab", "lab"); r.code != 1 ||
+		r.err != "error: the request is not valid\n  child: nesting lab in lab would make a cycle: lab already contains lab (nesting.cycle)\n" {
 		t.Errorf("cycle: %+v", r)
 	}
 }
 
+// With --output json a command prints the server's response: the same
+// message the API returns for the same call.
 func TestSocialJSONOutput(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.NewUser(t, "bob")
+	srv.AddMember(t, "alice", "lab", "bob")
+	newCircle(t, srv, "alice", "alice:friends")
+	srv.AddCircleMember(t, "alice", "alice:friends", "bob")
+	srv.NewUser(t, "carol")
+	e := as(t, srv, "alice")
+	api := e.api()
+	must(api.Projects.AddUsers(bg, req(&trellisv1.ProjectsAddUsersRequest{Name: "lab", Uids: []string{"carol"}})))(t)
+	carol := as(t, srv, "carol")
+
 	tests := []struct {
+		e    *env
 		args []string
 		msg  proto.Message
-		ok   func(proto.Message) bool
+		want func(t *testing.T, got proto.Message) proto.Message // nil: only checked by ok
 	}{
-		{[]string{"project", "request", "vlab", "--description", "d"}, &trellisv1.RequestProjectResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.RequestProjectResponse).GetRequestId() == "req-vlab" }},
-		{[]string{"project", "show", "lab"}, &trellisv1.GetProjectResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.GetProjectResponse).GetProject().GetName() == "lab" }},
-		{[]string{"project", "list", "--all"}, &trellisv1.ListProjectsResponse{},
-			func(m proto.Message) bool { return len(m.(*trellisv1.ListProjectsResponse).GetProjects()) == 5 }},
-		{[]string{"project", "members", "lab"}, &trellisv1.ListMembersResponse{},
-			func(m proto.Message) bool { return len(m.(*trellisv1.ListMembersResponse).GetMembers()) == 2 }},
-		{[]string{"project", "profile", "lab"}, &trellisv1.GetProjectProfileResponse{},
-			func(m proto.Message) bool { return len(m.(*trellisv1.GetProjectProfileResponse).GetAttributes()) == 2 }},
-		{[]string{"project", "join", "lab"}, &trellisv1.JoinProjectResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.JoinProjectResponse).GetRequestId() == "req-join" }},
-		{[]string{"circle", "show", "alice:friends"}, &trellisv1.GetCircleResponse{},
-			func(m proto.Message) bool {
-				return m.(*trellisv1.GetCircleResponse).GetCircle().GetId() == "alice:friends"
-			}},
-		{[]string{"circle", "list"}, &trellisv1.ListCirclesResponse{},
-			func(m proto.Message) bool { return len(m.(*trellisv1.ListCirclesResponse).GetCircles()) == 2 }},
-		{[]string{"circle", "profile", "alice:friends"}, &trellisv1.GetCircleProfileResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.GetCircleProfileResponse).GetId() == "alice:friends" }},
-		{[]string{"request", "list"}, &trellisv1.ListRequestsResponse{},
-			func(m proto.Message) bool {
-				return m.(*trellisv1.ListRequestsResponse).GetRequests()[0].GetId() == "req-bob"
-			}},
-		{[]string{"notify", "list"}, &trellisv1.NotificationsListResponse{},
-			func(m proto.Message) bool {
-				return len(m.(*trellisv1.NotificationsListResponse).GetNotifications()) == 2
-			}},
-		{[]string{"notify", "read", "1"}, &trellisv1.NotificationsMarkResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.NotificationsMarkResponse).GetChanged() == 1 }},
-		{[]string{"notify", "send", "--to", "project:lab", "hi"}, &trellisv1.NotificationsSendResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.NotificationsSendResponse).GetRecipients() == 3 }},
-		{[]string{"policy", "explain", "bob", "project.read", "project:lab"}, &trellisv1.ExplainResponse{},
-			func(m proto.Message) bool { return len(m.(*trellisv1.ExplainResponse).GetReasons()) == 2 }},
-		{[]string{"policy", "list", "bob", "circle.add_user", "circle"}, &trellisv1.ListAllowedResponse{},
-			func(m proto.Message) bool { return m.(*trellisv1.ListAllowedResponse).GetObjects()[0] == "circle:lab" }},
+		{e, []string{"project", "show", "lab"}, &trellisv1.GetProjectResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: "lab"})))(t)
+		}},
+		{e, []string{"project", "list", "--all"}, &trellisv1.ListProjectsResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Projects.ListProjects(bg, req(&trellisv1.ListProjectsRequest{})))(t)
+		}},
+		{e, []string{"project", "members", "lab"}, &trellisv1.ListMembersResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Projects.ListMembers(bg, req(&trellisv1.ListMembersRequest{Name: "lab"})))(t)
+		}},
+		{e, []string{"project", "profile", "lab"}, &trellisv1.GetProjectProfileResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Projects.GetProjectProfile(bg, req(&trellisv1.GetProjectProfileRequest{Name: "lab"})))(t)
+		}},
+		{e, []string{"circle", "show", "alice:friends"}, &trellisv1.GetCircleResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Circles.GetCircle(bg, req(&trellisv1.GetCircleRequest{Id: "alice:friends"})))(t)
+		}},
+		{e, []string{"circle", "list"}, &trellisv1.ListCirclesResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Circles.ListCircles(bg, req(&trellisv1.ListCirclesRequest{})))(t)
+		}},
+		{e, []string{"circle", "profile", "alice:friends"}, &trellisv1.GetCircleProfileResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Circles.GetCircleProfile(bg, req(&trellisv1.GetCircleProfileRequest{Id: "alice:friends"})))(t)
+		}},
+		{carol, []string{"request", "list"}, &trellisv1.ListRequestsResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(carol.api().Notifications.ListRequests(bg, req(&trellisv1.ListRequestsRequest{})))(t)
+		}},
+		{e, []string{"notify", "list"}, &trellisv1.NotificationsListResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Notifications.List(bg, req(&trellisv1.NotificationsListRequest{})))(t)
+		}},
+		{e, []string{"policy", "explain", "", "project.read", "project:lab"}, &trellisv1.ExplainResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Policy.Explain(bg, req(&trellisv1.ExplainRequest{Action: "project.read", Object: "project:lab"})))(t)
+		}},
+		{e, []string{"policy", "list", "", "circle.add_user", "circle"}, &trellisv1.ListAllowedResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return must(api.Policy.ListAllowed(bg, req(&trellisv1.ListAllowedRequest{Action: "circle.add_user", Kind: "circle"})))(t)
+		}},
+		// Calls that change something: their response, and its effect.
+		{e, []string{"project", "request", "lab2", "--description", "d"}, &trellisv1.RequestProjectResponse{}, func(t *testing.T, got proto.Message) proto.Message {
+			p := must(api.Projects.GetProject(bg, req(&trellisv1.GetProjectRequest{Name: "lab2"})))(t).GetProject()
+			return &trellisv1.RequestProjectResponse{Project: p, RequestId: got.(*trellisv1.RequestProjectResponse).GetRequestId()}
+		}},
+		{carol, []string{"project", "join", "lab2"}, &trellisv1.JoinProjectResponse{}, func(t *testing.T, got proto.Message) proto.Message {
+			id := got.(*trellisv1.JoinProjectResponse).GetRequestId()
+			if n := notificationsOf(t, srv, "alice"); n[0].GetRequestId() != id {
+				t.Errorf("alice's newest notification %v, not for request %s", n[0], id)
+			}
+			return &trellisv1.JoinProjectResponse{RequestId: id}
+		}},
+		{e, []string{"notify", "send", "--to", "project:lab", "hi"}, &trellisv1.NotificationsSendResponse{}, func(t *testing.T, _ proto.Message) proto.Message {
+			return &trellisv1.NotificationsSendResponse{Recipients: 2} // alice and bob
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", append([]string{"--output", "json"}, tt.args...)...)
-			if r.code != 0 {
+			r := tt.e.run("", append([]string{"--output", "json"}, tt.args...)...)
+			if r.code != 0 || r.err != "" {
 				t.Fatalf("code %d, stderr %q", r.code, r.err)
 			}
 			if err := protojson.Unmarshal([]byte(r.out), tt.msg); err != nil {
 				t.Fatalf("output is not the response in JSON: %v\n%s", err, r.out)
 			}
-			if !tt.ok(tt.msg) {
-				t.Errorf("unexpected content: %s", r.out)
+			if want := tt.want(t, tt.msg); !proto.Equal(tt.msg, want) {
+				t.Errorf("printed %v\nthe server says %v", tt.msg, want)
 			}
 		})
+	}
+
+	// notify read: the count of notifications the server changed.
+	id := notificationsOf(t, srv, "alice")[0].GetId()
+	r := e.run("", "--output", "json", "notify", "read", itoa(id))
+	var mark trellisv1.NotificationsMarkResponse
+	if r.code != 0 || protojson.Unmarshal([]byte(r.out), &mark) != nil || mark.GetChanged() != 1 || !notificationsOf(t, srv, "alice")[0].GetRead() {
+		t.Errorf("notify read: %+v", r)
 	}
 }
 
 func TestSocialUsageErrors(t *testing.T) {
+	t.Parallel()
 	tests := [][]string{
 		{"project", "lsit"},
 		{"project", "show"},
@@ -803,8 +1203,7 @@ func TestSocialUsageErrors(t *testing.T) {
 	}
 	for _, args := range tests {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			e := loggedIn(t)
-			r := e.run("", args...)
+			r := offline(t).run("", args...)
 			if r.code != 1 || !strings.HasPrefix(r.err, "error: ") || !strings.Contains(r.err, "--help' for usage") {
 				t.Errorf("code %d, stderr %q", r.code, r.err)
 			}
@@ -833,8 +1232,11 @@ func TestSocialCommandTree(t *testing.T) {
 	}
 }
 
-// Every new service call authenticates with the saved login.
+// The calls authenticate with the saved login: without one, the client
+// says so.
 func TestSocialCallsNeedLogin(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
 	for _, args := range [][]string{
 		{"project", "show", "lab"},
 		{"circle", "list"},
@@ -842,65 +1244,9 @@ func TestSocialCallsNeedLogin(t *testing.T) {
 		{"notify", "list"},
 		{"policy", "check", "", "project.read", "project:lab"},
 	} {
-		e := newEnv(t)
-		r := e.run("", args...)
+		r := newEnv(t, srv).run("", args...)
 		if r.code != 1 || !strings.HasPrefix(r.err, "error: not logged in to ") {
 			t.Errorf("%q: code %d, stderr %q", args, r.code, r.err)
 		}
-	}
-}
-
-// lineWatcher is an output stream that calls onLines with the number of
-// complete lines written so far.
-type lineWatcher struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	onLines func(int)
-}
-
-func (w *lineWatcher) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n, err := w.buf.Write(p)
-	w.onLines(bytes.Count(w.buf.Bytes(), []byte("\n")))
-	return n, err
-}
-
-func (w *lineWatcher) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// A watch runs until interrupted, and an interruption is its normal end.
-func TestNotifyWatchUntilInterrupted(t *testing.T) {
-	e := loggedIn(t)
-	e.srv.social.mu.Lock()
-	e.srv.social.holdWatch = true
-	e.srv.social.mu.Unlock()
-
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	interrupted := errors.New("interrupted")
-	out := &lineWatcher{onLines: func(n int) {
-		if n == 2 {
-			cancel(interrupted)
-		}
-	}}
-	var errb strings.Builder
-	root := NewRoot(Streams{In: strings.NewReader(""), Out: out, Err: &errb})
-	root.SetArgs([]string{"notify", "watch"})
-	done := make(chan int)
-	go func() { done <- reportError(&errb, root.ExecuteContext(ctx)) }()
-	select {
-	case code := <-done:
-		if code != 0 || strings.Count(out.String(), "\n") != 2 || errb.Len() != 0 {
-			t.Errorf("code %d, out %q, err %q", code, out.String(), errb.String())
-		}
-		if context.Cause(ctx) != interrupted {
-			t.Errorf("ended by %v, not by the interruption", context.Cause(ctx))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("watch did not end when interrupted")
 	}
 }

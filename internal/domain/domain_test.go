@@ -232,3 +232,21 @@ func TestParseUserState(t *testing.T) {
 		}
 	}
 }
+
+// The refusals of a malformed owner:name speak of the kind named.
+func TestParseOwnedIDMessages(t *testing.T) {
+	tests := []struct {
+		noun, id, want string
+	}{
+		{"experiment", "ping", "an experiment is named owner:name"},
+		{"library", "classics", "a library is named owner:name"},
+		{"experiment", "alice:Ping", "an experiment's name is 1 to 64 characters"},
+		{"library", "alice:Classics", "a library's name is 1 to 64 characters"},
+	}
+	for _, tt := range tests {
+		_, _, err := ParseOwnedID("id", tt.noun, tt.id)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseOwnedID(%q, %q) = %v, want %q", tt.noun, tt.id, err, tt.want)
+		}
+	}
+}

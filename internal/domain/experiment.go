@@ -51,18 +51,26 @@ func RealizationObject(id string) string { return "realization:" + id }
 
 var ownedNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
+// aNoun is noun with its indefinite article: "an experiment", "a library".
+func aNoun(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
+}
+
 // ParseOwnedID splits and checks an owner:name id of an experiment or a
 // library; what kind of owner it is, the store knows.
 func ParseOwnedID(field, noun, id string) (owner, name string, err error) {
 	owner, name, ok := strings.Cut(id, ":")
 	if !ok || owner == "" || name == "" {
-		return "", "", Invalid(field, noun+".format", "a "+noun+" is named owner:name, where owner is a uid or a project")
+		return "", "", Invalid(field, noun+".format", aNoun(noun)+" is named owner:name, where owner is a uid or a project")
 	}
 	if ValidateUID(field, owner) != nil && ValidateProjectName(field, owner) != nil {
 		return "", "", Invalid(field, noun+".owner", fmt.Sprintf("%s owner %s is neither a valid uid nor a valid project name", noun, quote(owner)))
 	}
 	if len(name) > 64 || !ownedNamePattern.MatchString(name) {
-		return "", "", Invalid(field, noun+".name", "a "+noun+"'s name is 1 to 64 characters: lower-case letters, digits, '_', '.' or '-'")
+		return "", "", Invalid(field, noun+".name", aNoun(noun)+"'s name is 1 to 64 characters: lower-case letters, digits, '_', '.' or '-'")
 	}
 	return owner, name, nil
 }
