@@ -129,14 +129,25 @@ func (tr *trellis) login(tb testing.TB) string {
 	return tok
 }
 
-// countingTransport counts the requests that reach the server.
+// countingTransport counts the requests that reach the server, and tells
+// fetched of each one answered (news of several may merge into one).
 type countingTransport struct {
-	n atomic.Int64
+	n       atomic.Int64
+	fetched chan struct{}
+}
+
+func newCountingTransport() *countingTransport {
+	return &countingTransport{fetched: make(chan struct{}, 1)}
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.n.Add(1)
-	return http.DefaultTransport.RoundTrip(r)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	select {
+	case c.fetched <- struct{}{}:
+	default:
+	}
+	return resp, err
 }
 
 func (c *countingTransport) client() *http.Client {

@@ -160,8 +160,11 @@ type Verifier struct {
 	// fetching serializes fetches (background and on demand), so an older
 	// answer never replaces a newer one; it is a channel so that a request
 	// waiting for another's fetch can give up with its context.
-	fetching  chan struct{}
-	lastMiss  time.Time // last fetch caused by an unknown kid; under fetching
+	fetching chan struct{}
+	lastMiss time.Time // last fetch caused by an unknown kid; under fetching
+	// clock times MinRefetch: the real clock (Options.Now is the tokens'),
+	// which tests move (export_test.go).
+	clock     func() time.Time
 	stop      context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -204,6 +207,7 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 		minRefetch: opts.MinRefetch,
 		fetching:   make(chan struct{}, 1),
 		done:       make(chan struct{}),
+		clock:      time.Now,
 	}
 	set, err := v.fetcher.fetch(ctx)
 	if err != nil {
@@ -348,10 +352,11 @@ func (v *Verifier) refetchFor(ctx context.Context, kid string) bool {
 	if v.known(kid) {
 		return true
 	}
-	if !v.lastMiss.IsZero() && time.Since(v.lastMiss) < v.minRefetch {
+	now := v.clock()
+	if !v.lastMiss.IsZero() && now.Sub(v.lastMiss) < v.minRefetch {
 		return false
 	}
-	v.lastMiss = time.Now()
+	v.lastMiss = now
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	set, err := v.fetcher.fetch(ctx)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // adjust the options.
 func newVerifier(t *testing.T, tr *trellis, adjust ...func(*verify.Options)) (*verify.Verifier, *countingTransport) {
 	t.Helper()
-	ct := &countingTransport{}
+	ct := newCountingTransport()
 	opts := verify.Options{Issuer: tr.url, HTTPClient: ct.client()}
 	for _, a := range adjust {
 		a(&opts)
@@ -195,25 +196,34 @@ func TestVerifyMinRefetch(t *testing.T) {
 	}
 
 	// After the window, the next unknown kid may fetch again.
-	w, wct := newVerifier(t, tr, func(o *verify.Options) { o.MinRefetch = 100 * time.Millisecond; o.Refresh = time.Hour })
-	for range 3 {
+	w, wct := newVerifier(t, tr, func(o *verify.Options) { o.MinRefetch = time.Minute; o.Refresh = time.Hour })
+	var clock atomic.Int64 // seconds after now
+	start := time.Now()
+	verify.SetRefetchClock(w, func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) })
+	for _, tc := range []struct {
+		at   int64 // seconds
+		want int64 // fetches so far
+	}{
+		{0, 2}, // at start, and the first unknown kid
+		{1, 2},
+		{59, 2},
+		{60, 3}, // the window has passed
+		{61, 3}, // a new window began
+	} {
+		clock.Store(tc.at)
 		_, _ = w.Verify(ctx, foreignToken(t, tr, "made-up"))
-	}
-	if n := wct.n.Load(); n != 2 {
-		t.Fatalf("%d fetches in the first window, want 2", n)
-	}
-	time.Sleep(150 * time.Millisecond)
-	_, _ = w.Verify(ctx, foreignToken(t, tr, "made-up"))
-	if n := wct.n.Load(); n != 3 {
-		t.Fatalf("%d fetches after the window, want 3", n)
+		if n := wct.n.Load(); n != tc.want {
+			t.Fatalf("%d s after the first miss: %d fetches, want %d", tc.at, n, tc.want)
+		}
 	}
 }
 
 func TestVerifyBackgroundRefresh(t *testing.T) {
 	tr := newTrellis(t)
 	ctx := context.Background()
+	const refresh = 20 * time.Millisecond
 	v, ct := newVerifier(t, tr, func(o *verify.Options) {
-		o.Refresh = 20 * time.Millisecond
+		o.Refresh = refresh
 		o.MinRefetch = time.Hour
 	})
 	// Spend the unknown-kid refetch, so that only the background refresh
@@ -224,25 +234,34 @@ func TestVerifyBackgroundRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := tr.login(t)
-	deadline := time.Now().Add(5 * time.Second)
+	// Each background fetch may have brought the new key; one after the
+	// rotation did.
+	deadline := time.After(5 * time.Second)
 	for {
 		_, err := v.Verify(ctx, after)
 		if err == nil {
 			break
 		}
 		wantErr(t, err, verify.ErrUnknownKey)
-		if time.Now().After(deadline) {
+		select {
+		case <-ct.fetched:
+		case <-deadline:
 			t.Fatalf("the rotated-in key was not fetched in the background (%d fetches)", ct.n.Load())
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 
-	// Close stops fetching; the last key set still verifies.
+	// Close stops fetching: no fetch in five refresh periods. The last key
+	// set still verifies.
 	v.Close()
 	n := ct.n.Load()
-	time.Sleep(100 * time.Millisecond)
-	if m := ct.n.Load(); m != n {
-		t.Fatalf("%d fetches after Close", m-n)
+	select {
+	case <-ct.fetched: // one that ended before Close returned
+	default:
+	}
+	select {
+	case <-ct.fetched:
+		t.Fatalf("%d fetches after Close", ct.n.Load()-n)
+	case <-time.After(5 * refresh):
 	}
 	if _, err := v.Verify(ctx, after); err != nil {
 		t.Fatalf("after Close: %v", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -154,10 +155,21 @@ func TestKilledMidRealization(t *testing.T) {
 	})); err != nil {
 		t.Fatal(err)
 	}
+	// Kill the server once it has the whole request: it is then reading
+	// the layout, choosing the nodes or writing the bindings.
+	sent := make(chan struct{})
+	var once sync.Once // a retried request is written twice
+	trace := httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(sent) }) },
+	})
 	go func() {
-		_, _ = c.realizations.Realize(ctx, connect.NewRequest(&trellisv1.RealizeRequest{Experiment: "ops:big", Project: "ops-lab"}))
+		_, _ = c.realizations.Realize(trace, connect.NewRequest(&trellisv1.RealizeRequest{Experiment: "ops:big", Project: "ops-lab"}))
 	}()
-	time.Sleep(15 * time.Millisecond) // inside the realization's transaction, most runs
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the realize request was not sent within 30 s")
+	}
 	s.kill(t)
 
 	s2 := launch(t, dataDir)

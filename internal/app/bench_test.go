@@ -14,7 +14,6 @@ import (
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/service"
 	"github.com/trellis-testbed/trellis/internal/store"
-	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
 )
 
@@ -30,7 +29,7 @@ func built(b *testing.B, kind storeKind, populate func(store.Store) error) *app.
 	ctx := context.Background()
 	var spec string
 	if kind == postgres {
-		spec = pgtest.NewDatabase(b)
+		spec = migrated.NewDatabase(b)
 	} else {
 		spec = b.TempDir() + "/trellis.db"
 	}

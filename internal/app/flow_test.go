@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/app"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // TestAccountLifecycle walks a researcher through Trellis on both stores:
@@ -219,9 +221,9 @@ func TestExpiredConfirmation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// An expired token, from a replica whose confirmation tokens live 1ms.
-	short := newServer(t, h.srv.Store, func(c *app.Config) { c.Service.ConfirmTTL = time.Millisecond })
-	_, err = short.users.Register(ctx, req(&trellisv1.RegisterRequest{
+	// An expired token: presented to a replica whose clock is past the
+	// token's 48 hours.
+	_, err = h.users.Register(ctx, req(&trellisv1.RegisterRequest{
 		Uid: "erin", Email: "erin@uni.example.edu", Password: userPassword,
 		Profile: map[string]string{"name": "Erin", "phone": "+1 310 555 0100"},
 	}, ""))
@@ -229,8 +231,8 @@ func TestExpiredConfirmation(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired, _ := h.lastMailTo("erin@uni.example.edu")
-	time.Sleep(5 * time.Millisecond)
-	_, err = h.users.ConfirmEmail(ctx, req(&trellisv1.ConfirmEmailRequest{Token: expired}, ""))
+	later := newServer(t, h.srv.Store, func(c *app.Config) { c.Now = func() time.Time { return time.Now().Add(49 * time.Hour) } })
+	_, err = later.users.ConfirmEmail(ctx, req(&trellisv1.ConfirmEmailRequest{Token: expired}, ""))
 	wantCode(t, err, connect.CodeInvalidArgument)
 	if v := violations(err); v["token"] != "token.expired" {
 		t.Fatalf("violations = %v", v)
@@ -248,26 +250,33 @@ func TestRevocationReachesOtherReplicas(t *testing.T) {
 			ctx := context.Background()
 			tok := a.newUser("dave")
 			// Replica b verifies a's token offline (shared key set).
-			if _, err := b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok)); err != nil {
+			who, err := b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
+			if err != nil {
 				t.Fatalf("replica b refused a's token: %v", err)
 			}
+			// b's feed tells when it passes the revocation on. (Only a
+			// revocation records a change of a session.)
+			revoked := make(chan struct{})
+			var once sync.Once
+			b.srv.Feed.On(store.ChangeSession, func(id string) {
+				if id == who.Msg.SessionId {
+					once.Do(func() { close(revoked) })
+				}
+			})
 			if _, err := a.auth.Logout(ctx, req(&trellisv1.LogoutRequest{}, tok)); err != nil {
 				t.Fatal(err)
 			}
-			// Refused at once by a, and by b within the feed interval.
-			_, err := a.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
+			// Refused at once by a, and by b once its feed, which polls,
+			// brought the change.
+			_, err = a.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
 			wantCode(t, err, connect.CodeUnauthenticated)
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				_, err := b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
-				if connect.CodeOf(err) == connect.CodeUnauthenticated {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("replica b still accepts a revoked session: %v", err)
-				}
-				time.Sleep(20 * time.Millisecond)
+			select {
+			case <-revoked:
+			case <-time.After(5 * time.Second):
+				t.Fatal("replica b's feed did not bring the revocation within 5 s")
 			}
+			_, err = b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
+			wantCode(t, err, connect.CodeUnauthenticated)
 		})
 	}
 }

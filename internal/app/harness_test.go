@@ -58,6 +58,16 @@ const (
 	userPassword = "mad hatter tea party"
 )
 
+// migrated is a PostgreSQL database migrated once per test process; tests
+// get copies of it.
+var migrated = pgtest.NewTemplate(func(ctx context.Context, url string) error {
+	st, err := app.OpenStore(ctx, app.StoreConfig{Database: url})
+	if err != nil {
+		return err
+	}
+	return st.Close()
+})
+
 type storeKind string
 
 const (
@@ -70,7 +80,7 @@ func openStore(t testing.TB, kind storeKind) store.Store {
 	ctx := context.Background()
 	var spec string
 	if kind == postgres {
-		spec = pgtest.NewDatabase(t)
+		spec = migrated.NewDatabase(t)
 	} else {
 		spec = t.TempDir() + "/trellis.db"
 	}

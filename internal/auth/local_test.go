@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -249,42 +250,34 @@ func TestNullBackend(t *testing.T) {
 // TestLocalSharesConcurrentChecks: requests with the same credentials that
 // miss the cache together cost one password check, not one each.
 func TestLocalSharesConcurrentChecks(t *testing.T) {
-	release := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	f := &fakeChecker{passwords: map[string]string{"alice": "pw"}, during: func() {
-		select {
-		case entered <- struct{}{}:
-		default:
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		f := &fakeChecker{passwords: map[string]string{"alice": "pw"}, during: func() { <-release }}
+		l := NewLocal(f.check, LocalOptions{})
+		const n = 8
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				_, err := l.Authenticate(context.Background(), basic("alice", "pw"))
+				errs <- err
+			})
 		}
-		<-release
-	}}
-	l := NewLocal(f.check, LocalOptions{})
-	const n = 8
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	wg.Go(func() {
-		_, err := l.Authenticate(context.Background(), basic("alice", "pw"))
-		errs <- err
+		// Every request is blocked now: one in the check, waiting for
+		// release, the others waiting for its answer.
+		synctest.Wait()
+		close(release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if c := f.count(); c != 1 {
+			t.Fatalf("%d password checks for %d concurrent requests, want 1", c, n)
+		}
 	})
-	<-entered // the first check is under way
-	for range n - 1 {
-		wg.Go(func() {
-			_, err := l.Authenticate(context.Background(), basic("alice", "pw"))
-			errs <- err
-		})
-	}
-	time.Sleep(50 * time.Millisecond) // let the others join the flight
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if c := f.count(); c != 1 {
-		t.Fatalf("%d password checks for %d concurrent requests, want 1", c, n)
-	}
 }
 
 // TestNullMiddlewareRefusesForeignHosts: a page of another site the

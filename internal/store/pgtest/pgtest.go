@@ -1,6 +1,8 @@
 // Package pgtest gives tests a real PostgreSQL: NewDatabase returns the URL
 // of a fresh, empty database, one CREATE DATABASE per call, so tests are
-// isolated from each other.
+// isolated from each other; a Template's NewDatabase returns one already
+// prepared (migrated), copied from a database prepared once per test
+// process.
 //
 // The server is the one TRELLIS_TEST_DATABASE_URL points to (databases are
 // created through it and dropped after the test), or else a throwaway
@@ -43,10 +45,11 @@ import (
 const EnvURL = "TRELLIS_TEST_DATABASE_URL"
 
 var (
-	mu       sync.Mutex
-	started  bool
-	adminURL string   // where CREATE DATABASE goes
-	cl       *cluster // the throwaway cluster, if we started one
+	mu        sync.Mutex
+	started   bool
+	adminURL  string   // where CREATE DATABASE goes
+	cl        *cluster // the throwaway cluster, if we started one
+	templates []string // templates made by this process, for Stop
 	// unavailable says why there is no PostgreSQL to test against;
 	// startErr says why starting one failed.
 	unavailable string
@@ -78,34 +81,135 @@ func Require(t testing.TB) {
 // is dropped when the test ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, "")
+}
+
+// newDatabase creates a database, a copy of template when it is not empty,
+// dropped when the test ends, and returns its URL.
+func newDatabase(t testing.TB, template string) string {
+	t.Helper()
 	Require(t)
 	mu.Lock()
 	admin := adminURL
 	mu.Unlock()
 
-	var b [8]byte
-	rand.Read(b[:])
-	name := "trellis_test_" + hex.EncodeToString(b[:])
-	ident := pgx.Identifier{name}.Sanitize()
-	if err := adminExec(admin, "CREATE DATABASE "+ident); err != nil {
+	name := randomName("trellis_test_")
+	stmt := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if err := adminExec(admin, stmt); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		// FORCE (PostgreSQL 13+) ends sessions a test left open.
-		err := adminExec(admin, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
-		if err != nil {
-			err = adminExec(admin, "DROP DATABASE IF EXISTS "+ident)
-		}
-		if err != nil {
+		if err := dropDatabase(admin, name); err != nil {
 			t.Logf("pgtest: drop database %s: %v", name, err)
 		}
 	})
+	u, err := databaseURL(admin, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Template is a database prepared once per test process, lazily, whose
+// copies tests get: CREATE DATABASE … TEMPLATE copies its files, which costs
+// far less than preparing each database again (running every migration is
+// most of what a fresh store costs).
+//
+// Each test process makes its own, under a random name, so that test
+// binaries running at once (go test runs packages in parallel) need no lock
+// between them, and no template outlives the schema it was made with; Stop
+// drops it from a TRELLIS_TEST_DATABASE_URL server.
+type Template struct {
+	prepare func(ctx context.Context, url string) error
+
+	mu   sync.Mutex
+	name string // set once prepared
+	err  error  // why preparing failed, for every test that asks
+}
+
+// NewTemplate returns a template that prepare makes from an empty database
+// (at url) the first time a test asks for a copy. prepare must close every
+// connection it opened: a database with sessions cannot be copied.
+func NewTemplate(prepare func(ctx context.Context, url string) error) *Template {
+	return &Template{prepare: prepare}
+}
+
+// NewDatabase returns the URL of a new copy of the template, dropped when
+// the test ends. It skips or fails t as Require does.
+func (tp *Template) NewDatabase(t testing.TB) string {
+	t.Helper()
+	Require(t)
+	name, err := tp.ensure()
+	if err != nil {
+		t.Fatalf("pgtest: template: %v", err)
+		return "" // for a testing.TB whose Fatalf returns
+	}
+	return newDatabase(t, name)
+}
+
+// ensure prepares the template once; a failure is kept and reported to
+// every caller, as a failed cluster start is.
+func (tp *Template) ensure() (string, error) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if tp.name != "" || tp.err != nil {
+		return tp.name, tp.err
+	}
+	mu.Lock()
+	admin := adminURL
+	mu.Unlock()
+	name := randomName("trellis_template_")
+	tp.err = func() error {
+		if err := adminExec(admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return fmt.Errorf("create database: %w", err)
+		}
+		mu.Lock()
+		templates = append(templates, name)
+		mu.Unlock()
+		u, err := databaseURL(admin, name)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := tp.prepare(ctx, u); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		return nil
+	}()
+	if tp.err == nil {
+		tp.name = name
+	}
+	return tp.name, tp.err
+}
+
+func randomName(prefix string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// databaseURL is admin's URL with the database name replaced.
+func databaseURL(admin, name string) (string, error) {
 	u, err := url.Parse(admin)
 	if err != nil {
-		t.Fatalf("pgtest: %s is not a URL", EnvURL) // never echo it: it may hold a password
+		return "", fmt.Errorf("pgtest: %s is not a URL", EnvURL) // never echo it: it may hold a password
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), nil
+}
+
+func dropDatabase(admin, name string) error {
+	ident := pgx.Identifier{name}.Sanitize()
+	// FORCE (PostgreSQL 13+) ends sessions a test left open.
+	err := adminExec(admin, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
+	if err != nil {
+		err = adminExec(admin, "DROP DATABASE IF EXISTS "+ident)
+	}
+	return err
 }
 
 func adminExec(admin, stmt string) error {
@@ -130,10 +234,19 @@ func Main(m *testing.M) {
 }
 
 // Stop shuts the throwaway cluster down, if one runs, and removes its
-// directory. Databases created afterwards fail.
+// directory; on a TRELLIS_TEST_DATABASE_URL server it drops the templates
+// this process made. Databases created afterwards fail.
 func Stop() {
 	mu.Lock()
 	defer mu.Unlock()
+	if cl == nil {
+		for _, name := range templates {
+			if err := dropDatabase(adminURL, name); err != nil {
+				fmt.Fprintf(os.Stderr, "pgtest: drop template %s: %v\n", name, err)
+			}
+		}
+	}
+	templates = nil
 	if cl != nil {
 		cl.stop()
 		cl = nil

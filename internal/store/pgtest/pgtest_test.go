@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -71,5 +72,61 @@ func TestRequireWithoutPostgres(t *testing.T) {
 	Require(f)
 	if f.skipped || !f.failed {
 		t.Errorf("with CI=true: skipped %v, failed %v; want a failure", f.skipped, f.failed)
+	}
+}
+
+func TestTemplate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prepared := 0
+	tmpl := NewTemplate(func(ctx context.Context, url string) error {
+		prepared++
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "CREATE TABLE t (x INT); INSERT INTO t VALUES (1)")
+		return err
+	})
+	count := func(url string, write bool) int {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if write {
+			if _, err := conn.Exec(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a := tmpl.NewDatabase(t)
+	if n := count(a, true); n != 2 {
+		t.Fatalf("the first copy holds %d rows after an insert, want 2", n)
+	}
+	b := tmpl.NewDatabase(t)
+	if a == b {
+		t.Fatalf("two copies at the same URL %s", a)
+	}
+	if n := count(b, false); n != 1 {
+		t.Fatalf("the second copy holds %d rows, want the template's 1", n)
+	}
+	if prepared != 1 {
+		t.Fatalf("the template was prepared %d times, want once", prepared)
+	}
+
+	failing := NewTemplate(func(context.Context, string) error { return errors.New("broken migration") })
+	for range 2 {
+		f := &fakeTB{}
+		if failing.NewDatabase(f) != "" || !f.failed {
+			t.Fatal("a template that fails to prepare did not fail the test")
+		}
 	}
 }

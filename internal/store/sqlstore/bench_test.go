@@ -9,7 +9,6 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
-	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
 )
 
@@ -21,8 +20,7 @@ func benchStores(b *testing.B, fn func(b *testing.B, db *sqlstore.DB)) {
 	}{
 		{"sqlite", func(b *testing.B) string { return filepath.Join(b.TempDir(), "trellis.db") }},
 		{"postgres", func(b *testing.B) string {
-			pgtest.Require(b)
-			return pgtest.NewDatabase(b)
+			return migrated.NewDatabase(b)
 		}},
 	}
 	for _, s := range specs {

@@ -18,6 +18,17 @@ import (
 // TestMain stops the throwaway PostgreSQL cluster, if pgtest started one.
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
+// migrated is a PostgreSQL database migrated once per test process; tests
+// get copies of it.
+var migrated = pgtest.NewTemplate(func(ctx context.Context, url string) error {
+	db, err := sqlstore.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Migrate(ctx)
+})
+
 func open(t *testing.T, spec string) *sqlstore.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -40,7 +51,7 @@ func TestSQLite(t *testing.T) {
 func TestPostgres(t *testing.T) {
 	pgtest.Require(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, pgtest.NewDatabase(t))
+		return open(t, migrated.NewDatabase(t))
 	})
 }
 
