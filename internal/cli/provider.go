@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -230,7 +231,14 @@ site, signed with your key (forwarding through the centre comes next).`,
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(provider.ExecRequest{Argv: args[1:], TimeoutSeconds: int(timeout / time.Second)})
+			argv := args[1:]
+			if argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				return usageError{cmd: cmd.CommandPath(), err: errors.New("name the command to run after --")}
+			}
+			body, _ := json.Marshal(provider.ExecRequest{Argv: argv, TimeoutSeconds: int(timeout / time.Second)})
 			var res provider.Result
 			if err := a.signedSiteCall(cmd.Context(), c, args[0], "/exec", body, &res); err != nil {
 				return err
