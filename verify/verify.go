@@ -115,7 +115,11 @@ type Claims struct {
 	SessionID string
 	// Actor is the service acting for Subject, for tokens a service holds
 	// on a user's behalf; empty when the user presents its own token.
-	Actor    string
+	Actor string
+	// Purpose narrows a token Trellis issued for a site: "connect" (a
+	// connection ticket) or "request" (a user's requests); empty for
+	// ordinary access tokens.
+	Purpose  string
 	Issuer   string
 	Audience []string
 	// ID ("jti") is unique per token.
@@ -265,6 +269,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		Subject:   c.Subject,
 		SessionID: c.SessionID,
 		Actor:     c.Actor,
+		Purpose:   c.Purpose,
 		Issuer:    c.Issuer,
 		Audience:  c.Audience, // c is the inner verifier's copy: ours to keep
 		ID:        c.ID,

@@ -8,11 +8,13 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/cli"
+	"github.com/trellis-testbed/trellis/internal/provider"
 )
 
 func main() {
 	streams := cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
 	root := cli.NewRoot(streams)
 	app.AddCommands(root, cli.AdminCommand(root))
+	provider.AddCommands(cli.ProviderCommand(root))
 	os.Exit(cli.Execute(root, streams))
 }

@@ -301,6 +301,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	verifier := token.NewVerifier(km, token.VerifierOptions{Issuer: eff.Issuer, Audience: eff.Audience, Leeway: 30 * time.Second})
 	authn := auth.NewAuthenticator(verifier, st, nil)
+	// Sites sign their reports with their own keys, addressed to this
+	// audience (internal/auth/site.go).
+	authn.AcceptSites(eff.Audience)
 	feed.On(store.ChangeSession, authn.InvalidateSession)
 	feed.On(store.ChangeUser, authn.InvalidateUser)
 	feed.On(store.ChangeAPIToken, authn.InvalidateAPIToken)

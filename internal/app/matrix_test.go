@@ -309,6 +309,13 @@ func testAuthorizationMatrix(t *testing.T, kind storeKind) {
 				if code := h.call(t, op, body, stranger); code != "permission_denied" {
 					t.Errorf("as a powerless user: %q, want permission_denied", code)
 				}
+			case policy.Site:
+				// A site's own operation: no user passes, an admin neither.
+				for _, tok := range []string{stranger, adminTok} {
+					if code := h.call(t, op, body, tok); code != "permission_denied" {
+						t.Errorf("as a user: %q, want permission_denied", code)
+					}
+				}
 			case policy.Authenticated, policy.Listing, policy.Consent:
 				// Acts only on what the caller owns or is party to, or
 				// shows only what it may see: the stranger gets its own

@@ -29,6 +29,12 @@ type Principal struct {
 	// ("local" for HTTP Basic, "null", "oidc"; see Backend). Such a
 	// principal has no session. Empty for Trellis's own credentials.
 	Backend string
+	// Provider is the registered site whose key signed the request (a
+	// site's report to the centre; Actor is then "provider:NAME" and UID
+	// empty): a site, never a user. AssertionID is the jti of the JWT the
+	// site signed, which the operation records so it is used once.
+	Provider    string
+	AssertionID string
 }
 
 type ctxKey struct{}

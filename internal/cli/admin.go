@@ -33,6 +33,7 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminRealizationsCmd(a),
 		newAdminReleaseCmd(a),
 		newAdminServiceCmd(a),
+		newAdminProviderCmd(a),
 		newAdminOIDCClientCmd(a),
 		newAdminRotateCACmd(a),
 	)

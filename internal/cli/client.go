@@ -184,6 +184,7 @@ type conn struct {
 	realizations  trellisv1connect.RealizationsClient
 	services      trellisv1connect.ServicesClient
 	oidcClients   trellisv1connect.OidcClientsClient
+	providers     trellisv1connect.ProvidersClient
 	// identities is the oidc authentication backend's (the caller's links).
 	identities oidcv1connect.LoginClient
 
@@ -268,6 +269,7 @@ func (a *app) connect() (*conn, error) {
 		realizations:       trellisv1connect.NewRealizationsClient(httpClient, server, authed),
 		services:           trellisv1connect.NewServicesClient(httpClient, server, authed),
 		oidcClients:        trellisv1connect.NewOidcClientsClient(httpClient, server, authed),
+		providers:          trellisv1connect.NewProvidersClient(httpClient, server, authed),
 		identities:         oidcv1connect.NewLoginClient(httpClient, server, authed),
 		anonIdentities:     oidcv1connect.NewLoginClient(anonHTTP, server, transport),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),

@@ -108,6 +108,7 @@ credentials that prove them. This command is both its server and its client.`,
 		newTokenCmd(a),
 		newIdentityCmd(a),
 		newCertCmd(a),
+		newProviderCmd(a),
 	)
 	return root
 }

@@ -45,6 +45,11 @@ const (
 	// consent it waits for may (the invited user; a holder of add_user for
 	// a request to join; an administrator for a project's approval).
 	Consent
+	// Site operations are a registered site's own (its reports): only a
+	// caller authenticated by a site's key passes, and a site passes no
+	// other kind of rule but Public. The service checks that a site
+	// speaks only for itself.
+	Site
 )
 
 func (k Kind) String() string {
@@ -65,6 +70,8 @@ func (k Kind) String() string {
 		return "listing"
 	case Consent:
 		return "consent"
+	case Site:
+		return "site"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -185,6 +192,16 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, t Target) Deci
 	}
 	if p == nil {
 		return deny(domain.Unauthenticated("%s needs credentials: log in (trellis login) and send Authorization: Bearer <access token>", op), "no credentials")
+	}
+	// A site's key proves its own reports and nothing else: it is no
+	// user, so no other rule lets it through.
+	switch {
+	case p.Provider != "" && rule.Kind == Site:
+		return allow("site " + p.Provider + " reports for itself")
+	case p.Provider != "":
+		return deny(domain.PermissionDenied("%s is not for sites: a site's key proves only its own reports", op), "site "+p.Provider+" is not a user")
+	case rule.Kind == Site:
+		return deny(domain.PermissionDenied("%s is a site's own: sign the request with the site's registered key", op), p.UID+" is not a site")
 	}
 	if rule.Kind == Authenticated || (rule.Kind == Listing && selfTarget(p, t)) {
 		return allow("authenticated as " + p.UID)
@@ -325,7 +342,7 @@ func selfTarget(p *auth.Principal, t Target) bool {
 // graph (and so waits on the change feed's barrier).
 func needsGraph(p *auth.Principal, rule Rule, t Target) bool {
 	switch {
-	case p == nil, rule.Kind == Public, rule.Kind == Authenticated:
+	case p == nil, rule.Kind == Public, rule.Kind == Authenticated, rule.Kind == Site, p.Provider != "":
 		return false
 	case rule.Kind == SelfOrAdmin, rule.Kind == Listing:
 		return !selfTarget(p, t)

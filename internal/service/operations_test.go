@@ -62,7 +62,7 @@ func newTestService(t *testing.T) *Service {
 }
 
 // areas are the types whose exported methods are operations.
-func areas(s *Service) []any { return []any{s.Accounts, s.Social, s.Testbed, s.Federation} }
+func areas(s *Service) []any { return []any{s.Accounts, s.Social, s.Testbed, s.Federation, s.Sites} }
 
 var (
 	ctxType       = reflect.TypeFor[context.Context]()
@@ -214,6 +214,7 @@ func TestPublicOperations(t *testing.T) {
 		"trellis.v1.Auth/Login",
 		"trellis.v1.Auth/Refresh",
 		"trellis.v1.Auth/RequestChallenge",
+		"trellis.v1.Providers/RegisterSite", // the one-time registration token is the credential
 		"trellis.v1.Users/ConfirmEmail",
 		"trellis.v1.Users/GetProfileDescription",
 		"trellis.v1.Users/Register",

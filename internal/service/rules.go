@@ -46,6 +46,7 @@ var (
 	selfOrAdmin   = policy.Rule{Kind: policy.SelfOrAdmin}
 	admin         = policy.Rule{Kind: policy.Admin}
 	powerful      = policy.Rule{Kind: policy.Powerful}
+	site          = policy.Rule{Kind: policy.Site}
 )
 
 func check(action, kind string) policy.ObjectCheck {
@@ -258,6 +259,21 @@ var (
 	opRealizationsRelease             = newOp("trellis.v1.Realizations/Release", onRealization(policy.RealizationRelease))
 	opRealizationsListAllRealizations = newOp("trellis.v1.Realizations/ListAllRealizations", admin)
 	opRealizationsForceRelease        = newOp("trellis.v1.Realizations/ForceRelease", admin)
+
+	// Providers (sites). Admins register and manage them; a site registers
+	// its key with the one-time token; a user who may realize connects to
+	// a site; a site's key proves only its own reports.
+	opProvidersAddProvider            = newOp("trellis.v1.Providers/AddProvider", admin)
+	opProvidersRegisterSite           = newOp("trellis.v1.Providers/RegisterSite", public) // the one-time token is the credential
+	opProvidersListProviders          = newOp("trellis.v1.Providers/ListProviders", admin)
+	opProvidersGetProvider            = newOp("trellis.v1.Providers/GetProvider", admin)
+	opProvidersSetProviderState       = newOp("trellis.v1.Providers/SetProviderState", admin)
+	opProvidersRemoveProvider         = newOp("trellis.v1.Providers/RemoveProvider", admin)
+	opProvidersCreateConnectionTicket = newOp("trellis.v1.Providers/CreateConnectionTicket", powerful)
+	opProvidersCreateSiteToken        = newOp("trellis.v1.Providers/CreateSiteToken", powerful)
+	opProvidersListConnections        = newOp("trellis.v1.Providers/ListConnections", selfOrAdmin)
+	opProvidersRemoveConnection       = newOp("trellis.v1.Providers/RemoveConnection", selfOrAdmin)
+	opProvidersReportConnection       = newOp("trellis.v1.Providers/ReportConnection", site)
 
 	// Policy: a user may ask about itself; admins about anyone.
 	opPolicyCheck       = newOp("trellis.v1.Policy/Check", selfOrAdmin)

@@ -110,6 +110,8 @@ type Service struct {
 	Testbed *Testbed
 	// Federation: services acting for users, OIDC (both ways).
 	Federation *Federation
+	// Sites: providers, users' connections to them, their reports.
+	Sites *Sites
 
 	*base
 }
@@ -211,6 +213,7 @@ func New(cfg Config, d Deps) *Service {
 		Social:     &Social{base: b},
 		Testbed:    &Testbed{base: b, aspects: aspect.Default()},
 		Federation: &Federation{base: b, accounts: acct, keys: d.Keys, idp: d.IdentityProvider},
+		Sites:      &Sites{base: b, keys: d.Keys},
 		base:       b,
 	}
 	if d.Feed != nil {

@@ -61,6 +61,7 @@ type Tx interface {
 	CertBindings() CertBindings
 	OIDC() OIDC
 	Federation() Federation
+	Providers() Providers
 }
 
 // Page asks for one page of a listing ordered by a key: rows after After,

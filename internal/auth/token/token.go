@@ -37,6 +37,10 @@ type Claims struct {
 	// Actor is the service acting for Subject, if any: the RFC 8693 "act"
 	// claim, {"sub": Actor}.
 	Actor string
+	// Purpose narrows a token for a site ("connect": a connection ticket;
+	// "request": a user's requests to the site); empty for access tokens.
+	// Sites refuse a token whose purpose is not the one they expect.
+	Purpose string
 }
 
 // clone copies c deeply enough that the copy shares nothing mutable.
@@ -69,6 +73,7 @@ type wireClaims struct {
 	ID        string           `json:"jti,omitempty"`
 	SessionID string           `json:"sid,omitempty"`
 	Actor     *actor           `json:"act,omitempty"`
+	Purpose   string           `json:"purpose,omitempty"`
 }
 
 type actor struct {
@@ -120,6 +125,7 @@ func Sign(src SigningKeySource, c Claims) (string, error) {
 		IssuedAt:  numericDate(c.IssuedAt),
 		ID:        c.ID,
 		SessionID: c.SessionID,
+		Purpose:   c.Purpose,
 	}
 	if w.ID == "" {
 		w.ID = randomID()

@@ -223,6 +223,7 @@ func (v *Verifier) verify(raw string, now time.Time) (*Claims, string, error) {
 		Subject:   w.Subject,
 		Audience:  []string(w.Audience),
 		SessionID: w.SessionID,
+		Purpose:   w.Purpose,
 		ID:        w.ID,
 		IssuedAt:  timeOf(w.IssuedAt),
 		NotBefore: timeOf(w.NotBefore),

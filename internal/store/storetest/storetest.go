@@ -77,6 +77,7 @@ var groups = []group{
 	{"CertBindings", certBindingTests},
 	{"OIDC", oidcTests},
 	{"Federation", federationTests},
+	{"Providers", providerTests},
 	{"ChangePruning", pruneTests},
 	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},

@@ -54,4 +54,5 @@ func Mount(mux *http.ServeMux, o Options) {
 	mux.Handle(trellisv1connect.NewLibrariesHandler(&librariesHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewResourcesHandler(&resourcesHandler{svc: o.Service}, opts...))
 	mux.Handle(trellisv1connect.NewRealizationsHandler(&realizationsHandler{svc: o.Service}, opts...))
+	mux.Handle(trellisv1connect.NewProvidersHandler(&providersHandler{svc: o.Service}, opts...))
 }

@@ -1,0 +1,597 @@
+package provider_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/provider"
+	"github.com/trellis-testbed/trellis/internal/provider/usersig"
+)
+
+// requireRoot skips without root, except in CI, where these tests must
+// run: they create OS accounts and start processes as them.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root (it creates OS accounts with useradd and runs processes as them), and CI=true")
+	}
+	t.Skip("needs root: it creates OS accounts with useradd and runs the site's server and workers as them (runs in CI)")
+}
+
+// world is a centre, a site and the OS accounts of one test.
+type world struct {
+	t       *testing.T
+	dir     string // 0755, reachable by every account
+	bin     string
+	centre  string
+	admin   string // the admin's access token
+	siteURL string
+	siteDir string
+	svc     *account
+	tokens  map[string]string // Trellis uid -> access token
+}
+
+type account struct {
+	name     string
+	uid, gid uint32
+}
+
+func lookup(t *testing.T, name string) *account {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &account{name: name, uid: uint32(uid), gid: uint32(gid)}
+}
+
+// addAccount creates an OS account for the test and removes it after.
+func addAccount(t *testing.T, name string, system bool) *account {
+	t.Helper()
+	_ = exec.Command("userdel", "-r", name).Run() // a leftover of a crashed run
+	args := []string{"-m", "-s", "/bin/sh", name}
+	if system {
+		args = []string{"-r", "-M", "-s", "/usr/sbin/nologin", name}
+	}
+	if out, err := exec.Command("useradd", args...).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("pkill", "-KILL", "-u", name).Run()
+		_ = exec.Command("userdel", "-r", name).Run()
+	})
+	return lookup(t, name)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start runs a long-lived process for the test, stopped at cleanup.
+func start(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("%s:\n%s", cmd.Args[1:3], logs.String())
+		}
+	})
+}
+
+// waitHTTP waits until url answers 200.
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not come up: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a process's readiness; nothing to wait on
+	}
+}
+
+// run runs the trellis binary, as acct when set, and returns its output.
+func (w *world) run(acct *account, env []string, stdin string, args ...string) (string, error) {
+	cmd := exec.Command(w.bin, args...)
+	cmd.Env = append([]string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + w.dir}, env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	if acct != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: acct.uid, Gid: acct.gid}}
+		cmd.Dir = w.dir
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (w *world) must(acct *account, env []string, args ...string) string {
+	w.t.Helper()
+	out, err := w.run(acct, env, "", args...)
+	if err != nil {
+		w.t.Fatalf("trellis %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// api calls the centre's API with JSON, as any client may.
+func (w *world) api(op, tok string, in, out any) error {
+	b, _ := json.Marshal(in)
+	req, _ := http.NewRequest(http.MethodPost, w.centre+"/trellis.v1."+op, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s: %s", op, resp.Status, body)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+func (w *world) mustAPI(op, tok string, in, out any) {
+	w.t.Helper()
+	if err := w.api(op, tok, in, out); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+const testPassword = "correct horse battery staple"
+
+var confirmToken = regexp.MustCompile(`user confirm (\S+)`)
+
+// addUser registers a Trellis user, confirms it, makes it an admin (so it
+// may connect to sites without a project) and logs it in.
+func (w *world) addUser(uid string) {
+	w.t.Helper()
+	email := uid + "@uni.example.edu"
+	w.mustAPI("Users/Register", "", map[string]any{"uid": uid, "email": email, "password": testPassword, "profile": map[string]string{"name": uid, "phone": "+44 1865 270000"}}, nil)
+	var outbox struct{ Messages []struct{ Body string } }
+	w.mustAPI("Admin/ListOutbox", w.admin, map[string]any{"to": email}, &outbox)
+	if len(outbox.Messages) == 0 {
+		w.t.Fatalf("no confirmation mail for %s", uid)
+	}
+	m := confirmToken.FindStringSubmatch(outbox.Messages[0].Body)
+	if m == nil {
+		w.t.Fatalf("no token in %q", outbox.Messages[0].Body)
+	}
+	w.mustAPI("Users/ConfirmEmail", "", map[string]any{"token": m[1]}, nil)
+	w.mustAPI("Users/SetAdmin", w.admin, map[string]any{"uid": uid, "admin": true}, nil)
+	w.tokens[uid] = w.login(uid)
+}
+
+func (w *world) login(uid string) string {
+	w.t.Helper()
+	var resp struct{ Tokens struct{ AccessToken string } }
+	w.mustAPI("Auth/Login", "", map[string]any{"uid": uid, "password": testPassword}, &resp)
+	return resp.Tokens.AccessToken
+}
+
+// as is the environment of uid's client.
+func (w *world) as(uid string) []string {
+	return []string{"TRELLIS_SERVER=" + w.centre, "TRELLIS_TOKEN=" + w.tokens[uid], "TRELLIS_CONFIG_DIR=" + filepath.Join(w.dir, "client-"+uid)}
+}
+
+// newWorld builds trellis, starts a centre and a site served by an
+// unprivileged service account with the given launcher and mapper.
+func newWorld(t *testing.T, launcher, mapper string) *world {
+	requireRoot(t)
+	dir, err := os.MkdirTemp("", "trellis-provider-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, dir: dir, bin: filepath.Join(dir, "trellis"), tokens: map[string]string{}}
+	build := exec.Command("go", "build", "-o", w.bin, "github.com/trellis-testbed/trellis/cmd/trellis")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	_ = os.Chmod(w.bin, 0o755)
+
+	// The centre.
+	centreDir := filepath.Join(dir, "centre")
+	if out, err := w.run(nil, nil, testPassword+"\n", "admin", "bootstrap", "--uid", "ops", "--email", "ops@testbed.example.org", "--password-stdin", "--data-dir", centreDir); err != nil {
+		t.Fatalf("bootstrap: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	w.centre = "http://" + addr
+	start(t, exec.Command(w.bin, "serve", "--data-dir", centreDir, "--listen", addr))
+	waitHTTP(t, w.centre+"/readyz")
+	w.admin = w.login("ops")
+
+	// The site, run by a service account.
+	w.svc = addAccount(t, "tbsite", true)
+	siteAddr := freeAddr(t)
+	w.siteURL = "http://" + siteAddr
+	w.siteDir = filepath.Join(dir, "site")
+	if err := os.Mkdir(w.siteDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(w.siteDir, int(w.svc.uid), int(w.svc.gid)); err != nil {
+		t.Fatal(err)
+	}
+	regToken := strings.TrimSpace(w.must(nil, []string{"TRELLIS_TOKEN=" + w.admin, "TRELLIS_SERVER=" + w.centre, "TRELLIS_CONFIG_DIR=" + filepath.Join(dir, "client-ops")},
+		"admin", "provider", "add", "site1", "--url", w.siteURL))
+	regToken = strings.Fields(regToken)[0]
+	w.must(w.svc, nil, "provider", "init", "--central", w.centre, "--token", regToken, "--data-dir", w.siteDir,
+		"--listen", siteAddr, "--mapper", mapper, "--launcher", launcher)
+	// The token worked once.
+	if out, err := w.run(w.svc, nil, "", "provider", "init", "--central", w.centre, "--token", regToken, "--data-dir", filepath.Join(dir, "again")); err == nil {
+		t.Fatalf("a registration token worked twice: %s", out)
+	}
+	serve := exec.Command(w.bin, "provider", "serve", "--data-dir", w.siteDir)
+	serve.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	serve.Dir = w.siteDir
+	serve.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: w.svc.uid, Gid: w.svc.gid}}
+	if launcher == "setuid" {
+		// What the systemd unit gives it: CAP_SETUID and CAP_SETGID only.
+		serve.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
+	}
+	start(t, serve)
+	waitHTTP(t, w.siteURL+"/healthz")
+	return w
+}
+
+// with is w for a subtest: failures end the subtest.
+func (w *world) with(t *testing.T) *world {
+	c := *w
+	c.t = t
+	return &c
+}
+
+// siteToken asks the centre for uid's token for site1's requests.
+func (w *world) siteToken(uid string) string {
+	w.t.Helper()
+	var resp struct{ Token string }
+	w.mustAPI("Providers/CreateSiteToken", w.tokens[uid], map[string]any{"provider": "site1"}, &resp)
+	return resp.Token
+}
+
+// post sends a request to the site and returns its status and body.
+func (w *world) post(path, tok, sig string, body []byte) (int, string) {
+	w.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, w.siteURL+path, bytes.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if sig != "" {
+		req.Header.Set(usersig.Header, sig)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (w *world) userKey(uid string) ed25519.PrivateKey {
+	w.t.Helper()
+	k, err := provider.LoadKey(filepath.Join(w.dir, "client-"+uid, "providers", "site1.key"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return k
+}
+
+func (w *world) status() []provider.WorkerStatus {
+	w.t.Helper()
+	out := w.must(w.svc, nil, "provider", "status", "--data-dir", w.siteDir, "--format", "json")
+	var ws []provider.WorkerStatus
+	if err := json.Unmarshal([]byte(out), &ws); err != nil {
+		w.t.Fatalf("status: %v: %s", err, out)
+	}
+	return ws
+}
+
+func wantStatus(t *testing.T, what string, got int, body string, want int, words ...string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s: status %d (%s), want %d", what, got, body, want)
+		return
+	}
+	for _, wd := range words {
+		if !strings.Contains(body, wd) {
+			t.Errorf("%s: %q does not say %q", what, body, wd)
+		}
+	}
+}
+
+func TestSiteSetuidLauncher(t *testing.T) {
+	testSite(t, "setuid")
+}
+
+func TestSiteSudoLauncher(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("sudo"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sudo is not installed (scripts/test installs it)")
+		}
+		t.Skip("sudo is not installed (scripts/test installs the Debian package)")
+	}
+	testSite(t, "sudo")
+}
+
+func testSite(t *testing.T, launcher string) {
+	mapFile := filepath.Join(os.TempDir(), fmt.Sprintf("trellis-e2e-map-%d", os.Getpid()))
+	w := newWorld(t, launcher, "static:"+mapFile)
+	t.Cleanup(func() { os.Remove(mapFile) })
+	addAccount(t, "tb_alice", false)
+	addAccount(t, "tb_bob", false)
+	addAccount(t, "tbsys", true)
+	if err := os.WriteFile(mapFile, []byte("alice tb_alice\nbob tb_bob\ncarol root\ndave tbsys\nerin tb_nobody\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if launcher == "sudo" {
+		rule := w.must(nil, nil, "provider", "sudoers", "--data-dir", w.siteDir, "--service-account", "tbsite")
+		path := "/etc/sudoers.d/trellis-e2e"
+		if err := os.WriteFile(path, []byte(rule), 0o440); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(path) })
+		if out, err := exec.Command("visudo", "-cf", path).CombinedOutput(); err != nil {
+			t.Fatalf("the printed sudoers rule does not parse: %v: %s\n%s", err, out, rule)
+		}
+	}
+	for _, uid := range []string{"alice", "bob", "carol", "dave", "erin"} {
+		w.addUser(uid)
+	}
+
+	t.Run("TwoUsersConnectAndExecAsThemselves", func(t *testing.T) {
+		w := w.with(t)
+		for _, uid := range []string{"alice", "bob"} {
+			out := w.must(nil, w.as(uid), "provider", "connect", "site1")
+			if !strings.Contains(out, "tb_"+uid) {
+				t.Errorf("connect %s: %s", uid, out)
+			}
+		}
+		for _, uid := range []string{"alice", "bob"} {
+			if out := w.must(nil, w.as(uid), "provider", "exec", "site1", "--", "id", "-un"); strings.TrimSpace(out) != "tb_"+uid {
+				t.Errorf("exec as %s printed %q, want tb_%s", uid, out, uid)
+			}
+		}
+		out := w.must(nil, w.as("alice"), "provider", "list")
+		if !strings.Contains(out, "site1") || !strings.Contains(out, "tb_alice") {
+			t.Errorf("provider list: %s", out)
+		}
+		// A failing command's status comes back.
+		if _, err := w.run(nil, w.as("alice"), "", "provider", "exec", "site1", "--", "sh", "-c", "exit 7"); err == nil || err.(*exec.ExitError).ExitCode() != 7 {
+			t.Errorf("exit status: %v", err)
+		}
+	})
+
+	t.Run("CentreTokensRefused", func(t *testing.T) {
+		w := w.with(t)
+		body := []byte(`{"argv":["id"]}`)
+		sig, _ := usersig.Sign(w.userKey("alice"), "alice", "site1", "POST", "/exec", body, time.Now())
+		_, foreign, _ := ed25519.GenerateKey(nil)
+		now := time.Now()
+		forge := func(exp time.Time, aud string) string {
+			raw, err := token.Sign(staticSigner{kid: "forged", key: foreign}, token.Claims{Issuer: w.centre, Subject: "alice", Audience: []string{aud}, IssuedAt: now.Add(-time.Hour), Expiry: exp, Purpose: "request"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}
+		var ticket struct{ Ticket string }
+		w.mustAPI("Providers/CreateConnectionTicket", w.tokens["alice"], map[string]any{"provider": "site1"}, &ticket)
+		for name, tok := range map[string]string{
+			"unsigned (foreign key)": forge(now.Add(time.Minute), "provider:site1"),
+			"expired":                forge(now.Add(-time.Minute), "provider:site1"),
+			"wrong audience":         w.tokens["alice"], // the user's own access token, for the centre
+			"a connection ticket":    ticket.Ticket,     // genuine, but for connecting only
+			"none":                   "",
+		} {
+			code, b := w.post("/exec", tok, sig, body)
+			wantStatus(t, name, code, b, http.StatusUnauthorized)
+		}
+	})
+
+	t.Run("CompromisedCentreCannotForgeTheUser", func(t *testing.T) {
+		w := w.with(t)
+		body := []byte(`{"argv":["id","-un"]}`)
+		_, otherKey, _ := ed25519.GenerateKey(nil)
+		wrongSig, _ := usersig.Sign(otherKey, "alice", "site1", "POST", "/exec", body, time.Now())
+		otherBody, _ := usersig.Sign(w.userKey("alice"), "alice", "site1", "POST", "/exec", []byte(`{"argv":["true"]}`), time.Now())
+		bobsSig, _ := usersig.Sign(w.userKey("bob"), "bob", "site1", "POST", "/exec", body, time.Now())
+		stale, _ := usersig.Sign(w.userKey("alice"), "alice", "site1", "POST", "/exec", body, time.Now().Add(-2*time.Minute))
+		for name, sig := range map[string]string{
+			"no signature":            "",
+			"another key's signature": wrongSig,
+			"signed another body":     otherBody,
+			"bob's signature":         bobsSig,
+			"stale signature":         stale,
+		} {
+			code, b := w.post("/exec", w.siteToken("alice"), sig, body)
+			wantStatus(t, name, code, b, http.StatusForbidden, "signature")
+		}
+	})
+
+	t.Run("ReplayedSignatureRefused", func(t *testing.T) {
+		w := w.with(t)
+		body := []byte(`{"argv":["id","-un"]}`)
+		tok := w.siteToken("alice")
+		sig, _ := usersig.Sign(w.userKey("alice"), "alice", "site1", "POST", "/exec", body, time.Now())
+		code, b := w.post("/exec", tok, sig, body)
+		wantStatus(t, "first use", code, b, http.StatusOK, `"exit_code":0`, base64.StdEncoding.EncodeToString([]byte("tb_alice\n")))
+		code, b = w.post("/exec", tok, sig, body)
+		wantStatus(t, "replay", code, b, http.StatusForbidden, "replayed")
+	})
+
+	t.Run("TicketUsedTwiceRefused", func(t *testing.T) {
+		w := w.with(t)
+		var ticket struct{ Ticket string }
+		w.mustAPI("Providers/CreateConnectionTicket", w.tokens["bob"], map[string]any{"provider": "site1"}, &ticket)
+		pub, _, _ := ed25519.GenerateKey(nil)
+		body, _ := json.Marshal(provider.ConnectRequest{Ticket: ticket.Ticket, UserPublicKey: encode(pub)})
+		code, b := w.post("/connect", "", "", body)
+		wantStatus(t, "first use", code, b, http.StatusOK, "tb_bob")
+		code, b = w.post("/connect", "", "", body)
+		wantStatus(t, "second use", code, b, http.StatusConflict, "used already")
+		// Bob connected again with a key of this test's: give him back his
+		// client's, for the tests after.
+		w.must(nil, w.as("bob"), "provider", "connect", "site1")
+	})
+
+	t.Run("MapperRefusesRootSystemAndMissingAccounts", func(t *testing.T) {
+		w := w.with(t)
+		for uid, why := range map[string]string{"carol": "root", "dave": "system account", "erin": "does not exist"} {
+			out, err := w.run(nil, w.as(uid), "", "provider", "connect", "site1")
+			if err == nil || !strings.Contains(out, why) {
+				t.Errorf("connect %s: %v, %s; want refused saying %q", uid, err, out, why)
+			}
+		}
+		// Nothing half-done: the centre recorded no connection.
+		var conns struct{ Connections []any }
+		w.mustAPI("Providers/ListConnections", w.tokens["carol"], map[string]any{}, &conns)
+		if len(conns.Connections) != 0 {
+			t.Errorf("carol's connections after a refusal: %v", conns.Connections)
+		}
+	})
+
+	t.Run("SocketPeerNotTheMappedUserRefused", func(t *testing.T) {
+		w := w.with(t)
+		bob := lookup(t, "tb_bob")
+		sock := filepath.Join(w.siteDir, "run", provider.SocketName)
+		out, err := w.run(bob, nil, "", "provider", "worker", "--socket", sock, "--user", "alice", "--nonce", "guess")
+		if err == nil || !strings.Contains(out, "refused") {
+			t.Errorf("a worker of tb_bob claiming alice: %v, %s", err, out)
+		}
+	})
+
+	t.Run("WorkerKilledMidRequest", func(t *testing.T) {
+		w := w.with(t)
+		done := make(chan string, 1)
+		go func() {
+			out, _ := w.run(nil, w.as("alice"), "", "provider", "exec", "site1", "--", "sleep", "60")
+			done <- out
+		}()
+		var pid int
+		deadline := time.Now().Add(30 * time.Second)
+		for pid == 0 {
+			for _, ws := range w.status() {
+				if ws.User == "alice" && ws.InFlight > 0 {
+					pid = ws.PID
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("alice's request never reached her worker")
+			}
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case out := <-done:
+			if !strings.Contains(out, "worker of alice") {
+				t.Errorf("the request held by the killed worker: %s", out)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the request held by a killed worker hung")
+		}
+		if out := w.must(nil, w.as("alice"), "provider", "exec", "site1", "--", "id", "-un"); strings.TrimSpace(out) != "tb_alice" {
+			t.Errorf("after the restart: %q", out)
+		}
+		for _, ws := range w.status() {
+			if ws.User == "alice" && (ws.Restarts != 1 || ws.PID == pid) {
+				t.Errorf("alice's worker after a crash: %+v (killed pid %d)", ws, pid)
+			}
+		}
+	})
+
+	t.Run("Disconnect", func(t *testing.T) {
+		w := w.with(t)
+		w.must(nil, w.as("bob"), "provider", "disconnect", "site1")
+		code, b := w.post("/exec", "", "", []byte(`{"argv":["id"]}`))
+		wantStatus(t, "anonymous", code, b, http.StatusUnauthorized)
+		var conns struct{ Connections []any }
+		w.mustAPI("Providers/ListConnections", w.tokens["bob"], map[string]any{}, &conns)
+		if len(conns.Connections) != 0 {
+			t.Errorf("bob's connections after disconnect: %v", conns.Connections)
+		}
+	})
+
+	// Every decision is in the site's audit log, with uid and account.
+	b, err := os.ReadFile(filepath.Join(w.siteDir, provider.AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"op":"exec","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"outcome":"refused"`, `"op":"worker.hello"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
+
+type staticSigner struct {
+	kid string
+	key ed25519.PrivateKey
+}
+
+func (s staticSigner) Signer() (string, ed25519.PrivateKey) { return s.kid, s.key }
+
+func encode(pub ed25519.PublicKey) string {
+	return b64(pub)
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
