@@ -307,7 +307,7 @@ func TestAssets(t *testing.T) {
 	b := tb.browser()
 	page := b.get("/signin").body
 	m := regexpAsset.FindAllStringSubmatch(page, -1)
-	if len(m) != 2 {
+	if len(m) != 3 {
 		t.Fatalf("assets in page: %v", m)
 	}
 	for _, x := range m {

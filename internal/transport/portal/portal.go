@@ -162,6 +162,7 @@ type view struct {
 	UnreadMore bool
 	CSRF       string
 	CSS, JS    string
+	Icon       string
 	Path       string
 	Data       any
 }
@@ -213,7 +214,7 @@ func (h *Portal) render(w http.ResponseWriter, r *http.Request, s *session, stat
 	if !ok {
 		panic("portal: no template " + name)
 	}
-	v := view{Caller: s.caller, CSRF: s.csrf, CSS: h.assets.url("portal.css"), JS: h.assets.url("portal.js"), Path: r.URL.Path, Data: data}
+	v := view{Caller: s.caller, CSRF: s.csrf, CSS: h.assets.url("portal.css"), JS: h.assets.url("portal.js"), Icon: h.assets.url("icon.svg"), Path: r.URL.Path, Data: data}
 	if tp, ok := data.(interface{ title() string }); ok {
 		v.Title = tp.title()
 	}
