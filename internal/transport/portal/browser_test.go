@@ -142,7 +142,9 @@ func (c *chrome) signOut() {
 	c.t.Helper()
 	c.run(
 		chromedp.Click(chromedp.CSS(".signout button")),
-		chromedp.WaitVisible(chromedp.CSS("#notice")),
+		// The sign-in form, which no signed-in page has: the page before
+		// may have had a notice of its own.
+		chromedp.WaitVisible(chromedp.CSS("#signin")),
 	)
 }
 
