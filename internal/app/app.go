@@ -43,6 +43,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/transport/httpserver"
 	"github.com/trellis-testbed/trellis/internal/transport/oidclogin"
 	"github.com/trellis-testbed/trellis/internal/transport/oidcprovider"
+	"github.com/trellis-testbed/trellis/internal/transport/portal"
 	"github.com/trellis-testbed/trellis/internal/transport/ratelimit"
 )
 
@@ -338,6 +339,16 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		mux.Handle(oidcprovider.Prefix+p, limited)
 	}
 	mux.Handle(oidcprovider.Prefix+"/", http.StripPrefix(oidcprovider.Prefix, op))
+	// The portal: pages at "/" on precise patterns, beside the API's.
+	web, err := portal.New(portal.Options{
+		Service: svc, Authenticator: authn, Log: log,
+		Secure:         tlsCfg != nil || strings.HasPrefix(cfg.PublicURL, "https://"),
+		LimitAnonymous: func(next http.Handler) http.Handler { return pages.Middleware("pages", next) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	web.Mount(mux)
 	if idp != nil {
 		backend := http.NewServeMux()
 		oidclogin.Mount(backend, svc, log)
