@@ -138,8 +138,8 @@ type Target struct {
 	Objects  []Named
 	Account  Named
 	Subjects []string
-	// Request is the pending request a Consent rule decides about; nil
-	// when none with the id exists.
+	// Request is the pending request a Consent rule decides about (its id
+	// in Account); nil when none with the id exists.
 	Request *domain.PendingRequest
 }
 
@@ -263,7 +263,7 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, t Target) Deci
 		}
 		return last
 	case Consent:
-		return g.decideConsent(p.UID, admin, rule.SelfOK, t.Request)
+		return g.decideConsent(p.UID, admin, rule.SelfOK, t.Account.Name, t.Request)
 	}
 	return deny(domain.PermissionDenied("operation %s has an unknown rule", op), "bad rule")
 }
@@ -280,8 +280,8 @@ func namesAny(t Target) bool {
 // decideConsent: only the party whose consent r waits for may answer it
 // (withdraw, the requester too, when withdraw is set). Its subject and
 // requester learn why they may not; anyone else that it does not exist.
-func (g *graph) decideConsent(uid string, admin, withdraw bool, r *domain.PendingRequest) Decision {
-	notFound := refuse(domain.NotFound("request not found: it was answered, withdrawn, or never existed"), "no such request visible to "+uid)
+func (g *graph) decideConsent(uid string, admin, withdraw bool, id string, r *domain.PendingRequest) Decision {
+	notFound := refuse(domain.NotFound("request %q not found: it was answered, withdrawn, or never existed", id), "no such request visible to "+uid)
 	if r == nil {
 		return notFound
 	}

@@ -54,7 +54,7 @@ func (s *Social) AcceptRequest(ctx context.Context, p *auth.Principal, id string
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, p, opNotificationsAcceptRequest, policy.Target{Request: r}); err != nil {
+	if err := s.authorize(ctx, p, opNotificationsAcceptRequest, policy.Target{Request: r, Account: policy.Named{Field: "id", Name: id}}); err != nil {
 		return err
 	}
 	if err := s.live(r); err != nil {
@@ -94,7 +94,7 @@ func (s *Social) DeclineRequest(ctx context.Context, p *auth.Principal, id, reas
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(ctx, p, opNotificationsDeclineRequest, policy.Target{Request: r}); err != nil {
+	if err := s.authorize(ctx, p, opNotificationsDeclineRequest, policy.Target{Request: r, Account: policy.Named{Field: "id", Name: id}}); err != nil {
 		return err
 	}
 	if err := s.live(r); err != nil {
