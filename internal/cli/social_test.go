@@ -444,7 +444,7 @@ func TestNotifySendTargets(t *testing.T) {
 	}{
 		{name: "user", admin: true, args: []string{"--to", "user:bob", "TEXT"}, wantTo: []string{"bob"}, wantOut: "Sent to 1 recipient.\n"},
 		{name: "uid alias", admin: true, args: []string{"--to", "uid:bob", "TEXT"}, wantTo: []string{"bob"}},
-		{name: "user, not an admin", args: []string{"--to", "user:bob", "TEXT"}, wantErr: "error: only administrators send notifications to single users\n"},
+		{name: "user, not an admin", args: []string{"--to", "user:bob", "TEXT"}, wantErr: "error: trellis.v1.Notifications/Send is for testbed administrators only, unless the request names a project or circle you own\n"},
 		{name: "project urgent", args: []string{"--to", "project:lab", "TEXT", "--urgent"}, wantTo: []string{"alice", "carol"}, wantUrgent: true,
 			wantOut: "Sent to 2 recipients.\n"},
 		{name: "circle", args: []string{"--to", "circle:alice:friends", "TEXT"}, wantTo: []string{"alice", "bob"}},
