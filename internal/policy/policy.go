@@ -101,9 +101,18 @@ type Rule struct {
 	// Each applies the last check to every object named after it too
 	// (adding several experiments to a library needs read on each).
 	Each bool
+	// Personal refuses a service acting for a user: what the operation
+	// makes (an API token, an SSH certificate, a site account's ticket)
+	// would outlive the exchanged token's minutes, so only the user may
+	// ask for it.
+	Personal bool
 }
 
 func (r Rule) String() string {
+	if r.Personal {
+		r.Personal = false
+		return r.String() + ", not for an acting service"
+	}
 	if len(r.Checks) == 0 {
 		return r.Kind.String()
 	}
@@ -202,6 +211,8 @@ func authorize(g *graph, p *auth.Principal, op string, rule Rule, t Target) Deci
 		return deny(domain.PermissionDenied("%s is not for sites: a site's key proves only its own reports", op), "site "+p.Provider+" is not a user")
 	case rule.Kind == Site:
 		return deny(domain.PermissionDenied("%s is a site's own: sign the request with the site's registered key", op), p.UID+" is not a site")
+	case rule.Personal && p.Actor != "":
+		return deny(domain.PermissionDenied("%s acts for %s with a short-lived token and may not call %s for them: it would outlive the token", p.Actor, p.UID, op), p.Actor+" acts for "+p.UID)
 	}
 	if rule.Kind == Authenticated || (rule.Kind == Listing && selfTarget(p, t)) {
 		return allow("authenticated as " + p.UID)

@@ -255,6 +255,10 @@ func TestAuthorizeRules(t *testing.T) {
 		{"listing about another hidden", lou, Rule{Kind: Listing, Checks: []ObjectCheck{{ProjectRead, "project"}}}, Account("member", "lee"), domain.CodeNotFound},
 		{"listing about another by admin", root, Rule{Kind: Listing, Checks: []ObjectCheck{{ProjectRead, "project"}}}, Account("member", "lee"), -1},
 		{"unknown rule kind", root, Rule{}, None, domain.CodePermissionDenied},
+		{"personal for the user", lou, Rule{Kind: Authenticated, Personal: true}, None, -1},
+		{"personal refuses an acting service", &auth.Principal{UID: "lou", Actor: "service:runner"}, Rule{Kind: Authenticated, Personal: true}, None, domain.CodePermissionDenied},
+		{"personal refuses an acting service even for an admin", &auth.Principal{UID: "root", Actor: "service:runner"}, Rule{Kind: Powerful, Personal: true}, None, domain.CodePermissionDenied},
+		{"acting service may do what is not personal", &auth.Principal{UID: "lou", Actor: "service:runner"}, authenticated, None, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

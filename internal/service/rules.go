@@ -74,6 +74,12 @@ func listing(action, kind string) policy.Rule {
 	return policy.Rule{Kind: policy.Listing, Checks: []policy.ObjectCheck{check(action, kind)}}
 }
 
+// personal refuses what rule allows to a service acting for a user.
+func personal(rule policy.Rule) policy.Rule {
+	rule.Personal = true
+	return rule
+}
+
 // consent is for the party whose consent a pending request waits for.
 var consent = policy.Rule{Kind: policy.Consent}
 
@@ -113,7 +119,7 @@ var (
 
 	// API tokens: each acts on the caller's own. Creating one also needs a
 	// credential not narrowed by scopes, or scoped "all" (ScopeAllows).
-	opAuthCreateAPIToken = newOp("trellis.v1.Auth/CreateAPIToken", authenticated)
+	opAuthCreateAPIToken = newOp("trellis.v1.Auth/CreateAPIToken", personal(authenticated))
 	opAuthListAPITokens  = newOp("trellis.v1.Auth/ListAPITokens", authenticated)
 	opAuthRevokeAPIToken = newOp("trellis.v1.Auth/RevokeAPIToken", authenticated)
 
@@ -157,7 +163,7 @@ var (
 	opUsersAddSSHKey                    = newOp("trellis.v1.Users/AddSSHKey", selfOrAdmin)
 	opUsersListSSHKeys                  = newOp("trellis.v1.Users/ListSSHKeys", selfOrAdmin)
 	opUsersRemoveSSHKey                 = newOp("trellis.v1.Users/RemoveSSHKey", selfOrAdmin)
-	opAuthIssueSSHCertificate           = newOp("trellis.v1.Auth/IssueSSHCertificate", authenticated)
+	opAuthIssueSSHCertificate           = newOp("trellis.v1.Auth/IssueSSHCertificate", personal(authenticated))
 	opApiInfoGetSSHCertificateAuthority = newOp("trellis.v1.ApiInfo/GetSSHCertificateAuthority", public)
 	opApiInfoGetServerCertificate       = newOp("trellis.v1.ApiInfo/GetServerCertificate", public)
 	opApiInfoGetClientCertificate       = newOp("trellis.v1.ApiInfo/GetClientCertificate", public) // unbound: it authenticates nothing until a login binds it
@@ -269,7 +275,7 @@ var (
 	opProvidersGetProvider            = newOp("trellis.v1.Providers/GetProvider", admin)
 	opProvidersSetProviderState       = newOp("trellis.v1.Providers/SetProviderState", admin)
 	opProvidersRemoveProvider         = newOp("trellis.v1.Providers/RemoveProvider", admin)
-	opProvidersCreateConnectionTicket = newOp("trellis.v1.Providers/CreateConnectionTicket", powerful)
+	opProvidersCreateConnectionTicket = newOp("trellis.v1.Providers/CreateConnectionTicket", personal(powerful))
 	opProvidersCreateSiteToken        = newOp("trellis.v1.Providers/CreateSiteToken", powerful)
 	opProvidersListConnections        = newOp("trellis.v1.Providers/ListConnections", selfOrAdmin)
 	opProvidersRemoveConnection       = newOp("trellis.v1.Providers/RemoveConnection", selfOrAdmin)

@@ -346,12 +346,3 @@ func assertionReason(err error) string {
 	}
 	return token.ErrAssertionMalformed.Error()
 }
-
-// refuseActor refuses to a service acting for a user what would outlive
-// the exchanged token's minutes: a credential of its own for the user.
-func refuseActor(p *auth.Principal, what string) error {
-	if p == nil || p.Actor == "" {
-		return nil
-	}
-	return domain.PermissionDenied("%s acts for %s with a short-lived token and may not %s for them", p.Actor, p.UID, what)
-}

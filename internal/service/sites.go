@@ -259,9 +259,6 @@ func (s *Sites) CreateConnectionTicket(ctx context.Context, p *auth.Principal, p
 	if err := s.authorize(ctx, p, opProvidersCreateConnectionTicket, policy.None); err != nil {
 		return nil, err
 	}
-	if err := refuseActor(p, "connect to a site"); err != nil {
-		return nil, err
-	}
 	pr, err := s.usableProvider(ctx, provider)
 	if err != nil {
 		return nil, err
