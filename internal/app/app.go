@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,6 +123,10 @@ type Config struct {
 	OIDCBackend OIDCBackendConfig
 	// HTTP bounds what slow or greedy clients may hold.
 	HTTP HTTPLimits
+	// Drain is how long the server keeps serving after it is told to stop,
+	// with /readyz answering 503, so that load balancers move new clients
+	// away before it closes its listener. Zero: stop at once.
+	Drain time.Duration
 }
 
 // HTTPLimits bound how long a client may take to send a request, how long
@@ -192,6 +197,8 @@ type Server struct {
 	// endStreams ends the long-lived streams (see endOnShutdown) when a
 	// shutdown begins.
 	endStreams context.CancelFunc
+	// draining is set from the stop signal to the shutdown (Config.Drain).
+	draining *atomic.Bool
 }
 
 // Build assembles a server on an open store.
@@ -354,8 +361,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		oidclogin.Mount(backend, svc, log)
 		mux.Handle("/auth/oidc/", pages.Middleware("pages", backend))
 	}
+	draining := new(atomic.Bool)
 	var h http.Handler = httpserver.Handler(httpserver.Options{
-		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
+		API: mux, Ready: st.Ping, Draining: draining.Load, JWKS: km.JWKS, Gatherer: reg, Log: log,
 		// Anyone may fetch the SSH authority's key (a public operation).
 		SSHUserCA:   func() (string, error) { return svc.Accounts.SSHCertificateAuthority(context.Background(), nil) },
 		BodyTimeout: cfg.HTTP.BodyTimeout, Streaming: streamingProcedure,
@@ -369,7 +377,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams, draining: draining}, nil
 }
 
 // storeClock reads now (time.Now when nil) to the microsecond, the
@@ -481,7 +489,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// otherwise hold it for its whole grace period.
 	srv.RegisterOnShutdown(s.endStreams)
 
-	bg, stopBG := context.WithCancel(ctx)
+	// The background work (the change feed above all) goes on while the
+	// server drains, and stops after it.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
 	wg.Go(func() { s.maintainKeys(bg) })
@@ -518,9 +528,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = srv.Shutdown(sctx)
-		cancel()
+		err = s.drainAndShutdown(srv, errc)
 	}
 	stopBG()
 	wg.Wait()
@@ -529,6 +537,27 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// drainAndShutdown keeps serving for the drain period, with /readyz
+// answering 503, then shuts srv down: the listener closes, open streams end
+// cleanly, and requests under way get a grace period to finish.
+func (s *Server) drainAndShutdown(srv *http.Server, errc <-chan error) error {
+	if d := s.cfg.Drain; d > 0 {
+		s.draining.Store(true)
+		s.log.Info("draining: /readyz answers 503 while requests are still served", "for", d)
+		t := time.NewTimer(d)
+		select {
+		case err := <-errc:
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+	s.log.Info("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }
 
 // Retention of what the janitor removes.

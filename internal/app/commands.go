@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,6 +56,7 @@ func serveCommand() *cobra.Command {
 		logLevel, logFormat string
 		smtpPasswordFile    string
 		authBackends        string
+		drain               string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -80,6 +82,9 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 			if err := CheckListen(cfg.Listen, cfg.TLSCert != "" || cfg.TLSAuto); err != nil {
 				return err
 			}
+			if cfg.Drain, err = time.ParseDuration(drain); err != nil || cfg.Drain < 0 {
+				return fmt.Errorf("--drain %q: a duration of 0 or more, such as 15s", drain)
+			}
 			cfg.AuthBackends = ParseAuthBackends(authBackends)
 			if _, err := checkAuthBackends(cfg.AuthBackends, cfg.Listen); err != nil {
 				return err
@@ -93,6 +98,12 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// A second signal, while the server drains or shuts down,
+				// ends the process at once, as it would without Trellis.
+				<-ctx.Done()
+				stop()
+			}()
 			st, err := OpenStore(ctx, cfg.Store)
 			if err != nil {
 				return err
@@ -117,6 +128,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
 	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
+	f.StringVar(&drain, "drain", envOr("TRELLIS_DRAIN", "0s"), "after SIGTERM or an interrupt, keep serving this long with /readyz answering 503, so load balancers move clients away first (env TRELLIS_DRAIN)")
 	f.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-conns-per-client", DefaultMaxConnsPerClient, "connections one client address (an IPv6 /64) may hold open at once; -1: no limit (behind a reverse proxy, whose address every request has)")
 	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")
 	f.DurationVar(&cfg.Service.AccessTokenTTL, "access-token-ttl", 0, "how long an access token is valid (default 10m)")

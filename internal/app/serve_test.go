@@ -12,8 +12,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +220,165 @@ func TestShutdownEndsWatchStreams(t *testing.T) {
 	}
 	if stream.Receive() {
 		t.Fatalf("a notification after shutdown: %v", stream.Msg())
+	}
+	if err := stream.Err(); err != nil {
+		t.Errorf("the stream ended with %v, want a clean end", err)
+	}
+}
+
+// TestWatchResumesAfter: a watch with resume_after first sends what the
+// caller missed after that id, oldest first, then what arrives; without it
+// the stream starts after the newest notification; each start names its
+// point in after_id.
+func TestWatchResumesAfter(t *testing.T) {
+	srv := apptest.Start(t)
+	srv.NewUser(t, "alice")
+	alice := srv.Clients(srv.Login(t, "alice", apptest.Password).GetAccessToken())
+	send := func(text string) {
+		t.Helper()
+		if _, err := srv.Admin(t).Notifications.Send(context.Background(), connect.NewRequest(&trellisv1.NotificationsSendRequest{ToUser: "alice", Text: text})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, text := range []string{"n1", "n2", "n3"} {
+		send(text)
+	}
+	list, err := alice.Notifications.List(context.Background(), connect.NewRequest(&trellisv1.NotificationsListRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]int64{}
+	for _, n := range list.Msg.GetNotifications() {
+		ids[n.GetText()] = n.GetId()
+	}
+	// watch opens a stream and returns its after_id and a function that
+	// reads the next n notifications' texts.
+	watch := func(resume *int64) (int64, func(n int) []string) {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		stream, err := alice.Notifications.Watch(ctx, connect.NewRequest(&trellisv1.NotificationsWatchRequest{ResumeAfter: resume}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stream.Close() })
+		if !stream.Receive() || !stream.Msg().GetCreated() {
+			t.Fatalf("the watch did not start: %v", stream.Err())
+		}
+		after := stream.Msg().GetAfterId()
+		return after, func(n int) []string {
+			t.Helper()
+			var texts []string
+			for range n {
+				if !stream.Receive() {
+					t.Fatalf("after %v: %v", texts, stream.Err())
+				}
+				texts = append(texts, stream.Msg().GetNotification().GetText())
+			}
+			return texts
+		}
+	}
+
+	resume := ids["n1"]
+	after, next := watch(&resume)
+	if after != ids["n1"] {
+		t.Errorf("after_id %d, want the resume point %d", after, ids["n1"])
+	}
+	if got := next(2); !slices.Equal(got, []string{"n2", "n3"}) {
+		t.Errorf("backlog %v, want [n2 n3]", got)
+	}
+	send("n4")
+	if got := next(1); !slices.Equal(got, []string{"n4"}) {
+		t.Errorf("then %v, want [n4]", got)
+	}
+
+	// From the very start: every notification, oldest first.
+	zero := int64(0)
+	if after, next := watch(&zero); after != 0 {
+		t.Errorf("after_id %d, want 0", after)
+	} else if got := next(4); !slices.Equal(got, []string{"n1", "n2", "n3", "n4"}) {
+		t.Errorf("from 0: %v", got)
+	}
+
+	// Without a resume point: after the newest, nothing old.
+	newest, err := alice.Notifications.List(context.Background(), connect.NewRequest(&trellisv1.NotificationsListRequest{PageSize: 1}))
+	if err != nil || len(newest.Msg.GetNotifications()) != 1 {
+		t.Fatal(newest, err)
+	}
+	after, next = watch(nil)
+	if want := newest.Msg.GetNotifications()[0].GetId(); after != want {
+		t.Errorf("after_id %d, want the newest's id %d", after, want)
+	}
+	send("n5")
+	if got := next(1); !slices.Equal(got, []string{"n5"}) {
+		t.Errorf("new watch got %v, want [n5]", got)
+	}
+
+	bad := int64(-1)
+	stream, err := alice.Notifications.Watch(context.Background(), connect.NewRequest(&trellisv1.NotificationsWatchRequest{ResumeAfter: &bad}))
+	if err == nil {
+		defer stream.Close()
+		for stream.Receive() {
+		}
+		err = stream.Err()
+	}
+	if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "resume_after") {
+		t.Errorf("resume_after -1: %v", err)
+	}
+}
+
+// TestDrain: after the stop signal a server with a drain period answers
+// /readyz with 503 but goes on serving, new requests and open streams
+// alike; then it shuts down, ending the streams cleanly.
+func TestDrain(t *testing.T) {
+	srv := apptest.Start(t, func(c *app.Config) { c.Drain = 3 * time.Second })
+	srv.NewUser(t, "alice")
+	alice := srv.Clients(srv.Login(t, "alice", apptest.Password).GetAccessToken())
+	ready := func() (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := ready(); code != http.StatusOK {
+		t.Fatalf("readyz %d before the signal", code)
+	}
+	stream, err := alice.Notifications.Watch(context.Background(), connect.NewRequest(&trellisv1.NotificationsWatchRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	if !stream.Receive() || !stream.Msg().GetCreated() {
+		t.Fatalf("the watch did not start: %v", stream.Err())
+	}
+
+	srv.Interrupt()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("readyz still ready 10s after the signal")
+		}
+		code, body := ready()
+		if code == http.StatusServiceUnavailable {
+			if body != "shutting down\n" {
+				t.Errorf("readyz while draining: %q", body)
+			}
+			break
+		}
+	}
+	// Still serving: a new request, and the open stream.
+	if _, err := srv.Admin(t).Notifications.Send(context.Background(), connect.NewRequest(&trellisv1.NotificationsSendRequest{ToUser: "alice", Text: "while draining"})); err != nil {
+		t.Fatalf("a request while draining: %v", err)
+	}
+	if !stream.Receive() || stream.Msg().GetNotification().GetText() != "while draining" {
+		t.Fatalf("the stream while draining: %v %v", stream.Msg(), stream.Err())
+	}
+	srv.Stop() // fails the test if serving ends in error
+	if stream.Receive() {
+		t.Fatalf("a message after shutdown: %v", stream.Msg())
 	}
 	if err := stream.Err(); err != nil {
 		t.Errorf("the stream ended with %v, want a clean end", err)

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -272,8 +273,13 @@ func newNotifyWatchCmd(a *app) *cobra.Command {
 		Use:   "watch",
 		Short: "Print your notifications as they arrive, until interrupted",
 		Long: `Print your new notifications as they arrive, one per line, until interrupted
-(Ctrl-C) or until the server ends the stream. With --output json, each
-notification is one JSON object on its own line.`,
+(Ctrl-C). With --output json, each notification is one JSON object on its
+own line.
+
+When the server ends the stream (it shut down or restarts), watch says so on
+standard error and connects again, waiting longer after each failed try (up
+to 30s); it resumes after the last notification it printed, so none is lost
+or printed twice.`,
 		Args: noArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect()
@@ -287,17 +293,21 @@ notification is one JSON object on its own line.`,
 				// Interrupted: the way a watch is meant to end.
 				return nil
 			}
-			if err == nil {
-				// Say so, or a person would wait for notifications that no
-				// longer come (the server restarted, say).
-				fmt.Fprintln(a.streams.Err, "The server ended the stream.")
-			}
 			return err
 		},
 	}
 }
 
-// watchNotifications prints the notification stream until it ends.
+// The back-off between reconnections of a watch whose server went away.
+const (
+	watchRetryFirst = 250 * time.Millisecond
+	watchRetryMax   = 30 * time.Second
+)
+
+// watchNotifications prints the notification stream until ctx ends. A
+// stream that was established and then ends cleanly or because the server
+// is unavailable is opened again after a back-off, resuming after the last
+// notification printed; any other failure ends the watch.
 func (a *app) watchNotifications(ctx context.Context, c *conn) error {
 	// The stream interceptor cannot fail a call: ask for the token first, so
 	// that "not logged in" reads as it does for every other command, and an
@@ -305,50 +315,98 @@ func (a *app) watchNotifications(ctx context.Context, c *conn) error {
 	if _, err := c.tokens.token(ctx, false); err != nil {
 		return err
 	}
+	var w watchState
+	retry := watchRetryFirst
 	for {
-		received, err := a.watchOnce(ctx, c)
+		established, err := a.watchOnce(ctx, c, &w)
+		if ctx.Err() != nil {
+			return nil
+		}
 		// A token that looked valid may still be refused (clock skew, a
 		// rotated key): refresh once and open the stream again, as unary
 		// calls do.
-		if err != nil && !received && connect.CodeOf(err) == connect.CodeUnauthenticated &&
+		if err != nil && !established && connect.CodeOf(err) == connect.CodeUnauthenticated &&
 			connect.IsWireError(err) && c.tokens.canRetry() {
 			if _, rerr := c.tokens.token(ctx, true); rerr != nil {
 				return rerr
 			}
 			continue
 		}
-		return transportError(c.server, err)
+		// Until a first stream is established, a failure is the answer: the
+		// server is not there or refuses, and a person should hear so.
+		if !w.started || (err != nil && connect.CodeOf(err) != connect.CodeUnavailable) {
+			if err == nil {
+				err = errors.New("the server ended the stream before it was established")
+			}
+			return transportError(c.server, err)
+		}
+		if established {
+			retry = watchRetryFirst
+		}
+		reason := "the server ended the stream"
+		if err != nil {
+			reason = "the server is unavailable"
+		}
+		fmt.Fprintf(a.streams.Err, "Watch interrupted (%s); reconnecting in %s.\n", reason, retry)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, watchRetryMax)
 	}
 }
 
+// watchState is where a watch stands across its streams: whether one was
+// established, and the id of the last notification it has seen.
+type watchState struct {
+	started bool
+	after   int64
+}
+
 // watchOnce opens one stream and prints what it delivers; it reports whether
-// anything was received.
-func (a *app) watchOnce(ctx context.Context, c *conn) (bool, error) {
-	stream, err := c.notificationStream.Watch(ctx, connect.NewRequest(&trellisv1.NotificationsWatchRequest{}))
+// the stream was established.
+func (a *app) watchOnce(ctx context.Context, c *conn, w *watchState) (bool, error) {
+	req := &trellisv1.NotificationsWatchRequest{}
+	if w.started {
+		req.ResumeAfter = &w.after
+	}
+	stream, err := c.notificationStream.Watch(ctx, connect.NewRequest(req))
 	if err != nil {
 		return false, err
 	}
 	defer stream.Close()
-	received := false
+	established := false
 	for stream.Receive() {
-		received = true
-		if err := a.printWatched(stream.Msg()); err != nil {
-			return received, err
+		m := stream.Msg()
+		if m.GetCreated() {
+			if !w.started {
+				w.started, w.after = true, m.GetAfterId()
+				a.printEstablished()
+			} else {
+				fmt.Fprintln(a.streams.Err, "Watch resumed.")
+			}
+			established = true
+			continue
 		}
+		if err := a.printWatched(m); err != nil {
+			return established, err
+		}
+		w.after = m.GetNotification().GetId()
 	}
-	return received, stream.Err()
+	return established, stream.Err()
+}
+
+// printEstablished tells a person, not a script reading JSON lines of
+// notifications, that the watch is established.
+func (a *app) printEstablished() {
+	if a.output != outputJSON {
+		fmt.Fprintln(a.streams.Err, "Watching for notifications; interrupt to stop.")
+	}
 }
 
 func (a *app) printWatched(m *trellisv1.NotificationsWatchResponse) error {
 	w := a.streams.Out
-	if m.GetCreated() {
-		// The server says the watch is established: tell a person, not a
-		// script reading JSON lines of notifications.
-		if a.output != outputJSON {
-			fmt.Fprintln(a.streams.Err, "Watching for notifications; interrupt to stop.")
-		}
-		return nil
-	}
 	if a.output == outputJSON {
 		return printJSONLine(w, m)
 	}

@@ -577,6 +577,18 @@ func waitCode(t *testing.T, done <-chan int) int {
 	}
 }
 
+// waitText waits until b holds text.
+func waitText(t *testing.T, b *syncBuffer, text string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited for %q, got %q", text, b.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // waitLines waits until out holds n lines.
 func waitLines(t *testing.T, out *syncBuffer, n int) {
 	t.Helper()
@@ -609,21 +621,35 @@ func TestNotifyWatch(t *testing.T) {
 		return join.GetRequestId()
 	}
 
-	t.Run("text, until the server ends the stream", func(t *testing.T) {
+	t.Run("text, across a server restart", func(t *testing.T) {
 		t.Parallel()
 		srv, e := scene(t)
-		out, errs, done := e.watch(context.Background(), nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out, errs, done := e.watch(ctx, nil)
 		id := notify(t, srv)
 		waitLines(t, out, 2)
 		srv.Stop()
+		waitText(t, errs, "Watch interrupted (the server ended the stream); reconnecting in 250ms.\n")
+		srv.Restart()
+		must(srv.Admin(t).Notifications.Send(bg, req(&trellisv1.NotificationsSendRequest{ToUser: "alice", Text: "after the restart"})))(t)
+		waitLines(t, out, 3)
+		waitText(t, errs, "Watch resumed.\n")
+		cancel()
 		if code := waitCode(t, done); code != 0 {
 			t.Errorf("code %d", code)
 		}
-		if want := "Watching for notifications; interrupt to stop.\nThe server ended the stream.\n"; errs.String() != want {
-			t.Errorf("stderr %q, want %q", errs.String(), want)
+		// Between the end and the resumption the watch may find the server
+		// down (connection refused) and wait longer each time.
+		if !regexp.MustCompile(`^Watching for notifications; interrupt to stop\.\n` +
+			`Watch interrupted \(the server ended the stream\); reconnecting in 250ms\.\n` +
+			`(Watch interrupted \(the server is unavailable\); reconnecting in \S+\.\n)*` +
+			`Watch resumed\.\n$`).MatchString(errs.String()) {
+			t.Errorf("stderr %q", errs.String())
 		}
+		// Each notification once: none repeated after the resumption.
 		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-		if len(lines) != 2 {
+		if len(lines) != 3 {
 			t.Fatalf("out %q", out.String())
 		}
 		if !regexp.MustCompile(`^#\d+ \S+ from bob: bob asks to join project lab\. Accept with: trellis request accept ` + id + ` \(request ` + id + `\)$`).MatchString(lines[0]) {
@@ -633,6 +659,9 @@ func TestNotifyWatch(t *testing.T) {
 		// terminal.
 		if !regexp.MustCompile(`^#\d+ \S+ from ops \[urgent\]: line one\?\?\[31mline two$`).MatchString(lines[1]) {
 			t.Errorf("line 2 %q", lines[1])
+		}
+		if !regexp.MustCompile(`^#\d+ \S+ from ops: after the restart$`).MatchString(lines[2]) {
+			t.Errorf("line 3 %q", lines[2])
 		}
 	})
 

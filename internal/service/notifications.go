@@ -180,28 +180,42 @@ func (w *watchers) wake(uid string) {
 	}
 }
 
-// WatchNotifications calls ready once the watch is established, then send
-// with each notification for p that arrives from then on, until ctx ends or
-// a call fails.
-func (s *Social) WatchNotifications(ctx context.Context, p *auth.Principal, ready func() error, send func(*domain.Notification) error) error {
+// WatchNotifications calls ready once the watch is established, with the id
+// the stream starts after, then send with each notification for p newer
+// than that, oldest first, until ctx ends or a call fails. With resumeAfter
+// the stream starts after that id, so a client that lost its stream gets
+// what it missed once; without it, after the newest notification there is.
+func (s *Social) WatchNotifications(ctx context.Context, p *auth.Principal, resumeAfter *int64, ready func(afterID int64) error, send func(*domain.Notification) error) error {
 	if err := s.authorize(ctx, p, opNotificationsWatch, policy.None); err != nil {
 		return err
 	}
+	if resumeAfter != nil && *resumeAfter < 0 {
+		return domain.Invalid("resume_after", "non_negative", "must be a notification id, 0 or more")
+	}
+	// Registered before the starting point is read, so nothing created in
+	// between is missed.
 	wake := s.watchers.add(p.UID)
 	defer s.watchers.remove(p.UID, wake)
-	// Start after the newest notification there is now.
 	var last int64
-	err := s.view(ctx, func(tx store.Tx) error {
-		ns, err := tx.Notifications().List(ctx, p.UID, store.NotificationFilter{Limit: 1})
-		if len(ns) > 0 {
-			last = ns[0].ID
+	if resumeAfter != nil {
+		last = *resumeAfter
+		select { // send the backlog at once
+		case wake <- struct{}{}:
+		default: // already woken
 		}
-		return err
-	})
-	if err != nil {
-		return err
+	} else {
+		err := s.view(ctx, func(tx store.Tx) error {
+			ns, err := tx.Notifications().List(ctx, p.UID, store.NotificationFilter{Limit: 1})
+			if len(ns) > 0 {
+				last = ns[0].ID
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
-	if err := ready(); err != nil {
+	if err := ready(last); err != nil {
 		return err
 	}
 	for {
@@ -213,7 +227,7 @@ func (s *Social) WatchNotifications(ctx context.Context, p *auth.Principal, read
 		var ns []*domain.Notification
 		if err := s.view(ctx, func(tx store.Tx) error {
 			var err error
-			ns, err = tx.Notifications().List(ctx, p.UID, store.NotificationFilter{AfterID: last, Limit: 100})
+			ns, err = tx.Notifications().List(ctx, p.UID, store.NotificationFilter{AfterID: last, Forward: true, Limit: 100})
 			return err
 		}); err != nil {
 			if ctx.Err() != nil {

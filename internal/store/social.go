@@ -127,8 +127,11 @@ type NotificationFilter struct {
 	UrgentOnly bool
 	Since      time.Time
 	// AfterID returns only newer notifications, oldest first (for streams);
-	// otherwise listings are newest first, paging with BeforeID.
+	// otherwise listings are newest first, paging with BeforeID. Forward
+	// asks for oldest first from AfterID even when it is 0 (a stream that
+	// resumes before the first notification).
 	AfterID  int64
+	Forward  bool
 	BeforeID int64
 	Limit    int
 }

@@ -540,7 +540,10 @@ func (x *NotificationsSendResponse) GetRecipients() int32 {
 }
 
 type NotificationsWatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resume after this notification id: first send the caller's
+	// notifications newer than it. Unset: only those that arrive from now on.
+	ResumeAfter   *int64 `protobuf:"varint,1,opt,name=resume_after,json=resumeAfter,proto3,oneof" json:"resume_after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -575,11 +578,21 @@ func (*NotificationsWatchRequest) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_notifications_proto_rawDescGZIP(), []int{7}
 }
 
+func (x *NotificationsWatchRequest) GetResumeAfter() int64 {
+	if x != nil && x.ResumeAfter != nil {
+		return *x.ResumeAfter
+	}
+	return 0
+}
+
 type NotificationsWatchResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Notification *Notification          `protobuf:"bytes,1,opt,name=notification,proto3" json:"notification,omitempty"`
 	// Set on the first message only: the watch is established.
-	Created       bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	Created bool `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// On the first message: the stream sends notifications newer than this
+	// id (the resume point, or the newest there was when it started).
+	AfterId       int64 `protobuf:"varint,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +639,13 @@ func (x *NotificationsWatchResponse) GetCreated() bool {
 		return x.Created
 	}
 	return false
+}
+
+func (x *NotificationsWatchResponse) GetAfterId() int64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
 }
 
 type PendingRequest struct {
@@ -1042,11 +1062,14 @@ const file_trellis_v1_notifications_proto_rawDesc = "" +
 	"\x19NotificationsSendResponse\x12\x1e\n" +
 	"\n" +
 	"recipients\x18\x01 \x01(\x05R\n" +
-	"recipients\"\x1b\n" +
-	"\x19NotificationsWatchRequest\"t\n" +
+	"recipients\"T\n" +
+	"\x19NotificationsWatchRequest\x12&\n" +
+	"\fresume_after\x18\x01 \x01(\x03H\x00R\vresumeAfter\x88\x01\x01B\x0f\n" +
+	"\r_resume_after\"\x8f\x01\n" +
 	"\x1aNotificationsWatchResponse\x12<\n" +
 	"\fnotification\x18\x01 \x01(\v2\x18.trellis.v1.NotificationR\fnotification\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\xe5\x02\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\x12\x19\n" +
+	"\bafter_id\x18\x03 \x01(\x03R\aafterId\"\xe5\x02\n" +
 	"\x0ePendingRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x17.trellis.v1.RequestKindR\x04kind\x12\x16\n" +
@@ -1159,6 +1182,7 @@ func file_trellis_v1_notifications_proto_init() {
 		return
 	}
 	file_trellis_v1_notifications_proto_msgTypes[3].OneofWrappers = []any{}
+	file_trellis_v1_notifications_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

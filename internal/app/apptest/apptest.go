@@ -25,6 +25,7 @@ import (
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // The administrator every server starts with, and the password of every
@@ -40,40 +41,40 @@ const (
 type Server struct {
 	// URL is where it listens: http://127.0.0.1:PORT.
 	URL string
-	// App is the server itself, for what the API does not show.
+	// App is the server itself, for what the API does not show. Restart
+	// replaces it.
 	App *app.Server
 
 	t    testing.TB
 	http *http.Client
 	anon *Clients
+	dir  string
+	cfg  app.Config
 
-	stopOnce sync.Once
-	cancel   context.CancelFunc
-	done     chan error
+	run *running
 
 	mu     sync.Mutex
 	tokens map[string]string // uid -> access token of the helpers' login
+}
+
+// running is one life of the server, from start to Stop.
+type running struct {
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	done     chan error
+	st       store.Store
 }
 
 // Start runs a server until the test ends. mutate may change its
 // configuration before it is built (a shorter token lifetime, say).
 func Start(t testing.TB, mutate ...func(*app.Config)) *Server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	dir := t.TempDir()
 	if err := copyMigrated(dir); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	st, err := app.OpenStore(ctx, app.StoreConfig{DataDir: dir})
-	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		cancel()
-		st.Close()
 		t.Fatal(err)
 	}
 	// The cheapest argon2id the hasher accepts: a test logs in often, and
@@ -92,34 +93,79 @@ func Start(t testing.TB, mutate ...func(*app.Config)) *Server {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv, err := app.Build(ctx, cfg, st)
-	if err != nil {
-		cancel()
-		ln.Close()
-		st.Close()
-		t.Fatal(err)
-	}
-	if err := srv.Bootstrap(ctx, AdminUID, AdminEmail, AdminPassword); err != nil {
-		cancel()
-		ln.Close()
-		st.Close()
-		t.Fatal(err)
-	}
 	s := &Server{
-		URL:    "http://" + ln.Addr().String(),
-		App:    srv,
-		t:      t,
-		http:   &http.Client{Timeout: 10 * time.Second},
-		cancel: cancel,
-		done:   make(chan error, 1),
+		URL:  "http://" + ln.Addr().String(),
+		t:    t,
+		http: &http.Client{Timeout: 10 * time.Second},
+		dir:  dir,
+		cfg:  cfg,
 	}
 	s.anon = s.Clients("")
-	go func() { s.done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		s.Stop()
-		st.Close()
-	})
+	if err := s.start(ln, true); err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
 	return s
+}
+
+// start opens the store in s.dir, builds the server and serves on ln.
+func (s *Server) start(ln net.Listener, bootstrap bool) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := app.OpenStore(ctx, app.StoreConfig{DataDir: s.dir})
+	if err != nil {
+		cancel()
+		return err
+	}
+	srv, err := app.Build(ctx, s.cfg, st)
+	if err == nil && bootstrap {
+		err = srv.Bootstrap(ctx, AdminUID, AdminEmail, AdminPassword)
+	}
+	if err != nil {
+		cancel()
+		st.Close()
+		return err
+	}
+	r := &running{cancel: cancel, done: make(chan error, 1), st: st}
+	s.App, s.run = srv, r
+	go func() { r.done <- srv.Serve(ctx, ln) }()
+	return nil
+}
+
+// Stop shuts the server down, as an operator's interrupt does, and waits
+// for it; the test's end does it too.
+func (s *Server) Stop() {
+	r := s.run
+	r.stopOnce.Do(func() {
+		r.cancel()
+		if err := <-r.done; err != nil {
+			s.t.Errorf("serve: %v", err)
+		}
+		if err := r.st.Close(); err != nil {
+			s.t.Errorf("close store: %v", err)
+		}
+	})
+}
+
+// Interrupt tells the server to stop, as an operator's interrupt does,
+// and returns at once (a draining server goes on serving); Stop waits for
+// the end.
+func (s *Server) Interrupt() { s.run.cancel() }
+
+// Restart stops the server if it runs and starts it again on the same
+// store and address, as an operator's restart does: what was stored
+// (accounts, sessions, signing keys) survives, open streams end.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		s.t.Fatalf("restart: %v", err)
+	}
+	if err := s.start(ln, false); err != nil {
+		ln.Close()
+		s.t.Fatalf("restart: %v", err)
+	}
 }
 
 // migrated holds the files of an embedded store migrated once per process:
@@ -178,17 +224,6 @@ func migrate() (map[string][]byte, error) {
 		files[e.Name()] = b
 	}
 	return files, nil
-}
-
-// Stop shuts the server down, as an operator's interrupt does, and waits
-// for it; the test's end does it too.
-func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		s.cancel()
-		if err := <-s.done; err != nil {
-			s.t.Errorf("serve: %v", err)
-		}
-	})
 }
 
 // Clients are the API's clients, each sending a bearer token when one is

@@ -58,7 +58,7 @@ func (s notifications) List(ctx context.Context, recipient string, f store.Notif
 	// A stream (AfterID) reads forwards from where it was; a listing pages
 	// backwards from the newest.
 	order := " ORDER BY id DESC"
-	if f.AfterID > 0 {
+	if f.AfterID > 0 || f.Forward {
 		w.add("id > ?", f.AfterID)
 		order = " ORDER BY id"
 	}

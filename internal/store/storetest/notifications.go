@@ -106,6 +106,7 @@ var notificationTests = []test{
 			{"AfterIDOldestFirst", "alice", store.NotificationFilter{AfterID: id("n3")}, "[n4 n5 n6]"},
 			{"AfterIDLimit", "alice", store.NotificationFilter{AfterID: id("n1"), Limit: 2}, "[n2 n3]"},
 			{"AfterLast", "alice", store.NotificationFilter{AfterID: id("n6")}, "[]"},
+			{"ForwardFromStart", "alice", store.NotificationFilter{Forward: true, Limit: 2}, "[n1 n2]"},
 			{"AfterAndBefore", "alice", store.NotificationFilter{AfterID: id("n2"), BeforeID: id("n5")}, "[n3 n4]"},
 			{"UnreadOnly", "alice", store.NotificationFilter{UnreadOnly: true}, "[n6 n5 n3 n2]"},
 			{"UrgentOnly", "alice", store.NotificationFilter{UrgentOnly: true}, "[n6 n4 n2]"},

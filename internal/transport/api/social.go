@@ -315,11 +315,11 @@ func (h *notificationsHandler) Send(ctx context.Context, req *connect.Request[tr
 	})
 }
 
-func (h *notificationsHandler) Watch(ctx context.Context, _ *connect.Request[trellisv1.NotificationsWatchRequest], stream *connect.ServerStream[trellisv1.NotificationsWatchResponse]) error {
-	ready := func() error {
-		return stream.Send(&trellisv1.NotificationsWatchResponse{Created: true})
+func (h *notificationsHandler) Watch(ctx context.Context, req *connect.Request[trellisv1.NotificationsWatchRequest], stream *connect.ServerStream[trellisv1.NotificationsWatchResponse]) error {
+	ready := func(after int64) error {
+		return stream.Send(&trellisv1.NotificationsWatchResponse{Created: true, AfterId: after})
 	}
-	return h.svc.Social.WatchNotifications(ctx, caller(ctx), ready, func(n *domain.Notification) error {
+	return h.svc.Social.WatchNotifications(ctx, caller(ctx), req.Msg.ResumeAfter, ready, func(n *domain.Notification) error {
 		return stream.Send(&trellisv1.NotificationsWatchResponse{Notification: notificationToProto(n)})
 	})
 }

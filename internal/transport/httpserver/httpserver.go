@@ -33,6 +33,10 @@ type Options struct {
 	API http.Handler
 	// Ready reports whether the server can serve (the store answers).
 	Ready func(ctx context.Context) error
+	// Draining, when set and true, makes /readyz answer 503 while the
+	// server still serves: it is shutting down, and load balancers should
+	// send new clients elsewhere.
+	Draining func() bool
 	// JWKS returns the public key set for tokens.
 	JWKS     func() ([]byte, error)
 	Gatherer prometheus.Gatherer
@@ -66,6 +70,11 @@ func Handler(o Options) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if o.Draining != nil && o.Draining() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("shutting down\n"))
+			return
+		}
 		if err := o.Ready(ctx); err != nil {
 			o.Log.WarnContext(ctx, "not ready", "err", err)
 			w.WriteHeader(http.StatusServiceUnavailable)

@@ -62,8 +62,11 @@ type NotificationsClient interface {
 	// project owners to their members.
 	Send(context.Context, *connect.Request[v1.NotificationsSendRequest]) (*connect.Response[v1.NotificationsSendResponse], error)
 	// Watch streams the caller's new notifications as they arrive. The first
-	// message has created set and no notification: from then on, every
-	// notification for the caller is sent.
+	// message has created set and no notification, and names in after_id the
+	// newest notification the stream starts after: from then on, every
+	// notification for the caller is sent, oldest first. A client whose
+	// stream ended (the server shut down) watches again with resume_after
+	// set to the last id it saw, and gets what it missed, once.
 	Watch(context.Context, *connect.Request[v1.NotificationsWatchRequest]) (*connect.ServerStreamForClient[v1.NotificationsWatchResponse], error)
 	// ListRequests lists pending requests the caller can answer or made.
 	ListRequests(context.Context, *connect.Request[v1.ListRequestsRequest]) (*connect.Response[v1.ListRequestsResponse], error)
@@ -187,8 +190,11 @@ type NotificationsHandler interface {
 	// project owners to their members.
 	Send(context.Context, *connect.Request[v1.NotificationsSendRequest]) (*connect.Response[v1.NotificationsSendResponse], error)
 	// Watch streams the caller's new notifications as they arrive. The first
-	// message has created set and no notification: from then on, every
-	// notification for the caller is sent.
+	// message has created set and no notification, and names in after_id the
+	// newest notification the stream starts after: from then on, every
+	// notification for the caller is sent, oldest first. A client whose
+	// stream ended (the server shut down) watches again with resume_after
+	// set to the last id it saw, and gets what it missed, once.
 	Watch(context.Context, *connect.Request[v1.NotificationsWatchRequest], *connect.ServerStream[v1.NotificationsWatchResponse]) error
 	// ListRequests lists pending requests the caller can answer or made.
 	ListRequests(context.Context, *connect.Request[v1.ListRequestsRequest]) (*connect.Response[v1.ListRequestsResponse], error)
