@@ -33,6 +33,9 @@ import (
 	"github.com/trellis-testbed/trellis/internal/store"
 )
 
+// strictRevocation is the -strict-revocation flag.
+var strictRevocation bool
+
 func main() {
 	var (
 		duration    = flag.Duration("duration", 10*time.Second, "how long each scenario runs")
@@ -49,6 +52,7 @@ func main() {
 		codec       = flag.String("codec", "json", "policy scenario: json (as curl sends) or proto (the generated Go client)")
 		scenario    = flag.String("scenario", "whoami", "whoami (WhoAmI against a bare handler, and logins) or policy (Policy.Check on a testbed-sized population while memberships change)")
 	)
+	flag.BoolVar(&strictRevocation, "strict-revocation", false, "in-process server: check every request against the change feed first (app.Config.StrictRevocation)")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -232,7 +236,7 @@ func startTrellis(ctx context.Context, spec string, populate func(store.Store) e
 		return "", "", "", nil, nil, err
 	}
 	params := password.DefaultParams()
-	cfg := app.Config{Listen: ln.Addr().String(), PasswordParams: &params, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := app.Config{Listen: ln.Addr().String(), PasswordParams: &params, StrictRevocation: strictRevocation, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	srv, err := app.Build(ctx, cfg, st)
 	if err != nil {
 		return "", "", "", nil, nil, err

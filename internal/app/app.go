@@ -123,6 +123,12 @@ type Config struct {
 	OIDCBackend OIDCBackendConfig
 	// HTTP bounds what slow or greedy clients may hold.
 	HTTP HTTPLimits
+	// StrictRevocation makes every request catch up with the change feed
+	// before its credentials are checked, so a logout or a locked account
+	// on any replica is refused by all from the moment it is acknowledged
+	// (auth.Authenticator.Strict). Off, other replicas follow within
+	// FeedInterval.
+	StrictRevocation bool
 	// Drain is how long the server keeps serving after it is told to stop,
 	// with /readyz answering 503, so that load balancers move new clients
 	// away before it closes its listener. Zero: stop at once.
@@ -318,6 +324,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	feed.On(store.ChangeService, authn.InvalidateService)
 	feed.On(store.ChangeCertBinding, authn.InvalidateCertBinding)
 	feed.OnReset(authn.Reset)
+	if cfg.StrictRevocation {
+		authn.Strict(feed.Barrier)
+	}
 	// The backends' caches (verified passwords) follow the feed through
 	// authn.InvalidateUser and authn.Reset.
 	authn.Use(newAuthBackends(backendNames, svc, idp)...)

@@ -128,6 +128,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
 	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
+	f.BoolVar(&cfg.StrictRevocation, "strict-revocation", envOr("TRELLIS_STRICT_REVOCATION", "") == "true", "with several replicas: check every request against changes committed on any replica, so a logout or a locked account is refused everywhere as soon as it is acknowledged (costs about one store read per round of requests; otherwise other replicas follow within the change feed's interval) (env TRELLIS_STRICT_REVOCATION)")
 	f.StringVar(&drain, "drain", envOr("TRELLIS_DRAIN", "0s"), "after SIGTERM or an interrupt, keep serving this long with /readyz answering 503, so load balancers move clients away first (env TRELLIS_DRAIN)")
 	f.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-conns-per-client", DefaultMaxConnsPerClient, "connections one client address (an IPv6 /64) may hold open at once; -1: no limit (behind a reverse proxy, whose address every request has)")
 	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")

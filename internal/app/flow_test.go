@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -278,5 +279,41 @@ func TestRevocationReachesOtherReplicas(t *testing.T) {
 			_, err = b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
 			wantCode(t, err, connect.CodeUnauthenticated)
 		})
+	}
+}
+
+// TestStrictRevocation: with strict revocation a logout on one replica is
+// refused by another from the moment it is acknowledged, however seldom
+// that replica polls the change feed; without it the other replica goes on
+// accepting the token until its feed brings the change (here, never: it
+// polls once an hour).
+func TestStrictRevocation(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		for _, strict := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/strict=%v", kind, strict), func(t *testing.T) {
+				st := openStore(t, kind)
+				cfg := func(c *app.Config) {
+					c.PublicURL = "https://trellis.test"
+					c.FeedInterval = time.Hour
+					c.StrictRevocation = strict
+				}
+				a := newServer(t, st, cfg)
+				b := newServer(t, st, cfg)
+				ctx := context.Background()
+				tok := a.newUser("dave")
+				if _, err := b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok)); err != nil {
+					t.Fatalf("replica b refused a's token: %v", err)
+				}
+				if _, err := a.auth.Logout(ctx, req(&trellisv1.LogoutRequest{}, tok)); err != nil {
+					t.Fatal(err)
+				}
+				_, err := b.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, tok))
+				if strict {
+					wantCode(t, err, connect.CodeUnauthenticated)
+				} else if err != nil {
+					t.Errorf("without strict revocation b learnt of the logout before its feed polled: %v", err)
+				}
+			})
+		}
 	}
 }

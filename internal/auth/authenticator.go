@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -37,6 +38,8 @@ type Authenticator struct {
 	// siteAudience, when set, is the audience of the JWTs registered
 	// sites sign (site.go); empty: sites are not recognized.
 	siteAudience string
+	// fresh, when set (Strict), runs before every authentication.
+	fresh func(context.Context) error
 }
 
 // maxCached bounds each in-memory view; past it the entries least recently
@@ -97,6 +100,26 @@ func (a *Authenticator) Reset() {
 	}
 }
 
+// Strict makes every authentication wait first for barrier, the change
+// feed's (changefeed.Follower.Barrier): a session revoked, an account
+// locked, an API token or a certificate binding removed on any replica
+// before the request began is refused by this one, at the price of about
+// one read of the feed's head per round of requests. Without it, another
+// replica's revocation reaches this one's views within the feed's polling
+// interval. Call it while wiring.
+func (a *Authenticator) Strict(barrier func(context.Context) error) { a.fresh = barrier }
+
+// catchUp waits for the barrier in strict mode.
+func (a *Authenticator) catchUp(ctx context.Context) error {
+	if a.fresh == nil {
+		return nil
+	}
+	if err := a.fresh(ctx); err != nil {
+		return fmt.Errorf("auth: catch up with the change feed: %w", err)
+	}
+	return nil
+}
+
 // BearerToken extracts the bearer token of h; ok is false when there is no
 // Authorization header at all.
 func BearerToken(h http.Header) (tok string, ok bool, err error) {
@@ -126,6 +149,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Princ
 		}
 		return a.AuthenticateToken(ctx, raw)
 	}
+	if err := a.catchUp(ctx); err != nil {
+		return nil, err
+	}
 	p, read, err := a.authenticateBackends(ctx, h)
 	if read {
 		return p, err
@@ -139,6 +165,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Princ
 // AuthenticateToken resolves an access token, or an API token, to a
 // principal.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, raw string) (*Principal, error) {
+	if err := a.catchUp(ctx); err != nil {
+		return nil, err
+	}
 	if strings.HasPrefix(raw, APITokenPrefix) {
 		return a.authenticateAPIToken(ctx, raw)
 	}
