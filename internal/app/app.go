@@ -123,6 +123,10 @@ type Config struct {
 	OIDCBackend OIDCBackendConfig
 	// HTTP bounds what slow or greedy clients may hold.
 	HTTP HTTPLimits
+	// BootstrapFile, when set, is where a server that starts without an
+	// administrator writes its one-time bootstrap token (bootstrap.go);
+	// serve sets it to DATA-DIR/bootstrap.json.
+	BootstrapFile string
 	// StrictRevocation makes every request catch up with the change feed
 	// before its credentials are checked, so a logout or a locked account
 	// on any replica is refused by all from the moment it is acknowledged
@@ -470,7 +474,14 @@ func CheckListen(addr string, tls bool) error {
 // Serve listens on ln and serves until ctx ends, then shuts down gracefully.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if ok, err := s.Service.HasAdmin(ctx); err == nil && !ok {
-		s.log.Warn("this testbed has no administrator yet; create one with: trellis admin bootstrap --uid UID --email EMAIL (same --data-dir/--database as serve)")
+		if s.cfg.BootstrapFile == "" {
+			s.log.Warn("this testbed has no administrator yet; create one with: trellis admin bootstrap --uid UID --email EMAIL (same --data-dir/--database as serve)")
+		} else if remove, err := s.armBootstrap(s.cfg.BootstrapFile, ln); err != nil {
+			s.log.Warn("this testbed has no administrator yet, and the bootstrap file could not be written; stop the server and run trellis admin bootstrap on the store", "err", err)
+		} else {
+			defer remove()
+			s.log.Warn("this testbed has no administrator yet; create one with: trellis admin bootstrap --uid UID --email EMAIL (same --data-dir as serve); it uses the one-time token in the bootstrap file", "file", s.cfg.BootstrapFile)
+		}
 	}
 	// No ReadTimeout nor WriteTimeout: they would end streams
 	// (Notifications/Watch). The handler bounds bodies instead.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -96,6 +97,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 				}
 				cfg.SMTP.Password = strings.TrimSpace(string(b))
 			}
+			cfg.BootstrapFile = filepath.Join(dataDir(cfg.Store), BootstrapFileName)
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
@@ -173,11 +175,17 @@ func bootstrapCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bootstrap --uid UID --email EMAIL [--password-stdin]",
-		Short: "Create the first administrator (works on the store directly)",
-		Long: `Create the first administrator of an empty testbed. It works on the store
-directly, with the same --data-dir/--database as serve, and refuses when an
+		Short: "Create the first administrator",
+		Long: `Create the first administrator of an empty testbed; it refuses when an
 administrator exists. Without --password-stdin it generates a strong password
-and prints it once.`,
+and prints it once.
+
+When a server runs on the store, bootstrap goes through it: a server that
+starts without an administrator writes a one-time token to DATA-DIR/` + BootstrapFileName + `
+(readable by its own account only), and bootstrap uses it. Otherwise it works
+on the store directly. Either way it says which server or store it used; name
+the store as for serve (--data-dir or --database): bootstrap does not create
+a new embedded store in a directory you did not name.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var pw string
@@ -195,18 +203,35 @@ and prints it once.`,
 				}
 				pw, generated = base64.RawURLEncoding.EncodeToString(b[:]), true
 			}
-			return withService(cmd.Context(), sc, func(svc *service.Service) error {
-				u, err := svc.Bootstrap(cmd.Context(), uid, email, pw)
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "Created administrator %s <%s>.\n", u.UID, u.Email)
+			ctx, out := cmd.Context(), cmd.OutOrStdout()
+			created := func(uid, email string) {
+				fmt.Fprintf(out, "Created administrator %s <%s>.\n", uid, email)
 				if generated {
 					fmt.Fprintf(out, "Password (shown only this once): %s\n", pw)
 				}
-				return nil
-			})
+			}
+			file := filepath.Join(dataDir(sc), BootstrapFileName)
+			if _, err := os.Stat(file); err == nil {
+				u, server, err := bootstrapThroughServer(ctx, file, uid, email, pw)
+				switch {
+				case err == nil:
+					fmt.Fprintf(out, "Using the server at %s (one-time token from %s).\n", server, file)
+					created(u.GetUid(), u.GetEmail())
+					return nil
+				case errors.Is(err, errServerGone):
+					// Killed without removing its file: the store is free.
+					fmt.Fprintf(cmd.ErrOrStderr(), "The server at %s named in %s does not answer; using the store directly.\n", server, file)
+				default:
+					return err
+				}
+			}
+			dirNamed := cmd.Flags().Changed("data-dir") || os.Getenv("TRELLIS_DATA_DIR") != ""
+			u, err := bootstrapDirect(ctx, out, sc, dirNamed, uid, email, pw)
+			if err != nil {
+				return err
+			}
+			created(u.UID, u.Email)
+			return nil
 		},
 	}
 	storeFlags(cmd, &sc)

@@ -384,3 +384,30 @@ func TestDrain(t *testing.T) {
 		t.Errorf("the stream ended with %v, want a clean end", err)
 	}
 }
+
+// TestBootstrapToken: Admin/Bootstrap takes only the armed token, creates
+// nothing with a wrong one, and the token is spent by its first success.
+func TestBootstrapToken(t *testing.T) {
+	h := newHarness(t, sqlite)
+	ctx := context.Background()
+	bootstrap := func(token, uid string) error {
+		_, err := h.admin.Bootstrap(ctx, req(&trellisv1.BootstrapRequest{BootstrapToken: token, Uid: uid, Email: uid + "@testbed.example.org", Password: adminPassword}, ""))
+		return err
+	}
+	wantCode(t, bootstrap("anything", "ops"), connect.CodeFailedPrecondition) // nothing armed
+	used := 0
+	h.srv.Service.ArmBootstrap("the-one-time-token", func() { used++ })
+	wantCode(t, bootstrap("", "ops"), connect.CodeUnauthenticated)
+	wantCode(t, bootstrap("the-one-time-token-", "ops"), connect.CodeUnauthenticated)
+	if ok, err := h.srv.Service.HasAdmin(ctx); ok || err != nil {
+		t.Fatalf("an administrator after refused bootstraps: %v %v", ok, err)
+	}
+	if err := bootstrap("the-one-time-token", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if used != 1 {
+		t.Errorf("onUsed ran %d times", used)
+	}
+	wantCode(t, bootstrap("the-one-time-token", "ops2"), connect.CodeFailedPrecondition)
+	h.login("ops", adminPassword)
+}

@@ -205,6 +205,7 @@ func TestPublicOperations(t *testing.T) {
 		"oidc.token",
 		"oidc_backend.callback",
 		"oidc_backend.link",
+		"trellis.v1.Admin/Bootstrap",              // the one-time bootstrap token is the credential
 		"trellis.v1.ApiInfo/GetClientCertificate", // unbound: authenticates nothing until a login binds it
 		"trellis.v1.ApiInfo/GetSSHCertificateAuthority",
 		"trellis.v1.ApiInfo/GetServerCertificate",

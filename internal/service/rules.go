@@ -171,6 +171,8 @@ var (
 	opAdminListAuditEvents            = newOp("trellis.v1.Admin/ListAuditEvents", admin)
 	opAdminListOutbox                 = newOp("trellis.v1.Admin/ListOutbox", admin)
 	opAdminRotateCertificateAuthority = newOp("trellis.v1.Admin/RotateCertificateAuthority", admin)
+	// The one-time bootstrap token is the credential (bootstrap.go).
+	opAdminBootstrap = newOp("trellis.v1.Admin/Bootstrap", public)
 
 	// Projects. Requesting one and asking to join one are what a powerless
 	// user may do; listings show only what the caller may read.

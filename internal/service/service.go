@@ -143,6 +143,8 @@ type Accounts struct {
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
+	// bootstrapArm is the one-time token of Admin/Bootstrap (bootstrap.go).
+	bootstrapArm bootstrapArm
 }
 
 // Social holds projects, circles, consent requests, notifications and the
@@ -398,7 +400,7 @@ func userObject(uid string) string { return "user:" + uid }
 
 // Bootstrap makes the first administrator (trellis admin bootstrap).
 func (s *Service) Bootstrap(ctx context.Context, uid, email, pw string) (*domain.User, error) {
-	return s.Accounts.bootstrap(ctx, uid, email, pw)
+	return s.Accounts.bootstrap(ctx, opBootstrap, uid, email, pw)
 }
 
 // HasAdmin reports whether any administrator exists.

@@ -531,7 +531,7 @@ func (s *Accounts) SetAdmin(ctx context.Context, p *auth.Principal, uid string, 
 
 // Bootstrap creates the first administrator on a store that has none. It is
 // the operator's way in; it is not an API operation.
-func (s *Accounts) bootstrap(ctx context.Context, uid, email, pw string) (*domain.User, error) {
+func (s *Accounts) bootstrap(ctx context.Context, op, uid, email, pw string) (*domain.User, error) {
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateUID("uid", uid)); err != nil {
 		return nil, err
@@ -552,7 +552,7 @@ func (s *Accounts) bootstrap(ctx context.Context, uid, email, pw string) (*domai
 	}
 	now := s.now()
 	u := &domain.User{UID: uid, Email: email, EmailVerified: true, State: domain.UserActive, Admin: true, CreatedAt: now, UpdatedAt: now}
-	err = s.update(ctx, &record{op: opBootstrap, object: userObject(uid), detail: "first administrator"}, func(tx store.Tx) error {
+	err = s.update(ctx, &record{op: op, object: userObject(uid), detail: "first administrator"}, func(tx store.Tx) error {
 		n, err := tx.Users().CountAdmins(ctx)
 		if err != nil {
 			return err

@@ -22,6 +22,118 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type BootstrapRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	BootstrapToken string                 `protobuf:"bytes,1,opt,name=bootstrap_token,json=bootstrapToken,proto3" json:"bootstrap_token,omitempty"`
+	Uid            string                 `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Email          string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	Password       string                 `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BootstrapRequest) Reset() {
+	*x = BootstrapRequest{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapRequest) ProtoMessage() {}
+
+func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
+func (*BootstrapRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *BootstrapRequest) GetBootstrapToken() string {
+	if x != nil {
+		return x.BootstrapToken
+	}
+	return ""
+}
+
+func (x *BootstrapRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *BootstrapRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *BootstrapRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type BootstrapResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BootstrapResponse) Reset() {
+	*x = BootstrapResponse{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BootstrapResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BootstrapResponse) ProtoMessage() {}
+
+func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
+func (*BootstrapResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BootstrapResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 type AuditEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -45,7 +157,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	mi := &file_trellis_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -57,7 +169,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	mi := &file_trellis_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -70,7 +182,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -150,7 +262,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	mi := &file_trellis_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +274,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	mi := &file_trellis_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +287,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListAuditEventsRequest) GetPageSize() int32 {
@@ -230,7 +342,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[2]
+	mi := &file_trellis_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -242,7 +354,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[2]
+	mi := &file_trellis_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -255,7 +367,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -289,7 +401,7 @@ type OutboxMessage struct {
 
 func (x *OutboxMessage) Reset() {
 	*x = OutboxMessage{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[3]
+	mi := &file_trellis_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +413,7 @@ func (x *OutboxMessage) String() string {
 func (*OutboxMessage) ProtoMessage() {}
 
 func (x *OutboxMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[3]
+	mi := &file_trellis_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +426,7 @@ func (x *OutboxMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxMessage.ProtoReflect.Descriptor instead.
 func (*OutboxMessage) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OutboxMessage) GetId() int64 {
@@ -378,7 +490,7 @@ type ListOutboxRequest struct {
 
 func (x *ListOutboxRequest) Reset() {
 	*x = ListOutboxRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[4]
+	mi := &file_trellis_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -390,7 +502,7 @@ func (x *ListOutboxRequest) String() string {
 func (*ListOutboxRequest) ProtoMessage() {}
 
 func (x *ListOutboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[4]
+	mi := &file_trellis_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -403,7 +515,7 @@ func (x *ListOutboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutboxRequest.ProtoReflect.Descriptor instead.
 func (*ListOutboxRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListOutboxRequest) GetPageSize() int32 {
@@ -437,7 +549,7 @@ type ListOutboxResponse struct {
 
 func (x *ListOutboxResponse) Reset() {
 	*x = ListOutboxResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[5]
+	mi := &file_trellis_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -449,7 +561,7 @@ func (x *ListOutboxResponse) String() string {
 func (*ListOutboxResponse) ProtoMessage() {}
 
 func (x *ListOutboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[5]
+	mi := &file_trellis_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -462,7 +574,7 @@ func (x *ListOutboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutboxResponse.ProtoReflect.Descriptor instead.
 func (*ListOutboxResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListOutboxResponse) GetMessages() []*OutboxMessage {
@@ -487,7 +599,7 @@ type RotateCertificateAuthorityRequest struct {
 
 func (x *RotateCertificateAuthorityRequest) Reset() {
 	*x = RotateCertificateAuthorityRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	mi := &file_trellis_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +611,7 @@ func (x *RotateCertificateAuthorityRequest) String() string {
 func (*RotateCertificateAuthorityRequest) ProtoMessage() {}
 
 func (x *RotateCertificateAuthorityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	mi := &file_trellis_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +624,7 @@ func (x *RotateCertificateAuthorityRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RotateCertificateAuthorityRequest.ProtoReflect.Descriptor instead.
 func (*RotateCertificateAuthorityRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 type RotateCertificateAuthorityResponse struct {
@@ -530,7 +642,7 @@ type RotateCertificateAuthorityResponse struct {
 
 func (x *RotateCertificateAuthorityResponse) Reset() {
 	*x = RotateCertificateAuthorityResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	mi := &file_trellis_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +654,7 @@ func (x *RotateCertificateAuthorityResponse) String() string {
 func (*RotateCertificateAuthorityResponse) ProtoMessage() {}
 
 func (x *RotateCertificateAuthorityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	mi := &file_trellis_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +667,7 @@ func (x *RotateCertificateAuthorityResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use RotateCertificateAuthorityResponse.ProtoReflect.Descriptor instead.
 func (*RotateCertificateAuthorityResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RotateCertificateAuthorityResponse) GetCaCertificatesPem() string {
@@ -584,7 +696,14 @@ var File_trellis_v1_admin_proto protoreflect.FileDescriptor
 const file_trellis_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x16trellis/v1/admin.proto\x12\n" +
-	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
+	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16trellis/v1/users.proto\"\x7f\n" +
+	"\x10BootstrapRequest\x12'\n" +
+	"\x0fbootstrap_token\x18\x01 \x01(\tR\x0ebootstrapToken\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\"9\n" +
+	"\x11BootstrapResponse\x12$\n" +
+	"\x04user\x18\x01 \x01(\v2\x10.trellis.v1.UserR\x04user\"\x8b\x02\n" +
 	"\n" +
 	"AuditEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\x12.\n" +
@@ -631,12 +750,13 @@ const file_trellis_v1_admin_proto_rawDesc = "" +
 	"\"RotateCertificateAuthorityResponse\x12.\n" +
 	"\x13ca_certificates_pem\x18\x01 \x01(\tR\x11caCertificatesPem\x12'\n" +
 	"\x0fissuing_subject\x18\x02 \x01(\tR\x0eissuingSubject\x12P\n" +
-	"\x16previous_trusted_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14previousTrustedUntil2\xb7\x02\n" +
+	"\x16previous_trusted_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14previousTrustedUntil2\x81\x03\n" +
 	"\x05Admin\x12_\n" +
 	"\x0fListAuditEvents\x12\".trellis.v1.ListAuditEventsRequest\x1a#.trellis.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x12P\n" +
 	"\n" +
 	"ListOutbox\x12\x1d.trellis.v1.ListOutboxRequest\x1a\x1e.trellis.v1.ListOutboxResponse\"\x03\x90\x02\x01\x12{\n" +
-	"\x1aRotateCertificateAuthority\x12-.trellis.v1.RotateCertificateAuthorityRequest\x1a..trellis.v1.RotateCertificateAuthorityResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x1aRotateCertificateAuthority\x12-.trellis.v1.RotateCertificateAuthorityRequest\x1a..trellis.v1.RotateCertificateAuthorityResponse\x12H\n" +
+	"\tBootstrap\x12\x1c.trellis.v1.BootstrapRequest\x1a\x1d.trellis.v1.BootstrapResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_admin_proto_rawDescOnce sync.Once
@@ -650,37 +770,43 @@ func file_trellis_v1_admin_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_admin_proto_rawDescData
 }
 
-var file_trellis_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_trellis_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_trellis_v1_admin_proto_goTypes = []any{
-	(*AuditEvent)(nil),                         // 0: trellis.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),             // 1: trellis.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),            // 2: trellis.v1.ListAuditEventsResponse
-	(*OutboxMessage)(nil),                      // 3: trellis.v1.OutboxMessage
-	(*ListOutboxRequest)(nil),                  // 4: trellis.v1.ListOutboxRequest
-	(*ListOutboxResponse)(nil),                 // 5: trellis.v1.ListOutboxResponse
-	(*RotateCertificateAuthorityRequest)(nil),  // 6: trellis.v1.RotateCertificateAuthorityRequest
-	(*RotateCertificateAuthorityResponse)(nil), // 7: trellis.v1.RotateCertificateAuthorityResponse
-	(*timestamppb.Timestamp)(nil),              // 8: google.protobuf.Timestamp
+	(*BootstrapRequest)(nil),                   // 0: trellis.v1.BootstrapRequest
+	(*BootstrapResponse)(nil),                  // 1: trellis.v1.BootstrapResponse
+	(*AuditEvent)(nil),                         // 2: trellis.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),             // 3: trellis.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),            // 4: trellis.v1.ListAuditEventsResponse
+	(*OutboxMessage)(nil),                      // 5: trellis.v1.OutboxMessage
+	(*ListOutboxRequest)(nil),                  // 6: trellis.v1.ListOutboxRequest
+	(*ListOutboxResponse)(nil),                 // 7: trellis.v1.ListOutboxResponse
+	(*RotateCertificateAuthorityRequest)(nil),  // 8: trellis.v1.RotateCertificateAuthorityRequest
+	(*RotateCertificateAuthorityResponse)(nil), // 9: trellis.v1.RotateCertificateAuthorityResponse
+	(*User)(nil),                               // 10: trellis.v1.User
+	(*timestamppb.Timestamp)(nil),              // 11: google.protobuf.Timestamp
 }
 var file_trellis_v1_admin_proto_depIdxs = []int32{
-	8,  // 0: trellis.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	8,  // 1: trellis.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	0,  // 2: trellis.v1.ListAuditEventsResponse.events:type_name -> trellis.v1.AuditEvent
-	8,  // 3: trellis.v1.OutboxMessage.created_at:type_name -> google.protobuf.Timestamp
-	8,  // 4: trellis.v1.OutboxMessage.sent_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: trellis.v1.ListOutboxResponse.messages:type_name -> trellis.v1.OutboxMessage
-	8,  // 6: trellis.v1.RotateCertificateAuthorityResponse.previous_trusted_until:type_name -> google.protobuf.Timestamp
-	1,  // 7: trellis.v1.Admin.ListAuditEvents:input_type -> trellis.v1.ListAuditEventsRequest
-	4,  // 8: trellis.v1.Admin.ListOutbox:input_type -> trellis.v1.ListOutboxRequest
-	6,  // 9: trellis.v1.Admin.RotateCertificateAuthority:input_type -> trellis.v1.RotateCertificateAuthorityRequest
-	2,  // 10: trellis.v1.Admin.ListAuditEvents:output_type -> trellis.v1.ListAuditEventsResponse
-	5,  // 11: trellis.v1.Admin.ListOutbox:output_type -> trellis.v1.ListOutboxResponse
-	7,  // 12: trellis.v1.Admin.RotateCertificateAuthority:output_type -> trellis.v1.RotateCertificateAuthorityResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	10, // 0: trellis.v1.BootstrapResponse.user:type_name -> trellis.v1.User
+	11, // 1: trellis.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	11, // 2: trellis.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	2,  // 3: trellis.v1.ListAuditEventsResponse.events:type_name -> trellis.v1.AuditEvent
+	11, // 4: trellis.v1.OutboxMessage.created_at:type_name -> google.protobuf.Timestamp
+	11, // 5: trellis.v1.OutboxMessage.sent_at:type_name -> google.protobuf.Timestamp
+	5,  // 6: trellis.v1.ListOutboxResponse.messages:type_name -> trellis.v1.OutboxMessage
+	11, // 7: trellis.v1.RotateCertificateAuthorityResponse.previous_trusted_until:type_name -> google.protobuf.Timestamp
+	3,  // 8: trellis.v1.Admin.ListAuditEvents:input_type -> trellis.v1.ListAuditEventsRequest
+	6,  // 9: trellis.v1.Admin.ListOutbox:input_type -> trellis.v1.ListOutboxRequest
+	8,  // 10: trellis.v1.Admin.RotateCertificateAuthority:input_type -> trellis.v1.RotateCertificateAuthorityRequest
+	0,  // 11: trellis.v1.Admin.Bootstrap:input_type -> trellis.v1.BootstrapRequest
+	4,  // 12: trellis.v1.Admin.ListAuditEvents:output_type -> trellis.v1.ListAuditEventsResponse
+	7,  // 13: trellis.v1.Admin.ListOutbox:output_type -> trellis.v1.ListOutboxResponse
+	9,  // 14: trellis.v1.Admin.RotateCertificateAuthority:output_type -> trellis.v1.RotateCertificateAuthorityResponse
+	1,  // 15: trellis.v1.Admin.Bootstrap:output_type -> trellis.v1.BootstrapResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_admin_proto_init() }
@@ -688,13 +814,14 @@ func file_trellis_v1_admin_proto_init() {
 	if File_trellis_v1_admin_proto != nil {
 		return
 	}
+	file_trellis_v1_users_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_admin_proto_rawDesc), len(file_trellis_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -218,6 +218,14 @@ func (h *usersHandler) SetAdmin(ctx context.Context, req *connect.Request[trelli
 
 type adminHandler struct{ svc *service.Service }
 
+func (h *adminHandler) Bootstrap(ctx context.Context, req *connect.Request[trellisv1.BootstrapRequest]) (*connect.Response[trellisv1.BootstrapResponse], error) {
+	m := req.Msg
+	u, err := h.svc.Accounts.BootstrapAdmin(ctx, caller(ctx), m.BootstrapToken, m.Uid, m.Email, m.Password)
+	return reply(u, err, func(u *domain.User) *trellisv1.BootstrapResponse {
+		return &trellisv1.BootstrapResponse{User: userToProto(u)}
+	})
+}
+
 func (h *adminHandler) RotateCertificateAuthority(ctx context.Context, _ *connect.Request[trellisv1.RotateCertificateAuthorityRequest]) (*connect.Response[trellisv1.RotateCertificateAuthorityResponse], error) {
 	p := caller(ctx)
 	r, err := h.svc.Accounts.RotateCertificateAuthority(ctx, p)

@@ -40,6 +40,8 @@ const (
 	// AdminRotateCertificateAuthorityProcedure is the fully-qualified name of the Admin's
 	// RotateCertificateAuthority RPC.
 	AdminRotateCertificateAuthorityProcedure = "/trellis.v1.Admin/RotateCertificateAuthority"
+	// AdminBootstrapProcedure is the fully-qualified name of the Admin's Bootstrap RPC.
+	AdminBootstrapProcedure = "/trellis.v1.Admin/Bootstrap"
 )
 
 // AdminClient is a client for the trellis.v1.Admin service.
@@ -55,6 +57,12 @@ type AdminClient interface {
 	// the certificates it issued have expired. Clients should fetch the new
 	// bundle (ApiInfo.GetServerCertificate) before the next rotation.
 	RotateCertificateAuthority(context.Context, *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error)
+	// Bootstrap creates the first administrator of a testbed that has none,
+	// through a running server. The credential is the one-time bootstrap
+	// token the server writes to a file readable only by its own account
+	// when it starts without an administrator (`trellis admin bootstrap`
+	// reads it); the token is spent by its first successful use.
+	Bootstrap(context.Context, *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error)
 }
 
 // NewAdminClient constructs a client for the trellis.v1.Admin service. By default, it uses the
@@ -88,6 +96,12 @@ func NewAdminClient(httpClient connect.HTTPClient, baseURL string, opts ...conne
 			connect.WithSchema(adminMethods.ByName("RotateCertificateAuthority")),
 			connect.WithClientOptions(opts...),
 		),
+		bootstrap: connect.NewClient[v1.BootstrapRequest, v1.BootstrapResponse](
+			httpClient,
+			baseURL+AdminBootstrapProcedure,
+			connect.WithSchema(adminMethods.ByName("Bootstrap")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -96,6 +110,7 @@ type adminClient struct {
 	listAuditEvents            *connect.Client[v1.ListAuditEventsRequest, v1.ListAuditEventsResponse]
 	listOutbox                 *connect.Client[v1.ListOutboxRequest, v1.ListOutboxResponse]
 	rotateCertificateAuthority *connect.Client[v1.RotateCertificateAuthorityRequest, v1.RotateCertificateAuthorityResponse]
+	bootstrap                  *connect.Client[v1.BootstrapRequest, v1.BootstrapResponse]
 }
 
 // ListAuditEvents calls trellis.v1.Admin.ListAuditEvents.
@@ -113,6 +128,11 @@ func (c *adminClient) RotateCertificateAuthority(ctx context.Context, req *conne
 	return c.rotateCertificateAuthority.CallUnary(ctx, req)
 }
 
+// Bootstrap calls trellis.v1.Admin.Bootstrap.
+func (c *adminClient) Bootstrap(ctx context.Context, req *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error) {
+	return c.bootstrap.CallUnary(ctx, req)
+}
+
 // AdminHandler is an implementation of the trellis.v1.Admin service.
 type AdminHandler interface {
 	// ListAuditEvents pages through the audit record, newest first.
@@ -126,6 +146,12 @@ type AdminHandler interface {
 	// the certificates it issued have expired. Clients should fetch the new
 	// bundle (ApiInfo.GetServerCertificate) before the next rotation.
 	RotateCertificateAuthority(context.Context, *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error)
+	// Bootstrap creates the first administrator of a testbed that has none,
+	// through a running server. The credential is the one-time bootstrap
+	// token the server writes to a file readable only by its own account
+	// when it starts without an administrator (`trellis admin bootstrap`
+	// reads it); the token is spent by its first successful use.
+	Bootstrap(context.Context, *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error)
 }
 
 // NewAdminHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -155,6 +181,12 @@ func NewAdminHandler(svc AdminHandler, opts ...connect.HandlerOption) (string, h
 		connect.WithSchema(adminMethods.ByName("RotateCertificateAuthority")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminBootstrapHandler := connect.NewUnaryHandler(
+		AdminBootstrapProcedure,
+		svc.Bootstrap,
+		connect.WithSchema(adminMethods.ByName("Bootstrap")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Admin/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminListAuditEventsProcedure:
@@ -163,6 +195,8 @@ func NewAdminHandler(svc AdminHandler, opts ...connect.HandlerOption) (string, h
 			adminListOutboxHandler.ServeHTTP(w, r)
 		case AdminRotateCertificateAuthorityProcedure:
 			adminRotateCertificateAuthorityHandler.ServeHTTP(w, r)
+		case AdminBootstrapProcedure:
+			adminBootstrapHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -182,4 +216,8 @@ func (UnimplementedAdminHandler) ListOutbox(context.Context, *connect.Request[v1
 
 func (UnimplementedAdminHandler) RotateCertificateAuthority(context.Context, *connect.Request[v1.RotateCertificateAuthorityRequest]) (*connect.Response[v1.RotateCertificateAuthorityResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.RotateCertificateAuthority is not implemented"))
+}
+
+func (UnimplementedAdminHandler) Bootstrap(context.Context, *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.Bootstrap is not implemented"))
 }
