@@ -420,6 +420,16 @@ func TestChangeBindings(t *testing.T) {
 	}
 	err = bind("no-such-node")
 	wantCode(t, err, connect.CodeNotFound)
+	// Only the layout's elements can be bound: one it lacks is refused,
+	// naming the field, and nothing changes.
+	_, err = h.realizations.ChangeBindings(ctx, req(&trellisv1.ChangeBindingsRequest{Id: r1.Msg.Realization.Id, Bindings: []*trellisv1.Binding{{Element: "b", Resource: free}, {Element: "ghost", Resource: free}}}, ann))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if v := violations(err); v["bindings[1].element"] != "element.unknown" {
+		t.Fatalf("unknown element: %v", err)
+	}
+	if got, _ := h.realizations.GetRealization(ctx, req(&trellisv1.GetRealizationRequest{Id: r1.Msg.Realization.Id}, ann)); len(got.Msg.Realization.Bindings) != 2 {
+		t.Fatalf("bindings after a refused change: %v", got.Msg.Realization.Bindings)
+	}
 	// Back up, the free node swaps in; the old one is free again.
 	if _, err := h.resources.SetResourceState(ctx, req(&trellisv1.SetResourceStateRequest{Name: free, State: "available"}, adminTok)); err != nil {
 		t.Fatal(err)

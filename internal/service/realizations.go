@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,8 +270,22 @@ func (s *Testbed) ChangeBindings(ctx context.Context, p *auth.Principal, id stri
 		pairs = append(pairs, b.Element+"="+b.Resource)
 	}
 	err := s.update(ctx, &record{op: opRealizationsChangeBindings.Name, actor: p, object: domain.RealizationObject(id), detail: strings.Join(pairs, ",")}, func(tx store.Tx) error {
-		if err := realizationKind.exists(ctx, tx, id); err != nil {
+		rz, err := tx.Realizations().Get(ctx, id)
+		if err != nil {
 			return err
+		}
+		// The elements are the layout's, fixed when it was realized (every
+		// element was bound then): a binding may move, not invent one.
+		elements := make([]string, 0, len(rz.Bindings))
+		for _, b := range rz.Bindings {
+			elements = append(elements, b.Element)
+		}
+		for i, b := range bindings {
+			// An ended realization holds no bindings: Bind says it ended.
+			if rz.State.Live() && !slices.Contains(elements, b.Element) {
+				return domain.Invalid(fmt.Sprintf("bindings[%d].element", i), "element.unknown",
+					fmt.Sprintf("the realization's layout has no element %q; it has %s", b.Element, strings.Join(elements, ", ")))
+			}
 		}
 		for _, b := range bindings {
 			r, err := tx.Resources().Get(ctx, b.Resource)
