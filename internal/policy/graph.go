@@ -338,6 +338,12 @@ func (g *graph) effectiveMembers(p *projectNode) map[string]effective {
 		}
 	}
 	walk(p, 0, 0)
+	for uid, e := range out {
+		if e.direct {
+			e.via = "" // a direct member is not one "via" a nested project
+			out[uid] = e
+		}
+	}
 	if e, ok := out[p.owner]; ok {
 		e.rights = domain.ProjectRights
 		out[p.owner] = e

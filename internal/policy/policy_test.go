@@ -140,12 +140,15 @@ func TestExplainChain(t *testing.T) {
 
 func TestEffectiveMembers(t *testing.T) {
 	g := fixture()
+	// lou belongs to dept directly as well as through lab: a direct
+	// member, with the rights of both, via nothing.
+	g.projects["dept"].members["lou"] = domain.RightsOf(domain.AddUser)
 	got := g.effectiveMembers(g.projects["dept"])
 	want := map[string]effective{
 		"dora": {rights: domain.ProjectRights, direct: true},
 		"dan":  {rights: domain.RightsOf(domain.AddUser), direct: true},
 		"lee":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "lab"},
-		"lou":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "lab"},
+		"lou":  {rights: domain.RightsOf(domain.AddUser, domain.RealizeExperiment), direct: true},
 		"tim":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "team"},
 		"tia":  {rights: domain.RightsOf(domain.RealizeExperiment), via: "team"},
 	}
