@@ -27,7 +27,9 @@ func fakeListing(rows []string, calls *int) func(from string, n int) ([]string, 
 // without a filter the store cannot apply, and expects every row once and
 // pages of the size asked.
 func TestReadPage(t *testing.T) {
-	odd := func(s string) bool { return strings.HasSuffix(s, "1") || strings.HasSuffix(s, "3") || strings.HasSuffix(s, "5") || strings.HasSuffix(s, "7") || strings.HasSuffix(s, "9") }
+	odd := func(s string) bool {
+		return strings.HasSuffix(s, "1") || strings.HasSuffix(s, "3") || strings.HasSuffix(s, "5") || strings.HasSuffix(s, "7") || strings.HasSuffix(s, "9")
+	}
 	for _, tc := range []struct {
 		rows, size int
 		keep       func(string) bool
