@@ -26,7 +26,7 @@ import (
 // (serve, admin bootstrap, admin migrate) to the client's command tree.
 func AddCommands(root, admin *cobra.Command) {
 	root.AddCommand(serveCommand())
-	admin.AddCommand(bootstrapCommand(), migrateCommand())
+	admin.AddCommand(bootstrapCommand(), migrateCommand(), backupCommand(), restoreCommand())
 }
 
 func storeFlags(cmd *cobra.Command, c *StoreConfig) {
