@@ -31,6 +31,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth/sshca"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
+	"github.com/trellis-testbed/trellis/internal/buildinfo"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
 	"github.com/trellis-testbed/trellis/internal/exclusive"
 	"github.com/trellis-testbed/trellis/internal/mail"
@@ -47,9 +48,6 @@ import (
 	"github.com/trellis-testbed/trellis/internal/transport/portal"
 	"github.com/trellis-testbed/trellis/internal/transport/ratelimit"
 )
-
-// Version is the release version, set at link time.
-var Version = "dev"
 
 // StoreConfig says where the data lives.
 type StoreConfig struct {
@@ -336,7 +334,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	authn.Use(newAuthBackends(backendNames, svc, idp)...)
 
 	mux := http.NewServeMux()
-	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Registerer: reg, Log: log, Version: Version})
+	api.Mount(mux, api.Options{Service: svc, Authenticator: authn, Registerer: reg, Log: log, Version: buildinfo.Version()})
 	tokenKey, err := svc.OIDCTokenKey(ctx)
 	if err != nil {
 		return nil, err
@@ -540,7 +538,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
-	s.log.Info("trellis serving", "addr", ln.Addr().String(), "store", s.Store.Kind(), "version", Version, "auth_backends", strings.Join(s.authn.Backends(), ","))
+	s.log.Info("trellis serving", "addr", ln.Addr().String(), "store", s.Store.Kind(), "version", buildinfo.Version(), "auth_backends", strings.Join(s.authn.Backends(), ","))
 	if slices.Contains(s.authn.Backends(), BackendNull) {
 		s.log.Warn(nullDanger, "addr", ln.Addr().String())
 	}

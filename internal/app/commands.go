@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/requestid"
@@ -28,7 +30,7 @@ import (
 // (serve, admin bootstrap, admin migrate) to the client's command tree.
 func AddCommands(root, admin *cobra.Command) {
 	root.AddCommand(serveCommand())
-	admin.AddCommand(bootstrapCommand(), migrateCommand())
+	admin.AddCommand(bootstrapCommand(), migrateCommand(), backupCommand(), restoreCommand())
 }
 
 func storeFlags(cmd *cobra.Command, c *StoreConfig) {
@@ -125,11 +127,11 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	storeFlags(cmd, &cfg.Store)
 	f := cmd.Flags()
 	f.StringVar(&cfg.Listen, "listen", envOr("TRELLIS_LISTEN", "127.0.0.1:7700"), "address to serve on (env TRELLIS_LISTEN); plain HTTP only on loopback")
-	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("TRELLIS_TLS_CERT", ""), "TLS certificate file (PEM)")
-	f.StringVar(&cfg.TLSKey, "tls-key", envOr("TRELLIS_TLS_KEY", ""), "TLS private key file (PEM)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("TRELLIS_TLS_CERT", ""), "TLS certificate file (PEM) (env TRELLIS_TLS_CERT)")
+	f.StringVar(&cfg.TLSKey, "tls-key", envOr("TRELLIS_TLS_KEY", ""), "TLS private key file (PEM) (env TRELLIS_TLS_KEY)")
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
-	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
-	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
+	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest (env TRELLIS_KEK_FILE)")
+	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen) (env TRELLIS_PUBLIC_URL)")
 	f.BoolVar(&cfg.StrictRevocation, "strict-revocation", envOr("TRELLIS_STRICT_REVOCATION", "") == "true", "with several replicas: check every request against changes committed on any replica, so a logout or a locked account is refused everywhere as soon as it is acknowledged (costs about one store read per round of requests; otherwise other replicas follow within the change feed's interval) (env TRELLIS_STRICT_REVOCATION)")
 	f.StringVar(&drain, "drain", envOr("TRELLIS_DRAIN", "0s"), "after SIGTERM or an interrupt, keep serving this long with /readyz answering 503, so load balancers move clients away first (env TRELLIS_DRAIN)")
 	f.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-conns-per-client", DefaultMaxConnsPerClient, "connections one client address (an IPv6 /64) may hold open at once; -1: no limit (behind a reverse proxy, whose address every request has)")
@@ -139,18 +141,35 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.DurationVar(&cfg.Service.SSHCertMaxValidity, "ssh-cert-max-validity", 0, "the longest SSH certificate validity a request may ask for (default 24h)")
 	f.DurationVar(&cfg.Service.LeaseDefault, "lease", 0, "a realization's lease when the request names none (default 24h)")
 	f.DurationVar(&cfg.Service.LeaseMax, "max-lease", 0, "the longest lease a realization may ask for or renew to (default 168h)")
-	f.BoolVar(&cfg.Service.VetAllProjects, "vet-all-projects", envOr("TRELLIS_VET_ALL_PROJECTS", "") == "true", "every new project waits for an admin's approval, not only those of users who belong to no approved project")
-	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins)")
-	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail")
-	f.StringVar(&cfg.SMTP.Username, "smtp-username", envOr("TRELLIS_SMTP_USERNAME", ""), "SMTP user name, if the server wants one")
-	f.StringVar(&smtpPasswordFile, "smtp-password-file", envOr("TRELLIS_SMTP_PASSWORD_FILE", ""), "file holding the SMTP password")
-	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error")
-	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json")
+	f.BoolVar(&cfg.Service.VetAllProjects, "vet-all-projects", envOr("TRELLIS_VET_ALL_PROJECTS", "") == "true", "every new project waits for an admin's approval, not only those of users who belong to no approved project (env TRELLIS_VET_ALL_PROJECTS)")
+	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins) (env TRELLIS_SMTP_ADDR)")
+	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail (env TRELLIS_SMTP_FROM)")
+	f.StringVar(&cfg.SMTP.Username, "smtp-username", envOr("TRELLIS_SMTP_USERNAME", ""), "SMTP user name, if the server wants one (env TRELLIS_SMTP_USERNAME)")
+	f.StringVar(&smtpPasswordFile, "smtp-password-file", envOr("TRELLIS_SMTP_PASSWORD_FILE", ""), "file holding the SMTP password (env TRELLIS_SMTP_PASSWORD_FILE)")
+	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error (env TRELLIS_LOG_LEVEL)")
+	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json (env TRELLIS_LOG_FORMAT)")
 	f.StringVar(&authBackends, "auth-backends", envOr("TRELLIS_AUTH_BACKENDS", "local"), "authentication backends, comma-separated, asked in order (env TRELLIS_AUTH_BACKENDS): local (passwords, also HTTP Basic); oidc (log in through an institution's identity provider, see --oidc-*); null (development only: any caller may claim any uid with X-Trellis-User; loopback only)")
 	f.StringVar(&cfg.OIDCBackend.Issuer, "oidc-issuer", envOr("TRELLIS_OIDC_ISSUER", ""), "oidc backend: the identity provider's issuer URL (env TRELLIS_OIDC_ISSUER)")
 	f.StringVar(&cfg.OIDCBackend.ClientID, "oidc-client-id", envOr("TRELLIS_OIDC_CLIENT_ID", ""), "oidc backend: Trellis's client id at the provider, whose redirect URI is PUBLIC_URL/auth/oidc/callback (env TRELLIS_OIDC_CLIENT_ID)")
 	f.StringVar(&cfg.OIDCBackend.ClientSecretFile, "oidc-client-secret-file", envOr("TRELLIS_OIDC_CLIENT_SECRET_FILE", ""), "oidc backend: file holding the client secret (env TRELLIS_OIDC_CLIENT_SECRET_FILE)")
+	cmd.Long += environmentHelp(cmd)
 	return cmd
+}
+
+// envInUsage finds the "(env NAME)" a flag's usage names.
+var envInUsage = regexp.MustCompile(`\(env (TRELLIS_[A-Z0-9_]+)\)`)
+
+// environmentHelp lists the environment variables cmd reads, from its
+// flags' usage: each is the default of its flag, and the flag wins.
+func environmentHelp(cmd *cobra.Command) string {
+	var b strings.Builder
+	b.WriteString("\n\nEnvironment (each sets the default of its flag; the flag wins):\n")
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if m := envInUsage.FindStringSubmatch(f.Usage); m != nil {
+			fmt.Fprintf(&b, "  %-33s --%s\n", m[1], f.Name)
+		}
+	})
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // withService opens the store and builds the service for an operator

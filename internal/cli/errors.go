@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,12 +35,88 @@ func (e usageError) Unwrap() error { return e.err }
 
 // Execute runs the command tree with the process's arguments (or those set
 // with root.SetArgs) and returns the exit status: 0 on success, the code of an
-// ExitError, or 1 for any other error, which it prints on streams.Err.
+// ExitError, or 1 for any other error, which it prints on streams.Err: for
+// people, or with --output json as one JSON object (see jsonError).
 func Execute(root *cobra.Command, streams Streams) int {
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	return reportError(streams.Err, root.ExecuteContext(context.Background()))
+	err := root.ExecuteContext(context.Background())
+	if f := root.PersistentFlags().Lookup("output"); f != nil && f.Value.String() == string(outputJSON) {
+		return reportJSONError(streams.Err, err)
+	}
+	return reportError(streams.Err, err)
+}
+
+// exitCode is the exit status an ExitError in err asks for.
+func exitCode(err error) (int, bool) {
+	var exit ExitError
+	if errors.As(err, &exit) {
+		return exit.Code, true
+	}
+	var pexit *ExitError
+	if errors.As(err, &pexit) && pexit != nil {
+		return pexit.Code, true
+	}
+	return 0, false
+}
+
+// jsonError is what a command run with --output json prints on standard
+// error when it fails: always one object with one member, "error", so that a
+// script reads standard output as the answer and standard error as the
+// refusal.
+//
+//	{"error": {"code": "invalid_argument", "message": "the request is not valid",
+//	  "violations": [{"field": "email", "description": "...", "rule": "email.format"}]}}
+//
+// code is the API's error code (not_found, permission_denied, ...) for a
+// refusal by the server, "usage" for a mistake in the command line, and
+// "unknown" for anything else (the server unreachable, a file unreadable).
+type jsonError struct {
+	Code       string          `json:"code"`
+	Message    string          `json:"message"`
+	Violations []jsonViolation `json:"violations,omitempty"`
+	Help       string          `json:"help,omitempty"`
+}
+
+type jsonViolation struct {
+	Field       string `json:"field"`
+	Description string `json:"description"`
+	Rule        string `json:"rule,omitempty"`
+}
+
+// reportJSONError prints err as a jsonError and returns its exit status.
+func reportJSONError(w io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	if code, ok := exitCode(err); ok {
+		return code
+	}
+	e := jsonError{Code: "unknown", Message: err.Error()}
+	var cerr *connect.Error
+	var uerr usageError
+	switch {
+	case errors.As(err, &cerr):
+		e.Code, e.Message = cerr.Code().String(), cerr.Message()
+		if e.Message == "" {
+			e.Message = e.Code
+		}
+		for _, v := range fieldViolations(cerr) {
+			e.Violations = append(e.Violations, jsonViolation{Field: v.GetField(), Description: v.GetDescription(), Rule: v.GetRule()})
+		}
+	case errors.As(err, &uerr):
+		e.Code, e.Help = "usage", fmt.Sprintf("Run '%s --help' for usage.", uerr.cmd)
+	}
+	b, merr := json.Marshal(struct {
+		Error jsonError `json:"error"`
+	}{e})
+	if merr != nil {
+		fmt.Fprintf(w, "error: %s\n", err)
+		return 1
+	}
+	fmt.Fprintf(w, "%s\n", b)
+	return 1
 }
 
 // reportError prints err for people and returns the exit status it maps to.
@@ -47,13 +124,8 @@ func reportError(w io.Writer, err error) int {
 	if err == nil {
 		return 0
 	}
-	var exit ExitError
-	if errors.As(err, &exit) {
-		return exit.Code
-	}
-	var pexit *ExitError
-	if errors.As(err, &pexit) && pexit != nil {
-		return pexit.Code
+	if code, ok := exitCode(err); ok {
+		return code
 	}
 
 	var cerr *connect.Error

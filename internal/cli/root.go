@@ -72,6 +72,11 @@ credentials that prove them. This command is both its server and its client.`,
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
+	// --version answers from the binary alone ('trellis version' asks the
+	// server too).
+	version, revision := clientVersion()
+	root.Version = version + revisionSuffix(revision)
+	root.SetVersionTemplate("trellis {{.Version}}\n")
 	// Flag errors are the caller's mistake: say so and point at the help,
 	// which SilenceUsage otherwise suppresses.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -85,7 +90,7 @@ credentials that prove them. This command is both its server and its client.`,
 	pf.StringVar(&a.configDir, "config-dir", "",
 		"directory of the saved credentials (default $"+EnvConfigDir+", else <user config dir>/trellis)")
 	pf.StringVar(&a.caFile, "ca-file", "",
-		"PEM file of the certificate authority to trust for the server, e.g. the Trellis CA of a `serve --tls-auto` server (default $"+EnvCAFile+", else the system's)")
+		"PEM file of the certificate authority to trust for the server, e.g. the Trellis CA of a server run with 'serve --tls-auto' (default $"+EnvCAFile+", else the system's)")
 
 	root.AddCommand(
 		newLoginCmd(a),

@@ -5,44 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
-	"runtime/debug"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/buildinfo"
 )
 
-// Version is the client's release version. Release builds set it with
-//
-//	-ldflags "-X github.com/trellis-testbed/trellis/internal/cli.Version=v1.2.3"
-//
-// otherwise it comes from the module's build information.
-var Version = ""
-
-// clientVersion returns the release version and the VCS revision the binary
+// clientVersion returns the module version and the VCS revision the binary
 // was built from, when known.
 func clientVersion() (version, revision string) {
-	version = Version
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		if version == "" {
-			version = "unknown"
-		}
-		return version, ""
-	}
-	if version == "" {
-		version = info.Main.Version
-	}
-	if version == "" {
-		version = "(devel)"
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" {
-			revision = s.Value
-		}
-	}
-	return version, revision
+	return buildinfo.Version(), buildinfo.Revision()
 }
 
 func newVersionCmd(a *app) *cobra.Command {

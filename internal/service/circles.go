@@ -111,11 +111,7 @@ func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner strin
 	if err := s.authorize(ctx, p, opCirclesListCircles, policy.None); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(pageSize)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := decodeStringToken(pageToken)
+	pg, err := stringPage(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -126,17 +122,25 @@ func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner strin
 	var ids []string
 	for _, o := range objects {
 		id := strings.TrimPrefix(o, "circle:")
-		if id <= after || (owner != "" && !strings.HasPrefix(id, owner+":")) {
-			continue
+		if owner == "" || strings.HasPrefix(id, owner+":") {
+			ids = append(ids, id)
 		}
-		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	if len(ids) > limit+1 {
-		ids = ids[:limit+1]
+	// The policy graph knows every circle, the automatic ones included,
+	// so the page is cut from its list.
+	page, next, err := readPage(pg, func(after string, n int) ([]string, error) {
+		i, found := slices.BinarySearch(ids, after)
+		if found {
+			i++
+		}
+		return ids[i:min(i+n, len(ids))], nil
+	}, func(id string) string { return id }, nil)
+	if err != nil {
+		return nil, "", err
 	}
-	var out []*CircleView
-	for _, id := range ids {
+	out := make([]*CircleView, 0, len(page))
+	for _, id := range page {
 		v, err := s.getCircle(ctx, id)
 		if domain.HasCode(err, domain.CodeNotFound) {
 			continue // removed meanwhile
@@ -146,7 +150,6 @@ func (s *Social) ListCircles(ctx context.Context, p *auth.Principal, owner strin
 		}
 		out = append(out, v)
 	}
-	out, next := trimPage(out, limit, func(v *CircleView) string { return encodeStringToken(v.ID) })
 	return out, next, nil
 }
 

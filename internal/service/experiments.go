@@ -178,11 +178,7 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 	if err := s.authorize(ctx, p, opExperimentsListExperiments, policy.None); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(q.PageSize)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := decodeStringToken(q.PageToken)
+	pg, err := stringPage(q.PageSize, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -190,22 +186,24 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible), Page: store.Page{After: after, Limit: limit + 1}}
-	var out []*ExperimentView
+	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)}
+	var xs []*domain.Experiment
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		xs, err := tx.Experiments().List(ctx, f)
-		if err != nil {
-			return err
-		}
-		for _, x := range xs {
-			out = append(out, &ExperimentView{Experiment: x})
-		}
-		return nil
+		var err error
+		xs, next, err = readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
+			f.Page = store.Page{After: after, Limit: n}
+			return tx.Experiments().List(ctx, f)
+		}, func(x *domain.Experiment) string { return x.ID }, nil)
+		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	out, next := trimPage(out, limit, func(v *ExperimentView) string { return encodeStringToken(v.ID) })
+	out := make([]*ExperimentView, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, &ExperimentView{Experiment: x})
+	}
 	return out, next, nil
 }
 

@@ -108,11 +108,7 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 	if err := s.authorize(ctx, p, opLibrariesListLibraries, policy.None); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(pageSize)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := decodeStringToken(pageToken)
+	pg, err := stringPage(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -120,19 +116,24 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.LibraryFilter{Owner: owner, IDs: objectIDs(visible), Page: store.Page{After: after, Limit: limit + 1}}
-	var out []*LibraryView
+	f := store.LibraryFilter{Owner: owner, IDs: objectIDs(visible)}
+	var ls []*domain.Library
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		ls, err := tx.Libraries().List(ctx, f)
-		for _, l := range ls {
-			out = append(out, &LibraryView{Library: l})
-		}
+		var err error
+		ls, next, err = readPage(pg, func(after string, n int) ([]*domain.Library, error) {
+			f.Page = store.Page{After: after, Limit: n}
+			return tx.Libraries().List(ctx, f)
+		}, func(l *domain.Library) string { return l.ID }, nil)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	out, next := trimPage(out, limit, func(v *LibraryView) string { return encodeStringToken(v.ID) })
+	out := make([]*LibraryView, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, &LibraryView{Library: l})
+	}
 	return out, next, nil
 }
 

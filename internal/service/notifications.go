@@ -24,26 +24,24 @@ func (s *Social) ListNotifications(ctx context.Context, p *auth.Principal, q Not
 	if err := s.authorize(ctx, p, opNotificationsList, policy.None); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(q.PageSize)
+	pg, err := idPage(q.PageSize, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
-	before, err := decodeIDToken(q.PageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	f := q.NotificationFilter
-	f.BeforeID, f.Limit, f.AfterID = before, limit+1, 0
 	var ns []*domain.Notification
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
-		ns, err = tx.Notifications().List(ctx, p.UID, f)
+		ns, next, err = readPage(pg, func(before int64, n int) ([]*domain.Notification, error) {
+			f := q.NotificationFilter
+			f.BeforeID, f.Limit, f.AfterID = before, n, 0
+			return tx.Notifications().List(ctx, p.UID, f)
+		}, func(n *domain.Notification) int64 { return n.ID }, nil)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	ns, next := trimPage(ns, limit, func(n *domain.Notification) string { return encodeIDToken(n.ID) })
 	return ns, next, nil
 }
 

@@ -267,15 +267,11 @@ func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQ
 	if err := s.authorize(ctx, p, opProjectsListProjects, policy.Account("member", q.Member)); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(q.PageSize)
+	pg, err := stringPage(q.PageSize, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeStringToken(q.PageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	f := store.ProjectFilter{Prefix: q.Prefix, IncludePending: q.IncludePending, Page: store.Page{After: after, Limit: limit + 1}}
+	f := store.ProjectFilter{Prefix: q.Prefix, IncludePending: q.IncludePending}
 	// The projects the caller may read, or, when the query names another
 	// member (an admin's question, the rule says), that member's.
 	who := p.UID
@@ -291,8 +287,14 @@ func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQ
 		f.Names = append(f.Names, strings.TrimPrefix(o, "project:"))
 	}
 	var out []*ProjectView
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		projects, err := tx.Projects().List(ctx, f)
+		var projects []*domain.Project
+		var err error
+		projects, next, err = readPage(pg, func(after string, n int) ([]*domain.Project, error) {
+			f.Page = store.Page{After: after, Limit: n}
+			return tx.Projects().List(ctx, f)
+		}, func(p *domain.Project) string { return p.Name }, nil)
 		if err != nil {
 			return err
 		}
@@ -308,7 +310,6 @@ func (s *Social) ListProjects(ctx context.Context, p *auth.Principal, q ProjectQ
 	if err != nil {
 		return nil, "", err
 	}
-	out, next := trimPage(out, limit, func(v *ProjectView) string { return encodeStringToken(v.Name) })
 	return out, next, nil
 }
 

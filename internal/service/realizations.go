@@ -208,27 +208,28 @@ func (s *Testbed) ListAllRealizations(ctx context.Context, p *auth.Principal, in
 
 // listRealizations lists a page of realizations among ids (nil: all).
 func (s *Testbed) listRealizations(ctx context.Context, ids []string, includeEnded bool, pageSize int32, pageToken string) ([]*RealizationView, string, error) {
-	limit, err := pageLimit(pageSize)
+	pg, err := stringPage(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodeStringToken(pageToken)
-	if err != nil {
-		return nil, "", err
-	}
-	f := store.RealizationFilter{IDs: ids, IncludeEnded: includeEnded, Page: store.Page{After: after, Limit: limit + 1}}
-	var out []*RealizationView
+	f := store.RealizationFilter{IDs: ids, IncludeEnded: includeEnded}
+	var rs []*domain.Realization
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		rs, err := tx.Realizations().List(ctx, f)
-		for _, r := range rs {
-			out = append(out, &RealizationView{Realization: r})
-		}
+		var err error
+		rs, next, err = readPage(pg, func(after string, n int) ([]*domain.Realization, error) {
+			f.Page = store.Page{After: after, Limit: n}
+			return tx.Realizations().List(ctx, f)
+		}, func(r *domain.Realization) string { return r.ID }, nil)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	out, next := trimPage(out, limit, func(v *RealizationView) string { return encodeStringToken(v.ID) })
+	out := make([]*RealizationView, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, &RealizationView{Realization: r})
+	}
 	return out, next, nil
 }
 

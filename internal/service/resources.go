@@ -83,11 +83,7 @@ func (s *Testbed) ListResources(ctx context.Context, p *auth.Principal, q Resour
 	if err := s.authorize(ctx, p, opResourcesListResources, policy.None); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(q.PageSize)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := decodeStringToken(q.PageToken)
+	pg, err := stringPage(q.PageSize, q.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
@@ -106,32 +102,21 @@ func (s *Testbed) ListResources(ctx context.Context, p *auth.Principal, q Resour
 			return nil, "", err
 		}
 	}
-	// Attribute constraints are applied here, so read pages from the store
-	// until this page is full.
+	// Attribute constraints are applied here, as the page's rows are read.
 	var out []*store.BoundResource
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		for len(out) <= limit {
-			f.Page = store.Page{After: after, Limit: 1000}
-			rs, err := tx.Resources().List(ctx, f)
-			if err != nil {
-				return err
-			}
-			for _, r := range rs {
-				if domain.MatchAll(cs, r.Attributes) {
-					out = append(out, r)
-				}
-			}
-			if len(rs) < 1000 {
-				return nil
-			}
-			after = rs[len(rs)-1].Name
-		}
-		return nil
+		var err error
+		out, next, err = readPage(pg, func(after string, n int) ([]*store.BoundResource, error) {
+			f.Page = store.Page{After: after, Limit: n}
+			return tx.Resources().List(ctx, f)
+		}, func(r *store.BoundResource) string { return r.Name },
+			func(r *store.BoundResource) bool { return domain.MatchAll(cs, r.Attributes) })
+		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	out, next := trimPage(out, limit, func(r *store.BoundResource) string { return encodeStringToken(r.Name) })
 	return out, next, nil
 }
 

@@ -296,24 +296,22 @@ func (s *Accounts) ListUsers(ctx context.Context, p *auth.Principal, prefix stri
 	if err := s.authorize(ctx, p, opUsersListUsers, policy.None); err != nil {
 		return nil, "", err
 	}
-	limit, err := pageLimit(pageSize)
-	if err != nil {
-		return nil, "", err
-	}
-	after, err := decodeStringToken(pageToken)
+	pg, err := stringPage(pageSize, pageToken)
 	if err != nil {
 		return nil, "", err
 	}
 	var users []*domain.User
+	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
-		users, err = tx.Users().List(ctx, prefix, store.Page{After: after, Limit: limit + 1})
+		users, next, err = readPage(pg, func(after string, n int) ([]*domain.User, error) {
+			return tx.Users().List(ctx, prefix, store.Page{After: after, Limit: n})
+		}, func(u *domain.User) string { return u.UID }, nil)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	users, next := trimPage(users, limit, func(u *domain.User) string { return encodeStringToken(u.UID) })
 	return users, next, nil
 }
 

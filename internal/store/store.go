@@ -64,6 +64,14 @@ type Tx interface {
 	Providers() Providers
 }
 
+// MaxLimit is the most rows one listing call returns, whatever limit it is
+// given (no limit gives DefaultLimit). A caller that needs more, or one row
+// more to learn whether another page follows, reads again after the last row.
+const (
+	MaxLimit     = 1000
+	DefaultLimit = 100
+)
+
 // Page asks for one page of a listing ordered by a key: rows after After,
 // at most Limit of them.
 type Page struct {

@@ -135,10 +135,10 @@ func nullBytes(b []byte) any {
 }
 
 // Listing limits: a listing without a limit gets a page of defaultLimit, and
-// no page is larger than maxLimit.
+// no page is larger than maxLimit (the store package's promise).
 const (
-	defaultLimit = 100
-	maxLimit     = 1000
+	defaultLimit = store.DefaultLimit
+	maxLimit     = store.MaxLimit
 )
 
 func pageLimit(n int) int {

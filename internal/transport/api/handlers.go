@@ -3,12 +3,13 @@ package api
 import (
 	"context"
 	"runtime"
-	"runtime/debug"
+
 	"time"
 
 	"connectrpc.com/connect"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/buildinfo"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/service"
 )
@@ -28,13 +29,7 @@ func (h *apiInfo) GetVersion(context.Context, *connect.Request[trellisv1.GetVers
 		GoVersion:  runtime.Version(),
 		ServerTime: ts(time.Now()),
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				resp.Revision = s.Value
-			}
-		}
-	}
+	resp.Revision = buildinfo.Revision()
 	return connect.NewResponse(resp), nil
 }
 
