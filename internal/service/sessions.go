@@ -9,6 +9,7 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/clientaddr"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
@@ -38,6 +39,11 @@ func (s *Accounts) Login(ctx context.Context, p *auth.Principal, uid, pw string,
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
+	// Before anything is stored: the uid goes into the failure count and
+	// the audit record.
+	if err := domain.ValidateUID("uid", uid); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	l, err := s.checkPassword(ctx, opAuthLogin.Name, uid, pw, now)
 	if err != nil {
@@ -64,18 +70,29 @@ type login struct {
 	also func(tx store.Tx) error
 }
 
-// checkPassword checks uid's password for a login through op. It refuses
-// while the login back-off lasts, and records (and audits) a wrong password
-// or an unknown uid as a failed login, both with errBadCredentials.
+// checkPassword checks uid's password for a login through op. It first
+// counts the attempt (reserveAttempt), refusing it while the caller's
+// back-off lasts; then verifies the password, and audits a wrong password
+// or an unknown uid as a failed login, both with errBadCredentials. The
+// caller has validated uid.
 func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
+	if err := s.st.Update(ctx, func(tx store.Tx) error { return s.reserveAttempt(ctx, tx, uid, now) }); err != nil {
+		if domain.HasCode(err, domain.CodeResourceExhausted) {
+			s.auditRefusal(ctx, op, nil, userObject(uid), err, "login back-off")
+		}
+		return nil, err
+	}
+	return s.verifyLogin(ctx, op, uid, pw, now)
+}
+
+// verifyLogin checks uid's password for a login whose attempt is counted
+// already (reserveAttempt).
+func (s *Accounts) verifyLogin(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
 	var (
 		u              *domain.User
 		hash, verifier string
 	)
 	if err := s.view(ctx, func(tx store.Tx) error {
-		if err := s.checkBackoff(ctx, tx, uid, now); err != nil {
-			return err
-		}
 		var err error
 		u, err = tx.Users().Get(ctx, uid)
 		if domain.HasCode(err, domain.CodeNotFound) {
@@ -90,9 +107,6 @@ func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now ti
 		verifier, err = tx.Users().ScramVerifier(ctx, uid)
 		return err
 	}); err != nil {
-		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.auditRefusal(ctx, op, nil, userObject(uid), err, "login back-off")
-		}
 		return nil, err
 	}
 
@@ -101,7 +115,7 @@ func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now ti
 		return nil, err
 	}
 	if !ok {
-		s.recordLoginFailure(ctx, op, uid, now)
+		s.auditLoginFailure(ctx, op, uid)
 		return nil, errBadCredentials
 	}
 	l := &login{op: op, user: u, at: now}
@@ -140,7 +154,7 @@ func (s *Accounts) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 				return err
 			}
 		}
-		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
+		if err := s.resetFailures(ctx, tx, uid); err != nil {
 			return err
 		}
 		if secrets != nil {
@@ -166,35 +180,75 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-// checkBackoff refuses a login while the account is cooling down after
-// repeated failures.
-func (s *Accounts) checkBackoff(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
-	n, last, err := tx.LoginFailures().Get(ctx, uid)
-	if err != nil || n < s.cfg.LoginBackoffAfter {
+// The login lockout policy (docs/operations.md, "Login lockout policy"):
+// failed logins are counted per account and per client (the address, as
+// package clientaddr keys it). A client past LoginBackoffAfter failures for
+// an account waits, the wait doubling with each further failure up to
+// LoginBackoffMax; other clients, the account's owner among them, are not
+// slowed down, and nothing locks an account for good. Every attempt is
+// counted before its password is checked, so concurrent guesses cannot all
+// slip past the back-off; a success forgets the client's count.
+
+// reserveAttempt counts an attempt to log in as uid from the caller's
+// client, in tx, unless the client's back-off refuses it. The read and the
+// write share the transaction, which the store runs as if alone, so of
+// concurrent attempts no more than the back-off allows are counted in.
+func (s *Accounts) reserveAttempt(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
+	client := clientaddr.From(ctx)
+	n, last, err := tx.LoginFailures().Get(ctx, uid, client)
+	if err != nil {
 		return err
+	}
+	if n > 0 && now.Sub(last) >= s.cfg.LoginFailureReset {
+		// Forgotten: the count starts again.
+		if err := tx.LoginFailures().Reset(ctx, uid, client); err != nil {
+			return err
+		}
+		n = 0
+	}
+	if err := s.backoff(uid, n, last, now); err != nil {
+		return err
+	}
+	_, err = tx.LoginFailures().Record(ctx, uid, client, now)
+	return err
+}
+
+// checkBackoff refuses a login of uid from the caller's client while the
+// client is cooling down after repeated failures, without counting an
+// attempt (a challenge request, which checks no password).
+func (s *Accounts) checkBackoff(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
+	n, last, err := tx.LoginFailures().Get(ctx, uid, clientaddr.From(ctx))
+	if err != nil || now.Sub(last) >= s.cfg.LoginFailureReset {
+		return err
+	}
+	return s.backoff(uid, n, last, now)
+}
+
+// backoff refuses an attempt after n failures, the last at last.
+func (s *Accounts) backoff(uid string, n int, last, now time.Time) error {
+	if n < s.cfg.LoginBackoffAfter {
+		return nil
 	}
 	wait := s.cfg.LoginBackoffBase << min(n-s.cfg.LoginBackoffAfter, 30)
 	if wait <= 0 || wait > s.cfg.LoginBackoffMax {
 		wait = s.cfg.LoginBackoffMax
 	}
 	if until := last.Add(wait); now.Before(until) {
-		return domain.ResourceExhausted("too many failed logins for %q: try again in %s", uid, until.Sub(now).Round(time.Second)+time.Second)
+		return domain.ResourceExhausted("too many failed logins for %q from your address: try again in %s", uid, until.Sub(now).Round(time.Second)+time.Second)
 	}
 	return nil
 }
 
-// recordLoginFailure counts a failed login of uid through op and audits it.
-func (s *Accounts) recordLoginFailure(ctx context.Context, op, uid string, now time.Time) {
-	ev := s.auditEvent(ctx, &record{op: op, object: userObject(uid), detail: "bad credentials"}, domain.CodeUnauthenticated.String())
-	err := s.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := tx.LoginFailures().Record(ctx, uid, now); err != nil {
-			return err
-		}
-		return tx.Audit().Append(ctx, ev)
-	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "recording a failed login failed", "err", err)
-	}
+// resetFailures forgets the failed logins of uid from the caller's client:
+// its password was just proved.
+func (s *Accounts) resetFailures(ctx context.Context, tx store.Tx, uid string) error {
+	return tx.LoginFailures().Reset(ctx, uid, clientaddr.From(ctx))
+}
+
+// auditLoginFailure audits a failed login of uid through op (it was
+// counted when it was attempted).
+func (s *Accounts) auditLoginFailure(ctx context.Context, op, uid string) {
+	s.auditRefusal(ctx, op, nil, userObject(uid), errBadCredentials, "bad credentials")
 }
 
 // openSession creates a session for uid and signs its first access token.

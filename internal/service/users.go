@@ -273,7 +273,7 @@ func (s *Accounts) ResetPassword(ctx context.Context, p *auth.Principal, tok, pw
 		if err := s.setPassword(ctx, tx, t.UID, secrets); err != nil {
 			return err
 		}
-		if err := tx.LoginFailures().Reset(ctx, t.UID); err != nil {
+		if err := tx.LoginFailures().ResetAll(ctx, t.UID); err != nil {
 			return err
 		}
 		return s.revokeUserSessions(ctx, tx, t.UID)
