@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -227,5 +228,63 @@ func TestJanitorForgetsOldLoginFailures(t *testing.T) {
 	}
 	if old, recent := h.failures("old", "192.0.2.1"), h.failures("new", "192.0.2.1"); old != 0 || recent != 1 {
 		t.Errorf("after the janitor: old count %d (want 0), recent %d (want 1)", old, recent)
+	}
+}
+
+// TestResetMailFlood: a burst of password-reset requests for one account,
+// from several addresses (each within its own per-address limit), mails it
+// no more than the account's limit; every answer is the same, for the
+// account and for a uid without one, and states the limit.
+func TestResetMailFlood(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			h.bootstrapAdmin()
+			h.newUser("alice")
+			ctx := context.Background()
+			limit := h.srv.Service.Config().ResetMailLimit
+			const n = 25
+			clients := make([]trellisv1connect.UsersClient, 5)
+			for i := range clients {
+				clients[i] = trellisv1connect.NewUsersClient(clientFrom(t, "127.0.0."+string(rune('3'+i))), h.url)
+			}
+			answers := make([]string, 2*n)
+			errs := make([]error, 2*n)
+			var wg sync.WaitGroup
+			for i := range 2 * n {
+				uid := "alice"
+				if i >= n {
+					uid = "ghost"
+				}
+				wg.Go(func() {
+					resp, err := clients[i%len(clients)].RequestPasswordReset(ctx, req(&trellisv1.RequestPasswordResetRequest{Uid: uid}, ""))
+					if errs[i] = err; err == nil {
+						answers[i] = resp.Msg.Message
+					}
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if answers[i] != answers[0] {
+					t.Fatalf("answers differ: %q and %q", answers[i], answers[0])
+				}
+			}
+			if want := fmt.Sprintf("at most %d reset mails per", limit); !strings.Contains(answers[0], want) {
+				t.Errorf("answer %q does not say %q", answers[0], want)
+			}
+			var mail []*domain.Mail
+			if err := h.srv.Store.View(ctx, func(tx store.Tx) (err error) {
+				mail, err = tx.Outbox().List(ctx, store.OutboxFilter{To: "alice@uni.example.edu", Subject: "Reset your Trellis password"})
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if len(mail) == 0 || len(mail) > limit {
+				t.Errorf("%d requests mailed alice %d resets, want 1 to %d", n, len(mail), limit)
+			}
+		})
 	}
 }
