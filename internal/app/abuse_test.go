@@ -197,8 +197,16 @@ func TestParallelGuessingIsBackedOff(t *testing.T) {
 			if _, err := other.Login(ctx, req(&trellisv1.LoginRequest{Uid: "alice", Password: userPassword}, "")); err != nil {
 				t.Fatalf("the owner, from another address, is locked out: %v", err)
 			}
-			// The guessing address waits, whatever password it tries.
+			// The guessing address waits, whatever password it tries;
+			// knocking on during the wait adds no audit records.
+			records := h.auditCount()
 			wantRaw(t, "basic from the guessing address", h.basicWhoAmI("alice", userPassword), http.StatusTooManyRequests, "resource_exhausted", "too many failed logins")
+			for range 20 {
+				h.basicWhoAmI("alice", "another guess at it")
+			}
+			if more := h.auditCount() - records; more > 1 {
+				t.Errorf("21 refusals during one back-off wrote %d audit records, want at most 1", more)
+			}
 			if got := h.failures("alice", "127.0.0.1"); got != checked {
 				t.Errorf("the guessing address has %d failures counted, want the %d checked", got, checked)
 			}

@@ -121,9 +121,7 @@ func (s *Accounts) RequestChallenge(ctx context.Context, p *auth.Principal, uid 
 		return err
 	})
 	if err != nil {
-		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.auditRefusal(ctx, opAuthRequestChallenge.Name, nil, userObject(uid), err, "login back-off")
-		}
+		s.auditBackoff(ctx, opAuthRequestChallenge.Name, uid, err)
 		return nil, err
 	}
 	return c, nil

@@ -159,6 +159,8 @@ type Accounts struct {
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
+	// backoffs remembers which back-off refusals were audited.
+	backoffs backoffMemo
 }
 
 // Social holds projects, circles, consent requests, notifications and the

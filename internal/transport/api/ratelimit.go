@@ -17,7 +17,7 @@ import (
 // end: a key pair and a signature (an unbound client certificate), a mail
 // (reset, confirmation), a login through the identity provider, a password
 // check (an Argon2id run: Login, and ChallengeResponse which checks a clear
-// answer). Password guessing against one account is bounded per account and
+// answer), a challenge and its audit record (RequestChallenge). Password guessing against one account is bounded per account and
 // client by the login back-off (docs/operations.md, "Login lockout
 // policy"); this limit bounds one address's guessing across accounts.
 var addressLimits = map[string]ratelimit.Limit{
@@ -27,6 +27,7 @@ var addressLimits = map[string]ratelimit.Limit{
 	opName(oidcv1connect.LoginStartLoginProcedure):                {Every: 200 * time.Millisecond, Burst: 20},
 	opName(trellisv1connect.AuthLoginProcedure):                   {Every: 200 * time.Millisecond, Burst: 30},
 	opName(trellisv1connect.AuthChallengeResponseProcedure):       {Every: 200 * time.Millisecond, Burst: 30},
+	opName(trellisv1connect.AuthRequestChallengeProcedure):        {Every: 200 * time.Millisecond, Burst: 30},
 }
 
 var errTooMany = domain.ResourceExhausted("too many requests of this kind from your address: wait a moment and try again")
