@@ -33,6 +33,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
 	"github.com/trellis-testbed/trellis/internal/buildinfo"
 	"github.com/trellis-testbed/trellis/internal/changefeed"
+	"github.com/trellis-testbed/trellis/internal/clientaddr"
 	"github.com/trellis-testbed/trellis/internal/exclusive"
 	"github.com/trellis-testbed/trellis/internal/mail"
 	"github.com/trellis-testbed/trellis/internal/policy"
@@ -381,6 +382,8 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	})
 	// Requests over mutual TLS carry their verified client certificate.
 	h = auth.ClientCertMiddleware(h)
+	// Every request knows its client, which the login back-off counts by.
+	h = clientaddr.Middleware(h)
 	streams, endStreams := context.WithCancel(context.Background())
 	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure)
 	if slices.Contains(backendNames, BackendNull) {
@@ -587,7 +590,8 @@ const (
 // tidy removes what nobody needs any more: old change-feed entries,
 // long-expired sessions, expired login challenges, the OpenID Connect
 // provider's expired requests and tokens, expired logins through the
-// identity provider and the used actor assertions that expired.
+// identity provider, the used actor assertions that expired and the failed
+// login counts that the back-off forgot.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -604,6 +608,11 @@ func (s *Server) tidy(ctx context.Context) error {
 			return err
 		}
 		if _, err := tx.Services().DeleteExpiredAssertions(ctx, now); err != nil {
+			return err
+		}
+		// Failure counts past their reset are ignored by the back-off;
+		// deleting them keeps guessing from growing the store for good.
+		if _, err := tx.LoginFailures().DeleteBefore(ctx, now.Add(-s.Service.Config().LoginFailureReset)); err != nil {
 			return err
 		}
 		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))

@@ -435,9 +435,13 @@ With --token: set a new password; every session of the account is revoked.`,
 					return err
 				}
 				// Worded like the server's answer: it does not reveal
-				// whether the account exists.
+				// whether the account exists. The server's own words
+				// say how many reset mails an account is sent.
 				return a.emit(resp.Msg, func(w io.Writer) error {
 					_, err := fmt.Fprintf(w, "If %s exists, a password-reset e-mail was sent to its address;\nrun 'trellis user reset-password --token TOKEN' with the token it contains.\n", clean(uid))
+					if err == nil && resp.Msg.Message != "" {
+						_, err = fmt.Fprintf(w, "Server: %s.\n", clean(resp.Msg.Message))
+					}
 					return err
 				})
 			}

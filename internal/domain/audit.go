@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // AuditEvent records one operation: who did what to which object, for whom,
 // with what outcome. It never holds a secret.
@@ -29,4 +32,35 @@ type Mail struct {
 	SentAt    time.Time // zero until delivered
 	LastError string
 	Attempts  int
+}
+
+// Bounds of what an audit record keeps. Anonymous callers cause records
+// (failed logins, refusals) whose object and detail hold what they sent;
+// cut to these bounds, no request makes a record large.
+const (
+	AuditFieldMax  = 256  // actor, on-behalf-of, operation, object, request id
+	AuditDetailMax = 1024 // detail
+)
+
+// Bound cuts every string of e to its bound, at a character boundary, and
+// marks a cut with "…".
+func (e *AuditEvent) Bound() {
+	for _, f := range []*string{&e.Actor, &e.OnBehalfOf, &e.Operation, &e.Object, &e.RequestID} {
+		*f = Truncate(*f, AuditFieldMax)
+	}
+	e.Detail = Truncate(e.Detail, AuditDetailMax)
+}
+
+// Truncate returns s cut to at most max bytes at a character boundary,
+// ending in "…" when it was cut.
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	n := max - len(mark)
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + mark
 }

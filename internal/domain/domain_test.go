@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestValidateUID(t *testing.T) {
@@ -248,5 +249,30 @@ func TestParseOwnedIDMessages(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseOwnedID(%q, %q) = %v, want %q", tt.noun, tt.id, err, tt.want)
 		}
+	}
+}
+
+func TestAuditEventBound(t *testing.T) {
+	huge := strings.Repeat("x", 1<<20)
+	e := &AuditEvent{Actor: huge, OnBehalfOf: huge, Operation: huge, Object: "user:" + huge, RequestID: huge, Detail: huge}
+	e.Bound()
+	for name, c := range map[string]struct {
+		got string
+		max int
+	}{
+		"actor": {e.Actor, AuditFieldMax}, "on_behalf_of": {e.OnBehalfOf, AuditFieldMax}, "operation": {e.Operation, AuditFieldMax},
+		"object": {e.Object, AuditFieldMax}, "request_id": {e.RequestID, AuditFieldMax}, "detail": {e.Detail, AuditDetailMax},
+	} {
+		if len(c.got) > c.max || !strings.HasSuffix(c.got, "…") {
+			t.Errorf("%s: %d bytes (bound %d), ends %q", name, len(c.got), c.max, c.got[max(0, len(c.got)-8):])
+		}
+	}
+	// A cut falls between characters, never inside one.
+	s := Truncate(strings.Repeat("é", 200), 11)
+	if !utf8.ValidString(s) || len(s) > 11 {
+		t.Errorf("Truncate cut a character: %q", s)
+	}
+	if got := Truncate("user:alice", 256); got != "user:alice" {
+		t.Errorf("a short string was changed: %q", got)
 	}
 }

@@ -32,12 +32,15 @@ func (s *Accounts) passwordLoginAllowed() error {
 // without a session: the back-off applies, a wrong password and an unknown
 // uid get the same answer and count (and are audited) as failed logins,
 // and an account that may not log in is refused once the password proved
-// it. Success clears the failure count; nothing else is written.
+// it. Success clears the client's failure count; nothing else is written.
 func (s *Accounts) AuthenticatePassword(ctx context.Context, p *auth.Principal, uid, pw string) (*domain.User, error) {
 	if err := s.authorize(ctx, p, opBasicAuthenticate, policy.None); err != nil {
 		return nil, err
 	}
 	if err := s.passwordLoginAllowed(); err != nil {
+		return nil, err
+	}
+	if err := domain.ValidateUID("uid", uid); err != nil {
 		return nil, err
 	}
 	now := s.now()
@@ -50,18 +53,8 @@ func (s *Accounts) AuthenticatePassword(ctx context.Context, p *auth.Principal, 
 		s.auditRefusal(ctx, OpBasicAuth, nil, userObject(u.UID), err, "account state "+string(u.State))
 		return nil, err
 	}
-	var failures int
-	if err := s.view(ctx, func(tx store.Tx) error {
-		var err error
-		failures, _, err = tx.LoginFailures().Get(ctx, u.UID)
-		return err
-	}); err != nil {
+	if err := s.st.Update(ctx, func(tx store.Tx) error { return s.resetFailures(ctx, tx, u.UID) }); err != nil {
 		return nil, err
-	}
-	if failures > 0 {
-		if err := s.st.Update(ctx, func(tx store.Tx) error { return tx.LoginFailures().Reset(ctx, u.UID) }); err != nil {
-			return nil, err
-		}
 	}
 	return u, nil
 }

@@ -121,9 +121,7 @@ func (s *Accounts) RequestChallenge(ctx context.Context, p *auth.Principal, uid 
 		return err
 	})
 	if err != nil {
-		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.auditRefusal(ctx, opAuthRequestChallenge.Name, nil, userObject(uid), err, "login back-off")
-		}
+		s.auditBackoff(ctx, opAuthRequestChallenge.Name, uid, err)
 		return nil, err
 	}
 	return c, nil
@@ -282,7 +280,7 @@ func (s *Accounts) ChallengeResponse(ctx context.Context, p *auth.Principal, a C
 	}
 	switch c.Type {
 	case ChallengeClear:
-		l, err := s.checkPassword(ctx, opAuthChallengeResponse.Name, c.UID, a.Password, now)
+		l, err := s.verifyLogin(ctx, opAuthChallengeResponse.Name, c.UID, a.Password, now)
 		if err != nil {
 			return nil, err
 		}
@@ -314,7 +312,9 @@ func (s *Accounts) admissible(ctx context.Context, tx store.Tx, c *store.Challen
 		return "answer of the wrong type", domain.Invalid("client_proof", "client_proof.required",
 			"this challenge is of type scram-argon2id: answer it with client_nonce and client_proof")
 	}
-	if err := s.checkBackoff(ctx, tx, c.UID, now); err != nil {
+	// The answer is counted as an attempt before it is checked (and a
+	// clear one's password is not counted again).
+	if err := s.reserveAttempt(ctx, tx, c.UID, now); err != nil {
 		return "login back-off", err
 	}
 	return "", nil
@@ -349,7 +349,7 @@ func (s *Accounts) answerScram(ctx context.Context, c *store.Challenge, a *Chall
 		ok = v.Verify(am, a.ClientProof)
 	}
 	if !ok {
-		s.recordLoginFailure(ctx, opAuthChallengeResponse.Name, c.UID, now)
+		s.auditLoginFailure(ctx, opAuthChallengeResponse.Name, c.UID)
 		return nil, errBadCredentials
 	}
 	toks, err := s.finishLogin(ctx, &login{op: opAuthChallengeResponse.Name, user: u, at: now, detail: "challenge " + ChallengeScram, issueCert: a.IssueClientCertificate})

@@ -219,6 +219,9 @@ func (s *Federation) LinkExternalLogin(ctx context.Context, p *auth.Principal, l
 		s.auditRefusal(ctx, OpExternalLink, nil, "external_login:"+loginID, err, "link form")
 		return nil, err
 	}
+	if err := domain.ValidateUID("uid", uid); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	lg, err := s.accounts.checkPassword(ctx, OpExternalLink, uid, pw, now)
 	if err != nil {
@@ -233,7 +236,7 @@ func (s *Federation) LinkExternalLogin(ctx context.Context, p *auth.Principal, l
 	err = s.update(ctx, rec, func(tx store.Tx) error {
 		out = &ExternalStep{LoginID: l.ID, Issuer: l.Issuer, Subject: l.Subject, Email: l.Email, UID: lg.user.UID, ReturnTo: l.ReturnTo}
 		res := *l
-		if err := tx.LoginFailures().Reset(ctx, lg.user.UID); err != nil {
+		if err := s.accounts.resetFailures(ctx, tx, lg.user.UID); err != nil {
 			return err
 		}
 		if err := tx.Federation().CreateLink(ctx, &store.IdentityLink{Issuer: l.Issuer, Subject: l.Subject, UID: lg.user.UID, Email: l.Email, CreatedAt: now}); err != nil {

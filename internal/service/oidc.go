@@ -221,6 +221,9 @@ func (s *Federation) OIDCLogin(ctx context.Context, p *auth.Principal, requestID
 	if err != nil {
 		return err
 	}
+	if err := domain.ValidateUID("uid", uid); err != nil {
+		return err
+	}
 	now := s.now()
 	l, err := s.accounts.checkPassword(ctx, OpOIDCLogin, uid, pw, now)
 	if err != nil {
@@ -232,7 +235,7 @@ func (s *Federation) OIDCLogin(ctx context.Context, p *auth.Principal, requestID
 	}
 	rec := &record{op: OpOIDCLogin, actor: &auth.Principal{UID: uid}, object: oidcClientObject(r.ClientID), detail: "scopes " + strings.Join(r.Scopes, " ")}
 	return s.update(ctx, rec, func(tx store.Tx) error {
-		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
+		if err := s.accounts.resetFailures(ctx, tx, uid); err != nil {
 			return err
 		}
 		return tx.OIDC().CompleteAuthRequest(ctx, requestID, uid, now)

@@ -42,12 +42,23 @@ type Config struct {
 	ResetTTL time.Duration
 	// PublicURL is how users reach this server; it appears in mail.
 	PublicURL string
-	// LoginBackoffAfter is how many failed logins an account may see before
-	// further attempts must wait (default 5); the wait doubles with each
-	// further failure, from LoginBackoffBase up to LoginBackoffMax.
+	// LoginBackoffAfter is how many failed logins of an account one client
+	// (address) may make before its further attempts must wait (default
+	// 5); the wait doubles with each further failure, from
+	// LoginBackoffBase up to LoginBackoffMax. Other clients are not
+	// slowed down: see docs/operations.md, "Login lockout policy".
 	LoginBackoffAfter int
 	LoginBackoffBase  time.Duration
 	LoginBackoffMax   time.Duration
+	// LoginFailureReset is how long after its last failure a client's
+	// count for an account is forgotten (default 12h); the janitor
+	// deletes older counts.
+	LoginFailureReset time.Duration
+	// ResetMailLimit is how many password-reset mails one account is sent
+	// within ResetMailWindow (default 3 per hour); further requests send
+	// none, with the same answer.
+	ResetMailLimit  int
+	ResetMailWindow time.Duration
 	// LeaseDefault is a realization's lease when the request names none
 	// (24h); LeaseMax the longest a request or renewal may ask for (7 days).
 	LeaseDefault time.Duration
@@ -78,12 +89,17 @@ func (c *Config) defaults() {
 	def(&c.ResetTTL, 2*time.Hour)
 	def(&c.LoginBackoffBase, time.Second)
 	def(&c.LoginBackoffMax, 15*time.Minute)
+	def(&c.LoginFailureReset, 12*time.Hour)
+	def(&c.ResetMailWindow, time.Hour)
 	def(&c.LeaseDefault, 24*time.Hour)
 	def(&c.LeaseMax, 7*24*time.Hour)
 	def(&c.SSHCertValidity, 8*time.Hour)
 	def(&c.SSHCertMaxValidity, 24*time.Hour)
 	if c.LoginBackoffAfter == 0 {
 		c.LoginBackoffAfter = 5
+	}
+	if c.ResetMailLimit == 0 {
+		c.ResetMailLimit = 3
 	}
 	if c.Audience == "" {
 		c.Audience = "trellis"
@@ -145,6 +161,8 @@ type Accounts struct {
 	hashing chan struct{}
 	// bootstrapArm is the one-time token of Admin/Bootstrap (bootstrap.go).
 	bootstrapArm bootstrapArm
+	// backoffs remembers which back-off refusals were audited.
+	backoffs backoffMemo
 }
 
 // Social holds projects, circles, consent requests, notifications and the
@@ -332,7 +350,7 @@ func (s *base) auditEvent(ctx context.Context, rec *record, outcome string) *dom
 		// A service acting for a user: the service did it, for the user.
 		actor, onBehalfOf = rec.actor.Actor, rec.actor.UID
 	}
-	return &domain.AuditEvent{
+	e := &domain.AuditEvent{
 		Time:       s.now(),
 		Actor:      actor,
 		OnBehalfOf: onBehalfOf,
@@ -342,6 +360,9 @@ func (s *base) auditEvent(ctx context.Context, rec *record, outcome string) *dom
 		RequestID:  requestid.From(ctx),
 		Detail:     rec.detail,
 	}
+	// Objects and details can hold what an anonymous caller sent.
+	e.Bound()
+	return e
 }
 
 // AuditRefusal records a refusal that a door made before any operation

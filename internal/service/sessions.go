@@ -38,6 +38,11 @@ func (s *Accounts) Login(ctx context.Context, p *auth.Principal, uid, pw string,
 	if err := s.passwordLoginAllowed(); err != nil {
 		return nil, err
 	}
+	// Before anything is stored: the uid goes into the failure count and
+	// the audit record.
+	if err := domain.ValidateUID("uid", uid); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	l, err := s.checkPassword(ctx, opAuthLogin.Name, uid, pw, now)
 	if err != nil {
@@ -64,18 +69,27 @@ type login struct {
 	also func(tx store.Tx) error
 }
 
-// checkPassword checks uid's password for a login through op. It refuses
-// while the login back-off lasts, and records (and audits) a wrong password
-// or an unknown uid as a failed login, both with errBadCredentials.
+// checkPassword checks uid's password for a login through op. It first
+// counts the attempt (reserveAttempt), refusing it while the caller's
+// back-off lasts; then verifies the password, and audits a wrong password
+// or an unknown uid as a failed login, both with errBadCredentials. The
+// caller has validated uid.
 func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
+	if err := s.st.Update(ctx, func(tx store.Tx) error { return s.reserveAttempt(ctx, tx, uid, now) }); err != nil {
+		s.auditBackoff(ctx, op, uid, err)
+		return nil, err
+	}
+	return s.verifyLogin(ctx, op, uid, pw, now)
+}
+
+// verifyLogin checks uid's password for a login whose attempt is counted
+// already (reserveAttempt).
+func (s *Accounts) verifyLogin(ctx context.Context, op, uid, pw string, now time.Time) (*login, error) {
 	var (
 		u              *domain.User
 		hash, verifier string
 	)
 	if err := s.view(ctx, func(tx store.Tx) error {
-		if err := s.checkBackoff(ctx, tx, uid, now); err != nil {
-			return err
-		}
 		var err error
 		u, err = tx.Users().Get(ctx, uid)
 		if domain.HasCode(err, domain.CodeNotFound) {
@@ -90,9 +104,6 @@ func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now ti
 		verifier, err = tx.Users().ScramVerifier(ctx, uid)
 		return err
 	}); err != nil {
-		if domain.HasCode(err, domain.CodeResourceExhausted) {
-			s.auditRefusal(ctx, op, nil, userObject(uid), err, "login back-off")
-		}
 		return nil, err
 	}
 
@@ -101,7 +112,7 @@ func (s *Accounts) checkPassword(ctx context.Context, op, uid, pw string, now ti
 		return nil, err
 	}
 	if !ok {
-		s.recordLoginFailure(ctx, op, uid, now)
+		s.auditLoginFailure(ctx, op, uid)
 		return nil, errBadCredentials
 	}
 	l := &login{op: op, user: u, at: now}
@@ -140,7 +151,7 @@ func (s *Accounts) finishLogin(ctx context.Context, l *login) (*Tokens, error) {
 				return err
 			}
 		}
-		if err := tx.LoginFailures().Reset(ctx, uid); err != nil {
+		if err := s.resetFailures(ctx, tx, uid); err != nil {
 			return err
 		}
 		if secrets != nil {
@@ -164,37 +175,6 @@ func joinDetail(a, b string) string {
 		return a + b
 	}
 	return a + "; " + b
-}
-
-// checkBackoff refuses a login while the account is cooling down after
-// repeated failures.
-func (s *Accounts) checkBackoff(ctx context.Context, tx store.Tx, uid string, now time.Time) error {
-	n, last, err := tx.LoginFailures().Get(ctx, uid)
-	if err != nil || n < s.cfg.LoginBackoffAfter {
-		return err
-	}
-	wait := s.cfg.LoginBackoffBase << min(n-s.cfg.LoginBackoffAfter, 30)
-	if wait <= 0 || wait > s.cfg.LoginBackoffMax {
-		wait = s.cfg.LoginBackoffMax
-	}
-	if until := last.Add(wait); now.Before(until) {
-		return domain.ResourceExhausted("too many failed logins for %q: try again in %s", uid, until.Sub(now).Round(time.Second)+time.Second)
-	}
-	return nil
-}
-
-// recordLoginFailure counts a failed login of uid through op and audits it.
-func (s *Accounts) recordLoginFailure(ctx context.Context, op, uid string, now time.Time) {
-	ev := s.auditEvent(ctx, &record{op: op, object: userObject(uid), detail: "bad credentials"}, domain.CodeUnauthenticated.String())
-	err := s.st.Update(ctx, func(tx store.Tx) error {
-		if _, err := tx.LoginFailures().Record(ctx, uid, now); err != nil {
-			return err
-		}
-		return tx.Audit().Append(ctx, ev)
-	})
-	if err != nil {
-		s.log.ErrorContext(ctx, "recording a failed login failed", "err", err)
-	}
 }
 
 // openSession creates a session for uid and signs its first access token.

@@ -194,16 +194,32 @@ func (s *Accounts) quietly(err error) error {
 	return err
 }
 
-// RequestPasswordReset mails a reset token to an active account. It says
-// nothing about whether the account exists.
-func (s *Accounts) RequestPasswordReset(ctx context.Context, p *auth.Principal, uid string) error {
+// resetSubject is the subject of password-reset mail; the outbox is counted
+// by it to bound how many one account is sent.
+const resetSubject = "Reset your Trellis password"
+
+// resetAnswer is the answer to every well-formed password-reset request,
+// whether or not the account exists, is active or has been sent its share
+// of reset mail already.
+func (s *Accounts) resetAnswer() string {
+	return fmt.Sprintf("if an active account has this uid, a reset token was mailed to its address. "+
+		"An account is sent at most %d reset mails per %s, and requests past that send none: if no mail arrives, wait before asking again",
+		s.cfg.ResetMailLimit, s.cfg.ResetMailWindow)
+}
+
+// RequestPasswordReset mails a reset token to an active account, unless it
+// was sent ResetMailLimit reset mails within ResetMailWindow already (so
+// that a burst of requests does not flood its mailbox). The answer
+// (resetAnswer) says nothing about whether the account exists nor whether
+// a mail was sent.
+func (s *Accounts) RequestPasswordReset(ctx context.Context, p *auth.Principal, uid string) (string, error) {
 	if err := s.authorize(ctx, p, opUsersRequestPasswordReset, policy.None); err != nil {
-		return err
+		return "", err
 	}
 	if err := domain.ValidateUID("uid", uid); err != nil {
-		return err
+		return "", err
 	}
-	return s.quietly(s.update(ctx, &record{op: opUsersRequestPasswordReset.Name, object: userObject(uid)}, func(tx store.Tx) error {
+	err := s.quietly(s.update(ctx, &record{op: opUsersRequestPasswordReset.Name, object: userObject(uid)}, func(tx store.Tx) error {
 		u, err := tx.Users().Get(ctx, uid)
 		if err != nil {
 			return err
@@ -211,11 +227,23 @@ func (s *Accounts) RequestPasswordReset(ctx context.Context, p *auth.Principal, 
 		if u.State != domain.UserActive {
 			return errNothingToDo
 		}
+		now := s.now()
+		// Counted in the transaction that mails, so that concurrent
+		// requests cannot all pass the count.
+		sent, err := tx.Outbox().List(ctx, store.OutboxFilter{
+			To: u.Email, Subject: resetSubject, Since: now.Add(-s.cfg.ResetMailWindow), Limit: s.cfg.ResetMailLimit,
+		})
+		if err != nil {
+			return err
+		}
+		if len(sent) >= s.cfg.ResetMailLimit {
+			s.log.InfoContext(ctx, "password reset not mailed: the account's limit is reached", "uid", uid, "limit", s.cfg.ResetMailLimit, "window", s.cfg.ResetMailWindow)
+			return errNothingToDo
+		}
 		if err := tx.OneTimeTokens().DeleteFor(ctx, uid, store.PurposeResetPassword); err != nil {
 			return err
 		}
 		tok, h := newSecret()
-		now := s.now()
 		if err := tx.OneTimeTokens().Create(ctx, &store.OneTimeToken{
 			Hash: h, Purpose: store.PurposeResetPassword, UID: uid, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ResetTTL),
 		}); err != nil {
@@ -235,8 +263,12 @@ Set a new password with the command line client:
 It expires in %s and works once. Every session of the account will be ended.
 If you did not ask for this, ignore this message: your password is unchanged.
 `, uid, tok, s.cfg.PublicURL, tok, s.cfg.ResetTTL)
-		return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: now, To: u.Email, Subject: "Reset your Trellis password", Body: body})
+		return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: now, To: u.Email, Subject: resetSubject, Body: body})
 	}))
+	if err != nil {
+		return "", err
+	}
+	return s.resetAnswer(), nil
 }
 
 // ResetPassword redeems a reset token and sets a new password; every
@@ -273,7 +305,7 @@ func (s *Accounts) ResetPassword(ctx context.Context, p *auth.Principal, tok, pw
 		if err := s.setPassword(ctx, tx, t.UID, secrets); err != nil {
 			return err
 		}
-		if err := tx.LoginFailures().Reset(ctx, t.UID); err != nil {
+		if err := tx.LoginFailures().ResetAll(ctx, t.UID); err != nil {
 			return err
 		}
 		return s.revokeUserSessions(ctx, tx, t.UID)

@@ -163,13 +163,27 @@ type OneTimeTokens interface {
 }
 
 // LoginFailures counts failed logins per uid string (existing or not, so the
-// back-off does not reveal which accounts exist).
+// back-off does not reveal which accounts exist) and per client: the key of
+// the address the attempts came from (package clientaddr; "" for none).
+//
+// The service counts an attempt before it checks the password, reading the
+// count and recording the attempt in one transaction, so that concurrent
+// attempts cannot all pass the back-off before any of them is counted; a
+// success resets the count.
 type LoginFailures interface {
-	// Get returns the failure count and the time of the last failure.
-	Get(ctx context.Context, uid string) (count int, last time.Time, err error)
-	// Record adds one failure at at and returns the new count.
-	Record(ctx context.Context, uid string, at time.Time) (int, error)
-	Reset(ctx context.Context, uid string) error
+	// Get returns the failure count of uid from client and the time of the
+	// last failure.
+	Get(ctx context.Context, uid, client string) (count int, last time.Time, err error)
+	// Record adds one failure of uid from client at at and returns the new
+	// count.
+	Record(ctx context.Context, uid, client string, at time.Time) (int, error)
+	// Reset forgets uid's failures from client.
+	Reset(ctx context.Context, uid, client string) error
+	// ResetAll forgets uid's failures from every client.
+	ResetAll(ctx context.Context, uid string) error
+	// DeleteBefore forgets the counts whose last failure is before the
+	// cutoff and returns how many.
+	DeleteBefore(ctx context.Context, before time.Time) (int, error)
 }
 
 // SigningKey is a token-signing key pair. The private key is stored as
@@ -213,7 +227,11 @@ type Audit interface {
 
 // OutboxFilter selects mail; zero fields match everything.
 type OutboxFilter struct {
-	To       string
+	To string
+	// Subject, when set, matches the subject exactly.
+	Subject string
+	// Since, when set, matches mail created at or after it.
+	Since    time.Time
 	BeforeID int64
 	Limit    int
 }

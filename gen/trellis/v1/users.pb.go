@@ -606,7 +606,11 @@ func (x *RequestPasswordResetRequest) GetUid() string {
 }
 
 type RequestPasswordResetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What happened, worded alike whether or not the account exists: a token
+	// was mailed if the account exists and is active, and how many reset
+	// mails an account is sent per period.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -639,6 +643,13 @@ func (x *RequestPasswordResetResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use RequestPasswordResetResponse.ProtoReflect.Descriptor instead.
 func (*RequestPasswordResetResponse) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_users_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RequestPasswordResetResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
 }
 
 type ResetPasswordRequest struct {
@@ -2161,8 +2172,9 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\"\x1c\n" +
 	"\x1aResendConfirmationResponse\"/\n" +
 	"\x1bRequestPasswordResetRequest\x12\x10\n" +
-	"\x03uid\x18\x01 \x01(\tR\x03uid\"\x1e\n" +
-	"\x1cRequestPasswordResetResponse\"O\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\"8\n" +
+	"\x1cRequestPasswordResetResponse\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"O\n" +
 	"\x14ResetPasswordRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12!\n" +
 	"\fnew_password\x18\x02 \x01(\tR\vnewPassword\"\x17\n" +

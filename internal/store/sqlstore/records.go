@@ -165,6 +165,12 @@ func (s outbox) List(ctx context.Context, f store.OutboxFilter) ([]*domain.Mail,
 	if f.To != "" {
 		w.add("recipient = ?", f.To)
 	}
+	if f.Subject != "" {
+		w.add("subject = ?", f.Subject)
+	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= ?", micros(f.Since))
+	}
 	if f.BeforeID > 0 {
 		w.add("id < ?", f.BeforeID)
 	}

@@ -220,10 +220,10 @@ func (s profiles) Set(ctx context.Context, kind, id string, values map[string]st
 
 type loginFailures struct{ *tx }
 
-func (s loginFailures) Get(ctx context.Context, uid string) (int, time.Time, error) {
+func (s loginFailures) Get(ctx context.Context, uid, client string) (int, time.Time, error) {
 	var n int
 	var last int64
-	err := s.queryRow(ctx, "SELECT failures, last_at FROM login_failures WHERE uid = ?", uid).Scan(&n, &last)
+	err := s.queryRow(ctx, "SELECT failures, last_at FROM login_failures WHERE uid = ? AND client = ?", uid, client).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
@@ -233,20 +233,35 @@ func (s loginFailures) Get(ctx context.Context, uid string) (int, time.Time, err
 	return n, fromMicros(last), nil
 }
 
-func (s loginFailures) Record(ctx context.Context, uid string, at time.Time) (int, error) {
+func (s loginFailures) Record(ctx context.Context, uid, client string, at time.Time) (int, error) {
 	var n int
-	err := s.queryRow(ctx, `INSERT INTO login_failures (uid, failures, last_at) VALUES (?, 1, ?)
-		ON CONFLICT (uid) DO UPDATE SET failures = login_failures.failures + 1, last_at = excluded.last_at
-		RETURNING failures`, uid, micros(at)).Scan(&n)
+	err := s.queryRow(ctx, `INSERT INTO login_failures (uid, client, failures, last_at) VALUES (?, ?, 1, ?)
+		ON CONFLICT (uid, client) DO UPDATE SET failures = login_failures.failures + 1, last_at = excluded.last_at
+		RETURNING failures`, uid, client, micros(at)).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: record login failure: %w", err)
 	}
 	return n, nil
 }
 
-func (s loginFailures) Reset(ctx context.Context, uid string) error {
+func (s loginFailures) Reset(ctx context.Context, uid, client string) error {
+	if _, err := s.exec(ctx, "DELETE FROM login_failures WHERE uid = ? AND client = ?", uid, client); err != nil {
+		return fmt.Errorf("sqlstore: reset login failures: %w", err)
+	}
+	return nil
+}
+
+func (s loginFailures) ResetAll(ctx context.Context, uid string) error {
 	if _, err := s.exec(ctx, "DELETE FROM login_failures WHERE uid = ?", uid); err != nil {
 		return fmt.Errorf("sqlstore: reset login failures: %w", err)
 	}
 	return nil
+}
+
+func (s loginFailures) DeleteBefore(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.execAffected(ctx, "DELETE FROM login_failures WHERE last_at < ?", micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete old login failures: %w", err)
+	}
+	return int(n), nil
 }

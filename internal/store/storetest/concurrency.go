@@ -87,7 +87,7 @@ var concurrencyTests = []test{
 	{"RecordLoginFailures", func(t *testing.T, s store.Store) {
 		counts := make([]int, workers)
 		errs := race(t, s, func(ctx context.Context, tx store.Tx, i int) (err error) {
-			counts[i], err = tx.LoginFailures().Record(ctx, "ghost", t0)
+			counts[i], err = tx.LoginFailures().Record(ctx, "ghost", "192.0.2.1", t0)
 			return err
 		})
 		for i, err := range errs {
@@ -100,6 +100,36 @@ var concurrencyTests = []test{
 			if n != i+1 {
 				t.Fatalf("counts returned %v, want 1..%d: an update was lost", counts, workers)
 			}
+		}
+	}},
+	{"ReserveLoginAttempts", func(t *testing.T, s store.Store) {
+		// The service's reservation: read the count and record the attempt
+		// in one transaction. Concurrent attempts are admitted exactly up
+		// to the limit, whatever their interleaving.
+		const limit = 3
+		errRefused := domain.ResourceExhausted("back-off")
+		errs := race(t, s, func(ctx context.Context, tx store.Tx, i int) error {
+			n, _, err := tx.LoginFailures().Get(ctx, "alice", "192.0.2.1")
+			if err != nil {
+				return err
+			}
+			if n >= limit {
+				return errRefused
+			}
+			_, err = tx.LoginFailures().Record(ctx, "alice", "192.0.2.1", t0)
+			return err
+		})
+		admitted := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				admitted++
+			case err != errRefused:
+				t.Errorf("worker %d: %v", i, err)
+			}
+		}
+		if admitted != limit {
+			t.Errorf("%d of %d concurrent attempts admitted, want exactly %d", admitted, workers, limit)
 		}
 	}},
 	{"ChangeFeedGapFree", func(t *testing.T, s store.Store) {

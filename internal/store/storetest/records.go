@@ -14,37 +14,74 @@ import (
 var loginFailureTests = []test{
 	{"RecordGetReset", func(t *testing.T, s store.Store) {
 		createUsers(t, s, "alice")
+		const a, b = "192.0.2.1", "2001:db8::/64"
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
 			lf := tx.LoginFailures()
-			n, last, err := lf.Get(ctx, "ghost")
+			n, last, err := lf.Get(ctx, "ghost", a)
 			ok(t, err)
 			if n != 0 || !last.IsZero() {
 				t.Errorf("Get of an unknown uid = %d, %v", n, last)
 			}
-			// Counted for uids with and without an account alike.
-			for i, uid := range []string{"ghost", "ghost", "alice", "ghost"} {
-				n, err := lf.Record(ctx, uid, at(time.Duration(i)*time.Minute))
+			// Counted for uids with and without an account alike, per
+			// client.
+			for i, c := range []struct {
+				uid, client string
+				want        int
+			}{{"ghost", a, 1}, {"ghost", a, 2}, {"alice", a, 1}, {"ghost", b, 1}, {"ghost", a, 3}, {"ghost", "", 1}} {
+				n, err := lf.Record(ctx, c.uid, c.client, at(time.Duration(i)*time.Minute))
 				ok(t, err)
-				if want := map[int]int{0: 1, 1: 2, 2: 1, 3: 3}[i]; n != want {
-					t.Errorf("Record #%d (%s) = %d, want %d", i, uid, n, want)
+				if n != c.want {
+					t.Errorf("Record #%d (%s from %q) = %d, want %d", i, c.uid, c.client, n, c.want)
 				}
 			}
-			n, last, err = lf.Get(ctx, "ghost")
+			n, last, err = lf.Get(ctx, "ghost", a)
 			ok(t, err)
-			if n != 3 || !last.Equal(at(3*time.Minute)) {
-				t.Errorf("Get(ghost) = %d, %v; want 3, %v", n, last, at(3*time.Minute))
+			if n != 3 || !last.Equal(at(4*time.Minute)) {
+				t.Errorf("Get(ghost, a) = %d, %v; want 3, %v", n, last, at(4*time.Minute))
 			}
-			ok(t, lf.Reset(ctx, "ghost"))
-			ok(t, lf.Reset(ctx, "ghost")) // resetting nothing is fine
-			n, _, err = lf.Get(ctx, "ghost")
+			ok(t, lf.Reset(ctx, "ghost", a))
+			ok(t, lf.Reset(ctx, "ghost", a)) // resetting nothing is fine
+			for _, c := range []struct {
+				uid, client string
+				want        int
+			}{{"ghost", a, 0}, {"ghost", b, 1}, {"ghost", "", 1}, {"alice", a, 1}} {
+				n, _, err = lf.Get(ctx, c.uid, c.client)
+				ok(t, err)
+				if n != c.want {
+					t.Errorf("after Reset(ghost, a): Get(%s, %q) = %d, want %d", c.uid, c.client, n, c.want)
+				}
+			}
+			ok(t, lf.ResetAll(ctx, "ghost"))
+			for _, c := range []string{a, b, ""} {
+				if n, _, err = lf.Get(ctx, "ghost", c); err != nil || n != 0 {
+					t.Errorf("after ResetAll(ghost): Get(ghost, %q) = %d, %v", c, n, err)
+				}
+			}
+			if n, _, err = lf.Get(ctx, "alice", a); err != nil || n != 1 {
+				t.Errorf("after ResetAll(ghost): alice's count = %d, %v", n, err)
+			}
+			return nil
+		})
+	}},
+	{"DeleteBefore", func(t *testing.T, s store.Store) {
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			lf := tx.LoginFailures()
+			for i, uid := range []string{"old", "mid", "new"} {
+				_, err := lf.Record(ctx, uid, "192.0.2.1", at(time.Duration(i)*time.Hour))
+				ok(t, err)
+			}
+			// A count is kept by its last failure, not its first.
+			_, err := lf.Record(ctx, "old", "192.0.2.1", at(3*time.Hour))
 			ok(t, err)
-			if n != 0 {
-				t.Errorf("after Reset: %d", n)
-			}
-			n, _, err = lf.Get(ctx, "alice")
+			n, err := lf.DeleteBefore(ctx, at(2*time.Hour))
 			ok(t, err)
 			if n != 1 {
-				t.Errorf("alice's count = %d after resetting ghost", n)
+				t.Errorf("DeleteBefore deleted %d, want 1 (mid)", n)
+			}
+			for uid, want := range map[string]int{"old": 2, "mid": 0, "new": 1} {
+				if got, _, err := lf.Get(ctx, uid, "192.0.2.1"); err != nil || got != want {
+					t.Errorf("after DeleteBefore: %s = %d, %v; want %d", uid, got, err, want)
+				}
 			}
 			return nil
 		})
@@ -179,8 +216,9 @@ var outboxTests = []test{
 		m1 := &domain.Mail{CreatedAt: t0, To: "a@example.org", Subject: "s1", Body: "b1"}
 		m2 := &domain.Mail{CreatedAt: at(time.Minute), To: "b@example.org", Subject: "s2", Body: "b2"}
 		m3 := &domain.Mail{CreatedAt: at(2 * time.Minute), To: "a@example.org", Subject: "s3", Body: "b3"}
+		m4 := &domain.Mail{CreatedAt: at(3 * time.Minute), To: "a@example.org", Subject: "s1", Body: "b4"}
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
-			for _, m := range []*domain.Mail{m1, m2, m3} {
+			for _, m := range []*domain.Mail{m1, m2, m3, m4} {
 				ok(t, tx.Outbox().Append(ctx, m))
 			}
 			return nil
@@ -190,10 +228,13 @@ var outboxTests = []test{
 				f    store.OutboxFilter
 				want []*domain.Mail
 			}{
-				{store.OutboxFilter{}, []*domain.Mail{m3, m2, m1}},
-				{store.OutboxFilter{To: "a@example.org"}, []*domain.Mail{m3, m1}},
+				{store.OutboxFilter{}, []*domain.Mail{m4, m3, m2, m1}},
+				{store.OutboxFilter{To: "a@example.org"}, []*domain.Mail{m4, m3, m1}},
 				{store.OutboxFilter{BeforeID: m3.ID, Limit: 1}, []*domain.Mail{m2}},
 				{store.OutboxFilter{To: "a@example.org", BeforeID: m3.ID}, []*domain.Mail{m1}},
+				{store.OutboxFilter{To: "a@example.org", Subject: "s1"}, []*domain.Mail{m4, m1}},
+				{store.OutboxFilter{Subject: "s1", Since: at(time.Minute)}, []*domain.Mail{m4}},
+				{store.OutboxFilter{Since: at(2 * time.Minute)}, []*domain.Mail{m4, m3}},
 			} {
 				got, err := tx.Outbox().List(ctx, c.f)
 				ok(t, err)
@@ -203,7 +244,7 @@ var outboxTests = []test{
 			}
 			got, err := tx.Outbox().Pending(ctx, 0)
 			ok(t, err)
-			if want := []*domain.Mail{m1, m2, m3}; !reflect.DeepEqual(got, want) {
+			if want := []*domain.Mail{m1, m2, m3, m4}; !reflect.DeepEqual(got, want) {
 				t.Errorf("Pending = %s, want oldest first %s", mailIDs(got), mailIDs(want))
 			}
 			return nil

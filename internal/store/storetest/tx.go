@@ -28,7 +28,7 @@ var txTests = []test{
 			ok(t, tx.Profiles().Set(ctx, store.ProfileUser, "alice", map[string]string{"a": "1"}))
 			ok(t, tx.Sessions().Create(ctx, newSession("s1", "alice", at(hour))))
 			ok(t, tx.OneTimeTokens().Create(ctx, newToken("t1", "alice", store.PurposeConfirmEmail)))
-			_, err := tx.LoginFailures().Record(ctx, "alice", t0)
+			_, err := tx.LoginFailures().Record(ctx, "alice", "", t0)
 			ok(t, err)
 			ok(t, tx.SigningKeys().Create(ctx, newKey("k1", t0)))
 			ok(t, tx.Audit().Append(ctx, &domain.AuditEvent{Time: t0, Actor: "alice", Operation: "op"}))
@@ -54,7 +54,7 @@ var txTests = []test{
 			}
 			_, err = tx.Sessions().Get(ctx, "s1")
 			wantCode(t, err, domain.CodeNotFound)
-			n, _, err := tx.LoginFailures().Get(ctx, "alice")
+			n, _, err := tx.LoginFailures().Get(ctx, "alice", "")
 			ok(t, err)
 			if n != 0 {
 				t.Errorf("login failures = %d", n)

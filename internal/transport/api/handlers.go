@@ -120,10 +120,11 @@ func (h *usersHandler) ResendConfirmation(ctx context.Context, req *connect.Requ
 }
 
 func (h *usersHandler) RequestPasswordReset(ctx context.Context, req *connect.Request[trellisv1.RequestPasswordResetRequest]) (*connect.Response[trellisv1.RequestPasswordResetResponse], error) {
-	if err := h.svc.Accounts.RequestPasswordReset(ctx, caller(ctx), req.Msg.Uid); err != nil {
+	msg, err := h.svc.Accounts.RequestPasswordReset(ctx, caller(ctx), req.Msg.Uid)
+	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&trellisv1.RequestPasswordResetResponse{}), nil
+	return connect.NewResponse(&trellisv1.RequestPasswordResetResponse{Message: msg}), nil
 }
 
 func (h *usersHandler) ResetPassword(ctx context.Context, req *connect.Request[trellisv1.ResetPasswordRequest]) (*connect.Response[trellisv1.ResetPasswordResponse], error) {

@@ -144,8 +144,9 @@ func (p *pages) link(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		p.done(w, r, st)
-	case errors.As(err, &de) && (de.Code == domain.CodeUnauthenticated || de.Code == domain.CodeResourceExhausted || de.Code == domain.CodePermissionDenied || de.Code == domain.CodeFailedPrecondition):
-		// A wrong password (or a locked account): the form again.
+	case errors.As(err, &de) && (de.Code == domain.CodeUnauthenticated || de.Code == domain.CodeResourceExhausted || de.Code == domain.CodePermissionDenied || de.Code == domain.CodeFailedPrecondition || de.Code == domain.CodeInvalidArgument):
+		// A wrong password, a mistyped uid (or a locked account): the
+		// form again.
 		p.render(w, r, httpserver.Status(de.Code), view{Form: true, LoginID: f.Get("login"), Token: f.Get("token"), Typed: uid, Error: de.Message})
 	default:
 		p.fail(w, r, err)

@@ -6,12 +6,13 @@
 package ratelimit
 
 import (
-	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/trellis-testbed/trellis/internal/clientaddr"
 )
 
 // Limit is how often one address may do one thing: a steady rate and a
@@ -46,21 +47,8 @@ func New(limits map[string]Limit) *Limiter {
 }
 
 // Key is the address a caller is counted under: its IP, and for IPv6 its
-// /64, which one host usually holds whole.
-func Key(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if ip.To4() != nil {
-		return ip.String()
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-}
+// /64, which one host usually holds whole (clientaddr.Key).
+func Key(remoteAddr string) string { return clientaddr.Key(remoteAddr) }
 
 // Allow reports whether the caller at remoteAddr may do name now; names
 // without a limit always may.

@@ -82,7 +82,10 @@ type UsersClient interface {
 	// pending. It answers the same whether or not the account exists.
 	ResendConfirmation(context.Context, *connect.Request[v1.ResendConfirmationRequest]) (*connect.Response[v1.ResendConfirmationResponse], error)
 	// RequestPasswordReset mails a single-use reset token (valid 2 hours). It
-	// answers the same whether or not the account exists.
+	// answers the same whether or not the account exists. An account is sent
+	// a bounded number of reset mails per period (and each address may ask a
+	// bounded number of times); past it no mail is sent, with the same answer,
+	// whose message states the bound.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword consumes a reset token and sets a new password; every
 	// session of the account is revoked.
@@ -339,7 +342,10 @@ type UsersHandler interface {
 	// pending. It answers the same whether or not the account exists.
 	ResendConfirmation(context.Context, *connect.Request[v1.ResendConfirmationRequest]) (*connect.Response[v1.ResendConfirmationResponse], error)
 	// RequestPasswordReset mails a single-use reset token (valid 2 hours). It
-	// answers the same whether or not the account exists.
+	// answers the same whether or not the account exists. An account is sent
+	// a bounded number of reset mails per period (and each address may ask a
+	// bounded number of times); past it no mail is sent, with the same answer,
+	// whose message states the bound.
 	RequestPasswordReset(context.Context, *connect.Request[v1.RequestPasswordResetRequest]) (*connect.Response[v1.RequestPasswordResetResponse], error)
 	// ResetPassword consumes a reset token and sets a new password; every
 	// session of the account is revoked.
