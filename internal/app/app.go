@@ -102,6 +102,10 @@ type Config struct {
 	// SMTP, when its Addr is set, delivers the outbox; otherwise mail stays
 	// in the outbox for admins to read.
 	SMTP mail.SMTPConfig
+	// MailBodyRetention is how long a delivered mail's body stays in the
+	// outbox (its token never does); zero: the body goes at delivery and
+	// only the record that the mail was sent stays.
+	MailBodyRetention time.Duration
 	// PasswordParams override the argon2id parameters (tests use cheap ones).
 	PasswordParams *password.Params
 	Service        service.Config
@@ -189,6 +193,8 @@ type Server struct {
 	xca *x509ca.CA
 	// connsRefused counts connections over a client's limit.
 	connsRefused prometheus.Counter
+	// Sealer seals private keys and the tokens waiting in the outbox.
+	Sealer keys.Sealer
 	// endStreams ends the long-lived streams (see endOnShutdown) when a
 	// shutdown begins.
 	endStreams context.CancelFunc
@@ -208,6 +214,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		cfg.PublicURL = scheme + "://" + cfg.Listen
 	}
 	cfg.Service.PublicURL = cfg.PublicURL
+	cfg.Service.MailDelivered = cfg.SMTP.Addr != ""
 	backendNames, err := checkAuthBackends(cfg.AuthBackends, cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -293,8 +300,8 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		linker = idp
 	}
 	svc := service.New(svcCfg, service.Deps{
-		IdentityProvider: linker,
-		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
+		IdentityProvider: linker, Sealer: sealer,
+		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
@@ -369,7 +376,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams, Sealer: sealer}, nil
 }
 
 // storeClock reads now (time.Now when nil) to the microsecond, the
@@ -493,7 +500,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })
 	if s.cfg.SMTP.Addr != "" {
-		sender := mail.NewSender(s.cfg.SMTP, s.Store, s.log)
+		sender := mail.NewSender(s.cfg.SMTP, s.Store, s.Sealer, s.log)
+		sender.KeepBodies = s.cfg.MailBodyRetention > 0
 		job := exclusive.Job{Name: "mail-delivery", Every: 5 * time.Second, Work: func(ctx context.Context) error {
 			_, err := sender.DeliverPending(ctx)
 			return err
@@ -540,7 +548,8 @@ const (
 // tidy removes what nobody needs any more: old change-feed entries,
 // long-expired sessions, expired login challenges, the OpenID Connect
 // provider's expired requests and tokens, expired logins through the
-// identity provider and the used actor assertions that expired.
+// identity provider, the used actor assertions that expired and the bodies
+// of delivered mail past their retention.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -558,6 +567,11 @@ func (s *Server) tidy(ctx context.Context) error {
 		}
 		if _, err := tx.Services().DeleteExpiredAssertions(ctx, now); err != nil {
 			return err
+		}
+		if r := s.cfg.MailBodyRetention; r > 0 {
+			if _, err := tx.Outbox().DropBodies(ctx, now.Add(-r)); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))
 		return err

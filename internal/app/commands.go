@@ -128,6 +128,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins)")
 	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail")
 	f.StringVar(&cfg.SMTP.Username, "smtp-username", envOr("TRELLIS_SMTP_USERNAME", ""), "SMTP user name, if the server wants one")
+	f.DurationVar(&cfg.MailBodyRetention, "mail-body-retention", 0, "how long a delivered mail's body stays in the outbox (mailed tokens never do); 0: only the record that it was sent stays")
 	f.StringVar(&smtpPasswordFile, "smtp-password-file", envOr("TRELLIS_SMTP_PASSWORD_FILE", ""), "file holding the SMTP password")
 	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error")
 	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json")

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // AuditEvent records one operation: who did what to which object, for whom,
 // with what outcome. It never holds a secret.
@@ -25,8 +28,26 @@ type Mail struct {
 	CreatedAt time.Time
 	To        string
 	Subject   string
-	Body      string
-	SentAt    time.Time // zero until delivered
-	LastError string
-	Attempts  int
+	// Body names the mailed token, if any, with MailSecret: the token
+	// itself is never part of the body the store keeps.
+	Body string
+	// SealedSecret is the mailed token (a confirmation or reset token),
+	// sealed with the key-encryption key, kept only until delivery.
+	SealedSecret []byte
+	SentAt       time.Time // zero until delivered
+	LastError    string
+	Attempts     int
+}
+
+// MailSecret stands for the mailed token in a Mail's body.
+const MailSecret = "{{secret}}"
+
+// MailRedacted replaces the mailed token in a body shown to someone who
+// must not redeem it.
+const MailRedacted = "[token redacted]"
+
+// RenderMail puts secret (the opened SealedSecret, or MailRedacted) where
+// body names it.
+func RenderMail(body, secret string) string {
+	return strings.ReplaceAll(body, MailSecret, secret)
 }

@@ -64,6 +64,12 @@ type Config struct {
 	// challenge logins, HTTP Basic): the server runs without the local
 	// authentication backend. Passwords may still be set and reset.
 	PasswordLoginDisabled bool
+	// MailDelivered says a mail server delivers the outbox. Without one
+	// the outbox is the development mailbox: Admin.ListOutbox shows its
+	// undelivered mail whole, mailed tokens included, as the recipient
+	// would read it. With one, mailed tokens are for their recipients
+	// only, and ListOutbox redacts them.
+	MailDelivered bool
 }
 
 func (c *Config) defaults() {
@@ -143,6 +149,8 @@ type Accounts struct {
 	// hashing bounds concurrent password hashing: each argon2id run holds
 	// tens of MiB, and a burst of logins must not exhaust memory.
 	hashing chan struct{}
+	// sealer seals the tokens mail carries while it waits in the outbox.
+	sealer keys.Sealer
 }
 
 // Social holds projects, circles, consent requests, notifications and the
@@ -190,8 +198,10 @@ type Deps struct {
 	// IdentityProvider is the linking backend (oidc) users log in through;
 	// nil when none is enabled.
 	IdentityProvider auth.Linker
-	Log              *slog.Logger
-	Now              func() time.Time
+	// Sealer seals the tokens waiting in the outbox (keys.Plain when nil).
+	Sealer keys.Sealer
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // New returns a service.
@@ -207,6 +217,10 @@ func New(cfg Config, d Deps) *Service {
 	acct := &Accounts{
 		base: b, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, serverCert: d.ServerCertificate,
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		sealer:  d.Sealer,
+	}
+	if acct.sealer == nil {
+		acct.sealer = keys.Plain()
 	}
 	s := &Service{
 		Accounts:   acct,

@@ -218,7 +218,12 @@ type Outbox interface {
 	List(ctx context.Context, f OutboxFilter) ([]*domain.Mail, error)
 	// Pending returns undelivered mail, oldest first.
 	Pending(ctx context.Context, limit int) ([]*domain.Mail, error)
-	MarkSent(ctx context.Context, id int64, at time.Time) error
+	// MarkSent records the delivery of mail id and forgets its sealed
+	// secret; it empties the body too unless keepBody (see DropBodies).
+	MarkSent(ctx context.Context, id int64, at time.Time, keepBody bool) error
+	// DropBodies empties the body of mail delivered before sentBefore,
+	// keeping the record that it was sent; it returns how many it emptied.
+	DropBodies(ctx context.Context, sentBefore time.Time) (int, error)
 	MarkFailed(ctx context.Context, id int64, errText string) error
 }
 

@@ -58,6 +58,7 @@ var groups = []group{
 	{"SigningKeys", signingKeyTests},
 	{"Audit", auditTests},
 	{"Outbox", outboxTests},
+	{"OutboxSecret", outboxSecretTests},
 	{"Changes", changeTests},
 	{"Leases", leaseTests},
 	{"Projects", projectTests},
