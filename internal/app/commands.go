@@ -91,6 +91,9 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 				}
 				cfg.SMTP.Password = strings.TrimSpace(string(b))
 			}
+			if cfg.KEKFile == "" {
+				cfg.KEKFile = DefaultKEKFile(cfg.Store)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			st, err := OpenStore(ctx, cfg.Store)
@@ -115,7 +118,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("TRELLIS_TLS_CERT", ""), "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", envOr("TRELLIS_TLS_KEY", ""), "TLS private key file (PEM)")
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
-	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest")
+	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex, mode 0600) that encrypts private keys at rest; made on first start when missing (default DATA_DIR/trellis.kek; keep it out of the store's backups, see docs/operations.md)")
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen)")
 	f.IntVar(&cfg.HTTP.MaxConnsPerClient, "max-conns-per-client", DefaultMaxConnsPerClient, "connections one client address (an IPv6 /64) may hold open at once; -1: no limit (behind a reverse proxy, whose address every request has)")
 	f.DurationVar(&cfg.Service.SessionTTL, "session-ttl", 0, "how long a login lasts (default 24h)")
