@@ -14,19 +14,22 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/requestid"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // AddCommands adds the operator's commands that work on the store directly
 // (serve, admin bootstrap, admin migrate) to the client's command tree.
 func AddCommands(root, admin *cobra.Command) {
 	root.AddCommand(serveCommand())
-	admin.AddCommand(bootstrapCommand(), migrateCommand())
+	admin.AddCommand(bootstrapCommand(), migrateCommand(), rotateSigningKeyCommand())
 }
 
 func storeFlags(cmd *cobra.Command, c *StoreConfig) {
@@ -227,4 +230,95 @@ func migrateCommand() *cobra.Command {
 	}
 	storeFlags(cmd, &sc)
 	return cmd
+}
+
+func rotateSigningKeyCommand() *cobra.Command {
+	var (
+		sc        StoreConfig
+		kekFile   string
+		revokeOld bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rotate-signing-key [--revoke-old]",
+		Short: "Make a new token-signing key and retire the current one (works on the store directly)",
+		Long: `Make a new token-signing key, which signs from now on, and retire the keys
+that signed until now. It works on the store directly, with the same
+--data-dir/--database and --kek-file as serve; running servers take the new
+key up within a minute (a replica that meets its key id first reloads at once).
+
+A retired key stays in the key set (JWKS) as long as the tokens it signed
+live, so nobody is logged out. After a compromise of the key, --revoke-old
+removes the retired keys from the set at once: every access token they signed
+stops verifying, and clients refresh their sessions.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if kekFile == "" {
+				kekFile = DefaultKEKFile(sc)
+			}
+			kek, err := keys.LoadKEKFile(kekFile)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no key-encryption key at %s: give serve's --kek-file (serve makes it on first start)", kekFile)
+			}
+			if err != nil {
+				return err
+			}
+			sealer, err := keys.NewAESGCM(kek)
+			if err != nil {
+				return err
+			}
+			st, err := OpenStore(ctx, sc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			// This manager publishes nothing: it leaves deleting keys no
+			// longer published to the servers, which know their token
+			// lifetimes (--access-token-ttl).
+			km := keys.NewManager(st, sealer, keys.Options{TokenTTL: 100 * 365 * 24 * time.Hour})
+			if err := km.Rotate(ctx); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			id, _ := km.Signer()
+			fmt.Fprintf(out, "New signing key %s.\n", id)
+			if !revokeOld {
+				fmt.Fprintln(out, "The retired keys stay published until the tokens they signed expire.")
+				return nil
+			}
+			n, err := revokeRetiredKeys(ctx, st, id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Revoked %d retired key(s): tokens they signed no longer verify once the servers reload (within a minute).\n", n)
+			return nil
+		},
+	}
+	storeFlags(cmd, &sc)
+	cmd.Flags().StringVar(&kekFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "the key-encryption key file serve uses (default DATA_DIR/trellis.kek)")
+	cmd.Flags().BoolVar(&revokeOld, "revoke-old", false, "remove the retired keys from the key set now (after a compromise): the access tokens they signed stop verifying")
+	return cmd
+}
+
+// revokeRetiredKeys deletes every signing key but keep.
+func revokeRetiredKeys(ctx context.Context, st store.Store, keep string) (int, error) {
+	var n int
+	err := st.Update(ctx, func(tx store.Tx) error {
+		n = 0
+		list, err := tx.SigningKeys().List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range list {
+			if k.ID == keep {
+				continue
+			}
+			if err := tx.SigningKeys().Delete(ctx, k.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

@@ -157,3 +157,73 @@ func TestServeSealsKeysByDefault(t *testing.T) {
 		t.Errorf("no key made at the configured path: %v", err)
 	}
 }
+
+// runAdmin runs `trellis admin args...` and returns its output.
+func runAdmin(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root, admin := &cobra.Command{Use: "trellis"}, &cobra.Command{Use: "admin"}
+	root.AddCommand(admin)
+	app.AddCommands(root, admin)
+	var out bytes.Buffer
+	root.SetArgs(append([]string{"admin"}, args...))
+	root.SetOut(&out)
+	root.SetErr(&out)
+	err := root.Execute()
+	return out.String(), err
+}
+
+// TestRotateSigningKeyCommand: the command docs/operations.md gives makes a
+// new sealed key and retires the old, which stays published unless revoked.
+func TestRotateSigningKeyCommand(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if out, err := runAdmin(t, "rotate-signing-key", "--data-dir", data); err == nil || !strings.Contains(err.Error(), "no key-encryption key") {
+		t.Fatalf("rotation before serve made a key: %v\n%s", err, out)
+	}
+	if out, err := serveOnce(t, "--data-dir", data); err != nil {
+		t.Fatalf("serve: %v\n%s", err, out)
+	}
+	signing := func() (all []*store.SigningKey) {
+		t.Helper()
+		ctx := context.Background()
+		st, err := app.OpenStore(ctx, app.StoreConfig{DataDir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.View(ctx, func(tx store.Tx) error {
+			all, err = tx.SigningKeys().List(ctx)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return all
+	}
+	before := signing()
+	out, err := runAdmin(t, "rotate-signing-key", "--data-dir", data)
+	if err != nil {
+		t.Fatalf("rotate: %v\n%s", err, out)
+	}
+	after := signing()
+	if len(after) != len(before)+1 {
+		t.Fatalf("after rotation %d keys, want %d (the old ones stay published)", len(after), len(before)+1)
+	}
+	newest := after[0]
+	if !strings.Contains(out, newest.ID) || !bytes.HasPrefix(newest.PrivateKey, []byte("aesgcm1:")) {
+		t.Errorf("new key %s (%.8q) not reported or not sealed:\n%s", newest.ID, newest.PrivateKey, out)
+	}
+	for _, k := range after[1:] {
+		if k.NotAfter.After(newest.CreatedAt) {
+			t.Errorf("key %s still signs until %v after the rotation", k.ID, k.NotAfter)
+		}
+	}
+	if out, err = runAdmin(t, "rotate-signing-key", "--data-dir", data, "--revoke-old"); err != nil {
+		t.Fatalf("rotate --revoke-old: %v\n%s", err, out)
+	}
+	if left := signing(); len(left) != 1 || left[0].ID == newest.ID {
+		t.Errorf("after --revoke-old: %d keys, want only a new one", len(left))
+	}
+	// Servers start on the rotated store.
+	if out, err := serveOnce(t, "--data-dir", data); err != nil {
+		t.Fatalf("serve after rotation: %v\n%s", err, out)
+	}
+}
