@@ -235,7 +235,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st = storemetrics.Wrap(st, reg)
+	st = storemetrics.Wrap(st, reg, log)
 	connsRefused := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trellis_http_connections_refused_total",
 		Help: "Connections closed at once because their client had too many open (--max-conns-per-client).",
@@ -363,7 +363,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		mux.Handle("/auth/oidc/", pages.Middleware("pages", backend))
 	}
 	var h http.Handler = httpserver.Handler(httpserver.Options{
-		API: mux, Ready: st.Ping, JWKS: km.JWKS, Gatherer: reg, Log: log,
+		API: mux, Ready: st.Probe, JWKS: km.JWKS, Gatherer: reg, Log: log,
 		// Anyone may fetch the SSH authority's key (a public operation).
 		SSHUserCA:   func() (string, error) { return svc.Accounts.SSHCertificateAuthority(context.Background(), nil) },
 		BodyTimeout: cfg.HTTP.BodyTimeout, Streaming: streamingProcedure,

@@ -9,6 +9,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -24,12 +26,32 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
+	// Probe commits a small write, as an operation would: it fails when
+	// the store answers but cannot commit (disk full, read only).
+	Probe(ctx context.Context) error
 	// Migrate brings the schema up to date. It is idempotent and safe to run
 	// from several replicas at once.
 	Migrate(ctx context.Context) error
 	// Kind names the implementation: "sqlite" or "postgres".
 	Kind() string
 	Close() error
+}
+
+// ErrUnavailable marks a store that cannot serve now: it cannot be
+// reached, it has no room left, or transactions kept conflicting past every
+// retry. The same request may succeed later. Store methods return it inside
+// a domain unavailable error (errors.Is(err, ErrUnavailable)).
+var ErrUnavailable = errors.New("store unavailable")
+
+// Unavailable wraps cause, a failure of the store itself, as ErrUnavailable
+// in a domain error whose message says to try again (the cause is for the
+// log only).
+func Unavailable(cause error) error {
+	return &domain.Error{
+		Code:    domain.CodeUnavailable,
+		Message: "the store is unavailable; try again shortly",
+		Err:     fmt.Errorf("%w: %w", ErrUnavailable, cause),
+	}
 }
 
 // Tx is one transaction. Its parts are grouped by what they hold.

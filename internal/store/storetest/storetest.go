@@ -59,6 +59,7 @@ var groups = []group{
 	{"Audit", auditTests},
 	{"Outbox", outboxTests},
 	{"OutboxSecret", outboxSecretTests},
+	{"Health", healthTests},
 	{"Changes", changeTests},
 	{"Leases", leaseTests},
 	{"Projects", projectTests},
