@@ -30,8 +30,8 @@ import (
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/requestid"
-	"github.com/trellis-testbed/trellis/internal/store"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // Options configure the portal.
