@@ -66,16 +66,16 @@ func TestStoreOutageIsUnavailable(t *testing.T) {
 			st := openStore(t, sqlite)
 			db := st.(*sqlstore.DB)
 			return st, func() {
-				// SQLite never bounds a file below its size: this bounds
-				// it to its size.
-				if _, err := db.SetMaxPageCount(context.Background(), 1); err != nil {
-					t.Fatal(err)
+					// SQLite never bounds a file below its size: this bounds
+					// it to its size.
+					if _, err := db.SetMaxPageCount(context.Background(), 1); err != nil {
+						t.Fatal(err)
+					}
+				}, func() {
+					if _, err := db.SetMaxPageCount(context.Background(), 1<<30); err != nil {
+						t.Fatal(err)
+					}
 				}
-			}, func() {
-				if _, err := db.SetMaxPageCount(context.Background(), 1<<30); err != nil {
-					t.Fatal(err)
-				}
-			}
 		}},
 		{"postgres-stopped", func(t *testing.T) (store.Store, func(), func()) {
 			cl := pgtest.NewCluster(t)
