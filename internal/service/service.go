@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"runtime"
 	"time"
@@ -317,7 +318,7 @@ func (s *base) syncFeed(ctx context.Context) {
 	if s.feed == nil {
 		return
 	}
-	if err := s.feed.Sync(ctx); err != nil {
+	if err := s.feed.Sync(ctx); err != nil && !errors.Is(err, store.ErrUnavailable) {
 		// The poller catches up; refusing the committed operation would lie.
 		s.log.WarnContext(ctx, "change feed sync after write failed", "err", err)
 	}
@@ -367,7 +368,9 @@ func (s *Service) AuditRefusal(ctx context.Context, op string, p *auth.Principal
 // operation's own transaction, if any, did not commit).
 func (s *base) auditRefusal(ctx context.Context, op string, p *auth.Principal, object string, err error, detail string) {
 	ev := s.auditEvent(ctx, &record{op: op, actor: p, object: object, detail: detail}, domain.CodeOf(err).String())
-	if aerr := s.st.Update(ctx, func(tx store.Tx) error { return tx.Audit().Append(ctx, ev) }); aerr != nil {
+	// An outage of the store is logged once, by its wrapper, not here at
+	// every refusal.
+	if aerr := s.st.Update(ctx, func(tx store.Tx) error { return tx.Audit().Append(ctx, ev) }); aerr != nil && !errors.Is(aerr, store.ErrUnavailable) {
 		s.log.ErrorContext(ctx, "audit of a refusal failed", "op", op, "err", aerr)
 	}
 }

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"time"
@@ -192,7 +193,7 @@ func (s *Accounts) recordLoginFailure(ctx context.Context, op, uid string, now t
 		}
 		return tx.Audit().Append(ctx, ev)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrUnavailable) { // an outage is logged once, by the store's wrapper
 		s.log.ErrorContext(ctx, "recording a failed login failed", "err", err)
 	}
 }
