@@ -91,8 +91,10 @@ var sqliteFlavor = &flavor{
 		if !ok {
 			return false
 		}
+		// Not SQLITE_READONLY: View's connections refuse writes with it,
+		// and a write there is a bug to see, not an outage.
 		switch code & 0xff {
-		case sqliteFull, sqliteIOErr, sqliteReadOnly, sqliteCantOpen, sqliteNoMem:
+		case sqliteFull, sqliteIOErr, sqliteCantOpen, sqliteNoMem:
 			return true
 		}
 		return false
@@ -163,7 +165,6 @@ var postgresFlavor = &flavor{
 // SQLite result codes (extended result codes are on: see the driver).
 const (
 	sqliteNoMem                = 7
-	sqliteReadOnly             = 8
 	sqliteIOErr                = 10
 	sqliteFull                 = 13
 	sqliteCantOpen             = 14
