@@ -222,12 +222,14 @@ func (db *DB) Ping(ctx context.Context) error {
 // Ping still answers.
 func (db *DB) Probe(ctx context.Context) error {
 	filler := make([]byte, db.f.probeBytes)
+	// A row of its own, so that replicas probing at once do not contend.
+	id := rand.Int32()
 	return db.Update(ctx, func(stx store.Tx) error {
 		t := stx.(*tx)
-		if _, err := t.exec(ctx, "INSERT INTO store_probe (id, filler) VALUES (1, ?)", filler); err != nil {
+		if _, err := t.exec(ctx, "INSERT INTO store_probe (id, filler) VALUES (?, ?)", id, filler); err != nil {
 			return fmt.Errorf("sqlstore: probe: %w", err)
 		}
-		if _, err := t.exec(ctx, "DELETE FROM store_probe WHERE id = 1"); err != nil {
+		if _, err := t.exec(ctx, "DELETE FROM store_probe WHERE id = ?", id); err != nil {
 			return fmt.Errorf("sqlstore: probe: %w", err)
 		}
 		return nil
