@@ -92,7 +92,10 @@ type Config struct {
 	// TLSAuto serves HTTPS with a certificate the Trellis X.509 CA issues
 	// for the listen host, the public URL's host and loopback.
 	TLSAuto bool
-	// KEKFile holds the key that encrypts private keys at rest.
+	// KEKFile holds the key that encrypts private keys (and mailed tokens
+	// waiting in the outbox) at rest; Build creates it, mode 0600, when
+	// missing. `trellis serve` defaults it to DefaultKEKFile. Empty: they
+	// are stored unencrypted (embedders and tests only).
 	KEKFile string
 	// PublicURL is how clients reach this server (mail links, token issuer).
 	PublicURL string
@@ -102,6 +105,10 @@ type Config struct {
 	// SMTP, when its Addr is set, delivers the outbox; otherwise mail stays
 	// in the outbox for admins to read.
 	SMTP mail.SMTPConfig
+	// MailBodyRetention is how long a delivered mail's body stays in the
+	// outbox (its token never does); zero: the body goes at delivery and
+	// only the record that the mail was sent stays.
+	MailBodyRetention time.Duration
 	// PasswordParams override the argon2id parameters (tests use cheap ones).
 	PasswordParams *password.Params
 	Service        service.Config
@@ -203,6 +210,8 @@ type Server struct {
 	xca *x509ca.CA
 	// connsRefused counts connections over a client's limit.
 	connsRefused prometheus.Counter
+	// Sealer seals private keys and the tokens waiting in the outbox.
+	Sealer keys.Sealer
 	// endStreams ends the long-lived streams (see endOnShutdown) when a
 	// shutdown begins.
 	endStreams context.CancelFunc
@@ -224,6 +233,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		cfg.PublicURL = scheme + "://" + cfg.Listen
 	}
 	cfg.Service.PublicURL = cfg.PublicURL
+	cfg.Service.MailDelivered = cfg.SMTP.Addr != ""
 	backendNames, err := checkAuthBackends(cfg.AuthBackends, cfg.Listen)
 	if err != nil {
 		return nil, err
@@ -241,29 +251,27 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st = storemetrics.Wrap(st, reg)
+	st = storemetrics.Wrap(st, reg, log)
 	connsRefused := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "trellis_http_connections_refused_total",
 		Help: "Connections closed at once because their client had too many open (--max-conns-per-client).",
 	})
 	reg.MustRegister(connsRefused)
 
-	sealer := keys.Plain()
-	if cfg.KEKFile != "" {
-		kek, err := keys.LoadKEKFile(cfg.KEKFile)
-		if err != nil {
-			return nil, err
-		}
-		if sealer, err = keys.NewAESGCM(kek); err != nil {
-			return nil, err
-		}
-	} else {
-		log.Warn("no key-encryption key configured (--kek-file): signing keys and the SSH certificate authority's key are stored unencrypted")
+	sealer, kekCreated, err := openKEK(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 	svcCfg := cfg.Service
-	// Keys stay published as long as the longest-lived token they sign.
-	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: max(svcCfg.AccessTokenTTL, service.ExchangedTokenMaxTTL, service.OIDCAccessTokenTTL)})
+	km := keys.NewManager(st, sealer, keys.Options{TokenTTL: signingKeyTTL(svcCfg)})
 	if err := km.Init(ctx); err != nil {
+		if kekCreated && errors.Is(err, keys.ErrWrongKEK) {
+			// The key just made cannot be the one the store's keys were
+			// sealed with: take it away again, lest the next start take it
+			// for the right one, and say where the right one should be.
+			os.Remove(cfg.KEKFile)
+			return nil, fmt.Errorf("signing keys: the store's keys are sealed with a key-encryption key, and there was none at %s (a new one made there was removed again): give the original with --kek-file; every replica needs a copy of the same file", cfg.KEKFile)
+		}
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	// The SSH user CA lives as long as sites trust it: created on first
@@ -309,8 +317,8 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		linker = idp
 	}
 	svc := service.New(svcCfg, service.Deps{
-		IdentityProvider: linker,
-		Store:            st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
+		IdentityProvider: linker, Sealer: sealer,
+		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
 	if eff.SSHCertValidity > eff.SSHCertMaxValidity {
@@ -375,7 +383,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	draining := new(atomic.Bool)
 	var h http.Handler = httpserver.Handler(httpserver.Options{
-		API: mux, Ready: st.Ping, Draining: draining.Load, JWKS: km.JWKS, Gatherer: reg, Log: log,
+		API: mux, Ready: st.Probe, Draining: draining.Load, JWKS: km.JWKS, Gatherer: reg, Log: log,
 		// Anyone may fetch the SSH authority's key (a public operation).
 		SSHUserCA:   func() (string, error) { return svc.Accounts.SSHCertificateAuthority(context.Background(), nil) },
 		BodyTimeout: cfg.HTTP.BodyTimeout, Streaming: streamingProcedure,
@@ -391,7 +399,78 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s/%d/%s", host, os.Getpid(), requestid.New())
-	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams, draining: draining}, nil
+	return &Server{cfg: cfg, Store: st, Service: svc, Keys: km, Feed: feed, Handler: h, log: log, replicaID: replica, authn: authn, tls: tlsCfg, xca: xca, connsRefused: connsRefused, endStreams: endStreams, draining: draining, Sealer: sealer}, nil
+}
+
+// DefaultKEKFile is where `trellis serve` keeps the key-encryption key
+// when --kek-file is not given: in the data directory, beside the embedded
+// store, made on first start.
+func DefaultKEKFile(c StoreConfig) string {
+	dir := c.DataDir
+	if dir == "" {
+		dir = "trellis-data"
+	}
+	return filepath.Join(dir, "trellis.kek")
+}
+
+// signingKeyTTL is how long a signing key stays published after it stops
+// signing: as long as the longest-lived token it signs.
+func signingKeyTTL(c service.Config) time.Duration {
+	return max(c.AccessTokenTTL, service.ExchangedTokenMaxTTL, service.OIDCAccessTokenTTL)
+}
+
+// openKEK returns the sealer of private keys at rest: AES-GCM under the
+// key-encryption key in cfg.KEKFile, made there on first start (created),
+// or the plain sealer when no file is configured.
+func openKEK(cfg Config, log *slog.Logger) (sealer keys.Sealer, created bool, err error) {
+	if cfg.KEKFile == "" {
+		log.Warn("no key-encryption key configured (--kek-file): signing keys, the certificate authorities' keys and mailed tokens are stored unencrypted")
+		return keys.Plain(), false, nil
+	}
+	kek, created, err := keys.LoadOrCreateKEKFile(cfg.KEKFile)
+	if err != nil {
+		return nil, false, err
+	}
+	if sealer, err = keys.NewAESGCM(kek); err != nil {
+		return nil, false, err
+	}
+	if created {
+		log.Warn("created a new key-encryption key; back it up apart from the store: without it the signing and certificate authority keys cannot be opened", "kek_file", cfg.KEKFile)
+	}
+	if dir, ok := sameBackupPath(cfg.KEKFile, cfg.Store); ok {
+		log.Warn("THE KEY-ENCRYPTION KEY IS IN THE STORE'S DIRECTORY: a copy or backup of that directory holds both the sealed keys and the key that opens them; move it elsewhere (--kek-file), or keep it out of the store's backups",
+			"kek_file", cfg.KEKFile, "data_dir", dir)
+	}
+	return sealer, created, nil
+}
+
+// sameBackupPath reports whether the key file lies in the directory of the
+// embedded store (or below it), returning that directory.
+func sameBackupPath(kekFile string, c StoreConfig) (string, bool) {
+	if c.Database != "" {
+		return "", false
+	}
+	dir, err := filepath.Abs(filepath.Dir(c.Spec()))
+	if err != nil {
+		return "", false
+	}
+	kek, err := filepath.Abs(kekFile)
+	if err != nil {
+		return "", false
+	}
+	// Compare real paths where they resolve: a symbolic link does not
+	// separate two files on one backup.
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
+	}
+	if k, err := filepath.EvalSymlinks(filepath.Dir(kek)); err == nil {
+		kek = filepath.Join(k, filepath.Base(kek))
+	}
+	rel, err := filepath.Rel(dir, kek)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return dir, true
 }
 
 // storeClock reads now (time.Now when nil) to the microsecond, the
@@ -524,7 +603,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })
 	if s.cfg.SMTP.Addr != "" {
-		sender := mail.NewSender(s.cfg.SMTP, s.Store, s.log)
+		sender := mail.NewSender(s.cfg.SMTP, s.Store, s.Sealer, s.log)
+		sender.KeepBodies = s.cfg.MailBodyRetention > 0
 		job := exclusive.Job{Name: "mail-delivery", Every: 5 * time.Second, Work: func(ctx context.Context) error {
 			_, err := sender.DeliverPending(ctx)
 			return err
@@ -590,8 +670,9 @@ const (
 // tidy removes what nobody needs any more: old change-feed entries,
 // long-expired sessions, expired login challenges, the OpenID Connect
 // provider's expired requests and tokens, expired logins through the
-// identity provider, the used actor assertions that expired and the failed
-// login counts that the back-off forgot.
+// identity provider, the used actor assertions that expired, the failed
+// login counts that the back-off forgot and the bodies of delivered mail
+// past their retention.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -614,6 +695,11 @@ func (s *Server) tidy(ctx context.Context) error {
 		// deleting them keeps guessing from growing the store for good.
 		if _, err := tx.LoginFailures().DeleteBefore(ctx, now.Add(-s.Service.Config().LoginFailureReset)); err != nil {
 			return err
+		}
+		if r := s.cfg.MailBodyRetention; r > 0 {
+			if _, err := tx.Outbox().DropBodies(ctx, now.Add(-r)); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Sessions().DeleteExpired(ctx, now.Add(-expiredRetention))
 		return err

@@ -21,16 +21,18 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/auth/password"
 	"github.com/trellis-testbed/trellis/internal/requestid"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // AddCommands adds the operator's commands that work on the store directly
 // (serve, admin bootstrap, admin migrate) to the client's command tree.
 func AddCommands(root, admin *cobra.Command) {
 	root.AddCommand(serveCommand())
-	admin.AddCommand(bootstrapCommand(), migrateCommand(), backupCommand(), restoreCommand())
+	admin.AddCommand(bootstrapCommand(), migrateCommand(), backupCommand(), restoreCommand(), rotateSigningKeyCommand())
 }
 
 func storeFlags(cmd *cobra.Command, c *StoreConfig) {
@@ -100,6 +102,9 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 				cfg.SMTP.Password = strings.TrimSpace(string(b))
 			}
 			cfg.BootstrapFile = filepath.Join(dataDir(cfg.Store), BootstrapFileName)
+			if cfg.KEKFile == "" {
+				cfg.KEKFile = DefaultKEKFile(cfg.Store)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go func() {
@@ -130,7 +135,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", envOr("TRELLIS_TLS_CERT", ""), "TLS certificate file (PEM) (env TRELLIS_TLS_CERT)")
 	f.StringVar(&cfg.TLSKey, "tls-key", envOr("TRELLIS_TLS_KEY", ""), "TLS private key file (PEM) (env TRELLIS_TLS_KEY)")
 	f.BoolVar(&cfg.TLSAuto, "tls-auto", false, "serve HTTPS with a certificate issued by the Trellis CA for the listen host, the public URL's host and localhost")
-	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex) that encrypts private keys at rest (env TRELLIS_KEK_FILE)")
+	f.StringVar(&cfg.KEKFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "file holding the 32-byte key (base64 or hex, mode 0600) that encrypts private keys at rest; made on first start when missing (default DATA_DIR/trellis.kek; keep it out of the store's backups, see docs/operations.md) (env TRELLIS_KEK_FILE)")
 	f.StringVar(&cfg.PublicURL, "public-url", envOr("TRELLIS_PUBLIC_URL", ""), "URL clients use to reach this server (default from --listen) (env TRELLIS_PUBLIC_URL)")
 	f.BoolVar(&cfg.StrictRevocation, "strict-revocation", envOr("TRELLIS_STRICT_REVOCATION", "") == "true", "with several replicas: check every request against changes committed on any replica, so a logout or a locked account is refused everywhere as soon as it is acknowledged (costs about one store read per round of requests; otherwise other replicas follow within the change feed's interval) (env TRELLIS_STRICT_REVOCATION)")
 	f.StringVar(&drain, "drain", envOr("TRELLIS_DRAIN", "0s"), "after SIGTERM or an interrupt, keep serving this long with /readyz answering 503, so load balancers move clients away first (env TRELLIS_DRAIN)")
@@ -145,6 +150,7 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins) (env TRELLIS_SMTP_ADDR)")
 	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail (env TRELLIS_SMTP_FROM)")
 	f.StringVar(&cfg.SMTP.Username, "smtp-username", envOr("TRELLIS_SMTP_USERNAME", ""), "SMTP user name, if the server wants one (env TRELLIS_SMTP_USERNAME)")
+	f.DurationVar(&cfg.MailBodyRetention, "mail-body-retention", 0, "how long a delivered mail's body stays in the outbox (mailed tokens never do); 0: only the record that it was sent stays")
 	f.StringVar(&smtpPasswordFile, "smtp-password-file", envOr("TRELLIS_SMTP_PASSWORD_FILE", ""), "file holding the SMTP password (env TRELLIS_SMTP_PASSWORD_FILE)")
 	f.StringVar(&logLevel, "log-level", envOr("TRELLIS_LOG_LEVEL", "info"), "debug logs every request; info, warn, error (env TRELLIS_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", envOr("TRELLIS_LOG_FORMAT", "text"), "text or json (env TRELLIS_LOG_FORMAT)")
@@ -280,4 +286,95 @@ func migrateCommand() *cobra.Command {
 	}
 	storeFlags(cmd, &sc)
 	return cmd
+}
+
+func rotateSigningKeyCommand() *cobra.Command {
+	var (
+		sc        StoreConfig
+		kekFile   string
+		revokeOld bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rotate-signing-key [--revoke-old]",
+		Short: "Make a new token-signing key and retire the current one (works on the store directly)",
+		Long: `Make a new token-signing key, which signs from now on, and retire the keys
+that signed until now. It works on the store directly, with the same
+--data-dir/--database and --kek-file as serve; running servers take the new
+key up within a minute (a replica that meets its key id first reloads at once).
+
+A retired key stays in the key set (JWKS) as long as the tokens it signed
+live, so nobody is logged out. After a compromise of the key, --revoke-old
+removes the retired keys from the set at once: every access token they signed
+stops verifying, and clients refresh their sessions.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if kekFile == "" {
+				kekFile = DefaultKEKFile(sc)
+			}
+			kek, err := keys.LoadKEKFile(kekFile)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no key-encryption key at %s: give serve's --kek-file (serve makes it on first start)", kekFile)
+			}
+			if err != nil {
+				return err
+			}
+			sealer, err := keys.NewAESGCM(kek)
+			if err != nil {
+				return err
+			}
+			st, err := OpenStore(ctx, sc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			// This manager publishes nothing: it leaves deleting keys no
+			// longer published to the servers, which know their token
+			// lifetimes (--access-token-ttl).
+			km := keys.NewManager(st, sealer, keys.Options{TokenTTL: 100 * 365 * 24 * time.Hour})
+			if err := km.Rotate(ctx); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			id, _ := km.Signer()
+			fmt.Fprintf(out, "New signing key %s.\n", id)
+			if !revokeOld {
+				fmt.Fprintln(out, "The retired keys stay published until the tokens they signed expire.")
+				return nil
+			}
+			n, err := revokeRetiredKeys(ctx, st, id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "Revoked %d retired key(s): tokens they signed no longer verify once the servers reload (within a minute).\n", n)
+			return nil
+		},
+	}
+	storeFlags(cmd, &sc)
+	cmd.Flags().StringVar(&kekFile, "kek-file", envOr("TRELLIS_KEK_FILE", ""), "the key-encryption key file serve uses (default DATA_DIR/trellis.kek)")
+	cmd.Flags().BoolVar(&revokeOld, "revoke-old", false, "remove the retired keys from the key set now (after a compromise): the access tokens they signed stop verifying")
+	return cmd
+}
+
+// revokeRetiredKeys deletes every signing key but keep.
+func revokeRetiredKeys(ctx context.Context, st store.Store, keep string) (int, error) {
+	var n int
+	err := st.Update(ctx, func(tx store.Tx) error {
+		n = 0
+		list, err := tx.SigningKeys().List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range list {
+			if k.ID == keep {
+				continue
+			}
+			if err := tx.SigningKeys().Delete(ctx, k.ID); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
 }

@@ -201,6 +201,14 @@ func (h *harness) lastMailTo(addr string) (string, *trellisv1.OutboxMessage) {
 		h.t.Fatalf("no mail to %s (err %v)", addr, err)
 	}
 	m := mail[0]
+	// The store keeps the token sealed beside the body.
+	if m.SealedSecret != nil {
+		tok, err := h.srv.Sealer.Open(m.SealedSecret)
+		if err != nil {
+			h.t.Fatalf("mail to %s: open its token: %v", addr, err)
+		}
+		m.Body = domain.RenderMail(m.Body, string(tok))
+	}
 	match := tokenInMail.FindStringSubmatch(m.Body)
 	if match == nil {
 		h.t.Fatalf("no token in mail:\n%s", m.Body)

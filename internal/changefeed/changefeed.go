@@ -5,6 +5,7 @@ package changefeed
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -227,7 +228,9 @@ func (f *Follower) Run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := f.Sync(ctx); err != nil && ctx.Err() == nil {
+			// An outage of the store is logged once by its wrapper, not
+			// at every poll.
+			if err := f.Sync(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrUnavailable) {
 				f.log.Warn("change feed poll failed", "err", err)
 			}
 		}

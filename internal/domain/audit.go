@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -28,10 +29,28 @@ type Mail struct {
 	CreatedAt time.Time
 	To        string
 	Subject   string
-	Body      string
-	SentAt    time.Time // zero until delivered
-	LastError string
-	Attempts  int
+	// Body names the mailed token, if any, with MailSecret: the token
+	// itself is never part of the body the store keeps.
+	Body string
+	// SealedSecret is the mailed token (a confirmation or reset token),
+	// sealed with the key-encryption key, kept only until delivery.
+	SealedSecret []byte
+	SentAt       time.Time // zero until delivered
+	LastError    string
+	Attempts     int
+}
+
+// MailSecret stands for the mailed token in a Mail's body.
+const MailSecret = "{{secret}}"
+
+// MailRedacted replaces the mailed token in a body shown to someone who
+// must not redeem it.
+const MailRedacted = "[token redacted]"
+
+// RenderMail puts secret (the opened SealedSecret, or MailRedacted) where
+// body names it.
+func RenderMail(body, secret string) string {
+	return strings.ReplaceAll(body, MailSecret, secret)
 }
 
 // Bounds of what an audit record keeps. Anonymous callers cause records

@@ -5,6 +5,7 @@ package exclusive
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -40,10 +41,10 @@ func Run(ctx context.Context, st store.Store, holder string, j Job, log *slog.Lo
 			return err
 		})
 		switch {
-		case err != nil && ctx.Err() == nil:
+		case err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrUnavailable): // an outage is logged once, by the store's wrapper
 			log.Warn("background job: lease failed", "job", j.Name, "err", err)
 		case mine:
-			if err := j.Work(ctx); err != nil && ctx.Err() == nil {
+			if err := j.Work(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrUnavailable) {
 				log.Warn("background job failed", "job", j.Name, "err", err)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
 )
@@ -35,15 +36,25 @@ const MaxAttempts = 8
 type Sender struct {
 	cfg SMTPConfig
 	st  store.Store
-	log *slog.Logger
-	now func() time.Time
+	// sealer opens the mailed tokens waiting in the outbox.
+	sealer keys.Sealer
+	// KeepBodies keeps a message's body (its token excepted) once
+	// delivered; by default only the record that it was sent stays. The
+	// janitor drops kept bodies after their retention (see app.Config).
+	KeepBodies bool
+	log        *slog.Logger
+	now        func() time.Time
 	// send is smtp.SendMail; tests replace it.
 	send func(addr string, a smtp.Auth, from string, to []string, msg []byte) error
 }
 
-// NewSender returns a sender for cfg.
-func NewSender(cfg SMTPConfig, st store.Store, log *slog.Logger) *Sender {
-	return &Sender{cfg: cfg, st: st, log: log, now: time.Now, send: smtp.SendMail}
+// NewSender returns a sender for cfg; sealer (keys.Plain when nil) opens
+// the tokens the service sealed into the outbox.
+func NewSender(cfg SMTPConfig, st store.Store, sealer keys.Sealer, log *slog.Logger) *Sender {
+	if sealer == nil {
+		sealer = keys.Plain()
+	}
+	return &Sender{cfg: cfg, st: st, sealer: sealer, log: log, now: time.Now, send: smtp.SendMail}
 }
 
 // DeliverPending sends what is pending, oldest first, and records each
@@ -67,7 +78,7 @@ func (s *Sender) DeliverPending(ctx context.Context) (int, error) {
 			if err != nil {
 				return tx.Outbox().MarkFailed(ctx, m.ID, err.Error())
 			}
-			return tx.Outbox().MarkSent(ctx, m.ID, s.now())
+			return tx.Outbox().MarkSent(ctx, m.ID, s.now(), s.KeepBodies)
 		})
 		if rerr != nil {
 			return sent, rerr
@@ -90,10 +101,18 @@ func (s *Sender) deliver(m *domain.Mail) error {
 		}
 		a = smtp.PlainAuth("", s.cfg.Username, s.cfg.Password, host)
 	}
-	return s.send(s.cfg.Addr, a, s.cfg.From, []string{m.To}, Format(s.cfg.From, m, s.now()))
+	out := *m
+	if m.SealedSecret != nil {
+		tok, err := s.sealer.Open(m.SealedSecret)
+		if err != nil {
+			return fmt.Errorf("open the mailed token: %w", err)
+		}
+		out.Body = domain.RenderMail(m.Body, string(tok))
+	}
+	return s.send(s.cfg.Addr, a, s.cfg.From, []string{m.To}, Format(s.cfg.From, &out, s.now()))
 }
 
-// Format renders a message as RFC 5322 text.
+// Format renders a message, its token already in the body, as RFC 5322 text.
 func Format(from string, m *domain.Mail, now time.Time) []byte {
 	var b strings.Builder
 	header := func(k, v string) {

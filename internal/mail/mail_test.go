@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trellis-testbed/trellis/internal/auth/keys"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/store"
 	"github.com/trellis-testbed/trellis/internal/store/sqlstore"
@@ -116,7 +117,7 @@ func TestDeliverPending(t *testing.T) {
 	}
 	srv := newSMTPServer(t)
 	srv.reject = true
-	s := NewSender(SMTPConfig{Addr: srv.ln.Addr().String(), From: "trellis@testbed.example.org"}, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := NewSender(SMTPConfig{Addr: srv.ln.Addr().String(), From: "trellis@testbed.example.org"}, st, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	// A refusing server: nothing sent, the error is recorded, the mail stays
 	// pending for the next pass.
@@ -150,5 +151,57 @@ func TestDeliverPending(t *testing.T) {
 	}
 	if strings.Contains(msg, "\r\nBcc:") {
 		t.Fatalf("header injection got through:\n%s", msg)
+	}
+}
+
+// TestDeliveredTokenLeavesTheStore: a mailed token reaches its recipient in
+// clear, but the store holds it only sealed, and only until delivery; the
+// body goes too unless the sender keeps bodies.
+func TestDeliveredTokenLeavesTheStore(t *testing.T) {
+	const token = "tok-3bY8qK1v9s0Zr7mW2xP4nL6eT5uA1cD8fG0hJ2kQ4wE"
+	sealer, err := keys.NewAESGCM([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, keep := range []bool{false, true} {
+		ctx := context.Background()
+		st, err := sqlstore.OpenSQLite(ctx, t.TempDir()+"/t.db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sealed, err := sealer.Seal([]byte(token))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Update(ctx, func(tx store.Tx) error {
+			return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: time.Now(), To: "alice@uni.example.edu", Subject: "Reset",
+				Body: "Your token is\n\n    " + domain.MailSecret + "\n", SealedSecret: sealed})
+		}); err != nil {
+			t.Fatal(err)
+		}
+		srv := newSMTPServer(t)
+		s := NewSender(SMTPConfig{Addr: srv.ln.Addr().String(), From: "trellis@testbed.example.org"}, st, sealer, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s.KeepBodies = keep
+		if n, err := s.DeliverPending(ctx); err != nil || n != 1 {
+			t.Fatalf("keep %v: sent %d, err %v", keep, n, err)
+		}
+		srv.mu.Lock()
+		got := srv.got[0]
+		srv.mu.Unlock()
+		if !strings.Contains(got, "    "+token+"\r\n") {
+			t.Errorf("keep %v: the recipient did not get the token:\n%s", keep, got)
+		}
+		var all []*domain.Mail
+		st.View(ctx, func(tx store.Tx) error { all, err = tx.Outbox().List(ctx, store.OutboxFilter{}); return err })
+		if len(all) != 1 || all[0].SentAt.IsZero() || all[0].SealedSecret != nil {
+			t.Fatalf("keep %v: after delivery the outbox holds %+v, want the sent record without its secret", keep, all)
+		}
+		if wantBody := keep; (all[0].Body != "") != wantBody || strings.Contains(all[0].Body, token) {
+			t.Errorf("keep %v: body after delivery %q", keep, all[0].Body)
+		}
 	}
 }

@@ -42,7 +42,8 @@ func (s *Accounts) ListAuditEvents(ctx context.Context, p *auth.Principal, q Aud
 	return evs, next, nil
 }
 
-// ListOutbox pages through mail, newest first.
+// ListOutbox pages through mail, newest first, with mailed tokens redacted
+// unless this is the development outbox (see Config.MailDelivered).
 func (s *Accounts) ListOutbox(ctx context.Context, p *auth.Principal, to string, pageSize int32, pageToken string) ([]*domain.Mail, string, error) {
 	if err := s.authorize(ctx, p, opAdminListOutbox, policy.None); err != nil {
 		return nil, "", err
@@ -63,5 +64,25 @@ func (s *Accounts) ListOutbox(ctx context.Context, p *auth.Principal, to string,
 	if err != nil {
 		return nil, "", err
 	}
+	for _, m := range mail {
+		m.Body = domain.RenderMail(m.Body, s.outboxSecret(m))
+		m.SealedSecret = nil
+	}
 	return mail, next, nil
+}
+
+// outboxSecret is what ListOutbox shows of m's mailed token: the token
+// itself only in the development outbox (no mail server, so the outbox is
+// how the recipient gets it) and only while undelivered; otherwise it is
+// redacted, and an administrator cannot take over the recipient's account.
+func (s *Accounts) outboxSecret(m *domain.Mail) string {
+	if s.cfg.MailDelivered || !m.SentAt.IsZero() || m.SealedSecret == nil {
+		return domain.MailRedacted
+	}
+	tok, err := s.sealer.Open(m.SealedSecret)
+	if err != nil {
+		s.log.Warn("a mailed token in the outbox does not open (key-encryption key changed?)", "mail", m.ID, "err", err)
+		return domain.MailRedacted
+	}
+	return string(tok)
 }

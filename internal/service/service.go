@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"runtime"
 	"time"
@@ -75,6 +76,12 @@ type Config struct {
 	// challenge logins, HTTP Basic): the server runs without the local
 	// authentication backend. Passwords may still be set and reset.
 	PasswordLoginDisabled bool
+	// MailDelivered says a mail server delivers the outbox. Without one
+	// the outbox is the development mailbox: Admin.ListOutbox shows its
+	// undelivered mail whole, mailed tokens included, as the recipient
+	// would read it. With one, mailed tokens are for their recipients
+	// only, and ListOutbox redacts them.
+	MailDelivered bool
 }
 
 func (c *Config) defaults() {
@@ -163,6 +170,8 @@ type Accounts struct {
 	bootstrapArm bootstrapArm
 	// backoffs remembers which back-off refusals were audited.
 	backoffs backoffMemo
+	// sealer seals the tokens mail carries while it waits in the outbox.
+	sealer keys.Sealer
 }
 
 // Social holds projects, circles, consent requests, notifications and the
@@ -210,8 +219,10 @@ type Deps struct {
 	// IdentityProvider is the linking backend (oidc) users log in through;
 	// nil when none is enabled.
 	IdentityProvider auth.Linker
-	Log              *slog.Logger
-	Now              func() time.Time
+	// Sealer seals the tokens waiting in the outbox (keys.Plain when nil).
+	Sealer keys.Sealer
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // New returns a service.
@@ -227,6 +238,10 @@ func New(cfg Config, d Deps) *Service {
 	acct := &Accounts{
 		base: b, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, serverCert: d.ServerCertificate,
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		sealer:  d.Sealer,
+	}
+	if acct.sealer == nil {
+		acct.sealer = keys.Plain()
 	}
 	s := &Service{
 		Accounts:   acct,
@@ -323,7 +338,7 @@ func (s *base) syncFeed(ctx context.Context) {
 	if s.feed == nil {
 		return
 	}
-	if err := s.feed.Sync(ctx); err != nil {
+	if err := s.feed.Sync(ctx); err != nil && !errors.Is(err, store.ErrUnavailable) {
 		// The poller catches up; refusing the committed operation would lie.
 		s.log.WarnContext(ctx, "change feed sync after write failed", "err", err)
 	}
@@ -376,7 +391,9 @@ func (s *Service) AuditRefusal(ctx context.Context, op string, p *auth.Principal
 // operation's own transaction, if any, did not commit).
 func (s *base) auditRefusal(ctx context.Context, op string, p *auth.Principal, object string, err error, detail string) {
 	ev := s.auditEvent(ctx, &record{op: op, actor: p, object: object, detail: detail}, domain.CodeOf(err).String())
-	if aerr := s.st.Update(ctx, func(tx store.Tx) error { return tx.Audit().Append(ctx, ev) }); aerr != nil {
+	// An outage of the store is logged once, by its wrapper, not here at
+	// every refusal.
+	if aerr := s.st.Update(ctx, func(tx store.Tx) error { return tx.Audit().Append(ctx, ev) }); aerr != nil && !errors.Is(aerr, store.ErrUnavailable) {
 		s.log.ErrorContext(ctx, "audit of a refusal failed", "op", op, "err", aerr)
 	}
 }

@@ -113,8 +113,21 @@ Confirm with the command line client:
 or by calling trellis.v1.Users/ConfirmEmail with this token. It expires in %s.
 
 If you did not ask for this, ignore this message.
-`, what, tok, s.cfg.PublicURL, tok, s.cfg.ConfirmTTL)
-	return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: now, To: address, Subject: "Confirm your e-mail address for Trellis", Body: body})
+`, what, domain.MailSecret, s.cfg.PublicURL, domain.MailSecret, s.cfg.ConfirmTTL)
+	return s.mailSecret(ctx, tx, &domain.Mail{CreatedAt: now, To: address, Subject: "Confirm your e-mail address for Trellis", Body: body}, tok)
+}
+
+// mailSecret puts m, whose body names tok with domain.MailSecret, in the
+// outbox. The store keeps only the token's hash (OneTimeTokens) and, until
+// delivery, the token sealed with the key-encryption key: neither a reader
+// of the database nor of a backup can redeem it.
+func (s *Accounts) mailSecret(ctx context.Context, tx store.Tx, m *domain.Mail, tok string) error {
+	sealed, err := s.sealer.Seal([]byte(tok))
+	if err != nil {
+		return domain.Internal(err, "sealing a mailed token failed")
+	}
+	m.SealedSecret = sealed
+	return tx.Outbox().Append(ctx, m)
 }
 
 func badToken(field, what string, err error) error {
@@ -262,8 +275,8 @@ Set a new password with the command line client:
 
 It expires in %s and works once. Every session of the account will be ended.
 If you did not ask for this, ignore this message: your password is unchanged.
-`, uid, tok, s.cfg.PublicURL, tok, s.cfg.ResetTTL)
-		return tx.Outbox().Append(ctx, &domain.Mail{CreatedAt: now, To: u.Email, Subject: resetSubject, Body: body})
+`, uid, domain.MailSecret, s.cfg.PublicURL, domain.MailSecret, s.cfg.ResetTTL)
+		return s.mailSecret(ctx, tx, &domain.Mail{CreatedAt: now, To: u.Email, Subject: resetSubject, Body: body}, tok)
 	}))
 	if err != nil {
 		return "", err

@@ -9,6 +9,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -24,12 +26,32 @@ type Store interface {
 	View(ctx context.Context, fn func(Tx) error) error
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
+	// Probe commits a small write, as an operation would: it fails when
+	// the store answers but cannot commit (disk full, read only).
+	Probe(ctx context.Context) error
 	// Migrate brings the schema up to date. It is idempotent and safe to run
 	// from several replicas at once.
 	Migrate(ctx context.Context) error
 	// Kind names the implementation: "sqlite" or "postgres".
 	Kind() string
 	Close() error
+}
+
+// ErrUnavailable marks a store that cannot serve now: it cannot be
+// reached, it has no room left, or transactions kept conflicting past every
+// retry. The same request may succeed later. Store methods return it inside
+// a domain unavailable error (errors.Is(err, ErrUnavailable)).
+var ErrUnavailable = errors.New("store unavailable")
+
+// Unavailable wraps cause, a failure of the store itself, as ErrUnavailable
+// in a domain error whose message says to try again (the cause is for the
+// log only).
+func Unavailable(cause error) error {
+	return &domain.Error{
+		Code:    domain.CodeUnavailable,
+		Message: "the store is unavailable; try again shortly",
+		Err:     fmt.Errorf("%w: %w", ErrUnavailable, cause),
+	}
 }
 
 // Tx is one transaction. Its parts are grouped by what they hold.
@@ -244,7 +266,12 @@ type Outbox interface {
 	List(ctx context.Context, f OutboxFilter) ([]*domain.Mail, error)
 	// Pending returns undelivered mail, oldest first.
 	Pending(ctx context.Context, limit int) ([]*domain.Mail, error)
-	MarkSent(ctx context.Context, id int64, at time.Time) error
+	// MarkSent records the delivery of mail id and forgets its sealed
+	// secret; it empties the body too unless keepBody (see DropBodies).
+	MarkSent(ctx context.Context, id int64, at time.Time, keepBody bool) error
+	// DropBodies empties the body of mail delivered before sentBefore,
+	// keeping the record that it was sent; it returns how many it emptied.
+	DropBodies(ctx context.Context, sentBefore time.Time) (int, error)
 	MarkFailed(ctx context.Context, id int64, errText string) error
 }
 

@@ -77,6 +77,7 @@ func (s *memStore) View(_ context.Context, fn func(store.Tx) error) error {
 }
 
 func (s *memStore) Ping(context.Context) error    { return nil }
+func (s *memStore) Probe(context.Context) error   { return nil }
 func (s *memStore) Migrate(context.Context) error { return nil }
 func (s *memStore) Kind() string                  { return "memory" }
 func (s *memStore) Close() error                  { return nil }

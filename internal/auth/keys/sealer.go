@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 )
@@ -146,6 +147,43 @@ func LoadKEKFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("key-encryption key file %s: %w", path, err)
 	}
 	return kek, nil
+}
+
+// LoadOrCreateKEKFile reads the key-encryption key at path as LoadKEKFile
+// does, or, when there is no file there, makes a random one and writes it
+// there (base64, mode 0600, its directory created 0700 if missing); created
+// says which. Two processes creating it at once agree on one key: the file
+// is created exclusively, and the loser reads the winner's.
+func LoadOrCreateKEKFile(path string) (kek []byte, created bool, err error) {
+	if _, err := os.Lstat(path); err == nil || !errors.Is(err, os.ErrNotExist) {
+		kek, err := LoadKEKFile(path)
+		return kek, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, fmt.Errorf("key-encryption key file: %w", err)
+	}
+	kek = make([]byte, KEKSize)
+	_, _ = rand.Read(kek) // never fails (crypto/rand, Go 1.24+)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		kek, err := LoadKEKFile(path)
+		return kek, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("key-encryption key file: %w", err)
+	}
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(kek) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, false, fmt.Errorf("key-encryption key file %s: %w", path, err)
+	}
+	return kek, true, nil
 }
 
 func decodeKEK(s string) ([]byte, error) {

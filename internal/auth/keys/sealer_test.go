@@ -150,3 +150,32 @@ func TestLoadKEKFile(t *testing.T) {
 		t.Fatal("LoadKEKFile(missing file) succeeded")
 	}
 }
+
+func TestLoadOrCreateKEKFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "new", "trellis.kek")
+	kek, created, err := LoadOrCreateKEKFile(p)
+	if err != nil || !created || len(kek) != KEKSize {
+		t.Fatalf("first call = %d bytes, created %v, %v; want a new %d-byte key", len(kek), created, err, KEKSize)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Fatalf("created with mode %04o, want 0600", perm)
+	}
+	if _, err := NewAESGCM(kek); err != nil {
+		t.Fatal(err)
+	}
+	again, created, err := LoadOrCreateKEKFile(p)
+	if err != nil || created || !bytes.Equal(again, kek) {
+		t.Fatalf("second call = created %v, %v, same key %v; want the first call's key", created, err, bytes.Equal(again, kek))
+	}
+	// A file others may read is refused, not replaced.
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadOrCreateKEKFile(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("group-readable file: err %v, want a refusal naming chmod 600", err)
+	}
+}

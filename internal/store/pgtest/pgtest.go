@@ -284,6 +284,36 @@ type cluster struct {
 // startCluster returns why PostgreSQL is unavailable (why != ""), or the
 // error that kept it from starting, or the running cluster.
 func startCluster() (c *cluster, why string, err error) {
+	in, why, err := initCluster()
+	if why != "" || err != nil {
+		return nil, why, err
+	}
+	// The free port may be taken between our probe and postgres binding
+	// it; try a few.
+	for attempt := 0; ; attempt++ {
+		c, err = in.start(0)
+		if err == nil || attempt == 2 {
+			if err != nil {
+				os.RemoveAll(in.dir)
+			}
+			return c, "", err
+		}
+	}
+}
+
+// installation is an initialized data directory and how to run its server.
+type installation struct {
+	asUser    func(name string, args ...string) *exec.Cmd
+	postgres  string
+	dir, data string
+}
+
+func (in *installation) start(port int) (*cluster, error) {
+	return startServer(in.asUser, in.postgres, in.dir, in.data, port)
+}
+
+// initCluster runs initdb in a new temporary directory.
+func initCluster() (in *installation, why string, err error) {
 	initdb, ok := findInitdb()
 	if !ok {
 		return nil, "no initdb on PATH or under /usr/lib/postgresql/*/bin", nil
@@ -330,21 +360,16 @@ func startCluster() (c *cluster, why string, err error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, "", fmt.Errorf("initdb: %w\n%s", err, out)
 	}
-
-	// The free port may be taken between our probe and postgres binding
-	// it; try a few.
-	for attempt := 0; ; attempt++ {
-		c, err = startServer(asUser, postgres, dir, data)
-		if err == nil || attempt == 2 {
-			return c, "", err
-		}
-	}
+	return &installation{asUser: asUser, postgres: postgres, dir: dir, data: data}, "", nil
 }
 
-func startServer(asUser func(string, ...string) *exec.Cmd, postgres, dir, data string) (*cluster, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// startServer starts postgres on port, or on a free one when port is 0.
+func startServer(asUser func(string, ...string) *exec.Cmd, postgres, dir, data string, port int) (*cluster, error) {
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	c := &cluster{
 		dir:  dir,
@@ -407,13 +432,101 @@ func startServer(asUser func(string, ...string) *exec.Cmd, postgres, dir, data s
 
 // stop asks for a fast shutdown, waits, and removes the directory.
 func (c *cluster) stop() {
+	c.halt()
+	os.RemoveAll(c.dir)
+}
+
+// halt asks for a fast shutdown and waits; the data stays.
+func (c *cluster) halt() {
 	c.signal(syscall.SIGINT) // fast shutdown: end sessions, checkpoint, exit
 	select {
 	case <-c.done:
 	case <-time.After(10 * time.Second):
 		c.kill()
 	}
-	os.RemoveAll(c.dir)
+}
+
+// Cluster is a throwaway PostgreSQL server of one test's own, which the test
+// may stop and start again (same data, same port) to see how code rides out
+// an outage of its database. The shared server (NewDatabase) must never be
+// stopped: other tests use it.
+type Cluster struct {
+	in   *installation
+	port int
+	url  string
+
+	mu      sync.Mutex
+	running *cluster
+}
+
+// NewCluster starts a cluster for t alone, removed when t ends. It skips t
+// (fails it with CI=true) when PostgreSQL is not installed: a server named
+// by TRELLIS_TEST_DATABASE_URL cannot be stopped by a test.
+func NewCluster(t testing.TB) *Cluster {
+	t.Helper()
+	in, why, err := initCluster()
+	switch {
+	case why != "" && os.Getenv("CI") == "true":
+		t.Fatalf("pgtest: %s; CI=true, and CI must not skip the PostgreSQL tests", why)
+	case why != "":
+		t.Skipf("pgtest: %s", why)
+	case err != nil:
+		t.Fatalf("pgtest: %v", err)
+	}
+	var c *cluster
+	for attempt := 0; ; attempt++ {
+		if c, err = in.start(0); err == nil || attempt == 2 {
+			break
+		}
+	}
+	if err != nil {
+		os.RemoveAll(in.dir)
+		t.Fatalf("pgtest: %v", err)
+	}
+	u, _ := url.Parse(c.url)
+	port, _ := strconv.Atoi(u.Port())
+	cl := &Cluster{in: in, port: port, url: c.url, running: c}
+	t.Cleanup(func() {
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		if cl.running != nil {
+			cl.running.halt()
+		}
+		os.RemoveAll(in.dir)
+	})
+	return cl
+}
+
+// URL is the cluster's postgres database, for the superuser postgres.
+func (c *Cluster) URL() string { return c.url }
+
+// Stop shuts the server down (a fast shutdown: sessions end at once) and
+// waits until it has exited.
+func (c *Cluster) Stop(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running == nil {
+		t.Fatal("pgtest: the cluster is not running")
+	}
+	c.running.halt()
+	c.running = nil
+}
+
+// Start starts the stopped server again, on its port, and waits until it
+// accepts connections.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running != nil {
+		t.Fatal("pgtest: the cluster is running")
+	}
+	r, err := c.in.start(c.port)
+	if err != nil {
+		t.Fatalf("pgtest: start the cluster again: %v", err)
+	}
+	c.running = r
 }
 
 // kill ends the server at once and waits for it.

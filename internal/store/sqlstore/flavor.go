@@ -2,10 +2,14 @@ package sqlstore
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -37,6 +41,13 @@ type flavor struct {
 	foreignKey func(err error) bool
 	// retryable reports whether the whole transaction should be run again.
 	retryable func(err error) bool
+	// unavailable reports whether err is the database failing to serve
+	// (unreachable, out of space, shutting down) rather than a bug or the
+	// operation's own answer: the request may succeed later.
+	unavailable func(err error) bool
+	// probeBytes is how much the readiness probe writes: on SQLite more
+	// than a page, so that it needs pages a full disk cannot give.
+	probeBytes int
 }
 
 var sqliteFlavor = &flavor{
@@ -75,6 +86,20 @@ var sqliteFlavor = &flavor{
 		code, ok := sqliteCode(err)
 		return ok && code&0xff == sqliteBusy
 	},
+	unavailable: func(err error) bool {
+		code, ok := sqliteCode(err)
+		if !ok {
+			return false
+		}
+		// Not SQLITE_READONLY: View's connections refuse writes with it,
+		// and a write there is a bug to see, not an outage.
+		switch code & 0xff {
+		case sqliteFull, sqliteIOErr, sqliteCantOpen, sqliteNoMem:
+			return true
+		}
+		return false
+	},
+	probeBytes: 4 * 4096,
 }
 
 var postgresFlavor = &flavor{
@@ -113,10 +138,36 @@ var postgresFlavor = &flavor{
 		// serialization_failure, deadlock_detected
 		return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
 	},
+	unavailable: func(err error) bool {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			switch {
+			case strings.HasPrefix(pe.Code, "08"), // connection exception
+				strings.HasPrefix(pe.Code, "53"),  // insufficient resources: disk full, out of memory, too many connections
+				strings.HasPrefix(pe.Code, "57P"), // operator intervention: shutting down, cannot connect now
+				pe.Code == "25006":                // read-only transaction: a standby, after a failover
+				return true
+			}
+			return false
+		}
+		// No answer from the server at all: it cannot be reached, or the
+		// connection broke.
+		var ce *pgconn.ConnectError
+		var ne net.Error
+		return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) ||
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+			pgconn.SafeToRetry(err)
+	},
+	probeBytes: 1,
 }
 
 // SQLite result codes (extended result codes are on: see the driver).
 const (
+	sqliteNoMem                = 7
+	sqliteIOErr                = 10
+	sqliteFull                 = 13
+	sqliteCantOpen             = 14
 	sqliteBusy                 = 5
 	sqliteConstraintForeignKey = 787
 	sqliteConstraintPrimaryKey = 1555

@@ -129,12 +129,12 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]*domain.AuditEv
 
 type outbox struct{ *tx }
 
-const mailColumns = "id, created_at, recipient, subject, body, sent_at, last_error, attempts"
+const mailColumns = "id, created_at, recipient, subject, body, secret, sent_at, last_error, attempts"
 
 func (s outbox) Append(ctx context.Context, m *domain.Mail) error {
-	err := s.queryRow(ctx, `INSERT INTO outbox (created_at, recipient, subject, body, sent_at, last_error, attempts)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		micros(m.CreatedAt), m.To, m.Subject, m.Body, micros(m.SentAt), m.LastError, m.Attempts).Scan(&m.ID)
+	err := s.queryRow(ctx, `INSERT INTO outbox (created_at, recipient, subject, body, secret, sent_at, last_error, attempts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		micros(m.CreatedAt), m.To, m.Subject, m.Body, nullBytes(m.SealedSecret), micros(m.SentAt), m.LastError, m.Attempts).Scan(&m.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: append mail: %w", err)
 	}
@@ -151,7 +151,7 @@ func (s outbox) list(ctx context.Context, q string, args ...any) ([]*domain.Mail
 	for rows.Next() {
 		var m domain.Mail
 		var created, sent int64
-		if err := rows.Scan(&m.ID, &created, &m.To, &m.Subject, &m.Body, &sent, &m.LastError, &m.Attempts); err != nil {
+		if err := rows.Scan(&m.ID, &created, &m.To, &m.Subject, &m.Body, &m.SealedSecret, &sent, &m.LastError, &m.Attempts); err != nil {
 			return nil, err
 		}
 		m.CreatedAt, m.SentAt = fromMicros(created), fromMicros(sent)
@@ -191,10 +191,11 @@ func (s outbox) Pending(ctx context.Context, limit int) ([]*domain.Mail, error) 
 	return out, nil
 }
 
-func (s outbox) MarkSent(ctx context.Context, id int64, at time.Time) error {
-	// last_error describes the last attempt, which succeeded.
-	n, err := s.execAffected(ctx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = ''
-		WHERE id = ?`, micros(at), id)
+func (s outbox) MarkSent(ctx context.Context, id int64, at time.Time, keepBody bool) error {
+	// last_error describes the last attempt, which succeeded. The secret
+	// was for the recipient, who has it now.
+	n, err := s.execAffected(ctx, `UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = '',
+		secret = NULL, body = CASE WHEN ? THEN body ELSE '' END WHERE id = ?`, micros(at), keepBody, id)
 	if err != nil {
 		return fmt.Errorf("sqlstore: mark mail sent: %w", err)
 	}
@@ -202,6 +203,15 @@ func (s outbox) MarkSent(ctx context.Context, id int64, at time.Time) error {
 		return domain.NotFound("mail %d not found", id)
 	}
 	return nil
+}
+
+func (s outbox) DropBodies(ctx context.Context, sentBefore time.Time) (int, error) {
+	n, err := s.execAffected(ctx, `UPDATE outbox SET body = '', secret = NULL
+		WHERE sent_at <> 0 AND sent_at < ? AND (body <> '' OR secret IS NOT NULL)`, micros(sentBefore))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: drop bodies of sent mail: %w", err)
+	}
+	return int(n), nil
 }
 
 func (s outbox) MarkFailed(ctx context.Context, id int64, errText string) error {

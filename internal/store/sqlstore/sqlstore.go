@@ -68,7 +68,7 @@ func (db *DB) ChangeHead() (int64, bool) {
 func (db *DB) ReadChangeHead(ctx context.Context) (int64, error) {
 	var seq int64
 	if err := db.reader.QueryRowContext(ctx, "SELECT seq FROM change_counter WHERE id = 1").Scan(&seq); err != nil {
-		return 0, fmt.Errorf("sqlstore: read the change feed's head: %w", err)
+		return 0, db.classify(fmt.Errorf("sqlstore: read the change feed's head: %w", err))
 	}
 	return seq, nil
 }
@@ -207,14 +207,70 @@ func (db *DB) Kind() string { return db.f.name }
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.writer.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+		return db.classify(fmt.Errorf("sqlstore: ping: %w", err))
 	}
 	if db.reader != db.writer {
 		if err := db.reader.PingContext(ctx); err != nil {
-			return fmt.Errorf("sqlstore: ping: %w", err)
+			return db.classify(fmt.Errorf("sqlstore: ping: %w", err))
 		}
 	}
 	return nil
+}
+
+// Probe commits a write of a few pages (a row written and deleted again in
+// one transaction): what a full disk or a read-only database refuses while
+// Ping still answers.
+func (db *DB) Probe(ctx context.Context) error {
+	filler := make([]byte, db.f.probeBytes)
+	// A row of its own, so that replicas probing at once do not contend.
+	id := rand.Int32()
+	return db.Update(ctx, func(stx store.Tx) error {
+		t := stx.(*tx)
+		if _, err := t.exec(ctx, "INSERT INTO store_probe (id, filler) VALUES (?, ?)", id, filler); err != nil {
+			return fmt.Errorf("sqlstore: probe: %w", err)
+		}
+		if _, err := t.exec(ctx, "DELETE FROM store_probe WHERE id = ?", id); err != nil {
+			return fmt.Errorf("sqlstore: probe: %w", err)
+		}
+		return nil
+	})
+}
+
+// classify turns a failure of the database itself (see flavor.unavailable)
+// into store.Unavailable; the operation's own answers (domain errors other
+// than internal ones) and everything else pass unchanged.
+func (db *DB) classify(err error) error {
+	// A caller's deadline or cancellation is the caller's, not the store's
+	// (context.DeadlineExceeded is a net.Error, so say so first).
+	if err == nil || errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if c := domain.CodeOf(err); c != domain.CodeInternal {
+		return err
+	}
+	if db.f.unavailable(err) {
+		return store.Unavailable(err)
+	}
+	return err
+}
+
+// SetMaxPageCount bounds the embedded database's file to n pages (PRAGMA
+// max_page_count on the writer connection, until it is reopened) and
+// returns the bound in force; n <= 0 only reads it. Past the bound writes
+// fail as on a full disk, which is how tests make one.
+func (db *DB) SetMaxPageCount(ctx context.Context, n int64) (int64, error) {
+	if db.f != sqliteFlavor {
+		return 0, errors.New("sqlstore: max_page_count is SQLite's")
+	}
+	q := "PRAGMA max_page_count"
+	if n > 0 {
+		q = fmt.Sprintf("PRAGMA max_page_count = %d", n)
+	}
+	var got int64
+	if err := db.writer.QueryRowContext(ctx, q).Scan(&got); err != nil {
+		return 0, fmt.Errorf("sqlstore: %s: %w", q, err)
+	}
+	return got, nil
 }
 
 // Close closes the connection pools.
@@ -240,14 +296,12 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.run(ctx, db.writer, db.f.writeTx, fn)
 		if err == nil || !db.f.retryable(err) {
-			return err
+			return db.classify(err)
 		}
 		if attempt == maxAttempts {
-			return &domain.Error{
-				Code:    domain.CodeAborted,
-				Message: fmt.Sprintf("the operation conflicted with concurrent ones %d times; try again", attempt),
-				Err:     err,
-			}
+			// Contention this lasting is the store overloaded (or, on
+			// SQLite, another process holding it): a later try may pass.
+			return store.Unavailable(fmt.Errorf("the transaction conflicted with concurrent ones %d times: %w", attempt, err))
 		}
 		// Jitter spreads the losers out so that they do not collide again.
 		sleep := time.Duration(rand.Int64N(int64(backoff))) + backoff/2
@@ -262,7 +316,7 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 
 // View runs fn in a read-only transaction that sees one snapshot.
 func (db *DB) View(ctx context.Context, fn func(store.Tx) error) error {
-	return db.run(ctx, db.reader, db.f.readTx, fn)
+	return db.classify(db.run(ctx, db.reader, db.f.readTx, fn))
 }
 
 // run is one attempt at a transaction.

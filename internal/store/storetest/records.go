@@ -252,8 +252,8 @@ var outboxTests = []test{
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
 			ok(t, tx.Outbox().MarkFailed(ctx, m1.ID, "smtp: connection refused"))
 			ok(t, tx.Outbox().MarkFailed(ctx, m2.ID, "smtp: connection refused"))
-			ok(t, tx.Outbox().MarkSent(ctx, m2.ID, at(time.Hour)))
-			wantCode(t, tx.Outbox().MarkSent(ctx, 999999, t0), domain.CodeNotFound)
+			ok(t, tx.Outbox().MarkSent(ctx, m2.ID, at(time.Hour), true))
+			wantCode(t, tx.Outbox().MarkSent(ctx, 999999, t0, false), domain.CodeNotFound)
 			wantCode(t, tx.Outbox().MarkFailed(ctx, 999999, "x"), domain.CodeNotFound)
 			return nil
 		})
@@ -267,6 +267,78 @@ var outboxTests = []test{
 			ok(t, err)
 			if len(all) != 1 || !all[0].SentAt.Equal(at(time.Hour)) || all[0].Attempts != 2 {
 				t.Errorf("sent mail = %+v, want sent at %v after 2 attempts", all, at(time.Hour))
+			}
+			return nil
+		})
+	}},
+}
+
+// outboxSecretTests: a mailed token is kept (sealed) only until delivery,
+// and the body only as long as the caller's retention says.
+var outboxSecretTests = []test{
+	{"SecretUntilDelivery", func(t *testing.T, s store.Store) {
+		body := "Your token is " + domain.MailSecret
+		dropped := &domain.Mail{CreatedAt: t0, To: "a@example.org", Subject: "reset", Body: body, SealedSecret: []byte("sealed-1")}
+		kept := &domain.Mail{CreatedAt: t0, To: "b@example.org", Subject: "confirm", Body: body, SealedSecret: []byte("sealed-2")}
+		plain := &domain.Mail{CreatedAt: t0, To: "c@example.org", Subject: "hello", Body: "no secret here"}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for _, m := range []*domain.Mail{dropped, kept, plain} {
+				ok(t, tx.Outbox().Append(ctx, m))
+			}
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			got, err := tx.Outbox().Pending(ctx, 0)
+			ok(t, err)
+			if want := []*domain.Mail{dropped, kept, plain}; !reflect.DeepEqual(got, want) {
+				t.Errorf("Pending = %+v, want %+v (sealed secrets round-trip)", got, want)
+			}
+			return nil
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Outbox().MarkSent(ctx, dropped.ID, at(time.Minute), false))
+			ok(t, tx.Outbox().MarkSent(ctx, kept.ID, at(time.Minute), true))
+			return nil
+		})
+		byID := func(ctx context.Context, tx store.Tx) map[int64]*domain.Mail {
+			all, err := tx.Outbox().List(ctx, store.OutboxFilter{})
+			ok(t, err)
+			m := map[int64]*domain.Mail{}
+			for _, x := range all {
+				m[x.ID] = x
+			}
+			return m
+		}
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			m := byID(ctx, tx)
+			if got := m[dropped.ID]; got.Body != "" || got.SealedSecret != nil || got.Subject != "reset" || !got.SentAt.Equal(at(time.Minute)) {
+				t.Errorf("sent without keeping the body: %+v, want the record with neither body nor secret", got)
+			}
+			if got := m[kept.ID]; got.Body != body || got.SealedSecret != nil {
+				t.Errorf("sent keeping the body: %+v, want the body and no secret", got)
+			}
+			return nil
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			n, err := tx.Outbox().DropBodies(ctx, at(time.Minute))
+			ok(t, err)
+			if n != 0 {
+				t.Errorf("DropBodies(before the delivery) = %d, want 0", n)
+			}
+			n, err = tx.Outbox().DropBodies(ctx, at(time.Hour))
+			ok(t, err)
+			if n != 1 {
+				t.Errorf("DropBodies(after the delivery) = %d, want 1 (the kept body; pending mail untouched)", n)
+			}
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			m := byID(ctx, tx)
+			if got := m[kept.ID]; got.Body != "" || !got.SentAt.Equal(at(time.Minute)) {
+				t.Errorf("after DropBodies: %+v, want the record without its body", got)
+			}
+			if got := m[plain.ID]; got.Body != "no secret here" {
+				t.Errorf("pending mail after DropBodies: %+v, want it untouched", got)
 			}
 			return nil
 		})

@@ -58,6 +58,8 @@ var groups = []group{
 	{"SigningKeys", signingKeyTests},
 	{"Audit", auditTests},
 	{"Outbox", outboxTests},
+	{"OutboxSecret", outboxSecretTests},
+	{"Health", healthTests},
 	{"Changes", changeTests},
 	{"Leases", leaseTests},
 	{"Projects", projectTests},

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/requestid"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // codes maps Trellis's error vocabulary to protocol codes, once.
@@ -25,9 +28,17 @@ var codes = map[domain.Code]connect.Code{
 	domain.CodeUnavailable:        connect.CodeUnavailable,
 }
 
+// RetryAfter is the hint an unavailable answer carries (the Retry-After
+// header, in seconds): long enough for a restarting database or a cleared
+// disk, short enough that clients do not give up.
+const RetryAfter = 5 * time.Second
+
 // toConnect turns a service error into what the caller sees: the domain
 // message and field violations, or for anything unexpected only a request id
-// to quote to the operators (the cause goes to the log).
+// to quote to the operators (the cause goes to the log). A store that cannot
+// serve (store.ErrUnavailable, however deep) is unavailable with a retry
+// hint, not a bug: its cause is logged once per outage, by the store's
+// wrapper, not here for every request.
 func toConnect(ctx context.Context, log *slog.Logger, err error) error {
 	if err == nil {
 		return nil
@@ -37,8 +48,14 @@ func toConnect(ctx context.Context, log *slog.Logger, err error) error {
 		return err
 	}
 	var de *domain.Error
-	if errors.As(err, &de) && de.Code != domain.CodeInternal {
+	if errors.Is(err, store.ErrUnavailable) {
+		de = &domain.Error{Code: domain.CodeUnavailable, Message: "the store is unavailable; try again shortly"}
+	}
+	if de != nil || errors.As(err, &de) && de.Code != domain.CodeInternal {
 		out := connect.NewError(codes[de.Code], errors.New(de.Message))
+		if de.Code == domain.CodeUnavailable {
+			out.Meta().Set("Retry-After", strconv.Itoa(int(RetryAfter/time.Second)))
+		}
 		if len(de.Violations) > 0 {
 			fv := &trellisv1.FieldViolations{}
 			for _, v := range de.Violations {

@@ -6,6 +6,7 @@ package httpserver
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/requestid"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // MaxBodyBytes bounds every request body; the API's own limit on a decoded
@@ -31,7 +33,8 @@ const DefaultBodyTimeout = time.Minute
 type Options struct {
 	// API serves the Connect routes; it is mounted at "/".
 	API http.Handler
-	// Ready reports whether the server can serve (the store answers).
+	// Ready reports whether the server can serve: the store commits (a
+	// write probe, since a store may answer and yet be unable to write).
 	Ready func(ctx context.Context) error
 	// Draining, when set and true, makes /readyz answer 503 while the
 	// server still serves: it is shutting down, and load balancers should
@@ -76,9 +79,14 @@ func Handler(o Options) http.Handler {
 			return
 		}
 		if err := o.Ready(ctx); err != nil {
-			o.Log.WarnContext(ctx, "not ready", "err", err)
+			// An outage of the store is logged once, where it is seen
+			// (storemetrics); anything else here, at every probe.
+			if !errors.Is(err, store.ErrUnavailable) {
+				o.Log.WarnContext(ctx, "not ready", "err", err)
+			}
+			w.Header().Set("Retry-After", "5")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("store unreachable\n"))
+			_, _ = w.Write([]byte("store unavailable\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

@@ -109,7 +109,16 @@ func (tb *testbed) mailedToken(addr string) string {
 	if err != nil || len(mail) == 0 {
 		tb.t.Fatalf("no mail to %s (err %v)", addr, err)
 	}
-	m := tokenInMail.FindStringSubmatch(mail[0].Body)
+	// The token is kept sealed beside the body, which names it.
+	body := mail[0].Body
+	if mail[0].SealedSecret != nil {
+		tok, err := tb.srv.Sealer.Open(mail[0].SealedSecret)
+		if err != nil {
+			tb.t.Fatalf("mail to %s: open its token: %v", addr, err)
+		}
+		body = domain.RenderMail(body, string(tok))
+	}
+	m := tokenInMail.FindStringSubmatch(body)
 	if m == nil {
 		tb.t.Fatalf("no token in mail:\n%s", mail[0].Body)
 	}

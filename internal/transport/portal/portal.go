@@ -31,6 +31,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/requestid"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // Options configure the portal.
@@ -261,6 +262,12 @@ func (e errorPage) title() string { return e.Title }
 // service's words; an internal failure shows only the request id (the
 // cause goes to the log), never a stack trace.
 func (h *Portal) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	if errors.Is(err, store.ErrUnavailable) {
+		// An outage, logged once by the store's wrapper, not a bug.
+		w.Header().Set("Retry-After", "5")
+		h.render(w, r, s, http.StatusServiceUnavailable, "error", errorPage{Title: "Try again shortly", Message: "Trellis cannot reach its store just now. Try again in a few seconds."})
+		return
+	}
 	var de *domain.Error
 	if !errors.As(err, &de) || de.Code == domain.CodeInternal {
 		id := requestid.From(r.Context())
