@@ -1,10 +1,14 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptrace"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +63,12 @@ func TestRealizationRaceTwoProcesses(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	base := &cli{t: t}
 	base.ok(adminPW+"\n", "admin", "bootstrap", "--uid", "ops", "--email", "ops@testbed.example.org", "--password-stdin", "--database", db)
-	flags := []string{"--database", db, "--public-url", "https://trellis.test"}
+	// Replicas share the key-encryption key (and the public URL).
+	kek := filepath.Join(t.TempDir(), "trellis.kek")
+	if err := os.WriteFile(kek, []byte(hex.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--database", db, "--public-url", "https://trellis.test", "--kek-file", kek}
 	a := launch(t, t.TempDir(), flags...)
 	b := launch(t, t.TempDir(), flags...)
 	ca, cb := connectAPI(t, a.url, "ops", adminPW), connectAPI(t, b.url, "ops", adminPW)

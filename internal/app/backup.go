@@ -112,6 +112,7 @@ Restore it with 'trellis admin restore'. See docs/operations.md.`,
 				kind = "PostgreSQL"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Backed up the %s store to %s.\n", kind, args[0])
+			fmt.Fprintln(cmd.OutOrStdout(), "The backup does not hold the key-encryption key (--kek-file, by default trellis.kek in the data directory) that opens the keys in it: keep a copy of that file apart from the backups.")
 			return nil
 		},
 	}
@@ -136,7 +137,7 @@ See docs/operations.md.`,
 			if err := Restore(cmd.Context(), sc, args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Restored %s; start the server on it.\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "Restored %s; start the server on it with the original's key-encryption key (copy its trellis.kek into the data directory, or give --kek-file).\n", args[0])
 			return nil
 		},
 	}
