@@ -86,7 +86,7 @@ func TestReadmeTour(t *testing.T) {
 	// In CI (as root) it always runs: the tour must not drift there either.
 	site := (os.Getenv("TRELLIS_TEST_README_SITE") == "1" || os.Getenv("CI") == "true") && os.Geteuid() == 0
 	if site {
-		for _, name := range []string{"tb_alice", "trellis-site"} {
+		for _, name := range []string{"tour_alice", "trellis-site"} {
 			if _, err := user.Lookup(name); err == nil {
 				continue // the machine's own
 			}
@@ -173,7 +173,7 @@ func TestReadmeTour(t *testing.T) {
 		"Backed up the embedded (SQLite) store",
 	}
 	if site {
-		wants = append(wants, "\ntb_alice\n")
+		wants = append(wants, "\ntour_alice\n")
 	}
 	for _, want := range wants {
 		if !strings.Contains(out.String(), want) {
