@@ -133,14 +133,15 @@ func testbedEndToEnd(t *testing.T, storeFlags []string) {
 		Experiment struct {
 			ID          string `json:"id"`
 			Description string
-			Aspects     []struct{ Type, Name string }
+			Aspects     []struct{ Type, Name, DerivedFrom string }
 		}
 	}
 	if err := json.Unmarshal([]byte(pat.ok("", "experiment", "show", "pat:ping2", "--output", "json")), &imported); err != nil {
 		t.Fatal(err)
 	}
 	x := imported.Experiment
-	if x.ID != "pat:ping2" || x.Description != "latency study" || len(x.Aspects) != 1 || x.Aspects[0].Type != "layout" || x.Aspects[0].Name != "main" {
+	// The layout, and its per-node views (derived, following it).
+	if x.ID != "pat:ping2" || x.Description != "latency study" || len(x.Aspects) != 3 || x.Aspects[0].Type != "layout" || x.Aspects[0].Name != "main" || x.Aspects[1].DerivedFrom != "main" {
 		t.Fatalf("imported: %+v", x)
 	}
 

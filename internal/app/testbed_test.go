@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,7 +66,8 @@ func TestExperimentsAndSharing(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := created.Msg.Experiment
-	if len(x.Aspects) != 2 || x.Aspects[0].Summary != "2 nodes, 1 link" || x.Aspects[0].Revision != 1 || len(x.Aspects[0].Content) != 0 {
+	// The layout, its two per-node views, the procedure.
+	if len(x.Aspects) != 4 || x.Aspects[0].Summary != "2 nodes, 1 link" || x.Aspects[0].Revision != 1 || len(x.Aspects[0].Content) != 0 || x.Aspects[1].DerivedFrom != "main" {
 		t.Fatalf("created %v", x)
 	}
 	// bob cannot see it until a circle he is in is granted read.
@@ -99,7 +101,7 @@ func TestExperimentsAndSharing(t *testing.T) {
 		t.Fatal(err)
 	}
 	imp, err := h.experiments.ImportExperiment(ctx, req(&trellisv1.ImportExperimentRequest{Document: exp.Msg.Document, Id: "bob:ping"}, bob))
-	if err != nil || len(imp.Msg.Experiment.Aspects) != 2 || imp.Msg.Experiment.Description != "latency study" {
+	if err != nil || len(imp.Msg.Experiment.Aspects) != 4 || imp.Msg.Experiment.Description != "latency study" { // derived views come back with their layout
 		t.Fatalf("import: %v %v", imp, err)
 	}
 
@@ -442,5 +444,114 @@ func TestChangeBindings(t *testing.T) {
 		if b.Element == "b" && b.Resource != free {
 			t.Fatalf("b bound to %s, want %s", b.Resource, free)
 		}
+	}
+}
+
+// TestComposedLayouts: an experiment's layout aspects are parts of one
+// topology, checked against each other on every change and realized
+// together; unnamed aspects are named by the server; each layout derives a
+// read-only view per node that follows it.
+func TestComposedLayouts(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann := h.newUser("ann")
+			h.approvedProject(adminTok, ann, "lab")
+			h.registerNodes(adminTok, "n", 3, map[string]string{"cores": "8", "arch": "x86_64"})
+			extra := []byte("nodes: [{name: c}]\nlinks: [[b, c]]\n")
+			created, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:net", Aspects: []*trellisv1.AspectInput{
+				{Type: "layout", Name: "main", Content: []byte(twoNodes)},
+				{Type: "layout", Content: extra}, // named by the server
+			}}, ann))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, a := range created.Msg.Experiment.Aspects {
+				got = append(got, a.Type+"/"+a.Name+"<"+a.DerivedFrom+">: "+a.Summary)
+			}
+			want := []string{
+				"layout/layout<>: 1 node, 1 link", "layout/layout/c<layout>: node c, 1 link",
+				"layout/main<>: 2 nodes, 1 link", "layout/main/a<main>: node a, 1 link", "layout/main/b<main>: node b, 1 link",
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("aspects %q, want %q", got, want)
+			}
+			// Another unnamed one takes the next free name.
+			added, err := h.experiments.AddAspects(ctx, req(&trellisv1.AddAspectsRequest{Id: "ann:net", Aspects: []*trellisv1.AspectInput{{Type: "data", Content: []byte("x")}, {Type: "data", Content: []byte("y")}}}, ann))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data []string
+			for _, a := range added.Msg.Experiment.Aspects {
+				if a.Type == "data" {
+					data = append(data, a.Name)
+				}
+			}
+			if !slices.Equal(data, []string{"data", "data-2"}) {
+				t.Errorf("unnamed data aspects named %v", data)
+			}
+
+			// Checked against each other: a link to a node no layout
+			// defines, a node defined twice, a change or a removal that
+			// leaves another layout's link dangling.
+			refused := func(name string, err error, field, rule, says string) {
+				t.Helper()
+				wantCode(t, err, connect.CodeInvalidArgument)
+				if v := violations(err); v[field] != rule || !strings.Contains(err.Error(), says) {
+					t.Errorf("%s: %v (violations %v), want %s %s saying %q", name, err, v, field, rule, says)
+				}
+			}
+			_, err = h.experiments.AddAspects(ctx, req(&trellisv1.AddAspectsRequest{Id: "ann:net", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "extra", Content: []byte("nodes: [{name: d}]\nlinks: [[d, z]]\n")}}}, ann))
+			refused("dangling link", err, "layout/extra.links[0]", "layout.link.missing_node", `no layout aspect defines node "z"`)
+			_, err = h.experiments.AddAspects(ctx, req(&trellisv1.AddAspectsRequest{Id: "ann:net", Aspects: []*trellisv1.AspectInput{{Type: "layout", Name: "extra", Content: []byte("nodes: [{name: a}]\n")}}}, ann))
+			refused("node twice", err, "layout/extra.nodes[0].name", "layout.node.duplicate", "already defined by layout/main")
+			var mainRev int64
+			for _, a := range created.Msg.Experiment.Aspects {
+				if a.Name == "main" {
+					mainRev = a.Revision
+				}
+			}
+			_, err = h.experiments.ChangeAspects(ctx, req(&trellisv1.ChangeAspectsRequest{Id: "ann:net", Changes: []*trellisv1.AspectChange{{Type: "layout", Name: "main", Revision: mainRev, Content: []byte("nodes: [{name: a}]\n")}}}, ann))
+			refused("change drops a linked node", err, "layout/layout.links[0]", "layout.link.missing_node", `no layout aspect defines node "b"`)
+			_, err = h.experiments.RemoveAspects(ctx, req(&trellisv1.RemoveAspectsRequest{Id: "ann:net", Aspects: []*trellisv1.AspectRef{{Type: "layout", Name: "main"}}}, ann))
+			refused("removal", err, "layout/layout.links[0]", "layout.link.missing_node", `no layout aspect defines node "b"`)
+			// Derived views cannot be changed or removed themselves.
+			_, err = h.experiments.RemoveAspects(ctx, req(&trellisv1.RemoveAspectsRequest{Id: "ann:net", Aspects: []*trellisv1.AspectRef{{Type: "layout", Name: "main/a"}}}, ann))
+			refused("derived", err, "aspects[0].name", "aspect.derived", "derived from layout/main")
+
+			// Nothing refused was kept, and the views follow a change.
+			rev2 := mainRev
+			changed, err := h.experiments.ChangeAspects(ctx, req(&trellisv1.ChangeAspectsRequest{Id: "ann:net", Changes: []*trellisv1.AspectChange{{Type: "layout", Name: "main", Revision: rev2, Content: []byte("nodes: [{name: a}, {name: b}, {name: e}]\nlinks: [[a, b], [b, e]]\n")}}}, ann))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var views []string
+			for _, a := range changed.Msg.Experiment.Aspects {
+				if a.DerivedFrom != "" {
+					views = append(views, a.Name+": "+a.Summary)
+				}
+			}
+			if want := []string{"layout/c: node c, 1 link", "main/a: node a, 1 link", "main/b: node b, 2 links", "main/e: node e, 1 link"}; !slices.Equal(views, want) {
+				t.Errorf("views after the change %q, want %q", views, want)
+			}
+
+			// The whole is realized: a, b and e from main, c from layout.
+			h.registerNodes(adminTok, "m", 1, map[string]string{"cores": "8", "arch": "x86_64"})
+			r, err := h.realizations.Realize(ctx, req(&trellisv1.RealizeRequest{Experiment: "ann:net", Project: "lab"}, ann))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var elements []string
+			for _, b := range r.Msg.Realization.Bindings {
+				elements = append(elements, b.Element)
+			}
+			slices.Sort(elements)
+			if !slices.Equal(elements, []string{"a", "b", "c", "e"}) {
+				t.Errorf("realized %v", elements)
+			}
+		})
 	}
 }

@@ -25,13 +25,16 @@ type LayoutType struct{}
 func (LayoutType) Name() string { return TypeLayout }
 func (LayoutType) MaxSize() int { return MaxLayoutSize }
 
+// Validate checks one layout aspect as a part of the experiment's
+// topology: its links may join nodes another layout aspect defines, which
+// Compose checks across all of them.
 func (LayoutType) Validate(content []byte) error {
-	_, err := ParseLayout(content)
+	_, err := parseLayout(content, true)
 	return err
 }
 
 func (LayoutType) Summarize(content []byte) string {
-	l, err := ParseLayout(content)
+	l, err := parseLayout(content, true)
 	if err != nil {
 		return "invalid layout"
 	}
@@ -92,6 +95,12 @@ const maxViolations = 50
 // problem it returns a domain invalid-argument error listing the problems
 // found (up to 50), each with its field path and line.
 func ParseLayout(content []byte) (*Layout, error) {
+	return parseLayout(content, false)
+}
+
+// parseLayout parses a whole layout, or with part a part of one: nodes may
+// be none and links may name nodes the document does not define.
+func parseLayout(content []byte, part bool) (*Layout, error) {
 	if err := checkSize(TypeLayout, MaxLayoutSize, content); err != nil {
 		return nil, err
 	}
@@ -102,7 +111,7 @@ func ParseLayout(content []byte) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p layoutParser
+	p := layoutParser{part: part}
 	l := p.layout(root)
 	if err := p.err(); err != nil {
 		return nil, err
@@ -243,6 +252,9 @@ func checkText(content []byte) error {
 type layoutParser struct {
 	found   []problem
 	dropped int
+	// part parses one layout aspect of several: no node is required, and
+	// links may join nodes defined elsewhere (Compose checks them).
+	part bool
 }
 
 type problem struct {
@@ -301,6 +313,7 @@ func (p *layoutParser) layout(root *yaml.Node) *Layout {
 		p.add(nil, "layout.nodes", "layout.required", "the layout is empty; it needs at least one node, e.g. nodes: [{name: a}]")
 		return nil
 	}
+
 	if !p.expect(root, yaml.MappingNode, "layout", "a mapping with the fields nodes and links") {
 		return nil
 	}
@@ -314,13 +327,21 @@ func (p *layoutParser) layout(root *yaml.Node) *Layout {
 	})
 	l := &Layout{}
 	var names map[string]int
-	if nodesN == nil || isNull(nodesN) {
+	switch {
+	case (nodesN == nil || isNull(nodesN)) && !p.part:
 		p.add(root, "layout.nodes", "layout.required", "a layout needs at least one node, e.g. nodes: [{name: a}]")
-	} else {
+	case nodesN != nil && !isNull(nodesN):
 		l.Nodes, names = p.nodes(nodesN)
+	}
+	if p.part {
+		names = nil // endpoints are checked across the parts
 	}
 	if linksN != nil && !isNull(linksN) {
 		l.Links = p.links(linksN, names)
+	}
+	if p.part && len(l.Nodes) == 0 && len(l.Links) == 0 && len(p.found) == 0 {
+		// A part may hold only links; one with neither says nothing.
+		p.add(root, "layout.nodes", "layout.required", "the layout aspect is empty; it needs nodes or links, e.g. nodes: [{name: a}]")
 	}
 	return l
 }
@@ -332,7 +353,7 @@ func (p *layoutParser) nodes(n *yaml.Node) ([]Node, map[string]int) {
 	if !p.expect(n, yaml.SequenceNode, "layout.nodes", "a list of nodes") {
 		return nil, nil
 	}
-	if len(n.Content) == 0 {
+	if len(n.Content) == 0 && !p.part {
 		p.add(n, "layout.nodes", "layout.required", "a layout needs at least one node, e.g. nodes: [{name: a}]")
 	}
 	nodes := make([]Node, 0, len(n.Content))

@@ -268,8 +268,12 @@ func TestParseLayoutErrors(t *testing.T) {
 			if !strings.Contains(v.Description, tt.want) {
 				t.Errorf("description %q, want it to contain %q", v.Description, tt.want)
 			}
+			// Alone, as the experiment's only layout aspect: refused when
+			// checked as a part, or else when composed.
 			if err := (LayoutType{}).Validate([]byte(tt.doc)); err == nil {
-				t.Error("Validate accepted it")
+				if _, err := (LayoutType{}).Compose([]Part{{Name: "main", Content: []byte(tt.doc)}}); err == nil {
+					t.Error("Validate and Compose accepted it")
+				}
 			}
 		})
 	}

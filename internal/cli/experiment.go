@@ -96,6 +96,9 @@ func aspectsNote(aspects []*trellisv1.Aspect) string {
 	}
 	names := make([]string, 0, len(aspects))
 	for _, as := range aspects {
+		if as.GetDerivedFrom() != "" {
+			continue // follows its parent; `experiment show` lists it
+		}
 		n := as.GetType() + "/" + as.GetName()
 		if as.GetSummary() != "" {
 			n += " (" + as.GetSummary() + ")"
@@ -162,11 +165,24 @@ func printAspects(w io.Writer, aspects []*trellisv1.Aspect) error {
 		return err
 	}
 	t := newTable(w, "TYPE", "NAME", "REVISION", "SIZE", "SUMMARY", "UPDATED")
+	var derived []string
 	for _, as := range aspects {
+		if as.GetDerivedFrom() != "" {
+			derived = append(derived, as.GetType()+"/"+as.GetName()+" ("+as.GetSummary()+")")
+			continue
+		}
 		t.row(as.GetType(), as.GetName(), strconv.FormatInt(as.GetRevision(), 10),
 			strconv.FormatInt(as.GetSize(), 10), as.GetSummary(), formatTS(as.GetUpdatedAt()))
 	}
-	return t.flush()
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if len(derived) > 0 {
+		// Read-only views the layouts derive, in step with them.
+		_, err := fmt.Fprintln(w, "Derived: "+clean(strings.Join(derived, ", ")))
+		return err
+	}
+	return nil
 }
 
 // printGrants prints the circles an experiment, library or realization is

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/trellis-testbed/trellis/internal/aspect"
@@ -41,6 +42,9 @@ type AspectView struct {
 	*domain.Aspect
 	Size    int64
 	Summary string
+	// DerivedFrom, on a sub-aspect its type derives (a layout's per-node
+	// views), names the aspect it comes from; it cannot be changed itself.
+	DerivedFrom string
 }
 
 var aspectNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
@@ -55,6 +59,23 @@ func (s *Testbed) validateAspects(field string, in []AspectInput) error {
 	seen := map[string]bool{}
 	for i, a := range in {
 		f := fmt.Sprintf("%s[%d]", field, i)
+		if a.Name == "" && field == "aspects" {
+			// Named by the server when stored (nameAspects).
+			if err := s.aspects.Validate(a.Type, a.Content); err != nil {
+				var de *domain.Error
+				if !errors.As(err, &de) || de.Code != domain.CodeInvalidArgument {
+					return err
+				}
+				for _, v := range de.Violations {
+					vs.Add(f+"."+v.Field, v.Rule, v.Description)
+				}
+			}
+			continue
+		}
+		if parent, _, ok := strings.Cut(a.Name, "/"); ok && aspectNamePattern.MatchString(parent) {
+			vs.Add(f+".name", "aspect.derived", fmt.Sprintf("%s/%s is derived from %s/%s and follows it: change %s instead", a.Type, a.Name, a.Type, parent, parent))
+			continue
+		}
 		if !aspectNamePattern.MatchString(a.Name) {
 			vs.Add(f+".name", "aspect.name", "an aspect's name is 1 to 64 characters: lower-case letters, digits, '_', '.' or '-'")
 		}
@@ -107,10 +128,17 @@ func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, i
 		if err := tx.Experiments().Create(ctx, &domain.Experiment{ID: id, Owner: owner, Name: name, Creator: p.UID, CreatedAt: now}); err != nil {
 			return err
 		}
-		for _, a := range aspects {
+		named, err := s.nameAspects(ctx, tx, id, aspects)
+		if err != nil {
+			return err
+		}
+		for _, a := range named {
 			if err := tx.Experiments().PutAspect(ctx, &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name, Content: a.Content, UpdatedAt: now}, 0); err != nil {
 				return err
 			}
+		}
+		if err := s.composeAspects(ctx, tx, id, typesOf(named)); err != nil {
+			return err
 		}
 		if err := tx.Profiles().Set(ctx, store.ProfileExperiment, id, profile); err != nil {
 			return err
@@ -147,13 +175,27 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 	}
 	for _, a := range aspects {
 		av := &AspectView{Aspect: a, Size: int64(len(a.Content))}
-		if t, ok := s.aspects.Lookup(a.Type); ok {
+		t, ok := s.aspects.Lookup(a.Type)
+		if ok {
 			av.Summary = t.Summarize(a.Content)
+		}
+		var derived []aspect.Derived
+		if d, ok := t.(aspect.Deriving); ok {
+			derived = d.Derive(a.Content)
 		}
 		if !withContent {
 			a.Content = nil
 		}
 		v.Aspects = append(v.Aspects, av)
+		// Sub-aspects follow their parent, computed from its content now,
+		// so they are always in step with it.
+		for _, d := range derived {
+			sub := &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name + "/" + d.Name, Revision: a.Revision, UpdatedAt: a.UpdatedAt}
+			if withContent {
+				sub.Content = d.Content
+			}
+			v.Aspects = append(v.Aspects, &AspectView{Aspect: sub, Size: int64(len(d.Content)), Summary: d.Summary, DerivedFrom: a.Name})
+		}
 	}
 	if v.Grants, err = tx.Grants().List(ctx, domain.ExperimentObject(id)); err != nil {
 		return nil, err
@@ -228,6 +270,12 @@ func (s *Testbed) putAspects(ctx context.Context, p *auth.Principal, op, id stri
 		if _, err := tx.Experiments().Get(ctx, id); err != nil {
 			return err
 		}
+		if create {
+			var err error
+			if in, err = s.nameAspects(ctx, tx, id, in); err != nil {
+				return err
+			}
+		}
 		for i, a := range in {
 			expected := a.Revision
 			if create {
@@ -238,6 +286,9 @@ func (s *Testbed) putAspects(ctx context.Context, p *auth.Principal, op, id stri
 			if err := tx.Experiments().PutAspect(ctx, &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name, Content: a.Content, UpdatedAt: s.now()}, expected); err != nil {
 				return err
 			}
+		}
+		if err := s.composeAspects(ctx, tx, id, typesOf(in)); err != nil {
+			return err
 		}
 		if err := tx.Changes().Append(ctx, store.ChangeExperiment, id); err != nil {
 			return err
@@ -273,12 +324,20 @@ func (s *Testbed) RemoveAspects(ctx context.Context, p *auth.Principal, id strin
 	if len(refs) == 0 {
 		return nil, domain.Invalid("aspects", "aspects.required", "name at least one aspect")
 	}
+	for i, a := range refs {
+		if parent, _, ok := strings.Cut(a.Name, "/"); ok {
+			return nil, domain.Invalid(fmt.Sprintf("aspects[%d].name", i), "aspect.derived", fmt.Sprintf("%s/%s is derived from %s/%s and goes with it", a.Type, a.Name, a.Type, parent))
+		}
+	}
 	var v *ExperimentView
 	err := s.update(ctx, &record{op: opExperimentsRemoveAspects.Name, actor: p, object: domain.ExperimentObject(id)}, func(tx store.Tx) error {
 		for _, a := range refs {
 			if err := tx.Experiments().DeleteAspect(ctx, id, a.Type, a.Name); err != nil {
 				return err
 			}
+		}
+		if err := s.composeAspects(ctx, tx, id, typesOf(refs)); err != nil {
+			return err
 		}
 		if err := tx.Changes().Append(ctx, store.ChangeExperiment, id); err != nil {
 			return err
@@ -368,6 +427,9 @@ func (s *Testbed) ExportExperiment(ctx context.Context, p *auth.Principal, id st
 	}
 	doc := exportDoc{Format: exportFormat, ID: v.ID, Description: v.Description, Aspects: []exportAspectDoc{}}
 	for _, a := range v.Aspects {
+		if a.DerivedFrom != "" {
+			continue // comes back with its parent
+		}
 		doc.Aspects = append(doc.Aspects, exportAspectDoc{Type: a.Type, Name: a.Name, Content: a.Content})
 	}
 	return json.MarshalIndent(doc, "", "  ")
@@ -407,4 +469,109 @@ func objectIDs(keys []string) []string {
 		out = append(out, id)
 	}
 	return out
+}
+
+// nameAspects names the aspects a request left unnamed: the type's name
+// when it is free in the experiment, else the type's name and the first
+// free number ("layout-2"), as DETER names them.
+func (s *Testbed) nameAspects(ctx context.Context, tx store.Tx, id string, in []AspectInput) ([]AspectInput, error) {
+	if !slices.ContainsFunc(in, func(a AspectInput) bool { return a.Name == "" }) {
+		return in, nil
+	}
+	existing, err := tx.Experiments().Aspects(ctx, id, false)
+	if err != nil {
+		return nil, err
+	}
+	taken := map[string]bool{}
+	for _, a := range existing {
+		taken[a.Type+"/"+a.Name] = true
+	}
+	for _, a := range in {
+		if a.Name != "" {
+			taken[a.Type+"/"+a.Name] = true
+		}
+	}
+	out := slices.Clone(in)
+	for i := range out {
+		if out[i].Name != "" {
+			continue
+		}
+		name := out[i].Type
+		for n := 2; taken[out[i].Type+"/"+name]; n++ {
+			name = fmt.Sprintf("%s-%d", out[i].Type, n)
+		}
+		taken[out[i].Type+"/"+name] = true
+		out[i].Name = name
+	}
+	return out, nil
+}
+
+// typesOf lists the aspect types a request touches.
+func typesOf(in []AspectInput) []string {
+	var types []string
+	for _, a := range in {
+		if !slices.Contains(types, a.Type) {
+			types = append(types, a.Type)
+		}
+	}
+	return types
+}
+
+// composeAspects checks, for each composable type among types, the
+// experiment's aspects of that type against each other, as they stand in
+// tx (after the request's writes): a link to a node no layout defines is
+// refused, naming both aspects. A type left with no aspect is not checked.
+func (s *Testbed) composeAspects(ctx context.Context, tx store.Tx, id string, types []string) error {
+	var composable []string
+	for _, typ := range types {
+		if t, ok := s.aspects.Lookup(typ); ok {
+			if _, ok := t.(aspect.Composable); ok {
+				composable = append(composable, typ)
+			}
+		}
+	}
+	if len(composable) == 0 {
+		return nil
+	}
+	all, err := tx.Experiments().Aspects(ctx, id, true)
+	if err != nil {
+		return err
+	}
+	for _, typ := range composable {
+		if _, err := s.composed(typ, all); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// composed composes the aspects of type typ among all (nil, nil when there
+// are none), the one named main first and the rest by name.
+func (s *Testbed) composed(typ string, all []*domain.Aspect) ([]aspect.Element, error) {
+	var parts []aspect.Part
+	for _, a := range all {
+		if a.Type == typ {
+			parts = append(parts, aspect.Part{Name: a.Name, Content: a.Content})
+		}
+	}
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(parts, func(a, b aspect.Part) int {
+		switch {
+		case a.Name == b.Name:
+			return 0
+		case a.Name == "main":
+			return -1
+		case b.Name == "main":
+			return 1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	t, _ := s.aspects.Lookup(typ)
+	c, ok := t.(aspect.Composable)
+	if !ok {
+		return nil, domain.Internal(fmt.Errorf("aspect type %s is not composable", typ), "aspect plug-in misconfigured")
+	}
+	return c.Compose(parts)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,44 +48,23 @@ func (s *Testbed) leaseFor(d time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// layoutOf returns the elements of an experiment's layout: its only layout
-// aspect, or the one named main.
+// layoutOf returns the elements of an experiment's topology: the
+// composition of its layout aspects.
 func (s *Testbed) layoutOf(ctx context.Context, experiment string) ([]aspect.Element, error) {
-	var layouts []*domain.Aspect
+	var all []*domain.Aspect
 	err := s.view(ctx, func(tx store.Tx) error {
-		all, err := tx.Experiments().Aspects(ctx, experiment, true)
-		for _, a := range all {
-			if a.Type == aspect.TypeLayout {
-				layouts = append(layouts, a)
-			}
-		}
+		var err error
+		all, err = tx.Experiments().Aspects(ctx, experiment, true)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	var chosen *domain.Aspect
-	switch {
-	case len(layouts) == 0:
+	els, err := s.composed(aspect.TypeLayout, all)
+	if err == nil && els == nil {
 		return nil, domain.FailedPrecondition("experiment %s has no layout aspect to realize: add one (trellis experiment aspect add %s layout main FILE)", experiment, experiment)
-	case len(layouts) == 1:
-		chosen = layouts[0]
-	default:
-		for _, a := range layouts {
-			if a.Name == "main" {
-				chosen = a
-			}
-		}
-		if chosen == nil {
-			return nil, domain.FailedPrecondition("experiment %s has %d layouts and none is named main: name the one to realize main", experiment, len(layouts))
-		}
 	}
-	t, _ := s.aspects.Lookup(aspect.TypeLayout)
-	r, ok := t.(aspect.Realizable)
-	if !ok {
-		return nil, domain.Internal(errors.New("layout type is not realizable"), "layout plug-in misconfigured")
-	}
-	return r.Elements(chosen.Content)
+	return els, err
 }
 
 // Realize binds a distinct available resource to every node of the

@@ -31,8 +31,13 @@ type Aspect struct {
 	Content []byte `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"`
 	Size    int64  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
 	// What the type's plug-in says of it, e.g. "3 nodes, 2 links".
-	Summary       string                 `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Summary   string                 `protobuf:"bytes,6,opt,name=summary,proto3" json:"summary,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Set on a sub-aspect its type derives from another aspect (a layout's
+	// per-node views, named "LAYOUT/NODE"): the name of that aspect. A
+	// derived aspect is computed from its parent's content whenever it is
+	// read, so it is always in step; it cannot be changed or removed itself.
+	DerivedFrom   string `protobuf:"bytes,8,opt,name=derived_from,json=derivedFrom,proto3" json:"derived_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,6 +119,13 @@ func (x *Aspect) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Aspect) GetDerivedFrom() string {
+	if x != nil {
+		return x.DerivedFrom
+	}
+	return ""
 }
 
 // Grant is the rights a circle holds on an object.
@@ -263,10 +275,13 @@ func (x *Experiment) GetCreatedAt() *timestamppb.Timestamp {
 }
 
 type AspectInput struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Type          string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Content       []byte                 `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Type  string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// Unique per type in the experiment. When an aspect is added (not
+	// changed) it may be left empty: the server names it after its type
+	// ("layout", then "layout-2", ...).
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Content       []byte `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1709,7 +1724,7 @@ var File_trellis_v1_experiments_proto protoreflect.FileDescriptor
 const file_trellis_v1_experiments_proto_rawDesc = "" +
 	"\n" +
 	"\x1ctrellis/v1/experiments.proto\x12\n" +
-	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16trellis/v1/users.proto\"\xcf\x01\n" +
+	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16trellis/v1/users.proto\"\xf2\x01\n" +
 	"\x06Aspect\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
@@ -1718,7 +1733,8 @@ const file_trellis_v1_experiments_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x18\n" +
 	"\asummary\x18\x06 \x01(\tR\asummary\x129\n" +
 	"\n" +
-	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"7\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12!\n" +
+	"\fderived_from\x18\b \x01(\tR\vderivedFrom\"7\n" +
 	"\x05Grant\x12\x16\n" +
 	"\x06circle\x18\x01 \x01(\tR\x06circle\x12\x16\n" +
 	"\x06rights\x18\x02 \x03(\tR\x06rights\"\x82\x02\n" +

@@ -27,7 +27,7 @@ func experimentToProto(v *service.ExperimentView) *trellisv1.Experiment {
 	for _, a := range v.Aspects {
 		out.Aspects = append(out.Aspects, &trellisv1.Aspect{
 			Type: a.Type, Name: a.Name, Revision: a.Revision, Content: a.Content,
-			Size: a.Size, Summary: a.Summary, UpdatedAt: ts(a.UpdatedAt),
+			Size: a.Size, Summary: a.Summary, UpdatedAt: ts(a.UpdatedAt), DerivedFrom: a.DerivedFrom,
 		})
 	}
 	return out
