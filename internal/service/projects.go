@@ -209,6 +209,11 @@ func (s *Social) deleteProject(ctx context.Context, tx store.Tx, name string) er
 	if err := tx.Requests().DeleteByObject(ctx, domain.ProjectObject(name)); err != nil {
 		return err
 	}
+	// The grants go with the circles: the project's own (name:name) and
+	// those it owned.
+	if err := dropGrantsTo(ctx, tx, append(circles, name+":"+name)...); err != nil {
+		return err
+	}
 	if err := tx.Profiles().Set(ctx, store.ProfileProject, name, nil); err != nil {
 		return err
 	}

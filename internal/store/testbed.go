@@ -81,8 +81,10 @@ type Grants interface {
 	// List returns an object's grants ordered by circle.
 	List(ctx context.Context, object string) ([]*domain.Grant, error)
 	DeleteObject(ctx context.Context, object string) error
-	// DeleteCircle removes every grant to a circle (it is gone).
-	DeleteCircle(ctx context.Context, circle string) error
+	// DeleteCircle removes every grant to the circles (they are gone, and
+	// a circle made later with the same id must not inherit them) and
+	// returns the objects that held one, ordered, once each.
+	DeleteCircle(ctx context.Context, circles ...string) ([]string, error)
 	All(ctx context.Context) ([]*domain.Grant, error)
 }
 

@@ -1,0 +1,154 @@
+package app_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+)
+
+// grantCircles lists the circles holding rights on an experiment or a
+// library, as its owner reads them.
+func (h *harness) grantCircles(tok, kind, id string) []string {
+	h.t.Helper()
+	ctx := context.Background()
+	var gs []*trellisv1.Grant
+	switch kind {
+	case "experiment":
+		resp, err := h.experiments.GetExperiment(ctx, req(&trellisv1.GetExperimentRequest{Id: id}, tok))
+		if err != nil {
+			h.t.Fatalf("get experiment %s: %v", id, err)
+		}
+		gs = resp.Msg.Experiment.Grants
+	default:
+		resp, err := h.libraries.GetLibrary(ctx, req(&trellisv1.GetLibraryRequest{Id: id}, tok))
+		if err != nil {
+			h.t.Fatalf("get library %s: %v", id, err)
+		}
+		gs = resp.Msg.Library.Grants
+	}
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Circle)
+	}
+	return out
+}
+
+// TestGrantsGoWithCircles: removing a circle, or the project that owns
+// circles, removes the rights those circles held on experiments and
+// libraries, so a circle or project made later with the same name does not
+// inherit them. Users are never removed (uids are permanent), and a uid can
+// never become a project's name, so a user's uid:uid circle has no later
+// namesake to inherit its grants.
+func TestGrantsGoWithCircles(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann, bob := h.newUser("ann"), h.newUser("bob")
+			h.approvedProject(adminTok, ann, "lab")
+			if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "ann:exp"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "ann:lib"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []string{"ann:pals", "lab:team"} {
+				if _, err := h.circles.CreateCircle(ctx, req(&trellisv1.CreateCircleRequest{Id: c}, ann)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range []string{"ann:pals", "lab:team", "lab:lab", "bob:bob"} {
+				if _, err := h.experiments.ChangeAccess(ctx, req(&trellisv1.ExperimentsChangeAccessRequest{Id: "ann:exp", Circle: c, Rights: []string{"read"}}, ann)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := h.libraries.ChangeAccess(ctx, req(&trellisv1.LibrariesChangeAccessRequest{Id: "ann:lib", Circle: c, Rights: []string{"read"}}, ann)); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			// A removed circle's grants go; its namesake starts with none.
+			if _, err := h.circles.RemoveCircle(ctx, req(&trellisv1.RemoveCircleRequest{Id: "ann:pals"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.circles.CreateCircle(ctx, req(&trellisv1.CreateCircleRequest{Id: "ann:pals"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"experiment", "library"} {
+				id := "ann:exp"
+				if k == "library" {
+					id = "ann:lib"
+				}
+				if got, want := h.grantCircles(ann, k, id), []string{"bob:bob", "lab:lab", "lab:team"}; !slices.Equal(got, want) {
+					t.Errorf("%s grants after removing ann:pals = %v, want %v", k, got, want)
+				}
+			}
+
+			// A removed project's circles (its own and those it owned) lose
+			// their grants; a new project of that name inherits nothing.
+			if _, err := h.projects.RemoveProject(ctx, req(&trellisv1.RemoveProjectRequest{Name: "lab"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"experiment", "library"} {
+				id := "ann:exp"
+				if k == "library" {
+					id = "ann:lib"
+				}
+				if got, want := h.grantCircles(ann, k, id), []string{"bob:bob"}; !slices.Equal(got, want) {
+					t.Errorf("%s grants after removing project lab = %v, want %v", k, got, want)
+				}
+			}
+			// bob's own grant stands: bob reads; cat, owner of a new lab,
+			// does not.
+			if _, err := h.experiments.GetExperiment(ctx, req(&trellisv1.GetExperimentRequest{Id: "ann:exp"}, bob)); err != nil {
+				t.Errorf("bob reading ann:exp through bob:bob: %v", err)
+			}
+			cat := h.newUser("cat")
+			h.approvedProject(adminTok, cat, "lab")
+			_, err := h.experiments.GetExperiment(ctx, req(&trellisv1.GetExperimentRequest{Id: "ann:exp"}, cat))
+			wantCode(t, err, connect.CodeNotFound)
+			_, err = h.libraries.GetLibrary(ctx, req(&trellisv1.GetLibraryRequest{Id: "ann:lib"}, cat))
+			wantCode(t, err, connect.CodeNotFound)
+
+			// A uid is never a project's name, so no project inherits
+			// ann:ann's or bob:bob's grants.
+			_, err = h.projects.RequestProject(ctx, req(&trellisv1.RequestProjectRequest{Name: "bob", Description: "x"}, cat))
+			if err == nil {
+				t.Fatal("a project named after user bob was created")
+			}
+		})
+	}
+}
+
+// TestSharedNamespace: users and projects share one namespace on both
+// paths: no project may take a uid, and no user may register a project's
+// name (their owner:name circles would clash).
+func TestSharedNamespace(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann := h.newUser("ann")
+			h.approvedProject(adminTok, ann, "lab")
+			_, err := h.users.Register(ctx, req(&trellisv1.RegisterRequest{
+				Uid: "lab", Email: "lab@uni.example.edu", Password: userPassword,
+				Profile: map[string]string{"name": "Lab", "phone": "+1 310 555 0100"},
+			}, ""))
+			wantMessage(t, err, connect.CodeAlreadyExists, "lab", "namespace")
+			_, err = h.projects.RequestProject(ctx, req(&trellisv1.RequestProjectRequest{Name: "ann", Description: "x"}, ann))
+			if err == nil {
+				t.Fatal("a project took user ann's uid")
+			}
+			// A removed project frees its name, for a user too.
+			if _, err := h.projects.RemoveProject(ctx, req(&trellisv1.RemoveProjectRequest{Name: "lab"}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			h.newUser("lab")
+		})
+	}
+}
