@@ -152,3 +152,33 @@ func TestSharedNamespace(t *testing.T) {
 		})
 	}
 }
+
+// TestValidPermissionsAPI: GetValidPermissions answers without
+// credentials (the vocabulary is the same for everyone), in DETER's order,
+// and names the field of a bad kind.
+func TestValidPermissionsAPI(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			code, body := h.callBody(t, "trellis.v1.ApiInfo/GetValidPermissions", `{"kind":"library"}`, "")
+			if code != "" {
+				t.Fatalf("GetValidPermissions: %s %s", code, body)
+			}
+			resp, err := h.info.GetValidPermissions(context.Background(), req(&trellisv1.GetValidPermissionsRequest{Kind: "experiment"}, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, p := range resp.Msg.Permissions {
+				names = append(names, p.Name)
+			}
+			if want := []string{"read", "modify", "realize", "modify_access"}; !slices.Equal(names, want) {
+				t.Errorf("experiment permissions %v, want %v", names, want)
+			}
+			_, err = h.info.GetValidPermissions(context.Background(), req(&trellisv1.GetValidPermissionsRequest{Kind: "spaceship"}, ""))
+			if v := violations(err); v["kind"] != "kind.unknown" {
+				t.Errorf("bad kind: %v (%v)", err, v)
+			}
+		})
+	}
+}

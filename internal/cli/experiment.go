@@ -471,7 +471,8 @@ func newExperimentAccessCmd(a *app) *cobra.Command {
 		Short: `Set the rights a circle holds on an experiment ("" revokes)`,
 		Long: `Set the rights a circle holds on an experiment, replacing those it had; needs
 modify_access. RIGHTS is a comma-separated list drawn from read, modify,
-realize and modify_access, or "" to revoke the circle's access.`,
+realize and modify_access, or "" to revoke the circle's access. "trellis permissions
+experiment" says what each right allows.`,
 		Example: "  trellis experiment access alice:ping lab:lab read,realize\n" +
 			`  trellis experiment access alice:ping lab:lab ""`,
 		Args: exactArgs(3),

@@ -194,7 +194,8 @@ func newLibraryAccessCmd(a *app) *cobra.Command {
 		Long: `Set the rights a circle holds on a library, replacing those it had; needs
 modify_access. RIGHTS is a comma-separated list drawn from read,
 add_experiment, remove_experiment and modify_access ("modify" stands for
-both experiment rights), or "" to revoke the circle's access.`,
+both experiment rights), or "" to revoke the circle's access. "trellis permissions library"
+says what each right allows.`,
 		Args: exactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect()

@@ -279,3 +279,13 @@ func (s *base) circleExists(ctx context.Context, id string) func(store.Tx) error
 		return nil
 	}
 }
+
+// ValidPermissions lists the rights that exist for kind: those project and
+// circle memberships carry, and those circles are granted on experiments,
+// libraries and realizations.
+func (s *Social) ValidPermissions(ctx context.Context, p *auth.Principal, kind string) ([]domain.Permission, error) {
+	if err := s.authorize(ctx, p, opApiInfoGetValidPermissions, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.ValidPermissions("kind", kind)
+}

@@ -167,6 +167,9 @@ var (
 	opApiInfoGetSSHCertificateAuthority = newOp("trellis.v1.ApiInfo/GetSSHCertificateAuthority", public)
 	opApiInfoGetServerCertificate       = newOp("trellis.v1.ApiInfo/GetServerCertificate", public)
 	opApiInfoGetClientCertificate       = newOp("trellis.v1.ApiInfo/GetClientCertificate", public) // unbound: it authenticates nothing until a login binds it
+	// The rights vocabulary is the same for everyone and names nobody's
+	// objects: clients show it in help and forms before login.
+	opApiInfoGetValidPermissions = newOp("trellis.v1.ApiInfo/GetValidPermissions", public)
 
 	opAdminListAuditEvents            = newOp("trellis.v1.Admin/ListAuditEvents", admin)
 	opAdminListOutbox                 = newOp("trellis.v1.Admin/ListOutbox", admin)

@@ -38,6 +38,18 @@ func (h *apiInfo) GetVersion(context.Context, *connect.Request[trellisv1.GetVers
 	return connect.NewResponse(resp), nil
 }
 
+func (h *apiInfo) GetValidPermissions(ctx context.Context, req *connect.Request[trellisv1.GetValidPermissionsRequest]) (*connect.Response[trellisv1.GetValidPermissionsResponse], error) {
+	perms, err := h.svc.Social.ValidPermissions(ctx, caller(ctx), req.Msg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	resp := &trellisv1.GetValidPermissionsResponse{Kind: req.Msg.Kind}
+	for _, p := range perms {
+		resp.Permissions = append(resp.Permissions, &trellisv1.Permission{Name: p.Name, Description: p.Description})
+	}
+	return connect.NewResponse(resp), nil
+}
+
 type authHandler struct{ svc *service.Service }
 
 func tokensToProto(t *service.Tokens) *trellisv1.Tokens {
