@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -181,4 +182,142 @@ func TestValidPermissionsAPI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addMember has owner invite uid into project with rights, and uid accept.
+func (h *harness) addMember(ownerTok, project, uid, uidTok string, rights ...string) {
+	h.t.Helper()
+	ctx := context.Background()
+	add, err := h.projects.AddUsers(ctx, req(&trellisv1.ProjectsAddUsersRequest{Name: project, Uids: []string{uid}, Rights: rights}, ownerTok))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: add.Msg.Outcomes[0].RequestId}, uidTok)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// TestOwnership: an experiment or library made in a project's namespace is
+// its creator's; removing it takes its owner or the project's owner;
+// SetOwner offers it and the new owner's consent hands it over, through
+// the request flow of invitations.
+func TestOwnership(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann, bob, cat := h.newUser("ann"), h.newUser("bob"), h.newUser("cat")
+			h.approvedProject(adminTok, ann, "lab")
+			h.addMember(ann, "lab", "bob", bob, "create_experiment", "create_library")
+			h.addMember(ann, "lab", "cat", cat, "create_experiment", "create_library")
+
+			x, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "lab:exp"}, bob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o := x.Msg.Experiment.Owner; o != "bob" {
+				t.Errorf("lab:exp made by bob is owned by %q, want bob", o)
+			}
+			l, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "lab:lib"}, bob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o := l.Msg.Library.Owner; o != "bob" {
+				t.Errorf("lab:lib made by bob is owned by %q, want bob", o)
+			}
+			// cat may create in lab but does not own bob's: no removal, no
+			// hand-over.
+			_, err = h.experiments.RemoveExperiment(ctx, req(&trellisv1.RemoveExperimentRequest{Id: "lab:exp"}, cat))
+			wantCode(t, err, connect.CodeNotFound)
+			_, err = h.experiments.SetOwner(ctx, req(&trellisv1.ExperimentsSetOwnerRequest{Id: "lab:exp", Uid: "cat"}, cat))
+			wantCode(t, err, connect.CodeNotFound)
+			// ann, lab's owner, may remove what was made in lab's namespace.
+			if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: "lab:scratch"}, bob)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.experiments.RemoveExperiment(ctx, req(&trellisv1.RemoveExperimentRequest{Id: "lab:scratch"}, ann)); err != nil {
+				t.Errorf("lab's owner removing lab:scratch: %v", err)
+			}
+			if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "lab:old"}, cat)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.libraries.RemoveLibrary(ctx, req(&trellisv1.RemoveLibraryRequest{Id: "lab:old"}, ann)); err != nil {
+				t.Errorf("lab's owner removing lab:old: %v", err)
+			}
+
+			// bob offers lab:exp to cat; nothing changes until cat accepts.
+			offer, err := h.experiments.SetOwner(ctx, req(&trellisv1.ExperimentsSetOwnerRequest{Id: "lab:exp", Uid: "cat"}, bob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.experiments.SetOwner(ctx, req(&trellisv1.ExperimentsSetOwnerRequest{Id: "lab:exp", Uid: "cat"}, bob))
+			wantCode(t, err, connect.CodeAlreadyExists)
+			if o := h.experimentOwner(bob, "lab:exp"); o != "bob" {
+				t.Errorf("owner before consent = %q", o)
+			}
+			rs, err := h.notifications.ListRequests(ctx, req(&trellisv1.ListRequestsRequest{}, cat))
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, r := range rs.Msg.Requests {
+				found = found || (r.Id == offer.Msg.RequestId && r.Actionable)
+			}
+			if !found {
+				t.Errorf("cat does not see the offer as actionable: %v", rs.Msg.Requests)
+			}
+			// bob cannot accept for cat.
+			_, err = h.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: offer.Msg.RequestId}, bob))
+			wantCode(t, err, connect.CodePermissionDenied)
+			if _, err := h.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: offer.Msg.RequestId}, cat)); err != nil {
+				t.Fatal(err)
+			}
+			if o := h.experimentOwner(cat, "lab:exp"); o != "cat" {
+				t.Errorf("owner after consent = %q, want cat", o)
+			}
+			// bob no longer owns it: it is cat's to remove or hand on.
+			_, err = h.experiments.RemoveExperiment(ctx, req(&trellisv1.RemoveExperimentRequest{Id: "lab:exp"}, bob))
+			wantCode(t, err, connect.CodeNotFound)
+
+			// A library offered to two: the first to accept takes it, the
+			// other offer lapses; a declined offer changes nothing.
+			toAnn, err := h.libraries.SetOwner(ctx, req(&trellisv1.LibrariesSetOwnerRequest{Id: "lab:lib", Uid: "ann"}, bob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			toCat, err := h.libraries.SetOwner(ctx, req(&trellisv1.LibrariesSetOwnerRequest{Id: "lab:lib", Uid: "cat"}, bob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: toCat.Msg.RequestId}, cat)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = h.notifications.AcceptRequest(ctx, req(&trellisv1.AcceptRequestRequest{Id: toAnn.Msg.RequestId}, ann))
+			wantMessage(t, err, connect.CodeFailedPrecondition, "lapsed")
+			back, err := h.libraries.SetOwner(ctx, req(&trellisv1.LibrariesSetOwnerRequest{Id: "lab:lib", Uid: "bob"}, cat))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.notifications.DeclineRequest(ctx, req(&trellisv1.DeclineRequestRequest{Id: back.Msg.RequestId, Reason: "no thanks"}, bob)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.libraries.GetLibrary(ctx, req(&trellisv1.GetLibraryRequest{Id: "lab:lib"}, cat))
+			if err != nil || got.Msg.Library.Owner != "cat" {
+				t.Errorf("library after a declined offer: %v %v", got, err)
+			}
+			if ns := h.notificationsOf(cat); len(ns) == 0 || !strings.Contains(ns[0].Text, "declined") || !strings.Contains(ns[0].Text, "library lab:lib") {
+				t.Errorf("cat not told of the decline: %v", ns)
+			}
+		})
+	}
+}
+
+func (h *harness) experimentOwner(tok, id string) string {
+	h.t.Helper()
+	resp, err := h.experiments.GetExperiment(context.Background(), req(&trellisv1.GetExperimentRequest{Id: id}, tok))
+	if err != nil {
+		h.t.Fatalf("get experiment %s: %v", id, err)
+	}
+	return resp.Msg.Experiment.Owner
 }

@@ -50,3 +50,38 @@ func TestPermissions(t *testing.T) {
 		t.Errorf("experiment access --help does not point at permissions:\n%s", r.out)
 	}
 }
+
+// TestOwnerCommands: `experiment owner` and `library owner` offer the
+// object; the new owner takes it with `request accept`.
+func TestOwnerCommands(t *testing.T) {
+	t.Parallel()
+	srv := testbed(t, 0)
+	srv.NewPowerfulUser(t, "bob", "bobs")
+	newExperiment(t, srv, "lab:ping")
+	must(srv.As(t, "alice").Libraries.CreateLibrary(bg, req(&trellisv1.CreateLibraryRequest{Id: "lab:classics"})))(t)
+	alice, bob := as(t, srv, "alice"), as(t, srv, "bob")
+	for _, c := range []struct{ kind, id string }{{"experiment", "lab:ping"}, {"library", "lab:classics"}} {
+		r := alice.run("", c.kind, "owner", c.id, "bob")
+		if r.code != 0 || !strings.Contains(r.out, "Offered "+c.kind+" "+c.id+" to bob") {
+			t.Fatalf("%s owner: %+v", c.kind, r)
+		}
+		j := alice.run("", "--output", "json", c.kind, "owner", c.id, "bob")
+		if j.code == 0 || !strings.Contains(j.err, "already") {
+			t.Errorf("a second offer: %+v", j)
+		}
+		reqID := strings.TrimSuffix(strings.Fields(r.out)[len(strings.Fields(r.out))-1], ".")
+		if a := bob.run("", "request", "accept", reqID); a.code != 0 {
+			t.Fatalf("bob accepting %s: %+v", reqID, a)
+		}
+	}
+	if o := experiment(t, srv, "lab:ping").GetOwner(); o != "bob" {
+		t.Errorf("lab:ping owner %q, want bob", o)
+	}
+	if l := must(srv.Admin(t).Libraries.GetLibrary(bg, req(&trellisv1.GetLibraryRequest{Id: "lab:classics"})))(t).GetLibrary(); l.GetOwner() != "bob" {
+		t.Errorf("lab:classics owner %q, want bob", l.GetOwner())
+	}
+	// alice no longer owns them.
+	if r := alice.run("", "experiment", "owner", "lab:ping", "alice"); r.code == 0 {
+		t.Errorf("alice offering what is bob's now: %+v", r)
+	}
+}

@@ -29,7 +29,8 @@ func newExperimentCmd(a *app) *cobra.Command {
 		Use:   "experiment",
 		Short: "Create, share, export and import experiments and their aspects",
 		Long: `Experiments describe research activities. They are named OWNER:NAME, where
-OWNER is a user or a project, and made of aspects: typed documents such as
+OWNER is a user or a project (one made in a project is its creator's), and
+made of aspects: typed documents such as
 the layout (the topology that 'trellis realize' binds resources to), a
 procedure or data. Access is granted to circles with rights drawn from read,
 modify, realize and modify_access; the owner always has all of them.`,
@@ -39,6 +40,13 @@ modify, realize and modify_access; the owner always has all of them.`,
 		newExperimentShowCmd(a),
 		newExperimentListCmd(a),
 		newExperimentRemoveCmd(a),
+		newOwnedOwnerCmd(a, "experiment", func(ctx context.Context, c *conn, id, uid string) (proto.Message, string, error) {
+			resp, err := c.experiments.SetOwner(ctx, connect.NewRequest(&trellisv1.ExperimentsSetOwnerRequest{Id: id, Uid: uid}))
+			if err != nil {
+				return nil, "", err
+			}
+			return resp.Msg, resp.Msg.GetRequestId(), nil
+		}),
 		newExperimentExportCmd(a),
 		newExperimentImportCmd(a),
 		newExperimentAspectCmd(a),

@@ -27,6 +27,13 @@ its reader may read.`,
 		newLibraryShowCmd(a),
 		newLibraryListCmd(a),
 		newLibraryRemoveCmd(a),
+		newOwnedOwnerCmd(a, "library", func(ctx context.Context, c *conn, id, uid string) (proto.Message, string, error) {
+			resp, err := c.libraries.SetOwner(ctx, connect.NewRequest(&trellisv1.LibrariesSetOwnerRequest{Id: id, Uid: uid}))
+			if err != nil {
+				return nil, "", err
+			}
+			return resp.Msg, resp.Msg.GetRequestId(), nil
+		}),
 		newLibraryAddCmd(a),
 		newLibraryRemoveExperimentsCmd(a),
 		newLibraryAccessCmd(a),

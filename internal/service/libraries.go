@@ -25,7 +25,7 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if err := s.authorize(ctx, p, opLibrariesCreateLibrary, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	owner, name, err := domain.ParseOwnedID("id", "library", id)
+	_, name, err := domain.ParseOwnedID("id", "library", id)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,8 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: opLibrariesCreateLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
-		if err := ownerExists(ctx, tx, id); err != nil {
+		owner, err := ownerOf(ctx, tx, id, p.UID)
+		if err != nil {
 			return err
 		}
 		if err := tx.Libraries().Create(ctx, &domain.Library{ID: id, Owner: owner, Name: name, Creator: p.UID, CreatedAt: s.now()}); err != nil {
@@ -232,9 +233,21 @@ func (s *Testbed) RemoveLibrary(ctx context.Context, p *auth.Principal, id strin
 		if err := tx.Grants().DeleteObject(ctx, domain.LibraryObject(id)); err != nil {
 			return err
 		}
+		if err := tx.Requests().DeleteByObject(ctx, domain.LibraryObject(id)); err != nil { // offers of it lapse
+			return err
+		}
 		if err := tx.Profiles().Set(ctx, store.ProfileLibrary, id, nil); err != nil {
 			return err
 		}
 		return tx.Changes().Append(ctx, store.ChangeLibrary, id)
 	})
+}
+
+// SetLibraryOwner offers the library to uid, who becomes its owner on
+// accepting; it returns the pending request's id.
+func (s *Testbed) SetLibraryOwner(ctx context.Context, p *auth.Principal, id, uid string) (string, error) {
+	if err := s.authorize(ctx, p, opLibrariesSetOwner, policy.On("id", id)); err != nil {
+		return "", err
+	}
+	return s.offerOwnership(ctx, p, libraryKind, opLibrariesSetOwner.Name, domain.RequestLibraryOwner, id, uid)
 }

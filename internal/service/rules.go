@@ -234,7 +234,12 @@ var (
 	opExperimentsGetProfileDescription = newOp("trellis.v1.Experiments/GetProfileDescription", authenticated)
 	opExperimentsGetExperimentProfile  = newOp("trellis.v1.Experiments/GetExperimentProfile", onExperiment(policy.ExperimentRead))
 	opExperimentsSetExperimentProfile  = newOp("trellis.v1.Experiments/SetExperimentProfile", onExperiment(policy.ExperimentModify))
-	opExperimentsRemoveExperiment      = newOp("trellis.v1.Experiments/RemoveExperiment", onExperiment(policy.ExperimentOwn))
+	// Objects made in a project's namespace are their creator's; removing
+	// one takes its owner, or the owner of that project (experiment.remove,
+	// library.remove). Handing one on is its owner's, and waits for the new
+	// owner's consent (a request, as invitations do).
+	opExperimentsRemoveExperiment      = newOp("trellis.v1.Experiments/RemoveExperiment", onExperiment(policy.ExperimentRemove))
+	opExperimentsSetOwner              = newOp("trellis.v1.Experiments/SetOwner", onExperiment(policy.ExperimentOwn))
 	opExperimentsExportExperiment      = newOp("trellis.v1.Experiments/ExportExperiment", onExperiment(policy.ExperimentRead))
 	opExperimentsImportExperiment      = newOp("trellis.v1.Experiments/ImportExperiment", onExperiment(policy.ExperimentCreate))
 
@@ -248,7 +253,8 @@ var (
 	opLibrariesGetProfileDescription = newOp("trellis.v1.Libraries/GetProfileDescription", authenticated)
 	opLibrariesGetLibraryProfile     = newOp("trellis.v1.Libraries/GetLibraryProfile", onLibrary(policy.LibraryRead))
 	opLibrariesSetLibraryProfile     = newOp("trellis.v1.Libraries/SetLibraryProfile", onLibrary(policy.LibraryOwn))
-	opLibrariesRemoveLibrary         = newOp("trellis.v1.Libraries/RemoveLibrary", onLibrary(policy.LibraryOwn))
+	opLibrariesRemoveLibrary         = newOp("trellis.v1.Libraries/RemoveLibrary", onLibrary(policy.LibraryRemove))
+	opLibrariesSetOwner              = newOp("trellis.v1.Libraries/SetOwner", onLibrary(policy.LibraryOwn))
 
 	// Resources: the inventory is visible to whoever may realize.
 	opResourcesRegisterResource = newOp("trellis.v1.Resources/RegisterResource", admin)

@@ -1067,6 +1067,104 @@ func (*RemoveLibraryResponse) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{20}
 }
 
+type LibrariesSetOwnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The user offered ownership.
+	Uid           string `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LibrariesSetOwnerRequest) Reset() {
+	*x = LibrariesSetOwnerRequest{}
+	mi := &file_trellis_v1_libraries_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LibrariesSetOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LibrariesSetOwnerRequest) ProtoMessage() {}
+
+func (x *LibrariesSetOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_libraries_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LibrariesSetOwnerRequest.ProtoReflect.Descriptor instead.
+func (*LibrariesSetOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LibrariesSetOwnerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LibrariesSetOwnerRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+type LibrariesSetOwnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pending request that waits for uid's consent.
+	RequestId     string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LibrariesSetOwnerResponse) Reset() {
+	*x = LibrariesSetOwnerResponse{}
+	mi := &file_trellis_v1_libraries_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LibrariesSetOwnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LibrariesSetOwnerResponse) ProtoMessage() {}
+
+func (x *LibrariesSetOwnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_libraries_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LibrariesSetOwnerResponse.ProtoReflect.Descriptor instead.
+func (*LibrariesSetOwnerResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LibrariesSetOwnerResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 var File_trellis_v1_libraries_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_libraries_proto_rawDesc = "" +
@@ -1138,7 +1236,13 @@ const file_trellis_v1_libraries_proto_rawDesc = "" +
 	"\achanges\x18\x01 \x03(\v2\x1b.trellis.v1.AttributeChangeR\achanges\"&\n" +
 	"\x14RemoveLibraryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15RemoveLibraryResponse2\xd3\a\n" +
+	"\x15RemoveLibraryResponse\"<\n" +
+	"\x18LibrariesSetOwnerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\":\n" +
+	"\x19LibrariesSetOwnerResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId2\xac\b\n" +
 	"\tLibraries\x12T\n" +
 	"\rCreateLibrary\x12 .trellis.v1.CreateLibraryRequest\x1a!.trellis.v1.CreateLibraryResponse\x12P\n" +
 	"\n" +
@@ -1150,7 +1254,8 @@ const file_trellis_v1_libraries_proto_rawDesc = "" +
 	"\x15GetProfileDescription\x121.trellis.v1.LibrariesGetProfileDescriptionRequest\x1a2.trellis.v1.LibrariesGetProfileDescriptionResponse\"\x03\x90\x02\x01\x12e\n" +
 	"\x11GetLibraryProfile\x12$.trellis.v1.GetLibraryProfileRequest\x1a%.trellis.v1.GetLibraryProfileResponse\"\x03\x90\x02\x01\x12`\n" +
 	"\x11SetLibraryProfile\x12$.trellis.v1.SetLibraryProfileRequest\x1a%.trellis.v1.SetLibraryProfileResponse\x12T\n" +
-	"\rRemoveLibrary\x12 .trellis.v1.RemoveLibraryRequest\x1a!.trellis.v1.RemoveLibraryResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\rRemoveLibrary\x12 .trellis.v1.RemoveLibraryRequest\x1a!.trellis.v1.RemoveLibraryResponse\x12W\n" +
+	"\bSetOwner\x12$.trellis.v1.LibrariesSetOwnerRequest\x1a%.trellis.v1.LibrariesSetOwnerResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_libraries_proto_rawDescOnce sync.Once
@@ -1164,7 +1269,7 @@ func file_trellis_v1_libraries_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_libraries_proto_rawDescData
 }
 
-var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*Library)(nil),                                // 0: trellis.v1.Library
 	(*CreateLibraryRequest)(nil),                   // 1: trellis.v1.CreateLibraryRequest
@@ -1187,26 +1292,28 @@ var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*SetLibraryProfileResponse)(nil),              // 18: trellis.v1.SetLibraryProfileResponse
 	(*RemoveLibraryRequest)(nil),                   // 19: trellis.v1.RemoveLibraryRequest
 	(*RemoveLibraryResponse)(nil),                  // 20: trellis.v1.RemoveLibraryResponse
-	nil,                                            // 21: trellis.v1.SetLibraryProfileRequest.SetEntry
-	(*Grant)(nil),                                  // 22: trellis.v1.Grant
-	(*timestamppb.Timestamp)(nil),                  // 23: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                   // 24: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                       // 25: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                        // 26: trellis.v1.AttributeChange
+	(*LibrariesSetOwnerRequest)(nil),               // 21: trellis.v1.LibrariesSetOwnerRequest
+	(*LibrariesSetOwnerResponse)(nil),              // 22: trellis.v1.LibrariesSetOwnerResponse
+	nil,                                            // 23: trellis.v1.SetLibraryProfileRequest.SetEntry
+	(*Grant)(nil),                                  // 24: trellis.v1.Grant
+	(*timestamppb.Timestamp)(nil),                  // 25: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                   // 26: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                       // 27: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                        // 28: trellis.v1.AttributeChange
 }
 var file_trellis_v1_libraries_proto_depIdxs = []int32{
-	22, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
-	23, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
+	24, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
+	25, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: trellis.v1.CreateLibraryResponse.library:type_name -> trellis.v1.Library
 	0,  // 3: trellis.v1.GetLibraryResponse.library:type_name -> trellis.v1.Library
 	0,  // 4: trellis.v1.ListLibrariesResponse.libraries:type_name -> trellis.v1.Library
 	0,  // 5: trellis.v1.AddExperimentsResponse.library:type_name -> trellis.v1.Library
 	0,  // 6: trellis.v1.RemoveExperimentsResponse.library:type_name -> trellis.v1.Library
-	22, // 7: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	24, // 8: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	25, // 9: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	21, // 10: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
-	26, // 11: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	24, // 7: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
+	26, // 8: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	27, // 9: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	23, // 10: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
+	28, // 11: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
 	1,  // 12: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
 	3,  // 13: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
 	5,  // 14: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
@@ -1217,18 +1324,20 @@ var file_trellis_v1_libraries_proto_depIdxs = []int32{
 	15, // 19: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
 	17, // 20: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
 	19, // 21: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
-	2,  // 22: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
-	4,  // 23: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
-	6,  // 24: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
-	8,  // 25: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
-	10, // 26: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
-	12, // 27: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
-	14, // 28: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
-	16, // 29: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
-	18, // 30: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
-	20, // 31: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
-	22, // [22:32] is the sub-list for method output_type
-	12, // [12:22] is the sub-list for method input_type
+	21, // 22: trellis.v1.Libraries.SetOwner:input_type -> trellis.v1.LibrariesSetOwnerRequest
+	2,  // 23: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
+	4,  // 24: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
+	6,  // 25: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
+	8,  // 26: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
+	10, // 27: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
+	12, // 28: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
+	14, // 29: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
+	16, // 30: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
+	18, // 31: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
+	20, // 32: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
+	22, // 33: trellis.v1.Libraries.SetOwner:output_type -> trellis.v1.LibrariesSetOwnerResponse
+	23, // [23:34] is the sub-list for method output_type
+	12, // [12:23] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
 	12, // [12:12] is the sub-list for extension extendee
 	0,  // [0:12] is the sub-list for field type_name
@@ -1247,7 +1356,7 @@ func file_trellis_v1_libraries_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_libraries_proto_rawDesc), len(file_trellis_v1_libraries_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

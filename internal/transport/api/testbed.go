@@ -137,6 +137,13 @@ func (h *experimentsHandler) RemoveExperiment(ctx context.Context, req *connect.
 	return done[trellisv1.RemoveExperimentResponse](h.svc.Testbed.RemoveExperiment(ctx, caller(ctx), req.Msg.Id))
 }
 
+func (h *experimentsHandler) SetOwner(ctx context.Context, req *connect.Request[trellisv1.ExperimentsSetOwnerRequest]) (*connect.Response[trellisv1.ExperimentsSetOwnerResponse], error) {
+	id, err := h.svc.Testbed.SetExperimentOwner(ctx, caller(ctx), req.Msg.Id, req.Msg.Uid)
+	return reply(id, err, func(id string) *trellisv1.ExperimentsSetOwnerResponse {
+		return &trellisv1.ExperimentsSetOwnerResponse{RequestId: id}
+	})
+}
+
 func (h *experimentsHandler) ExportExperiment(ctx context.Context, req *connect.Request[trellisv1.ExportExperimentRequest]) (*connect.Response[trellisv1.ExportExperimentResponse], error) {
 	doc, err := h.svc.Testbed.ExportExperiment(ctx, caller(ctx), req.Msg.Id)
 	return reply(doc, err, func(doc []byte) *trellisv1.ExportExperimentResponse {
@@ -229,6 +236,13 @@ func (h *librariesHandler) SetLibraryProfile(ctx context.Context, req *connect.R
 
 func (h *librariesHandler) RemoveLibrary(ctx context.Context, req *connect.Request[trellisv1.RemoveLibraryRequest]) (*connect.Response[trellisv1.RemoveLibraryResponse], error) {
 	return done[trellisv1.RemoveLibraryResponse](h.svc.Testbed.RemoveLibrary(ctx, caller(ctx), req.Msg.Id))
+}
+
+func (h *librariesHandler) SetOwner(ctx context.Context, req *connect.Request[trellisv1.LibrariesSetOwnerRequest]) (*connect.Response[trellisv1.LibrariesSetOwnerResponse], error) {
+	id, err := h.svc.Testbed.SetLibraryOwner(ctx, caller(ctx), req.Msg.Id, req.Msg.Uid)
+	return reply(id, err, func(id string) *trellisv1.LibrariesSetOwnerResponse {
+		return &trellisv1.LibrariesSetOwnerResponse{RequestId: id}
+	})
 }
 
 type resourcesHandler struct{ svc *service.Service }

@@ -58,6 +58,8 @@ const (
 	LibrariesSetLibraryProfileProcedure = "/trellis.v1.Libraries/SetLibraryProfile"
 	// LibrariesRemoveLibraryProcedure is the fully-qualified name of the Libraries's RemoveLibrary RPC.
 	LibrariesRemoveLibraryProcedure = "/trellis.v1.Libraries/RemoveLibrary"
+	// LibrariesSetOwnerProcedure is the fully-qualified name of the Libraries's SetOwner RPC.
+	LibrariesSetOwnerProcedure = "/trellis.v1.Libraries/SetOwner"
 )
 
 // LibrariesClient is a client for the trellis.v1.Libraries service.
@@ -76,7 +78,13 @@ type LibrariesClient interface {
 	GetProfileDescription(context.Context, *connect.Request[v1.LibrariesGetProfileDescriptionRequest]) (*connect.Response[v1.LibrariesGetProfileDescriptionResponse], error)
 	GetLibraryProfile(context.Context, *connect.Request[v1.GetLibraryProfileRequest]) (*connect.Response[v1.GetLibraryProfileResponse], error)
 	SetLibraryProfile(context.Context, *connect.Request[v1.SetLibraryProfileRequest]) (*connect.Response[v1.SetLibraryProfileResponse], error)
+	// RemoveLibrary needs ownership, or ownership of the project in whose
+	// namespace (project:name) the library was made.
 	RemoveLibrary(context.Context, *connect.Request[v1.RemoveLibraryRequest]) (*connect.Response[v1.RemoveLibraryResponse], error)
+	// SetOwner offers the library to another user, who becomes its owner on
+	// accepting the request (Notifications.AcceptRequest). Owner only. The
+	// id stays as it was created.
+	SetOwner(context.Context, *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error)
 }
 
 // NewLibrariesClient constructs a client for the trellis.v1.Libraries service. By default, it uses
@@ -154,6 +162,12 @@ func NewLibrariesClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(librariesMethods.ByName("RemoveLibrary")),
 			connect.WithClientOptions(opts...),
 		),
+		setOwner: connect.NewClient[v1.LibrariesSetOwnerRequest, v1.LibrariesSetOwnerResponse](
+			httpClient,
+			baseURL+LibrariesSetOwnerProcedure,
+			connect.WithSchema(librariesMethods.ByName("SetOwner")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -169,6 +183,7 @@ type librariesClient struct {
 	getLibraryProfile     *connect.Client[v1.GetLibraryProfileRequest, v1.GetLibraryProfileResponse]
 	setLibraryProfile     *connect.Client[v1.SetLibraryProfileRequest, v1.SetLibraryProfileResponse]
 	removeLibrary         *connect.Client[v1.RemoveLibraryRequest, v1.RemoveLibraryResponse]
+	setOwner              *connect.Client[v1.LibrariesSetOwnerRequest, v1.LibrariesSetOwnerResponse]
 }
 
 // CreateLibrary calls trellis.v1.Libraries.CreateLibrary.
@@ -221,6 +236,11 @@ func (c *librariesClient) RemoveLibrary(ctx context.Context, req *connect.Reques
 	return c.removeLibrary.CallUnary(ctx, req)
 }
 
+// SetOwner calls trellis.v1.Libraries.SetOwner.
+func (c *librariesClient) SetOwner(ctx context.Context, req *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error) {
+	return c.setOwner.CallUnary(ctx, req)
+}
+
 // LibrariesHandler is an implementation of the trellis.v1.Libraries service.
 type LibrariesHandler interface {
 	CreateLibrary(context.Context, *connect.Request[v1.CreateLibraryRequest]) (*connect.Response[v1.CreateLibraryResponse], error)
@@ -237,7 +257,13 @@ type LibrariesHandler interface {
 	GetProfileDescription(context.Context, *connect.Request[v1.LibrariesGetProfileDescriptionRequest]) (*connect.Response[v1.LibrariesGetProfileDescriptionResponse], error)
 	GetLibraryProfile(context.Context, *connect.Request[v1.GetLibraryProfileRequest]) (*connect.Response[v1.GetLibraryProfileResponse], error)
 	SetLibraryProfile(context.Context, *connect.Request[v1.SetLibraryProfileRequest]) (*connect.Response[v1.SetLibraryProfileResponse], error)
+	// RemoveLibrary needs ownership, or ownership of the project in whose
+	// namespace (project:name) the library was made.
 	RemoveLibrary(context.Context, *connect.Request[v1.RemoveLibraryRequest]) (*connect.Response[v1.RemoveLibraryResponse], error)
+	// SetOwner offers the library to another user, who becomes its owner on
+	// accepting the request (Notifications.AcceptRequest). Owner only. The
+	// id stays as it was created.
+	SetOwner(context.Context, *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error)
 }
 
 // NewLibrariesHandler builds an HTTP handler from the service implementation. It returns the path
@@ -311,6 +337,12 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(librariesMethods.ByName("RemoveLibrary")),
 		connect.WithHandlerOptions(opts...),
 	)
+	librariesSetOwnerHandler := connect.NewUnaryHandler(
+		LibrariesSetOwnerProcedure,
+		svc.SetOwner,
+		connect.WithSchema(librariesMethods.ByName("SetOwner")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Libraries/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LibrariesCreateLibraryProcedure:
@@ -333,6 +365,8 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 			librariesSetLibraryProfileHandler.ServeHTTP(w, r)
 		case LibrariesRemoveLibraryProcedure:
 			librariesRemoveLibraryHandler.ServeHTTP(w, r)
+		case LibrariesSetOwnerProcedure:
+			librariesSetOwnerHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -380,4 +414,8 @@ func (UnimplementedLibrariesHandler) SetLibraryProfile(context.Context, *connect
 
 func (UnimplementedLibrariesHandler) RemoveLibrary(context.Context, *connect.Request[v1.RemoveLibraryRequest]) (*connect.Response[v1.RemoveLibraryResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.RemoveLibrary is not implemented"))
+}
+
+func (UnimplementedLibrariesHandler) SetOwner(context.Context, *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.SetOwner is not implemented"))
 }
