@@ -238,10 +238,10 @@ var (
 	// one takes its owner, or the owner of that project (experiment.remove,
 	// library.remove). Handing one on is its owner's, and waits for the new
 	// owner's consent (a request, as invitations do).
-	opExperimentsRemoveExperiment      = newOp("trellis.v1.Experiments/RemoveExperiment", onExperiment(policy.ExperimentRemove))
-	opExperimentsSetOwner              = newOp("trellis.v1.Experiments/SetOwner", onExperiment(policy.ExperimentOwn))
-	opExperimentsExportExperiment      = newOp("trellis.v1.Experiments/ExportExperiment", onExperiment(policy.ExperimentRead))
-	opExperimentsImportExperiment      = newOp("trellis.v1.Experiments/ImportExperiment", onExperiment(policy.ExperimentCreate))
+	opExperimentsRemoveExperiment = newOp("trellis.v1.Experiments/RemoveExperiment", onExperiment(policy.ExperimentRemove))
+	opExperimentsSetOwner         = newOp("trellis.v1.Experiments/SetOwner", onExperiment(policy.ExperimentOwn))
+	opExperimentsExportExperiment = newOp("trellis.v1.Experiments/ExportExperiment", onExperiment(policy.ExperimentRead))
+	opExperimentsImportExperiment = newOp("trellis.v1.Experiments/ImportExperiment", onExperiment(policy.ExperimentCreate))
 
 	// Libraries. Adding experiments also needs read on each.
 	opLibrariesCreateLibrary         = newOp("trellis.v1.Libraries/CreateLibrary", onLibrary(policy.LibraryCreate))
