@@ -2,13 +2,19 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/app"
 )
 
 // grantCircles lists the circles holding rights on an experiment or a
@@ -320,4 +326,148 @@ func (h *harness) experimentOwner(tok, id string) string {
 		h.t.Fatalf("get experiment %s: %v", id, err)
 	}
 	return resp.Msg.Experiment.Owner
+}
+
+// TestListings: the experiments in a library (only those the caller may
+// read), libraries by a substring of their id, notifications between two
+// times, and Echo.
+func TestListings(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			clk := &testClock{now: time.Now().UTC().Truncate(time.Second)}
+			h := newServer(t, openStore(t, kind), func(c *app.Config) { c.Now = clk.Now })
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann, bob := h.newUser("ann"), h.newUser("bob")
+			h.approvedProject(adminTok, ann, "lab")
+			h.approvedProject(adminTok, bob, "bobs")
+			for _, id := range []string{"ann:a1", "ann:a2", "ann:a3", "ann:secret"} {
+				if _, err := h.experiments.CreateExperiment(ctx, req(&trellisv1.CreateExperimentRequest{Id: id}, ann)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, id := range []string{"ann:shelf", "ann:classics", "lab:shelf-2"} {
+				if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: id}, ann)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := h.libraries.AddExperiments(ctx, req(&trellisv1.AddExperimentsRequest{Id: "ann:shelf", Experiments: []string{"ann:a3", "ann:a1", "ann:a2", "ann:secret"}}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			// bob reads the library and a1..a3, not ann:secret.
+			if _, err := h.libraries.ChangeAccess(ctx, req(&trellisv1.LibrariesChangeAccessRequest{Id: "ann:shelf", Circle: "bob:bob", Rights: []string{"read"}}, ann)); err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range []string{"ann:a1", "ann:a2", "ann:a3"} {
+				if _, err := h.experiments.ChangeAccess(ctx, req(&trellisv1.ExperimentsChangeAccessRequest{Id: x, Circle: "bob:bob", Rights: []string{"read"}}, ann)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			page := func(tok, token string) ([]string, string) {
+				t.Helper()
+				resp, err := h.libraries.ListLibraryExperiments(ctx, req(&trellisv1.ListLibraryExperimentsRequest{Id: "ann:shelf", PageSize: 2, PageToken: token}, tok))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, x := range resp.Msg.Experiments {
+					ids = append(ids, x.Id)
+				}
+				return ids, resp.Msg.NextPageToken
+			}
+			first, next := page(bob, "")
+			second, last := page(bob, next)
+			if !slices.Equal(first, []string{"ann:a1", "ann:a2"}) || !slices.Equal(second, []string{"ann:a3"}) || next == "" || last != "" {
+				t.Errorf("bob's pages: %v %q %v %q", first, next, second, last)
+			}
+			if all, _ := page(ann, ""); !slices.Equal(all, []string{"ann:a1", "ann:a2"}) {
+				t.Errorf("ann's first page: %v", all)
+			}
+			_, err := h.libraries.ListLibraryExperiments(ctx, req(&trellisv1.ListLibraryExperimentsRequest{Id: "ann:classics"}, bob))
+			wantCode(t, err, connect.CodeNotFound)
+
+			// Libraries by a substring of the id.
+			for text, want := range map[string][]string{"shelf": {"ann:shelf", "lab:shelf-2"}, "ann:": {"ann:classics", "ann:shelf"}, "%": nil} {
+				resp, err := h.libraries.ListLibraries(ctx, req(&trellisv1.ListLibrariesRequest{Text: text}, ann))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, l := range resp.Msg.Libraries {
+					ids = append(ids, l.Id)
+				}
+				if !slices.Equal(ids, want) {
+					t.Errorf("libraries with %q: %v, want %v", text, ids, want)
+				}
+			}
+
+			// Notifications between two times: the ones created at or after
+			// since and before until. The admin writes one a minute.
+			start := clk.Now()
+			for i := range 4 {
+				clk.set(start.Add(time.Duration(i+1) * time.Minute))
+				if _, err := h.notifications.Send(ctx, req(&trellisv1.NotificationsSendRequest{ToUser: "bob", Text: fmt.Sprintf("minute %d", i+1)}, adminTok)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			at := func(m int) *timestamppb.Timestamp { return timestamppb.New(start.Add(time.Duration(m) * time.Minute)) }
+			for _, c := range []struct {
+				since, until *timestamppb.Timestamp
+				want         []string
+			}{
+				{at(2), at(4), []string{"minute 3", "minute 2"}},
+				{at(2), nil, []string{"minute 4", "minute 3", "minute 2"}},
+				{nil, at(2), []string{"minute 1"}},
+				{at(1), at(5), []string{"minute 4", "minute 3", "minute 2", "minute 1"}},
+			} {
+				resp, err := h.notifications.List(ctx, req(&trellisv1.NotificationsListRequest{Since: c.since, Until: c.until}, bob))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, n := range resp.Msg.Notifications {
+					if strings.HasPrefix(n.Text, "minute") {
+						got = append(got, n.Text)
+					}
+				}
+				if !slices.Equal(got, c.want) {
+					t.Errorf("since %v until %v: %v, want %v", c.since.AsTime(), c.until.AsTime(), got, c.want)
+				}
+			}
+			_, err = h.notifications.List(ctx, req(&trellisv1.NotificationsListRequest{Since: at(3), Until: at(2)}, bob))
+			if v := violations(err); v["until"] != "until.before_since" {
+				t.Errorf("until before since: %v", err)
+			}
+
+			// Echo answers the caller and the message; it needs credentials.
+			echo, err := h.auth.Echo(ctx, req(&trellisv1.EchoRequest{Message: "hello ☃"}, bob))
+			if err != nil || echo.Msg.Uid != "bob" || echo.Msg.Message != "hello ☃" {
+				t.Errorf("echo: %v %v", echo, err)
+			}
+			_, err = h.auth.Echo(ctx, req(&trellisv1.EchoRequest{Message: "hello"}, ""))
+			wantCode(t, err, connect.CodeUnauthenticated)
+			_, err = h.auth.Echo(ctx, req(&trellisv1.EchoRequest{Message: strings.Repeat("x", 1025)}, bob))
+			if v := violations(err); v["message"] != "message.too_long" {
+				t.Errorf("long echo: %v", err)
+			}
+		})
+	}
+}
+
+// testClock is a clock the test sets.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
 }

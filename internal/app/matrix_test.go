@@ -66,6 +66,7 @@ var samples = map[string]string{
 	"trellis.v1.Libraries/SetLibraryProfile":      `{"id":"victim:lib","set":{"description":"x"}}`,
 	"trellis.v1.Libraries/RemoveLibrary":          `{"id":"victim:lib"}`,
 	"trellis.v1.Libraries/SetOwner":               `{"id":"victim:lib","uid":"stranger"}`,
+	"trellis.v1.Libraries/ListLibraryExperiments": `{"id":"victim:lib"}`,
 	"trellis.v1.Resources/RegisterResource":       `{"name":"stolen","kind":"node","provider":"x"}`,
 	"trellis.v1.Resources/GetResource":            `{"name":"mnode"}`,
 	"trellis.v1.Resources/SetResourceState":       `{"name":"mnode","state":"down"}`,

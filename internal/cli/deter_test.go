@@ -3,6 +3,7 @@ package cli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -83,5 +84,59 @@ func TestOwnerCommands(t *testing.T) {
 	// alice no longer owns them.
 	if r := alice.run("", "experiment", "owner", "lab:ping", "alice"); r.code == 0 {
 		t.Errorf("alice offering what is bob's now: %+v", r)
+	}
+}
+
+// TestPing: `trellis ping` shows who the server says the credentials name,
+// and fails without them.
+func TestPing(t *testing.T) {
+	t.Parallel()
+	srv := apptest.Start(t)
+	srv.NewUser(t, "alice")
+	alice := as(t, srv, "alice")
+	r := alice.run("", "ping", "are you there")
+	if r.code != 0 || !strings.Contains(r.out, `answered alice: "are you there"`) {
+		t.Fatalf("ping: %+v", r)
+	}
+	j := alice.run("", "--output", "json", "ping")
+	var m trellisv1.EchoResponse
+	if j.code != 0 || protojson.Unmarshal([]byte(j.out), &m) != nil || m.GetUid() != "alice" || m.GetMessage() != "ping" {
+		t.Errorf("ping json: %+v", j)
+	}
+	if r := newEnv(t, srv).run("", "ping"); r.code == 0 || !strings.Contains(r.err, "log") {
+		t.Errorf("ping without a login: %+v", r)
+	}
+}
+
+// TestLibraryListings: `library experiments` lists a library's experiments,
+// `library list --text` filters by id, `notify list --until` bounds the time.
+func TestLibraryListings(t *testing.T) {
+	t.Parallel()
+	srv := testbed(t, 0)
+	for _, id := range []string{"alice:b", "alice:a"} {
+		newExperiment(t, srv, id)
+	}
+	for _, id := range []string{"alice:shelf", "alice:other"} {
+		must(srv.As(t, "alice").Libraries.CreateLibrary(bg, req(&trellisv1.CreateLibraryRequest{Id: id})))(t)
+	}
+	must(srv.As(t, "alice").Libraries.AddExperiments(bg, req(&trellisv1.AddExperimentsRequest{Id: "alice:shelf", Experiments: []string{"alice:b", "alice:a"}})))(t)
+	alice := as(t, srv, "alice")
+	r := alice.run("", "library", "experiments", "alice:shelf", "--page-size", "1", "--all")
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	if r.code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], "alice:a ") || !strings.HasPrefix(lines[2], "alice:b ") {
+		t.Errorf("library experiments: %+v", r)
+	}
+	r = alice.run("", "library", "list", "--text", "shelf")
+	if r.code != 0 || !strings.Contains(r.out, "alice:shelf") || strings.Contains(r.out, "alice:other") {
+		t.Errorf("library list --text: %+v", r)
+	}
+	// Everything alice was told came before now: --until an hour ago
+	// shows none of it, --until in an hour all of it.
+	if r := alice.run("", "notify", "list", "--until", "1h"); r.code != 0 || !strings.Contains(r.out, "No notifications.") {
+		t.Errorf("notify list --until 1h: %+v", r)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if r := alice.run("", "notify", "list", "--until", future); r.code != 0 || strings.Contains(r.out, "No notifications.") {
+		t.Errorf("notify list --until %s: %+v", future, r)
 	}
 }

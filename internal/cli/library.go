@@ -35,6 +35,7 @@ its reader may read.`,
 			return resp.Msg, resp.Msg.GetRequestId(), nil
 		}),
 		newLibraryAddCmd(a),
+		newLibraryExperimentsCmd(a),
 		newLibraryRemoveExperimentsCmd(a),
 		newLibraryAccessCmd(a),
 		newLibraryProfileCmd(a),
@@ -107,9 +108,10 @@ func printLibrary(w io.Writer, l *trellisv1.Library) error {
 func newLibraryListCmd(a *app) *cobra.Command {
 	return newOwnedListCmd(a, ownedList[*trellisv1.Library]{
 		plural: "libraries",
+		text:   true,
 		fetch: func(ctx context.Context, c *conn, q ownedQuery) ([]*trellisv1.Library, string, error) {
 			resp, err := c.libraries.ListLibraries(ctx, connect.NewRequest(&trellisv1.ListLibrariesRequest{
-				PageSize: q.size, PageToken: q.token, Owner: q.owner,
+				PageSize: q.size, PageToken: q.token, Owner: q.owner, Text: q.text,
 			}))
 			if err != nil {
 				return nil, "", err
@@ -251,4 +253,53 @@ func newLibraryDescribeProfileCmd(a *app) *cobra.Command {
 		}
 		return resp.Msg, resp.Msg.GetAttributes(), nil
 	})
+}
+
+func newLibraryExperimentsCmd(a *app) *cobra.Command {
+	var (
+		pageToken string
+		pageSize  int32
+		all       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "experiments OWNER:NAME [--all]",
+		Short: "List the experiments in a library that you may read",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			out := &trellisv1.ListLibraryExperimentsResponse{}
+			out.NextPageToken, err = fetchPages(all, pageToken, func(token string) (string, error) {
+				resp, err := c.libraries.ListLibraryExperiments(cmd.Context(), connect.NewRequest(&trellisv1.ListLibraryExperimentsRequest{
+					Id: args[0], PageSize: pageSize, PageToken: token,
+				}))
+				if err != nil {
+					return "", err
+				}
+				out.Experiments = append(out.Experiments, resp.Msg.GetExperiments()...)
+				return resp.Msg.GetNextPageToken(), nil
+			})
+			if err != nil {
+				return err
+			}
+			return a.emit(out, func(w io.Writer) error {
+				t := newTable(w, "ID", "OWNER", "CREATOR", "CREATED", "DESCRIPTION")
+				for _, x := range out.GetExperiments() {
+					t.row(x.GetId(), x.GetOwner(), x.GetCreator(), formatTS(x.GetCreatedAt()), x.GetDescription())
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				a.moreHint(out.GetNextPageToken())
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.Int32Var(&pageSize, "page-size", 0, "experiments per page (server default when 0)")
+	f.StringVar(&pageToken, "page-token", "", "continue from this page token")
+	f.BoolVar(&all, "all", false, "fetch every page")
+	return cmd
 }

@@ -105,7 +105,7 @@ func (s *Testbed) getLibrary(ctx context.Context, p *auth.Principal, id string) 
 }
 
 // ListLibraries lists the libraries p may read.
-func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
+func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner, text string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
 	if err := s.authorize(ctx, p, opLibrariesListLibraries, policy.None); err != nil {
 		return nil, "", err
 	}
@@ -121,7 +121,7 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.LibraryFilter{Owner: owner, IDs: objectIDs(visible), Page: store.Page{After: after, Limit: limit + 1}}
+	f := store.LibraryFilter{Owner: owner, Text: text, IDs: objectIDs(visible), Page: store.Page{After: after, Limit: limit + 1}}
 	var out []*LibraryView
 	err = s.view(ctx, func(tx store.Tx) error {
 		ls, err := tx.Libraries().List(ctx, f)
@@ -250,4 +250,46 @@ func (s *Testbed) SetLibraryOwner(ctx context.Context, p *auth.Principal, id, ui
 		return "", err
 	}
 	return s.offerOwnership(ctx, p, libraryKind, opLibrariesSetOwner.Name, domain.RequestLibraryOwner, id, uid)
+}
+
+// ListLibraryExperiments pages through the experiments in a library that p
+// may read, in id order.
+func (s *Testbed) ListLibraryExperiments(ctx context.Context, p *auth.Principal, id string, pageSize int32, pageToken string) ([]*ExperimentView, string, error) {
+	if err := s.authorize(ctx, p, opLibrariesListLibraryExperiments, policy.On("id", id)); err != nil {
+		return nil, "", err
+	}
+	limit, err := pageLimit(pageSize)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodeStringToken(pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	if err := s.view(ctx, func(tx store.Tx) error {
+		if _, err := tx.Libraries().Get(ctx, id); err != nil {
+			return err
+		}
+		ids, err = tx.Libraries().Experiments(ctx, id)
+		return err
+	}); err != nil {
+		return nil, "", err
+	}
+	if ids, err = s.readable(ctx, p, ids); err != nil {
+		return nil, "", err
+	}
+	var out []*ExperimentView
+	err = s.view(ctx, func(tx store.Tx) error {
+		xs, err := tx.Experiments().List(ctx, store.ExperimentFilter{IDs: ids, Page: store.Page{After: after, Limit: limit + 1}})
+		for _, x := range xs {
+			out = append(out, &ExperimentView{Experiment: x})
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out, next := trimPage(out, limit, func(v *ExperimentView) string { return encodeStringToken(v.ID) })
+	return out, next, nil
 }

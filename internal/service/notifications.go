@@ -33,6 +33,9 @@ func (s *Social) ListNotifications(ctx context.Context, p *auth.Principal, q Not
 		return nil, "", err
 	}
 	f := q.NotificationFilter
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
+		return nil, "", domain.Invalid("until", "until.before_since", "until must be later than since")
+	}
 	f.BeforeID, f.Limit, f.AfterID = before, limit+1, 0
 	var ns []*domain.Notification
 	err = s.view(ctx, func(tx store.Tx) error {

@@ -112,6 +112,7 @@ var (
 	opAuthRefresh = newOp("trellis.v1.Auth/Refresh", public) // the refresh token is the credential
 	opAuthLogout  = newOp("trellis.v1.Auth/Logout", authenticated)
 	opAuthWhoAmI  = newOp("trellis.v1.Auth/WhoAmI", authenticated)
+	opAuthEcho    = newOp("trellis.v1.Auth/Echo", authenticated) // answers only the caller's own uid
 
 	// Challenge login: the answer to the challenge is the credential.
 	opAuthRequestChallenge  = newOp("trellis.v1.Auth/RequestChallenge", public)
@@ -244,17 +245,18 @@ var (
 	opExperimentsImportExperiment = newOp("trellis.v1.Experiments/ImportExperiment", onExperiment(policy.ExperimentCreate))
 
 	// Libraries. Adding experiments also needs read on each.
-	opLibrariesCreateLibrary         = newOp("trellis.v1.Libraries/CreateLibrary", onLibrary(policy.LibraryCreate))
-	opLibrariesGetLibrary            = newOp("trellis.v1.Libraries/GetLibrary", onLibrary(policy.LibraryRead))
-	opLibrariesListLibraries         = newOp("trellis.v1.Libraries/ListLibraries", listing(policy.LibraryRead, "library"))
-	opLibrariesAddExperiments        = newOp("trellis.v1.Libraries/AddExperiments", each(allOf(check(policy.LibraryAddExperiment, "library"), check(policy.ExperimentRead, "experiment"))))
-	opLibrariesRemoveExperiments     = newOp("trellis.v1.Libraries/RemoveExperiments", onLibrary(policy.LibraryRemoveExperiment))
-	opLibrariesChangeAccess          = newOp("trellis.v1.Libraries/ChangeAccess", onLibrary(policy.LibraryModifyAccess))
-	opLibrariesGetProfileDescription = newOp("trellis.v1.Libraries/GetProfileDescription", authenticated)
-	opLibrariesGetLibraryProfile     = newOp("trellis.v1.Libraries/GetLibraryProfile", onLibrary(policy.LibraryRead))
-	opLibrariesSetLibraryProfile     = newOp("trellis.v1.Libraries/SetLibraryProfile", onLibrary(policy.LibraryOwn))
-	opLibrariesRemoveLibrary         = newOp("trellis.v1.Libraries/RemoveLibrary", onLibrary(policy.LibraryRemove))
-	opLibrariesSetOwner              = newOp("trellis.v1.Libraries/SetOwner", onLibrary(policy.LibraryOwn))
+	opLibrariesCreateLibrary          = newOp("trellis.v1.Libraries/CreateLibrary", onLibrary(policy.LibraryCreate))
+	opLibrariesGetLibrary             = newOp("trellis.v1.Libraries/GetLibrary", onLibrary(policy.LibraryRead))
+	opLibrariesListLibraries          = newOp("trellis.v1.Libraries/ListLibraries", listing(policy.LibraryRead, "library"))
+	opLibrariesAddExperiments         = newOp("trellis.v1.Libraries/AddExperiments", each(allOf(check(policy.LibraryAddExperiment, "library"), check(policy.ExperimentRead, "experiment"))))
+	opLibrariesListLibraryExperiments = newOp("trellis.v1.Libraries/ListLibraryExperiments", onLibrary(policy.LibraryRead)) // shows only the experiments the caller may read
+	opLibrariesRemoveExperiments      = newOp("trellis.v1.Libraries/RemoveExperiments", onLibrary(policy.LibraryRemoveExperiment))
+	opLibrariesChangeAccess           = newOp("trellis.v1.Libraries/ChangeAccess", onLibrary(policy.LibraryModifyAccess))
+	opLibrariesGetProfileDescription  = newOp("trellis.v1.Libraries/GetProfileDescription", authenticated)
+	opLibrariesGetLibraryProfile      = newOp("trellis.v1.Libraries/GetLibraryProfile", onLibrary(policy.LibraryRead))
+	opLibrariesSetLibraryProfile      = newOp("trellis.v1.Libraries/SetLibraryProfile", onLibrary(policy.LibraryOwn))
+	opLibrariesRemoveLibrary          = newOp("trellis.v1.Libraries/RemoveLibrary", onLibrary(policy.LibraryRemove))
+	opLibrariesSetOwner               = newOp("trellis.v1.Libraries/SetOwner", onLibrary(policy.LibraryOwn))
 
 	// Resources: the inventory is visible to whoever may realize.
 	opResourcesRegisterResource = newOp("trellis.v1.Resources/RegisterResource", admin)

@@ -109,6 +109,14 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 	}), nil
 }
 
+func (h *authHandler) Echo(ctx context.Context, req *connect.Request[trellisv1.EchoRequest]) (*connect.Response[trellisv1.EchoResponse], error) {
+	uid, msg, err := h.svc.Accounts.Echo(ctx, caller(ctx), req.Msg.Message)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.EchoResponse{Uid: uid, Message: msg, ServerTime: ts(time.Now())}), nil
+}
+
 type usersHandler struct{ svc *service.Service }
 
 func (h *usersHandler) Register(ctx context.Context, req *connect.Request[trellisv1.RegisterRequest]) (*connect.Response[trellisv1.RegisterResponse], error) {

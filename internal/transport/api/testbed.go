@@ -182,7 +182,7 @@ func (h *librariesHandler) GetLibrary(ctx context.Context, req *connect.Request[
 }
 
 func (h *librariesHandler) ListLibraries(ctx context.Context, req *connect.Request[trellisv1.ListLibrariesRequest]) (*connect.Response[trellisv1.ListLibrariesResponse], error) {
-	vs, next, err := h.svc.Testbed.ListLibraries(ctx, caller(ctx), req.Msg.Owner, req.Msg.PageSize, req.Msg.PageToken)
+	vs, next, err := h.svc.Testbed.ListLibraries(ctx, caller(ctx), req.Msg.Owner, req.Msg.Text, req.Msg.PageSize, req.Msg.PageToken)
 	return reply(vs, err, func(vs []*service.LibraryView) *trellisv1.ListLibrariesResponse {
 		resp := &trellisv1.ListLibrariesResponse{NextPageToken: next}
 		for _, v := range vs {
@@ -242,6 +242,17 @@ func (h *librariesHandler) SetOwner(ctx context.Context, req *connect.Request[tr
 	id, err := h.svc.Testbed.SetLibraryOwner(ctx, caller(ctx), req.Msg.Id, req.Msg.Uid)
 	return reply(id, err, func(id string) *trellisv1.LibrariesSetOwnerResponse {
 		return &trellisv1.LibrariesSetOwnerResponse{RequestId: id}
+	})
+}
+
+func (h *librariesHandler) ListLibraryExperiments(ctx context.Context, req *connect.Request[trellisv1.ListLibraryExperimentsRequest]) (*connect.Response[trellisv1.ListLibraryExperimentsResponse], error) {
+	vs, next, err := h.svc.Testbed.ListLibraryExperiments(ctx, caller(ctx), req.Msg.Id, req.Msg.PageSize, req.Msg.PageToken)
+	return reply(vs, err, func(vs []*service.ExperimentView) *trellisv1.ListLibraryExperimentsResponse {
+		resp := &trellisv1.ListLibraryExperimentsResponse{NextPageToken: next}
+		for _, v := range vs {
+			resp.Experiments = append(resp.Experiments, experimentToProto(v))
+		}
+		return resp
 	})
 }
 

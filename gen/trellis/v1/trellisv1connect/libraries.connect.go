@@ -45,6 +45,9 @@ const (
 	// LibrariesRemoveExperimentsProcedure is the fully-qualified name of the Libraries's
 	// RemoveExperiments RPC.
 	LibrariesRemoveExperimentsProcedure = "/trellis.v1.Libraries/RemoveExperiments"
+	// LibrariesListLibraryExperimentsProcedure is the fully-qualified name of the Libraries's
+	// ListLibraryExperiments RPC.
+	LibrariesListLibraryExperimentsProcedure = "/trellis.v1.Libraries/ListLibraryExperiments"
 	// LibrariesChangeAccessProcedure is the fully-qualified name of the Libraries's ChangeAccess RPC.
 	LibrariesChangeAccessProcedure = "/trellis.v1.Libraries/ChangeAccess"
 	// LibrariesGetProfileDescriptionProcedure is the fully-qualified name of the Libraries's
@@ -71,6 +74,10 @@ type LibrariesClient interface {
 	// experiment.
 	AddExperiments(context.Context, *connect.Request[v1.AddExperimentsRequest]) (*connect.Response[v1.AddExperimentsResponse], error)
 	RemoveExperiments(context.Context, *connect.Request[v1.RemoveExperimentsRequest]) (*connect.Response[v1.RemoveExperimentsResponse], error)
+	// ListLibraryExperiments pages through the experiments in a library that
+	// the caller may read (DETER's listing of a library's experiments), in id
+	// order, without their aspects. Needs read on the library.
+	ListLibraryExperiments(context.Context, *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error)
 	// ChangeAccess sets the rights a circle holds: read, add_experiment,
 	// remove_experiment, modify_access ("modify" stands for both of the
 	// experiment rights); none revokes.
@@ -130,6 +137,13 @@ func NewLibrariesClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(librariesMethods.ByName("RemoveExperiments")),
 			connect.WithClientOptions(opts...),
 		),
+		listLibraryExperiments: connect.NewClient[v1.ListLibraryExperimentsRequest, v1.ListLibraryExperimentsResponse](
+			httpClient,
+			baseURL+LibrariesListLibraryExperimentsProcedure,
+			connect.WithSchema(librariesMethods.ByName("ListLibraryExperiments")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		changeAccess: connect.NewClient[v1.LibrariesChangeAccessRequest, v1.LibrariesChangeAccessResponse](
 			httpClient,
 			baseURL+LibrariesChangeAccessProcedure,
@@ -173,17 +187,18 @@ func NewLibrariesClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 
 // librariesClient implements LibrariesClient.
 type librariesClient struct {
-	createLibrary         *connect.Client[v1.CreateLibraryRequest, v1.CreateLibraryResponse]
-	getLibrary            *connect.Client[v1.GetLibraryRequest, v1.GetLibraryResponse]
-	listLibraries         *connect.Client[v1.ListLibrariesRequest, v1.ListLibrariesResponse]
-	addExperiments        *connect.Client[v1.AddExperimentsRequest, v1.AddExperimentsResponse]
-	removeExperiments     *connect.Client[v1.RemoveExperimentsRequest, v1.RemoveExperimentsResponse]
-	changeAccess          *connect.Client[v1.LibrariesChangeAccessRequest, v1.LibrariesChangeAccessResponse]
-	getProfileDescription *connect.Client[v1.LibrariesGetProfileDescriptionRequest, v1.LibrariesGetProfileDescriptionResponse]
-	getLibraryProfile     *connect.Client[v1.GetLibraryProfileRequest, v1.GetLibraryProfileResponse]
-	setLibraryProfile     *connect.Client[v1.SetLibraryProfileRequest, v1.SetLibraryProfileResponse]
-	removeLibrary         *connect.Client[v1.RemoveLibraryRequest, v1.RemoveLibraryResponse]
-	setOwner              *connect.Client[v1.LibrariesSetOwnerRequest, v1.LibrariesSetOwnerResponse]
+	createLibrary          *connect.Client[v1.CreateLibraryRequest, v1.CreateLibraryResponse]
+	getLibrary             *connect.Client[v1.GetLibraryRequest, v1.GetLibraryResponse]
+	listLibraries          *connect.Client[v1.ListLibrariesRequest, v1.ListLibrariesResponse]
+	addExperiments         *connect.Client[v1.AddExperimentsRequest, v1.AddExperimentsResponse]
+	removeExperiments      *connect.Client[v1.RemoveExperimentsRequest, v1.RemoveExperimentsResponse]
+	listLibraryExperiments *connect.Client[v1.ListLibraryExperimentsRequest, v1.ListLibraryExperimentsResponse]
+	changeAccess           *connect.Client[v1.LibrariesChangeAccessRequest, v1.LibrariesChangeAccessResponse]
+	getProfileDescription  *connect.Client[v1.LibrariesGetProfileDescriptionRequest, v1.LibrariesGetProfileDescriptionResponse]
+	getLibraryProfile      *connect.Client[v1.GetLibraryProfileRequest, v1.GetLibraryProfileResponse]
+	setLibraryProfile      *connect.Client[v1.SetLibraryProfileRequest, v1.SetLibraryProfileResponse]
+	removeLibrary          *connect.Client[v1.RemoveLibraryRequest, v1.RemoveLibraryResponse]
+	setOwner               *connect.Client[v1.LibrariesSetOwnerRequest, v1.LibrariesSetOwnerResponse]
 }
 
 // CreateLibrary calls trellis.v1.Libraries.CreateLibrary.
@@ -209,6 +224,11 @@ func (c *librariesClient) AddExperiments(ctx context.Context, req *connect.Reque
 // RemoveExperiments calls trellis.v1.Libraries.RemoveExperiments.
 func (c *librariesClient) RemoveExperiments(ctx context.Context, req *connect.Request[v1.RemoveExperimentsRequest]) (*connect.Response[v1.RemoveExperimentsResponse], error) {
 	return c.removeExperiments.CallUnary(ctx, req)
+}
+
+// ListLibraryExperiments calls trellis.v1.Libraries.ListLibraryExperiments.
+func (c *librariesClient) ListLibraryExperiments(ctx context.Context, req *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error) {
+	return c.listLibraryExperiments.CallUnary(ctx, req)
 }
 
 // ChangeAccess calls trellis.v1.Libraries.ChangeAccess.
@@ -250,6 +270,10 @@ type LibrariesHandler interface {
 	// experiment.
 	AddExperiments(context.Context, *connect.Request[v1.AddExperimentsRequest]) (*connect.Response[v1.AddExperimentsResponse], error)
 	RemoveExperiments(context.Context, *connect.Request[v1.RemoveExperimentsRequest]) (*connect.Response[v1.RemoveExperimentsResponse], error)
+	// ListLibraryExperiments pages through the experiments in a library that
+	// the caller may read (DETER's listing of a library's experiments), in id
+	// order, without their aspects. Needs read on the library.
+	ListLibraryExperiments(context.Context, *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error)
 	// ChangeAccess sets the rights a circle holds: read, add_experiment,
 	// remove_experiment, modify_access ("modify" stands for both of the
 	// experiment rights); none revokes.
@@ -305,6 +329,13 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(librariesMethods.ByName("RemoveExperiments")),
 		connect.WithHandlerOptions(opts...),
 	)
+	librariesListLibraryExperimentsHandler := connect.NewUnaryHandler(
+		LibrariesListLibraryExperimentsProcedure,
+		svc.ListLibraryExperiments,
+		connect.WithSchema(librariesMethods.ByName("ListLibraryExperiments")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	librariesChangeAccessHandler := connect.NewUnaryHandler(
 		LibrariesChangeAccessProcedure,
 		svc.ChangeAccess,
@@ -355,6 +386,8 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 			librariesAddExperimentsHandler.ServeHTTP(w, r)
 		case LibrariesRemoveExperimentsProcedure:
 			librariesRemoveExperimentsHandler.ServeHTTP(w, r)
+		case LibrariesListLibraryExperimentsProcedure:
+			librariesListLibraryExperimentsHandler.ServeHTTP(w, r)
 		case LibrariesChangeAccessProcedure:
 			librariesChangeAccessHandler.ServeHTTP(w, r)
 		case LibrariesGetProfileDescriptionProcedure:
@@ -394,6 +427,10 @@ func (UnimplementedLibrariesHandler) AddExperiments(context.Context, *connect.Re
 
 func (UnimplementedLibrariesHandler) RemoveExperiments(context.Context, *connect.Request[v1.RemoveExperimentsRequest]) (*connect.Response[v1.RemoveExperimentsResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.RemoveExperiments is not implemented"))
+}
+
+func (UnimplementedLibrariesHandler) ListLibraryExperiments(context.Context, *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.ListLibraryExperiments is not implemented"))
 }
 
 func (UnimplementedLibrariesHandler) ChangeAccess(context.Context, *connect.Request[v1.LibrariesChangeAccessRequest]) (*connect.Response[v1.LibrariesChangeAccessResponse], error) {
