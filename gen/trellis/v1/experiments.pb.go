@@ -526,7 +526,8 @@ type ListExperimentsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// Only experiments of this owner (a uid or a project).
+	// Only experiments this user owns or whose id is in the namespace of
+	// this user or project (owner:…).
 	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Only experiments whose id or description contains this.
 	Text          string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`

@@ -303,7 +303,8 @@ type ListLibrariesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// Only libraries of this owner (a uid, or a project's namespace).
+	// Only libraries this user owns or whose id is in the namespace of this
+	// user or project (owner:…).
 	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Only libraries whose id contains this (case-sensitive, no wildcards),
 	// as ListExperiments' text.
