@@ -471,3 +471,49 @@ func (c *testClock) set(t time.Time) {
 	defer c.mu.Unlock()
 	c.now = t
 }
+
+// TestSharedNamespaceRace: registrations of a uid and requests for a
+// project of the same name, all at once through the API: exactly one
+// succeeds, on both stores, whichever path it took.
+func TestSharedNamespaceRace(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newHarness(t, kind)
+			ctx := context.Background()
+			adminTok := h.bootstrapAdmin()
+			ann := h.newUser("ann")
+			h.approvedProject(adminTok, ann, "lab")
+			for round := range 3 {
+				name := fmt.Sprintf("racer%d", round)
+				const n = 6
+				errs := make([]error, n)
+				var wg sync.WaitGroup
+				for i := range n {
+					wg.Go(func() {
+						if i%2 == 0 {
+							_, errs[i] = h.users.Register(ctx, req(&trellisv1.RegisterRequest{
+								Uid: name, Email: fmt.Sprintf("%s-%d@uni.example.edu", name, i), Password: userPassword,
+								Profile: map[string]string{"name": "Racer", "phone": "+1 310 555 0100"},
+							}, ""))
+							return
+						}
+						_, errs[i] = h.projects.RequestProject(ctx, req(&trellisv1.RequestProjectRequest{Name: name, Description: "race"}, ann))
+					})
+				}
+				wg.Wait()
+				wins := 0
+				for i, err := range errs {
+					switch code := connect.CodeOf(err); {
+					case err == nil:
+						wins++
+					case code != connect.CodeAlreadyExists && code != connect.CodeInvalidArgument:
+						t.Errorf("round %d, caller %d: %v", round, i, err)
+					}
+				}
+				if wins != 1 {
+					t.Errorf("round %d: %d callers got %s, want exactly 1 (%v)", round, wins, name, errs)
+				}
+			}
+		})
+	}
+}
