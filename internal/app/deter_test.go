@@ -252,6 +252,11 @@ func TestOwnership(t *testing.T) {
 				t.Errorf("lab's owner removing lab:old: %v", err)
 			}
 
+			// lab cannot go while its namespace holds others' work: a later
+			// project named lab would gain its owner's power over it.
+			_, err = h.projects.RemoveProject(ctx, req(&trellisv1.RemoveProjectRequest{Name: "lab"}, ann))
+			wantMessage(t, err, connect.CodeFailedPrecondition, "lab:exp")
+
 			// bob offers lab:exp to cat; nothing changes until cat accepts.
 			offer, err := h.experiments.SetOwner(ctx, req(&trellisv1.ExperimentsSetOwnerRequest{Id: "lab:exp", Uid: "cat"}, bob))
 			if err != nil {
