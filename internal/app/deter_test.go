@@ -287,6 +287,15 @@ func TestOwnership(t *testing.T) {
 			if o := h.experimentOwner(cat, "lab:exp"); o != "cat" {
 				t.Errorf("owner after consent = %q, want cat", o)
 			}
+			// An administrator may offer it on cat's behalf: the offer is
+			// cat's (cat is told, and may withdraw it).
+			byAdmin, err := h.experiments.SetOwner(ctx, req(&trellisv1.ExperimentsSetOwnerRequest{Id: "lab:exp", Uid: "ann"}, adminTok))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.notifications.DeclineRequest(ctx, req(&trellisv1.DeclineRequestRequest{Id: byAdmin.Msg.RequestId}, cat)); err != nil {
+				t.Errorf("cat withdrawing the offer the admin made for it: %v", err)
+			}
 			// bob no longer owns it: it is cat's to remove or hand on.
 			_, err = h.experiments.RemoveExperiment(ctx, req(&trellisv1.RemoveExperimentRequest{Id: "lab:exp"}, bob))
 			wantCode(t, err, connect.CodeNotFound)

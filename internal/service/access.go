@@ -100,7 +100,7 @@ func (s *Testbed) offerOwnership(ctx context.Context, p *auth.Principal, k *shar
 	object := k.noun + ":" + id
 	now := s.now()
 	req := &domain.PendingRequest{
-		ID: newID(), Kind: kind, Object: object, Subject: uid, Requester: p.UID,
+		ID: newID(), Kind: kind, Object: object, Subject: uid,
 		CreatedAt: now, ExpiresAt: now.Add(consentTTL),
 	}
 	err := s.update(ctx, &record{op: op, actor: p, object: object, detail: "offered to " + uid}, func(tx store.Tx) error {
@@ -111,6 +111,9 @@ func (s *Testbed) offerOwnership(ctx context.Context, p *auth.Principal, k *shar
 		if owner == uid {
 			return domain.FailedPrecondition("%s already owns %s %s", uid, k.noun, id)
 		}
+		// The offer is the owner's, also when an administrator makes it:
+		// it holds while they own the object, and they may withdraw it.
+		req.Requester = owner
 		u, err := tx.Users().Get(ctx, uid)
 		if err != nil {
 			return err
