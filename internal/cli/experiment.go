@@ -61,7 +61,7 @@ func newExperimentCreateCmd(a *app) *cobra.Command {
 	var layout, description string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--layout FILE] [--description TEXT]",
-		Short: "Create an experiment owned by you or by a project",
+		Short: "Create an experiment named under you or a project (yours either way)",
 		Long: `Create an experiment. OWNER is your uid, or a project where you have
 create_experiment. With --layout, FILE (YAML or JSON; "-" for standard
 input) becomes the aspect layout/main, the topology realizations bind.`,

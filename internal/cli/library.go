@@ -48,7 +48,7 @@ func newLibraryCreateCmd(a *app) *cobra.Command {
 	var description string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--description TEXT]",
-		Short: "Create a library owned by you or by a project",
+		Short: "Create a library named under you or a project (yours either way)",
 		Long: `Create a library. OWNER is your uid, or a project where you have
 create_library.`,
 		Args: exactArgs(1),
