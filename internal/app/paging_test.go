@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"connectrpc.com/connect"
 	"context"
 	"fmt"
 	"slices"
@@ -136,6 +137,22 @@ var pagedListings = []pagedListing{
 				return nil, "", err
 			}
 			return keys(r.Msg.Libraries, (*trellisv1.Library).GetId), r.Msg.NextPageToken, nil
+		}},
+	{"trellis.v1.Libraries/ListLibraryExperiments",
+		// The rows listed above: ListLibraries' first library holds
+		// ListExperiments' experiments.
+		func(ctx context.Context, tx store.Tx, i int, at time.Time) error {
+			return tx.Libraries().AddExperiment(ctx, "ops:l0000", fmt.Sprintf("ops:x%04d", i))
+		},
+		func(ctx context.Context, h *harness, tok, pt string) ([]string, string, error) {
+			r, err := h.libraries.ListLibraryExperiments(ctx, req(&trellisv1.ListLibraryExperimentsRequest{Id: "ops:l0000", PageSize: maxPageSize, PageToken: pt}, tok))
+			if connect.CodeOf(err) == connect.CodeNotFound && pt == "" {
+				return nil, "", nil // the baseline, before the library was made
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			return keys(r.Msg.Experiments, (*trellisv1.Experiment).GetId), r.Msg.NextPageToken, nil
 		}},
 	{"trellis.v1.Resources/ListResources",
 		func(ctx context.Context, tx store.Tx, i int, at time.Time) error {

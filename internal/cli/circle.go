@@ -21,7 +21,8 @@ func newCircleCmd(a *app) *cobra.Command {
 or a project. Every user has the circle UID:UID and every project the circle
 PROJECT:PROJECT of its members; those follow their owner and cannot be
 changed directly. Member rights are drawn from add_user, remove_user and
-realize_experiment; the server says which it accepts.`,
+realize_experiment; the server says which it accepts, and 'trellis
+permissions circle' what each allows.`,
 	})
 	cmd.AddCommand(
 		newCircleCreateCmd(a),

@@ -29,7 +29,8 @@ func newExperimentCmd(a *app) *cobra.Command {
 		Use:   "experiment",
 		Short: "Create, share, export and import experiments and their aspects",
 		Long: `Experiments describe research activities. They are named OWNER:NAME, where
-OWNER is a user or a project, and made of aspects: typed documents such as
+OWNER is a user or a project (one made in a project is its creator's), and
+made of aspects: typed documents such as
 the layout (the topology that 'trellis realize' binds resources to), a
 procedure or data. Access is granted to circles with rights drawn from read,
 modify, realize and modify_access; the owner always has all of them.`,
@@ -39,6 +40,13 @@ modify, realize and modify_access; the owner always has all of them.`,
 		newExperimentShowCmd(a),
 		newExperimentListCmd(a),
 		newExperimentRemoveCmd(a),
+		newOwnedOwnerCmd(a, "experiment", func(ctx context.Context, c *conn, id, uid string) (proto.Message, string, error) {
+			resp, err := c.experiments.SetOwner(ctx, connect.NewRequest(&trellisv1.ExperimentsSetOwnerRequest{Id: id, Uid: uid}))
+			if err != nil {
+				return nil, "", err
+			}
+			return resp.Msg, resp.Msg.GetRequestId(), nil
+		}),
 		newExperimentExportCmd(a),
 		newExperimentImportCmd(a),
 		newExperimentAspectCmd(a),
@@ -53,7 +61,7 @@ func newExperimentCreateCmd(a *app) *cobra.Command {
 	var layout, description string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--layout FILE] [--description TEXT]",
-		Short: "Create an experiment owned by you or by a project",
+		Short: "Create an experiment named under you or a project (yours either way)",
 		Long: `Create an experiment. OWNER is your uid, or a project where you have
 create_experiment. With --layout, FILE (YAML or JSON; "-" for standard
 input) becomes the aspect layout/main, the topology realizations bind.`,
@@ -487,7 +495,8 @@ func newExperimentAccessCmd(a *app) *cobra.Command {
 		Short: `Set the rights a circle holds on an experiment ("" revokes)`,
 		Long: `Set the rights a circle holds on an experiment, replacing those it had; needs
 modify_access. RIGHTS is a comma-separated list drawn from read, modify,
-realize and modify_access, or "" to revoke the circle's access.`,
+realize and modify_access, or "" to revoke the circle's access. "trellis permissions
+experiment" says what each right allows.`,
 		Example: "  trellis experiment access alice:ping lab:lab read,realize\n" +
 			`  trellis experiment access alice:ping lab:lab ""`,
 		Args: exactArgs(3),

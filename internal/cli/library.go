@@ -27,7 +27,15 @@ its reader may read.`,
 		newLibraryShowCmd(a),
 		newLibraryListCmd(a),
 		newLibraryRemoveCmd(a),
+		newOwnedOwnerCmd(a, "library", func(ctx context.Context, c *conn, id, uid string) (proto.Message, string, error) {
+			resp, err := c.libraries.SetOwner(ctx, connect.NewRequest(&trellisv1.LibrariesSetOwnerRequest{Id: id, Uid: uid}))
+			if err != nil {
+				return nil, "", err
+			}
+			return resp.Msg, resp.Msg.GetRequestId(), nil
+		}),
 		newLibraryAddCmd(a),
+		newLibraryExperimentsCmd(a),
 		newLibraryRemoveExperimentsCmd(a),
 		newLibraryAccessCmd(a),
 		newLibraryProfileCmd(a),
@@ -40,7 +48,7 @@ func newLibraryCreateCmd(a *app) *cobra.Command {
 	var description string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--description TEXT]",
-		Short: "Create a library owned by you or by a project",
+		Short: "Create a library named under you or a project (yours either way)",
 		Long: `Create a library. OWNER is your uid, or a project where you have
 create_library.`,
 		Args: exactArgs(1),
@@ -100,9 +108,10 @@ func printLibrary(w io.Writer, l *trellisv1.Library) error {
 func newLibraryListCmd(a *app) *cobra.Command {
 	return newOwnedListCmd(a, ownedList[*trellisv1.Library]{
 		plural: "libraries",
+		text:   true,
 		fetch: func(ctx context.Context, c *conn, q ownedQuery) ([]*trellisv1.Library, string, error) {
 			resp, err := c.libraries.ListLibraries(ctx, connect.NewRequest(&trellisv1.ListLibrariesRequest{
-				PageSize: q.size, PageToken: q.token, Owner: q.owner,
+				PageSize: q.size, PageToken: q.token, Owner: q.owner, Text: q.text,
 			}))
 			if err != nil {
 				return nil, "", err
@@ -194,7 +203,8 @@ func newLibraryAccessCmd(a *app) *cobra.Command {
 		Long: `Set the rights a circle holds on a library, replacing those it had; needs
 modify_access. RIGHTS is a comma-separated list drawn from read,
 add_experiment, remove_experiment and modify_access ("modify" stands for
-both experiment rights), or "" to revoke the circle's access.`,
+both experiment rights), or "" to revoke the circle's access. "trellis permissions library"
+says what each right allows.`,
 		Args: exactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect()
@@ -243,4 +253,53 @@ func newLibraryDescribeProfileCmd(a *app) *cobra.Command {
 		}
 		return resp.Msg, resp.Msg.GetAttributes(), nil
 	})
+}
+
+func newLibraryExperimentsCmd(a *app) *cobra.Command {
+	var (
+		pageToken string
+		pageSize  int32
+		all       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "experiments OWNER:NAME [--all]",
+		Short: "List the experiments in a library that you may read",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			out := &trellisv1.ListLibraryExperimentsResponse{}
+			out.NextPageToken, err = fetchPages(all, pageToken, func(token string) (string, error) {
+				resp, err := c.libraries.ListLibraryExperiments(cmd.Context(), connect.NewRequest(&trellisv1.ListLibraryExperimentsRequest{
+					Id: args[0], PageSize: pageSize, PageToken: token,
+				}))
+				if err != nil {
+					return "", err
+				}
+				out.Experiments = append(out.Experiments, resp.Msg.GetExperiments()...)
+				return resp.Msg.GetNextPageToken(), nil
+			})
+			if err != nil {
+				return err
+			}
+			return a.emit(out, func(w io.Writer) error {
+				t := newTable(w, "ID", "OWNER", "CREATOR", "CREATED", "DESCRIPTION")
+				for _, x := range out.GetExperiments() {
+					t.row(x.GetId(), x.GetOwner(), x.GetCreator(), formatTS(x.GetCreatedAt()), x.GetDescription())
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+				a.moreHint(out.GetNextPageToken())
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.Int32Var(&pageSize, "page-size", 0, "experiments per page (server default when 0)")
+	f.StringVar(&pageToken, "page-token", "", "continue from this page token")
+	f.BoolVar(&all, "all", false, "fetch every page")
+	return cmd
 }

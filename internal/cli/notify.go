@@ -42,12 +42,13 @@ and read. Those that ask for your consent name a request: answer it with
 
 func newNotifyListCmd(a *app) *cobra.Command {
 	var (
-		since, pageToken    string
+		since, until        string
+		pageToken           string
 		pageSize            int32
 		unread, urgent, all bool
 	)
 	cmd := &cobra.Command{
-		Use:   "list [--unread] [--urgent] [--since TIME|DURATION]",
+		Use:   "list [--unread] [--urgent] [--since TIME|DURATION] [--until TIME|DURATION]",
 		Short: "List your notifications",
 		Args:  noArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +59,14 @@ func newNotifyListCmd(a *app) *cobra.Command {
 					return usageError{cmd: cmd.CommandPath(), err: err}
 				}
 				sinceTS = timestamppb.New(t)
+			}
+			var untilTS *timestamppb.Timestamp
+			if until != "" {
+				t, err := parseSince(until, a.now())
+				if err != nil {
+					return usageError{cmd: cmd.CommandPath(), err: err}
+				}
+				untilTS = timestamppb.New(t)
 			}
 			c, err := a.connect()
 			if err != nil {
@@ -71,6 +80,7 @@ func newNotifyListCmd(a *app) *cobra.Command {
 					UnreadOnly: unread,
 					UrgentOnly: urgent,
 					Since:      sinceTS,
+					Until:      untilTS,
 				}))
 				if err != nil {
 					return "", err
@@ -104,6 +114,7 @@ func newNotifyListCmd(a *app) *cobra.Command {
 	f.BoolVar(&unread, "unread", false, "only unread notifications")
 	f.BoolVar(&urgent, "urgent", false, "only urgent notifications")
 	f.StringVar(&since, "since", "", `only notifications at or after this time: RFC 3339, or a duration ago such as "90m", "24h", "7d"`)
+	f.StringVar(&until, "until", "", `only notifications before this time: RFC 3339, or a duration ago such as "90m", "24h", "7d"`)
 	f.Int32Var(&pageSize, "page-size", 0, "notifications per page (server default when 0)")
 	f.StringVar(&pageToken, "page-token", "", "continue from this page token")
 	f.BoolVar(&all, "all", false, "fetch every page")

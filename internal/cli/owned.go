@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/proto"
@@ -90,4 +92,40 @@ func newOwnedListCmd[T ownedItem](a *app, l ownedList[T]) *cobra.Command {
 	f.StringVar(&q.token, "page-token", "", "continue from this page token")
 	f.BoolVar(&all, "all", false, "fetch every page")
 	return cmd
+}
+
+// newOwnedOwnerCmd builds `KIND owner OWNER:NAME UID`: offer an experiment
+// or library to another user, who takes it by accepting the request.
+func newOwnedOwnerCmd(a *app, noun string, offer func(ctx context.Context, c *conn, id, uid string) (proto.Message, string, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "owner OWNER:NAME UID",
+		Short: "Offer " + aNoun(noun) + " you own to another user",
+		Long: `Offer the ` + noun + ` to UID, who becomes its owner on accepting the request
+('trellis request accept ID'). Until then, and if UID declines, you keep it.
+The id stays as it was created.`,
+		Example: "  trellis " + noun + " owner lab:ping bob",
+		Args:    exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			m, id, err := offer(cmd.Context(), c, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return a.emit(m, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Offered %s %s to %s; it is theirs once they accept request %s.\n", noun, clean(args[0]), clean(args[1]), clean(id))
+				return err
+			})
+		},
+	}
+}
+
+// aNoun is noun with its indefinite article.
+func aNoun(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + noun
+	}
+	return "a " + noun
 }

@@ -22,7 +22,8 @@ func newProjectCmd(a *app) *cobra.Command {
 		Long: `Projects vouch for their members: membership in an approved project is what
 lets a user do anything beyond its own profile. Member rights are drawn from
 add_user, remove_user, create_circle, create_experiment, create_library and
-realize_experiment; the server says which it accepts.`,
+realize_experiment; the server says which it accepts, and 'trellis
+permissions project' what each allows.`,
 	})
 	cmd.AddCommand(
 		newProjectRequestCmd(a),

@@ -412,7 +412,8 @@ func newRealizationAccessCmd(a *app) *cobra.Command {
 		Short: `Set the rights a circle holds on a realization ("" revokes)`,
 		Long: `Set the rights a circle holds on a realization, replacing those it had.
 RIGHTS is a comma-separated list drawn from read, modify, release and
-modify_access, or "" to revoke the circle's access.`,
+modify_access, or "" to revoke the circle's access. "trellis permissions
+realization" says what each right allows.`,
 		Args: exactArgs(3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect()

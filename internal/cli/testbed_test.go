@@ -905,7 +905,7 @@ func TestExperimentAndLibraryText(t *testing.T) {
 		}},
 		{[]string{"library", "show", "alice:classics"}, []string{"id:          alice:classics\n", "description: the classics\n", "experiments: alice:ping, bob:trace\n", "\nShared with no circle.\n"}, nil},
 		{[]string{"library", "list", "--owner", "alice"}, []string{"ID              OWNER  CREATOR  CREATED", "\nalice:classics  alice  alice    ", "\nalice:shelf     alice  alice    "}, nil},
-		{[]string{"library", "list"}, []string{"\nlab:shared      lab    alice    "}, nil},
+		{[]string{"library", "list"}, []string{"\nlab:shared      alice  alice    "}, nil},
 		{[]string{"library", "remove", "alice:classics", "alice:ping", "bob:trace"}, []string{"Library alice:classics holds no experiment you may read.\n"}, func(t *testing.T) {
 			if xs := library(t, "alice:classics").GetExperiments(); len(xs) != 0 {
 				t.Errorf("on the server: %q", xs)

@@ -153,25 +153,29 @@ func Generate(ctx context.Context, st store.Store, s Spec) (*Population, error) 
 	}); err != nil {
 		return nil, fmt.Errorf("dataset circle memberships: %w", err)
 	}
-	if err := generateExperiments(ctx, st, s, r, pop, now); err != nil {
+	if err := generateExperiments(ctx, st, s, r, pop, owners, now); err != nil {
 		return nil, err
 	}
 	return pop, nil
 }
 
-func generateExperiments(ctx context.Context, st store.Store, s Spec, r *rand.Rand, pop *Population, now time.Time) error {
+// generateExperiments makes experiments of users and of projects; one in a
+// project's namespace is its creator's, here the project's owner.
+func generateExperiments(ctx context.Context, st store.Store, s Spec, r *rand.Rand, pop *Population, projectOwners []string, now time.Time) error {
 	type exp struct {
 		x     domain.Experiment
 		grant string
 	}
 	exps := make([]exp, s.Experiments)
 	for i := range exps {
-		owner := pop.Users[r.IntN(len(pop.Users))]
+		ns := pop.Users[r.IntN(len(pop.Users))]
+		owner := ns
 		if r.IntN(2) == 0 && len(pop.Projects) > 0 {
-			owner = pop.Projects[r.IntN(len(pop.Projects))]
+			j := r.IntN(len(pop.Projects))
+			ns, owner = pop.Projects[j], projectOwners[j]
 		}
 		name := fmt.Sprintf("e%05d", i)
-		exps[i].x = domain.Experiment{ID: owner + ":" + name, Owner: owner, Name: name, Creator: owner, CreatedAt: now}
+		exps[i].x = domain.Experiment{ID: ns + ":" + name, Owner: owner, Name: name, Creator: owner, CreatedAt: now}
 		if r.IntN(3) == 0 && len(pop.Circles) > 0 {
 			exps[i].grant = pop.Circles[r.IntN(len(pop.Circles))]
 		}

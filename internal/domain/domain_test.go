@@ -276,3 +276,32 @@ func TestAuditEventBound(t *testing.T) {
 		t.Errorf("a short string was changed: %q", got)
 	}
 }
+
+// TestValidPermissions: what GetValidPermissions says exists is exactly
+// what ParseRights accepts for each kind, each right with a description.
+func TestValidPermissions(t *testing.T) {
+	vocab := map[string]Rights{
+		"project": ProjectRights, "circle": CircleRights, "experiment": ExperimentRights,
+		"library": LibraryRights, "realization": RealizationRights,
+	}
+	for _, kind := range PermissionKinds {
+		ps, err := ValidPermissions("kind", kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range ps {
+			if p.Description == "" {
+				t.Errorf("%s right %s has no description", kind, p.Name)
+			}
+			names = append(names, p.Name)
+		}
+		got, err := ParseRights("rights", vocab[kind], names)
+		if err != nil || got != vocab[kind] || len(names) != len(vocab[kind].Names()) {
+			t.Errorf("%s: valid permissions %v, vocabulary %v (%v)", kind, names, vocab[kind].Names(), err)
+		}
+	}
+	if _, err := ValidPermissions("kind", "spaceship"); CodeOf(err) != CodeInvalidArgument {
+		t.Errorf("unknown kind: %v", err)
+	}
+}

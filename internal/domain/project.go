@@ -103,13 +103,17 @@ const (
 	RequestCircleAdd       RequestKind = "circle_add"
 	RequestCircleJoin      RequestKind = "circle_join"
 	RequestProjectApproval RequestKind = "project_approval"
+	// Handing an experiment or library to a new owner waits for that
+	// user's consent (Subject); Requester is the owner who offered it.
+	RequestExperimentOwner RequestKind = "experiment_owner"
+	RequestLibraryOwner    RequestKind = "library_owner"
 )
 
 // PendingRequest waits for the consent of the party it names.
 type PendingRequest struct {
 	ID        string
 	Kind      RequestKind
-	Object    string // "project:NAME" or "circle:OWNER:NAME"
+	Object    string // "project:NAME", "circle:OWNER:NAME", "experiment:ID", "library:ID"
 	Subject   string // the user whose rights would widen
 	Requester string
 	Rights    Rights

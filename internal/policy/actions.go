@@ -44,15 +44,17 @@ func Actions() []string {
 		ProjectRead, ProjectOwn, ProjectAddUser, ProjectRemoveUser, ProjectCreateCircle,
 		ProjectCreateExperiment, ProjectCreateLibrary, ProjectRealizeExperiment,
 		CircleCreate, CircleRead, CircleOwn, CircleAddUser, CircleRemoveUser, CircleRealizeExperiment,
-		ExperimentCreate, ExperimentRead, ExperimentModify, ExperimentRealize, ExperimentModifyAccess, ExperimentOwn,
-		LibraryCreate, LibraryRead, LibraryAddExperiment, LibraryRemoveExperiment, LibraryModifyAccess, LibraryOwn,
+		ExperimentCreate, ExperimentRead, ExperimentModify, ExperimentRealize, ExperimentModifyAccess, ExperimentOwn, ExperimentRemove,
+		LibraryCreate, LibraryRead, LibraryAddExperiment, LibraryRemoveExperiment, LibraryModifyAccess, LibraryOwn, LibraryRemove,
 		RealizationRead, RealizationModify, RealizationRelease, RealizationModifyAccess,
 	}
 }
 
 // Actions on the testbed's working objects, named "experiment:OWNER:NAME",
 // "library:OWNER:NAME" and "realization:ID". "own" is what ownership gives
-// beyond any grant: removing the object.
+// beyond any grant (handing the object on, its profile); "remove" is
+// removing it: its owner, or the owner of the project in whose namespace
+// (project:name) it was made.
 const (
 	ExperimentCreate       = "experiment.create"
 	ExperimentRead         = "experiment.read"
@@ -60,6 +62,7 @@ const (
 	ExperimentRealize      = "experiment.realize"
 	ExperimentModifyAccess = "experiment.modify_access"
 	ExperimentOwn          = "experiment.own"
+	ExperimentRemove       = "experiment.remove"
 
 	LibraryCreate           = "library.create"
 	LibraryRead             = "library.read"
@@ -67,6 +70,7 @@ const (
 	LibraryRemoveExperiment = "library.remove_experiment"
 	LibraryModifyAccess     = "library.modify_access"
 	LibraryOwn              = "library.own"
+	LibraryRemove           = "library.remove"
 
 	RealizationRead         = "realization.read"
 	RealizationModify       = "realization.modify"
@@ -82,11 +86,13 @@ var objectRights = map[string]domain.Rights{
 	ExperimentRealize:       domain.RightsOf(domain.Realize),
 	ExperimentModifyAccess:  domain.RightsOf(domain.ModifyAccess),
 	ExperimentOwn:           0,
+	ExperimentRemove:        0,
 	LibraryRead:             domain.RightsOf(domain.Read),
 	LibraryAddExperiment:    domain.RightsOf(domain.AddExperiment),
 	LibraryRemoveExperiment: domain.RightsOf(domain.RemoveExperiment),
 	LibraryModifyAccess:     domain.RightsOf(domain.ModifyAccess),
 	LibraryOwn:              0,
+	LibraryRemove:           0,
 	RealizationRead:         domain.RightsOf(domain.Read),
 	RealizationModify:       domain.RightsOf(domain.Modify),
 	RealizationRelease:      domain.RightsOf(domain.Release),

@@ -52,24 +52,19 @@ func (g *graph) inCircle(uid, id string) bool {
 	return ok
 }
 
-// owns reports whether uid has an owner's standing on the object: its
-// owning user; for a project's experiment or library, whoever may create
-// such objects in that project.
-func (g *graph) owns(uid, kind string, o *objectNode) bool {
-	if o.owner == uid {
-		return true
-	}
-	p := g.projects[o.owner]
-	if p == nil || !p.approved {
-		return false
-	}
-	switch kind {
-	case "experiment":
-		return g.grant(uid, p, domain.RightsOf(domain.CreateExperiment), 0, false) != nil
-	case "library":
-		return g.grant(uid, p, domain.RightsOf(domain.CreateLibrary), 0, false) != nil
-	}
-	return false
+// owns reports whether uid owns the object. Owners are users: an
+// experiment or library made in a project's namespace is its creator's.
+func (g *graph) owns(uid string, o *objectNode) bool {
+	return o.owner == uid
+}
+
+// ownsNamespace reports whether uid owns the approved project in whose
+// namespace (project:name) the object was made: such an owner may remove
+// it, whoever made it.
+func (g *graph) ownsNamespace(uid, id string) bool {
+	ns, _, _ := strings.Cut(id, ":")
+	p := g.projects[ns]
+	return p != nil && p.approved && p.owner == uid
 }
 
 // objectRightsOf unions the rights uid holds on o through its circles.
@@ -108,8 +103,12 @@ func (g *graph) decideObject(uid string, admin bool, kind, action, id string, wh
 	if admin {
 		return allowed(why, uid+" is an administrator")
 	}
-	if g.owns(uid, kind, o) {
-		return allowed(why, uid+" owns "+key+" (or may create such objects in its owning project)")
+	if g.owns(uid, o) {
+		return allowed(why, uid+" owns "+key)
+	}
+	if (action == ExperimentRemove || action == LibraryRemove) && g.ownsNamespace(uid, id) {
+		ns, _, _ := strings.Cut(id, ":")
+		return allowed(why, uid+" owns project "+ns+", in whose namespace "+key+" was made")
 	}
 	rights, reasons := g.objectRightsOf(uid, o, why)
 	if rights == 0 {

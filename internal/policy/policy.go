@@ -315,6 +315,8 @@ func (g *graph) consenter(uid string, admin bool, r *domain.PendingRequest) (boo
 	switch r.Kind {
 	case domain.RequestProjectAdd, domain.RequestCircleAdd:
 		return uid == r.Subject, uid + " is the invited user"
+	case domain.RequestExperimentOwner, domain.RequestLibraryOwner:
+		return uid == r.Subject, uid + " is offered ownership"
 	case domain.RequestProjectJoin:
 		return g.decide(uid, ProjectAddUser, r.Object, false).Allowed, uid + " may add users to " + r.Object
 	case domain.RequestCircleJoin:
@@ -335,7 +337,7 @@ func (e *Engine) Consenter(ctx context.Context, uid string, r *domain.PendingReq
 // ConsentParty names, for people, whose consent r waits for.
 func ConsentParty(r *domain.PendingRequest) string {
 	switch r.Kind {
-	case domain.RequestProjectAdd, domain.RequestCircleAdd:
+	case domain.RequestProjectAdd, domain.RequestCircleAdd, domain.RequestExperimentOwner, domain.RequestLibraryOwner:
 		return r.Subject
 	case domain.RequestProjectApproval:
 		return "an administrator"

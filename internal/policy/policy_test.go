@@ -339,7 +339,7 @@ func TestDecideObjects(t *testing.T) {
 	// lee's own experiment, shared read with lee:friends (lou, liv);
 	// lab's experiment; a realization of lou's, read-shared with lab:lab.
 	g.putObject("experiment:lee:e1", &objectNode{key: "experiment:lee:e1", owner: "lee", grants: map[string]domain.Rights{"lee:friends": r(domain.Read)}})
-	g.putObject("experiment:lab:e2", &objectNode{key: "experiment:lab:e2", owner: "lab", grants: map[string]domain.Rights{"team:team": r(domain.Read, domain.Realize)}})
+	g.putObject("experiment:lab:e2", &objectNode{key: "experiment:lab:e2", owner: "liv", grants: map[string]domain.Rights{"team:team": r(domain.Read, domain.Realize)}})
 	g.putObject("realization:r1", &objectNode{key: "realization:r1", owner: "lou", project: "lab", grants: map[string]domain.Rights{"lab:lab": r(domain.Read)}})
 	g.putObject("library:lee:lib", &objectNode{key: "library:lee:lib", owner: "lee", grants: map[string]domain.Rights{}})
 	const allowed = -1
@@ -351,9 +351,15 @@ func TestDecideObjects(t *testing.T) {
 		{"lou", ExperimentRead, "experiment:lee:e1", allowed},   // via lee:friends
 		{"lou", ExperimentModify, "experiment:lee:e1", domain.CodePermissionDenied},
 		{"tia", ExperimentRead, "experiment:lee:e1", domain.CodeNotFound}, // no standing at all
-		{"lee", ExperimentOwn, "experiment:lab:e2", allowed},              // lab's owner may create_experiment
-		{"lou", ExperimentOwn, "experiment:lab:e2", domain.CodeNotFound},  // lou lacks create_experiment and any grant
-		{"tia", ExperimentRealize, "experiment:lab:e2", allowed},          // via the automatic circle team:team
+		{"liv", ExperimentOwn, "experiment:lab:e2", allowed},              // its creator owns it
+		{"lee", ExperimentOwn, "experiment:lab:e2", domain.CodeNotFound},  // lab's owner does not own it (and holds no grant)
+		{"lee", ExperimentRemove, "experiment:lab:e2", allowed},           // but may remove what was made in lab's namespace
+		{"liv", ExperimentRemove, "experiment:lab:e2", allowed},           // as its owner may
+		{"lou", ExperimentOwn, "experiment:lab:e2", domain.CodeNotFound},  // lou holds no grant
+		{"tia", ExperimentRemove, "experiment:lab:e2", domain.CodePermissionDenied},
+		{"lee", LibraryRemove, "library:lee:lib", allowed},
+		{"lou", ExperimentRemove, "experiment:lee:e1", domain.CodePermissionDenied}, // lou reads it; lee:* is no project
+		{"tia", ExperimentRealize, "experiment:lab:e2", allowed},                    // via the automatic circle team:team
 		{"tia", ExperimentModify, "experiment:lab:e2", domain.CodePermissionDenied},
 		{"root", ExperimentModify, "experiment:lab:e2", allowed},
 		{"lou", RealizationRelease, "realization:r1", allowed}, // owner

@@ -69,11 +69,32 @@ func (s *Social) RemoveCircle(ctx context.Context, p *auth.Principal, id string)
 		if err := tx.Requests().DeleteByObject(ctx, domain.CircleObject(id)); err != nil {
 			return err
 		}
+		if err := dropGrantsTo(ctx, tx, id); err != nil {
+			return err
+		}
 		if err := tx.Profiles().Set(ctx, store.ProfileCircle, id, nil); err != nil {
 			return err
 		}
 		return tx.Changes().Append(ctx, store.ChangeCircle, id)
 	})
+}
+
+// dropGrantsTo removes the rights circles that are going hold on
+// experiments, libraries and realizations, so that a circle made later
+// with one of their ids does not inherit them, and records each object's
+// change (an object's grants are part of it).
+func dropGrantsTo(ctx context.Context, tx store.Tx, circles ...string) error {
+	objects, err := tx.Grants().DeleteCircle(ctx, circles...)
+	if err != nil {
+		return err
+	}
+	for _, o := range objects {
+		kind, id, _ := strings.Cut(o, ":") // experiment:ID, library:ID, realization:ID: the kind is the change kind
+		if err := tx.Changes().Append(ctx, kind, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GetCircle returns a circle and its members, automatic circles included.
@@ -260,4 +281,14 @@ func (s *base) circleExists(ctx context.Context, id string) func(store.Tx) error
 		}
 		return nil
 	}
+}
+
+// ValidPermissions lists the rights that exist for kind: those project and
+// circle memberships carry, and those circles are granted on experiments,
+// libraries and realizations.
+func (s *Social) ValidPermissions(ctx context.Context, p *auth.Principal, kind string) ([]domain.Permission, error) {
+	if err := s.authorize(ctx, p, opApiInfoGetValidPermissions, policy.None); err != nil {
+		return nil, err
+	}
+	return domain.ValidPermissions("kind", kind)
 }

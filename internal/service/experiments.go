@@ -106,7 +106,7 @@ func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, d
 }
 
 func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, aspects []AspectInput) (*ExperimentView, error) {
-	owner, name, err := domain.ParseOwnedID("id", "experiment", id)
+	_, name, err := domain.ParseOwnedID("id", "experiment", id)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,8 @@ func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, i
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: op, actor: p, object: domain.ExperimentObject(id), detail: fmt.Sprintf("aspects=%d", len(aspects))}, func(tx store.Tx) error {
-		if err := ownerExists(ctx, tx, id); err != nil {
+		owner, err := ownerOf(ctx, tx, id, p.UID)
+		if err != nil {
 			return err
 		}
 		now := s.now()
@@ -395,11 +396,23 @@ func (s *Testbed) RemoveExperiment(ctx context.Context, p *auth.Principal, id st
 		if err := tx.Grants().DeleteObject(ctx, domain.ExperimentObject(id)); err != nil {
 			return err
 		}
+		if err := tx.Requests().DeleteByObject(ctx, domain.ExperimentObject(id)); err != nil { // offers of it lapse
+			return err
+		}
 		if err := tx.Profiles().Set(ctx, store.ProfileExperiment, id, nil); err != nil {
 			return err
 		}
 		return tx.Changes().Append(ctx, store.ChangeExperiment, id)
 	})
+}
+
+// SetExperimentOwner offers the experiment to uid, who becomes its owner
+// on accepting; it returns the pending request's id.
+func (s *Testbed) SetExperimentOwner(ctx context.Context, p *auth.Principal, id, uid string) (string, error) {
+	if err := s.authorize(ctx, p, opExperimentsSetOwner, policy.On("id", id)); err != nil {
+		return "", err
+	}
+	return s.offerOwnership(ctx, p, experimentKind, opExperimentsSetOwner.Name, domain.RequestExperimentOwner, id, uid)
 }
 
 // exportDoc is the export format of an experiment.

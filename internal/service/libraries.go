@@ -25,7 +25,7 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if err := s.authorize(ctx, p, opLibrariesCreateLibrary, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	owner, name, err := domain.ParseOwnedID("id", "library", id)
+	_, name, err := domain.ParseOwnedID("id", "library", id)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,8 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: opLibrariesCreateLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
-		if err := ownerExists(ctx, tx, id); err != nil {
+		owner, err := ownerOf(ctx, tx, id, p.UID)
+		if err != nil {
 			return err
 		}
 		if err := tx.Libraries().Create(ctx, &domain.Library{ID: id, Owner: owner, Name: name, Creator: p.UID, CreatedAt: s.now()}); err != nil {
@@ -104,7 +105,7 @@ func (s *Testbed) getLibrary(ctx context.Context, p *auth.Principal, id string) 
 }
 
 // ListLibraries lists the libraries p may read.
-func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
+func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner, text string, pageSize int32, pageToken string) ([]*LibraryView, string, error) {
 	if err := s.authorize(ctx, p, opLibrariesListLibraries, policy.None); err != nil {
 		return nil, "", err
 	}
@@ -116,7 +117,7 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner st
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.LibraryFilter{Owner: owner, IDs: objectIDs(visible)}
+	f := store.LibraryFilter{Owner: owner, Text: text, IDs: objectIDs(visible)}
 	var ls []*domain.Library
 	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
@@ -233,9 +234,63 @@ func (s *Testbed) RemoveLibrary(ctx context.Context, p *auth.Principal, id strin
 		if err := tx.Grants().DeleteObject(ctx, domain.LibraryObject(id)); err != nil {
 			return err
 		}
+		if err := tx.Requests().DeleteByObject(ctx, domain.LibraryObject(id)); err != nil { // offers of it lapse
+			return err
+		}
 		if err := tx.Profiles().Set(ctx, store.ProfileLibrary, id, nil); err != nil {
 			return err
 		}
 		return tx.Changes().Append(ctx, store.ChangeLibrary, id)
 	})
+}
+
+// SetLibraryOwner offers the library to uid, who becomes its owner on
+// accepting; it returns the pending request's id.
+func (s *Testbed) SetLibraryOwner(ctx context.Context, p *auth.Principal, id, uid string) (string, error) {
+	if err := s.authorize(ctx, p, opLibrariesSetOwner, policy.On("id", id)); err != nil {
+		return "", err
+	}
+	return s.offerOwnership(ctx, p, libraryKind, opLibrariesSetOwner.Name, domain.RequestLibraryOwner, id, uid)
+}
+
+// ListLibraryExperiments pages through the experiments in a library that p
+// may read, in id order.
+func (s *Testbed) ListLibraryExperiments(ctx context.Context, p *auth.Principal, id string, pageSize int32, pageToken string) ([]*ExperimentView, string, error) {
+	if err := s.authorize(ctx, p, opLibrariesListLibraryExperiments, policy.On("id", id)); err != nil {
+		return nil, "", err
+	}
+	pg, err := stringPage(pageSize, pageToken)
+	if err != nil {
+		return nil, "", err
+	}
+	var ids []string
+	if err := s.view(ctx, func(tx store.Tx) error {
+		if _, err := tx.Libraries().Get(ctx, id); err != nil {
+			return err
+		}
+		ids, err = tx.Libraries().Experiments(ctx, id)
+		return err
+	}); err != nil {
+		return nil, "", err
+	}
+	if ids, err = s.readable(ctx, p, ids); err != nil {
+		return nil, "", err
+	}
+	var xs []*domain.Experiment
+	var next string
+	err = s.view(ctx, func(tx store.Tx) error {
+		var err error
+		xs, next, err = readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
+			return tx.Experiments().List(ctx, store.ExperimentFilter{IDs: ids, Page: store.Page{After: after, Limit: n}})
+		}, func(x *domain.Experiment) string { return x.ID }, nil)
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*ExperimentView, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, &ExperimentView{Experiment: x})
+	}
+	return out, next, nil
 }

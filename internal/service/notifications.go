@@ -28,6 +28,9 @@ func (s *Social) ListNotifications(ctx context.Context, p *auth.Principal, q Not
 	if err != nil {
 		return nil, "", err
 	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return nil, "", domain.Invalid("until", "until.before_since", "until must be later than since")
+	}
 	var ns []*domain.Notification
 	var next string
 	err = s.view(ctx, func(tx store.Tx) error {

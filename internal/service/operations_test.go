@@ -210,6 +210,7 @@ func TestPublicOperations(t *testing.T) {
 		"trellis.v1.ApiInfo/GetSSHCertificateAuthority",
 		"trellis.v1.ApiInfo/GetServerCertificate",
 		"trellis.v1.ApiInfo/GetVersion",
+		"trellis.v1.ApiInfo/GetValidPermissions", // the same vocabulary for everyone
 		"trellis.v1.Auth/ChallengeResponse",
 		"trellis.v1.Auth/ExchangeToken", // the user's token and the service's proof are the credentials
 		"trellis.v1.Auth/Login",

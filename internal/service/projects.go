@@ -209,6 +209,11 @@ func (s *Social) deleteProject(ctx context.Context, tx store.Tx, name string) er
 	if err := tx.Requests().DeleteByObject(ctx, domain.ProjectObject(name)); err != nil {
 		return err
 	}
+	// The grants go with the circles: the project's own (name:name) and
+	// those it owned.
+	if err := dropGrantsTo(ctx, tx, append(circles, name+":"+name)...); err != nil {
+		return err
+	}
 	if err := tx.Profiles().Set(ctx, store.ProfileProject, name, nil); err != nil {
 		return err
 	}
@@ -474,6 +479,28 @@ func (s *Social) RemoveChildProject(ctx context.Context, p *auth.Principal, pare
 	return v, err
 }
 
+// namespaceEmpty refuses to remove a project while experiments or
+// libraries are named in its namespace (name:…): they are their creators',
+// and a later project of the same name must not gain its owner's power to
+// remove them.
+func namespaceEmpty(ctx context.Context, tx store.Tx, name string) error {
+	xs, err := tx.Experiments().List(ctx, store.ExperimentFilter{Owner: name, Page: store.Page{Limit: 1}})
+	if err != nil {
+		return err
+	}
+	if len(xs) > 0 {
+		return domain.FailedPrecondition("project %s still holds experiment %s (and perhaps more): remove them first", name, xs[0].ID)
+	}
+	ls, err := tx.Libraries().List(ctx, store.LibraryFilter{Owner: name, Page: store.Page{Limit: 1}})
+	if err != nil {
+		return err
+	}
+	if len(ls) > 0 {
+		return domain.FailedPrecondition("project %s still holds library %s (and perhaps more): remove them first", name, ls[0].ID)
+	}
+	return nil
+}
+
 // RemoveProject deletes a project, its memberships, nestings and circles;
 // its members are told.
 func (s *Social) RemoveProject(ctx context.Context, p *auth.Principal, name string) error {
@@ -485,6 +512,9 @@ func (s *Social) RemoveProject(ctx context.Context, p *auth.Principal, name stri
 		return err
 	}
 	return s.update(ctx, &record{op: opProjectsRemoveProject.Name, actor: p, object: domain.ProjectObject(name)}, func(tx store.Tx) error {
+		if err := namespaceEmpty(ctx, tx, name); err != nil {
+			return err
+		}
 		if err := s.deleteProject(ctx, tx, name); err != nil {
 			return err
 		}

@@ -28,6 +28,12 @@ func groupOf(r *domain.PendingRequest) (*group, string) {
 	return projectGroup, name
 }
 
+// ownership reports whether r offers an experiment or library to a new
+// owner.
+func ownership(r *domain.PendingRequest) bool {
+	return r.Kind == domain.RequestExperimentOwner || r.Kind == domain.RequestLibraryOwner
+}
+
 // pendingRequest loads request id, expired or not, for the consent rule
 // to decide about; nil when there is none.
 func (s *Social) pendingRequest(ctx context.Context, id string) (*domain.PendingRequest, error) {
@@ -72,6 +78,9 @@ func (s *Social) AcceptRequest(ctx context.Context, p *auth.Principal, id string
 		if r.Kind == domain.RequestProjectApproval {
 			_, err := s.approve(ctx, tx, p, name)
 			return err
+		}
+		if ownership(r) {
+			return s.takeOwnership(ctx, tx, r)
 		}
 		if err := s.admit(ctx, tx, g, name, r.Subject, r.Rights); err != nil {
 			return err
@@ -123,9 +132,13 @@ func (s *Social) DeclineRequest(ctx context.Context, p *auth.Principal, id, reas
 		if to == p.UID {
 			return nil
 		}
-		text := fmt.Sprintf("%s declined the request about %s %s", p.UID, g.noun, name)
+		noun := g.noun
+		if ownership(r) {
+			noun, name, _ = strings.Cut(r.Object, ":")
+		}
+		text := fmt.Sprintf("%s declined the request about %s %s", p.UID, noun, name)
 		if withdraw {
-			text = fmt.Sprintf("%s withdrew the request about %s %s", p.UID, g.noun, name)
+			text = fmt.Sprintf("%s withdrew the request about %s %s", p.UID, noun, name)
 		}
 		if reason != "" {
 			text += ": " + reason

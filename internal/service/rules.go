@@ -112,6 +112,7 @@ var (
 	opAuthRefresh = newOp("trellis.v1.Auth/Refresh", public) // the refresh token is the credential
 	opAuthLogout  = newOp("trellis.v1.Auth/Logout", authenticated)
 	opAuthWhoAmI  = newOp("trellis.v1.Auth/WhoAmI", authenticated)
+	opAuthEcho    = newOp("trellis.v1.Auth/Echo", authenticated) // answers only the caller's own uid
 
 	// Challenge login: the answer to the challenge is the credential.
 	opAuthRequestChallenge  = newOp("trellis.v1.Auth/RequestChallenge", public)
@@ -167,6 +168,9 @@ var (
 	opApiInfoGetSSHCertificateAuthority = newOp("trellis.v1.ApiInfo/GetSSHCertificateAuthority", public)
 	opApiInfoGetServerCertificate       = newOp("trellis.v1.ApiInfo/GetServerCertificate", public)
 	opApiInfoGetClientCertificate       = newOp("trellis.v1.ApiInfo/GetClientCertificate", public) // unbound: it authenticates nothing until a login binds it
+	// The rights vocabulary is the same for everyone and names nobody's
+	// objects: clients show it in help and forms before login.
+	opApiInfoGetValidPermissions = newOp("trellis.v1.ApiInfo/GetValidPermissions", public)
 
 	opAdminListAuditEvents            = newOp("trellis.v1.Admin/ListAuditEvents", admin)
 	opAdminListOutbox                 = newOp("trellis.v1.Admin/ListOutbox", admin)
@@ -233,21 +237,28 @@ var (
 	opExperimentsGetProfileDescription = newOp("trellis.v1.Experiments/GetProfileDescription", authenticated)
 	opExperimentsGetExperimentProfile  = newOp("trellis.v1.Experiments/GetExperimentProfile", onExperiment(policy.ExperimentRead))
 	opExperimentsSetExperimentProfile  = newOp("trellis.v1.Experiments/SetExperimentProfile", onExperiment(policy.ExperimentModify))
-	opExperimentsRemoveExperiment      = newOp("trellis.v1.Experiments/RemoveExperiment", onExperiment(policy.ExperimentOwn))
-	opExperimentsExportExperiment      = newOp("trellis.v1.Experiments/ExportExperiment", onExperiment(policy.ExperimentRead))
-	opExperimentsImportExperiment      = newOp("trellis.v1.Experiments/ImportExperiment", onExperiment(policy.ExperimentCreate))
+	// Objects made in a project's namespace are their creator's; removing
+	// one takes its owner, or the owner of that project (experiment.remove,
+	// library.remove). Handing one on is its owner's, and waits for the new
+	// owner's consent (a request, as invitations do).
+	opExperimentsRemoveExperiment = newOp("trellis.v1.Experiments/RemoveExperiment", onExperiment(policy.ExperimentRemove))
+	opExperimentsSetOwner         = newOp("trellis.v1.Experiments/SetOwner", onExperiment(policy.ExperimentOwn))
+	opExperimentsExportExperiment = newOp("trellis.v1.Experiments/ExportExperiment", onExperiment(policy.ExperimentRead))
+	opExperimentsImportExperiment = newOp("trellis.v1.Experiments/ImportExperiment", onExperiment(policy.ExperimentCreate))
 
 	// Libraries. Adding experiments also needs read on each.
-	opLibrariesCreateLibrary         = newOp("trellis.v1.Libraries/CreateLibrary", onLibrary(policy.LibraryCreate))
-	opLibrariesGetLibrary            = newOp("trellis.v1.Libraries/GetLibrary", onLibrary(policy.LibraryRead))
-	opLibrariesListLibraries         = newOp("trellis.v1.Libraries/ListLibraries", listing(policy.LibraryRead, "library"))
-	opLibrariesAddExperiments        = newOp("trellis.v1.Libraries/AddExperiments", each(allOf(check(policy.LibraryAddExperiment, "library"), check(policy.ExperimentRead, "experiment"))))
-	opLibrariesRemoveExperiments     = newOp("trellis.v1.Libraries/RemoveExperiments", onLibrary(policy.LibraryRemoveExperiment))
-	opLibrariesChangeAccess          = newOp("trellis.v1.Libraries/ChangeAccess", onLibrary(policy.LibraryModifyAccess))
-	opLibrariesGetProfileDescription = newOp("trellis.v1.Libraries/GetProfileDescription", authenticated)
-	opLibrariesGetLibraryProfile     = newOp("trellis.v1.Libraries/GetLibraryProfile", onLibrary(policy.LibraryRead))
-	opLibrariesSetLibraryProfile     = newOp("trellis.v1.Libraries/SetLibraryProfile", onLibrary(policy.LibraryOwn))
-	opLibrariesRemoveLibrary         = newOp("trellis.v1.Libraries/RemoveLibrary", onLibrary(policy.LibraryOwn))
+	opLibrariesCreateLibrary          = newOp("trellis.v1.Libraries/CreateLibrary", onLibrary(policy.LibraryCreate))
+	opLibrariesGetLibrary             = newOp("trellis.v1.Libraries/GetLibrary", onLibrary(policy.LibraryRead))
+	opLibrariesListLibraries          = newOp("trellis.v1.Libraries/ListLibraries", listing(policy.LibraryRead, "library"))
+	opLibrariesAddExperiments         = newOp("trellis.v1.Libraries/AddExperiments", each(allOf(check(policy.LibraryAddExperiment, "library"), check(policy.ExperimentRead, "experiment"))))
+	opLibrariesListLibraryExperiments = newOp("trellis.v1.Libraries/ListLibraryExperiments", onLibrary(policy.LibraryRead)) // shows only the experiments the caller may read
+	opLibrariesRemoveExperiments      = newOp("trellis.v1.Libraries/RemoveExperiments", onLibrary(policy.LibraryRemoveExperiment))
+	opLibrariesChangeAccess           = newOp("trellis.v1.Libraries/ChangeAccess", onLibrary(policy.LibraryModifyAccess))
+	opLibrariesGetProfileDescription  = newOp("trellis.v1.Libraries/GetProfileDescription", authenticated)
+	opLibrariesGetLibraryProfile      = newOp("trellis.v1.Libraries/GetLibraryProfile", onLibrary(policy.LibraryRead))
+	opLibrariesSetLibraryProfile      = newOp("trellis.v1.Libraries/SetLibraryProfile", onLibrary(policy.LibraryOwn))
+	opLibrariesRemoveLibrary          = newOp("trellis.v1.Libraries/RemoveLibrary", onLibrary(policy.LibraryRemove))
+	opLibrariesSetOwner               = newOp("trellis.v1.Libraries/SetOwner", onLibrary(policy.LibraryOwn))
 
 	// Resources: the inventory is visible to whoever may realize.
 	opResourcesRegisterResource = newOp("trellis.v1.Resources/RegisterResource", admin)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"time"
+	"unicode/utf8"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
@@ -345,6 +346,24 @@ func (s *Accounts) WhoAmI(ctx context.Context, p *auth.Principal) (*auth.Princip
 	cp := *p
 	return &cp, nil
 }
+
+// Echo answers who the caller is and the message it sent, for clients
+// that test connectivity and credentials.
+func (s *Accounts) Echo(ctx context.Context, p *auth.Principal, message string) (string, string, error) {
+	if err := s.authorize(ctx, p, opAuthEcho, policy.None); err != nil {
+		return "", "", err
+	}
+	if len(message) > maxEcho {
+		return "", "", domain.Invalid("message", "message.too_long", fmt.Sprintf("at most %d bytes", maxEcho))
+	}
+	if !utf8.ValidString(message) {
+		return "", "", domain.Invalid("message", "message.utf8", "the message must be UTF-8")
+	}
+	return p.UID, message, nil
+}
+
+// maxEcho bounds Echo's message: a connectivity test needs no more.
+const maxEcho = 1024
 
 // String keeps tokens out of logs should a Tokens value ever be printed.
 func (t *Tokens) String() string { return fmt.Sprintf("Tokens{session %s}", t.SessionID) }

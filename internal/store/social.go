@@ -125,7 +125,10 @@ type Requests interface {
 type NotificationFilter struct {
 	UnreadOnly bool
 	UrgentOnly bool
-	Since      time.Time
+	// Since and Until bound the creation time: Since <= created < Until
+	// (zero: unbounded).
+	Since time.Time
+	Until time.Time
 	// AfterID returns only newer notifications, oldest first (for streams);
 	// otherwise listings are newest first, paging with BeforeID. Forward
 	// asks for oldest first from AfterID even when it is 0 (a stream that

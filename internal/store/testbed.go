@@ -21,6 +21,8 @@ const (
 
 // ExperimentFilter selects experiments; zero fields match everything.
 type ExperimentFilter struct {
+	// Owner matches experiments it owns or whose id is in its namespace
+	// (owner:…).
 	Owner string
 	// IDs, when not nil, restricts the listing to these experiments.
 	IDs []string
@@ -35,6 +37,8 @@ type Experiments interface {
 	Get(ctx context.Context, id string) (*domain.Experiment, error)
 	// List returns experiments ordered by id, id > Page.After.
 	List(ctx context.Context, f ExperimentFilter) ([]*domain.Experiment, error)
+	// SetOwner hands the experiment to owner; the id stays as created.
+	SetOwner(ctx context.Context, id, owner string) error
 	// Delete removes the experiment with its aspects and library entries
 	// (its grants and profile are the caller's, through Grants/Profiles).
 	Delete(ctx context.Context, id string) error
@@ -54,9 +58,12 @@ type Experiments interface {
 
 // LibraryFilter selects libraries.
 type LibraryFilter struct {
+	// Owner matches libraries it owns or whose id is in its namespace.
 	Owner string
-	IDs   []string
-	Page  Page
+	// Text matches a substring of the id.
+	Text string
+	IDs  []string
+	Page Page
 }
 
 // Libraries holds libraries and which experiments they list.
@@ -64,6 +71,8 @@ type Libraries interface {
 	Create(ctx context.Context, l *domain.Library) error
 	Get(ctx context.Context, id string) (*domain.Library, error)
 	List(ctx context.Context, f LibraryFilter) ([]*domain.Library, error)
+	// SetOwner hands the library to owner; the id stays as created.
+	SetOwner(ctx context.Context, id, owner string) error
 	Delete(ctx context.Context, id string) error
 	All(ctx context.Context) ([]*domain.Library, error)
 	// AddExperiment lists an experiment (already-exists when it is).
@@ -81,8 +90,10 @@ type Grants interface {
 	// List returns an object's grants ordered by circle.
 	List(ctx context.Context, object string) ([]*domain.Grant, error)
 	DeleteObject(ctx context.Context, object string) error
-	// DeleteCircle removes every grant to a circle (it is gone).
-	DeleteCircle(ctx context.Context, circle string) error
+	// DeleteCircle removes every grant to the circles (they are gone, and
+	// a circle made later with the same id must not inherit them) and
+	// returns the objects that held one, ordered, once each.
+	DeleteCircle(ctx context.Context, circles ...string) ([]string, error)
 	All(ctx context.Context) ([]*domain.Grant, error)
 }
 

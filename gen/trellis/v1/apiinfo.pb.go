@@ -22,6 +22,157 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetValidPermissionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// project, circle, experiment, library or realization.
+	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetValidPermissionsRequest) Reset() {
+	*x = GetValidPermissionsRequest{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetValidPermissionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetValidPermissionsRequest) ProtoMessage() {}
+
+func (x *GetValidPermissionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetValidPermissionsRequest.ProtoReflect.Descriptor instead.
+func (*GetValidPermissionsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetValidPermissionsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+// Permission is one right and what it lets its holder do.
+type Permission struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Permission) Reset() {
+	*x = Permission{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Permission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Permission) ProtoMessage() {}
+
+func (x *Permission) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Permission.ProtoReflect.Descriptor instead.
+func (*Permission) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Permission) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Permission) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type GetValidPermissionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// In the vocabulary's order.
+	Permissions   []*Permission `protobuf:"bytes,2,rep,name=permissions,proto3" json:"permissions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetValidPermissionsResponse) Reset() {
+	*x = GetValidPermissionsResponse{}
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetValidPermissionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetValidPermissionsResponse) ProtoMessage() {}
+
+func (x *GetValidPermissionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetValidPermissionsResponse.ProtoReflect.Descriptor instead.
+func (*GetValidPermissionsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetValidPermissionsResponse) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GetValidPermissionsResponse) GetPermissions() []*Permission {
+	if x != nil {
+		return x.Permissions
+	}
+	return nil
+}
+
 type GetVersionRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -30,7 +181,7 @@ type GetVersionRequest struct {
 
 func (x *GetVersionRequest) Reset() {
 	*x = GetVersionRequest{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[0]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -42,7 +193,7 @@ func (x *GetVersionRequest) String() string {
 func (*GetVersionRequest) ProtoMessage() {}
 
 func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[0]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -55,7 +206,7 @@ func (x *GetVersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionRequest.ProtoReflect.Descriptor instead.
 func (*GetVersionRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{3}
 }
 
 type GetVersionResponse struct {
@@ -75,7 +226,7 @@ type GetVersionResponse struct {
 
 func (x *GetVersionResponse) Reset() {
 	*x = GetVersionResponse{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[1]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +238,7 @@ func (x *GetVersionResponse) String() string {
 func (*GetVersionResponse) ProtoMessage() {}
 
 func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[1]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +251,7 @@ func (x *GetVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetVersionResponse.ProtoReflect.Descriptor instead.
 func (*GetVersionResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetVersionResponse) GetApiVersion() string {
@@ -146,7 +297,7 @@ type GetSSHCertificateAuthorityRequest struct {
 
 func (x *GetSSHCertificateAuthorityRequest) Reset() {
 	*x = GetSSHCertificateAuthorityRequest{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[2]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -158,7 +309,7 @@ func (x *GetSSHCertificateAuthorityRequest) String() string {
 func (*GetSSHCertificateAuthorityRequest) ProtoMessage() {}
 
 func (x *GetSSHCertificateAuthorityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[2]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -171,7 +322,7 @@ func (x *GetSSHCertificateAuthorityRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use GetSSHCertificateAuthorityRequest.ProtoReflect.Descriptor instead.
 func (*GetSSHCertificateAuthorityRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{5}
 }
 
 type GetSSHCertificateAuthorityResponse struct {
@@ -185,7 +336,7 @@ type GetSSHCertificateAuthorityResponse struct {
 
 func (x *GetSSHCertificateAuthorityResponse) Reset() {
 	*x = GetSSHCertificateAuthorityResponse{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[3]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -197,7 +348,7 @@ func (x *GetSSHCertificateAuthorityResponse) String() string {
 func (*GetSSHCertificateAuthorityResponse) ProtoMessage() {}
 
 func (x *GetSSHCertificateAuthorityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[3]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -210,7 +361,7 @@ func (x *GetSSHCertificateAuthorityResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use GetSSHCertificateAuthorityResponse.ProtoReflect.Descriptor instead.
 func (*GetSSHCertificateAuthorityResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetSSHCertificateAuthorityResponse) GetPublicKey() string {
@@ -228,7 +379,7 @@ type GetServerCertificateRequest struct {
 
 func (x *GetServerCertificateRequest) Reset() {
 	*x = GetServerCertificateRequest{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[4]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +391,7 @@ func (x *GetServerCertificateRequest) String() string {
 func (*GetServerCertificateRequest) ProtoMessage() {}
 
 func (x *GetServerCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[4]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +404,7 @@ func (x *GetServerCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetServerCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{7}
 }
 
 type GetServerCertificateResponse struct {
@@ -272,7 +423,7 @@ type GetServerCertificateResponse struct {
 
 func (x *GetServerCertificateResponse) Reset() {
 	*x = GetServerCertificateResponse{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[5]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +435,7 @@ func (x *GetServerCertificateResponse) String() string {
 func (*GetServerCertificateResponse) ProtoMessage() {}
 
 func (x *GetServerCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[5]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +448,7 @@ func (x *GetServerCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServerCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetServerCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetServerCertificateResponse) GetCertificateChainPem() string {
@@ -322,7 +473,7 @@ type GetClientCertificateRequest struct {
 
 func (x *GetClientCertificateRequest) Reset() {
 	*x = GetClientCertificateRequest{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[6]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +485,7 @@ func (x *GetClientCertificateRequest) String() string {
 func (*GetClientCertificateRequest) ProtoMessage() {}
 
 func (x *GetClientCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[6]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +498,7 @@ func (x *GetClientCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClientCertificateRequest.ProtoReflect.Descriptor instead.
 func (*GetClientCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{9}
 }
 
 type GetClientCertificateResponse struct {
@@ -362,7 +513,7 @@ type GetClientCertificateResponse struct {
 
 func (x *GetClientCertificateResponse) Reset() {
 	*x = GetClientCertificateResponse{}
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[7]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -374,7 +525,7 @@ func (x *GetClientCertificateResponse) String() string {
 func (*GetClientCertificateResponse) ProtoMessage() {}
 
 func (x *GetClientCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_apiinfo_proto_msgTypes[7]
+	mi := &file_trellis_v1_apiinfo_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -387,7 +538,7 @@ func (x *GetClientCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClientCertificateResponse.ProtoReflect.Descriptor instead.
 func (*GetClientCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_apiinfo_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetClientCertificateResponse) GetCertificatePem() string {
@@ -409,7 +560,16 @@ var File_trellis_v1_apiinfo_proto protoreflect.FileDescriptor
 const file_trellis_v1_apiinfo_proto_rawDesc = "" +
 	"\n" +
 	"\x18trellis/v1/apiinfo.proto\x12\n" +
-	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n" +
+	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"0\n" +
+	"\x1aGetValidPermissionsRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\"B\n" +
+	"\n" +
+	"Permission\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\"k\n" +
+	"\x1bGetValidPermissionsResponse\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x128\n" +
+	"\vpermissions\x18\x02 \x03(\v2\x16.trellis.v1.PermissionR\vpermissions\"\x13\n" +
 	"\x11GetVersionRequest\"\xc7\x01\n" +
 	"\x12GetVersionResponse\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\tR\n" +
@@ -431,13 +591,14 @@ const file_trellis_v1_apiinfo_proto_rawDesc = "" +
 	"\x1bGetClientCertificateRequest\"`\n" +
 	"\x1cGetClientCertificateResponse\x12'\n" +
 	"\x0fcertificate_pem\x18\x01 \x01(\tR\x0ecertificatePem\x12\x17\n" +
-	"\akey_pem\x18\x02 \x01(\tR\x06keyPem2\xb9\x03\n" +
+	"\akey_pem\x18\x02 \x01(\tR\x06keyPem2\xa6\x04\n" +
 	"\aApiInfo\x12P\n" +
 	"\n" +
 	"GetVersion\x12\x1d.trellis.v1.GetVersionRequest\x1a\x1e.trellis.v1.GetVersionResponse\"\x03\x90\x02\x01\x12\x80\x01\n" +
 	"\x1aGetSSHCertificateAuthority\x12-.trellis.v1.GetSSHCertificateAuthorityRequest\x1a..trellis.v1.GetSSHCertificateAuthorityResponse\"\x03\x90\x02\x01\x12n\n" +
 	"\x14GetServerCertificate\x12'.trellis.v1.GetServerCertificateRequest\x1a(.trellis.v1.GetServerCertificateResponse\"\x03\x90\x02\x01\x12i\n" +
-	"\x14GetClientCertificate\x12'.trellis.v1.GetClientCertificateRequest\x1a(.trellis.v1.GetClientCertificateResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x14GetClientCertificate\x12'.trellis.v1.GetClientCertificateRequest\x1a(.trellis.v1.GetClientCertificateResponse\x12k\n" +
+	"\x13GetValidPermissions\x12&.trellis.v1.GetValidPermissionsRequest\x1a'.trellis.v1.GetValidPermissionsResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_apiinfo_proto_rawDescOnce sync.Once
@@ -451,33 +612,39 @@ func file_trellis_v1_apiinfo_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_apiinfo_proto_rawDescData
 }
 
-var file_trellis_v1_apiinfo_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_trellis_v1_apiinfo_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_trellis_v1_apiinfo_proto_goTypes = []any{
-	(*GetVersionRequest)(nil),                  // 0: trellis.v1.GetVersionRequest
-	(*GetVersionResponse)(nil),                 // 1: trellis.v1.GetVersionResponse
-	(*GetSSHCertificateAuthorityRequest)(nil),  // 2: trellis.v1.GetSSHCertificateAuthorityRequest
-	(*GetSSHCertificateAuthorityResponse)(nil), // 3: trellis.v1.GetSSHCertificateAuthorityResponse
-	(*GetServerCertificateRequest)(nil),        // 4: trellis.v1.GetServerCertificateRequest
-	(*GetServerCertificateResponse)(nil),       // 5: trellis.v1.GetServerCertificateResponse
-	(*GetClientCertificateRequest)(nil),        // 6: trellis.v1.GetClientCertificateRequest
-	(*GetClientCertificateResponse)(nil),       // 7: trellis.v1.GetClientCertificateResponse
-	(*timestamppb.Timestamp)(nil),              // 8: google.protobuf.Timestamp
+	(*GetValidPermissionsRequest)(nil),         // 0: trellis.v1.GetValidPermissionsRequest
+	(*Permission)(nil),                         // 1: trellis.v1.Permission
+	(*GetValidPermissionsResponse)(nil),        // 2: trellis.v1.GetValidPermissionsResponse
+	(*GetVersionRequest)(nil),                  // 3: trellis.v1.GetVersionRequest
+	(*GetVersionResponse)(nil),                 // 4: trellis.v1.GetVersionResponse
+	(*GetSSHCertificateAuthorityRequest)(nil),  // 5: trellis.v1.GetSSHCertificateAuthorityRequest
+	(*GetSSHCertificateAuthorityResponse)(nil), // 6: trellis.v1.GetSSHCertificateAuthorityResponse
+	(*GetServerCertificateRequest)(nil),        // 7: trellis.v1.GetServerCertificateRequest
+	(*GetServerCertificateResponse)(nil),       // 8: trellis.v1.GetServerCertificateResponse
+	(*GetClientCertificateRequest)(nil),        // 9: trellis.v1.GetClientCertificateRequest
+	(*GetClientCertificateResponse)(nil),       // 10: trellis.v1.GetClientCertificateResponse
+	(*timestamppb.Timestamp)(nil),              // 11: google.protobuf.Timestamp
 }
 var file_trellis_v1_apiinfo_proto_depIdxs = []int32{
-	8, // 0: trellis.v1.GetVersionResponse.server_time:type_name -> google.protobuf.Timestamp
-	0, // 1: trellis.v1.ApiInfo.GetVersion:input_type -> trellis.v1.GetVersionRequest
-	2, // 2: trellis.v1.ApiInfo.GetSSHCertificateAuthority:input_type -> trellis.v1.GetSSHCertificateAuthorityRequest
-	4, // 3: trellis.v1.ApiInfo.GetServerCertificate:input_type -> trellis.v1.GetServerCertificateRequest
-	6, // 4: trellis.v1.ApiInfo.GetClientCertificate:input_type -> trellis.v1.GetClientCertificateRequest
-	1, // 5: trellis.v1.ApiInfo.GetVersion:output_type -> trellis.v1.GetVersionResponse
-	3, // 6: trellis.v1.ApiInfo.GetSSHCertificateAuthority:output_type -> trellis.v1.GetSSHCertificateAuthorityResponse
-	5, // 7: trellis.v1.ApiInfo.GetServerCertificate:output_type -> trellis.v1.GetServerCertificateResponse
-	7, // 8: trellis.v1.ApiInfo.GetClientCertificate:output_type -> trellis.v1.GetClientCertificateResponse
-	5, // [5:9] is the sub-list for method output_type
-	1, // [1:5] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	1,  // 0: trellis.v1.GetValidPermissionsResponse.permissions:type_name -> trellis.v1.Permission
+	11, // 1: trellis.v1.GetVersionResponse.server_time:type_name -> google.protobuf.Timestamp
+	3,  // 2: trellis.v1.ApiInfo.GetVersion:input_type -> trellis.v1.GetVersionRequest
+	5,  // 3: trellis.v1.ApiInfo.GetSSHCertificateAuthority:input_type -> trellis.v1.GetSSHCertificateAuthorityRequest
+	7,  // 4: trellis.v1.ApiInfo.GetServerCertificate:input_type -> trellis.v1.GetServerCertificateRequest
+	9,  // 5: trellis.v1.ApiInfo.GetClientCertificate:input_type -> trellis.v1.GetClientCertificateRequest
+	0,  // 6: trellis.v1.ApiInfo.GetValidPermissions:input_type -> trellis.v1.GetValidPermissionsRequest
+	4,  // 7: trellis.v1.ApiInfo.GetVersion:output_type -> trellis.v1.GetVersionResponse
+	6,  // 8: trellis.v1.ApiInfo.GetSSHCertificateAuthority:output_type -> trellis.v1.GetSSHCertificateAuthorityResponse
+	8,  // 9: trellis.v1.ApiInfo.GetServerCertificate:output_type -> trellis.v1.GetServerCertificateResponse
+	10, // 10: trellis.v1.ApiInfo.GetClientCertificate:output_type -> trellis.v1.GetClientCertificateResponse
+	2,  // 11: trellis.v1.ApiInfo.GetValidPermissions:output_type -> trellis.v1.GetValidPermissionsResponse
+	7,  // [7:12] is the sub-list for method output_type
+	2,  // [2:7] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_apiinfo_proto_init() }
@@ -491,7 +658,7 @@ func file_trellis_v1_apiinfo_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_apiinfo_proto_rawDesc), len(file_trellis_v1_apiinfo_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1661,6 +1661,112 @@ func (x *IssueSSHCertificateResponse) GetFingerprint() string {
 	return ""
 }
 
+type EchoRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Up to 1024 bytes of UTF-8, returned as sent.
+	Message       string `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EchoRequest) Reset() {
+	*x = EchoRequest{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EchoRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EchoRequest) ProtoMessage() {}
+
+func (x *EchoRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EchoRequest.ProtoReflect.Descriptor instead.
+func (*EchoRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *EchoRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+type EchoResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Who the credentials name.
+	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	ServerTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=server_time,json=serverTime,proto3" json:"server_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EchoResponse) Reset() {
+	*x = EchoResponse{}
+	mi := &file_trellis_v1_auth_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EchoResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EchoResponse) ProtoMessage() {}
+
+func (x *EchoResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_auth_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EchoResponse.ProtoReflect.Descriptor instead.
+func (*EchoResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_auth_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *EchoResponse) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *EchoResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *EchoResponse) GetServerTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ServerTime
+	}
+	return nil
+}
+
 var File_trellis_v1_auth_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_auth_proto_rawDesc = "" +
@@ -1783,12 +1889,20 @@ const file_trellis_v1_auth_proto_rawDesc = "" +
 	"\vvalid_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"validAfter\x12=\n" +
 	"\fvalid_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vvalidBefore\x12 \n" +
-	"\vfingerprint\x18\a \x01(\tR\vfingerprint2\x9b\a\n" +
+	"\vfingerprint\x18\a \x01(\tR\vfingerprint\"'\n" +
+	"\vEchoRequest\x12\x18\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"w\n" +
+	"\fEchoResponse\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12;\n" +
+	"\vserver_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"serverTime2\xdb\a\n" +
 	"\x04Auth\x12<\n" +
 	"\x05Login\x12\x18.trellis.v1.LoginRequest\x1a\x19.trellis.v1.LoginResponse\x12?\n" +
 	"\x06Logout\x12\x19.trellis.v1.LogoutRequest\x1a\x1a.trellis.v1.LogoutResponse\x12B\n" +
 	"\aRefresh\x12\x1a.trellis.v1.RefreshRequest\x1a\x1b.trellis.v1.RefreshResponse\x12D\n" +
-	"\x06WhoAmI\x12\x19.trellis.v1.WhoAmIRequest\x1a\x1a.trellis.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12f\n" +
+	"\x06WhoAmI\x12\x19.trellis.v1.WhoAmIRequest\x1a\x1a.trellis.v1.WhoAmIResponse\"\x03\x90\x02\x01\x12>\n" +
+	"\x04Echo\x12\x17.trellis.v1.EchoRequest\x1a\x18.trellis.v1.EchoResponse\"\x03\x90\x02\x01\x12f\n" +
 	"\x13IssueSSHCertificate\x12&.trellis.v1.IssueSSHCertificateRequest\x1a'.trellis.v1.IssueSSHCertificateResponse\x12]\n" +
 	"\x10RequestChallenge\x12#.trellis.v1.RequestChallengeRequest\x1a$.trellis.v1.RequestChallengeResponse\x12`\n" +
 	"\x11ChallengeResponse\x12$.trellis.v1.ChallengeResponseRequest\x1a%.trellis.v1.ChallengeResponseResponse\x12W\n" +
@@ -1809,7 +1923,7 @@ func file_trellis_v1_auth_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_auth_proto_rawDescData
 }
 
-var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_trellis_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_trellis_v1_auth_proto_goTypes = []any{
 	(*ExchangeTokenRequest)(nil),        // 0: trellis.v1.ExchangeTokenRequest
 	(*ClientCredentials)(nil),           // 1: trellis.v1.ClientCredentials
@@ -1837,59 +1951,64 @@ var file_trellis_v1_auth_proto_goTypes = []any{
 	(*WhoAmIResponse)(nil),              // 23: trellis.v1.WhoAmIResponse
 	(*IssueSSHCertificateRequest)(nil),  // 24: trellis.v1.IssueSSHCertificateRequest
 	(*IssueSSHCertificateResponse)(nil), // 25: trellis.v1.IssueSSHCertificateResponse
-	(*durationpb.Duration)(nil),         // 26: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),       // 27: google.protobuf.Timestamp
+	(*EchoRequest)(nil),                 // 26: trellis.v1.EchoRequest
+	(*EchoResponse)(nil),                // 27: trellis.v1.EchoResponse
+	(*durationpb.Duration)(nil),         // 28: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),       // 29: google.protobuf.Timestamp
 }
 var file_trellis_v1_auth_proto_depIdxs = []int32{
 	1,  // 0: trellis.v1.ExchangeTokenRequest.client_credentials:type_name -> trellis.v1.ClientCredentials
-	26, // 1: trellis.v1.ExchangeTokenRequest.lifetime:type_name -> google.protobuf.Duration
-	27, // 2: trellis.v1.ExchangeTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 3: trellis.v1.CreateAPITokenRequest.expires:type_name -> google.protobuf.Duration
+	28, // 1: trellis.v1.ExchangeTokenRequest.lifetime:type_name -> google.protobuf.Duration
+	29, // 2: trellis.v1.ExchangeTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 3: trellis.v1.CreateAPITokenRequest.expires:type_name -> google.protobuf.Duration
 	5,  // 4: trellis.v1.CreateAPITokenResponse.api_token:type_name -> trellis.v1.APIToken
-	27, // 5: trellis.v1.APIToken.created_at:type_name -> google.protobuf.Timestamp
-	27, // 6: trellis.v1.APIToken.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 7: trellis.v1.APIToken.last_used_at:type_name -> google.protobuf.Timestamp
-	27, // 8: trellis.v1.APIToken.revoked_at:type_name -> google.protobuf.Timestamp
+	29, // 5: trellis.v1.APIToken.created_at:type_name -> google.protobuf.Timestamp
+	29, // 6: trellis.v1.APIToken.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 7: trellis.v1.APIToken.last_used_at:type_name -> google.protobuf.Timestamp
+	29, // 8: trellis.v1.APIToken.revoked_at:type_name -> google.protobuf.Timestamp
 	5,  // 9: trellis.v1.ListAPITokensResponse.api_tokens:type_name -> trellis.v1.APIToken
-	27, // 10: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 10: trellis.v1.RequestChallengeResponse.expires_at:type_name -> google.protobuf.Timestamp
 	12, // 11: trellis.v1.RequestChallengeResponse.scram_argon2id:type_name -> trellis.v1.ScramArgon2idChallenge
 	16, // 12: trellis.v1.ChallengeResponseResponse.tokens:type_name -> trellis.v1.Tokens
-	27, // 13: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
-	27, // 14: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 13: trellis.v1.Tokens.access_token_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 14: trellis.v1.Tokens.session_expires_at:type_name -> google.protobuf.Timestamp
 	16, // 15: trellis.v1.LoginResponse.tokens:type_name -> trellis.v1.Tokens
 	16, // 16: trellis.v1.RefreshResponse.tokens:type_name -> trellis.v1.Tokens
-	27, // 17: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
-	27, // 18: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
-	26, // 19: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
-	27, // 20: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
-	27, // 21: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
-	15, // 22: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
-	18, // 23: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
-	20, // 24: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
-	22, // 25: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
-	24, // 26: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
-	10, // 27: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
-	13, // 28: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
-	3,  // 29: trellis.v1.Auth.CreateAPIToken:input_type -> trellis.v1.CreateAPITokenRequest
-	6,  // 30: trellis.v1.Auth.ListAPITokens:input_type -> trellis.v1.ListAPITokensRequest
-	8,  // 31: trellis.v1.Auth.RevokeAPIToken:input_type -> trellis.v1.RevokeAPITokenRequest
-	0,  // 32: trellis.v1.Auth.ExchangeToken:input_type -> trellis.v1.ExchangeTokenRequest
-	17, // 33: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
-	19, // 34: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
-	21, // 35: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
-	23, // 36: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
-	25, // 37: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
-	11, // 38: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
-	14, // 39: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
-	4,  // 40: trellis.v1.Auth.CreateAPIToken:output_type -> trellis.v1.CreateAPITokenResponse
-	7,  // 41: trellis.v1.Auth.ListAPITokens:output_type -> trellis.v1.ListAPITokensResponse
-	9,  // 42: trellis.v1.Auth.RevokeAPIToken:output_type -> trellis.v1.RevokeAPITokenResponse
-	2,  // 43: trellis.v1.Auth.ExchangeToken:output_type -> trellis.v1.ExchangeTokenResponse
-	33, // [33:44] is the sub-list for method output_type
-	22, // [22:33] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	29, // 17: trellis.v1.WhoAmIResponse.session_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 18: trellis.v1.WhoAmIResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	28, // 19: trellis.v1.IssueSSHCertificateRequest.validity:type_name -> google.protobuf.Duration
+	29, // 20: trellis.v1.IssueSSHCertificateResponse.valid_after:type_name -> google.protobuf.Timestamp
+	29, // 21: trellis.v1.IssueSSHCertificateResponse.valid_before:type_name -> google.protobuf.Timestamp
+	29, // 22: trellis.v1.EchoResponse.server_time:type_name -> google.protobuf.Timestamp
+	15, // 23: trellis.v1.Auth.Login:input_type -> trellis.v1.LoginRequest
+	18, // 24: trellis.v1.Auth.Logout:input_type -> trellis.v1.LogoutRequest
+	20, // 25: trellis.v1.Auth.Refresh:input_type -> trellis.v1.RefreshRequest
+	22, // 26: trellis.v1.Auth.WhoAmI:input_type -> trellis.v1.WhoAmIRequest
+	26, // 27: trellis.v1.Auth.Echo:input_type -> trellis.v1.EchoRequest
+	24, // 28: trellis.v1.Auth.IssueSSHCertificate:input_type -> trellis.v1.IssueSSHCertificateRequest
+	10, // 29: trellis.v1.Auth.RequestChallenge:input_type -> trellis.v1.RequestChallengeRequest
+	13, // 30: trellis.v1.Auth.ChallengeResponse:input_type -> trellis.v1.ChallengeResponseRequest
+	3,  // 31: trellis.v1.Auth.CreateAPIToken:input_type -> trellis.v1.CreateAPITokenRequest
+	6,  // 32: trellis.v1.Auth.ListAPITokens:input_type -> trellis.v1.ListAPITokensRequest
+	8,  // 33: trellis.v1.Auth.RevokeAPIToken:input_type -> trellis.v1.RevokeAPITokenRequest
+	0,  // 34: trellis.v1.Auth.ExchangeToken:input_type -> trellis.v1.ExchangeTokenRequest
+	17, // 35: trellis.v1.Auth.Login:output_type -> trellis.v1.LoginResponse
+	19, // 36: trellis.v1.Auth.Logout:output_type -> trellis.v1.LogoutResponse
+	21, // 37: trellis.v1.Auth.Refresh:output_type -> trellis.v1.RefreshResponse
+	23, // 38: trellis.v1.Auth.WhoAmI:output_type -> trellis.v1.WhoAmIResponse
+	27, // 39: trellis.v1.Auth.Echo:output_type -> trellis.v1.EchoResponse
+	25, // 40: trellis.v1.Auth.IssueSSHCertificate:output_type -> trellis.v1.IssueSSHCertificateResponse
+	11, // 41: trellis.v1.Auth.RequestChallenge:output_type -> trellis.v1.RequestChallengeResponse
+	14, // 42: trellis.v1.Auth.ChallengeResponse:output_type -> trellis.v1.ChallengeResponseResponse
+	4,  // 43: trellis.v1.Auth.CreateAPIToken:output_type -> trellis.v1.CreateAPITokenResponse
+	7,  // 44: trellis.v1.Auth.ListAPITokens:output_type -> trellis.v1.ListAPITokensResponse
+	9,  // 45: trellis.v1.Auth.RevokeAPIToken:output_type -> trellis.v1.RevokeAPITokenResponse
+	2,  // 46: trellis.v1.Auth.ExchangeToken:output_type -> trellis.v1.ExchangeTokenResponse
+	35, // [35:47] is the sub-list for method output_type
+	23, // [23:35] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_auth_proto_init() }
@@ -1907,7 +2026,7 @@ func file_trellis_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_auth_proto_rawDesc), len(file_trellis_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -541,7 +541,8 @@ type ListExperimentsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	// Only experiments of this owner (a uid or a project).
+	// Only experiments this user owns or whose id is in the namespace of
+	// this user or project (owner:…).
 	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
 	// Only experiments whose id or description contains this.
 	Text          string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
@@ -1533,6 +1534,104 @@ func (*RemoveExperimentResponse) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{27}
 }
 
+type ExperimentsSetOwnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The user offered ownership.
+	Uid           string `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentsSetOwnerRequest) Reset() {
+	*x = ExperimentsSetOwnerRequest{}
+	mi := &file_trellis_v1_experiments_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentsSetOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentsSetOwnerRequest) ProtoMessage() {}
+
+func (x *ExperimentsSetOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_experiments_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentsSetOwnerRequest.ProtoReflect.Descriptor instead.
+func (*ExperimentsSetOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ExperimentsSetOwnerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExperimentsSetOwnerRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+type ExperimentsSetOwnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pending request that waits for uid's consent.
+	RequestId     string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentsSetOwnerResponse) Reset() {
+	*x = ExperimentsSetOwnerResponse{}
+	mi := &file_trellis_v1_experiments_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentsSetOwnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentsSetOwnerResponse) ProtoMessage() {}
+
+func (x *ExperimentsSetOwnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_experiments_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentsSetOwnerResponse.ProtoReflect.Descriptor instead.
+func (*ExperimentsSetOwnerResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExperimentsSetOwnerResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type ExportExperimentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1542,7 +1641,7 @@ type ExportExperimentRequest struct {
 
 func (x *ExportExperimentRequest) Reset() {
 	*x = ExportExperimentRequest{}
-	mi := &file_trellis_v1_experiments_proto_msgTypes[28]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1653,7 @@ func (x *ExportExperimentRequest) String() string {
 func (*ExportExperimentRequest) ProtoMessage() {}
 
 func (x *ExportExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_experiments_proto_msgTypes[28]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1666,7 @@ func (x *ExportExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportExperimentRequest.ProtoReflect.Descriptor instead.
 func (*ExportExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{28}
+	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExportExperimentRequest) GetId() string {
@@ -1587,7 +1686,7 @@ type ExportExperimentResponse struct {
 
 func (x *ExportExperimentResponse) Reset() {
 	*x = ExportExperimentResponse{}
-	mi := &file_trellis_v1_experiments_proto_msgTypes[29]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1698,7 @@ func (x *ExportExperimentResponse) String() string {
 func (*ExportExperimentResponse) ProtoMessage() {}
 
 func (x *ExportExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_experiments_proto_msgTypes[29]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1711,7 @@ func (x *ExportExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportExperimentResponse.ProtoReflect.Descriptor instead.
 func (*ExportExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{29}
+	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExportExperimentResponse) GetDocument() []byte {
@@ -1633,7 +1732,7 @@ type ImportExperimentRequest struct {
 
 func (x *ImportExperimentRequest) Reset() {
 	*x = ImportExperimentRequest{}
-	mi := &file_trellis_v1_experiments_proto_msgTypes[30]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1645,7 +1744,7 @@ func (x *ImportExperimentRequest) String() string {
 func (*ImportExperimentRequest) ProtoMessage() {}
 
 func (x *ImportExperimentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_experiments_proto_msgTypes[30]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1757,7 @@ func (x *ImportExperimentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportExperimentRequest.ProtoReflect.Descriptor instead.
 func (*ImportExperimentRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{30}
+	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ImportExperimentRequest) GetDocument() []byte {
@@ -1684,7 +1783,7 @@ type ImportExperimentResponse struct {
 
 func (x *ImportExperimentResponse) Reset() {
 	*x = ImportExperimentResponse{}
-	mi := &file_trellis_v1_experiments_proto_msgTypes[31]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1795,7 @@ func (x *ImportExperimentResponse) String() string {
 func (*ImportExperimentResponse) ProtoMessage() {}
 
 func (x *ImportExperimentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_experiments_proto_msgTypes[31]
+	mi := &file_trellis_v1_experiments_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1808,7 @@ func (x *ImportExperimentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportExperimentResponse.ProtoReflect.Descriptor instead.
 func (*ImportExperimentResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{31}
+	return file_trellis_v1_experiments_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ImportExperimentResponse) GetExperiment() *Experiment {
@@ -1834,7 +1933,13 @@ const file_trellis_v1_experiments_proto_rawDesc = "" +
 	"\achanges\x18\x01 \x03(\v2\x1b.trellis.v1.AttributeChangeR\achanges\")\n" +
 	"\x17RemoveExperimentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x1a\n" +
-	"\x18RemoveExperimentResponse\")\n" +
+	"\x18RemoveExperimentResponse\">\n" +
+	"\x1aExperimentsSetOwnerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\"<\n" +
+	"\x1bExperimentsSetOwnerResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\")\n" +
 	"\x17ExportExperimentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"6\n" +
 	"\x18ExportExperimentResponse\x12\x1a\n" +
@@ -1845,7 +1950,7 @@ const file_trellis_v1_experiments_proto_rawDesc = "" +
 	"\x18ImportExperimentResponse\x126\n" +
 	"\n" +
 	"experiment\x18\x01 \x01(\v2\x16.trellis.v1.ExperimentR\n" +
-	"experiment2\x91\n" +
+	"experiment2\xee\n" +
 	"\n" +
 	"\vExperiments\x12]\n" +
 	"\x10CreateExperiment\x12#.trellis.v1.CreateExperimentRequest\x1a$.trellis.v1.CreateExperimentResponse\x12Y\n" +
@@ -1859,7 +1964,8 @@ const file_trellis_v1_experiments_proto_rawDesc = "" +
 	"\x15GetProfileDescription\x123.trellis.v1.ExperimentsGetProfileDescriptionRequest\x1a4.trellis.v1.ExperimentsGetProfileDescriptionResponse\"\x03\x90\x02\x01\x12n\n" +
 	"\x14GetExperimentProfile\x12'.trellis.v1.GetExperimentProfileRequest\x1a(.trellis.v1.GetExperimentProfileResponse\"\x03\x90\x02\x01\x12i\n" +
 	"\x14SetExperimentProfile\x12'.trellis.v1.SetExperimentProfileRequest\x1a(.trellis.v1.SetExperimentProfileResponse\x12]\n" +
-	"\x10RemoveExperiment\x12#.trellis.v1.RemoveExperimentRequest\x1a$.trellis.v1.RemoveExperimentResponse\x12b\n" +
+	"\x10RemoveExperiment\x12#.trellis.v1.RemoveExperimentRequest\x1a$.trellis.v1.RemoveExperimentResponse\x12[\n" +
+	"\bSetOwner\x12&.trellis.v1.ExperimentsSetOwnerRequest\x1a'.trellis.v1.ExperimentsSetOwnerResponse\x12b\n" +
 	"\x10ExportExperiment\x12#.trellis.v1.ExportExperimentRequest\x1a$.trellis.v1.ExportExperimentResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\x10ImportExperiment\x12#.trellis.v1.ImportExperimentRequest\x1a$.trellis.v1.ImportExperimentResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
@@ -1875,7 +1981,7 @@ func file_trellis_v1_experiments_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_experiments_proto_rawDescData
 }
 
-var file_trellis_v1_experiments_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_trellis_v1_experiments_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_trellis_v1_experiments_proto_goTypes = []any{
 	(*Aspect)(nil),                                   // 0: trellis.v1.Aspect
 	(*Grant)(nil),                                    // 1: trellis.v1.Grant
@@ -1905,21 +2011,23 @@ var file_trellis_v1_experiments_proto_goTypes = []any{
 	(*SetExperimentProfileResponse)(nil),             // 25: trellis.v1.SetExperimentProfileResponse
 	(*RemoveExperimentRequest)(nil),                  // 26: trellis.v1.RemoveExperimentRequest
 	(*RemoveExperimentResponse)(nil),                 // 27: trellis.v1.RemoveExperimentResponse
-	(*ExportExperimentRequest)(nil),                  // 28: trellis.v1.ExportExperimentRequest
-	(*ExportExperimentResponse)(nil),                 // 29: trellis.v1.ExportExperimentResponse
-	(*ImportExperimentRequest)(nil),                  // 30: trellis.v1.ImportExperimentRequest
-	(*ImportExperimentResponse)(nil),                 // 31: trellis.v1.ImportExperimentResponse
-	nil,                                              // 32: trellis.v1.SetExperimentProfileRequest.SetEntry
-	(*timestamppb.Timestamp)(nil),                    // 33: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                     // 34: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                         // 35: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                          // 36: trellis.v1.AttributeChange
+	(*ExperimentsSetOwnerRequest)(nil),               // 28: trellis.v1.ExperimentsSetOwnerRequest
+	(*ExperimentsSetOwnerResponse)(nil),              // 29: trellis.v1.ExperimentsSetOwnerResponse
+	(*ExportExperimentRequest)(nil),                  // 30: trellis.v1.ExportExperimentRequest
+	(*ExportExperimentResponse)(nil),                 // 31: trellis.v1.ExportExperimentResponse
+	(*ImportExperimentRequest)(nil),                  // 32: trellis.v1.ImportExperimentRequest
+	(*ImportExperimentResponse)(nil),                 // 33: trellis.v1.ImportExperimentResponse
+	nil,                                              // 34: trellis.v1.SetExperimentProfileRequest.SetEntry
+	(*timestamppb.Timestamp)(nil),                    // 35: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                     // 36: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                         // 37: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                          // 38: trellis.v1.AttributeChange
 }
 var file_trellis_v1_experiments_proto_depIdxs = []int32{
-	33, // 0: trellis.v1.Aspect.updated_at:type_name -> google.protobuf.Timestamp
+	35, // 0: trellis.v1.Aspect.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: trellis.v1.Experiment.aspects:type_name -> trellis.v1.Aspect
 	1,  // 2: trellis.v1.Experiment.grants:type_name -> trellis.v1.Grant
-	33, // 3: trellis.v1.Experiment.created_at:type_name -> google.protobuf.Timestamp
+	35, // 3: trellis.v1.Experiment.created_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: trellis.v1.CreateExperimentRequest.aspects:type_name -> trellis.v1.AspectInput
 	2,  // 5: trellis.v1.CreateExperimentResponse.experiment:type_name -> trellis.v1.Experiment
 	2,  // 6: trellis.v1.GetExperimentResponse.experiment:type_name -> trellis.v1.Experiment
@@ -1931,10 +2039,10 @@ var file_trellis_v1_experiments_proto_depIdxs = []int32{
 	15, // 12: trellis.v1.RemoveAspectsRequest.aspects:type_name -> trellis.v1.AspectRef
 	2,  // 13: trellis.v1.RemoveAspectsResponse.experiment:type_name -> trellis.v1.Experiment
 	1,  // 14: trellis.v1.ExperimentsChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	34, // 15: trellis.v1.ExperimentsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	35, // 16: trellis.v1.GetExperimentProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	32, // 17: trellis.v1.SetExperimentProfileRequest.set:type_name -> trellis.v1.SetExperimentProfileRequest.SetEntry
-	36, // 18: trellis.v1.SetExperimentProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	36, // 15: trellis.v1.ExperimentsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	37, // 16: trellis.v1.GetExperimentProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	34, // 17: trellis.v1.SetExperimentProfileRequest.set:type_name -> trellis.v1.SetExperimentProfileRequest.SetEntry
+	38, // 18: trellis.v1.SetExperimentProfileResponse.changes:type_name -> trellis.v1.AttributeChange
 	2,  // 19: trellis.v1.ImportExperimentResponse.experiment:type_name -> trellis.v1.Experiment
 	4,  // 20: trellis.v1.Experiments.CreateExperiment:input_type -> trellis.v1.CreateExperimentRequest
 	6,  // 21: trellis.v1.Experiments.GetExperiment:input_type -> trellis.v1.GetExperimentRequest
@@ -1947,23 +2055,25 @@ var file_trellis_v1_experiments_proto_depIdxs = []int32{
 	22, // 28: trellis.v1.Experiments.GetExperimentProfile:input_type -> trellis.v1.GetExperimentProfileRequest
 	24, // 29: trellis.v1.Experiments.SetExperimentProfile:input_type -> trellis.v1.SetExperimentProfileRequest
 	26, // 30: trellis.v1.Experiments.RemoveExperiment:input_type -> trellis.v1.RemoveExperimentRequest
-	28, // 31: trellis.v1.Experiments.ExportExperiment:input_type -> trellis.v1.ExportExperimentRequest
-	30, // 32: trellis.v1.Experiments.ImportExperiment:input_type -> trellis.v1.ImportExperimentRequest
-	5,  // 33: trellis.v1.Experiments.CreateExperiment:output_type -> trellis.v1.CreateExperimentResponse
-	7,  // 34: trellis.v1.Experiments.GetExperiment:output_type -> trellis.v1.GetExperimentResponse
-	9,  // 35: trellis.v1.Experiments.ListExperiments:output_type -> trellis.v1.ListExperimentsResponse
-	11, // 36: trellis.v1.Experiments.AddAspects:output_type -> trellis.v1.AddAspectsResponse
-	14, // 37: trellis.v1.Experiments.ChangeAspects:output_type -> trellis.v1.ChangeAspectsResponse
-	17, // 38: trellis.v1.Experiments.RemoveAspects:output_type -> trellis.v1.RemoveAspectsResponse
-	19, // 39: trellis.v1.Experiments.ChangeAccess:output_type -> trellis.v1.ExperimentsChangeAccessResponse
-	21, // 40: trellis.v1.Experiments.GetProfileDescription:output_type -> trellis.v1.ExperimentsGetProfileDescriptionResponse
-	23, // 41: trellis.v1.Experiments.GetExperimentProfile:output_type -> trellis.v1.GetExperimentProfileResponse
-	25, // 42: trellis.v1.Experiments.SetExperimentProfile:output_type -> trellis.v1.SetExperimentProfileResponse
-	27, // 43: trellis.v1.Experiments.RemoveExperiment:output_type -> trellis.v1.RemoveExperimentResponse
-	29, // 44: trellis.v1.Experiments.ExportExperiment:output_type -> trellis.v1.ExportExperimentResponse
-	31, // 45: trellis.v1.Experiments.ImportExperiment:output_type -> trellis.v1.ImportExperimentResponse
-	33, // [33:46] is the sub-list for method output_type
-	20, // [20:33] is the sub-list for method input_type
+	28, // 31: trellis.v1.Experiments.SetOwner:input_type -> trellis.v1.ExperimentsSetOwnerRequest
+	30, // 32: trellis.v1.Experiments.ExportExperiment:input_type -> trellis.v1.ExportExperimentRequest
+	32, // 33: trellis.v1.Experiments.ImportExperiment:input_type -> trellis.v1.ImportExperimentRequest
+	5,  // 34: trellis.v1.Experiments.CreateExperiment:output_type -> trellis.v1.CreateExperimentResponse
+	7,  // 35: trellis.v1.Experiments.GetExperiment:output_type -> trellis.v1.GetExperimentResponse
+	9,  // 36: trellis.v1.Experiments.ListExperiments:output_type -> trellis.v1.ListExperimentsResponse
+	11, // 37: trellis.v1.Experiments.AddAspects:output_type -> trellis.v1.AddAspectsResponse
+	14, // 38: trellis.v1.Experiments.ChangeAspects:output_type -> trellis.v1.ChangeAspectsResponse
+	17, // 39: trellis.v1.Experiments.RemoveAspects:output_type -> trellis.v1.RemoveAspectsResponse
+	19, // 40: trellis.v1.Experiments.ChangeAccess:output_type -> trellis.v1.ExperimentsChangeAccessResponse
+	21, // 41: trellis.v1.Experiments.GetProfileDescription:output_type -> trellis.v1.ExperimentsGetProfileDescriptionResponse
+	23, // 42: trellis.v1.Experiments.GetExperimentProfile:output_type -> trellis.v1.GetExperimentProfileResponse
+	25, // 43: trellis.v1.Experiments.SetExperimentProfile:output_type -> trellis.v1.SetExperimentProfileResponse
+	27, // 44: trellis.v1.Experiments.RemoveExperiment:output_type -> trellis.v1.RemoveExperimentResponse
+	29, // 45: trellis.v1.Experiments.SetOwner:output_type -> trellis.v1.ExperimentsSetOwnerResponse
+	31, // 46: trellis.v1.Experiments.ExportExperiment:output_type -> trellis.v1.ExportExperimentResponse
+	33, // 47: trellis.v1.Experiments.ImportExperiment:output_type -> trellis.v1.ImportExperimentResponse
+	34, // [34:48] is the sub-list for method output_type
+	20, // [20:34] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1981,7 +2091,7 @@ func file_trellis_v1_experiments_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_experiments_proto_rawDesc), len(file_trellis_v1_experiments_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -300,10 +300,15 @@ func (x *GetLibraryResponse) GetLibrary() *Library {
 }
 
 type ListLibrariesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	Owner         string                 `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only libraries this user owns or whose id is in the namespace of this
+	// user or project (owner:…).
+	Owner string `protobuf:"bytes,3,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Only libraries whose id contains this (case-sensitive, no wildcards),
+	// as ListExperiments' text.
+	Text          string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -355,6 +360,13 @@ func (x *ListLibrariesRequest) GetPageToken() string {
 func (x *ListLibrariesRequest) GetOwner() string {
 	if x != nil {
 		return x.Owner
+	}
+	return ""
+}
+
+func (x *ListLibrariesRequest) GetText() string {
+	if x != nil {
+		return x.Text
 	}
 	return ""
 }
@@ -1067,6 +1079,216 @@ func (*RemoveLibraryResponse) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{20}
 }
 
+type LibrariesSetOwnerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The user offered ownership.
+	Uid           string `protobuf:"bytes,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LibrariesSetOwnerRequest) Reset() {
+	*x = LibrariesSetOwnerRequest{}
+	mi := &file_trellis_v1_libraries_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LibrariesSetOwnerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LibrariesSetOwnerRequest) ProtoMessage() {}
+
+func (x *LibrariesSetOwnerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_libraries_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LibrariesSetOwnerRequest.ProtoReflect.Descriptor instead.
+func (*LibrariesSetOwnerRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LibrariesSetOwnerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LibrariesSetOwnerRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+type LibrariesSetOwnerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pending request that waits for uid's consent.
+	RequestId     string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LibrariesSetOwnerResponse) Reset() {
+	*x = LibrariesSetOwnerResponse{}
+	mi := &file_trellis_v1_libraries_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LibrariesSetOwnerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LibrariesSetOwnerResponse) ProtoMessage() {}
+
+func (x *LibrariesSetOwnerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_libraries_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LibrariesSetOwnerResponse.ProtoReflect.Descriptor instead.
+func (*LibrariesSetOwnerResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LibrariesSetOwnerResponse) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+type ListLibraryExperimentsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLibraryExperimentsRequest) Reset() {
+	*x = ListLibraryExperimentsRequest{}
+	mi := &file_trellis_v1_libraries_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLibraryExperimentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLibraryExperimentsRequest) ProtoMessage() {}
+
+func (x *ListLibraryExperimentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_libraries_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLibraryExperimentsRequest.ProtoReflect.Descriptor instead.
+func (*ListLibraryExperimentsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListLibraryExperimentsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListLibraryExperimentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListLibraryExperimentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListLibraryExperimentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Experiments   []*Experiment          `protobuf:"bytes,1,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLibraryExperimentsResponse) Reset() {
+	*x = ListLibraryExperimentsResponse{}
+	mi := &file_trellis_v1_libraries_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLibraryExperimentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLibraryExperimentsResponse) ProtoMessage() {}
+
+func (x *ListLibraryExperimentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_libraries_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLibraryExperimentsResponse.ProtoReflect.Descriptor instead.
+func (*ListLibraryExperimentsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_libraries_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListLibraryExperimentsResponse) GetExperiments() []*Experiment {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
+func (x *ListLibraryExperimentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_trellis_v1_libraries_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_libraries_proto_rawDesc = "" +
@@ -1090,12 +1312,13 @@ const file_trellis_v1_libraries_proto_rawDesc = "" +
 	"\x11GetLibraryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"C\n" +
 	"\x12GetLibraryResponse\x12-\n" +
-	"\alibrary\x18\x01 \x01(\v2\x13.trellis.v1.LibraryR\alibrary\"h\n" +
+	"\alibrary\x18\x01 \x01(\v2\x13.trellis.v1.LibraryR\alibrary\"|\n" +
 	"\x14ListLibrariesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x14\n" +
-	"\x05owner\x18\x03 \x01(\tR\x05owner\"r\n" +
+	"\x05owner\x18\x03 \x01(\tR\x05owner\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\"r\n" +
 	"\x15ListLibrariesResponse\x121\n" +
 	"\tlibraries\x18\x01 \x03(\v2\x13.trellis.v1.LibraryR\tlibraries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"I\n" +
@@ -1138,19 +1361,35 @@ const file_trellis_v1_libraries_proto_rawDesc = "" +
 	"\achanges\x18\x01 \x03(\v2\x1b.trellis.v1.AttributeChangeR\achanges\"&\n" +
 	"\x14RemoveLibraryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
-	"\x15RemoveLibraryResponse2\xd3\a\n" +
+	"\x15RemoveLibraryResponse\"<\n" +
+	"\x18LibrariesSetOwnerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\tR\x03uid\":\n" +
+	"\x19LibrariesSetOwnerResponse\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\"k\n" +
+	"\x1dListLibraryExperimentsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x1eListLibraryExperimentsResponse\x128\n" +
+	"\vexperiments\x18\x01 \x03(\v2\x16.trellis.v1.ExperimentR\vexperiments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xa2\t\n" +
 	"\tLibraries\x12T\n" +
 	"\rCreateLibrary\x12 .trellis.v1.CreateLibraryRequest\x1a!.trellis.v1.CreateLibraryResponse\x12P\n" +
 	"\n" +
 	"GetLibrary\x12\x1d.trellis.v1.GetLibraryRequest\x1a\x1e.trellis.v1.GetLibraryResponse\"\x03\x90\x02\x01\x12Y\n" +
 	"\rListLibraries\x12 .trellis.v1.ListLibrariesRequest\x1a!.trellis.v1.ListLibrariesResponse\"\x03\x90\x02\x01\x12W\n" +
 	"\x0eAddExperiments\x12!.trellis.v1.AddExperimentsRequest\x1a\".trellis.v1.AddExperimentsResponse\x12`\n" +
-	"\x11RemoveExperiments\x12$.trellis.v1.RemoveExperimentsRequest\x1a%.trellis.v1.RemoveExperimentsResponse\x12c\n" +
+	"\x11RemoveExperiments\x12$.trellis.v1.RemoveExperimentsRequest\x1a%.trellis.v1.RemoveExperimentsResponse\x12t\n" +
+	"\x16ListLibraryExperiments\x12).trellis.v1.ListLibraryExperimentsRequest\x1a*.trellis.v1.ListLibraryExperimentsResponse\"\x03\x90\x02\x01\x12c\n" +
 	"\fChangeAccess\x12(.trellis.v1.LibrariesChangeAccessRequest\x1a).trellis.v1.LibrariesChangeAccessResponse\x12\x83\x01\n" +
 	"\x15GetProfileDescription\x121.trellis.v1.LibrariesGetProfileDescriptionRequest\x1a2.trellis.v1.LibrariesGetProfileDescriptionResponse\"\x03\x90\x02\x01\x12e\n" +
 	"\x11GetLibraryProfile\x12$.trellis.v1.GetLibraryProfileRequest\x1a%.trellis.v1.GetLibraryProfileResponse\"\x03\x90\x02\x01\x12`\n" +
 	"\x11SetLibraryProfile\x12$.trellis.v1.SetLibraryProfileRequest\x1a%.trellis.v1.SetLibraryProfileResponse\x12T\n" +
-	"\rRemoveLibrary\x12 .trellis.v1.RemoveLibraryRequest\x1a!.trellis.v1.RemoveLibraryResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\rRemoveLibrary\x12 .trellis.v1.RemoveLibraryRequest\x1a!.trellis.v1.RemoveLibraryResponse\x12W\n" +
+	"\bSetOwner\x12$.trellis.v1.LibrariesSetOwnerRequest\x1a%.trellis.v1.LibrariesSetOwnerResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_libraries_proto_rawDescOnce sync.Once
@@ -1164,7 +1403,7 @@ func file_trellis_v1_libraries_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_libraries_proto_rawDescData
 }
 
-var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*Library)(nil),                                // 0: trellis.v1.Library
 	(*CreateLibraryRequest)(nil),                   // 1: trellis.v1.CreateLibraryRequest
@@ -1187,51 +1426,61 @@ var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*SetLibraryProfileResponse)(nil),              // 18: trellis.v1.SetLibraryProfileResponse
 	(*RemoveLibraryRequest)(nil),                   // 19: trellis.v1.RemoveLibraryRequest
 	(*RemoveLibraryResponse)(nil),                  // 20: trellis.v1.RemoveLibraryResponse
-	nil,                                            // 21: trellis.v1.SetLibraryProfileRequest.SetEntry
-	(*Grant)(nil),                                  // 22: trellis.v1.Grant
-	(*timestamppb.Timestamp)(nil),                  // 23: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                   // 24: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                       // 25: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                        // 26: trellis.v1.AttributeChange
+	(*LibrariesSetOwnerRequest)(nil),               // 21: trellis.v1.LibrariesSetOwnerRequest
+	(*LibrariesSetOwnerResponse)(nil),              // 22: trellis.v1.LibrariesSetOwnerResponse
+	(*ListLibraryExperimentsRequest)(nil),          // 23: trellis.v1.ListLibraryExperimentsRequest
+	(*ListLibraryExperimentsResponse)(nil),         // 24: trellis.v1.ListLibraryExperimentsResponse
+	nil,                                            // 25: trellis.v1.SetLibraryProfileRequest.SetEntry
+	(*Grant)(nil),                                  // 26: trellis.v1.Grant
+	(*timestamppb.Timestamp)(nil),                  // 27: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                   // 28: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                       // 29: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                        // 30: trellis.v1.AttributeChange
+	(*Experiment)(nil),                             // 31: trellis.v1.Experiment
 }
 var file_trellis_v1_libraries_proto_depIdxs = []int32{
-	22, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
-	23, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
+	26, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
+	27, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: trellis.v1.CreateLibraryResponse.library:type_name -> trellis.v1.Library
 	0,  // 3: trellis.v1.GetLibraryResponse.library:type_name -> trellis.v1.Library
 	0,  // 4: trellis.v1.ListLibrariesResponse.libraries:type_name -> trellis.v1.Library
 	0,  // 5: trellis.v1.AddExperimentsResponse.library:type_name -> trellis.v1.Library
 	0,  // 6: trellis.v1.RemoveExperimentsResponse.library:type_name -> trellis.v1.Library
-	22, // 7: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	24, // 8: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	25, // 9: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	21, // 10: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
-	26, // 11: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
-	1,  // 12: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
-	3,  // 13: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
-	5,  // 14: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
-	7,  // 15: trellis.v1.Libraries.AddExperiments:input_type -> trellis.v1.AddExperimentsRequest
-	9,  // 16: trellis.v1.Libraries.RemoveExperiments:input_type -> trellis.v1.RemoveExperimentsRequest
-	11, // 17: trellis.v1.Libraries.ChangeAccess:input_type -> trellis.v1.LibrariesChangeAccessRequest
-	13, // 18: trellis.v1.Libraries.GetProfileDescription:input_type -> trellis.v1.LibrariesGetProfileDescriptionRequest
-	15, // 19: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
-	17, // 20: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
-	19, // 21: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
-	2,  // 22: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
-	4,  // 23: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
-	6,  // 24: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
-	8,  // 25: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
-	10, // 26: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
-	12, // 27: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
-	14, // 28: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
-	16, // 29: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
-	18, // 30: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
-	20, // 31: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
-	22, // [22:32] is the sub-list for method output_type
-	12, // [12:22] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	26, // 7: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
+	28, // 8: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	29, // 9: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	25, // 10: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
+	30, // 11: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	31, // 12: trellis.v1.ListLibraryExperimentsResponse.experiments:type_name -> trellis.v1.Experiment
+	1,  // 13: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
+	3,  // 14: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
+	5,  // 15: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
+	7,  // 16: trellis.v1.Libraries.AddExperiments:input_type -> trellis.v1.AddExperimentsRequest
+	9,  // 17: trellis.v1.Libraries.RemoveExperiments:input_type -> trellis.v1.RemoveExperimentsRequest
+	23, // 18: trellis.v1.Libraries.ListLibraryExperiments:input_type -> trellis.v1.ListLibraryExperimentsRequest
+	11, // 19: trellis.v1.Libraries.ChangeAccess:input_type -> trellis.v1.LibrariesChangeAccessRequest
+	13, // 20: trellis.v1.Libraries.GetProfileDescription:input_type -> trellis.v1.LibrariesGetProfileDescriptionRequest
+	15, // 21: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
+	17, // 22: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
+	19, // 23: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
+	21, // 24: trellis.v1.Libraries.SetOwner:input_type -> trellis.v1.LibrariesSetOwnerRequest
+	2,  // 25: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
+	4,  // 26: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
+	6,  // 27: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
+	8,  // 28: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
+	10, // 29: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
+	24, // 30: trellis.v1.Libraries.ListLibraryExperiments:output_type -> trellis.v1.ListLibraryExperimentsResponse
+	12, // 31: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
+	14, // 32: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
+	16, // 33: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
+	18, // 34: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
+	20, // 35: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
+	22, // 36: trellis.v1.Libraries.SetOwner:output_type -> trellis.v1.LibrariesSetOwnerResponse
+	25, // [25:37] is the sub-list for method output_type
+	13, // [13:25] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_libraries_proto_init() }
@@ -1247,7 +1496,7 @@ func file_trellis_v1_libraries_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_libraries_proto_rawDesc), len(file_trellis_v1_libraries_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

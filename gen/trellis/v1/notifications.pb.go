@@ -186,12 +186,15 @@ func (x *Notification) GetSender() string {
 }
 
 type NotificationsListRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	UnreadOnly    bool                   `protobuf:"varint,3,opt,name=unread_only,json=unreadOnly,proto3" json:"unread_only,omitempty"`
-	UrgentOnly    bool                   `protobuf:"varint,4,opt,name=urgent_only,json=urgentOnly,proto3" json:"urgent_only,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PageSize   int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken  string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	UnreadOnly bool                   `protobuf:"varint,3,opt,name=unread_only,json=unreadOnly,proto3" json:"unread_only,omitempty"`
+	UrgentOnly bool                   `protobuf:"varint,4,opt,name=urgent_only,json=urgentOnly,proto3" json:"urgent_only,omitempty"`
+	// Only notifications created at or after since, and before until (each
+	// optional): the notifications between two times.
 	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,6 +260,13 @@ func (x *NotificationsListRequest) GetUrgentOnly() bool {
 func (x *NotificationsListRequest) GetSince() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Since
+	}
+	return nil
+}
+
+func (x *NotificationsListRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
 	}
 	return nil
 }
@@ -1031,7 +1041,7 @@ const file_trellis_v1_notifications_proto_rawDesc = "" +
 	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\a \x01(\tR\trequestId\x12\x16\n" +
-	"\x06sender\x18\b \x01(\tR\x06sender\"\xca\x01\n" +
+	"\x06sender\x18\b \x01(\tR\x06sender\"\xfc\x01\n" +
 	"\x18NotificationsListRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -1040,7 +1050,8 @@ const file_trellis_v1_notifications_proto_rawDesc = "" +
 	"unreadOnly\x12\x1f\n" +
 	"\vurgent_only\x18\x04 \x01(\bR\n" +
 	"urgentOnly\x120\n" +
-	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"\x83\x01\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x83\x01\n" +
 	"\x19NotificationsListResponse\x12>\n" +
 	"\rnotifications\x18\x01 \x03(\v2\x18.trellis.v1.NotificationR\rnotifications\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"v\n" +
@@ -1149,31 +1160,32 @@ var file_trellis_v1_notifications_proto_goTypes = []any{
 var file_trellis_v1_notifications_proto_depIdxs = []int32{
 	17, // 0: trellis.v1.Notification.created_at:type_name -> google.protobuf.Timestamp
 	17, // 1: trellis.v1.NotificationsListRequest.since:type_name -> google.protobuf.Timestamp
-	1,  // 2: trellis.v1.NotificationsListResponse.notifications:type_name -> trellis.v1.Notification
-	1,  // 3: trellis.v1.NotificationsWatchResponse.notification:type_name -> trellis.v1.Notification
-	0,  // 4: trellis.v1.PendingRequest.kind:type_name -> trellis.v1.RequestKind
-	17, // 5: trellis.v1.PendingRequest.created_at:type_name -> google.protobuf.Timestamp
-	17, // 6: trellis.v1.PendingRequest.expires_at:type_name -> google.protobuf.Timestamp
-	10, // 7: trellis.v1.ListRequestsResponse.requests:type_name -> trellis.v1.PendingRequest
-	2,  // 8: trellis.v1.Notifications.List:input_type -> trellis.v1.NotificationsListRequest
-	4,  // 9: trellis.v1.Notifications.Mark:input_type -> trellis.v1.NotificationsMarkRequest
-	6,  // 10: trellis.v1.Notifications.Send:input_type -> trellis.v1.NotificationsSendRequest
-	8,  // 11: trellis.v1.Notifications.Watch:input_type -> trellis.v1.NotificationsWatchRequest
-	11, // 12: trellis.v1.Notifications.ListRequests:input_type -> trellis.v1.ListRequestsRequest
-	13, // 13: trellis.v1.Notifications.AcceptRequest:input_type -> trellis.v1.AcceptRequestRequest
-	15, // 14: trellis.v1.Notifications.DeclineRequest:input_type -> trellis.v1.DeclineRequestRequest
-	3,  // 15: trellis.v1.Notifications.List:output_type -> trellis.v1.NotificationsListResponse
-	5,  // 16: trellis.v1.Notifications.Mark:output_type -> trellis.v1.NotificationsMarkResponse
-	7,  // 17: trellis.v1.Notifications.Send:output_type -> trellis.v1.NotificationsSendResponse
-	9,  // 18: trellis.v1.Notifications.Watch:output_type -> trellis.v1.NotificationsWatchResponse
-	12, // 19: trellis.v1.Notifications.ListRequests:output_type -> trellis.v1.ListRequestsResponse
-	14, // 20: trellis.v1.Notifications.AcceptRequest:output_type -> trellis.v1.AcceptRequestResponse
-	16, // 21: trellis.v1.Notifications.DeclineRequest:output_type -> trellis.v1.DeclineRequestResponse
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	17, // 2: trellis.v1.NotificationsListRequest.until:type_name -> google.protobuf.Timestamp
+	1,  // 3: trellis.v1.NotificationsListResponse.notifications:type_name -> trellis.v1.Notification
+	1,  // 4: trellis.v1.NotificationsWatchResponse.notification:type_name -> trellis.v1.Notification
+	0,  // 5: trellis.v1.PendingRequest.kind:type_name -> trellis.v1.RequestKind
+	17, // 6: trellis.v1.PendingRequest.created_at:type_name -> google.protobuf.Timestamp
+	17, // 7: trellis.v1.PendingRequest.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 8: trellis.v1.ListRequestsResponse.requests:type_name -> trellis.v1.PendingRequest
+	2,  // 9: trellis.v1.Notifications.List:input_type -> trellis.v1.NotificationsListRequest
+	4,  // 10: trellis.v1.Notifications.Mark:input_type -> trellis.v1.NotificationsMarkRequest
+	6,  // 11: trellis.v1.Notifications.Send:input_type -> trellis.v1.NotificationsSendRequest
+	8,  // 12: trellis.v1.Notifications.Watch:input_type -> trellis.v1.NotificationsWatchRequest
+	11, // 13: trellis.v1.Notifications.ListRequests:input_type -> trellis.v1.ListRequestsRequest
+	13, // 14: trellis.v1.Notifications.AcceptRequest:input_type -> trellis.v1.AcceptRequestRequest
+	15, // 15: trellis.v1.Notifications.DeclineRequest:input_type -> trellis.v1.DeclineRequestRequest
+	3,  // 16: trellis.v1.Notifications.List:output_type -> trellis.v1.NotificationsListResponse
+	5,  // 17: trellis.v1.Notifications.Mark:output_type -> trellis.v1.NotificationsMarkResponse
+	7,  // 18: trellis.v1.Notifications.Send:output_type -> trellis.v1.NotificationsSendResponse
+	9,  // 19: trellis.v1.Notifications.Watch:output_type -> trellis.v1.NotificationsWatchResponse
+	12, // 20: trellis.v1.Notifications.ListRequests:output_type -> trellis.v1.ListRequestsResponse
+	14, // 21: trellis.v1.Notifications.AcceptRequest:output_type -> trellis.v1.AcceptRequestResponse
+	16, // 22: trellis.v1.Notifications.DeclineRequest:output_type -> trellis.v1.DeclineRequestResponse
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_notifications_proto_init() }

@@ -80,7 +80,9 @@ func (s experiments) List(ctx context.Context, f store.ExperimentFilter) ([]*dom
 	var w where
 	w.add("id > ?", f.Page.After)
 	if f.Owner != "" {
-		w.add("owner = ?", f.Owner)
+		// Owned by, or named in the namespace of (owner:…), f.Owner.
+		w.conds = append(w.conds, "(owner = ? OR substr(id, 1, ?) = ?)")
+		w.args = append(w.args, f.Owner, len(f.Owner)+1, f.Owner+":")
 	}
 	if f.Text != "" {
 		w.add(s.f.contains("id"), f.Text)
@@ -205,4 +207,9 @@ func (s experiments) DeleteAspect(ctx context.Context, experiment, typ, name str
 		return s.noAspect(ctx, experiment, typ, name)
 	}
 	return nil
+}
+
+// SetOwner hands the experiment to owner; its id stays as it was created.
+func (s experiments) SetOwner(ctx context.Context, id, owner string) error {
+	return s.execOne(ctx, "set experiment owner", domain.NotFound("experiment %q not found", id), "UPDATE experiments SET owner = ? WHERE id = ?", owner, id)
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 )
@@ -53,11 +54,22 @@ func (s grants) DeleteObject(ctx context.Context, object string) error {
 	return nil
 }
 
-func (s grants) DeleteCircle(ctx context.Context, circle string) error {
-	if _, err := s.exec(ctx, "DELETE FROM grants WHERE circle = ?", circle); err != nil {
-		return fmt.Errorf("sqlstore: delete grants to circle: %w", err)
+// DeleteCircle removes every grant to the circles and returns the objects
+// that held one, ordered, so the caller can record their change.
+func (s grants) DeleteCircle(ctx context.Context, circles ...string) ([]string, error) {
+	if len(circles) == 0 {
+		return nil, nil
 	}
-	return nil
+	var w where
+	addIn(&w, "circle", circles)
+	objects, err := collect(ctx, s.tx, func(row scanner) (o string, err error) {
+		return o, row.Scan(&o)
+	}, "DELETE FROM grants"+w.String()+" RETURNING object", w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: delete grants to circles: %w", err)
+	}
+	slices.Sort(objects) // RETURNING has no order
+	return slices.Compact(objects), nil
 }
 
 func (s grants) All(ctx context.Context) ([]*domain.Grant, error) {

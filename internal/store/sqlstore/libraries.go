@@ -63,7 +63,12 @@ func (s libraries) List(ctx context.Context, f store.LibraryFilter) ([]*domain.L
 	var w where
 	w.add("id > ?", f.Page.After)
 	if f.Owner != "" {
-		w.add("owner = ?", f.Owner)
+		// Owned by, or named in the namespace of (owner:…), f.Owner.
+		w.conds = append(w.conds, "(owner = ? OR substr(id, 1, ?) = ?)")
+		w.args = append(w.args, f.Owner, len(f.Owner)+1, f.Owner+":")
+	}
+	if f.Text != "" {
+		w.add(s.f.contains("id"), f.Text)
 	}
 	if f.IDs != nil {
 		addIn(&w, "id", f.IDs)
@@ -131,4 +136,9 @@ func (s libraries) Experiments(ctx context.Context, library string) ([]string, e
 		return nil, s.firstMissing(ctx, libraryRow(library))
 	}
 	return out, nil
+}
+
+// SetOwner hands the library to owner; its id stays as it was created.
+func (s libraries) SetOwner(ctx context.Context, id, owner string) error {
+	return s.execOne(ctx, "set library owner", domain.NotFound("library %q not found", id), "UPDATE libraries SET owner = ? WHERE id = ?", owner, id)
 }

@@ -52,6 +52,9 @@ func (s notifications) List(ctx context.Context, recipient string, f store.Notif
 	if !f.Since.IsZero() {
 		w.add("created_at >= ?", micros(f.Since))
 	}
+	if !f.Until.IsZero() {
+		w.add("created_at < ?", micros(f.Until))
+	}
 	if f.BeforeID > 0 {
 		w.add("id < ?", f.BeforeID)
 	}

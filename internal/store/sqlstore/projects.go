@@ -42,11 +42,20 @@ func scanProjectChild(row scanner) (*domain.ProjectChild, error) {
 }
 
 func (s projects) Create(ctx context.Context, p *domain.Project) error {
+	if err := s.claimName(ctx, p.Name, nameProject); err != nil {
+		return err
+	}
 	err := s.guard(ctx, func() error {
 		_, err := s.exec(ctx, "INSERT INTO projects ("+projectColumns+") VALUES (?, ?, ?, ?, ?, ?)",
 			p.Name, p.Owner, string(p.State), p.Vetting, micros(p.CreatedAt), micros(p.ApprovedAt))
 		return err
 	})
+	if err != nil {
+		// The caller's transaction may go on: the claim goes too.
+		if rerr := s.releaseName(ctx, p.Name, nameProject); rerr != nil {
+			return rerr
+		}
+	}
 	switch _, dup := s.f.duplicate(err); {
 	case err == nil:
 		return nil
@@ -125,9 +134,12 @@ func (s projects) Update(ctx context.Context, p *domain.Project) error {
 
 // Delete relies on the foreign keys' ON DELETE CASCADE for memberships and
 // nestings in both directions, so no row is left pointing at the name (and a
-// later project of that name starts clean).
+// later project of that name starts clean). The name is freed with it.
 func (s projects) Delete(ctx context.Context, name string) error {
-	return s.execOne(ctx, "delete project", domain.NotFound("project %q not found", name), "DELETE FROM projects WHERE name = ?", name)
+	if err := s.execOne(ctx, "delete project", domain.NotFound("project %q not found", name), "DELETE FROM projects WHERE name = ?", name); err != nil {
+		return err
+	}
+	return s.releaseName(ctx, name, nameProject)
 }
 
 // SetMember keeps added_at when the membership exists: changing someone's

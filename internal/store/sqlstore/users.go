@@ -46,6 +46,9 @@ func (s users) duplicateUser(err error, u *domain.User) error {
 }
 
 func (s users) Create(ctx context.Context, u *domain.User, passwordHash string) error {
+	if err := s.claimName(ctx, u.UID, nameUser); err != nil {
+		return err
+	}
 	err := s.guard(ctx, func() error {
 		_, err := s.exec(ctx, `INSERT INTO users (uid, email, email_key, email_verified, state, admin,
 			password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -54,6 +57,10 @@ func (s users) Create(ctx context.Context, u *domain.User, passwordHash string) 
 		return err
 	})
 	if err != nil {
+		// The caller's transaction may go on: the claim goes too.
+		if rerr := s.releaseName(ctx, u.UID, nameUser); rerr != nil {
+			return rerr
+		}
 		if derr := s.duplicateUser(err, u); derr != nil {
 			return derr
 		}

@@ -47,6 +47,36 @@ var concurrencyTests = []test{
 		})
 		exactlyOne(t, errs, domain.CodeAlreadyExists)
 	}},
+	// Users and projects share one namespace: of a user and projects
+	// claiming one name at once, exactly one gets it, whatever the kinds.
+	{"SharedNamespace", func(t *testing.T, s store.Store) {
+		createUsers(t, s, "owner")
+		for round := range 4 {
+			name := fmt.Sprintf("clash%d", round)
+			errs := race(t, s, func(ctx context.Context, tx store.Tx, i int) error {
+				if (i+round)%2 == 0 {
+					u := newUser(name)
+					u.Email = fmt.Sprintf("%s-%d@example.org", name, i)
+					return tx.Users().Create(ctx, u, "h")
+				}
+				return tx.Projects().Create(ctx, newProject(name, "owner"))
+			})
+			exactlyOne(t, errs, domain.CodeAlreadyExists)
+			var users, projects int
+			view(t, s, func(ctx context.Context, tx store.Tx) error {
+				if _, err := tx.Users().Get(ctx, name); err == nil {
+					users++
+				}
+				if _, err := tx.Projects().Get(ctx, name); err == nil {
+					projects++
+				}
+				return nil
+			})
+			if users+projects != 1 {
+				t.Errorf("round %d: %d users and %d projects named %s, want one of them", round, users, projects, name)
+			}
+		}
+	}},
 	{"ConsumeOneToken", func(t *testing.T, s store.Store) {
 		createUsers(t, s, "alice")
 		tok := newToken("tok", "alice", store.PurposeResetPassword)

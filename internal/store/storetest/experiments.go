@@ -104,6 +104,30 @@ var experimentTests = []test{
 			return nil
 		})
 	}},
+	{"SetOwner", func(t *testing.T, s store.Store) {
+		createExperiments(t, s, "bob:net", "alice:e1", "lab:x")
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Experiments().SetOwner(ctx, "bob:net", "alice"))
+			wantCode(t, tx.Experiments().SetOwner(ctx, "no:ne", "alice"), domain.CodeNotFound)
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			e, err := tx.Experiments().Get(ctx, "bob:net")
+			ok(t, err)
+			if e.Owner != "alice" || e.ID != "bob:net" {
+				t.Errorf("after SetOwner: %+v", e)
+			}
+			// Owner matches what one owns and what is named in one's namespace.
+			for owner, want := range map[string]string{"alice": "[alice:e1 bob:net]", "bob": "[bob:net]", "lab": "[lab:x]", "la": "[]"} {
+				got, err := tx.Experiments().List(ctx, store.ExperimentFilter{Owner: owner})
+				ok(t, err)
+				if ids := experimentIDs(got); ids != want {
+					t.Errorf("List(owner %s) = %s, want %s", owner, ids, want)
+				}
+			}
+			return nil
+		})
+	}},
 	{"Aspects", func(t *testing.T, s store.Store) {
 		createExperiments(t, s, "alice:e1", "alice:e2")
 		layout := newAspect("alice:e1", "layout", "main", "nodes: 2")

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -73,8 +74,17 @@ var grantTests = []test{
 		})
 		update(t, s, func(ctx context.Context, tx store.Tx) error {
 			ok(t, tx.Grants().Set(ctx, &domain.Grant{Object: e1, Circle: "lab:lab", Rights: rightsRead}))
-			ok(t, tx.Grants().DeleteCircle(ctx, "bob:bob"))
-			return tx.Grants().DeleteCircle(ctx, "nobody:none")
+			objs, err := tx.Grants().DeleteCircle(ctx, "bob:bob", "nobody:none")
+			ok(t, err)
+			if want := []string{"experiment:alice:e2", "library:alice:lib"}; !slices.Equal(objs, want) {
+				t.Errorf("DeleteCircle = %v, want %v", objs, want)
+			}
+			objs, err = tx.Grants().DeleteCircle(ctx, "nobody:none")
+			ok(t, err)
+			if len(objs) != 0 {
+				t.Errorf("DeleteCircle of a circle with no grants = %v", objs)
+			}
+			return nil
 		})
 		view(t, s, func(ctx context.Context, tx store.Tx) error {
 			all, err := tx.Grants().All(ctx)

@@ -50,6 +50,27 @@ var libraryTests = []test{
 			return nil
 		})
 	}},
+	{"SetOwner", func(t *testing.T, s store.Store) {
+		createLibraries(t, s, "bob:l", "alice:a")
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Libraries().SetOwner(ctx, "bob:l", "alice"))
+			wantCode(t, tx.Libraries().SetOwner(ctx, "no:ne", "alice"), domain.CodeNotFound)
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			l, err := tx.Libraries().Get(ctx, "bob:l")
+			ok(t, err)
+			if l.Owner != "alice" {
+				t.Errorf("after SetOwner: %+v", l)
+			}
+			got, err := tx.Libraries().List(ctx, store.LibraryFilter{Owner: "alice"})
+			ok(t, err)
+			if ids := libraryIDs(got); ids != "[alice:a bob:l]" {
+				t.Errorf("List(owner alice) = %s", ids)
+			}
+			return nil
+		})
+	}},
 	{"List", func(t *testing.T, s store.Store) {
 		createLibraries(t, s, "bob:l", "alice:b", "alice:a", "lab:x")
 		view(t, s, func(ctx context.Context, tx store.Tx) error {
@@ -63,6 +84,12 @@ var libraryTests = []test{
 				{store.LibraryFilter{IDs: []string{}}, "[]"},
 				{store.LibraryFilter{Page: store.Page{After: "alice:b", Limit: 1}}, "[bob:l]"},
 				{store.LibraryFilter{Owner: "alice", Page: store.Page{After: "alice:a"}}, "[alice:b]"},
+				// Text matches a substring of the id, case-sensitive, no wildcards.
+				{store.LibraryFilter{Text: "b"}, "[alice:b bob:l lab:x]"},
+				{store.LibraryFilter{Text: "e:"}, "[alice:a alice:b]"},
+				{store.LibraryFilter{Text: "_"}, "[]"},
+				{store.LibraryFilter{Text: "L"}, "[]"},
+				{store.LibraryFilter{Owner: "alice", Text: "b"}, "[alice:b]"},
 			} {
 				got, err := tx.Libraries().List(ctx, c.f)
 				ok(t, err)

@@ -87,6 +87,44 @@ func wantErrors(t *testing.T, s store.Store, cases []errCase) {
 }
 
 var projectTests = []test{
+	// Users and projects share one namespace; a removed project frees its
+	// name, a user's uid is never freed.
+	{"SharedNamespace", func(t *testing.T, s store.Store) {
+		createUsers(t, s, "alice")
+		err := tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Projects().Create(ctx, newProject("alice", "alice"))
+		})
+		wantCode(t, err, domain.CodeAlreadyExists, "alice", "namespace")
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Projects().Create(ctx, newProject("lab", "alice"))
+		})
+		err = tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+			u := newUser("lab")
+			u.Email = "lab-user@example.org"
+			return tx.Users().Create(ctx, u, "h")
+		})
+		wantCode(t, err, domain.CodeAlreadyExists, "lab", "namespace")
+		err = tryUpdate(t, s, func(ctx context.Context, tx store.Tx) error {
+			return tx.Projects().Create(ctx, newProject("lab", "alice"))
+		})
+		wantCode(t, err, domain.CodeAlreadyExists, "project", "lab")
+		// A failed create leaves the transaction usable and claims nothing.
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			u := newUser("carol")
+			u.Email = "alice@example.org" // taken: the create fails
+			wantCode(t, tx.Users().Create(ctx, u, "h"), domain.CodeAlreadyExists, "e-mail")
+			return tx.Projects().Create(ctx, newProject("carol", "alice"))
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Projects().Delete(ctx, "lab"))
+			return tx.Projects().Delete(ctx, "carol")
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			u := newUser("lab")
+			u.Email = "lab-user@example.org"
+			return tx.Users().Create(ctx, u, "h")
+		})
+	}},
 	{"CreateGet", func(t *testing.T, s store.Store) {
 		createUsers(t, s, "alice")
 		approved, pending := newProject("lab", "alice"), pendingProject("vetted", "alice")

@@ -33,6 +33,18 @@ func (h *apiInfo) GetVersion(context.Context, *connect.Request[trellisv1.GetVers
 	return connect.NewResponse(resp), nil
 }
 
+func (h *apiInfo) GetValidPermissions(ctx context.Context, req *connect.Request[trellisv1.GetValidPermissionsRequest]) (*connect.Response[trellisv1.GetValidPermissionsResponse], error) {
+	perms, err := h.svc.Social.ValidPermissions(ctx, caller(ctx), req.Msg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	resp := &trellisv1.GetValidPermissionsResponse{Kind: req.Msg.Kind}
+	for _, p := range perms {
+		resp.Permissions = append(resp.Permissions, &trellisv1.Permission{Name: p.Name, Description: p.Description})
+	}
+	return connect.NewResponse(resp), nil
+}
+
 type authHandler struct{ svc *service.Service }
 
 func tokensToProto(t *service.Tokens) *trellisv1.Tokens {
@@ -90,6 +102,14 @@ func (h *authHandler) WhoAmI(ctx context.Context, _ *connect.Request[trellisv1.W
 		Scopes:           w.Scopes,
 		Backend:          w.Backend,
 	}), nil
+}
+
+func (h *authHandler) Echo(ctx context.Context, req *connect.Request[trellisv1.EchoRequest]) (*connect.Response[trellisv1.EchoResponse], error) {
+	uid, msg, err := h.svc.Accounts.Echo(ctx, caller(ctx), req.Msg.Message)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&trellisv1.EchoResponse{Uid: uid, Message: msg, ServerTime: ts(time.Now())}), nil
 }
 
 type usersHandler struct{ svc *service.Service }

@@ -290,6 +290,9 @@ func (h *notificationsHandler) List(ctx context.Context, req *connect.Request[tr
 	if req.Msg.Since != nil {
 		q.Since = req.Msg.Since.AsTime()
 	}
+	if req.Msg.Until != nil {
+		q.Until = req.Msg.Until.AsTime()
+	}
 	ns, next, err := h.svc.Social.ListNotifications(ctx, caller(ctx), q)
 	return reply(ns, err, func(ns []*domain.Notification) *trellisv1.NotificationsListResponse {
 		resp := &trellisv1.NotificationsListResponse{NextPageToken: next}

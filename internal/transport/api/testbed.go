@@ -137,6 +137,13 @@ func (h *experimentsHandler) RemoveExperiment(ctx context.Context, req *connect.
 	return done[trellisv1.RemoveExperimentResponse](h.svc.Testbed.RemoveExperiment(ctx, caller(ctx), req.Msg.Id))
 }
 
+func (h *experimentsHandler) SetOwner(ctx context.Context, req *connect.Request[trellisv1.ExperimentsSetOwnerRequest]) (*connect.Response[trellisv1.ExperimentsSetOwnerResponse], error) {
+	id, err := h.svc.Testbed.SetExperimentOwner(ctx, caller(ctx), req.Msg.Id, req.Msg.Uid)
+	return reply(id, err, func(id string) *trellisv1.ExperimentsSetOwnerResponse {
+		return &trellisv1.ExperimentsSetOwnerResponse{RequestId: id}
+	})
+}
+
 func (h *experimentsHandler) ExportExperiment(ctx context.Context, req *connect.Request[trellisv1.ExportExperimentRequest]) (*connect.Response[trellisv1.ExportExperimentResponse], error) {
 	doc, err := h.svc.Testbed.ExportExperiment(ctx, caller(ctx), req.Msg.Id)
 	return reply(doc, err, func(doc []byte) *trellisv1.ExportExperimentResponse {
@@ -175,7 +182,7 @@ func (h *librariesHandler) GetLibrary(ctx context.Context, req *connect.Request[
 }
 
 func (h *librariesHandler) ListLibraries(ctx context.Context, req *connect.Request[trellisv1.ListLibrariesRequest]) (*connect.Response[trellisv1.ListLibrariesResponse], error) {
-	vs, next, err := h.svc.Testbed.ListLibraries(ctx, caller(ctx), req.Msg.Owner, req.Msg.PageSize, req.Msg.PageToken)
+	vs, next, err := h.svc.Testbed.ListLibraries(ctx, caller(ctx), req.Msg.Owner, req.Msg.Text, req.Msg.PageSize, req.Msg.PageToken)
 	return reply(vs, err, func(vs []*service.LibraryView) *trellisv1.ListLibrariesResponse {
 		resp := &trellisv1.ListLibrariesResponse{NextPageToken: next}
 		for _, v := range vs {
@@ -229,6 +236,24 @@ func (h *librariesHandler) SetLibraryProfile(ctx context.Context, req *connect.R
 
 func (h *librariesHandler) RemoveLibrary(ctx context.Context, req *connect.Request[trellisv1.RemoveLibraryRequest]) (*connect.Response[trellisv1.RemoveLibraryResponse], error) {
 	return done[trellisv1.RemoveLibraryResponse](h.svc.Testbed.RemoveLibrary(ctx, caller(ctx), req.Msg.Id))
+}
+
+func (h *librariesHandler) SetOwner(ctx context.Context, req *connect.Request[trellisv1.LibrariesSetOwnerRequest]) (*connect.Response[trellisv1.LibrariesSetOwnerResponse], error) {
+	id, err := h.svc.Testbed.SetLibraryOwner(ctx, caller(ctx), req.Msg.Id, req.Msg.Uid)
+	return reply(id, err, func(id string) *trellisv1.LibrariesSetOwnerResponse {
+		return &trellisv1.LibrariesSetOwnerResponse{RequestId: id}
+	})
+}
+
+func (h *librariesHandler) ListLibraryExperiments(ctx context.Context, req *connect.Request[trellisv1.ListLibraryExperimentsRequest]) (*connect.Response[trellisv1.ListLibraryExperimentsResponse], error) {
+	vs, next, err := h.svc.Testbed.ListLibraryExperiments(ctx, caller(ctx), req.Msg.Id, req.Msg.PageSize, req.Msg.PageToken)
+	return reply(vs, err, func(vs []*service.ExperimentView) *trellisv1.ListLibraryExperimentsResponse {
+		resp := &trellisv1.ListLibraryExperimentsResponse{NextPageToken: next}
+		for _, v := range vs {
+			resp.Experiments = append(resp.Experiments, experimentToProto(v))
+		}
+		return resp
+	})
 }
 
 type resourcesHandler struct{ svc *service.Service }

@@ -44,6 +44,9 @@ const (
 	// ApiInfoGetClientCertificateProcedure is the fully-qualified name of the ApiInfo's
 	// GetClientCertificate RPC.
 	ApiInfoGetClientCertificateProcedure = "/trellis.v1.ApiInfo/GetClientCertificate"
+	// ApiInfoGetValidPermissionsProcedure is the fully-qualified name of the ApiInfo's
+	// GetValidPermissions RPC.
+	ApiInfoGetValidPermissionsProcedure = "/trellis.v1.ApiInfo/GetValidPermissions"
 )
 
 // ApiInfoClient is a client for the trellis.v1.ApiInfo service.
@@ -60,6 +63,13 @@ type ApiInfoClient interface {
 	// its key (subject "unbound", 24 hours). It authenticates nothing until
 	// a login made with it over mutual TLS binds it to the session.
 	GetClientCertificate(context.Context, *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error)
+	// GetValidPermissions lists the rights that exist for one kind of object
+	// (DETER's getValidPermissions): the rights project and circle
+	// memberships carry, and those circles are granted on experiments,
+	// libraries and realizations. The vocabulary is the same for everyone
+	// and names nobody's objects, so it needs no credentials (clients show
+	// it in help and forms before login).
+	GetValidPermissions(context.Context, *connect.Request[v1.GetValidPermissionsRequest]) (*connect.Response[v1.GetValidPermissionsResponse], error)
 }
 
 // NewApiInfoClient constructs a client for the trellis.v1.ApiInfo service. By default, it uses the
@@ -100,6 +110,13 @@ func NewApiInfoClient(httpClient connect.HTTPClient, baseURL string, opts ...con
 			connect.WithSchema(apiInfoMethods.ByName("GetClientCertificate")),
 			connect.WithClientOptions(opts...),
 		),
+		getValidPermissions: connect.NewClient[v1.GetValidPermissionsRequest, v1.GetValidPermissionsResponse](
+			httpClient,
+			baseURL+ApiInfoGetValidPermissionsProcedure,
+			connect.WithSchema(apiInfoMethods.ByName("GetValidPermissions")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -109,6 +126,7 @@ type apiInfoClient struct {
 	getSSHCertificateAuthority *connect.Client[v1.GetSSHCertificateAuthorityRequest, v1.GetSSHCertificateAuthorityResponse]
 	getServerCertificate       *connect.Client[v1.GetServerCertificateRequest, v1.GetServerCertificateResponse]
 	getClientCertificate       *connect.Client[v1.GetClientCertificateRequest, v1.GetClientCertificateResponse]
+	getValidPermissions        *connect.Client[v1.GetValidPermissionsRequest, v1.GetValidPermissionsResponse]
 }
 
 // GetVersion calls trellis.v1.ApiInfo.GetVersion.
@@ -131,6 +149,11 @@ func (c *apiInfoClient) GetClientCertificate(ctx context.Context, req *connect.R
 	return c.getClientCertificate.CallUnary(ctx, req)
 }
 
+// GetValidPermissions calls trellis.v1.ApiInfo.GetValidPermissions.
+func (c *apiInfoClient) GetValidPermissions(ctx context.Context, req *connect.Request[v1.GetValidPermissionsRequest]) (*connect.Response[v1.GetValidPermissionsResponse], error) {
+	return c.getValidPermissions.CallUnary(ctx, req)
+}
+
 // ApiInfoHandler is an implementation of the trellis.v1.ApiInfo service.
 type ApiInfoHandler interface {
 	GetVersion(context.Context, *connect.Request[v1.GetVersionRequest]) (*connect.Response[v1.GetVersionResponse], error)
@@ -145,6 +168,13 @@ type ApiInfoHandler interface {
 	// its key (subject "unbound", 24 hours). It authenticates nothing until
 	// a login made with it over mutual TLS binds it to the session.
 	GetClientCertificate(context.Context, *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error)
+	// GetValidPermissions lists the rights that exist for one kind of object
+	// (DETER's getValidPermissions): the rights project and circle
+	// memberships carry, and those circles are granted on experiments,
+	// libraries and realizations. The vocabulary is the same for everyone
+	// and names nobody's objects, so it needs no credentials (clients show
+	// it in help and forms before login).
+	GetValidPermissions(context.Context, *connect.Request[v1.GetValidPermissionsRequest]) (*connect.Response[v1.GetValidPermissionsResponse], error)
 }
 
 // NewApiInfoHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -181,6 +211,13 @@ func NewApiInfoHandler(svc ApiInfoHandler, opts ...connect.HandlerOption) (strin
 		connect.WithSchema(apiInfoMethods.ByName("GetClientCertificate")),
 		connect.WithHandlerOptions(opts...),
 	)
+	apiInfoGetValidPermissionsHandler := connect.NewUnaryHandler(
+		ApiInfoGetValidPermissionsProcedure,
+		svc.GetValidPermissions,
+		connect.WithSchema(apiInfoMethods.ByName("GetValidPermissions")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.ApiInfo/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ApiInfoGetVersionProcedure:
@@ -191,6 +228,8 @@ func NewApiInfoHandler(svc ApiInfoHandler, opts ...connect.HandlerOption) (strin
 			apiInfoGetServerCertificateHandler.ServeHTTP(w, r)
 		case ApiInfoGetClientCertificateProcedure:
 			apiInfoGetClientCertificateHandler.ServeHTTP(w, r)
+		case ApiInfoGetValidPermissionsProcedure:
+			apiInfoGetValidPermissionsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -214,4 +253,8 @@ func (UnimplementedApiInfoHandler) GetServerCertificate(context.Context, *connec
 
 func (UnimplementedApiInfoHandler) GetClientCertificate(context.Context, *connect.Request[v1.GetClientCertificateRequest]) (*connect.Response[v1.GetClientCertificateResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetClientCertificate is not implemented"))
+}
+
+func (UnimplementedApiInfoHandler) GetValidPermissions(context.Context, *connect.Request[v1.GetValidPermissionsRequest]) (*connect.Response[v1.GetValidPermissionsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.ApiInfo.GetValidPermissions is not implemented"))
 }

@@ -41,6 +41,8 @@ const (
 	AuthRefreshProcedure = "/trellis.v1.Auth/Refresh"
 	// AuthWhoAmIProcedure is the fully-qualified name of the Auth's WhoAmI RPC.
 	AuthWhoAmIProcedure = "/trellis.v1.Auth/WhoAmI"
+	// AuthEchoProcedure is the fully-qualified name of the Auth's Echo RPC.
+	AuthEchoProcedure = "/trellis.v1.Auth/Echo"
 	// AuthIssueSSHCertificateProcedure is the fully-qualified name of the Auth's IssueSSHCertificate
 	// RPC.
 	AuthIssueSSHCertificateProcedure = "/trellis.v1.Auth/IssueSSHCertificate"
@@ -70,6 +72,9 @@ type AuthClient interface {
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// WhoAmI says who the caller's credentials name.
 	WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error)
+	// Echo answers the caller's uid and the message it sent: clients test
+	// connectivity and credentials with it (trellis ping).
+	Echo(context.Context, *connect.Request[v1.EchoRequest]) (*connect.Response[v1.EchoResponse], error)
 	// IssueSSHCertificate signs a short-lived OpenSSH user certificate for
 	// one of the caller's registered SSH keys (Users.AddSSHKey), with the
 	// caller's uid as its one principal. Sites trust the certificate
@@ -143,6 +148,13 @@ func NewAuthClient(httpClient connect.HTTPClient, baseURL string, opts ...connec
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		echo: connect.NewClient[v1.EchoRequest, v1.EchoResponse](
+			httpClient,
+			baseURL+AuthEchoProcedure,
+			connect.WithSchema(authMethods.ByName("Echo")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		issueSSHCertificate: connect.NewClient[v1.IssueSSHCertificateRequest, v1.IssueSSHCertificateResponse](
 			httpClient,
 			baseURL+AuthIssueSSHCertificateProcedure,
@@ -195,6 +207,7 @@ type authClient struct {
 	logout              *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
 	refresh             *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
 	whoAmI              *connect.Client[v1.WhoAmIRequest, v1.WhoAmIResponse]
+	echo                *connect.Client[v1.EchoRequest, v1.EchoResponse]
 	issueSSHCertificate *connect.Client[v1.IssueSSHCertificateRequest, v1.IssueSSHCertificateResponse]
 	requestChallenge    *connect.Client[v1.RequestChallengeRequest, v1.RequestChallengeResponse]
 	challengeResponse   *connect.Client[v1.ChallengeResponseRequest, v1.ChallengeResponseResponse]
@@ -222,6 +235,11 @@ func (c *authClient) Refresh(ctx context.Context, req *connect.Request[v1.Refres
 // WhoAmI calls trellis.v1.Auth.WhoAmI.
 func (c *authClient) WhoAmI(ctx context.Context, req *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error) {
 	return c.whoAmI.CallUnary(ctx, req)
+}
+
+// Echo calls trellis.v1.Auth.Echo.
+func (c *authClient) Echo(ctx context.Context, req *connect.Request[v1.EchoRequest]) (*connect.Response[v1.EchoResponse], error) {
+	return c.echo.CallUnary(ctx, req)
 }
 
 // IssueSSHCertificate calls trellis.v1.Auth.IssueSSHCertificate.
@@ -271,6 +289,9 @@ type AuthHandler interface {
 	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// WhoAmI says who the caller's credentials name.
 	WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error)
+	// Echo answers the caller's uid and the message it sent: clients test
+	// connectivity and credentials with it (trellis ping).
+	Echo(context.Context, *connect.Request[v1.EchoRequest]) (*connect.Response[v1.EchoResponse], error)
 	// IssueSSHCertificate signs a short-lived OpenSSH user certificate for
 	// one of the caller's registered SSH keys (Users.AddSSHKey), with the
 	// caller's uid as its one principal. Sites trust the certificate
@@ -340,6 +361,13 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	authEchoHandler := connect.NewUnaryHandler(
+		AuthEchoProcedure,
+		svc.Echo,
+		connect.WithSchema(authMethods.ByName("Echo")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	authIssueSSHCertificateHandler := connect.NewUnaryHandler(
 		AuthIssueSSHCertificateProcedure,
 		svc.IssueSSHCertificate,
@@ -393,6 +421,8 @@ func NewAuthHandler(svc AuthHandler, opts ...connect.HandlerOption) (string, htt
 			authRefreshHandler.ServeHTTP(w, r)
 		case AuthWhoAmIProcedure:
 			authWhoAmIHandler.ServeHTTP(w, r)
+		case AuthEchoProcedure:
+			authEchoHandler.ServeHTTP(w, r)
 		case AuthIssueSSHCertificateProcedure:
 			authIssueSSHCertificateHandler.ServeHTTP(w, r)
 		case AuthRequestChallengeProcedure:
@@ -430,6 +460,10 @@ func (UnimplementedAuthHandler) Refresh(context.Context, *connect.Request[v1.Ref
 
 func (UnimplementedAuthHandler) WhoAmI(context.Context, *connect.Request[v1.WhoAmIRequest]) (*connect.Response[v1.WhoAmIResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.WhoAmI is not implemented"))
+}
+
+func (UnimplementedAuthHandler) Echo(context.Context, *connect.Request[v1.EchoRequest]) (*connect.Response[v1.EchoResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Auth.Echo is not implemented"))
 }
 
 func (UnimplementedAuthHandler) IssueSSHCertificate(context.Context, *connect.Request[v1.IssueSSHCertificateRequest]) (*connect.Response[v1.IssueSSHCertificateResponse], error) {

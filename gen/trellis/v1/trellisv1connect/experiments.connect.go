@@ -65,6 +65,8 @@ const (
 	// ExperimentsRemoveExperimentProcedure is the fully-qualified name of the Experiments's
 	// RemoveExperiment RPC.
 	ExperimentsRemoveExperimentProcedure = "/trellis.v1.Experiments/RemoveExperiment"
+	// ExperimentsSetOwnerProcedure is the fully-qualified name of the Experiments's SetOwner RPC.
+	ExperimentsSetOwnerProcedure = "/trellis.v1.Experiments/SetOwner"
 	// ExperimentsExportExperimentProcedure is the fully-qualified name of the Experiments's
 	// ExportExperiment RPC.
 	ExperimentsExportExperimentProcedure = "/trellis.v1.Experiments/ExportExperiment"
@@ -91,7 +93,13 @@ type ExperimentsClient interface {
 	GetProfileDescription(context.Context, *connect.Request[v1.ExperimentsGetProfileDescriptionRequest]) (*connect.Response[v1.ExperimentsGetProfileDescriptionResponse], error)
 	GetExperimentProfile(context.Context, *connect.Request[v1.GetExperimentProfileRequest]) (*connect.Response[v1.GetExperimentProfileResponse], error)
 	SetExperimentProfile(context.Context, *connect.Request[v1.SetExperimentProfileRequest]) (*connect.Response[v1.SetExperimentProfileResponse], error)
+	// RemoveExperiment needs ownership, or ownership of the project in whose
+	// namespace (project:name) the experiment was made.
 	RemoveExperiment(context.Context, *connect.Request[v1.RemoveExperimentRequest]) (*connect.Response[v1.RemoveExperimentResponse], error)
+	// SetOwner offers the experiment to another user, who becomes its owner
+	// on accepting the request (Notifications.AcceptRequest). Owner only.
+	// The id stays as it was created.
+	SetOwner(context.Context, *connect.Request[v1.ExperimentsSetOwnerRequest]) (*connect.Response[v1.ExperimentsSetOwnerResponse], error)
 	// ExportExperiment returns the experiment as one JSON document (its
 	// aspects with their content, and its description), for ImportExperiment.
 	ExportExperiment(context.Context, *connect.Request[v1.ExportExperimentRequest]) (*connect.Response[v1.ExportExperimentResponse], error)
@@ -179,6 +187,12 @@ func NewExperimentsClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(experimentsMethods.ByName("RemoveExperiment")),
 			connect.WithClientOptions(opts...),
 		),
+		setOwner: connect.NewClient[v1.ExperimentsSetOwnerRequest, v1.ExperimentsSetOwnerResponse](
+			httpClient,
+			baseURL+ExperimentsSetOwnerProcedure,
+			connect.WithSchema(experimentsMethods.ByName("SetOwner")),
+			connect.WithClientOptions(opts...),
+		),
 		exportExperiment: connect.NewClient[v1.ExportExperimentRequest, v1.ExportExperimentResponse](
 			httpClient,
 			baseURL+ExperimentsExportExperimentProcedure,
@@ -208,6 +222,7 @@ type experimentsClient struct {
 	getExperimentProfile  *connect.Client[v1.GetExperimentProfileRequest, v1.GetExperimentProfileResponse]
 	setExperimentProfile  *connect.Client[v1.SetExperimentProfileRequest, v1.SetExperimentProfileResponse]
 	removeExperiment      *connect.Client[v1.RemoveExperimentRequest, v1.RemoveExperimentResponse]
+	setOwner              *connect.Client[v1.ExperimentsSetOwnerRequest, v1.ExperimentsSetOwnerResponse]
 	exportExperiment      *connect.Client[v1.ExportExperimentRequest, v1.ExportExperimentResponse]
 	importExperiment      *connect.Client[v1.ImportExperimentRequest, v1.ImportExperimentResponse]
 }
@@ -267,6 +282,11 @@ func (c *experimentsClient) RemoveExperiment(ctx context.Context, req *connect.R
 	return c.removeExperiment.CallUnary(ctx, req)
 }
 
+// SetOwner calls trellis.v1.Experiments.SetOwner.
+func (c *experimentsClient) SetOwner(ctx context.Context, req *connect.Request[v1.ExperimentsSetOwnerRequest]) (*connect.Response[v1.ExperimentsSetOwnerResponse], error) {
+	return c.setOwner.CallUnary(ctx, req)
+}
+
 // ExportExperiment calls trellis.v1.Experiments.ExportExperiment.
 func (c *experimentsClient) ExportExperiment(ctx context.Context, req *connect.Request[v1.ExportExperimentRequest]) (*connect.Response[v1.ExportExperimentResponse], error) {
 	return c.exportExperiment.CallUnary(ctx, req)
@@ -295,7 +315,13 @@ type ExperimentsHandler interface {
 	GetProfileDescription(context.Context, *connect.Request[v1.ExperimentsGetProfileDescriptionRequest]) (*connect.Response[v1.ExperimentsGetProfileDescriptionResponse], error)
 	GetExperimentProfile(context.Context, *connect.Request[v1.GetExperimentProfileRequest]) (*connect.Response[v1.GetExperimentProfileResponse], error)
 	SetExperimentProfile(context.Context, *connect.Request[v1.SetExperimentProfileRequest]) (*connect.Response[v1.SetExperimentProfileResponse], error)
+	// RemoveExperiment needs ownership, or ownership of the project in whose
+	// namespace (project:name) the experiment was made.
 	RemoveExperiment(context.Context, *connect.Request[v1.RemoveExperimentRequest]) (*connect.Response[v1.RemoveExperimentResponse], error)
+	// SetOwner offers the experiment to another user, who becomes its owner
+	// on accepting the request (Notifications.AcceptRequest). Owner only.
+	// The id stays as it was created.
+	SetOwner(context.Context, *connect.Request[v1.ExperimentsSetOwnerRequest]) (*connect.Response[v1.ExperimentsSetOwnerResponse], error)
 	// ExportExperiment returns the experiment as one JSON document (its
 	// aspects with their content, and its description), for ImportExperiment.
 	ExportExperiment(context.Context, *connect.Request[v1.ExportExperimentRequest]) (*connect.Response[v1.ExportExperimentResponse], error)
@@ -379,6 +405,12 @@ func NewExperimentsHandler(svc ExperimentsHandler, opts ...connect.HandlerOption
 		connect.WithSchema(experimentsMethods.ByName("RemoveExperiment")),
 		connect.WithHandlerOptions(opts...),
 	)
+	experimentsSetOwnerHandler := connect.NewUnaryHandler(
+		ExperimentsSetOwnerProcedure,
+		svc.SetOwner,
+		connect.WithSchema(experimentsMethods.ByName("SetOwner")),
+		connect.WithHandlerOptions(opts...),
+	)
 	experimentsExportExperimentHandler := connect.NewUnaryHandler(
 		ExperimentsExportExperimentProcedure,
 		svc.ExportExperiment,
@@ -416,6 +448,8 @@ func NewExperimentsHandler(svc ExperimentsHandler, opts ...connect.HandlerOption
 			experimentsSetExperimentProfileHandler.ServeHTTP(w, r)
 		case ExperimentsRemoveExperimentProcedure:
 			experimentsRemoveExperimentHandler.ServeHTTP(w, r)
+		case ExperimentsSetOwnerProcedure:
+			experimentsSetOwnerHandler.ServeHTTP(w, r)
 		case ExperimentsExportExperimentProcedure:
 			experimentsExportExperimentHandler.ServeHTTP(w, r)
 		case ExperimentsImportExperimentProcedure:
@@ -471,6 +505,10 @@ func (UnimplementedExperimentsHandler) SetExperimentProfile(context.Context, *co
 
 func (UnimplementedExperimentsHandler) RemoveExperiment(context.Context, *connect.Request[v1.RemoveExperimentRequest]) (*connect.Response[v1.RemoveExperimentResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Experiments.RemoveExperiment is not implemented"))
+}
+
+func (UnimplementedExperimentsHandler) SetOwner(context.Context, *connect.Request[v1.ExperimentsSetOwnerRequest]) (*connect.Response[v1.ExperimentsSetOwnerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Experiments.SetOwner is not implemented"))
 }
 
 func (UnimplementedExperimentsHandler) ExportExperiment(context.Context, *connect.Request[v1.ExportExperimentRequest]) (*connect.Response[v1.ExportExperimentResponse], error) {

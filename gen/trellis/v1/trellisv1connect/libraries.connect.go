@@ -45,6 +45,9 @@ const (
 	// LibrariesRemoveExperimentsProcedure is the fully-qualified name of the Libraries's
 	// RemoveExperiments RPC.
 	LibrariesRemoveExperimentsProcedure = "/trellis.v1.Libraries/RemoveExperiments"
+	// LibrariesListLibraryExperimentsProcedure is the fully-qualified name of the Libraries's
+	// ListLibraryExperiments RPC.
+	LibrariesListLibraryExperimentsProcedure = "/trellis.v1.Libraries/ListLibraryExperiments"
 	// LibrariesChangeAccessProcedure is the fully-qualified name of the Libraries's ChangeAccess RPC.
 	LibrariesChangeAccessProcedure = "/trellis.v1.Libraries/ChangeAccess"
 	// LibrariesGetProfileDescriptionProcedure is the fully-qualified name of the Libraries's
@@ -58,6 +61,8 @@ const (
 	LibrariesSetLibraryProfileProcedure = "/trellis.v1.Libraries/SetLibraryProfile"
 	// LibrariesRemoveLibraryProcedure is the fully-qualified name of the Libraries's RemoveLibrary RPC.
 	LibrariesRemoveLibraryProcedure = "/trellis.v1.Libraries/RemoveLibrary"
+	// LibrariesSetOwnerProcedure is the fully-qualified name of the Libraries's SetOwner RPC.
+	LibrariesSetOwnerProcedure = "/trellis.v1.Libraries/SetOwner"
 )
 
 // LibrariesClient is a client for the trellis.v1.Libraries service.
@@ -69,6 +74,10 @@ type LibrariesClient interface {
 	// experiment.
 	AddExperiments(context.Context, *connect.Request[v1.AddExperimentsRequest]) (*connect.Response[v1.AddExperimentsResponse], error)
 	RemoveExperiments(context.Context, *connect.Request[v1.RemoveExperimentsRequest]) (*connect.Response[v1.RemoveExperimentsResponse], error)
+	// ListLibraryExperiments pages through the experiments in a library that
+	// the caller may read (DETER's listing of a library's experiments), in id
+	// order, without their aspects. Needs read on the library.
+	ListLibraryExperiments(context.Context, *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error)
 	// ChangeAccess sets the rights a circle holds: read, add_experiment,
 	// remove_experiment, modify_access ("modify" stands for both of the
 	// experiment rights); none revokes.
@@ -76,7 +85,13 @@ type LibrariesClient interface {
 	GetProfileDescription(context.Context, *connect.Request[v1.LibrariesGetProfileDescriptionRequest]) (*connect.Response[v1.LibrariesGetProfileDescriptionResponse], error)
 	GetLibraryProfile(context.Context, *connect.Request[v1.GetLibraryProfileRequest]) (*connect.Response[v1.GetLibraryProfileResponse], error)
 	SetLibraryProfile(context.Context, *connect.Request[v1.SetLibraryProfileRequest]) (*connect.Response[v1.SetLibraryProfileResponse], error)
+	// RemoveLibrary needs ownership, or ownership of the project in whose
+	// namespace (project:name) the library was made.
 	RemoveLibrary(context.Context, *connect.Request[v1.RemoveLibraryRequest]) (*connect.Response[v1.RemoveLibraryResponse], error)
+	// SetOwner offers the library to another user, who becomes its owner on
+	// accepting the request (Notifications.AcceptRequest). Owner only. The
+	// id stays as it was created.
+	SetOwner(context.Context, *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error)
 }
 
 // NewLibrariesClient constructs a client for the trellis.v1.Libraries service. By default, it uses
@@ -122,6 +137,13 @@ func NewLibrariesClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(librariesMethods.ByName("RemoveExperiments")),
 			connect.WithClientOptions(opts...),
 		),
+		listLibraryExperiments: connect.NewClient[v1.ListLibraryExperimentsRequest, v1.ListLibraryExperimentsResponse](
+			httpClient,
+			baseURL+LibrariesListLibraryExperimentsProcedure,
+			connect.WithSchema(librariesMethods.ByName("ListLibraryExperiments")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		changeAccess: connect.NewClient[v1.LibrariesChangeAccessRequest, v1.LibrariesChangeAccessResponse](
 			httpClient,
 			baseURL+LibrariesChangeAccessProcedure,
@@ -154,21 +176,29 @@ func NewLibrariesClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(librariesMethods.ByName("RemoveLibrary")),
 			connect.WithClientOptions(opts...),
 		),
+		setOwner: connect.NewClient[v1.LibrariesSetOwnerRequest, v1.LibrariesSetOwnerResponse](
+			httpClient,
+			baseURL+LibrariesSetOwnerProcedure,
+			connect.WithSchema(librariesMethods.ByName("SetOwner")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // librariesClient implements LibrariesClient.
 type librariesClient struct {
-	createLibrary         *connect.Client[v1.CreateLibraryRequest, v1.CreateLibraryResponse]
-	getLibrary            *connect.Client[v1.GetLibraryRequest, v1.GetLibraryResponse]
-	listLibraries         *connect.Client[v1.ListLibrariesRequest, v1.ListLibrariesResponse]
-	addExperiments        *connect.Client[v1.AddExperimentsRequest, v1.AddExperimentsResponse]
-	removeExperiments     *connect.Client[v1.RemoveExperimentsRequest, v1.RemoveExperimentsResponse]
-	changeAccess          *connect.Client[v1.LibrariesChangeAccessRequest, v1.LibrariesChangeAccessResponse]
-	getProfileDescription *connect.Client[v1.LibrariesGetProfileDescriptionRequest, v1.LibrariesGetProfileDescriptionResponse]
-	getLibraryProfile     *connect.Client[v1.GetLibraryProfileRequest, v1.GetLibraryProfileResponse]
-	setLibraryProfile     *connect.Client[v1.SetLibraryProfileRequest, v1.SetLibraryProfileResponse]
-	removeLibrary         *connect.Client[v1.RemoveLibraryRequest, v1.RemoveLibraryResponse]
+	createLibrary          *connect.Client[v1.CreateLibraryRequest, v1.CreateLibraryResponse]
+	getLibrary             *connect.Client[v1.GetLibraryRequest, v1.GetLibraryResponse]
+	listLibraries          *connect.Client[v1.ListLibrariesRequest, v1.ListLibrariesResponse]
+	addExperiments         *connect.Client[v1.AddExperimentsRequest, v1.AddExperimentsResponse]
+	removeExperiments      *connect.Client[v1.RemoveExperimentsRequest, v1.RemoveExperimentsResponse]
+	listLibraryExperiments *connect.Client[v1.ListLibraryExperimentsRequest, v1.ListLibraryExperimentsResponse]
+	changeAccess           *connect.Client[v1.LibrariesChangeAccessRequest, v1.LibrariesChangeAccessResponse]
+	getProfileDescription  *connect.Client[v1.LibrariesGetProfileDescriptionRequest, v1.LibrariesGetProfileDescriptionResponse]
+	getLibraryProfile      *connect.Client[v1.GetLibraryProfileRequest, v1.GetLibraryProfileResponse]
+	setLibraryProfile      *connect.Client[v1.SetLibraryProfileRequest, v1.SetLibraryProfileResponse]
+	removeLibrary          *connect.Client[v1.RemoveLibraryRequest, v1.RemoveLibraryResponse]
+	setOwner               *connect.Client[v1.LibrariesSetOwnerRequest, v1.LibrariesSetOwnerResponse]
 }
 
 // CreateLibrary calls trellis.v1.Libraries.CreateLibrary.
@@ -196,6 +226,11 @@ func (c *librariesClient) RemoveExperiments(ctx context.Context, req *connect.Re
 	return c.removeExperiments.CallUnary(ctx, req)
 }
 
+// ListLibraryExperiments calls trellis.v1.Libraries.ListLibraryExperiments.
+func (c *librariesClient) ListLibraryExperiments(ctx context.Context, req *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error) {
+	return c.listLibraryExperiments.CallUnary(ctx, req)
+}
+
 // ChangeAccess calls trellis.v1.Libraries.ChangeAccess.
 func (c *librariesClient) ChangeAccess(ctx context.Context, req *connect.Request[v1.LibrariesChangeAccessRequest]) (*connect.Response[v1.LibrariesChangeAccessResponse], error) {
 	return c.changeAccess.CallUnary(ctx, req)
@@ -221,6 +256,11 @@ func (c *librariesClient) RemoveLibrary(ctx context.Context, req *connect.Reques
 	return c.removeLibrary.CallUnary(ctx, req)
 }
 
+// SetOwner calls trellis.v1.Libraries.SetOwner.
+func (c *librariesClient) SetOwner(ctx context.Context, req *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error) {
+	return c.setOwner.CallUnary(ctx, req)
+}
+
 // LibrariesHandler is an implementation of the trellis.v1.Libraries service.
 type LibrariesHandler interface {
 	CreateLibrary(context.Context, *connect.Request[v1.CreateLibraryRequest]) (*connect.Response[v1.CreateLibraryResponse], error)
@@ -230,6 +270,10 @@ type LibrariesHandler interface {
 	// experiment.
 	AddExperiments(context.Context, *connect.Request[v1.AddExperimentsRequest]) (*connect.Response[v1.AddExperimentsResponse], error)
 	RemoveExperiments(context.Context, *connect.Request[v1.RemoveExperimentsRequest]) (*connect.Response[v1.RemoveExperimentsResponse], error)
+	// ListLibraryExperiments pages through the experiments in a library that
+	// the caller may read (DETER's listing of a library's experiments), in id
+	// order, without their aspects. Needs read on the library.
+	ListLibraryExperiments(context.Context, *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error)
 	// ChangeAccess sets the rights a circle holds: read, add_experiment,
 	// remove_experiment, modify_access ("modify" stands for both of the
 	// experiment rights); none revokes.
@@ -237,7 +281,13 @@ type LibrariesHandler interface {
 	GetProfileDescription(context.Context, *connect.Request[v1.LibrariesGetProfileDescriptionRequest]) (*connect.Response[v1.LibrariesGetProfileDescriptionResponse], error)
 	GetLibraryProfile(context.Context, *connect.Request[v1.GetLibraryProfileRequest]) (*connect.Response[v1.GetLibraryProfileResponse], error)
 	SetLibraryProfile(context.Context, *connect.Request[v1.SetLibraryProfileRequest]) (*connect.Response[v1.SetLibraryProfileResponse], error)
+	// RemoveLibrary needs ownership, or ownership of the project in whose
+	// namespace (project:name) the library was made.
 	RemoveLibrary(context.Context, *connect.Request[v1.RemoveLibraryRequest]) (*connect.Response[v1.RemoveLibraryResponse], error)
+	// SetOwner offers the library to another user, who becomes its owner on
+	// accepting the request (Notifications.AcceptRequest). Owner only. The
+	// id stays as it was created.
+	SetOwner(context.Context, *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error)
 }
 
 // NewLibrariesHandler builds an HTTP handler from the service implementation. It returns the path
@@ -279,6 +329,13 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(librariesMethods.ByName("RemoveExperiments")),
 		connect.WithHandlerOptions(opts...),
 	)
+	librariesListLibraryExperimentsHandler := connect.NewUnaryHandler(
+		LibrariesListLibraryExperimentsProcedure,
+		svc.ListLibraryExperiments,
+		connect.WithSchema(librariesMethods.ByName("ListLibraryExperiments")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	librariesChangeAccessHandler := connect.NewUnaryHandler(
 		LibrariesChangeAccessProcedure,
 		svc.ChangeAccess,
@@ -311,6 +368,12 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(librariesMethods.ByName("RemoveLibrary")),
 		connect.WithHandlerOptions(opts...),
 	)
+	librariesSetOwnerHandler := connect.NewUnaryHandler(
+		LibrariesSetOwnerProcedure,
+		svc.SetOwner,
+		connect.WithSchema(librariesMethods.ByName("SetOwner")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Libraries/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case LibrariesCreateLibraryProcedure:
@@ -323,6 +386,8 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 			librariesAddExperimentsHandler.ServeHTTP(w, r)
 		case LibrariesRemoveExperimentsProcedure:
 			librariesRemoveExperimentsHandler.ServeHTTP(w, r)
+		case LibrariesListLibraryExperimentsProcedure:
+			librariesListLibraryExperimentsHandler.ServeHTTP(w, r)
 		case LibrariesChangeAccessProcedure:
 			librariesChangeAccessHandler.ServeHTTP(w, r)
 		case LibrariesGetProfileDescriptionProcedure:
@@ -333,6 +398,8 @@ func NewLibrariesHandler(svc LibrariesHandler, opts ...connect.HandlerOption) (s
 			librariesSetLibraryProfileHandler.ServeHTTP(w, r)
 		case LibrariesRemoveLibraryProcedure:
 			librariesRemoveLibraryHandler.ServeHTTP(w, r)
+		case LibrariesSetOwnerProcedure:
+			librariesSetOwnerHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -362,6 +429,10 @@ func (UnimplementedLibrariesHandler) RemoveExperiments(context.Context, *connect
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.RemoveExperiments is not implemented"))
 }
 
+func (UnimplementedLibrariesHandler) ListLibraryExperiments(context.Context, *connect.Request[v1.ListLibraryExperimentsRequest]) (*connect.Response[v1.ListLibraryExperimentsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.ListLibraryExperiments is not implemented"))
+}
+
 func (UnimplementedLibrariesHandler) ChangeAccess(context.Context, *connect.Request[v1.LibrariesChangeAccessRequest]) (*connect.Response[v1.LibrariesChangeAccessResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.ChangeAccess is not implemented"))
 }
@@ -380,4 +451,8 @@ func (UnimplementedLibrariesHandler) SetLibraryProfile(context.Context, *connect
 
 func (UnimplementedLibrariesHandler) RemoveLibrary(context.Context, *connect.Request[v1.RemoveLibraryRequest]) (*connect.Response[v1.RemoveLibraryResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.RemoveLibrary is not implemented"))
+}
+
+func (UnimplementedLibrariesHandler) SetOwner(context.Context, *connect.Request[v1.LibrariesSetOwnerRequest]) (*connect.Response[v1.LibrariesSetOwnerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Libraries.SetOwner is not implemented"))
 }
