@@ -8,6 +8,8 @@ import (
 	"connectrpc.com/connect"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // TestCloseAccount: a user closes their own account, through the API, on
@@ -149,4 +151,146 @@ func testCloseAccount(t *testing.T, kind storeKind) {
 	wantCode(t, err, connect.CodeUnauthenticated)
 	_, err = h.users.RemoveUser(ctx, req(&trellisv1.RemoveUserRequest{Uid: "bob"}, adminTok))
 	wantCode(t, err, connect.CodeNotFound)
+}
+
+// TestCreateAndImportUsers: accounts made by admins and migrated in,
+// through the API, on both stores.
+func TestCreateAndImportUsers(t *testing.T) {
+	for _, kind := range []storeKind{sqlite, postgres} {
+		t.Run(string(kind), func(t *testing.T) { testCreateAndImportUsers(t, kind) })
+	}
+}
+
+// legacyAccounts are accounts of an older testbed, each with its password
+// hashed in one of the formats such testbeds keep.
+var legacyAccounts = []struct{ uid, hash, password string }{
+	{"ada", "$2y$10$lPNMqPYyio8O/NomW4F4a.gmK1eIfEBtc0XWMxUlUW5Gx9Sp/ddbO", "analytical engine 1843"},
+	{"babbage", "$6$Kq3hY8pLm2$7YgpiFFbcp54sfkOw.35AcbjpbPV0Uxkafeoke0KM9aRDDMe54iBpOd6gct35NGQ2nYudf/qs5bTAqPUAzTJu.", "difference engine 1822"},
+	{"hopper", "$1$x7Gq2LpA$5xL0QPjcWwCD0bVZ1dnyT0", "cobol compiler 1959"},
+	{"hamilton", "pbkdf2_sha256$260000$Zt9wQe4rUx1p$IVQNFUJChkh3t3Ooja5oHQjHZHqX00lS4EFTXJ7Wf8g=", "lunar module 1969"},
+}
+
+func testCreateAndImportUsers(t *testing.T, kind storeKind) {
+	h := newHarness(t, kind)
+	ctx := context.Background()
+	adminTok := h.bootstrapAdmin()
+	profile := func(name string) map[string]string {
+		return map[string]string{"name": name, "phone": "+1 310 555 0100"}
+	}
+	storedHash := func(uid string) string {
+		t.Helper()
+		var hash string
+		if err := h.srv.Store.View(ctx, func(tx store.Tx) (err error) {
+			hash, err = tx.Users().PasswordHash(ctx, uid)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return hash
+	}
+
+	// CreateUser: active at once, no mail, an admin if asked.
+	cr, err := h.users.CreateUser(ctx, req(&trellisv1.CreateUserRequest{Uid: "carol", Email: "carol@lab.example.org", Password: userPassword, Profile: profile("Carol Shaw"), Admin: true}, adminTok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := cr.Msg.User; u.State != trellisv1.UserState_USER_STATE_ACTIVE || !u.EmailVerified || !u.Admin {
+		t.Errorf("created %v", u)
+	}
+	var mail []*domain.Mail
+	if err := h.srv.Store.View(ctx, func(tx store.Tx) (err error) {
+		mail, err = tx.Outbox().List(ctx, store.OutboxFilter{To: "carol@lab.example.org", Limit: 1})
+		return err
+	}); err != nil || len(mail) != 0 {
+		t.Errorf("mail to the created account: %v %v", mail, err)
+	}
+	who, err := h.auth.WhoAmI(ctx, req(&trellisv1.WhoAmIRequest{}, h.login("carol", userPassword).AccessToken))
+	if err != nil || !who.Msg.Admin {
+		t.Errorf("carol: %v %v", who, err)
+	}
+	_, err = h.users.CreateUser(ctx, req(&trellisv1.CreateUserRequest{Uid: "carol", Email: "c2@lab.example.org", Password: userPassword, Profile: profile("Carol Shaw")}, adminTok))
+	wantCode(t, err, connect.CodeAlreadyExists)
+	if !strings.Contains(err.Error(), `uid "cshaw" is free`) {
+		t.Errorf("no suggestion: %v", err)
+	}
+	// A taken address is not a taken uid: no suggestion.
+	_, err = h.users.CreateUser(ctx, req(&trellisv1.CreateUserRequest{Uid: "carol2", Email: "carol@lab.example.org", Password: userPassword, Profile: profile("C")}, adminTok))
+	wantCode(t, err, connect.CodeAlreadyExists)
+	if strings.Contains(err.Error(), "is free") {
+		t.Errorf("suggestion for a taken address: %v", err)
+	}
+	_, err = h.users.CreateUser(ctx, req(&trellisv1.CreateUserRequest{Uid: "dan", Email: "dan@lab.example.org", Password: "short", Profile: profile("D")}, adminTok))
+	wantCode(t, err, connect.CodeInvalidArgument)
+
+	// ImportUsers refuses a bad batch whole, naming each field.
+	var batch []*trellisv1.ImportedUser
+	for _, a := range legacyAccounts {
+		batch = append(batch, &trellisv1.ImportedUser{Uid: a.uid, Email: a.uid + "@old.example.org", Profile: profile(a.uid), PasswordHash: a.hash})
+	}
+	bad := append([]*trellisv1.ImportedUser{}, batch...)
+	bad = append(bad,
+		&trellisv1.ImportedUser{Uid: "ada", Email: "ada2@old.example.org", Profile: profile("dup")},
+		&trellisv1.ImportedUser{Uid: "eve", Email: "eve@old.example.org", Profile: profile("eve"), PasswordHash: "{SSHA}c2VjcmV0c2FsdA=="},
+		&trellisv1.ImportedUser{Uid: "mal", Email: "mal@old.example.org", Profile: profile("mal"), State: "sleeping"},
+	)
+	_, err = h.users.ImportUsers(ctx, req(&trellisv1.ImportUsersRequest{Users: bad}, adminTok))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	v := violations(err)
+	for field, rule := range map[string]string{"users[4].uid": "uid.duplicate", "users[5].password_hash": "password_hash.format", "users[6].state": "state.unknown"} {
+		if v[field] != rule {
+			t.Errorf("violation of %s = %q, want %q (all: %v)", field, v[field], rule, v)
+		}
+	}
+	if strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Errorf("the refusal shows the hash: %v", err)
+	}
+	// A uid taken on the server refuses the batch too, and nothing is
+	// written.
+	taken := append(append([]*trellisv1.ImportedUser{}, batch...), &trellisv1.ImportedUser{Uid: "carol", Email: "carol@old.example.org", Profile: profile("carol")})
+	_, err = h.users.ImportUsers(ctx, req(&trellisv1.ImportUsersRequest{Users: taken}, adminTok))
+	wantCode(t, err, connect.CodeAlreadyExists)
+	if !strings.Contains(err.Error(), "users[4]") {
+		t.Errorf("refusal does not name the entry: %v", err)
+	}
+	_, err = h.users.GetUser(ctx, req(&trellisv1.GetUserRequest{Uid: "ada"}, adminTok))
+	wantCode(t, err, connect.CodeNotFound)
+
+	ir, err := h.users.ImportUsers(ctx, req(&trellisv1.ImportUsersRequest{Users: batch}, adminTok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ir.Msg.Users) != len(batch) {
+		t.Fatalf("imported %d", len(ir.Msg.Users))
+	}
+	for _, a := range legacyAccounts {
+		t.Run(a.uid, func(t *testing.T) {
+			if got := storedHash(a.uid); got != a.hash {
+				t.Fatalf("stored hash before the first login is not the imported one")
+			}
+			_, err := h.auth.Login(ctx, req(&trellisv1.LoginRequest{Uid: a.uid, Password: a.password + "!"}, ""))
+			wantCode(t, err, connect.CodeUnauthenticated)
+			if got := storedHash(a.uid); got != a.hash {
+				t.Fatalf("a failed login changed the stored hash")
+			}
+			h.login(a.uid, a.password)
+			if got := storedHash(a.uid); !strings.HasPrefix(got, "$argon2id$") {
+				t.Fatalf("after the first login the stored hash is not argon2id")
+			}
+			h.login(a.uid, a.password) // and the new hash verifies
+			_, err = h.auth.Login(ctx, req(&trellisv1.LoginRequest{Uid: a.uid, Password: a.password + "!"}, ""))
+			wantCode(t, err, connect.CodeUnauthenticated)
+		})
+	}
+	// No answer or audit record carries a legacy hash.
+	evs, err := h.admin.ListAuditEvents(ctx, req(&trellisv1.ListAuditEventsRequest{PageSize: 1000}, adminTok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs.Msg.Events {
+		for _, a := range legacyAccounts {
+			if strings.Contains(e.String(), a.hash[len(a.hash)-12:]) {
+				t.Errorf("audit event carries %s's hash: %v", a.uid, e)
+			}
+		}
+	}
 }
