@@ -130,6 +130,10 @@ func testCloseAccount(t *testing.T, kind storeKind) {
 	if _, err := h.users.AddSSHKey(ctx, req(&trellisv1.AddSSHKeyRequest{Uid: "bob", PublicKey: victimSSHKey}, bob)); err != nil {
 		t.Errorf("the closed account's SSH key is still registered: %v", err)
 	}
+	// Nor does a project take the closed uid: what the account owned
+	// (alice:exp) still carries its name.
+	_, err = h.projects.RequestProject(ctx, req(&trellisv1.RequestProjectRequest{Name: "alice", Description: "squatting"}, bob))
+	wantCode(t, err, connect.CodeInvalidArgument)
 	// The audit record keeps the uid.
 	evs, err := h.admin.ListAuditEvents(ctx, req(&trellisv1.ListAuditEventsRequest{Operation: "trellis.v1.Users/CloseAccount"}, adminTok))
 	if err != nil {
