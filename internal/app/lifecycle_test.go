@@ -297,4 +297,51 @@ func testCreateAndImportUsers(t *testing.T, kind storeKind) {
 			}
 		}
 	}
+
+	// Projects follow their users: approved at once, with members and
+	// rights; a bad batch is refused whole, naming each field.
+	_, err = h.projects.ImportProjects(ctx, req(&trellisv1.ImportProjectsRequest{Projects: []*trellisv1.ImportedProject{
+		{Name: "engines", Owner: "nobody1", Description: "d"},
+		{Name: "engines", Owner: "ada", Description: "d", Members: []*trellisv1.ImportedMember{{Uid: "hopper", Rights: []string{"fly"}}}},
+	}}, adminTok))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	v = violations(err)
+	if v["projects[1].name"] != "name.duplicate" || v["projects[1].members[0].rights"] != "rights.unknown" {
+		t.Errorf("violations %v", v)
+	}
+	_, err = h.projects.ImportProjects(ctx, req(&trellisv1.ImportProjectsRequest{Projects: []*trellisv1.ImportedProject{
+		{Name: "engines", Owner: "ada", Description: "d"},
+		{Name: "apollo", Owner: "nobody1", Description: "d"},
+	}}, adminTok))
+	wantCode(t, err, connect.CodeInvalidArgument)
+	if v := violations(err); v["projects[1].owner"] != "uid.unknown" {
+		t.Errorf("violations %v", v)
+	}
+	_, err = h.projects.GetProject(ctx, req(&trellisv1.GetProjectRequest{Name: "engines"}, adminTok))
+	wantCode(t, err, connect.CodeNotFound)
+	pr, err := h.projects.ImportProjects(ctx, req(&trellisv1.ImportProjectsRequest{Projects: []*trellisv1.ImportedProject{
+		{Name: "engines", Owner: "babbage", Description: "Mechanical computation", Members: []*trellisv1.ImportedMember{{Uid: "ada", Rights: []string{"add_user", "realize_experiment"}}}},
+	}}, adminTok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pr.Msg.Names) != 1 {
+		t.Errorf("imported %v", pr.Msg.Names)
+	}
+	ada := h.login("ada", "analytical engine 1843").AccessToken
+	ms, err := h.projects.ListMembers(ctx, req(&trellisv1.ListMembersRequest{Name: "engines"}, ada))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range ms.Msg.Members {
+		got[m.Uid] = strings.Join(m.Rights, ",")
+	}
+	if got["ada"] != "add_user,realize_experiment" || got["babbage"] == "" || len(got) != 2 {
+		t.Errorf("members %v", got)
+	}
+	_, err = h.projects.ImportProjects(ctx, req(&trellisv1.ImportProjectsRequest{Projects: []*trellisv1.ImportedProject{{Name: "engines", Owner: "ada", Description: "d"}}}, adminTok))
+	wantCode(t, err, connect.CodeAlreadyExists)
+	_, err = h.projects.ImportProjects(ctx, req(&trellisv1.ImportProjectsRequest{Projects: []*trellisv1.ImportedProject{{Name: "hopper", Owner: "ada", Description: "d"}}}, adminTok))
+	wantCode(t, err, connect.CodeInvalidArgument)
 }

@@ -81,6 +81,7 @@ var samples = map[string]string{
 	"trellis.v1.OidcClients/AddClient":            `{"name":"evil","redirectUris":["https://evil.example/cb"]}`,
 	"trellis.v1.OidcClients/RemoveClient":         `{"name":"notebooks"}`,
 	"trellis.v1.Users/RemoveUser":                 `{"uid":"victim"}`,
+	"trellis.v1.Projects/ImportProjects":          `{"projects":[{"name":"stolen","owner":"stranger","description":"x"}]}`,
 	"trellis.v1.Users/CreateUser":                 `{"uid":"mallory","email":"mallory@example.org","password":"mallory's long password","profile":{"name":"M"}}`,
 	"trellis.v1.Users/ImportUsers":                `{"users":[{"uid":"mallory","email":"mallory@example.org","profile":{"name":"M"}}]}`,
 }

@@ -150,7 +150,7 @@ func newAdminImportCmd(a *app) *cobra.Command {
 		Use:   "import",
 		Short: "Import accounts from another testbed",
 	})
-	cmd.AddCommand(newAdminImportUsersCmd(a))
+	cmd.AddCommand(newAdminImportUsersCmd(a), newAdminImportProjectsCmd(a))
 	return cmd
 }
 
@@ -195,6 +195,80 @@ docs/migrate.md describes the format.`,
 			})
 		},
 	}
+}
+
+func newAdminImportProjectsCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "projects FILE",
+		Short: "Import projects from a JSON lines file (- for standard input)",
+		Long: `Import approved projects, all or none, from a JSON lines file: one object per
+line with name, owner, description and members (each a uid and its
+rights). Owners and members must have accounts: import the users first.
+docs/migrate.md describes the format.`,
+		Example: `  trellis admin import projects deter-projects.jsonl`,
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := a.readInput(args[0])
+			if err != nil {
+				return err
+			}
+			projects, err := parseProjectLines(args[0], b)
+			if err != nil {
+				return err
+			}
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			resp, err := c.projects.ImportProjects(cmd.Context(), connect.NewRequest(&trellisv1.ImportProjectsRequest{Projects: projects}))
+			if err != nil {
+				return err
+			}
+			return a.emit(resp.Msg, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "Imported %d projects: %s.\n", len(resp.Msg.GetNames()), clean(strings.Join(resp.Msg.GetNames(), ", ")))
+				return err
+			})
+		},
+	}
+}
+
+// parseProjectLines reads the JSON lines of a project export.
+func parseProjectLines(name string, b []byte) ([]*trellisv1.ImportedProject, error) {
+	var out []*trellisv1.ImportedProject
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		var p struct {
+			Name        string `json:"name"`
+			Owner       string `json:"owner"`
+			Description string `json:"description"`
+			Members     []struct {
+				UID    string   `json:"uid"`
+				Rights []string `json:"rights"`
+			} `json:"members"`
+		}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("%s:%d: not a project: %w", name, n, err)
+		}
+		ip := &trellisv1.ImportedProject{Name: p.Name, Owner: p.Owner, Description: p.Description}
+		for _, m := range p.Members {
+			ip.Members = append(ip.Members, &trellisv1.ImportedMember{Uid: m.UID, Rights: m.Rights})
+		}
+		out = append(out, ip)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s holds no projects", name)
+	}
+	return out, nil
 }
 
 // parseUserLines reads the JSON lines of an account export. Blank lines

@@ -56,6 +56,21 @@ func TestAdminImportUsers(t *testing.T) {
 	if u.GetUser().GetState() != trellisv1.UserState_USER_STATE_DISABLED {
 		t.Errorf("turing is %v", u.GetUser().GetState())
 	}
+	// Then the projects, with their members' rights.
+	if r := admin.run("", "admin", "import", "projects", "../../testdata/migrate/projects.jsonl"); r.code != 0 || !strings.Contains(r.out, "Imported 2 projects: engines, apollo.") {
+		t.Fatalf("import projects: %+v", r)
+	}
+	ms := must(srv.Admin(t).Projects.ListMembers(bg, req(&trellisv1.ListMembersRequest{Name: "engines"})))(t)
+	rights := map[string]string{}
+	for _, m := range ms.GetMembers() {
+		rights[m.GetUid()] = strings.Join(m.GetRights(), ",")
+	}
+	if len(rights) != 3 || !strings.Contains(rights["ada"], "realize_experiment") || rights["hopper"] != "create_experiment" || !strings.Contains(rights["babbage"], "create_library") {
+		t.Errorf("engines' members: %v", rights)
+	}
+	if r := admin.run(`{"name":"x","owner":"ada","membres":[]}`+"\n", "admin", "import", "projects", "-"); r.code != 1 || !strings.Contains(r.err, "-:1: not a project") {
+		t.Errorf("bad project line: %+v", r)
+	}
 	// Importing again is refused whole, naming the first taken uid.
 	if r := admin.run("", "admin", "import", "users", exampleExport); r.code != 1 || !strings.Contains(r.err, "users[0]") {
 		t.Errorf("second import: %+v", r)

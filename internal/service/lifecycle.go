@@ -384,3 +384,120 @@ func (s *Accounts) ImportUsers(ctx context.Context, p *auth.Principal, in []Impo
 	}
 	return users, nil
 }
+
+// ImportedProject is one project migrated in from another testbed.
+type ImportedProject struct {
+	Name, Owner, Description string
+	Members                  []ImportedMember
+}
+
+// ImportedMember is a member of an imported project with its rights.
+type ImportedMember struct {
+	UID    string
+	Rights []string
+}
+
+// ImportProjects creates approved projects with their owners and members,
+// all or none. Owners and members must be accounts already (import the
+// users first).
+func (s *Social) ImportProjects(ctx context.Context, p *auth.Principal, in []ImportedProject) ([]string, error) {
+	if err := s.authorize(ctx, p, opProjectsImportProjects, policy.None); err != nil {
+		return nil, err
+	}
+	if len(in) == 0 {
+		return nil, domain.Invalid("projects", "projects.required", "give at least one project to import")
+	}
+	if len(in) > maxImport {
+		return nil, domain.Invalid("projects", "projects.count", fmt.Sprintf("at most %d projects per import; send the rest in another", maxImport))
+	}
+	var vs domain.Violations
+	rights := make([][]domain.Rights, len(in))
+	seen := map[string]int{}
+	for i, ip := range in {
+		f := fmt.Sprintf("projects[%d].", i)
+		if err := vs.Check(domain.ValidateProjectName(f+"name", ip.Name)); err != nil {
+			return nil, err
+		}
+		if j, dup := seen[ip.Name]; dup && ip.Name != "" {
+			vs.Add(f+"name", "name.duplicate", fmt.Sprintf("project %q is also projects[%d]", ip.Name, j))
+		}
+		seen[ip.Name] = i
+		if err := vs.Check(domain.ValidateUID(f+"owner", ip.Owner)); err != nil {
+			return nil, err
+		}
+		var sub domain.Violations
+		if err := sub.Check(domain.ProjectProfile.ValidateNew(map[string]string{"description": ip.Description})); err != nil {
+			return nil, err
+		}
+		for _, v := range sub {
+			vs.Add(f+v.Field, v.Rule, v.Description)
+		}
+		rights[i] = make([]domain.Rights, len(ip.Members))
+		for j, m := range ip.Members {
+			mf := fmt.Sprintf("%smembers[%d].", f, j)
+			if err := vs.Check(domain.ValidateUID(mf+"uid", m.UID)); err != nil {
+				return nil, err
+			}
+			r, err := domain.ParseRights(mf+"rights", domain.ProjectRights, m.Rights)
+			if err := vs.Check(err); err != nil {
+				return nil, err
+			}
+			rights[i][j] = r
+		}
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	names := make([]string, len(in))
+	err := s.update(ctx, &record{op: opProjectsImportProjects.Name, actor: p, detail: fmt.Sprintf("imported %d projects", len(in))}, func(tx store.Tx) error {
+		now := s.now()
+		for i, ip := range in {
+			f := fmt.Sprintf("projects[%d].", i)
+			if err := checkNameFree(ctx, tx, f+"name", ip.Name); err != nil {
+				if domain.HasCode(err, domain.CodeAlreadyExists) {
+					return domain.AlreadyExists("projects[%d]: %s", i, err.Error())
+				}
+				return err
+			}
+			if err := accountExists(ctx, tx, f+"owner", ip.Owner); err != nil {
+				return err
+			}
+			proj := &domain.Project{Name: ip.Name, Owner: ip.Owner, State: domain.ProjectApproved, CreatedAt: now, ApprovedAt: now}
+			if err := tx.Projects().Create(ctx, proj); err != nil {
+				return err
+			}
+			if err := tx.Profiles().Set(ctx, store.ProfileProject, ip.Name, map[string]string{"description": ip.Description}); err != nil {
+				return err
+			}
+			if err := s.makeOwnerMember(ctx, tx, proj); err != nil {
+				return err
+			}
+			for j, m := range ip.Members {
+				if m.UID == ip.Owner {
+					continue // the owner holds every right already
+				}
+				if err := accountExists(ctx, tx, fmt.Sprintf("%smembers[%d].uid", f, j), m.UID); err != nil {
+					return err
+				}
+				if err := tx.Projects().SetMember(ctx, &domain.Membership{Group: ip.Name, UID: m.UID, Rights: rights[i][j], AddedAt: now}); err != nil {
+					return err
+				}
+			}
+			names[i] = ip.Name
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+// accountExists refuses, naming field, a uid that has no account.
+func accountExists(ctx context.Context, tx store.Tx, field, uid string) error {
+	_, err := tx.Users().Get(ctx, uid)
+	if domain.HasCode(err, domain.CodeNotFound) {
+		return domain.Invalid(field, "uid.unknown", fmt.Sprintf("no account %q: import the users first", uid))
+	}
+	return err
+}

@@ -201,6 +201,8 @@ var (
 	opProjectsRemoveChildProject = newOp("trellis.v1.Projects/RemoveChildProject", anyOf(check(policy.ProjectRemoveUser, "project"), check(policy.ProjectOwn, "project")))
 	opProjectsRemoveProject      = newOp("trellis.v1.Projects/RemoveProject", onProject(policy.ProjectOwn))
 	opProjectsListMembers        = newOp("trellis.v1.Projects/ListMembers", onProject(policy.ProjectRead))
+	// Projects migrated in from another testbed (lifecycle.go).
+	opProjectsImportProjects = newOp("trellis.v1.Projects/ImportProjects", admin)
 
 	// Circles.
 	opCirclesCreateCircle          = newOp("trellis.v1.Circles/CreateCircle", onCircle(policy.CircleCreate))

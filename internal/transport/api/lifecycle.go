@@ -49,3 +49,17 @@ func (h *usersHandler) ImportUsers(ctx context.Context, req *connect.Request[tre
 		return out
 	})
 }
+
+func (h *projectsHandler) ImportProjects(ctx context.Context, req *connect.Request[trellisv1.ImportProjectsRequest]) (*connect.Response[trellisv1.ImportProjectsResponse], error) {
+	in := make([]service.ImportedProject, len(req.Msg.Projects))
+	for i, p := range req.Msg.Projects {
+		in[i] = service.ImportedProject{Name: p.Name, Owner: p.Owner, Description: p.Description}
+		for _, m := range p.Members {
+			in[i].Members = append(in[i].Members, service.ImportedMember{UID: m.Uid, Rights: m.Rights})
+		}
+	}
+	names, err := h.svc.Social.ImportProjects(ctx, caller(ctx), in)
+	return reply(names, err, func(names []string) *trellisv1.ImportProjectsResponse {
+		return &trellisv1.ImportProjectsResponse{Names: names}
+	})
+}
