@@ -118,7 +118,7 @@ func (s *Accounts) closeAccount(ctx context.Context, p *auth.Principal, op, uid 
 func holdingsError(uid string, projects, realizations []string) error {
 	var parts []string
 	if len(projects) > 0 {
-		parts = append(parts, "owns projects "+strings.Join(projects, ", ")+" (give each another owner with trellis project set-owner, or remove it)")
+		parts = append(parts, "owns projects "+strings.Join(projects, ", ")+" (give each another owner with trellis project owner NAME UID, or remove it)")
 	}
 	if len(realizations) > 0 {
 		parts = append(parts, "holds live realizations "+strings.Join(realizations, ", ")+" (release them first)")
