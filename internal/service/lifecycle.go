@@ -226,6 +226,11 @@ func (s *Accounts) suggestUID(ctx context.Context, err error, uid, name, email s
 		if err != nil || !taken {
 			return err
 		}
+		// When the address is taken too, the refusal may be about it: a
+		// new uid would not help, so none is offered.
+		if _, err := tx.Users().GetByEmail(ctx, email); err == nil || !domain.HasCode(err, domain.CodeNotFound) {
+			return err
+		}
 		for _, c := range uidCandidates(uid, name, email) {
 			t, err := tx.Users().Taken(ctx, c)
 			if err != nil {
