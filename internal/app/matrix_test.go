@@ -83,6 +83,10 @@ var samples = map[string]string{
 	"trellis.v1.Policy/ListAllowed":               `{"uid":"victim","action":"project.read","kind":"project"}`,
 	"trellis.v1.OidcClients/AddClient":            `{"name":"evil","redirectUris":["https://evil.example/cb"]}`,
 	"trellis.v1.OidcClients/RemoveClient":         `{"name":"notebooks"}`,
+	"trellis.v1.Users/RemoveUser":                 `{"uid":"victim"}`,
+	"trellis.v1.Projects/ImportProjects":          `{"projects":[{"name":"stolen","owner":"stranger","description":"x"}]}`,
+	"trellis.v1.Users/CreateUser":                 `{"uid":"mallory","email":"mallory@example.org","password":"mallory's long password","profile":{"name":"M"}}`,
+	"trellis.v1.Users/ImportUsers":                `{"users":[{"uid":"mallory","email":"mallory@example.org","profile":{"name":"M"}}]}`,
 }
 
 // userSamples are the samples an admin may also run in the matrix without
@@ -181,6 +185,7 @@ var authenticatedCodes = map[string]string{
 	"trellis.v1.ext.auth.oidc.v1.Login/Unlink": "invalid_argument",
 	"trellis.v1.Notifications/AcceptRequest":   "not_found",
 	"trellis.v1.Notifications/DeclineRequest":  "not_found",
+	"trellis.v1.Users/CloseAccount":            "invalid_argument", // the password is required
 }
 
 // victimMarks are strings that name the victim's things: no answer to the

@@ -36,6 +36,8 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminProviderCmd(a),
 		newAdminOIDCClientCmd(a),
 		newAdminRotateCACmd(a),
+		newAdminUserCmd(a),
+		newAdminImportCmd(a),
 	)
 	return cmd
 }

@@ -838,6 +838,7 @@ func TestCommandTree(t *testing.T) {
 		"user register", "user confirm", "user resend-confirmation", "user show", "user list",
 		"user profile", "user profile set", "user passwd", "user reset-password", "user describe-profile",
 		"admin outbox", "admin audit", "admin user-state", "admin set-admin",
+		"user close", "admin user create", "admin user remove", "admin import users",
 	} {
 		c, _, err := root.Find(strings.Fields(path))
 		if err != nil || c.CommandPath() != "trellis "+path {

@@ -29,6 +29,7 @@ func newUserCmd(a *app) *cobra.Command {
 		newUserDescribeProfileCmd(a),
 		newUserPasswdCmd(a),
 		newUserResetPasswordCmd(a),
+		newUserCloseCmd(a),
 	)
 	return cmd
 }

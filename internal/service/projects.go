@@ -24,10 +24,11 @@ type ProjectView struct {
 // checkNameFree refuses a name that a user or a project has: uids and
 // project names share one namespace, since both own circles (owner:name).
 func checkNameFree(ctx context.Context, tx store.Tx, field, name string) error {
-	if _, err := tx.Users().Get(ctx, name); err == nil {
-		return domain.Invalid(field, field+".taken", fmt.Sprintf("%q is a user's uid; projects and users share one namespace", name))
-	} else if !domain.HasCode(err, domain.CodeNotFound) {
+	// A closed account's uid counts: what it owned still carries its name.
+	if taken, err := tx.Users().Taken(ctx, name); err != nil {
 		return err
+	} else if taken {
+		return domain.Invalid(field, field+".taken", fmt.Sprintf("%q is a user's uid; projects and users share one namespace", name))
 	}
 	if _, err := tx.Projects().Get(ctx, name); err == nil {
 		return domain.AlreadyExists("project %q already exists", name)

@@ -157,6 +157,13 @@ var (
 	opUsersListUsers             = newOp("trellis.v1.Users/ListUsers", admin)
 	opUsersSetUserState          = newOp("trellis.v1.Users/SetUserState", admin)
 	opUsersSetAdmin              = newOp("trellis.v1.Users/SetAdmin", admin)
+	// Account lifecycle (lifecycle.go): one closes one's own account with
+	// its password, never through a service acting for one; admins remove,
+	// create and import accounts.
+	opUsersCloseAccount = newOp("trellis.v1.Users/CloseAccount", personal(authenticated))
+	opUsersRemoveUser   = newOp("trellis.v1.Users/RemoveUser", admin)
+	opUsersCreateUser   = newOp("trellis.v1.Users/CreateUser", admin)
+	opUsersImportUsers  = newOp("trellis.v1.Users/ImportUsers", admin)
 
 	// SSH keys and certificates. A certificate is always for the caller:
 	// its principal is the caller's uid and its key one the caller
@@ -198,6 +205,8 @@ var (
 	opProjectsRemoveChildProject = newOp("trellis.v1.Projects/RemoveChildProject", anyOf(check(policy.ProjectRemoveUser, "project"), check(policy.ProjectOwn, "project")))
 	opProjectsRemoveProject      = newOp("trellis.v1.Projects/RemoveProject", onProject(policy.ProjectOwn))
 	opProjectsListMembers        = newOp("trellis.v1.Projects/ListMembers", onProject(policy.ProjectRead))
+	// Projects migrated in from another testbed (lifecycle.go).
+	opProjectsImportProjects = newOp("trellis.v1.Projects/ImportProjects", admin)
 
 	// Circles.
 	opCirclesCreateCircle          = newOp("trellis.v1.Circles/CreateCircle", onCircle(policy.CircleCreate))

@@ -29,32 +29,10 @@ func (s *Accounts) Register(ctx context.Context, p *auth.Principal, r Registrati
 	if err := s.authorize(ctx, p, opUsersRegister, policy.None); err != nil {
 		return nil, err
 	}
-	var vs domain.Violations
-	if err := vs.Check(domain.ValidateUID("uid", r.UID)); err != nil {
+	email, profile, err := checkRegistration(r)
+	if err != nil {
 		return nil, err
 	}
-	email, err := domain.NormalizeEmail("email", r.Email)
-	if err := vs.Check(err); err != nil {
-		return nil, err
-	}
-	if err := vs.Check(password.CheckPolicy("password", r.UID, r.Password)); err != nil {
-		return nil, err
-	}
-	profile := map[string]string{}
-	for k, v := range r.Profile {
-		profile[k] = strings.TrimSpace(v)
-	}
-	if pe, ok := profile["email"]; ok && pe != r.Email && pe != email {
-		vs.Add("profile.email", "profile.conflict", "give the e-mail address once, in the email field")
-	}
-	profile["email"] = email
-	if err := vs.Check(domain.UserProfile.ValidateNew(profile)); err != nil {
-		return nil, err
-	}
-	if err := vs.Err(); err != nil {
-		return nil, err
-	}
-	delete(profile, "email") // kept on the account, the source of truth
 	secrets, err := s.newPassword(ctx, r.Password)
 	if err != nil {
 		return nil, err
@@ -77,7 +55,7 @@ func (s *Accounts) Register(ctx context.Context, p *auth.Principal, r Registrati
 		return s.mailConfirmation(ctx, tx, u.UID, email, "")
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.suggestUID(ctx, err, r.UID, r.Profile["name"], email)
 	}
 	return u, nil
 }

@@ -119,6 +119,15 @@ type Users interface {
 	SetScramVerifier(ctx context.Context, uid, verifier string) error
 	// CountAdmins counts accounts with the admin flag, whatever their state.
 	CountAdmins(ctx context.Context) (int, error)
+	// Holdings lists, in name order, the projects uid owns and the live
+	// realizations it holds: what keeps an account from being closed.
+	Holdings(ctx context.Context, uid string) (projects, realizations []string, err error)
+	// Close deletes uid's account, with everything that cascades from it
+	// and its profile, and keeps a tombstone: Create refuses the uid with
+	// already-exists from then on. by is who closed it.
+	Close(ctx context.Context, uid, by string, at time.Time) error
+	// Taken reports whether uid names an account or a closed one.
+	Taken(ctx context.Context, uid string) (bool, error)
 }
 
 // Profile kinds name what a profile belongs to.

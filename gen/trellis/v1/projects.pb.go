@@ -2041,6 +2041,221 @@ func (x *ListMembersResponse) GetMembers() []*Member {
 	return nil
 }
 
+// ImportedProject is one project migrated in.
+type ImportedProject struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The owner's uid: an existing account. The owner is a member with
+	// every right.
+	Owner         string            `protobuf:"bytes,2,opt,name=owner,proto3" json:"owner,omitempty"`
+	Description   string            `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Members       []*ImportedMember `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportedProject) Reset() {
+	*x = ImportedProject{}
+	mi := &file_trellis_v1_projects_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportedProject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportedProject) ProtoMessage() {}
+
+func (x *ImportedProject) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_projects_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportedProject.ProtoReflect.Descriptor instead.
+func (*ImportedProject) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_projects_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ImportedProject) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ImportedProject) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *ImportedProject) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *ImportedProject) GetMembers() []*ImportedMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// ImportedMember is a member of an imported project and its rights
+// ("add_user", "remove_user", "create_circle", "create_experiment",
+// "create_library", "realize_experiment").
+type ImportedMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Rights        []string               `protobuf:"bytes,2,rep,name=rights,proto3" json:"rights,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportedMember) Reset() {
+	*x = ImportedMember{}
+	mi := &file_trellis_v1_projects_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportedMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportedMember) ProtoMessage() {}
+
+func (x *ImportedMember) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_projects_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportedMember.ProtoReflect.Descriptor instead.
+func (*ImportedMember) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_projects_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ImportedMember) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *ImportedMember) GetRights() []string {
+	if x != nil {
+		return x.Rights
+	}
+	return nil
+}
+
+type ImportProjectsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projects      []*ImportedProject     `protobuf:"bytes,1,rep,name=projects,proto3" json:"projects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportProjectsRequest) Reset() {
+	*x = ImportProjectsRequest{}
+	mi := &file_trellis_v1_projects_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportProjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportProjectsRequest) ProtoMessage() {}
+
+func (x *ImportProjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_projects_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportProjectsRequest.ProtoReflect.Descriptor instead.
+func (*ImportProjectsRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_projects_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ImportProjectsRequest) GetProjects() []*ImportedProject {
+	if x != nil {
+		return x.Projects
+	}
+	return nil
+}
+
+type ImportProjectsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The projects' names, in the order given.
+	Names         []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportProjectsResponse) Reset() {
+	*x = ImportProjectsResponse{}
+	mi := &file_trellis_v1_projects_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportProjectsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportProjectsResponse) ProtoMessage() {}
+
+func (x *ImportProjectsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_projects_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportProjectsResponse.ProtoReflect.Descriptor instead.
+func (*ImportProjectsResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_projects_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ImportProjectsResponse) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
 var File_trellis_v1_projects_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_projects_proto_rawDesc = "" +
@@ -2171,11 +2386,23 @@ const file_trellis_v1_projects_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\teffective\x18\x02 \x01(\bR\teffective\"C\n" +
 	"\x13ListMembersResponse\x12,\n" +
-	"\amembers\x18\x01 \x03(\v2\x12.trellis.v1.MemberR\amembers*d\n" +
+	"\amembers\x18\x01 \x03(\v2\x12.trellis.v1.MemberR\amembers\"\x93\x01\n" +
+	"\x0fImportedProject\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05owner\x18\x02 \x01(\tR\x05owner\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x124\n" +
+	"\amembers\x18\x04 \x03(\v2\x1a.trellis.v1.ImportedMemberR\amembers\":\n" +
+	"\x0eImportedMember\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x16\n" +
+	"\x06rights\x18\x02 \x03(\tR\x06rights\"P\n" +
+	"\x15ImportProjectsRequest\x127\n" +
+	"\bprojects\x18\x01 \x03(\v2\x1b.trellis.v1.ImportedProjectR\bprojects\".\n" +
+	"\x16ImportProjectsResponse\x12\x14\n" +
+	"\x05names\x18\x01 \x03(\tR\x05names*d\n" +
 	"\fProjectState\x12\x1d\n" +
 	"\x19PROJECT_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PROJECT_STATE_PENDING\x10\x01\x12\x1a\n" +
-	"\x16PROJECT_STATE_APPROVED\x10\x022\xb6\f\n" +
+	"\x16PROJECT_STATE_APPROVED\x10\x022\x8f\r\n" +
 	"\bProjects\x12W\n" +
 	"\x0eRequestProject\x12!.trellis.v1.RequestProjectRequest\x1a\".trellis.v1.RequestProjectResponse\x12W\n" +
 	"\x0eApproveProject\x12!.trellis.v1.ApproveProjectRequest\x1a\".trellis.v1.ApproveProjectResponse\x12T\n" +
@@ -2194,7 +2421,8 @@ const file_trellis_v1_projects_proto_rawDesc = "" +
 	"\x0fAddChildProject\x12\".trellis.v1.AddChildProjectRequest\x1a#.trellis.v1.AddChildProjectResponse\x12c\n" +
 	"\x12RemoveChildProject\x12%.trellis.v1.RemoveChildProjectRequest\x1a&.trellis.v1.RemoveChildProjectResponse\x12T\n" +
 	"\rRemoveProject\x12 .trellis.v1.RemoveProjectRequest\x1a!.trellis.v1.RemoveProjectResponse\x12S\n" +
-	"\vListMembers\x12\x1e.trellis.v1.ListMembersRequest\x1a\x1f.trellis.v1.ListMembersResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\vListMembers\x12\x1e.trellis.v1.ListMembersRequest\x1a\x1f.trellis.v1.ListMembersResponse\"\x03\x90\x02\x01\x12W\n" +
+	"\x0eImportProjects\x12!.trellis.v1.ImportProjectsRequest\x1a\".trellis.v1.ImportProjectsResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_projects_proto_rawDescOnce sync.Once
@@ -2209,7 +2437,7 @@ func file_trellis_v1_projects_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_projects_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trellis_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_trellis_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_trellis_v1_projects_proto_goTypes = []any{
 	(ProjectState)(0),                             // 0: trellis.v1.ProjectState
 	(*Project)(nil),                               // 1: trellis.v1.Project
@@ -2250,25 +2478,29 @@ var file_trellis_v1_projects_proto_goTypes = []any{
 	(*RemoveProjectResponse)(nil),                 // 36: trellis.v1.RemoveProjectResponse
 	(*ListMembersRequest)(nil),                    // 37: trellis.v1.ListMembersRequest
 	(*ListMembersResponse)(nil),                   // 38: trellis.v1.ListMembersResponse
-	nil,                                           // 39: trellis.v1.SetProjectProfileRequest.SetEntry
-	(*timestamppb.Timestamp)(nil),                 // 40: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                  // 41: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                      // 42: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                       // 43: trellis.v1.AttributeChange
+	(*ImportedProject)(nil),                       // 39: trellis.v1.ImportedProject
+	(*ImportedMember)(nil),                        // 40: trellis.v1.ImportedMember
+	(*ImportProjectsRequest)(nil),                 // 41: trellis.v1.ImportProjectsRequest
+	(*ImportProjectsResponse)(nil),                // 42: trellis.v1.ImportProjectsResponse
+	nil,                                           // 43: trellis.v1.SetProjectProfileRequest.SetEntry
+	(*timestamppb.Timestamp)(nil),                 // 44: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                  // 45: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                      // 46: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                       // 47: trellis.v1.AttributeChange
 }
 var file_trellis_v1_projects_proto_depIdxs = []int32{
 	0,  // 0: trellis.v1.Project.state:type_name -> trellis.v1.ProjectState
 	2,  // 1: trellis.v1.Project.children:type_name -> trellis.v1.ChildProject
-	40, // 2: trellis.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	40, // 3: trellis.v1.Project.approved_at:type_name -> google.protobuf.Timestamp
+	44, // 2: trellis.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	44, // 3: trellis.v1.Project.approved_at:type_name -> google.protobuf.Timestamp
 	1,  // 4: trellis.v1.RequestProjectResponse.project:type_name -> trellis.v1.Project
 	1,  // 5: trellis.v1.ApproveProjectResponse.project:type_name -> trellis.v1.Project
 	1,  // 6: trellis.v1.GetProjectResponse.project:type_name -> trellis.v1.Project
 	1,  // 7: trellis.v1.ListProjectsResponse.projects:type_name -> trellis.v1.Project
-	41, // 8: trellis.v1.ProjectsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	42, // 9: trellis.v1.GetProjectProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	39, // 10: trellis.v1.SetProjectProfileRequest.set:type_name -> trellis.v1.SetProjectProfileRequest.SetEntry
-	43, // 11: trellis.v1.SetProjectProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	45, // 8: trellis.v1.ProjectsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	46, // 9: trellis.v1.GetProjectProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	43, // 10: trellis.v1.SetProjectProfileRequest.set:type_name -> trellis.v1.SetProjectProfileRequest.SetEntry
+	47, // 11: trellis.v1.SetProjectProfileResponse.changes:type_name -> trellis.v1.AttributeChange
 	21, // 12: trellis.v1.ProjectsAddUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
 	21, // 13: trellis.v1.ProjectsRemoveUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
 	3,  // 14: trellis.v1.ProjectsChangeRightsResponse.member:type_name -> trellis.v1.Member
@@ -2276,45 +2508,49 @@ var file_trellis_v1_projects_proto_depIdxs = []int32{
 	1,  // 16: trellis.v1.AddChildProjectResponse.parent:type_name -> trellis.v1.Project
 	1,  // 17: trellis.v1.RemoveChildProjectResponse.parent:type_name -> trellis.v1.Project
 	3,  // 18: trellis.v1.ListMembersResponse.members:type_name -> trellis.v1.Member
-	4,  // 19: trellis.v1.Projects.RequestProject:input_type -> trellis.v1.RequestProjectRequest
-	6,  // 20: trellis.v1.Projects.ApproveProject:input_type -> trellis.v1.ApproveProjectRequest
-	8,  // 21: trellis.v1.Projects.RejectProject:input_type -> trellis.v1.RejectProjectRequest
-	10, // 22: trellis.v1.Projects.GetProject:input_type -> trellis.v1.GetProjectRequest
-	12, // 23: trellis.v1.Projects.ListProjects:input_type -> trellis.v1.ListProjectsRequest
-	14, // 24: trellis.v1.Projects.GetProfileDescription:input_type -> trellis.v1.ProjectsGetProfileDescriptionRequest
-	16, // 25: trellis.v1.Projects.GetProjectProfile:input_type -> trellis.v1.GetProjectProfileRequest
-	18, // 26: trellis.v1.Projects.SetProjectProfile:input_type -> trellis.v1.SetProjectProfileRequest
-	20, // 27: trellis.v1.Projects.AddUsers:input_type -> trellis.v1.ProjectsAddUsersRequest
-	23, // 28: trellis.v1.Projects.JoinProject:input_type -> trellis.v1.JoinProjectRequest
-	25, // 29: trellis.v1.Projects.RemoveUsers:input_type -> trellis.v1.ProjectsRemoveUsersRequest
-	27, // 30: trellis.v1.Projects.ChangeRights:input_type -> trellis.v1.ProjectsChangeRightsRequest
-	29, // 31: trellis.v1.Projects.SetOwner:input_type -> trellis.v1.ProjectsSetOwnerRequest
-	31, // 32: trellis.v1.Projects.AddChildProject:input_type -> trellis.v1.AddChildProjectRequest
-	33, // 33: trellis.v1.Projects.RemoveChildProject:input_type -> trellis.v1.RemoveChildProjectRequest
-	35, // 34: trellis.v1.Projects.RemoveProject:input_type -> trellis.v1.RemoveProjectRequest
-	37, // 35: trellis.v1.Projects.ListMembers:input_type -> trellis.v1.ListMembersRequest
-	5,  // 36: trellis.v1.Projects.RequestProject:output_type -> trellis.v1.RequestProjectResponse
-	7,  // 37: trellis.v1.Projects.ApproveProject:output_type -> trellis.v1.ApproveProjectResponse
-	9,  // 38: trellis.v1.Projects.RejectProject:output_type -> trellis.v1.RejectProjectResponse
-	11, // 39: trellis.v1.Projects.GetProject:output_type -> trellis.v1.GetProjectResponse
-	13, // 40: trellis.v1.Projects.ListProjects:output_type -> trellis.v1.ListProjectsResponse
-	15, // 41: trellis.v1.Projects.GetProfileDescription:output_type -> trellis.v1.ProjectsGetProfileDescriptionResponse
-	17, // 42: trellis.v1.Projects.GetProjectProfile:output_type -> trellis.v1.GetProjectProfileResponse
-	19, // 43: trellis.v1.Projects.SetProjectProfile:output_type -> trellis.v1.SetProjectProfileResponse
-	22, // 44: trellis.v1.Projects.AddUsers:output_type -> trellis.v1.ProjectsAddUsersResponse
-	24, // 45: trellis.v1.Projects.JoinProject:output_type -> trellis.v1.JoinProjectResponse
-	26, // 46: trellis.v1.Projects.RemoveUsers:output_type -> trellis.v1.ProjectsRemoveUsersResponse
-	28, // 47: trellis.v1.Projects.ChangeRights:output_type -> trellis.v1.ProjectsChangeRightsResponse
-	30, // 48: trellis.v1.Projects.SetOwner:output_type -> trellis.v1.ProjectsSetOwnerResponse
-	32, // 49: trellis.v1.Projects.AddChildProject:output_type -> trellis.v1.AddChildProjectResponse
-	34, // 50: trellis.v1.Projects.RemoveChildProject:output_type -> trellis.v1.RemoveChildProjectResponse
-	36, // 51: trellis.v1.Projects.RemoveProject:output_type -> trellis.v1.RemoveProjectResponse
-	38, // 52: trellis.v1.Projects.ListMembers:output_type -> trellis.v1.ListMembersResponse
-	36, // [36:53] is the sub-list for method output_type
-	19, // [19:36] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	40, // 19: trellis.v1.ImportedProject.members:type_name -> trellis.v1.ImportedMember
+	39, // 20: trellis.v1.ImportProjectsRequest.projects:type_name -> trellis.v1.ImportedProject
+	4,  // 21: trellis.v1.Projects.RequestProject:input_type -> trellis.v1.RequestProjectRequest
+	6,  // 22: trellis.v1.Projects.ApproveProject:input_type -> trellis.v1.ApproveProjectRequest
+	8,  // 23: trellis.v1.Projects.RejectProject:input_type -> trellis.v1.RejectProjectRequest
+	10, // 24: trellis.v1.Projects.GetProject:input_type -> trellis.v1.GetProjectRequest
+	12, // 25: trellis.v1.Projects.ListProjects:input_type -> trellis.v1.ListProjectsRequest
+	14, // 26: trellis.v1.Projects.GetProfileDescription:input_type -> trellis.v1.ProjectsGetProfileDescriptionRequest
+	16, // 27: trellis.v1.Projects.GetProjectProfile:input_type -> trellis.v1.GetProjectProfileRequest
+	18, // 28: trellis.v1.Projects.SetProjectProfile:input_type -> trellis.v1.SetProjectProfileRequest
+	20, // 29: trellis.v1.Projects.AddUsers:input_type -> trellis.v1.ProjectsAddUsersRequest
+	23, // 30: trellis.v1.Projects.JoinProject:input_type -> trellis.v1.JoinProjectRequest
+	25, // 31: trellis.v1.Projects.RemoveUsers:input_type -> trellis.v1.ProjectsRemoveUsersRequest
+	27, // 32: trellis.v1.Projects.ChangeRights:input_type -> trellis.v1.ProjectsChangeRightsRequest
+	29, // 33: trellis.v1.Projects.SetOwner:input_type -> trellis.v1.ProjectsSetOwnerRequest
+	31, // 34: trellis.v1.Projects.AddChildProject:input_type -> trellis.v1.AddChildProjectRequest
+	33, // 35: trellis.v1.Projects.RemoveChildProject:input_type -> trellis.v1.RemoveChildProjectRequest
+	35, // 36: trellis.v1.Projects.RemoveProject:input_type -> trellis.v1.RemoveProjectRequest
+	37, // 37: trellis.v1.Projects.ListMembers:input_type -> trellis.v1.ListMembersRequest
+	41, // 38: trellis.v1.Projects.ImportProjects:input_type -> trellis.v1.ImportProjectsRequest
+	5,  // 39: trellis.v1.Projects.RequestProject:output_type -> trellis.v1.RequestProjectResponse
+	7,  // 40: trellis.v1.Projects.ApproveProject:output_type -> trellis.v1.ApproveProjectResponse
+	9,  // 41: trellis.v1.Projects.RejectProject:output_type -> trellis.v1.RejectProjectResponse
+	11, // 42: trellis.v1.Projects.GetProject:output_type -> trellis.v1.GetProjectResponse
+	13, // 43: trellis.v1.Projects.ListProjects:output_type -> trellis.v1.ListProjectsResponse
+	15, // 44: trellis.v1.Projects.GetProfileDescription:output_type -> trellis.v1.ProjectsGetProfileDescriptionResponse
+	17, // 45: trellis.v1.Projects.GetProjectProfile:output_type -> trellis.v1.GetProjectProfileResponse
+	19, // 46: trellis.v1.Projects.SetProjectProfile:output_type -> trellis.v1.SetProjectProfileResponse
+	22, // 47: trellis.v1.Projects.AddUsers:output_type -> trellis.v1.ProjectsAddUsersResponse
+	24, // 48: trellis.v1.Projects.JoinProject:output_type -> trellis.v1.JoinProjectResponse
+	26, // 49: trellis.v1.Projects.RemoveUsers:output_type -> trellis.v1.ProjectsRemoveUsersResponse
+	28, // 50: trellis.v1.Projects.ChangeRights:output_type -> trellis.v1.ProjectsChangeRightsResponse
+	30, // 51: trellis.v1.Projects.SetOwner:output_type -> trellis.v1.ProjectsSetOwnerResponse
+	32, // 52: trellis.v1.Projects.AddChildProject:output_type -> trellis.v1.AddChildProjectResponse
+	34, // 53: trellis.v1.Projects.RemoveChildProject:output_type -> trellis.v1.RemoveChildProjectResponse
+	36, // 54: trellis.v1.Projects.RemoveProject:output_type -> trellis.v1.RemoveProjectResponse
+	38, // 55: trellis.v1.Projects.ListMembers:output_type -> trellis.v1.ListMembersResponse
+	42, // 56: trellis.v1.Projects.ImportProjects:output_type -> trellis.v1.ImportProjectsResponse
+	39, // [39:57] is the sub-list for method output_type
+	21, // [21:39] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_projects_proto_init() }
@@ -2329,7 +2565,7 @@ func file_trellis_v1_projects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_projects_proto_rawDesc), len(file_trellis_v1_projects_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

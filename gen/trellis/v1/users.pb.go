@@ -2138,6 +2138,465 @@ func (*RemoveSSHKeyResponse) Descriptor() ([]byte, []int) {
 	return file_trellis_v1_users_proto_rawDescGZIP(), []int{36}
 }
 
+type CloseAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The account's current password.
+	Password      string `protobuf:"bytes,1,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseAccountRequest) Reset() {
+	*x = CloseAccountRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseAccountRequest) ProtoMessage() {}
+
+func (x *CloseAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseAccountRequest.ProtoReflect.Descriptor instead.
+func (*CloseAccountRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CloseAccountRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type CloseAccountResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseAccountResponse) Reset() {
+	*x = CloseAccountResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseAccountResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseAccountResponse) ProtoMessage() {}
+
+func (x *CloseAccountResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseAccountResponse.ProtoReflect.Descriptor instead.
+func (*CloseAccountResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{38}
+}
+
+type RemoveUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveUserRequest) Reset() {
+	*x = RemoveUserRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveUserRequest) ProtoMessage() {}
+
+func (x *RemoveUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveUserRequest.ProtoReflect.Descriptor instead.
+func (*RemoveUserRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RemoveUserRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+type RemoveUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveUserResponse) Reset() {
+	*x = RemoveUserResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveUserResponse) ProtoMessage() {}
+
+func (x *RemoveUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveUserResponse.ProtoReflect.Descriptor instead.
+func (*RemoveUserResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{40}
+}
+
+type CreateUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uid           string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Password      string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	Profile       map[string]string      `protobuf:"bytes,4,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Admin         bool                   `protobuf:"varint,5,opt,name=admin,proto3" json:"admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserRequest) Reset() {
+	*x = CreateUserRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserRequest) ProtoMessage() {}
+
+func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
+func (*CreateUserRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CreateUserRequest) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *CreateUserRequest) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+type CreateUserResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *User                  `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserResponse) Reset() {
+	*x = CreateUserResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserResponse) ProtoMessage() {}
+
+func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
+func (*CreateUserResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CreateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// ImportedUser is one account migrated in.
+type ImportedUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Uid   string                 `protobuf:"bytes,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Email string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Profile attributes by name; "name" is required.
+	Profile map[string]string `protobuf:"bytes,3,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The hash the old testbed kept, in its own format (docs/migrate.md).
+	// Empty: the account has no password until one is reset.
+	PasswordHash string `protobuf:"bytes,4,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	Admin        bool   `protobuf:"varint,5,opt,name=admin,proto3" json:"admin,omitempty"`
+	// "active" (the default), "pending_email", "locked" or "disabled".
+	State         string `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportedUser) Reset() {
+	*x = ImportedUser{}
+	mi := &file_trellis_v1_users_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportedUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportedUser) ProtoMessage() {}
+
+func (x *ImportedUser) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportedUser.ProtoReflect.Descriptor instead.
+func (*ImportedUser) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ImportedUser) GetUid() string {
+	if x != nil {
+		return x.Uid
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
+}
+
+func (x *ImportedUser) GetPasswordHash() string {
+	if x != nil {
+		return x.PasswordHash
+	}
+	return ""
+}
+
+func (x *ImportedUser) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+func (x *ImportedUser) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type ImportUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*ImportedUser        `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportUsersRequest) Reset() {
+	*x = ImportUsersRequest{}
+	mi := &file_trellis_v1_users_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportUsersRequest) ProtoMessage() {}
+
+func (x *ImportUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportUsersRequest.ProtoReflect.Descriptor instead.
+func (*ImportUsersRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *ImportUsersRequest) GetUsers() []*ImportedUser {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+type ImportUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The accounts created, in the order given.
+	Users         []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportUsersResponse) Reset() {
+	*x = ImportUsersResponse{}
+	mi := &file_trellis_v1_users_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportUsersResponse) ProtoMessage() {}
+
+func (x *ImportUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_users_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportUsersResponse.ProtoReflect.Descriptor instead.
+func (*ImportUsersResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_users_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ImportUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
 var File_trellis_v1_users_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_users_proto_rawDesc = "" +
@@ -2271,7 +2730,38 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x13RemoveSSHKeyRequest\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\"\x16\n" +
-	"\x14RemoveSSHKeyResponse*\x8c\x01\n" +
+	"\x14RemoveSSHKeyResponse\"1\n" +
+	"\x13CloseAccountRequest\x12\x1a\n" +
+	"\bpassword\x18\x01 \x01(\tR\bpassword\"\x16\n" +
+	"\x14CloseAccountResponse\"%\n" +
+	"\x11RemoveUserRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\"\x14\n" +
+	"\x12RemoveUserResponse\"\xef\x01\n" +
+	"\x11CreateUserRequest\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\x12D\n" +
+	"\aprofile\x18\x04 \x03(\v2*.trellis.v1.CreateUserRequest.ProfileEntryR\aprofile\x12\x14\n" +
+	"\x05admin\x18\x05 \x01(\bR\x05admin\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +
+	"\x12CreateUserResponse\x12$\n" +
+	"\x04user\x18\x01 \x01(\v2\x10.trellis.v1.UserR\x04user\"\x84\x02\n" +
+	"\fImportedUser\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12?\n" +
+	"\aprofile\x18\x03 \x03(\v2%.trellis.v1.ImportedUser.ProfileEntryR\aprofile\x12#\n" +
+	"\rpassword_hash\x18\x04 \x01(\tR\fpasswordHash\x12\x14\n" +
+	"\x05admin\x18\x05 \x01(\bR\x05admin\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x12ImportUsersRequest\x12.\n" +
+	"\x05users\x18\x01 \x03(\v2\x18.trellis.v1.ImportedUserR\x05users\"=\n" +
+	"\x13ImportUsersResponse\x12&\n" +
+	"\x05users\x18\x01 \x03(\v2\x10.trellis.v1.UserR\x05users*\x8c\x01\n" +
 	"\tUserState\x12\x1a\n" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18USER_STATE_PENDING_EMAIL\x10\x01\x12\x15\n" +
@@ -2289,8 +2779,7 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x1aATTRIBUTE_DATA_TYPE_STRING\x10\x01\x12\x1b\n" +
 	"\x17ATTRIBUTE_DATA_TYPE_INT\x10\x02\x12\x1d\n" +
 	"\x19ATTRIBUTE_DATA_TYPE_FLOAT\x10\x03\x12\x1e\n" +
-	"\x1aATTRIBUTE_DATA_TYPE_OPAQUE\x10\x042\xee\n" +
-	"\n" +
+	"\x1aATTRIBUTE_DATA_TYPE_OPAQUE\x10\x042\xab\r\n" +
 	"\x05Users\x12E\n" +
 	"\bRegister\x12\x1b.trellis.v1.RegisterRequest\x1a\x1c.trellis.v1.RegisterResponse\x12Q\n" +
 	"\fConfirmEmail\x12\x1f.trellis.v1.ConfirmEmailRequest\x1a .trellis.v1.ConfirmEmailResponse\x12c\n" +
@@ -2307,7 +2796,13 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\bSetAdmin\x12\x1b.trellis.v1.SetAdminRequest\x1a\x1c.trellis.v1.SetAdminResponse\x12H\n" +
 	"\tAddSSHKey\x12\x1c.trellis.v1.AddSSHKeyRequest\x1a\x1d.trellis.v1.AddSSHKeyResponse\x12S\n" +
 	"\vListSSHKeys\x12\x1e.trellis.v1.ListSSHKeysRequest\x1a\x1f.trellis.v1.ListSSHKeysResponse\"\x03\x90\x02\x01\x12Q\n" +
-	"\fRemoveSSHKey\x12\x1f.trellis.v1.RemoveSSHKeyRequest\x1a .trellis.v1.RemoveSSHKeyResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\fRemoveSSHKey\x12\x1f.trellis.v1.RemoveSSHKeyRequest\x1a .trellis.v1.RemoveSSHKeyResponse\x12Q\n" +
+	"\fCloseAccount\x12\x1f.trellis.v1.CloseAccountRequest\x1a .trellis.v1.CloseAccountResponse\x12K\n" +
+	"\n" +
+	"RemoveUser\x12\x1d.trellis.v1.RemoveUserRequest\x1a\x1e.trellis.v1.RemoveUserResponse\x12K\n" +
+	"\n" +
+	"CreateUser\x12\x1d.trellis.v1.CreateUserRequest\x1a\x1e.trellis.v1.CreateUserResponse\x12N\n" +
+	"\vImportUsers\x12\x1e.trellis.v1.ImportUsersRequest\x1a\x1f.trellis.v1.ImportUsersResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_users_proto_rawDescOnce sync.Once
@@ -2322,7 +2817,7 @@ func file_trellis_v1_users_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_users_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_trellis_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_trellis_v1_users_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_trellis_v1_users_proto_goTypes = []any{
 	(UserState)(0),                        // 0: trellis.v1.UserState
 	(AttributeAccess)(0),                  // 1: trellis.v1.AttributeAccess
@@ -2364,15 +2859,26 @@ var file_trellis_v1_users_proto_goTypes = []any{
 	(*ListSSHKeysResponse)(nil),           // 37: trellis.v1.ListSSHKeysResponse
 	(*RemoveSSHKeyRequest)(nil),           // 38: trellis.v1.RemoveSSHKeyRequest
 	(*RemoveSSHKeyResponse)(nil),          // 39: trellis.v1.RemoveSSHKeyResponse
-	nil,                                   // 40: trellis.v1.RegisterRequest.ProfileEntry
-	nil,                                   // 41: trellis.v1.SetUserProfileRequest.SetEntry
-	(*timestamppb.Timestamp)(nil),         // 42: google.protobuf.Timestamp
+	(*CloseAccountRequest)(nil),           // 40: trellis.v1.CloseAccountRequest
+	(*CloseAccountResponse)(nil),          // 41: trellis.v1.CloseAccountResponse
+	(*RemoveUserRequest)(nil),             // 42: trellis.v1.RemoveUserRequest
+	(*RemoveUserResponse)(nil),            // 43: trellis.v1.RemoveUserResponse
+	(*CreateUserRequest)(nil),             // 44: trellis.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),            // 45: trellis.v1.CreateUserResponse
+	(*ImportedUser)(nil),                  // 46: trellis.v1.ImportedUser
+	(*ImportUsersRequest)(nil),            // 47: trellis.v1.ImportUsersRequest
+	(*ImportUsersResponse)(nil),           // 48: trellis.v1.ImportUsersResponse
+	nil,                                   // 49: trellis.v1.RegisterRequest.ProfileEntry
+	nil,                                   // 50: trellis.v1.SetUserProfileRequest.SetEntry
+	nil,                                   // 51: trellis.v1.CreateUserRequest.ProfileEntry
+	nil,                                   // 52: trellis.v1.ImportedUser.ProfileEntry
+	(*timestamppb.Timestamp)(nil),         // 53: google.protobuf.Timestamp
 }
 var file_trellis_v1_users_proto_depIdxs = []int32{
 	0,  // 0: trellis.v1.User.state:type_name -> trellis.v1.UserState
-	42, // 1: trellis.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	42, // 2: trellis.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	40, // 3: trellis.v1.RegisterRequest.profile:type_name -> trellis.v1.RegisterRequest.ProfileEntry
+	53, // 1: trellis.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	53, // 2: trellis.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	49, // 3: trellis.v1.RegisterRequest.profile:type_name -> trellis.v1.RegisterRequest.ProfileEntry
 	3,  // 4: trellis.v1.RegisterResponse.user:type_name -> trellis.v1.User
 	3,  // 5: trellis.v1.ConfirmEmailResponse.user:type_name -> trellis.v1.User
 	3,  // 6: trellis.v1.GetUserResponse.user:type_name -> trellis.v1.User
@@ -2382,51 +2888,64 @@ var file_trellis_v1_users_proto_depIdxs = []int32{
 	18, // 10: trellis.v1.GetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
 	1,  // 11: trellis.v1.ProfileAttribute.access:type_name -> trellis.v1.AttributeAccess
 	21, // 12: trellis.v1.GetUserProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	41, // 13: trellis.v1.SetUserProfileRequest.set:type_name -> trellis.v1.SetUserProfileRequest.SetEntry
+	50, // 13: trellis.v1.SetUserProfileRequest.set:type_name -> trellis.v1.SetUserProfileRequest.SetEntry
 	25, // 14: trellis.v1.SetUserProfileResponse.changes:type_name -> trellis.v1.AttributeChange
 	0,  // 15: trellis.v1.SetUserStateRequest.state:type_name -> trellis.v1.UserState
 	3,  // 16: trellis.v1.SetUserStateResponse.user:type_name -> trellis.v1.User
 	3,  // 17: trellis.v1.SetAdminResponse.user:type_name -> trellis.v1.User
-	42, // 18: trellis.v1.SSHKey.created_at:type_name -> google.protobuf.Timestamp
+	53, // 18: trellis.v1.SSHKey.created_at:type_name -> google.protobuf.Timestamp
 	33, // 19: trellis.v1.AddSSHKeyResponse.key:type_name -> trellis.v1.SSHKey
 	33, // 20: trellis.v1.ListSSHKeysResponse.keys:type_name -> trellis.v1.SSHKey
-	4,  // 21: trellis.v1.Users.Register:input_type -> trellis.v1.RegisterRequest
-	6,  // 22: trellis.v1.Users.ConfirmEmail:input_type -> trellis.v1.ConfirmEmailRequest
-	8,  // 23: trellis.v1.Users.ResendConfirmation:input_type -> trellis.v1.ResendConfirmationRequest
-	10, // 24: trellis.v1.Users.RequestPasswordReset:input_type -> trellis.v1.RequestPasswordResetRequest
-	12, // 25: trellis.v1.Users.ResetPassword:input_type -> trellis.v1.ResetPasswordRequest
-	14, // 26: trellis.v1.Users.GetUser:input_type -> trellis.v1.GetUserRequest
-	16, // 27: trellis.v1.Users.ListUsers:input_type -> trellis.v1.ListUsersRequest
-	19, // 28: trellis.v1.Users.GetProfileDescription:input_type -> trellis.v1.GetProfileDescriptionRequest
-	22, // 29: trellis.v1.Users.GetUserProfile:input_type -> trellis.v1.GetUserProfileRequest
-	24, // 30: trellis.v1.Users.SetUserProfile:input_type -> trellis.v1.SetUserProfileRequest
-	27, // 31: trellis.v1.Users.ChangePassword:input_type -> trellis.v1.ChangePasswordRequest
-	29, // 32: trellis.v1.Users.SetUserState:input_type -> trellis.v1.SetUserStateRequest
-	31, // 33: trellis.v1.Users.SetAdmin:input_type -> trellis.v1.SetAdminRequest
-	34, // 34: trellis.v1.Users.AddSSHKey:input_type -> trellis.v1.AddSSHKeyRequest
-	36, // 35: trellis.v1.Users.ListSSHKeys:input_type -> trellis.v1.ListSSHKeysRequest
-	38, // 36: trellis.v1.Users.RemoveSSHKey:input_type -> trellis.v1.RemoveSSHKeyRequest
-	5,  // 37: trellis.v1.Users.Register:output_type -> trellis.v1.RegisterResponse
-	7,  // 38: trellis.v1.Users.ConfirmEmail:output_type -> trellis.v1.ConfirmEmailResponse
-	9,  // 39: trellis.v1.Users.ResendConfirmation:output_type -> trellis.v1.ResendConfirmationResponse
-	11, // 40: trellis.v1.Users.RequestPasswordReset:output_type -> trellis.v1.RequestPasswordResetResponse
-	13, // 41: trellis.v1.Users.ResetPassword:output_type -> trellis.v1.ResetPasswordResponse
-	15, // 42: trellis.v1.Users.GetUser:output_type -> trellis.v1.GetUserResponse
-	17, // 43: trellis.v1.Users.ListUsers:output_type -> trellis.v1.ListUsersResponse
-	20, // 44: trellis.v1.Users.GetProfileDescription:output_type -> trellis.v1.GetProfileDescriptionResponse
-	23, // 45: trellis.v1.Users.GetUserProfile:output_type -> trellis.v1.GetUserProfileResponse
-	26, // 46: trellis.v1.Users.SetUserProfile:output_type -> trellis.v1.SetUserProfileResponse
-	28, // 47: trellis.v1.Users.ChangePassword:output_type -> trellis.v1.ChangePasswordResponse
-	30, // 48: trellis.v1.Users.SetUserState:output_type -> trellis.v1.SetUserStateResponse
-	32, // 49: trellis.v1.Users.SetAdmin:output_type -> trellis.v1.SetAdminResponse
-	35, // 50: trellis.v1.Users.AddSSHKey:output_type -> trellis.v1.AddSSHKeyResponse
-	37, // 51: trellis.v1.Users.ListSSHKeys:output_type -> trellis.v1.ListSSHKeysResponse
-	39, // 52: trellis.v1.Users.RemoveSSHKey:output_type -> trellis.v1.RemoveSSHKeyResponse
-	37, // [37:53] is the sub-list for method output_type
-	21, // [21:37] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	51, // 21: trellis.v1.CreateUserRequest.profile:type_name -> trellis.v1.CreateUserRequest.ProfileEntry
+	3,  // 22: trellis.v1.CreateUserResponse.user:type_name -> trellis.v1.User
+	52, // 23: trellis.v1.ImportedUser.profile:type_name -> trellis.v1.ImportedUser.ProfileEntry
+	46, // 24: trellis.v1.ImportUsersRequest.users:type_name -> trellis.v1.ImportedUser
+	3,  // 25: trellis.v1.ImportUsersResponse.users:type_name -> trellis.v1.User
+	4,  // 26: trellis.v1.Users.Register:input_type -> trellis.v1.RegisterRequest
+	6,  // 27: trellis.v1.Users.ConfirmEmail:input_type -> trellis.v1.ConfirmEmailRequest
+	8,  // 28: trellis.v1.Users.ResendConfirmation:input_type -> trellis.v1.ResendConfirmationRequest
+	10, // 29: trellis.v1.Users.RequestPasswordReset:input_type -> trellis.v1.RequestPasswordResetRequest
+	12, // 30: trellis.v1.Users.ResetPassword:input_type -> trellis.v1.ResetPasswordRequest
+	14, // 31: trellis.v1.Users.GetUser:input_type -> trellis.v1.GetUserRequest
+	16, // 32: trellis.v1.Users.ListUsers:input_type -> trellis.v1.ListUsersRequest
+	19, // 33: trellis.v1.Users.GetProfileDescription:input_type -> trellis.v1.GetProfileDescriptionRequest
+	22, // 34: trellis.v1.Users.GetUserProfile:input_type -> trellis.v1.GetUserProfileRequest
+	24, // 35: trellis.v1.Users.SetUserProfile:input_type -> trellis.v1.SetUserProfileRequest
+	27, // 36: trellis.v1.Users.ChangePassword:input_type -> trellis.v1.ChangePasswordRequest
+	29, // 37: trellis.v1.Users.SetUserState:input_type -> trellis.v1.SetUserStateRequest
+	31, // 38: trellis.v1.Users.SetAdmin:input_type -> trellis.v1.SetAdminRequest
+	34, // 39: trellis.v1.Users.AddSSHKey:input_type -> trellis.v1.AddSSHKeyRequest
+	36, // 40: trellis.v1.Users.ListSSHKeys:input_type -> trellis.v1.ListSSHKeysRequest
+	38, // 41: trellis.v1.Users.RemoveSSHKey:input_type -> trellis.v1.RemoveSSHKeyRequest
+	40, // 42: trellis.v1.Users.CloseAccount:input_type -> trellis.v1.CloseAccountRequest
+	42, // 43: trellis.v1.Users.RemoveUser:input_type -> trellis.v1.RemoveUserRequest
+	44, // 44: trellis.v1.Users.CreateUser:input_type -> trellis.v1.CreateUserRequest
+	47, // 45: trellis.v1.Users.ImportUsers:input_type -> trellis.v1.ImportUsersRequest
+	5,  // 46: trellis.v1.Users.Register:output_type -> trellis.v1.RegisterResponse
+	7,  // 47: trellis.v1.Users.ConfirmEmail:output_type -> trellis.v1.ConfirmEmailResponse
+	9,  // 48: trellis.v1.Users.ResendConfirmation:output_type -> trellis.v1.ResendConfirmationResponse
+	11, // 49: trellis.v1.Users.RequestPasswordReset:output_type -> trellis.v1.RequestPasswordResetResponse
+	13, // 50: trellis.v1.Users.ResetPassword:output_type -> trellis.v1.ResetPasswordResponse
+	15, // 51: trellis.v1.Users.GetUser:output_type -> trellis.v1.GetUserResponse
+	17, // 52: trellis.v1.Users.ListUsers:output_type -> trellis.v1.ListUsersResponse
+	20, // 53: trellis.v1.Users.GetProfileDescription:output_type -> trellis.v1.GetProfileDescriptionResponse
+	23, // 54: trellis.v1.Users.GetUserProfile:output_type -> trellis.v1.GetUserProfileResponse
+	26, // 55: trellis.v1.Users.SetUserProfile:output_type -> trellis.v1.SetUserProfileResponse
+	28, // 56: trellis.v1.Users.ChangePassword:output_type -> trellis.v1.ChangePasswordResponse
+	30, // 57: trellis.v1.Users.SetUserState:output_type -> trellis.v1.SetUserStateResponse
+	32, // 58: trellis.v1.Users.SetAdmin:output_type -> trellis.v1.SetAdminResponse
+	35, // 59: trellis.v1.Users.AddSSHKey:output_type -> trellis.v1.AddSSHKeyResponse
+	37, // 60: trellis.v1.Users.ListSSHKeys:output_type -> trellis.v1.ListSSHKeysResponse
+	39, // 61: trellis.v1.Users.RemoveSSHKey:output_type -> trellis.v1.RemoveSSHKeyResponse
+	41, // 62: trellis.v1.Users.CloseAccount:output_type -> trellis.v1.CloseAccountResponse
+	43, // 63: trellis.v1.Users.RemoveUser:output_type -> trellis.v1.RemoveUserResponse
+	45, // 64: trellis.v1.Users.CreateUser:output_type -> trellis.v1.CreateUserResponse
+	48, // 65: trellis.v1.Users.ImportUsers:output_type -> trellis.v1.ImportUsersResponse
+	46, // [46:66] is the sub-list for method output_type
+	26, // [26:46] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_users_proto_init() }
@@ -2440,7 +2959,7 @@ func file_trellis_v1_users_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_users_proto_rawDesc), len(file_trellis_v1_users_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   39,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

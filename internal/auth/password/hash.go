@@ -120,7 +120,15 @@ func (h *Hasher) Hash(password string) (string, error) {
 // should store a fresh Hash after a successful login. err is set only when
 // encoded is not a well-formed Argon2id hash; its text never contains the
 // hash or the password.
+//
+// A hash in a legacy format that accounts migrated from older testbeds
+// bring (see legacy.go) is verified too, and always needs a rehash: the
+// first successful login replaces it.
 func (h *Hasher) Verify(encoded, password string) (ok bool, needsRehash bool, err error) {
+	if f := Format(encoded); f != "argon2id" && f != "" {
+		ok, err := verifyLegacy(encoded, password)
+		return ok, err == nil, err
+	}
 	d, err := decode(encoded)
 	if err != nil {
 		return false, false, err

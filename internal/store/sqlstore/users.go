@@ -46,10 +46,18 @@ func (s users) duplicateUser(err error, u *domain.User) error {
 }
 
 func (s users) Create(ctx context.Context, u *domain.User, passwordHash string) error {
+	var closed int
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM closed_accounts WHERE uid = ?", u.UID).Scan(&closed)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create user: %w", err)
+	}
+	if closed > 0 {
+		return domain.AlreadyExists("user %q existed and was closed; a uid is never given out again", u.UID)
+	}
 	if err := s.claimName(ctx, u.UID, nameUser); err != nil {
 		return err
 	}
-	err := s.guard(ctx, func() error {
+	err = s.guard(ctx, func() error {
 		_, err := s.exec(ctx, `INSERT INTO users (uid, email, email_key, email_verified, state, admin,
 			password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.UID, u.Email, emailKey(u.Email), u.EmailVerified, string(u.State), u.Admin,
@@ -188,6 +196,61 @@ func (s users) CountAdmins(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sqlstore: count admins: %w", err)
 	}
 	return n, nil
+}
+
+func (s users) Holdings(ctx context.Context, uid string) (projects, realizations []string, err error) {
+	if projects, err = s.names(ctx, "SELECT name FROM projects WHERE owner = ? ORDER BY name", uid); err != nil {
+		return nil, nil, fmt.Errorf("sqlstore: holdings: %w", err)
+	}
+	if realizations, err = s.names(ctx, "SELECT id FROM realizations WHERE owner = ? AND released_at = 0 AND state NOT IN (?, ?) ORDER BY id",
+		uid, string(domain.RealizationReleased), string(domain.RealizationFailed)); err != nil {
+		return nil, nil, fmt.Errorf("sqlstore: holdings: %w", err)
+	}
+	return projects, realizations, nil
+}
+
+func (s users) names(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+func (s users) Close(ctx context.Context, uid, by string, at time.Time) error {
+	// The account row first: its cascade erases what hangs on it, and a
+	// uid with no account leaves nothing written.
+	if err := s.execOne(ctx, "close user", domain.NotFound("user %q not found", uid), "DELETE FROM users WHERE uid = ?", uid); err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, "DELETE FROM profiles WHERE kind = ? AND id = ?", store.ProfileUser, uid); err != nil {
+		return fmt.Errorf("sqlstore: close user: %w", err)
+	}
+	if _, err := s.exec(ctx, "DELETE FROM login_failures WHERE uid = ?", uid); err != nil {
+		return fmt.Errorf("sqlstore: close user: %w", err)
+	}
+	if _, err := s.exec(ctx, "INSERT INTO closed_accounts (uid, closed_at, closed_by) VALUES (?, ?, ?)", uid, micros(at), by); err != nil {
+		return fmt.Errorf("sqlstore: close user: %w", err)
+	}
+	return nil
+}
+
+func (s users) Taken(ctx context.Context, uid string) (bool, error) {
+	var n int
+	err := s.queryRow(ctx, "SELECT (SELECT COUNT(*) FROM users WHERE uid = ?) + (SELECT COUNT(*) FROM closed_accounts WHERE uid = ?)", uid, uid).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: uid taken: %w", err)
+	}
+	return n > 0, nil
 }
 
 type profiles struct{ *tx }

@@ -200,6 +200,50 @@ var userTests = []test{
 			return nil
 		})
 	}},
+	{"CloseKeepsTombstone", func(t *testing.T, s store.Store) {
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Users().Create(ctx, newUser("alice"), "h"))
+			ok(t, tx.Users().Create(ctx, newUser("bob"), "h"))
+			ok(t, tx.Profiles().Set(ctx, store.ProfileUser, "alice", map[string]string{"name": "Alice"}))
+			return nil
+		})
+		at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			projects, realizations, err := tx.Users().Holdings(ctx, "alice")
+			ok(t, err)
+			if len(projects)+len(realizations) != 0 {
+				t.Errorf("Holdings of a new account = %v %v", projects, realizations)
+			}
+			return tx.Users().Close(ctx, "alice", "admin", at)
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			if _, err := tx.Users().Get(ctx, "alice"); !domain.HasCode(err, domain.CodeNotFound) {
+				t.Errorf("Get of a closed account: %v, want not found", err)
+			}
+			p, err := tx.Profiles().Get(ctx, store.ProfileUser, "alice")
+			ok(t, err)
+			if len(p) != 0 {
+				t.Errorf("profile of a closed account kept: %v", p)
+			}
+			for uid, want := range map[string]bool{"alice": true, "bob": true, "carol": false} {
+				got, err := tx.Users().Taken(ctx, uid)
+				ok(t, err)
+				if got != want {
+					t.Errorf("Taken(%s) = %v, want %v", uid, got, want)
+				}
+			}
+			return nil
+		})
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			if err := tx.Users().Create(ctx, newUser("alice"), "h"); !domain.HasCode(err, domain.CodeAlreadyExists) {
+				t.Errorf("Create with a closed uid: %v, want already exists", err)
+			}
+			if err := tx.Users().Close(ctx, "carol", "admin", at); !domain.HasCode(err, domain.CodeNotFound) {
+				t.Errorf("Close of no account: %v, want not found", err)
+			}
+			return nil
+		})
+	}},
 }
 
 var profileTests = []test{

@@ -72,6 +72,8 @@ const (
 	ProjectsRemoveProjectProcedure = "/trellis.v1.Projects/RemoveProject"
 	// ProjectsListMembersProcedure is the fully-qualified name of the Projects's ListMembers RPC.
 	ProjectsListMembersProcedure = "/trellis.v1.Projects/ListMembers"
+	// ProjectsImportProjectsProcedure is the fully-qualified name of the Projects's ImportProjects RPC.
+	ProjectsImportProjectsProcedure = "/trellis.v1.Projects/ImportProjects"
 )
 
 // ProjectsClient is a client for the trellis.v1.Projects service.
@@ -111,6 +113,11 @@ type ProjectsClient interface {
 	// Owner or admin.
 	RemoveProject(context.Context, *connect.Request[v1.RemoveProjectRequest]) (*connect.Response[v1.RemoveProjectResponse], error)
 	ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error)
+	// ImportProjects is for admins migrating projects from another testbed
+	// after their users (Users.ImportUsers): all or nothing, each project
+	// approved, with its owner and members and their rights. See
+	// docs/migrate.md.
+	ImportProjects(context.Context, *connect.Request[v1.ImportProjectsRequest]) (*connect.Response[v1.ImportProjectsResponse], error)
 }
 
 // NewProjectsClient constructs a client for the trellis.v1.Projects service. By default, it uses
@@ -231,6 +238,12 @@ func NewProjectsClient(httpClient connect.HTTPClient, baseURL string, opts ...co
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		importProjects: connect.NewClient[v1.ImportProjectsRequest, v1.ImportProjectsResponse](
+			httpClient,
+			baseURL+ProjectsImportProjectsProcedure,
+			connect.WithSchema(projectsMethods.ByName("ImportProjects")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -253,6 +266,7 @@ type projectsClient struct {
 	removeChildProject    *connect.Client[v1.RemoveChildProjectRequest, v1.RemoveChildProjectResponse]
 	removeProject         *connect.Client[v1.RemoveProjectRequest, v1.RemoveProjectResponse]
 	listMembers           *connect.Client[v1.ListMembersRequest, v1.ListMembersResponse]
+	importProjects        *connect.Client[v1.ImportProjectsRequest, v1.ImportProjectsResponse]
 }
 
 // RequestProject calls trellis.v1.Projects.RequestProject.
@@ -340,6 +354,11 @@ func (c *projectsClient) ListMembers(ctx context.Context, req *connect.Request[v
 	return c.listMembers.CallUnary(ctx, req)
 }
 
+// ImportProjects calls trellis.v1.Projects.ImportProjects.
+func (c *projectsClient) ImportProjects(ctx context.Context, req *connect.Request[v1.ImportProjectsRequest]) (*connect.Response[v1.ImportProjectsResponse], error) {
+	return c.importProjects.CallUnary(ctx, req)
+}
+
 // ProjectsHandler is an implementation of the trellis.v1.Projects service.
 type ProjectsHandler interface {
 	// RequestProject asks for a new project with the caller as owner. A
@@ -377,6 +396,11 @@ type ProjectsHandler interface {
 	// Owner or admin.
 	RemoveProject(context.Context, *connect.Request[v1.RemoveProjectRequest]) (*connect.Response[v1.RemoveProjectResponse], error)
 	ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error)
+	// ImportProjects is for admins migrating projects from another testbed
+	// after their users (Users.ImportUsers): all or nothing, each project
+	// approved, with its owner and members and their rights. See
+	// docs/migrate.md.
+	ImportProjects(context.Context, *connect.Request[v1.ImportProjectsRequest]) (*connect.Response[v1.ImportProjectsResponse], error)
 }
 
 // NewProjectsHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -493,6 +517,12 @@ func NewProjectsHandler(svc ProjectsHandler, opts ...connect.HandlerOption) (str
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	projectsImportProjectsHandler := connect.NewUnaryHandler(
+		ProjectsImportProjectsProcedure,
+		svc.ImportProjects,
+		connect.WithSchema(projectsMethods.ByName("ImportProjects")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Projects/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProjectsRequestProjectProcedure:
@@ -529,6 +559,8 @@ func NewProjectsHandler(svc ProjectsHandler, opts ...connect.HandlerOption) (str
 			projectsRemoveProjectHandler.ServeHTTP(w, r)
 		case ProjectsListMembersProcedure:
 			projectsListMembersHandler.ServeHTTP(w, r)
+		case ProjectsImportProjectsProcedure:
+			projectsImportProjectsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -604,4 +636,8 @@ func (UnimplementedProjectsHandler) RemoveProject(context.Context, *connect.Requ
 
 func (UnimplementedProjectsHandler) ListMembers(context.Context, *connect.Request[v1.ListMembersRequest]) (*connect.Response[v1.ListMembersResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Projects.ListMembers is not implemented"))
+}
+
+func (UnimplementedProjectsHandler) ImportProjects(context.Context, *connect.Request[v1.ImportProjectsRequest]) (*connect.Response[v1.ImportProjectsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Projects.ImportProjects is not implemented"))
 }

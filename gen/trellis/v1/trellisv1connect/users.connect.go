@@ -68,6 +68,14 @@ const (
 	UsersListSSHKeysProcedure = "/trellis.v1.Users/ListSSHKeys"
 	// UsersRemoveSSHKeyProcedure is the fully-qualified name of the Users's RemoveSSHKey RPC.
 	UsersRemoveSSHKeyProcedure = "/trellis.v1.Users/RemoveSSHKey"
+	// UsersCloseAccountProcedure is the fully-qualified name of the Users's CloseAccount RPC.
+	UsersCloseAccountProcedure = "/trellis.v1.Users/CloseAccount"
+	// UsersRemoveUserProcedure is the fully-qualified name of the Users's RemoveUser RPC.
+	UsersRemoveUserProcedure = "/trellis.v1.Users/RemoveUser"
+	// UsersCreateUserProcedure is the fully-qualified name of the Users's CreateUser RPC.
+	UsersCreateUserProcedure = "/trellis.v1.Users/CreateUser"
+	// UsersImportUsersProcedure is the fully-qualified name of the Users's ImportUsers RPC.
+	UsersImportUsersProcedure = "/trellis.v1.Users/ImportUsers"
 )
 
 // UsersClient is a client for the trellis.v1.Users service.
@@ -113,6 +121,23 @@ type UsersClient interface {
 	// RemoveSSHKey removes one of the account's SSH public keys. Certificates
 	// already issued for it stay valid until they expire.
 	RemoveSSHKey(context.Context, *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error)
+	// CloseAccount closes the caller's own account, with its password. It is
+	// refused (FAILED_PRECONDITION naming them) while the account owns
+	// projects or holds live realizations, and for the last administrator.
+	// Every session ends at once; the uid is never given out again.
+	CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error)
+	// RemoveUser is for admins: close another account, with the same
+	// refusals as CloseAccount.
+	RemoveUser(context.Context, *connect.Request[v1.RemoveUserRequest]) (*connect.Response[v1.RemoveUserResponse], error)
+	// CreateUser is for admins: an ACTIVE account whose e-mail address
+	// counts as confirmed, with no mail sent. A taken uid is ALREADY_EXISTS
+	// with a free one suggested (as Register does).
+	CreateUser(context.Context, *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error)
+	// ImportUsers is for admins migrating accounts from another testbed:
+	// all or nothing, with existing password hashes (bcrypt, SHA-512-crypt,
+	// MD5-crypt, Django PBKDF2-SHA256, argon2id) that the first successful
+	// login replaces with Trellis's own. See docs/migrate.md.
+	ImportUsers(context.Context, *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error)
 }
 
 // NewUsersClient constructs a client for the trellis.v1.Users service. By default, it uses the
@@ -227,6 +252,30 @@ func NewUsersClient(httpClient connect.HTTPClient, baseURL string, opts ...conne
 			connect.WithSchema(usersMethods.ByName("RemoveSSHKey")),
 			connect.WithClientOptions(opts...),
 		),
+		closeAccount: connect.NewClient[v1.CloseAccountRequest, v1.CloseAccountResponse](
+			httpClient,
+			baseURL+UsersCloseAccountProcedure,
+			connect.WithSchema(usersMethods.ByName("CloseAccount")),
+			connect.WithClientOptions(opts...),
+		),
+		removeUser: connect.NewClient[v1.RemoveUserRequest, v1.RemoveUserResponse](
+			httpClient,
+			baseURL+UsersRemoveUserProcedure,
+			connect.WithSchema(usersMethods.ByName("RemoveUser")),
+			connect.WithClientOptions(opts...),
+		),
+		createUser: connect.NewClient[v1.CreateUserRequest, v1.CreateUserResponse](
+			httpClient,
+			baseURL+UsersCreateUserProcedure,
+			connect.WithSchema(usersMethods.ByName("CreateUser")),
+			connect.WithClientOptions(opts...),
+		),
+		importUsers: connect.NewClient[v1.ImportUsersRequest, v1.ImportUsersResponse](
+			httpClient,
+			baseURL+UsersImportUsersProcedure,
+			connect.WithSchema(usersMethods.ByName("ImportUsers")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -248,6 +297,10 @@ type usersClient struct {
 	addSSHKey             *connect.Client[v1.AddSSHKeyRequest, v1.AddSSHKeyResponse]
 	listSSHKeys           *connect.Client[v1.ListSSHKeysRequest, v1.ListSSHKeysResponse]
 	removeSSHKey          *connect.Client[v1.RemoveSSHKeyRequest, v1.RemoveSSHKeyResponse]
+	closeAccount          *connect.Client[v1.CloseAccountRequest, v1.CloseAccountResponse]
+	removeUser            *connect.Client[v1.RemoveUserRequest, v1.RemoveUserResponse]
+	createUser            *connect.Client[v1.CreateUserRequest, v1.CreateUserResponse]
+	importUsers           *connect.Client[v1.ImportUsersRequest, v1.ImportUsersResponse]
 }
 
 // Register calls trellis.v1.Users.Register.
@@ -330,6 +383,26 @@ func (c *usersClient) RemoveSSHKey(ctx context.Context, req *connect.Request[v1.
 	return c.removeSSHKey.CallUnary(ctx, req)
 }
 
+// CloseAccount calls trellis.v1.Users.CloseAccount.
+func (c *usersClient) CloseAccount(ctx context.Context, req *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error) {
+	return c.closeAccount.CallUnary(ctx, req)
+}
+
+// RemoveUser calls trellis.v1.Users.RemoveUser.
+func (c *usersClient) RemoveUser(ctx context.Context, req *connect.Request[v1.RemoveUserRequest]) (*connect.Response[v1.RemoveUserResponse], error) {
+	return c.removeUser.CallUnary(ctx, req)
+}
+
+// CreateUser calls trellis.v1.Users.CreateUser.
+func (c *usersClient) CreateUser(ctx context.Context, req *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error) {
+	return c.createUser.CallUnary(ctx, req)
+}
+
+// ImportUsers calls trellis.v1.Users.ImportUsers.
+func (c *usersClient) ImportUsers(ctx context.Context, req *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error) {
+	return c.importUsers.CallUnary(ctx, req)
+}
+
 // UsersHandler is an implementation of the trellis.v1.Users service.
 type UsersHandler interface {
 	// Register creates an account in state PENDING_EMAIL and mails a
@@ -373,6 +446,23 @@ type UsersHandler interface {
 	// RemoveSSHKey removes one of the account's SSH public keys. Certificates
 	// already issued for it stay valid until they expire.
 	RemoveSSHKey(context.Context, *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error)
+	// CloseAccount closes the caller's own account, with its password. It is
+	// refused (FAILED_PRECONDITION naming them) while the account owns
+	// projects or holds live realizations, and for the last administrator.
+	// Every session ends at once; the uid is never given out again.
+	CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error)
+	// RemoveUser is for admins: close another account, with the same
+	// refusals as CloseAccount.
+	RemoveUser(context.Context, *connect.Request[v1.RemoveUserRequest]) (*connect.Response[v1.RemoveUserResponse], error)
+	// CreateUser is for admins: an ACTIVE account whose e-mail address
+	// counts as confirmed, with no mail sent. A taken uid is ALREADY_EXISTS
+	// with a free one suggested (as Register does).
+	CreateUser(context.Context, *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error)
+	// ImportUsers is for admins migrating accounts from another testbed:
+	// all or nothing, with existing password hashes (bcrypt, SHA-512-crypt,
+	// MD5-crypt, Django PBKDF2-SHA256, argon2id) that the first successful
+	// login replaces with Trellis's own. See docs/migrate.md.
+	ImportUsers(context.Context, *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error)
 }
 
 // NewUsersHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -483,6 +573,30 @@ func NewUsersHandler(svc UsersHandler, opts ...connect.HandlerOption) (string, h
 		connect.WithSchema(usersMethods.ByName("RemoveSSHKey")),
 		connect.WithHandlerOptions(opts...),
 	)
+	usersCloseAccountHandler := connect.NewUnaryHandler(
+		UsersCloseAccountProcedure,
+		svc.CloseAccount,
+		connect.WithSchema(usersMethods.ByName("CloseAccount")),
+		connect.WithHandlerOptions(opts...),
+	)
+	usersRemoveUserHandler := connect.NewUnaryHandler(
+		UsersRemoveUserProcedure,
+		svc.RemoveUser,
+		connect.WithSchema(usersMethods.ByName("RemoveUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	usersCreateUserHandler := connect.NewUnaryHandler(
+		UsersCreateUserProcedure,
+		svc.CreateUser,
+		connect.WithSchema(usersMethods.ByName("CreateUser")),
+		connect.WithHandlerOptions(opts...),
+	)
+	usersImportUsersHandler := connect.NewUnaryHandler(
+		UsersImportUsersProcedure,
+		svc.ImportUsers,
+		connect.WithSchema(usersMethods.ByName("ImportUsers")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Users/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case UsersRegisterProcedure:
@@ -517,6 +631,14 @@ func NewUsersHandler(svc UsersHandler, opts ...connect.HandlerOption) (string, h
 			usersListSSHKeysHandler.ServeHTTP(w, r)
 		case UsersRemoveSSHKeyProcedure:
 			usersRemoveSSHKeyHandler.ServeHTTP(w, r)
+		case UsersCloseAccountProcedure:
+			usersCloseAccountHandler.ServeHTTP(w, r)
+		case UsersRemoveUserProcedure:
+			usersRemoveUserHandler.ServeHTTP(w, r)
+		case UsersCreateUserProcedure:
+			usersCreateUserHandler.ServeHTTP(w, r)
+		case UsersImportUsersProcedure:
+			usersImportUsersHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -588,4 +710,20 @@ func (UnimplementedUsersHandler) ListSSHKeys(context.Context, *connect.Request[v
 
 func (UnimplementedUsersHandler) RemoveSSHKey(context.Context, *connect.Request[v1.RemoveSSHKeyRequest]) (*connect.Response[v1.RemoveSSHKeyResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.RemoveSSHKey is not implemented"))
+}
+
+func (UnimplementedUsersHandler) CloseAccount(context.Context, *connect.Request[v1.CloseAccountRequest]) (*connect.Response[v1.CloseAccountResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.CloseAccount is not implemented"))
+}
+
+func (UnimplementedUsersHandler) RemoveUser(context.Context, *connect.Request[v1.RemoveUserRequest]) (*connect.Response[v1.RemoveUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.RemoveUser is not implemented"))
+}
+
+func (UnimplementedUsersHandler) CreateUser(context.Context, *connect.Request[v1.CreateUserRequest]) (*connect.Response[v1.CreateUserResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.CreateUser is not implemented"))
+}
+
+func (UnimplementedUsersHandler) ImportUsers(context.Context, *connect.Request[v1.ImportUsersRequest]) (*connect.Response[v1.ImportUsersResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Users.ImportUsers is not implemented"))
 }
