@@ -28,17 +28,7 @@ func (s *Accounts) CloseAccount(ctx context.Context, p *auth.Principal, pw strin
 	if pw == "" {
 		return domain.Invalid("password", "password.required", "give the account's password to close it")
 	}
-	hash, err := viewOf(ctx, s.base, func(tx store.Tx) (string, error) { return tx.Users().PasswordHash(ctx, p.UID) })
-	if err != nil {
-		return err
-	}
-	ok, _, err := s.verifyPassword(ctx, hash, pw)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		err := domain.Invalid("password", "password.wrong", "the password is not correct")
-		s.auditRefusal(ctx, opUsersCloseAccount.Name, p, userObject(p.UID), err, "wrong password")
+	if err := s.confirmPassword(ctx, p, opUsersCloseAccount.Name, "password", pw); err != nil {
 		return err
 	}
 	return s.closeAccount(ctx, p, opUsersCloseAccount.Name, p.UID)

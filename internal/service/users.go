@@ -451,21 +451,7 @@ func (s *Accounts) ChangePassword(ctx context.Context, p *auth.Principal, uid, c
 		if current == "" {
 			return domain.Invalid("current_password", "current_password.required", "give the current password")
 		}
-		var hash string
-		if err := s.view(ctx, func(tx store.Tx) error {
-			var err error
-			hash, err = tx.Users().PasswordHash(ctx, uid)
-			return err
-		}); err != nil {
-			return err
-		}
-		ok, _, err := s.verifyPassword(ctx, hash, current)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			err := domain.Invalid("current_password", "current_password.wrong", "the current password is not correct")
-			s.auditRefusal(ctx, opUsersChangePassword.Name, p, userObject(uid), err, "wrong current password")
+		if err := s.confirmPassword(ctx, p, opUsersChangePassword.Name, "current_password", current); err != nil {
 			return err
 		}
 	}
@@ -611,4 +597,24 @@ func (s *Accounts) GetProfileDescription(ctx context.Context, p *auth.Principal)
 		return nil, err
 	}
 	return domain.UserProfile, nil
+}
+
+// confirmPassword checks that pw, given in field, is p's own password: a
+// change as grave as a new password or closing the account takes the
+// password as well as a session. A wrong one is audited as a refusal of op.
+func (s *Accounts) confirmPassword(ctx context.Context, p *auth.Principal, op, field, pw string) error {
+	hash, err := viewOf(ctx, s.base, func(tx store.Tx) (string, error) { return tx.Users().PasswordHash(ctx, p.UID) })
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.verifyPassword(ctx, hash, pw)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		err := domain.Invalid(field, field+".wrong", "the password is not correct")
+		s.auditRefusal(ctx, op, p, userObject(p.UID), err, "wrong password")
+		return err
+	}
+	return nil
 }
