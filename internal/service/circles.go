@@ -32,7 +32,7 @@ func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, descri
 	if description != "" {
 		profile["description"] = description
 	}
-	if err := domain.CircleProfile.ValidateNew(profile); err != nil {
+	if err := s.validateNewProfile(ctx, p, store.ProfileCircle, profile); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: opCirclesCreateCircle.Name, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
@@ -225,7 +225,7 @@ func (s *Social) GetCircleProfileDescription(ctx context.Context, p *auth.Princi
 	if err := s.authorize(ctx, p, opCirclesGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.CircleProfile, nil
+	return s.describe(ctx, store.ProfileCircle)
 }
 
 // GetCircleProfile returns a circle's profile.
@@ -233,7 +233,7 @@ func (s *Social) GetCircleProfile(ctx context.Context, p *auth.Principal, id str
 	if err := s.authorize(ctx, p, opCirclesGetCircleProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileCircle, id, domain.CircleProfile, s.circleExists(ctx, id))
+	return s.getProfile(ctx, store.ProfileCircle, id, s.circleExists(ctx, id))
 }
 
 // SetCircleProfile applies what it can of a profile change.
@@ -241,7 +241,7 @@ func (s *Social) SetCircleProfile(ctx context.Context, p *auth.Principal, id str
 	if err := s.authorize(ctx, p, opCirclesSetCircleProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opCirclesSetCircleProfile.Name, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, domain.CircleProfile, set, clearAttrs, s.circleExists(ctx, id))
+	return s.setProfile(ctx, &record{op: opCirclesSetCircleProfile.Name, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, set, clearAttrs, s.circleExists(ctx, id))
 }
 
 // circleExists checks a circle, automatic ones included (their owner exists).

@@ -96,7 +96,7 @@ func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, i
 	if description != "" {
 		profile["description"] = description
 	}
-	if err := domain.ExperimentProfile.ValidateNew(profile); err != nil {
+	if err := s.validateNewProfile(ctx, p, store.ProfileExperiment, profile); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: op, actor: p, object: domain.ExperimentObject(id), detail: fmt.Sprintf("aspects=%d", len(aspects))}, func(tx store.Tx) error {
@@ -304,7 +304,7 @@ func (s *Testbed) GetExperimentProfileDescription(ctx context.Context, p *auth.P
 	if err := s.authorize(ctx, p, opExperimentsGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.ExperimentProfile, nil
+	return s.describe(ctx, store.ProfileExperiment)
 }
 
 // GetExperimentProfile returns an experiment's profile.
@@ -312,7 +312,7 @@ func (s *Testbed) GetExperimentProfile(ctx context.Context, p *auth.Principal, i
 	if err := s.authorize(ctx, p, opExperimentsGetExperimentProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileExperiment, id, domain.ExperimentProfile, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
+	return s.getProfile(ctx, store.ProfileExperiment, id, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
 // SetExperimentProfile applies what it can of a profile change.
@@ -320,7 +320,7 @@ func (s *Testbed) SetExperimentProfile(ctx context.Context, p *auth.Principal, i
 	if err := s.authorize(ctx, p, opExperimentsSetExperimentProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opExperimentsSetExperimentProfile.Name, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, domain.ExperimentProfile, set, clearAttrs,
+	return s.setProfile(ctx, &record{op: opExperimentsSetExperimentProfile.Name, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, set, clearAttrs,
 		func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 

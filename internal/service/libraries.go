@@ -33,7 +33,7 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if description != "" {
 		profile["description"] = description
 	}
-	if err := domain.LibraryProfile.ValidateNew(profile); err != nil {
+	if err := s.validateNewProfile(ctx, p, store.ProfileLibrary, profile); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: opLibrariesCreateLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
@@ -201,7 +201,7 @@ func (s *Testbed) GetLibraryProfileDescription(ctx context.Context, p *auth.Prin
 	if err := s.authorize(ctx, p, opLibrariesGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.LibraryProfile, nil
+	return s.describe(ctx, store.ProfileLibrary)
 }
 
 // GetLibraryProfile returns a library's profile.
@@ -209,7 +209,7 @@ func (s *Testbed) GetLibraryProfile(ctx context.Context, p *auth.Principal, id s
 	if err := s.authorize(ctx, p, opLibrariesGetLibraryProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileLibrary, id, domain.LibraryProfile, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
+	return s.getProfile(ctx, store.ProfileLibrary, id, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 
 // SetLibraryProfile applies what it can of a profile change.
@@ -217,7 +217,7 @@ func (s *Testbed) SetLibraryProfile(ctx context.Context, p *auth.Principal, id s
 	if err := s.authorize(ctx, p, opLibrariesSetLibraryProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opLibrariesSetLibraryProfile.Name, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, domain.LibraryProfile, set, clearAttrs,
+	return s.setProfile(ctx, &record{op: opLibrariesSetLibraryProfile.Name, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, set, clearAttrs,
 		func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 

@@ -50,7 +50,7 @@ func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, de
 		return nil, "", err
 	}
 	profile := map[string]string{"description": description}
-	if err := vs.Check(domain.ProjectProfile.ValidateNew(profile)); err != nil {
+	if err := vs.Check(s.validateNewProfile(ctx, p, store.ProfileProject, profile)); err != nil {
 		return nil, "", err
 	}
 	if err := vs.Err(); err != nil {
@@ -514,7 +514,7 @@ func (s *Social) GetProjectProfileDescription(ctx context.Context, p *auth.Princ
 	if err := s.authorize(ctx, p, opProjectsGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.ProjectProfile, nil
+	return s.describe(ctx, store.ProfileProject)
 }
 
 // GetProjectProfile returns a project's profile.
@@ -522,7 +522,7 @@ func (s *Social) GetProjectProfile(ctx context.Context, p *auth.Principal, name 
 	if err := s.authorize(ctx, p, opProjectsGetProjectProfile, policy.On("name", name)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileProject, name, domain.ProjectProfile, func(tx store.Tx) error {
+	return s.getProfile(ctx, store.ProfileProject, name, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
 	})
@@ -533,20 +533,24 @@ func (s *Social) SetProjectProfile(ctx context.Context, p *auth.Principal, name 
 	if err := s.authorize(ctx, p, opProjectsSetProjectProfile, policy.On("name", name)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opProjectsSetProjectProfile.Name, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, domain.ProjectProfile, set, clearAttrs, func(tx store.Tx) error {
+	return s.setProfile(ctx, &record{op: opProjectsSetProjectProfile.Name, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, set, clearAttrs, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
 	})
 }
 
 // getProfile reads the visible profile of an object that exists.
-func (s *base) getProfile(ctx context.Context, kind, id string, d *domain.ProfileDescription, exists func(store.Tx) error) ([]domain.ProfileValue, error) {
+func (s *base) getProfile(ctx context.Context, kind, id string, exists func(store.Tx) error) ([]domain.ProfileValue, error) {
 	var values map[string]string
+	var d *domain.ProfileDescription
 	err := s.view(ctx, func(tx store.Tx) error {
 		if err := exists(tx); err != nil {
 			return err
 		}
 		var err error
+		if d, err = describeTx(ctx, tx, kind); err != nil {
+			return err
+		}
 		values, err = tx.Profiles().Get(ctx, kind, id)
 		return err
 	})
@@ -557,7 +561,7 @@ func (s *base) getProfile(ctx context.Context, kind, id string, d *domain.Profil
 }
 
 // setProfile applies a profile change to an object that exists.
-func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, d *domain.ProfileDescription, set map[string]string, clearAttrs []string, exists func(store.Tx) error) ([]domain.AttributeChange, error) {
+func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, set map[string]string, clearAttrs []string, exists func(store.Tx) error) ([]domain.AttributeChange, error) {
 	var changes []domain.AttributeChange
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		if err := exists(tx); err != nil {
@@ -565,6 +569,13 @@ func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, d *
 		}
 		current, err := tx.Profiles().Get(ctx, kind, id)
 		if err != nil {
+			return err
+		}
+		d, err := describeTx(ctx, tx, kind)
+		if err != nil {
+			return err
+		}
+		if d, err = s.writer(ctx, rec.actor, d); err != nil {
 			return err
 		}
 		next, ch := d.Apply(current, set, clearAttrs)
