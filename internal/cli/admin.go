@@ -36,6 +36,7 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminProviderCmd(a),
 		newAdminOIDCClientCmd(a),
 		newAdminRotateCACmd(a),
+		newAdminAttributeCmd(a),
 	)
 	return cmd
 }
