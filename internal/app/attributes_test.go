@@ -40,6 +40,20 @@ func testProfileAttributes(t *testing.T, kind storeKind) {
 	adminTok := h.bootstrapAdmin()
 	ann := h.newUser("ann")
 	user := trellisv1.ProfileKind_PROFILE_KIND_USER
+	// Both replicas have the user description cached.
+	for _, c := range []trellisv1connect.UsersClient{h.users, other.users} {
+		if a := describesUser(t, c, "orcid"); a != nil {
+			t.Fatalf("orcid described before it was added: %v", a)
+		}
+	}
+	// The replica that wrote sees its change at once; the other once it has
+	// read the change feed (its poller does that every FeedInterval).
+	syncOther := func() {
+		t.Helper()
+		if err := other.srv.Feed.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// A required user attribute with a format.
 	added, err := h.admin.AddAttribute(ctx, req(&trellisv1.AddAttributeRequest{Kind: user, MaxLength: 19, Attribute: &trellisv1.AttributeDescription{
@@ -71,6 +85,15 @@ func testProfileAttributes(t *testing.T, kind storeKind) {
 			t.Errorf("%s: %v; want invalid %s", c.name, err, c.want)
 		}
 	}
+	if a := describesUser(t, h.users, "orcid"); a == nil {
+		t.Fatal("the writing replica does not describe orcid")
+	}
+	if a := describesUser(t, other.users, "orcid"); a != nil {
+		// Not an error in itself, but this test is meant to show the feed
+		// at work: if the poller already ran, say so.
+		t.Log("the other replica's poller ran before the explicit sync")
+	}
+	syncOther()
 	for _, c := range []trellisv1connect.UsersClient{h.users, other.users} {
 		if a := describesUser(t, c, "orcid"); a == nil || a.Optional || a.Format == "" {
 			t.Fatalf("profile description reports orcid as %v", a)
@@ -105,6 +128,7 @@ func testProfileAttributes(t *testing.T, kind storeKind) {
 	if _, err := h.admin.ChangeAttribute(ctx, req(&trellisv1.ChangeAttributeRequest{Kind: user, Name: "email", Format: &uni, FormatDescription: proto.String("an address at uni.example.edu")}, adminTok)); err != nil {
 		t.Fatal(err)
 	}
+	syncOther()
 	_, err = other.users.Register(ctx, req(&trellisv1.RegisterRequest{Uid: "cy", Email: "cy@elsewhere.example.com", Password: userPassword, Profile: with("orcid", "0000-0002-1825-0097")}, ""))
 	if v := violations(err); v["profile.email"] != "profile.format" {
 		t.Errorf("register with an e-mail outside the new format: %v (violations %v)", err, v)

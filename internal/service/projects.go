@@ -548,7 +548,7 @@ func (s *base) getProfile(ctx context.Context, kind, id string, exists func(stor
 			return err
 		}
 		var err error
-		if d, err = describeTx(ctx, tx, kind); err != nil {
+		if d, err = s.descriptionIn(ctx, tx, kind); err != nil {
 			return err
 		}
 		values, err = tx.Profiles().Get(ctx, kind, id)
@@ -571,7 +571,7 @@ func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, set
 		if err != nil {
 			return err
 		}
-		d, err := describeTx(ctx, tx, kind)
+		d, err := s.descriptionIn(ctx, tx, kind)
 		if err != nil {
 			return err
 		}

@@ -415,7 +415,7 @@ func (s *Accounts) SetUserProfile(ctx context.Context, p *auth.Principal, uid st
 			return err
 		}
 		current["uid"], current["email"] = u.UID, u.Email
-		d, err := describeTx(ctx, tx, store.ProfileUser)
+		d, err := s.descriptionIn(ctx, tx, store.ProfileUser)
 		if err != nil {
 			return err
 		}

@@ -300,6 +300,9 @@ type Change struct {
 const (
 	ChangeUser    = "user"
 	ChangeSession = "session"
+	// ChangeProfileAttributes: the attribute definitions of the profile
+	// kind named by the key changed.
+	ChangeProfileAttributes = "profile_attributes"
 )
 
 // Changes is the change feed. Replicas read it to invalidate what they keep

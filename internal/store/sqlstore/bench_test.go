@@ -129,7 +129,7 @@ func BenchmarkAvailable10000(b *testing.B) {
 // BenchmarkProfileDescription is what the service pays per request to read
 // a profile description from the store instead of caching it: the user
 // kind's 14 seeded definitions, read in their own transaction and compiled.
-// Inside a transaction the request opens anyway the View is not paid.
+// The service caches the result (service/attributes.go); this is the miss.
 func BenchmarkProfileDescription(b *testing.B) {
 	benchStores(b, func(b *testing.B, db *sqlstore.DB) {
 		ctx := context.Background()
