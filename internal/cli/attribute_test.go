@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,19 @@ func TestAdminAttribute(t *testing.T) {
 			wantErr: "profile.topic: attribute is required (profile.required)",
 		},
 		{
+			name: "given, it is kept", e: admin,
+			args:    []string{"library", "create", apptest.AdminUID + ":papers", "--profile", "topic=networks, security"},
+			wantOut: "Created library",
+			check: func(t *testing.T) {
+				p := must(srv.Admin(t).Libraries.GetLibraryProfile(bg, req(&trellisv1.GetLibraryProfileRequest{Id: apptest.AdminUID + ":papers"})))(t)
+				if !slices.ContainsFunc(p.GetAttributes(), func(a *trellisv1.ProfileAttribute) bool {
+					return a.GetName() == "topic" && a.GetValue() == "networks, security"
+				}) {
+					t.Errorf("library profile %v lacks the topic given", p.GetAttributes())
+				}
+			},
+		},
+		{
 			name: "change", e: admin, args: []string{"admin", "attribute", "change", "library", "topic", "--optional", "--access", "read-only"},
 			wantOut: "Changed library attribute topic.\n",
 			check: func(t *testing.T) {
@@ -76,6 +90,12 @@ func TestAdminAttribute(t *testing.T) {
 			check: func(t *testing.T) {
 				if a := describeLibrary(); a != nil {
 					t.Errorf("removed topic still described: %v", a)
+				}
+				p := must(srv.Admin(t).Libraries.GetLibraryProfile(bg, req(&trellisv1.GetLibraryProfileRequest{Id: apptest.AdminUID + ":papers"})))(t)
+				for _, a := range p.GetAttributes() {
+					if a.GetName() == "topic" {
+						t.Errorf("removed topic still in the library's profile: %v", a)
+					}
 				}
 			},
 		},

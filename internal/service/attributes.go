@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -89,6 +90,25 @@ func (s *base) descriptionIn(ctx context.Context, tx store.Tx, kind string) (*do
 	}
 	s.descriptions.put(kind, d, gen)
 	return d, nil
+}
+
+// newProfile is the profile an object is created with: the attributes
+// given, values trimmed and empty ones left out, and the description, which
+// the create operations also take on its own, given once.
+func newProfile(description string, given map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(given)+1)
+	for k, v := range given {
+		if v = strings.TrimSpace(v); v != "" {
+			out[k] = v
+		}
+	}
+	if description = strings.TrimSpace(description); description != "" {
+		if d, ok := out["description"]; ok && d != description {
+			return nil, domain.Invalid("profile.description", "profile.conflict", "give the description once, in the description field or the profile")
+		}
+		out["description"] = description
+	}
+	return out, nil
 }
 
 // describeTx reads the profile description of kind in tx, uncached.

@@ -20,7 +20,7 @@ type CircleView struct {
 }
 
 // CreateCircle creates owner:name; its creator joins with every right.
-func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, description string) (*CircleView, error) {
+func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, description string, given map[string]string) (*CircleView, error) {
 	if err := s.authorize(ctx, p, opCirclesCreateCircle, policy.On("id", id)); err != nil {
 		return nil, err
 	}
@@ -28,9 +28,9 @@ func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, descri
 	if err != nil {
 		return nil, err
 	}
-	profile := map[string]string{}
-	if description != "" {
-		profile["description"] = description
+	profile, err := newProfile(description, given)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.validateNewProfile(ctx, p, store.ProfileCircle, profile); err != nil {
 		return nil, err

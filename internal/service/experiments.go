@@ -77,14 +77,14 @@ func (s *Testbed) validateAspects(field string, in []AspectInput) error {
 }
 
 // CreateExperiment creates owner:name with its first aspects.
-func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, given map[string]string, aspects []AspectInput) (*ExperimentView, error) {
 	if err := s.authorize(ctx, p, opExperimentsCreateExperiment, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.createExperiment(ctx, p, opExperimentsCreateExperiment.Name, id, description, aspects)
+	return s.createExperiment(ctx, p, opExperimentsCreateExperiment.Name, id, description, given, aspects)
 }
 
-func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, given map[string]string, aspects []AspectInput) (*ExperimentView, error) {
 	owner, name, err := domain.ParseOwnedID("id", "experiment", id)
 	if err != nil {
 		return nil, err
@@ -92,9 +92,9 @@ func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, i
 	if err := s.validateAspects("aspects", aspects); err != nil {
 		return nil, err
 	}
-	profile := map[string]string{}
-	if description != "" {
-		profile["description"] = description
+	profile, err := newProfile(description, given)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.validateNewProfile(ctx, p, store.ProfileExperiment, profile); err != nil {
 		return nil, err
@@ -393,7 +393,7 @@ func (s *Testbed) ImportExperiment(ctx context.Context, p *auth.Principal, docum
 	for _, a := range doc.Aspects {
 		in = append(in, AspectInput{Type: a.Type, Name: a.Name, Content: a.Content})
 	}
-	return s.createExperiment(ctx, p, opExperimentsImportExperiment.Name, id, doc.Description, in)
+	return s.createExperiment(ctx, p, opExperimentsImportExperiment.Name, id, doc.Description, nil, in)
 }
 
 // Registry returns the aspect types the service knows.

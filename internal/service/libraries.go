@@ -21,7 +21,7 @@ type LibraryView struct {
 }
 
 // CreateLibrary creates owner:name.
-func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string) (*LibraryView, error) {
+func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string, given map[string]string) (*LibraryView, error) {
 	if err := s.authorize(ctx, p, opLibrariesCreateLibrary, policy.On("id", id)); err != nil {
 		return nil, err
 	}
@@ -29,9 +29,9 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if err != nil {
 		return nil, err
 	}
-	profile := map[string]string{}
-	if description != "" {
-		profile["description"] = description
+	profile, err := newProfile(description, given)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.validateNewProfile(ctx, p, store.ProfileLibrary, profile); err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ func checkNameFree(ctx context.Context, tx store.Tx, field, name string) error {
 // approved project (or everyone, with VetAllProjects, or whoever asks for
 // vetting) wait for an admin: the project is pending and the admins are
 // asked. Otherwise it exists at once.
-func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, description string, vetting bool) (*domain.Project, string, error) {
+func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, description string, given map[string]string, vetting bool) (*domain.Project, string, error) {
 	if err := s.authorize(ctx, p, opProjectsRequestProject, policy.None); err != nil {
 		return nil, "", err
 	}
@@ -49,7 +49,10 @@ func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, de
 	if err := vs.Check(domain.ValidateProjectName("name", name)); err != nil {
 		return nil, "", err
 	}
-	profile := map[string]string{"description": description}
+	profile, err := newProfile(description, given)
+	if err := vs.Check(err); err != nil {
+		return nil, "", err
+	}
 	if err := vs.Check(s.validateNewProfile(ctx, p, store.ProfileProject, profile)); err != nil {
 		return nil, "", err
 	}

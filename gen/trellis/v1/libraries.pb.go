@@ -116,9 +116,12 @@ func (x *Library) GetCreatedAt() *timestamppb.Timestamp {
 }
 
 type CreateLibraryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// Profile attributes (GetProfileDescription): required ones must be
+	// given. A description here must agree with the description field.
+	Profile       map[string]string `protobuf:"bytes,3,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +168,13 @@ func (x *CreateLibraryRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CreateLibraryRequest) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
 }
 
 type CreateLibraryResponse struct {
@@ -1081,10 +1091,14 @@ const file_trellis_v1_libraries_proto_rawDesc = "" +
 	"\vexperiments\x18\x05 \x03(\tR\vexperiments\x12)\n" +
 	"\x06grants\x18\x06 \x03(\v2\x11.trellis.v1.GrantR\x06grants\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"H\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xcd\x01\n" +
 	"\x14CreateLibraryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"F\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12G\n" +
+	"\aprofile\x18\x03 \x03(\v2-.trellis.v1.CreateLibraryRequest.ProfileEntryR\aprofile\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
 	"\x15CreateLibraryResponse\x12-\n" +
 	"\alibrary\x18\x01 \x01(\v2\x13.trellis.v1.LibraryR\alibrary\"#\n" +
 	"\x11GetLibraryRequest\x12\x0e\n" +
@@ -1164,7 +1178,7 @@ func file_trellis_v1_libraries_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_libraries_proto_rawDescData
 }
 
-var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*Library)(nil),                                // 0: trellis.v1.Library
 	(*CreateLibraryRequest)(nil),                   // 1: trellis.v1.CreateLibraryRequest
@@ -1187,51 +1201,53 @@ var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*SetLibraryProfileResponse)(nil),              // 18: trellis.v1.SetLibraryProfileResponse
 	(*RemoveLibraryRequest)(nil),                   // 19: trellis.v1.RemoveLibraryRequest
 	(*RemoveLibraryResponse)(nil),                  // 20: trellis.v1.RemoveLibraryResponse
-	nil,                                            // 21: trellis.v1.SetLibraryProfileRequest.SetEntry
-	(*Grant)(nil),                                  // 22: trellis.v1.Grant
-	(*timestamppb.Timestamp)(nil),                  // 23: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                   // 24: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                       // 25: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                        // 26: trellis.v1.AttributeChange
+	nil,                                            // 21: trellis.v1.CreateLibraryRequest.ProfileEntry
+	nil,                                            // 22: trellis.v1.SetLibraryProfileRequest.SetEntry
+	(*Grant)(nil),                                  // 23: trellis.v1.Grant
+	(*timestamppb.Timestamp)(nil),                  // 24: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                   // 25: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                       // 26: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                        // 27: trellis.v1.AttributeChange
 }
 var file_trellis_v1_libraries_proto_depIdxs = []int32{
-	22, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
-	23, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: trellis.v1.CreateLibraryResponse.library:type_name -> trellis.v1.Library
-	0,  // 3: trellis.v1.GetLibraryResponse.library:type_name -> trellis.v1.Library
-	0,  // 4: trellis.v1.ListLibrariesResponse.libraries:type_name -> trellis.v1.Library
-	0,  // 5: trellis.v1.AddExperimentsResponse.library:type_name -> trellis.v1.Library
-	0,  // 6: trellis.v1.RemoveExperimentsResponse.library:type_name -> trellis.v1.Library
-	22, // 7: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	24, // 8: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	25, // 9: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	21, // 10: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
-	26, // 11: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
-	1,  // 12: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
-	3,  // 13: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
-	5,  // 14: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
-	7,  // 15: trellis.v1.Libraries.AddExperiments:input_type -> trellis.v1.AddExperimentsRequest
-	9,  // 16: trellis.v1.Libraries.RemoveExperiments:input_type -> trellis.v1.RemoveExperimentsRequest
-	11, // 17: trellis.v1.Libraries.ChangeAccess:input_type -> trellis.v1.LibrariesChangeAccessRequest
-	13, // 18: trellis.v1.Libraries.GetProfileDescription:input_type -> trellis.v1.LibrariesGetProfileDescriptionRequest
-	15, // 19: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
-	17, // 20: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
-	19, // 21: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
-	2,  // 22: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
-	4,  // 23: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
-	6,  // 24: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
-	8,  // 25: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
-	10, // 26: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
-	12, // 27: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
-	14, // 28: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
-	16, // 29: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
-	18, // 30: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
-	20, // 31: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
-	22, // [22:32] is the sub-list for method output_type
-	12, // [12:22] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	23, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
+	24, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
+	21, // 2: trellis.v1.CreateLibraryRequest.profile:type_name -> trellis.v1.CreateLibraryRequest.ProfileEntry
+	0,  // 3: trellis.v1.CreateLibraryResponse.library:type_name -> trellis.v1.Library
+	0,  // 4: trellis.v1.GetLibraryResponse.library:type_name -> trellis.v1.Library
+	0,  // 5: trellis.v1.ListLibrariesResponse.libraries:type_name -> trellis.v1.Library
+	0,  // 6: trellis.v1.AddExperimentsResponse.library:type_name -> trellis.v1.Library
+	0,  // 7: trellis.v1.RemoveExperimentsResponse.library:type_name -> trellis.v1.Library
+	23, // 8: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
+	25, // 9: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	26, // 10: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	22, // 11: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
+	27, // 12: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	1,  // 13: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
+	3,  // 14: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
+	5,  // 15: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
+	7,  // 16: trellis.v1.Libraries.AddExperiments:input_type -> trellis.v1.AddExperimentsRequest
+	9,  // 17: trellis.v1.Libraries.RemoveExperiments:input_type -> trellis.v1.RemoveExperimentsRequest
+	11, // 18: trellis.v1.Libraries.ChangeAccess:input_type -> trellis.v1.LibrariesChangeAccessRequest
+	13, // 19: trellis.v1.Libraries.GetProfileDescription:input_type -> trellis.v1.LibrariesGetProfileDescriptionRequest
+	15, // 20: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
+	17, // 21: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
+	19, // 22: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
+	2,  // 23: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
+	4,  // 24: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
+	6,  // 25: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
+	8,  // 26: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
+	10, // 27: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
+	12, // 28: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
+	14, // 29: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
+	16, // 30: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
+	18, // 31: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
+	20, // 32: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
+	23, // [23:33] is the sub-list for method output_type
+	13, // [13:23] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_libraries_proto_init() }
@@ -1247,7 +1263,7 @@ func file_trellis_v1_libraries_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_libraries_proto_rawDesc), len(file_trellis_v1_libraries_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
