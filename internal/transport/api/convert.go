@@ -1,13 +1,13 @@
 package api
 
 import (
-	"github.com/trellis-testbed/trellis/internal/store"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 func ts(t time.Time) *timestamppb.Timestamp {
