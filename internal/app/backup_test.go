@@ -182,6 +182,7 @@ var otherListings = map[string]string{
 	"trellis.v1.Notifications/ListRequests":       `{}`,
 	"trellis.v1.ext.auth.oidc.v1.Login/ListLinks": `{}`,
 	"trellis.v1.Policy/ListAllowed":               `{"uid":"ops","action":"project.read","kind":"project"}`,
+	"trellis.v1.Admin/ListAttributes":             `{"kind":"PROFILE_KIND_USER"}`,
 }
 
 // emptyOtherListings are those the test has nothing for: connections need a

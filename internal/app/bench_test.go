@@ -72,7 +72,7 @@ func BenchmarkRealize1000(b *testing.B) {
 			}); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := svc.Testbed.CreateExperiment(ctx, ops, "ops:big", "", []service.AspectInput{{Type: "layout", Name: "main", Content: dataset.Layout(1000)}}); err != nil {
+			if _, err := svc.Testbed.CreateExperiment(ctx, ops, "ops:big", "", nil, []service.AspectInput{{Type: "layout", Name: "main", Content: dataset.Layout(1000)}}); err != nil {
 				b.Fatal(err)
 			}
 			lat := make([]time.Duration, 0, b.N)

@@ -101,6 +101,11 @@ var userSamples = map[string]string{
 	"trellis.v1.Users/AddSSHKey":      `{"uid":"victim","publicKey":"` + victimSSHKey + `"}`,
 	"trellis.v1.Users/ListSSHKeys":    `{"uid":"victim"}`,
 	"trellis.v1.Users/RemoveSSHKey":   `{"uid":"victim","fingerprint":"` + victimSSHFingerprint + `"}`,
+
+	"trellis.v1.Admin/ListAttributes":  `{"kind":"PROFILE_KIND_USER"}`,
+	"trellis.v1.Admin/AddAttribute":    `{"kind":"PROFILE_KIND_USER","attribute":{"name":"orcid","optional":true}}`,
+	"trellis.v1.Admin/ChangeAttribute": `{"kind":"PROFILE_KIND_USER","name":"title","description":"x"}`,
+	"trellis.v1.Admin/RemoveAttribute": `{"kind":"PROFILE_KIND_USER","name":"title"}`,
 }
 
 // The victim's SSH key, and its fingerprint as ssh-keygen -l prints it.

@@ -38,6 +38,7 @@ func newAdminCmd(a *app) *cobra.Command {
 		newAdminRotateCACmd(a),
 		newAdminUserCmd(a),
 		newAdminImportCmd(a),
+		newAdminAttributeCmd(a),
 	)
 	return cmd
 }

@@ -42,6 +42,7 @@ permissions circle' what each allows.`,
 
 func newCircleCreateCmd(a *app) *cobra.Command {
 	var description string
+	var profile []string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--description TEXT]",
 		Short: "Create a circle owned by you or by a project",
@@ -49,11 +50,15 @@ func newCircleCreateCmd(a *app) *cobra.Command {
 create_circle.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			attrs, err := parseAssignments(profile, "--profile")
+			if err != nil {
+				return usageError{cmd: cmd.CommandPath(), err: err}
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err
 			}
-			resp, err := c.circles.CreateCircle(cmd.Context(), connect.NewRequest(&trellisv1.CreateCircleRequest{Id: args[0], Description: description}))
+			resp, err := c.circles.CreateCircle(cmd.Context(), connect.NewRequest(&trellisv1.CreateCircleRequest{Id: args[0], Description: description, Profile: attrs}))
 			if err != nil {
 				return err
 			}
@@ -68,6 +73,7 @@ create_circle.`,
 		},
 	}
 	cmd.Flags().StringVar(&description, "description", "", "what the circle is for")
+	cmd.Flags().StringArrayVar(&profile, "profile", nil, "profile attribute KEY=VALUE (repeatable; see describe-profile)")
 	return cmd
 }
 

@@ -59,6 +59,7 @@ modify, realize and modify_access; the owner always has all of them.`,
 
 func newExperimentCreateCmd(a *app) *cobra.Command {
 	var layout, description string
+	var profile []string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--layout FILE] [--description TEXT]",
 		Short: "Create an experiment named under you or a project (yours either way)",
@@ -68,7 +69,11 @@ input) becomes the aspect layout/main, the topology realizations bind.`,
 		Example: "  trellis experiment create alice:ping --layout ping.yaml --description 'latency study'",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			req := &trellisv1.CreateExperimentRequest{Id: args[0], Description: description}
+			attrs, err := parseAssignments(profile, "--profile")
+			if err != nil {
+				return usageError{cmd: cmd.CommandPath(), err: err}
+			}
+			req := &trellisv1.CreateExperimentRequest{Id: args[0], Description: description, Profile: attrs}
 			if layout != "" {
 				content, err := a.readInput(layout)
 				if err != nil {
@@ -94,6 +99,7 @@ input) becomes the aspect layout/main, the topology realizations bind.`,
 	f := cmd.Flags()
 	f.StringVar(&layout, "layout", "", `layout file (YAML or JSON; "-" for standard input), stored as the aspect layout/main`)
 	f.StringVar(&description, "description", "", "what the experiment is for")
+	f.StringArrayVar(&profile, "profile", nil, "profile attribute KEY=VALUE (repeatable; see describe-profile)")
 	return cmd
 }
 

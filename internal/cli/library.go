@@ -46,6 +46,7 @@ its reader may read.`,
 
 func newLibraryCreateCmd(a *app) *cobra.Command {
 	var description string
+	var profile []string
 	cmd := &cobra.Command{
 		Use:   "create OWNER:NAME [--description TEXT]",
 		Short: "Create a library named under you or a project (yours either way)",
@@ -53,11 +54,15 @@ func newLibraryCreateCmd(a *app) *cobra.Command {
 create_library.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			attrs, err := parseAssignments(profile, "--profile")
+			if err != nil {
+				return usageError{cmd: cmd.CommandPath(), err: err}
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err
 			}
-			resp, err := c.libraries.CreateLibrary(cmd.Context(), connect.NewRequest(&trellisv1.CreateLibraryRequest{Id: args[0], Description: description}))
+			resp, err := c.libraries.CreateLibrary(cmd.Context(), connect.NewRequest(&trellisv1.CreateLibraryRequest{Id: args[0], Description: description, Profile: attrs}))
 			if err != nil {
 				return err
 			}
@@ -68,6 +73,7 @@ create_library.`,
 		},
 	}
 	cmd.Flags().StringVar(&description, "description", "", "what the library is for")
+	cmd.Flags().StringArrayVar(&profile, "profile", nil, "profile attribute KEY=VALUE (repeatable; see describe-profile)")
 	return cmd
 }
 

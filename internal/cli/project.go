@@ -50,6 +50,7 @@ func newProjectRequestCmd(a *app) *cobra.Command {
 	var (
 		description string
 		vetting     bool
+		profile     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "request NAME --description TEXT [--vetting]",
@@ -60,6 +61,10 @@ gets it at once, unless the server vets every project; otherwise (or with
 the pending request.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			attrs, err := parseAssignments(profile, "--profile")
+			if err != nil {
+				return usageError{cmd: cmd.CommandPath(), err: err}
+			}
 			c, err := a.connect()
 			if err != nil {
 				return err
@@ -68,6 +73,7 @@ the pending request.`,
 				Name:        args[0],
 				Description: description,
 				Vetting:     vetting,
+				Profile:     attrs,
 			}))
 			if err != nil {
 				return err
@@ -94,6 +100,7 @@ the pending request.`,
 	f := cmd.Flags()
 	f.StringVar(&description, "description", "", "what the project is for (required)")
 	f.BoolVar(&vetting, "vetting", false, "ask for an admin's approval even where it is not required")
+	f.StringArrayVar(&profile, "profile", nil, "profile attribute KEY=VALUE (repeatable; see describe-profile)")
 	_ = cmd.MarkFlagRequired("description")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -26,6 +27,8 @@ const (
 	TypeInt    DataType = "int"
 	TypeFloat  DataType = "float"
 	TypeOpaque DataType = "opaque"
+	// TypeList is a comma-separated list; the format applies to each item.
+	TypeList DataType = "list"
 )
 
 // Attribute describes one attribute of a self-describing profile.
@@ -41,6 +44,10 @@ type Attribute struct {
 	OrderingHint      int
 	// MaxLength bounds the value in characters; 0 means DefaultAttributeMax.
 	MaxLength int
+	// System marks an attribute the system depends on (a user's e-mail): it
+	// can be re-described and re-formatted but not removed, nor its type,
+	// access or optionality changed.
+	System bool
 
 	format *regexp.Regexp
 }
@@ -52,15 +59,31 @@ const DefaultAttributeMax = 1024
 type ProfileDescription struct {
 	attrs  []Attribute
 	byName map[string]int
+	admin  bool // see AsAdmin
 }
 
 // NewProfileDescription compiles formats once; it panics on a bad pattern,
-// since descriptions are program constants.
+// since it serves program constants. Descriptions read from the store are
+// built with BuildProfileDescription.
 func NewProfileDescription(attrs ...Attribute) *ProfileDescription {
+	d, err := BuildProfileDescription(attrs)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// BuildProfileDescription compiles the attributes' formats once and orders
+// them by their ordering hint.
+func BuildProfileDescription(attrs []Attribute) (*ProfileDescription, error) {
 	d := &ProfileDescription{byName: map[string]int{}}
 	for _, a := range attrs {
 		if a.Format != "" {
-			a.format = regexp.MustCompile(`^(?:` + a.Format + `)$`)
+			re, err := regexp.Compile(`^(?:` + a.Format + `)$`)
+			if err != nil {
+				return nil, fmt.Errorf("profile attribute %q: format: %w", a.Name, err)
+			}
+			a.format = re
 		}
 		if a.MaxLength == 0 {
 			a.MaxLength = DefaultAttributeMax
@@ -72,7 +95,75 @@ func NewProfileDescription(attrs ...Attribute) *ProfileDescription {
 	for i, a := range d.attrs {
 		d.byName[a.Name] = i
 	}
-	return d
+	return d, nil
+}
+
+// AsAdmin returns the description as an administrator writes it: read-only
+// attributes are settable too. The attributes are shared, not copied.
+func (d *ProfileDescription) AsAdmin() *ProfileDescription {
+	c := *d
+	c.admin = true
+	return &c
+}
+
+// writable reports whether the writer of this description may set a.
+func (d *ProfileDescription) writable(a Attribute) bool {
+	switch a.Access {
+	case ReadWrite, WriteOnly:
+		return true
+	case ReadOnly:
+		return d.admin
+	}
+	return false
+}
+
+// Attribute definition limits.
+const (
+	AttributeNameMaxLen        = 64
+	AttributeDescriptionMaxLen = 1000
+	AttributeFormatMaxLen      = 1000
+	AttributeMaxLengthLimit    = 65536
+)
+
+var attributeName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]*$`)
+
+// ValidateAttribute checks an administered attribute definition: a name,
+// a known type and access, a format that compiles, sane limits.
+func ValidateAttribute(a Attribute) error {
+	var vs Violations
+	if len(a.Name) > AttributeNameMaxLen || !attributeName.MatchString(a.Name) {
+		vs.Add("name", "format", fmt.Sprintf("a letter, then letters, digits, '_', '.' or '-'; at most %d characters", AttributeNameMaxLen))
+	}
+	switch a.DataType {
+	case TypeString, TypeInt, TypeFloat, TypeOpaque, TypeList:
+	default:
+		vs.Add("data_type", "enum", "one of string, int, float, opaque, list")
+	}
+	switch a.Access {
+	case ReadOnly, ReadWrite, WriteOnly, NoAccess:
+	default:
+		vs.Add("access", "enum", "one of read_only, read_write, write_only, no_access")
+	}
+	if len(a.Format) > AttributeFormatMaxLen {
+		vs.Add("format", "too_long", fmt.Sprintf("at most %d bytes", AttributeFormatMaxLen))
+	} else if a.Format != "" {
+		if _, err := regexp.Compile(a.Format); err != nil {
+			vs.Add("format", "regexp", "not a valid regular expression: "+err.Error())
+		}
+	}
+	if len(a.Description) > AttributeDescriptionMaxLen {
+		vs.Add("description", "too_long", fmt.Sprintf("at most %d bytes", AttributeDescriptionMaxLen))
+	}
+	if len(a.FormatDescription) > AttributeDescriptionMaxLen {
+		vs.Add("format_description", "too_long", fmt.Sprintf("at most %d bytes", AttributeDescriptionMaxLen))
+	}
+	if a.MaxLength < 0 || a.MaxLength > AttributeMaxLengthLimit {
+		vs.Add("max_length", "range", fmt.Sprintf("between 0 (the default, %d) and %d", DefaultAttributeMax, AttributeMaxLengthLimit))
+	}
+	if a.LengthHint < 0 || a.LengthHint > AttributeMaxLengthLimit {
+		vs.Add("length_hint", "range", fmt.Sprintf("between 0 and %d", AttributeMaxLengthLimit))
+	}
+	return vs.Err()
 }
 
 // Attributes returns the attributes in display order.
@@ -124,7 +215,17 @@ func (a Attribute) CheckValue(v string) (rule, reason string) {
 			return RuleType, "value must be a number"
 		}
 	}
-	if a.format != nil && !a.format.MatchString(v) {
+	if a.format == nil {
+		return "", ""
+	}
+	items := []string{v}
+	if a.DataType == TypeList {
+		items = strings.Split(v, ",")
+		for i := range items {
+			items[i] = strings.TrimSpace(items[i])
+		}
+	}
+	if slices.ContainsFunc(items, func(it string) bool { return !a.format.MatchString(it) }) {
 		desc := a.FormatDescription
 		if desc == "" {
 			desc = "must match " + a.Format
@@ -144,7 +245,7 @@ func (d *ProfileDescription) ValidateNew(values map[string]string) error {
 		switch {
 		case !ok:
 			vs.Add("profile."+name, "profile."+RuleUnknown, "no such profile attribute")
-		case a.Access == ReadOnly || a.Access == NoAccess:
+		case !d.writable(a):
 			vs.Add("profile."+name, "profile."+RuleReadOnly, "attribute is read-only")
 		default:
 			if rule, reason := a.CheckValue(v); rule != "" {
@@ -153,7 +254,7 @@ func (d *ProfileDescription) ValidateNew(values map[string]string) error {
 		}
 	}
 	for _, a := range d.attrs {
-		if !a.Optional && a.Access != ReadOnly && a.Access != NoAccess && values[a.Name] == "" {
+		if !a.Optional && d.writable(a) && values[a.Name] == "" {
 			vs.Add("profile."+a.Name, "profile."+RuleRequired, "attribute is required")
 		}
 	}
@@ -176,7 +277,7 @@ func (d *ProfileDescription) Apply(current, set map[string]string, clear []strin
 		switch {
 		case !ok:
 			changes = append(changes, AttributeChange{Name: name, Rule: RuleUnknown, Reason: "no such profile attribute"})
-		case a.Access == ReadOnly || a.Access == NoAccess:
+		case !d.writable(a):
 			changes = append(changes, AttributeChange{Name: name, Rule: RuleReadOnly, Reason: "attribute is read-only"})
 		case v == "" && !a.Optional:
 			changes = append(changes, AttributeChange{Name: name, Rule: RuleRequired, Reason: "attribute is required and cannot be empty"})
@@ -205,7 +306,7 @@ func (d *ProfileDescription) Apply(current, set map[string]string, clear []strin
 		switch {
 		case !ok:
 			changes = append(changes, AttributeChange{Name: name, Rule: RuleUnknown, Reason: "no such profile attribute"})
-		case a.Access == ReadOnly || a.Access == NoAccess:
+		case !d.writable(a):
 			changes = append(changes, AttributeChange{Name: name, Rule: RuleReadOnly, Reason: "attribute is read-only"})
 		case !a.Optional:
 			changes = append(changes, AttributeChange{Name: name, Rule: RuleRequired, Reason: "attribute is required and cannot be cleared"})
@@ -264,15 +365,19 @@ const (
 	urlFormat   = `https?://\S+`
 )
 
+// The built-in profiles below are what migration 0021 seeds the store's
+// administered attribute definitions with; the service reads definitions
+// from the store, never from these (storetest checks the two agree).
+
 // UserProfile is the DETER user profile: the attributes every user carries.
 // The uid and e-mail attributes mirror the account: the uid is read-only, and
 // changing the e-mail mails a confirmation to the new address, which takes
 // effect when confirmed.
 var UserProfile = NewProfileDescription(
-	Attribute{Name: "uid", Description: "User id (login name at the sites)", Access: ReadOnly, DataType: TypeString, LengthHint: 32, OrderingHint: 0, MaxLength: UIDMaxLen},
-	Attribute{Name: "name", Description: "Full name", Access: ReadWrite, DataType: TypeString, LengthHint: 40, OrderingHint: 10, MaxLength: 200},
+	Attribute{Name: "uid", Description: "User id (login name at the sites)", Access: ReadOnly, DataType: TypeString, LengthHint: 32, OrderingHint: 0, MaxLength: UIDMaxLen, System: true},
+	Attribute{Name: "name", Description: "Full name", Access: ReadWrite, DataType: TypeString, LengthHint: 40, OrderingHint: 10, MaxLength: 200, System: true},
 	Attribute{Name: "title", Description: "Title or position", Access: ReadWrite, Optional: true, DataType: TypeString, LengthHint: 40, OrderingHint: 20, MaxLength: 200},
-	Attribute{Name: "email", Description: "E-mail address", Access: ReadWrite, DataType: TypeString, Format: emailFormat, FormatDescription: "an e-mail address: local@domain", LengthHint: 40, OrderingHint: 30, MaxLength: EmailMaxLen},
+	Attribute{Name: "email", Description: "E-mail address", Access: ReadWrite, DataType: TypeString, Format: emailFormat, FormatDescription: "an e-mail address: local@domain", LengthHint: 40, OrderingHint: 30, MaxLength: EmailMaxLen, System: true},
 	Attribute{Name: "affiliation", Description: "Institution", Access: ReadWrite, Optional: true, DataType: TypeString, LengthHint: 40, OrderingHint: 40, MaxLength: 200},
 	Attribute{Name: "affiliation_abbrev", Description: "Abbreviated institution name", Access: ReadWrite, Optional: true, DataType: TypeString, LengthHint: 10, OrderingHint: 50, MaxLength: 32},
 	Attribute{Name: "URL", Description: "Home page", Access: ReadWrite, Optional: true, DataType: TypeString, Format: urlFormat, FormatDescription: "an http or https URL", LengthHint: 60, OrderingHint: 60, MaxLength: 500},

@@ -535,3 +535,10 @@ func (e *Engine) Powerful(ctx context.Context, uid string) (bool, error) {
 	err := e.read(ctx, func(g *graph) { ok = g.powerful(uid) })
 	return ok, err
 }
+
+// Admin reports whether uid is an administrator, as the graph knows it.
+func (e *Engine) Admin(ctx context.Context, uid string) (bool, error) {
+	var ok bool
+	err := e.read(ctx, func(g *graph) { ok = g.users[uid].admin })
+	return ok, err
+}

@@ -20,7 +20,7 @@ type CircleView struct {
 }
 
 // CreateCircle creates owner:name; its creator joins with every right.
-func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, description string) (*CircleView, error) {
+func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, description string, given map[string]string) (*CircleView, error) {
 	if err := s.authorize(ctx, p, opCirclesCreateCircle, policy.On("id", id)); err != nil {
 		return nil, err
 	}
@@ -28,11 +28,11 @@ func (s *Social) CreateCircle(ctx context.Context, p *auth.Principal, id, descri
 	if err != nil {
 		return nil, err
 	}
-	profile := map[string]string{}
-	if description != "" {
-		profile["description"] = description
+	profile, err := newProfile(description, given)
+	if err != nil {
+		return nil, err
 	}
-	if err := domain.CircleProfile.ValidateNew(profile); err != nil {
+	if err := s.validateNewProfile(ctx, p, store.ProfileCircle, profile); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: opCirclesCreateCircle.Name, actor: p, object: domain.CircleObject(id)}, func(tx store.Tx) error {
@@ -246,7 +246,7 @@ func (s *Social) GetCircleProfileDescription(ctx context.Context, p *auth.Princi
 	if err := s.authorize(ctx, p, opCirclesGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.CircleProfile, nil
+	return s.describe(ctx, store.ProfileCircle)
 }
 
 // GetCircleProfile returns a circle's profile.
@@ -254,7 +254,7 @@ func (s *Social) GetCircleProfile(ctx context.Context, p *auth.Principal, id str
 	if err := s.authorize(ctx, p, opCirclesGetCircleProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileCircle, id, domain.CircleProfile, s.circleExists(ctx, id))
+	return s.getProfile(ctx, store.ProfileCircle, id, s.circleExists(ctx, id))
 }
 
 // SetCircleProfile applies what it can of a profile change.
@@ -262,7 +262,7 @@ func (s *Social) SetCircleProfile(ctx context.Context, p *auth.Principal, id str
 	if err := s.authorize(ctx, p, opCirclesSetCircleProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opCirclesSetCircleProfile.Name, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, domain.CircleProfile, set, clearAttrs, s.circleExists(ctx, id))
+	return s.setProfile(ctx, &record{op: opCirclesSetCircleProfile.Name, actor: p, object: domain.CircleObject(id)}, store.ProfileCircle, id, set, clearAttrs, s.circleExists(ctx, id))
 }
 
 // circleExists checks a circle, automatic ones included (their owner exists).

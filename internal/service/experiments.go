@@ -98,14 +98,14 @@ func (s *Testbed) validateAspects(field string, in []AspectInput) error {
 }
 
 // CreateExperiment creates owner:name with its first aspects.
-func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+func (s *Testbed) CreateExperiment(ctx context.Context, p *auth.Principal, id, description string, given map[string]string, aspects []AspectInput) (*ExperimentView, error) {
 	if err := s.authorize(ctx, p, opExperimentsCreateExperiment, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.createExperiment(ctx, p, opExperimentsCreateExperiment.Name, id, description, aspects)
+	return s.createExperiment(ctx, p, opExperimentsCreateExperiment.Name, id, description, given, aspects)
 }
 
-func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, aspects []AspectInput) (*ExperimentView, error) {
+func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, id, description string, given map[string]string, aspects []AspectInput) (*ExperimentView, error) {
 	_, name, err := domain.ParseOwnedID("id", "experiment", id)
 	if err != nil {
 		return nil, err
@@ -113,11 +113,11 @@ func (s *Testbed) createExperiment(ctx context.Context, p *auth.Principal, op, i
 	if err := s.validateAspects("aspects", aspects); err != nil {
 		return nil, err
 	}
-	profile := map[string]string{}
-	if description != "" {
-		profile["description"] = description
+	profile, err := newProfile(description, given)
+	if err != nil {
+		return nil, err
 	}
-	if err := domain.ExperimentProfile.ValidateNew(profile); err != nil {
+	if err := s.validateNewProfile(ctx, p, store.ProfileExperiment, profile); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: op, actor: p, object: domain.ExperimentObject(id), detail: fmt.Sprintf("aspects=%d", len(aspects))}, func(tx store.Tx) error {
@@ -364,7 +364,7 @@ func (s *Testbed) GetExperimentProfileDescription(ctx context.Context, p *auth.P
 	if err := s.authorize(ctx, p, opExperimentsGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.ExperimentProfile, nil
+	return s.describe(ctx, store.ProfileExperiment)
 }
 
 // GetExperimentProfile returns an experiment's profile.
@@ -372,7 +372,7 @@ func (s *Testbed) GetExperimentProfile(ctx context.Context, p *auth.Principal, i
 	if err := s.authorize(ctx, p, opExperimentsGetExperimentProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileExperiment, id, domain.ExperimentProfile, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
+	return s.getProfile(ctx, store.ProfileExperiment, id, func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
 // SetExperimentProfile applies what it can of a profile change.
@@ -380,7 +380,7 @@ func (s *Testbed) SetExperimentProfile(ctx context.Context, p *auth.Principal, i
 	if err := s.authorize(ctx, p, opExperimentsSetExperimentProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opExperimentsSetExperimentProfile.Name, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, domain.ExperimentProfile, set, clearAttrs,
+	return s.setProfile(ctx, &record{op: opExperimentsSetExperimentProfile.Name, actor: p, object: domain.ExperimentObject(id)}, store.ProfileExperiment, id, set, clearAttrs,
 		func(tx store.Tx) error { return experimentKind.exists(ctx, tx, id) })
 }
 
@@ -468,7 +468,7 @@ func (s *Testbed) ImportExperiment(ctx context.Context, p *auth.Principal, docum
 	for _, a := range doc.Aspects {
 		in = append(in, AspectInput{Type: a.Type, Name: a.Name, Content: a.Content})
 	}
-	return s.createExperiment(ctx, p, opExperimentsImportExperiment.Name, id, doc.Description, in)
+	return s.createExperiment(ctx, p, opExperimentsImportExperiment.Name, id, doc.Description, nil, in)
 }
 
 // Registry returns the aspect types the service knows.

@@ -21,7 +21,7 @@ type LibraryView struct {
 }
 
 // CreateLibrary creates owner:name.
-func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string) (*LibraryView, error) {
+func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, description string, given map[string]string) (*LibraryView, error) {
 	if err := s.authorize(ctx, p, opLibrariesCreateLibrary, policy.On("id", id)); err != nil {
 		return nil, err
 	}
@@ -29,11 +29,11 @@ func (s *Testbed) CreateLibrary(ctx context.Context, p *auth.Principal, id, desc
 	if err != nil {
 		return nil, err
 	}
-	profile := map[string]string{}
-	if description != "" {
-		profile["description"] = description
+	profile, err := newProfile(description, given)
+	if err != nil {
+		return nil, err
 	}
-	if err := domain.LibraryProfile.ValidateNew(profile); err != nil {
+	if err := s.validateNewProfile(ctx, p, store.ProfileLibrary, profile); err != nil {
 		return nil, err
 	}
 	err = s.update(ctx, &record{op: opLibrariesCreateLibrary.Name, actor: p, object: domain.LibraryObject(id)}, func(tx store.Tx) error {
@@ -202,7 +202,7 @@ func (s *Testbed) GetLibraryProfileDescription(ctx context.Context, p *auth.Prin
 	if err := s.authorize(ctx, p, opLibrariesGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.LibraryProfile, nil
+	return s.describe(ctx, store.ProfileLibrary)
 }
 
 // GetLibraryProfile returns a library's profile.
@@ -210,7 +210,7 @@ func (s *Testbed) GetLibraryProfile(ctx context.Context, p *auth.Principal, id s
 	if err := s.authorize(ctx, p, opLibrariesGetLibraryProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileLibrary, id, domain.LibraryProfile, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
+	return s.getProfile(ctx, store.ProfileLibrary, id, func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 
 // SetLibraryProfile applies what it can of a profile change.
@@ -218,7 +218,7 @@ func (s *Testbed) SetLibraryProfile(ctx context.Context, p *auth.Principal, id s
 	if err := s.authorize(ctx, p, opLibrariesSetLibraryProfile, policy.On("id", id)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opLibrariesSetLibraryProfile.Name, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, domain.LibraryProfile, set, clearAttrs,
+	return s.setProfile(ctx, &record{op: opLibrariesSetLibraryProfile.Name, actor: p, object: domain.LibraryObject(id)}, store.ProfileLibrary, id, set, clearAttrs,
 		func(tx store.Tx) error { return libraryKind.exists(ctx, tx, id) })
 }
 

@@ -128,7 +128,7 @@ func (s *Accounts) CreateUser(ctx context.Context, p *auth.Principal, r NewAccou
 	if err := s.authorize(ctx, p, opUsersCreateUser, policy.None); err != nil {
 		return nil, err
 	}
-	email, profile, err := checkRegistration(r.Registration)
+	email, profile, err := s.checkRegistration(ctx, p, r.Registration)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func (s *Accounts) CreateUser(ctx context.Context, p *auth.Principal, r NewAccou
 // checkRegistration validates a new account's uid, e-mail address,
 // password and profile, and returns the normalized address and the profile
 // to store (without the address, which the account keeps).
-func checkRegistration(r Registration) (string, map[string]string, error) {
+func (s *Accounts) checkRegistration(ctx context.Context, p *auth.Principal, r Registration) (string, map[string]string, error) {
 	var vs domain.Violations
 	if err := vs.Check(domain.ValidateUID("uid", r.UID)); err != nil {
 		return "", nil, err
@@ -171,7 +171,7 @@ func checkRegistration(r Registration) (string, map[string]string, error) {
 	if err := vs.Check(password.CheckPolicy("password", r.UID, r.Password)); err != nil {
 		return "", nil, err
 	}
-	profile, err := checkProfile(&vs, "", r.Profile, r.Email, email)
+	profile, err := s.checkProfile(ctx, p, &vs, "", r.Profile, r.Email, email)
 	if err != nil {
 		return "", nil, err
 	}
@@ -183,7 +183,7 @@ func checkRegistration(r Registration) (string, map[string]string, error) {
 
 // checkProfile trims a new account's profile and validates it, naming
 // fields under prefix.
-func checkProfile(vs *domain.Violations, prefix string, given map[string]string, rawEmail, email string) (map[string]string, error) {
+func (s *Accounts) checkProfile(ctx context.Context, p *auth.Principal, vs *domain.Violations, prefix string, given map[string]string, rawEmail, email string) (map[string]string, error) {
 	profile := map[string]string{}
 	for k, v := range given {
 		profile[k] = strings.TrimSpace(v)
@@ -193,7 +193,7 @@ func checkProfile(vs *domain.Violations, prefix string, given map[string]string,
 	}
 	profile["email"] = email
 	var sub domain.Violations
-	if err := sub.Check(domain.UserProfile.ValidateNew(profile)); err != nil {
+	if err := sub.Check(s.validateNewProfile(ctx, p, store.ProfileUser, profile)); err != nil {
 		return nil, err
 	}
 	for _, v := range sub {
@@ -347,7 +347,7 @@ func (s *Accounts) ImportUsers(ctx context.Context, p *auth.Principal, in []Impo
 		default:
 			vs.Add(f+"state", "state.unknown", fmt.Sprintf("unknown state %q; one of active, pending_email, locked, disabled", iu.State))
 		}
-		profile, err := checkProfile(&vs, f, iu.Profile, iu.Email, email)
+		profile, err := s.checkProfile(ctx, p, &vs, f, iu.Profile, iu.Email, email)
 		if err != nil {
 			return nil, err
 		}
@@ -421,7 +421,7 @@ func (s *Social) ImportProjects(ctx context.Context, p *auth.Principal, in []Imp
 			return nil, err
 		}
 		var sub domain.Violations
-		if err := sub.Check(domain.ProjectProfile.ValidateNew(map[string]string{"description": ip.Description})); err != nil {
+		if err := sub.Check(s.validateNewProfile(ctx, p, store.ProfileProject, map[string]string{"description": ip.Description})); err != nil {
 			return nil, err
 		}
 		for _, v := range sub {

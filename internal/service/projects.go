@@ -42,7 +42,7 @@ func checkNameFree(ctx context.Context, tx store.Tx, field, name string) error {
 // approved project (or everyone, with VetAllProjects, or whoever asks for
 // vetting) wait for an admin: the project is pending and the admins are
 // asked. Otherwise it exists at once.
-func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, description string, vetting bool) (*domain.Project, string, error) {
+func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, description string, given map[string]string, vetting bool) (*domain.Project, string, error) {
 	if err := s.authorize(ctx, p, opProjectsRequestProject, policy.None); err != nil {
 		return nil, "", err
 	}
@@ -50,8 +50,11 @@ func (s *Social) RequestProject(ctx context.Context, p *auth.Principal, name, de
 	if err := vs.Check(domain.ValidateProjectName("name", name)); err != nil {
 		return nil, "", err
 	}
-	profile := map[string]string{"description": description}
-	if err := vs.Check(domain.ProjectProfile.ValidateNew(profile)); err != nil {
+	profile, err := newProfile(description, given)
+	if err := vs.Check(err); err != nil {
+		return nil, "", err
+	}
+	if err := vs.Check(s.validateNewProfile(ctx, p, store.ProfileProject, profile)); err != nil {
 		return nil, "", err
 	}
 	if err := vs.Err(); err != nil {
@@ -545,7 +548,7 @@ func (s *Social) GetProjectProfileDescription(ctx context.Context, p *auth.Princ
 	if err := s.authorize(ctx, p, opProjectsGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.ProjectProfile, nil
+	return s.describe(ctx, store.ProfileProject)
 }
 
 // GetProjectProfile returns a project's profile.
@@ -553,7 +556,7 @@ func (s *Social) GetProjectProfile(ctx context.Context, p *auth.Principal, name 
 	if err := s.authorize(ctx, p, opProjectsGetProjectProfile, policy.On("name", name)); err != nil {
 		return nil, err
 	}
-	return s.getProfile(ctx, store.ProfileProject, name, domain.ProjectProfile, func(tx store.Tx) error {
+	return s.getProfile(ctx, store.ProfileProject, name, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
 	})
@@ -564,20 +567,24 @@ func (s *Social) SetProjectProfile(ctx context.Context, p *auth.Principal, name 
 	if err := s.authorize(ctx, p, opProjectsSetProjectProfile, policy.On("name", name)); err != nil {
 		return nil, err
 	}
-	return s.setProfile(ctx, &record{op: opProjectsSetProjectProfile.Name, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, domain.ProjectProfile, set, clearAttrs, func(tx store.Tx) error {
+	return s.setProfile(ctx, &record{op: opProjectsSetProjectProfile.Name, actor: p, object: domain.ProjectObject(name)}, store.ProfileProject, name, set, clearAttrs, func(tx store.Tx) error {
 		_, err := tx.Projects().Get(ctx, name)
 		return err
 	})
 }
 
 // getProfile reads the visible profile of an object that exists.
-func (s *base) getProfile(ctx context.Context, kind, id string, d *domain.ProfileDescription, exists func(store.Tx) error) ([]domain.ProfileValue, error) {
+func (s *base) getProfile(ctx context.Context, kind, id string, exists func(store.Tx) error) ([]domain.ProfileValue, error) {
 	var values map[string]string
+	var d *domain.ProfileDescription
 	err := s.view(ctx, func(tx store.Tx) error {
 		if err := exists(tx); err != nil {
 			return err
 		}
 		var err error
+		if d, err = s.descriptionIn(ctx, tx, kind); err != nil {
+			return err
+		}
 		values, err = tx.Profiles().Get(ctx, kind, id)
 		return err
 	})
@@ -588,7 +595,7 @@ func (s *base) getProfile(ctx context.Context, kind, id string, d *domain.Profil
 }
 
 // setProfile applies a profile change to an object that exists.
-func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, d *domain.ProfileDescription, set map[string]string, clearAttrs []string, exists func(store.Tx) error) ([]domain.AttributeChange, error) {
+func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, set map[string]string, clearAttrs []string, exists func(store.Tx) error) ([]domain.AttributeChange, error) {
 	var changes []domain.AttributeChange
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		if err := exists(tx); err != nil {
@@ -596,6 +603,13 @@ func (s *base) setProfile(ctx context.Context, rec *record, kind, id string, d *
 		}
 		current, err := tx.Profiles().Get(ctx, kind, id)
 		if err != nil {
+			return err
+		}
+		d, err := s.descriptionIn(ctx, tx, kind)
+		if err != nil {
+			return err
+		}
+		if d, err = s.writer(ctx, rec.actor, d); err != nil {
 			return err
 		}
 		next, ch := d.Apply(current, set, clearAttrs)

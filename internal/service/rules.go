@@ -182,6 +182,10 @@ var (
 	opAdminListAuditEvents            = newOp("trellis.v1.Admin/ListAuditEvents", admin)
 	opAdminListOutbox                 = newOp("trellis.v1.Admin/ListOutbox", admin)
 	opAdminRotateCertificateAuthority = newOp("trellis.v1.Admin/RotateCertificateAuthority", admin)
+	opAdminListAttributes             = newOp("trellis.v1.Admin/ListAttributes", admin)
+	opAdminAddAttribute               = newOp("trellis.v1.Admin/AddAttribute", admin)
+	opAdminChangeAttribute            = newOp("trellis.v1.Admin/ChangeAttribute", admin)
+	opAdminRemoveAttribute            = newOp("trellis.v1.Admin/RemoveAttribute", admin)
 	// The one-time bootstrap token is the credential (bootstrap.go).
 	opAdminBootstrap = newOp("trellis.v1.Admin/Bootstrap", public)
 

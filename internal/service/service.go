@@ -151,6 +151,8 @@ type base struct {
 	// watchers wake Watch streams when a notification arrives; notify
 	// writes them from every area.
 	watchers *watchers
+	// descriptions caches profile descriptions (attributes.go).
+	descriptions *descriptionCache
 }
 
 // Accounts holds the operations on users and their credentials.
@@ -235,6 +237,12 @@ func New(cfg Config, d Deps) *Service {
 		d.Log = slog.Default()
 	}
 	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers()}
+	if d.Feed != nil {
+		// Without a feed nothing would invalidate it: read per request.
+		b.descriptions = newDescriptionCache()
+		d.Feed.On(store.ChangeProfileAttributes, b.descriptions.invalidate)
+		d.Feed.OnReset(b.descriptions.reset)
+	}
 	acct := &Accounts{
 		base: b, hasher: d.Hasher, keys: d.Keys, sshCA: d.SSHCA, x509CA: d.X509CA, serverCert: d.ServerCertificate,
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),

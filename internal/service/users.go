@@ -29,7 +29,7 @@ func (s *Accounts) Register(ctx context.Context, p *auth.Principal, r Registrati
 	if err := s.authorize(ctx, p, opUsersRegister, policy.None); err != nil {
 		return nil, err
 	}
-	email, profile, err := checkRegistration(r)
+	email, profile, err := s.checkRegistration(ctx, nil, r)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +362,11 @@ func (s *Accounts) GetUserProfile(ctx context.Context, p *auth.Principal, uid st
 	if err != nil {
 		return nil, err
 	}
-	return domain.UserProfile.Visible(values), nil
+	d, err := s.describe(ctx, store.ProfileUser)
+	if err != nil {
+		return nil, err
+	}
+	return d.Visible(values), nil
 }
 
 // RulePendingConfirmation reports an e-mail change that waits for the new
@@ -389,10 +393,24 @@ func (s *Accounts) SetUserProfile(ctx context.Context, p *auth.Principal, uid st
 			return err
 		}
 		current["uid"], current["email"] = u.UID, u.Email
-		next, ch := domain.UserProfile.Apply(current, set, clearAttrs)
+		d, err := s.descriptionIn(ctx, tx, store.ProfileUser)
+		if err != nil {
+			return err
+		}
+		if d, err = s.writer(ctx, p, d); err != nil {
+			return err
+		}
+		next, ch := d.Apply(current, set, clearAttrs)
 		changes = ch
 		for i := range changes {
 			c := &changes[i]
+			if c.Name == "uid" && c.Changed {
+				// The account's uid is its name everywhere; not even an
+				// administrator renames it through the profile.
+				next["uid"] = u.UID
+				c.Changed, c.Rule, c.Reason = false, domain.RuleReadOnly, "the uid names the account and cannot change"
+				continue
+			}
 			if c.Name != "email" || !c.Changed {
 				continue
 			}
@@ -596,7 +614,7 @@ func (s *Accounts) GetProfileDescription(ctx context.Context, p *auth.Principal)
 	if err := s.authorize(ctx, p, opUsersGetProfileDescription, policy.None); err != nil {
 		return nil, err
 	}
-	return domain.UserProfile, nil
+	return s.describe(ctx, store.ProfileUser)
 }
 
 // confirmPassword checks that pw, given in field, is p's own password: a

@@ -140,6 +140,19 @@ type Profiles interface {
 	Get(ctx context.Context, kind, id string) (map[string]string, error)
 	// Set replaces the whole profile.
 	Set(ctx context.Context, kind, id string, values map[string]string) error
+
+	// Attributes lists the administered attribute definitions of a
+	// profile kind, by ordering hint then name.
+	Attributes(ctx context.Context, kind string) ([]domain.Attribute, error)
+	// AddAttribute defines a new attribute; domain already exists when
+	// kind has one of that name.
+	AddAttribute(ctx context.Context, kind string, a domain.Attribute) error
+	// UpdateAttribute replaces the definition named a.Name; domain not
+	// found when there is none.
+	UpdateAttribute(ctx context.Context, kind string, a domain.Attribute) error
+	// RemoveAttribute deletes the definition and every object's value of
+	// it; domain not found when there is none.
+	RemoveAttribute(ctx context.Context, kind, name string) error
 }
 
 // Sessions holds logins.
@@ -296,6 +309,9 @@ type Change struct {
 const (
 	ChangeUser    = "user"
 	ChangeSession = "session"
+	// ChangeProfileAttributes: the attribute definitions of the profile
+	// kind named by the key changed.
+	ChangeProfileAttributes = "profile_attributes"
 )
 
 // Changes is the change feed. Replicas read it to invalidate what they keep

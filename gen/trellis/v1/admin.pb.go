@@ -22,6 +22,581 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ProfileKind is the kind of object whose profile an attribute belongs to.
+type ProfileKind int32
+
+const (
+	ProfileKind_PROFILE_KIND_UNSPECIFIED ProfileKind = 0
+	ProfileKind_PROFILE_KIND_USER        ProfileKind = 1
+	ProfileKind_PROFILE_KIND_PROJECT     ProfileKind = 2
+	ProfileKind_PROFILE_KIND_CIRCLE      ProfileKind = 3
+	ProfileKind_PROFILE_KIND_EXPERIMENT  ProfileKind = 4
+	ProfileKind_PROFILE_KIND_LIBRARY     ProfileKind = 5
+)
+
+// Enum value maps for ProfileKind.
+var (
+	ProfileKind_name = map[int32]string{
+		0: "PROFILE_KIND_UNSPECIFIED",
+		1: "PROFILE_KIND_USER",
+		2: "PROFILE_KIND_PROJECT",
+		3: "PROFILE_KIND_CIRCLE",
+		4: "PROFILE_KIND_EXPERIMENT",
+		5: "PROFILE_KIND_LIBRARY",
+	}
+	ProfileKind_value = map[string]int32{
+		"PROFILE_KIND_UNSPECIFIED": 0,
+		"PROFILE_KIND_USER":        1,
+		"PROFILE_KIND_PROJECT":     2,
+		"PROFILE_KIND_CIRCLE":      3,
+		"PROFILE_KIND_EXPERIMENT":  4,
+		"PROFILE_KIND_LIBRARY":     5,
+	}
+)
+
+func (x ProfileKind) Enum() *ProfileKind {
+	p := new(ProfileKind)
+	*p = x
+	return p
+}
+
+func (x ProfileKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProfileKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_trellis_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (ProfileKind) Type() protoreflect.EnumType {
+	return &file_trellis_v1_admin_proto_enumTypes[0]
+}
+
+func (x ProfileKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProfileKind.Descriptor instead.
+func (ProfileKind) EnumDescriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// AttributeDefinition is an administered profile attribute.
+type AttributeDefinition struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Attribute *AttributeDescription  `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// The longest value accepted, in characters.
+	MaxLength int32 `protobuf:"varint,2,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"`
+	// The system depends on it: it cannot be removed, retyped, made
+	// optional or given another access.
+	System        bool `protobuf:"varint,3,opt,name=system,proto3" json:"system,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AttributeDefinition) Reset() {
+	*x = AttributeDefinition{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AttributeDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AttributeDefinition) ProtoMessage() {}
+
+func (x *AttributeDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AttributeDefinition.ProtoReflect.Descriptor instead.
+func (*AttributeDefinition) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AttributeDefinition) GetAttribute() *AttributeDescription {
+	if x != nil {
+		return x.Attribute
+	}
+	return nil
+}
+
+func (x *AttributeDefinition) GetMaxLength() int32 {
+	if x != nil {
+		return x.MaxLength
+	}
+	return 0
+}
+
+func (x *AttributeDefinition) GetSystem() bool {
+	if x != nil {
+		return x.System
+	}
+	return false
+}
+
+type ListAttributesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          ProfileKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=trellis.v1.ProfileKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttributesRequest) Reset() {
+	*x = ListAttributesRequest{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttributesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttributesRequest) ProtoMessage() {}
+
+func (x *ListAttributesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttributesRequest.ProtoReflect.Descriptor instead.
+func (*ListAttributesRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListAttributesRequest) GetKind() ProfileKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProfileKind_PROFILE_KIND_UNSPECIFIED
+}
+
+type ListAttributesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attributes    []*AttributeDefinition `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAttributesResponse) Reset() {
+	*x = ListAttributesResponse{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAttributesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAttributesResponse) ProtoMessage() {}
+
+func (x *ListAttributesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAttributesResponse.ProtoReflect.Descriptor instead.
+func (*ListAttributesResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListAttributesResponse) GetAttributes() []*AttributeDefinition {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+type AddAttributeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  ProfileKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=trellis.v1.ProfileKind" json:"kind,omitempty"`
+	// name, description, access (default read-write), optional, data_type
+	// (default string), format, format_description, length_hint and
+	// ordering_hint of the new attribute.
+	Attribute *AttributeDescription `protobuf:"bytes,2,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	// 0 for the default, 1024.
+	MaxLength     int32 `protobuf:"varint,3,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAttributeRequest) Reset() {
+	*x = AddAttributeRequest{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAttributeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAttributeRequest) ProtoMessage() {}
+
+func (x *AddAttributeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAttributeRequest.ProtoReflect.Descriptor instead.
+func (*AddAttributeRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AddAttributeRequest) GetKind() ProfileKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProfileKind_PROFILE_KIND_UNSPECIFIED
+}
+
+func (x *AddAttributeRequest) GetAttribute() *AttributeDescription {
+	if x != nil {
+		return x.Attribute
+	}
+	return nil
+}
+
+func (x *AddAttributeRequest) GetMaxLength() int32 {
+	if x != nil {
+		return x.MaxLength
+	}
+	return 0
+}
+
+type AddAttributeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attribute     *AttributeDefinition   `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAttributeResponse) Reset() {
+	*x = AddAttributeResponse{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAttributeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAttributeResponse) ProtoMessage() {}
+
+func (x *AddAttributeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAttributeResponse.ProtoReflect.Descriptor instead.
+func (*AddAttributeResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AddAttributeResponse) GetAttribute() *AttributeDefinition {
+	if x != nil {
+		return x.Attribute
+	}
+	return nil
+}
+
+type ChangeAttributeRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Kind              ProfileKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=trellis.v1.ProfileKind" json:"kind,omitempty"`
+	Name              string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Description       *string                `protobuf:"bytes,3,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	Access            AttributeAccess        `protobuf:"varint,4,opt,name=access,proto3,enum=trellis.v1.AttributeAccess" json:"access,omitempty"` // unspecified keeps it
+	Optional          *bool                  `protobuf:"varint,5,opt,name=optional,proto3,oneof" json:"optional,omitempty"`
+	DataType          AttributeDataType      `protobuf:"varint,6,opt,name=data_type,json=dataType,proto3,enum=trellis.v1.AttributeDataType" json:"data_type,omitempty"` // unspecified keeps it
+	Format            *string                `protobuf:"bytes,7,opt,name=format,proto3,oneof" json:"format,omitempty"`
+	FormatDescription *string                `protobuf:"bytes,8,opt,name=format_description,json=formatDescription,proto3,oneof" json:"format_description,omitempty"`
+	LengthHint        *int32                 `protobuf:"varint,9,opt,name=length_hint,json=lengthHint,proto3,oneof" json:"length_hint,omitempty"`
+	OrderingHint      *int32                 `protobuf:"varint,10,opt,name=ordering_hint,json=orderingHint,proto3,oneof" json:"ordering_hint,omitempty"`
+	MaxLength         *int32                 `protobuf:"varint,11,opt,name=max_length,json=maxLength,proto3,oneof" json:"max_length,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ChangeAttributeRequest) Reset() {
+	*x = ChangeAttributeRequest{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeAttributeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeAttributeRequest) ProtoMessage() {}
+
+func (x *ChangeAttributeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeAttributeRequest.ProtoReflect.Descriptor instead.
+func (*ChangeAttributeRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ChangeAttributeRequest) GetKind() ProfileKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProfileKind_PROFILE_KIND_UNSPECIFIED
+}
+
+func (x *ChangeAttributeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ChangeAttributeRequest) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *ChangeAttributeRequest) GetAccess() AttributeAccess {
+	if x != nil {
+		return x.Access
+	}
+	return AttributeAccess_ATTRIBUTE_ACCESS_UNSPECIFIED
+}
+
+func (x *ChangeAttributeRequest) GetOptional() bool {
+	if x != nil && x.Optional != nil {
+		return *x.Optional
+	}
+	return false
+}
+
+func (x *ChangeAttributeRequest) GetDataType() AttributeDataType {
+	if x != nil {
+		return x.DataType
+	}
+	return AttributeDataType_ATTRIBUTE_DATA_TYPE_UNSPECIFIED
+}
+
+func (x *ChangeAttributeRequest) GetFormat() string {
+	if x != nil && x.Format != nil {
+		return *x.Format
+	}
+	return ""
+}
+
+func (x *ChangeAttributeRequest) GetFormatDescription() string {
+	if x != nil && x.FormatDescription != nil {
+		return *x.FormatDescription
+	}
+	return ""
+}
+
+func (x *ChangeAttributeRequest) GetLengthHint() int32 {
+	if x != nil && x.LengthHint != nil {
+		return *x.LengthHint
+	}
+	return 0
+}
+
+func (x *ChangeAttributeRequest) GetOrderingHint() int32 {
+	if x != nil && x.OrderingHint != nil {
+		return *x.OrderingHint
+	}
+	return 0
+}
+
+func (x *ChangeAttributeRequest) GetMaxLength() int32 {
+	if x != nil && x.MaxLength != nil {
+		return *x.MaxLength
+	}
+	return 0
+}
+
+type ChangeAttributeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Attribute     *AttributeDefinition   `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangeAttributeResponse) Reset() {
+	*x = ChangeAttributeResponse{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangeAttributeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangeAttributeResponse) ProtoMessage() {}
+
+func (x *ChangeAttributeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangeAttributeResponse.ProtoReflect.Descriptor instead.
+func (*ChangeAttributeResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChangeAttributeResponse) GetAttribute() *AttributeDefinition {
+	if x != nil {
+		return x.Attribute
+	}
+	return nil
+}
+
+type RemoveAttributeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          ProfileKind            `protobuf:"varint,1,opt,name=kind,proto3,enum=trellis.v1.ProfileKind" json:"kind,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAttributeRequest) Reset() {
+	*x = RemoveAttributeRequest{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAttributeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAttributeRequest) ProtoMessage() {}
+
+func (x *RemoveAttributeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAttributeRequest.ProtoReflect.Descriptor instead.
+func (*RemoveAttributeRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RemoveAttributeRequest) GetKind() ProfileKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ProfileKind_PROFILE_KIND_UNSPECIFIED
+}
+
+func (x *RemoveAttributeRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemoveAttributeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveAttributeResponse) Reset() {
+	*x = RemoveAttributeResponse{}
+	mi := &file_trellis_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveAttributeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveAttributeResponse) ProtoMessage() {}
+
+func (x *RemoveAttributeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveAttributeResponse.ProtoReflect.Descriptor instead.
+func (*RemoveAttributeResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
 type BootstrapRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	BootstrapToken string                 `protobuf:"bytes,1,opt,name=bootstrap_token,json=bootstrapToken,proto3" json:"bootstrap_token,omitempty"`
@@ -34,7 +609,7 @@ type BootstrapRequest struct {
 
 func (x *BootstrapRequest) Reset() {
 	*x = BootstrapRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	mi := &file_trellis_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +621,7 @@ func (x *BootstrapRequest) String() string {
 func (*BootstrapRequest) ProtoMessage() {}
 
 func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[0]
+	mi := &file_trellis_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +634,7 @@ func (x *BootstrapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapRequest.ProtoReflect.Descriptor instead.
 func (*BootstrapRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BootstrapRequest) GetBootstrapToken() string {
@@ -99,7 +674,7 @@ type BootstrapResponse struct {
 
 func (x *BootstrapResponse) Reset() {
 	*x = BootstrapResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	mi := &file_trellis_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +686,7 @@ func (x *BootstrapResponse) String() string {
 func (*BootstrapResponse) ProtoMessage() {}
 
 func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[1]
+	mi := &file_trellis_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,7 +699,7 @@ func (x *BootstrapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BootstrapResponse.ProtoReflect.Descriptor instead.
 func (*BootstrapResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BootstrapResponse) GetUser() *User {
@@ -157,7 +732,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[2]
+	mi := &file_trellis_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +744,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[2]
+	mi := &file_trellis_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +757,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -262,7 +837,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[3]
+	mi := &file_trellis_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -274,7 +849,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[3]
+	mi := &file_trellis_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -287,7 +862,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAuditEventsRequest) GetPageSize() int32 {
@@ -342,7 +917,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[4]
+	mi := &file_trellis_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +929,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[4]
+	mi := &file_trellis_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +942,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -401,7 +976,7 @@ type OutboxMessage struct {
 
 func (x *OutboxMessage) Reset() {
 	*x = OutboxMessage{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[5]
+	mi := &file_trellis_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +988,7 @@ func (x *OutboxMessage) String() string {
 func (*OutboxMessage) ProtoMessage() {}
 
 func (x *OutboxMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[5]
+	mi := &file_trellis_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +1001,7 @@ func (x *OutboxMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxMessage.ProtoReflect.Descriptor instead.
 func (*OutboxMessage) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutboxMessage) GetId() int64 {
@@ -490,7 +1065,7 @@ type ListOutboxRequest struct {
 
 func (x *ListOutboxRequest) Reset() {
 	*x = ListOutboxRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	mi := &file_trellis_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +1077,7 @@ func (x *ListOutboxRequest) String() string {
 func (*ListOutboxRequest) ProtoMessage() {}
 
 func (x *ListOutboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[6]
+	mi := &file_trellis_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +1090,7 @@ func (x *ListOutboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutboxRequest.ProtoReflect.Descriptor instead.
 func (*ListOutboxRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListOutboxRequest) GetPageSize() int32 {
@@ -549,7 +1124,7 @@ type ListOutboxResponse struct {
 
 func (x *ListOutboxResponse) Reset() {
 	*x = ListOutboxResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	mi := &file_trellis_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -561,7 +1136,7 @@ func (x *ListOutboxResponse) String() string {
 func (*ListOutboxResponse) ProtoMessage() {}
 
 func (x *ListOutboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[7]
+	mi := &file_trellis_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -574,7 +1149,7 @@ func (x *ListOutboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOutboxResponse.ProtoReflect.Descriptor instead.
 func (*ListOutboxResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListOutboxResponse) GetMessages() []*OutboxMessage {
@@ -599,7 +1174,7 @@ type RotateCertificateAuthorityRequest struct {
 
 func (x *RotateCertificateAuthorityRequest) Reset() {
 	*x = RotateCertificateAuthorityRequest{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[8]
+	mi := &file_trellis_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +1186,7 @@ func (x *RotateCertificateAuthorityRequest) String() string {
 func (*RotateCertificateAuthorityRequest) ProtoMessage() {}
 
 func (x *RotateCertificateAuthorityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[8]
+	mi := &file_trellis_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +1199,7 @@ func (x *RotateCertificateAuthorityRequest) ProtoReflect() protoreflect.Message 
 
 // Deprecated: Use RotateCertificateAuthorityRequest.ProtoReflect.Descriptor instead.
 func (*RotateCertificateAuthorityRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 type RotateCertificateAuthorityResponse struct {
@@ -642,7 +1217,7 @@ type RotateCertificateAuthorityResponse struct {
 
 func (x *RotateCertificateAuthorityResponse) Reset() {
 	*x = RotateCertificateAuthorityResponse{}
-	mi := &file_trellis_v1_admin_proto_msgTypes[9]
+	mi := &file_trellis_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +1229,7 @@ func (x *RotateCertificateAuthorityResponse) String() string {
 func (*RotateCertificateAuthorityResponse) ProtoMessage() {}
 
 func (x *RotateCertificateAuthorityResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_admin_proto_msgTypes[9]
+	mi := &file_trellis_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +1242,7 @@ func (x *RotateCertificateAuthorityResponse) ProtoReflect() protoreflect.Message
 
 // Deprecated: Use RotateCertificateAuthorityResponse.ProtoReflect.Descriptor instead.
 func (*RotateCertificateAuthorityResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_trellis_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RotateCertificateAuthorityResponse) GetCaCertificatesPem() string {
@@ -696,7 +1271,53 @@ var File_trellis_v1_admin_proto protoreflect.FileDescriptor
 const file_trellis_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"\x16trellis/v1/admin.proto\x12\n" +
-	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16trellis/v1/users.proto\"\x7f\n" +
+	"trellis.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16trellis/v1/users.proto\"\x8c\x01\n" +
+	"\x13AttributeDefinition\x12>\n" +
+	"\tattribute\x18\x01 \x01(\v2 .trellis.v1.AttributeDescriptionR\tattribute\x12\x1d\n" +
+	"\n" +
+	"max_length\x18\x02 \x01(\x05R\tmaxLength\x12\x16\n" +
+	"\x06system\x18\x03 \x01(\bR\x06system\"D\n" +
+	"\x15ListAttributesRequest\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.trellis.v1.ProfileKindR\x04kind\"Y\n" +
+	"\x16ListAttributesResponse\x12?\n" +
+	"\n" +
+	"attributes\x18\x01 \x03(\v2\x1f.trellis.v1.AttributeDefinitionR\n" +
+	"attributes\"\xa1\x01\n" +
+	"\x13AddAttributeRequest\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.trellis.v1.ProfileKindR\x04kind\x12>\n" +
+	"\tattribute\x18\x02 \x01(\v2 .trellis.v1.AttributeDescriptionR\tattribute\x12\x1d\n" +
+	"\n" +
+	"max_length\x18\x03 \x01(\x05R\tmaxLength\"U\n" +
+	"\x14AddAttributeResponse\x12=\n" +
+	"\tattribute\x18\x01 \x01(\v2\x1f.trellis.v1.AttributeDefinitionR\tattribute\"\xc7\x04\n" +
+	"\x16ChangeAttributeRequest\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.trellis.v1.ProfileKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
+	"\vdescription\x18\x03 \x01(\tH\x00R\vdescription\x88\x01\x01\x123\n" +
+	"\x06access\x18\x04 \x01(\x0e2\x1b.trellis.v1.AttributeAccessR\x06access\x12\x1f\n" +
+	"\boptional\x18\x05 \x01(\bH\x01R\boptional\x88\x01\x01\x12:\n" +
+	"\tdata_type\x18\x06 \x01(\x0e2\x1d.trellis.v1.AttributeDataTypeR\bdataType\x12\x1b\n" +
+	"\x06format\x18\a \x01(\tH\x02R\x06format\x88\x01\x01\x122\n" +
+	"\x12format_description\x18\b \x01(\tH\x03R\x11formatDescription\x88\x01\x01\x12$\n" +
+	"\vlength_hint\x18\t \x01(\x05H\x04R\n" +
+	"lengthHint\x88\x01\x01\x12(\n" +
+	"\rordering_hint\x18\n" +
+	" \x01(\x05H\x05R\forderingHint\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_length\x18\v \x01(\x05H\x06R\tmaxLength\x88\x01\x01B\x0e\n" +
+	"\f_descriptionB\v\n" +
+	"\t_optionalB\t\n" +
+	"\a_formatB\x15\n" +
+	"\x13_format_descriptionB\x0e\n" +
+	"\f_length_hintB\x10\n" +
+	"\x0e_ordering_hintB\r\n" +
+	"\v_max_length\"X\n" +
+	"\x17ChangeAttributeResponse\x12=\n" +
+	"\tattribute\x18\x01 \x01(\v2\x1f.trellis.v1.AttributeDefinitionR\tattribute\"Y\n" +
+	"\x16RemoveAttributeRequest\x12+\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x17.trellis.v1.ProfileKindR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x19\n" +
+	"\x17RemoveAttributeResponse\"\x7f\n" +
 	"\x10BootstrapRequest\x12'\n" +
 	"\x0fbootstrap_token\x18\x01 \x01(\tR\x0ebootstrapToken\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\tR\x03uid\x12\x14\n" +
@@ -750,13 +1371,24 @@ const file_trellis_v1_admin_proto_rawDesc = "" +
 	"\"RotateCertificateAuthorityResponse\x12.\n" +
 	"\x13ca_certificates_pem\x18\x01 \x01(\tR\x11caCertificatesPem\x12'\n" +
 	"\x0fissuing_subject\x18\x02 \x01(\tR\x0eissuingSubject\x12P\n" +
-	"\x16previous_trusted_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14previousTrustedUntil2\x81\x03\n" +
+	"\x16previous_trusted_until\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x14previousTrustedUntil*\xac\x01\n" +
+	"\vProfileKind\x12\x1c\n" +
+	"\x18PROFILE_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11PROFILE_KIND_USER\x10\x01\x12\x18\n" +
+	"\x14PROFILE_KIND_PROJECT\x10\x02\x12\x17\n" +
+	"\x13PROFILE_KIND_CIRCLE\x10\x03\x12\x1b\n" +
+	"\x17PROFILE_KIND_EXPERIMENT\x10\x04\x12\x18\n" +
+	"\x14PROFILE_KIND_LIBRARY\x10\x052\xea\x05\n" +
 	"\x05Admin\x12_\n" +
 	"\x0fListAuditEvents\x12\".trellis.v1.ListAuditEventsRequest\x1a#.trellis.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x12P\n" +
 	"\n" +
 	"ListOutbox\x12\x1d.trellis.v1.ListOutboxRequest\x1a\x1e.trellis.v1.ListOutboxResponse\"\x03\x90\x02\x01\x12{\n" +
 	"\x1aRotateCertificateAuthority\x12-.trellis.v1.RotateCertificateAuthorityRequest\x1a..trellis.v1.RotateCertificateAuthorityResponse\x12H\n" +
-	"\tBootstrap\x12\x1c.trellis.v1.BootstrapRequest\x1a\x1d.trellis.v1.BootstrapResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\tBootstrap\x12\x1c.trellis.v1.BootstrapRequest\x1a\x1d.trellis.v1.BootstrapResponse\x12\\\n" +
+	"\x0eListAttributes\x12!.trellis.v1.ListAttributesRequest\x1a\".trellis.v1.ListAttributesResponse\"\x03\x90\x02\x01\x12Q\n" +
+	"\fAddAttribute\x12\x1f.trellis.v1.AddAttributeRequest\x1a .trellis.v1.AddAttributeResponse\x12Z\n" +
+	"\x0fChangeAttribute\x12\".trellis.v1.ChangeAttributeRequest\x1a#.trellis.v1.ChangeAttributeResponse\x12Z\n" +
+	"\x0fRemoveAttribute\x12\".trellis.v1.RemoveAttributeRequest\x1a#.trellis.v1.RemoveAttributeResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_admin_proto_rawDescOnce sync.Once
@@ -770,43 +1402,76 @@ func file_trellis_v1_admin_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_admin_proto_rawDescData
 }
 
-var file_trellis_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_trellis_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_trellis_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_trellis_v1_admin_proto_goTypes = []any{
-	(*BootstrapRequest)(nil),                   // 0: trellis.v1.BootstrapRequest
-	(*BootstrapResponse)(nil),                  // 1: trellis.v1.BootstrapResponse
-	(*AuditEvent)(nil),                         // 2: trellis.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),             // 3: trellis.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),            // 4: trellis.v1.ListAuditEventsResponse
-	(*OutboxMessage)(nil),                      // 5: trellis.v1.OutboxMessage
-	(*ListOutboxRequest)(nil),                  // 6: trellis.v1.ListOutboxRequest
-	(*ListOutboxResponse)(nil),                 // 7: trellis.v1.ListOutboxResponse
-	(*RotateCertificateAuthorityRequest)(nil),  // 8: trellis.v1.RotateCertificateAuthorityRequest
-	(*RotateCertificateAuthorityResponse)(nil), // 9: trellis.v1.RotateCertificateAuthorityResponse
-	(*User)(nil),                               // 10: trellis.v1.User
-	(*timestamppb.Timestamp)(nil),              // 11: google.protobuf.Timestamp
+	(ProfileKind)(0),                           // 0: trellis.v1.ProfileKind
+	(*AttributeDefinition)(nil),                // 1: trellis.v1.AttributeDefinition
+	(*ListAttributesRequest)(nil),              // 2: trellis.v1.ListAttributesRequest
+	(*ListAttributesResponse)(nil),             // 3: trellis.v1.ListAttributesResponse
+	(*AddAttributeRequest)(nil),                // 4: trellis.v1.AddAttributeRequest
+	(*AddAttributeResponse)(nil),               // 5: trellis.v1.AddAttributeResponse
+	(*ChangeAttributeRequest)(nil),             // 6: trellis.v1.ChangeAttributeRequest
+	(*ChangeAttributeResponse)(nil),            // 7: trellis.v1.ChangeAttributeResponse
+	(*RemoveAttributeRequest)(nil),             // 8: trellis.v1.RemoveAttributeRequest
+	(*RemoveAttributeResponse)(nil),            // 9: trellis.v1.RemoveAttributeResponse
+	(*BootstrapRequest)(nil),                   // 10: trellis.v1.BootstrapRequest
+	(*BootstrapResponse)(nil),                  // 11: trellis.v1.BootstrapResponse
+	(*AuditEvent)(nil),                         // 12: trellis.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),             // 13: trellis.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),            // 14: trellis.v1.ListAuditEventsResponse
+	(*OutboxMessage)(nil),                      // 15: trellis.v1.OutboxMessage
+	(*ListOutboxRequest)(nil),                  // 16: trellis.v1.ListOutboxRequest
+	(*ListOutboxResponse)(nil),                 // 17: trellis.v1.ListOutboxResponse
+	(*RotateCertificateAuthorityRequest)(nil),  // 18: trellis.v1.RotateCertificateAuthorityRequest
+	(*RotateCertificateAuthorityResponse)(nil), // 19: trellis.v1.RotateCertificateAuthorityResponse
+	(*AttributeDescription)(nil),               // 20: trellis.v1.AttributeDescription
+	(AttributeAccess)(0),                       // 21: trellis.v1.AttributeAccess
+	(AttributeDataType)(0),                     // 22: trellis.v1.AttributeDataType
+	(*User)(nil),                               // 23: trellis.v1.User
+	(*timestamppb.Timestamp)(nil),              // 24: google.protobuf.Timestamp
 }
 var file_trellis_v1_admin_proto_depIdxs = []int32{
-	10, // 0: trellis.v1.BootstrapResponse.user:type_name -> trellis.v1.User
-	11, // 1: trellis.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	11, // 2: trellis.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	2,  // 3: trellis.v1.ListAuditEventsResponse.events:type_name -> trellis.v1.AuditEvent
-	11, // 4: trellis.v1.OutboxMessage.created_at:type_name -> google.protobuf.Timestamp
-	11, // 5: trellis.v1.OutboxMessage.sent_at:type_name -> google.protobuf.Timestamp
-	5,  // 6: trellis.v1.ListOutboxResponse.messages:type_name -> trellis.v1.OutboxMessage
-	11, // 7: trellis.v1.RotateCertificateAuthorityResponse.previous_trusted_until:type_name -> google.protobuf.Timestamp
-	3,  // 8: trellis.v1.Admin.ListAuditEvents:input_type -> trellis.v1.ListAuditEventsRequest
-	6,  // 9: trellis.v1.Admin.ListOutbox:input_type -> trellis.v1.ListOutboxRequest
-	8,  // 10: trellis.v1.Admin.RotateCertificateAuthority:input_type -> trellis.v1.RotateCertificateAuthorityRequest
-	0,  // 11: trellis.v1.Admin.Bootstrap:input_type -> trellis.v1.BootstrapRequest
-	4,  // 12: trellis.v1.Admin.ListAuditEvents:output_type -> trellis.v1.ListAuditEventsResponse
-	7,  // 13: trellis.v1.Admin.ListOutbox:output_type -> trellis.v1.ListOutboxResponse
-	9,  // 14: trellis.v1.Admin.RotateCertificateAuthority:output_type -> trellis.v1.RotateCertificateAuthorityResponse
-	1,  // 15: trellis.v1.Admin.Bootstrap:output_type -> trellis.v1.BootstrapResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	20, // 0: trellis.v1.AttributeDefinition.attribute:type_name -> trellis.v1.AttributeDescription
+	0,  // 1: trellis.v1.ListAttributesRequest.kind:type_name -> trellis.v1.ProfileKind
+	1,  // 2: trellis.v1.ListAttributesResponse.attributes:type_name -> trellis.v1.AttributeDefinition
+	0,  // 3: trellis.v1.AddAttributeRequest.kind:type_name -> trellis.v1.ProfileKind
+	20, // 4: trellis.v1.AddAttributeRequest.attribute:type_name -> trellis.v1.AttributeDescription
+	1,  // 5: trellis.v1.AddAttributeResponse.attribute:type_name -> trellis.v1.AttributeDefinition
+	0,  // 6: trellis.v1.ChangeAttributeRequest.kind:type_name -> trellis.v1.ProfileKind
+	21, // 7: trellis.v1.ChangeAttributeRequest.access:type_name -> trellis.v1.AttributeAccess
+	22, // 8: trellis.v1.ChangeAttributeRequest.data_type:type_name -> trellis.v1.AttributeDataType
+	1,  // 9: trellis.v1.ChangeAttributeResponse.attribute:type_name -> trellis.v1.AttributeDefinition
+	0,  // 10: trellis.v1.RemoveAttributeRequest.kind:type_name -> trellis.v1.ProfileKind
+	23, // 11: trellis.v1.BootstrapResponse.user:type_name -> trellis.v1.User
+	24, // 12: trellis.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	24, // 13: trellis.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	12, // 14: trellis.v1.ListAuditEventsResponse.events:type_name -> trellis.v1.AuditEvent
+	24, // 15: trellis.v1.OutboxMessage.created_at:type_name -> google.protobuf.Timestamp
+	24, // 16: trellis.v1.OutboxMessage.sent_at:type_name -> google.protobuf.Timestamp
+	15, // 17: trellis.v1.ListOutboxResponse.messages:type_name -> trellis.v1.OutboxMessage
+	24, // 18: trellis.v1.RotateCertificateAuthorityResponse.previous_trusted_until:type_name -> google.protobuf.Timestamp
+	13, // 19: trellis.v1.Admin.ListAuditEvents:input_type -> trellis.v1.ListAuditEventsRequest
+	16, // 20: trellis.v1.Admin.ListOutbox:input_type -> trellis.v1.ListOutboxRequest
+	18, // 21: trellis.v1.Admin.RotateCertificateAuthority:input_type -> trellis.v1.RotateCertificateAuthorityRequest
+	10, // 22: trellis.v1.Admin.Bootstrap:input_type -> trellis.v1.BootstrapRequest
+	2,  // 23: trellis.v1.Admin.ListAttributes:input_type -> trellis.v1.ListAttributesRequest
+	4,  // 24: trellis.v1.Admin.AddAttribute:input_type -> trellis.v1.AddAttributeRequest
+	6,  // 25: trellis.v1.Admin.ChangeAttribute:input_type -> trellis.v1.ChangeAttributeRequest
+	8,  // 26: trellis.v1.Admin.RemoveAttribute:input_type -> trellis.v1.RemoveAttributeRequest
+	14, // 27: trellis.v1.Admin.ListAuditEvents:output_type -> trellis.v1.ListAuditEventsResponse
+	17, // 28: trellis.v1.Admin.ListOutbox:output_type -> trellis.v1.ListOutboxResponse
+	19, // 29: trellis.v1.Admin.RotateCertificateAuthority:output_type -> trellis.v1.RotateCertificateAuthorityResponse
+	11, // 30: trellis.v1.Admin.Bootstrap:output_type -> trellis.v1.BootstrapResponse
+	3,  // 31: trellis.v1.Admin.ListAttributes:output_type -> trellis.v1.ListAttributesResponse
+	5,  // 32: trellis.v1.Admin.AddAttribute:output_type -> trellis.v1.AddAttributeResponse
+	7,  // 33: trellis.v1.Admin.ChangeAttribute:output_type -> trellis.v1.ChangeAttributeResponse
+	9,  // 34: trellis.v1.Admin.RemoveAttribute:output_type -> trellis.v1.RemoveAttributeResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_admin_proto_init() }
@@ -815,18 +1480,20 @@ func file_trellis_v1_admin_proto_init() {
 		return
 	}
 	file_trellis_v1_users_proto_init()
+	file_trellis_v1_admin_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_admin_proto_rawDesc), len(file_trellis_v1_admin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_trellis_v1_admin_proto_goTypes,
 		DependencyIndexes: file_trellis_v1_admin_proto_depIdxs,
+		EnumInfos:         file_trellis_v1_admin_proto_enumTypes,
 		MessageInfos:      file_trellis_v1_admin_proto_msgTypes,
 	}.Build()
 	File_trellis_v1_admin_proto = out.File

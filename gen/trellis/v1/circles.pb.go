@@ -105,8 +105,11 @@ type CreateCircleRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// owner:name; the owner is the caller's uid or a project where the caller
 	// has create_circle.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Description   string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Id          string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// Profile attributes (GetProfileDescription): required ones must be
+	// given. A description here must agree with the description field.
+	Profile       map[string]string `protobuf:"bytes,3,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -153,6 +156,13 @@ func (x *CreateCircleRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CreateCircleRequest) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
 }
 
 type CreateCircleResponse struct {
@@ -1269,10 +1279,14 @@ const file_trellis_v1_circles_proto_rawDesc = "" +
 	"\tautomatic\x18\x03 \x01(\bR\tautomatic\x12,\n" +
 	"\amembers\x18\x04 \x03(\v2\x12.trellis.v1.MemberR\amembers\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"G\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xcb\x01\n" +
 	"\x13CreateCircleRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"B\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12F\n" +
+	"\aprofile\x18\x03 \x03(\v2,.trellis.v1.CreateCircleRequest.ProfileEntryR\aprofile\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
 	"\x14CreateCircleResponse\x12*\n" +
 	"\x06circle\x18\x01 \x01(\v2\x12.trellis.v1.CircleR\x06circle\"%\n" +
 	"\x13RemoveCircleRequest\x12\x0e\n" +
@@ -1366,7 +1380,7 @@ func file_trellis_v1_circles_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_circles_proto_rawDescData
 }
 
-var file_trellis_v1_circles_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_trellis_v1_circles_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_trellis_v1_circles_proto_goTypes = []any{
 	(*Circle)(nil),                               // 0: trellis.v1.Circle
 	(*CreateCircleRequest)(nil),                  // 1: trellis.v1.CreateCircleRequest
@@ -1393,57 +1407,59 @@ var file_trellis_v1_circles_proto_goTypes = []any{
 	(*GetCircleProfileResponse)(nil),             // 22: trellis.v1.GetCircleProfileResponse
 	(*SetCircleProfileRequest)(nil),              // 23: trellis.v1.SetCircleProfileRequest
 	(*SetCircleProfileResponse)(nil),             // 24: trellis.v1.SetCircleProfileResponse
-	nil,                                          // 25: trellis.v1.SetCircleProfileRequest.SetEntry
-	(*Member)(nil),                               // 26: trellis.v1.Member
-	(*timestamppb.Timestamp)(nil),                // 27: google.protobuf.Timestamp
-	(*UserOutcome)(nil),                          // 28: trellis.v1.UserOutcome
-	(*AttributeDescription)(nil),                 // 29: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                     // 30: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                      // 31: trellis.v1.AttributeChange
+	nil,                                          // 25: trellis.v1.CreateCircleRequest.ProfileEntry
+	nil,                                          // 26: trellis.v1.SetCircleProfileRequest.SetEntry
+	(*Member)(nil),                               // 27: trellis.v1.Member
+	(*timestamppb.Timestamp)(nil),                // 28: google.protobuf.Timestamp
+	(*UserOutcome)(nil),                          // 29: trellis.v1.UserOutcome
+	(*AttributeDescription)(nil),                 // 30: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                     // 31: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                      // 32: trellis.v1.AttributeChange
 }
 var file_trellis_v1_circles_proto_depIdxs = []int32{
-	26, // 0: trellis.v1.Circle.members:type_name -> trellis.v1.Member
-	27, // 1: trellis.v1.Circle.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: trellis.v1.CreateCircleResponse.circle:type_name -> trellis.v1.Circle
-	0,  // 3: trellis.v1.GetCircleResponse.circle:type_name -> trellis.v1.Circle
-	0,  // 4: trellis.v1.ListCirclesResponse.circles:type_name -> trellis.v1.Circle
-	28, // 5: trellis.v1.CirclesAddUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
-	28, // 6: trellis.v1.CirclesRemoveUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
-	26, // 7: trellis.v1.CirclesChangeRightsResponse.member:type_name -> trellis.v1.Member
-	0,  // 8: trellis.v1.CirclesSetOwnerResponse.circle:type_name -> trellis.v1.Circle
-	29, // 9: trellis.v1.CirclesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	30, // 10: trellis.v1.GetCircleProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	25, // 11: trellis.v1.SetCircleProfileRequest.set:type_name -> trellis.v1.SetCircleProfileRequest.SetEntry
-	31, // 12: trellis.v1.SetCircleProfileResponse.changes:type_name -> trellis.v1.AttributeChange
-	1,  // 13: trellis.v1.Circles.CreateCircle:input_type -> trellis.v1.CreateCircleRequest
-	3,  // 14: trellis.v1.Circles.RemoveCircle:input_type -> trellis.v1.RemoveCircleRequest
-	5,  // 15: trellis.v1.Circles.GetCircle:input_type -> trellis.v1.GetCircleRequest
-	7,  // 16: trellis.v1.Circles.ListCircles:input_type -> trellis.v1.ListCirclesRequest
-	9,  // 17: trellis.v1.Circles.AddUsers:input_type -> trellis.v1.CirclesAddUsersRequest
-	11, // 18: trellis.v1.Circles.JoinCircle:input_type -> trellis.v1.JoinCircleRequest
-	13, // 19: trellis.v1.Circles.RemoveUsers:input_type -> trellis.v1.CirclesRemoveUsersRequest
-	15, // 20: trellis.v1.Circles.ChangeRights:input_type -> trellis.v1.CirclesChangeRightsRequest
-	17, // 21: trellis.v1.Circles.SetOwner:input_type -> trellis.v1.CirclesSetOwnerRequest
-	19, // 22: trellis.v1.Circles.GetProfileDescription:input_type -> trellis.v1.CirclesGetProfileDescriptionRequest
-	21, // 23: trellis.v1.Circles.GetCircleProfile:input_type -> trellis.v1.GetCircleProfileRequest
-	23, // 24: trellis.v1.Circles.SetCircleProfile:input_type -> trellis.v1.SetCircleProfileRequest
-	2,  // 25: trellis.v1.Circles.CreateCircle:output_type -> trellis.v1.CreateCircleResponse
-	4,  // 26: trellis.v1.Circles.RemoveCircle:output_type -> trellis.v1.RemoveCircleResponse
-	6,  // 27: trellis.v1.Circles.GetCircle:output_type -> trellis.v1.GetCircleResponse
-	8,  // 28: trellis.v1.Circles.ListCircles:output_type -> trellis.v1.ListCirclesResponse
-	10, // 29: trellis.v1.Circles.AddUsers:output_type -> trellis.v1.CirclesAddUsersResponse
-	12, // 30: trellis.v1.Circles.JoinCircle:output_type -> trellis.v1.JoinCircleResponse
-	14, // 31: trellis.v1.Circles.RemoveUsers:output_type -> trellis.v1.CirclesRemoveUsersResponse
-	16, // 32: trellis.v1.Circles.ChangeRights:output_type -> trellis.v1.CirclesChangeRightsResponse
-	18, // 33: trellis.v1.Circles.SetOwner:output_type -> trellis.v1.CirclesSetOwnerResponse
-	20, // 34: trellis.v1.Circles.GetProfileDescription:output_type -> trellis.v1.CirclesGetProfileDescriptionResponse
-	22, // 35: trellis.v1.Circles.GetCircleProfile:output_type -> trellis.v1.GetCircleProfileResponse
-	24, // 36: trellis.v1.Circles.SetCircleProfile:output_type -> trellis.v1.SetCircleProfileResponse
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	27, // 0: trellis.v1.Circle.members:type_name -> trellis.v1.Member
+	28, // 1: trellis.v1.Circle.created_at:type_name -> google.protobuf.Timestamp
+	25, // 2: trellis.v1.CreateCircleRequest.profile:type_name -> trellis.v1.CreateCircleRequest.ProfileEntry
+	0,  // 3: trellis.v1.CreateCircleResponse.circle:type_name -> trellis.v1.Circle
+	0,  // 4: trellis.v1.GetCircleResponse.circle:type_name -> trellis.v1.Circle
+	0,  // 5: trellis.v1.ListCirclesResponse.circles:type_name -> trellis.v1.Circle
+	29, // 6: trellis.v1.CirclesAddUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
+	29, // 7: trellis.v1.CirclesRemoveUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
+	27, // 8: trellis.v1.CirclesChangeRightsResponse.member:type_name -> trellis.v1.Member
+	0,  // 9: trellis.v1.CirclesSetOwnerResponse.circle:type_name -> trellis.v1.Circle
+	30, // 10: trellis.v1.CirclesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	31, // 11: trellis.v1.GetCircleProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	26, // 12: trellis.v1.SetCircleProfileRequest.set:type_name -> trellis.v1.SetCircleProfileRequest.SetEntry
+	32, // 13: trellis.v1.SetCircleProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	1,  // 14: trellis.v1.Circles.CreateCircle:input_type -> trellis.v1.CreateCircleRequest
+	3,  // 15: trellis.v1.Circles.RemoveCircle:input_type -> trellis.v1.RemoveCircleRequest
+	5,  // 16: trellis.v1.Circles.GetCircle:input_type -> trellis.v1.GetCircleRequest
+	7,  // 17: trellis.v1.Circles.ListCircles:input_type -> trellis.v1.ListCirclesRequest
+	9,  // 18: trellis.v1.Circles.AddUsers:input_type -> trellis.v1.CirclesAddUsersRequest
+	11, // 19: trellis.v1.Circles.JoinCircle:input_type -> trellis.v1.JoinCircleRequest
+	13, // 20: trellis.v1.Circles.RemoveUsers:input_type -> trellis.v1.CirclesRemoveUsersRequest
+	15, // 21: trellis.v1.Circles.ChangeRights:input_type -> trellis.v1.CirclesChangeRightsRequest
+	17, // 22: trellis.v1.Circles.SetOwner:input_type -> trellis.v1.CirclesSetOwnerRequest
+	19, // 23: trellis.v1.Circles.GetProfileDescription:input_type -> trellis.v1.CirclesGetProfileDescriptionRequest
+	21, // 24: trellis.v1.Circles.GetCircleProfile:input_type -> trellis.v1.GetCircleProfileRequest
+	23, // 25: trellis.v1.Circles.SetCircleProfile:input_type -> trellis.v1.SetCircleProfileRequest
+	2,  // 26: trellis.v1.Circles.CreateCircle:output_type -> trellis.v1.CreateCircleResponse
+	4,  // 27: trellis.v1.Circles.RemoveCircle:output_type -> trellis.v1.RemoveCircleResponse
+	6,  // 28: trellis.v1.Circles.GetCircle:output_type -> trellis.v1.GetCircleResponse
+	8,  // 29: trellis.v1.Circles.ListCircles:output_type -> trellis.v1.ListCirclesResponse
+	10, // 30: trellis.v1.Circles.AddUsers:output_type -> trellis.v1.CirclesAddUsersResponse
+	12, // 31: trellis.v1.Circles.JoinCircle:output_type -> trellis.v1.JoinCircleResponse
+	14, // 32: trellis.v1.Circles.RemoveUsers:output_type -> trellis.v1.CirclesRemoveUsersResponse
+	16, // 33: trellis.v1.Circles.ChangeRights:output_type -> trellis.v1.CirclesChangeRightsResponse
+	18, // 34: trellis.v1.Circles.SetOwner:output_type -> trellis.v1.CirclesSetOwnerResponse
+	20, // 35: trellis.v1.Circles.GetProfileDescription:output_type -> trellis.v1.CirclesGetProfileDescriptionResponse
+	22, // 36: trellis.v1.Circles.GetCircleProfile:output_type -> trellis.v1.GetCircleProfileResponse
+	24, // 37: trellis.v1.Circles.SetCircleProfile:output_type -> trellis.v1.SetCircleProfileResponse
+	26, // [26:38] is the sub-list for method output_type
+	14, // [14:26] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_circles_proto_init() }
@@ -1459,7 +1475,7 @@ func file_trellis_v1_circles_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_circles_proto_rawDesc), len(file_trellis_v1_circles_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

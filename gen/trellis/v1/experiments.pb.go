@@ -338,10 +338,13 @@ func (x *AspectInput) GetContent() []byte {
 }
 
 type CreateExperimentRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Aspects       []*AspectInput         `protobuf:"bytes,3,rep,name=aspects,proto3" json:"aspects,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Aspects     []*AspectInput         `protobuf:"bytes,3,rep,name=aspects,proto3" json:"aspects,omitempty"`
+	// Profile attributes (GetProfileDescription): required ones must be
+	// given. A description here must agree with the description field.
+	Profile       map[string]string `protobuf:"bytes,4,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -393,6 +396,13 @@ func (x *CreateExperimentRequest) GetDescription() string {
 func (x *CreateExperimentRequest) GetAspects() []*AspectInput {
 	if x != nil {
 		return x.Aspects
+	}
+	return nil
+}
+
+func (x *CreateExperimentRequest) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
 	}
 	return nil
 }
@@ -1850,11 +1860,15 @@ const file_trellis_v1_experiments_proto_rawDesc = "" +
 	"\vAspectInput\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
-	"\acontent\x18\x03 \x01(\fR\acontent\"~\n" +
+	"\acontent\x18\x03 \x01(\fR\acontent\"\x86\x02\n" +
 	"\x17CreateExperimentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x121\n" +
-	"\aaspects\x18\x03 \x03(\v2\x17.trellis.v1.AspectInputR\aaspects\"R\n" +
+	"\aaspects\x18\x03 \x03(\v2\x17.trellis.v1.AspectInputR\aaspects\x12J\n" +
+	"\aprofile\x18\x04 \x03(\v20.trellis.v1.CreateExperimentRequest.ProfileEntryR\aprofile\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"R\n" +
 	"\x18CreateExperimentResponse\x126\n" +
 	"\n" +
 	"experiment\x18\x01 \x01(\v2\x16.trellis.v1.ExperimentR\n" +
@@ -1981,7 +1995,7 @@ func file_trellis_v1_experiments_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_experiments_proto_rawDescData
 }
 
-var file_trellis_v1_experiments_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_trellis_v1_experiments_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_trellis_v1_experiments_proto_goTypes = []any{
 	(*Aspect)(nil),                                   // 0: trellis.v1.Aspect
 	(*Grant)(nil),                                    // 1: trellis.v1.Grant
@@ -2017,66 +2031,68 @@ var file_trellis_v1_experiments_proto_goTypes = []any{
 	(*ExportExperimentResponse)(nil),                 // 31: trellis.v1.ExportExperimentResponse
 	(*ImportExperimentRequest)(nil),                  // 32: trellis.v1.ImportExperimentRequest
 	(*ImportExperimentResponse)(nil),                 // 33: trellis.v1.ImportExperimentResponse
-	nil,                                              // 34: trellis.v1.SetExperimentProfileRequest.SetEntry
-	(*timestamppb.Timestamp)(nil),                    // 35: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                     // 36: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                         // 37: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                          // 38: trellis.v1.AttributeChange
+	nil,                                              // 34: trellis.v1.CreateExperimentRequest.ProfileEntry
+	nil,                                              // 35: trellis.v1.SetExperimentProfileRequest.SetEntry
+	(*timestamppb.Timestamp)(nil),                    // 36: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                     // 37: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                         // 38: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                          // 39: trellis.v1.AttributeChange
 }
 var file_trellis_v1_experiments_proto_depIdxs = []int32{
-	35, // 0: trellis.v1.Aspect.updated_at:type_name -> google.protobuf.Timestamp
+	36, // 0: trellis.v1.Aspect.updated_at:type_name -> google.protobuf.Timestamp
 	0,  // 1: trellis.v1.Experiment.aspects:type_name -> trellis.v1.Aspect
 	1,  // 2: trellis.v1.Experiment.grants:type_name -> trellis.v1.Grant
-	35, // 3: trellis.v1.Experiment.created_at:type_name -> google.protobuf.Timestamp
+	36, // 3: trellis.v1.Experiment.created_at:type_name -> google.protobuf.Timestamp
 	3,  // 4: trellis.v1.CreateExperimentRequest.aspects:type_name -> trellis.v1.AspectInput
-	2,  // 5: trellis.v1.CreateExperimentResponse.experiment:type_name -> trellis.v1.Experiment
-	2,  // 6: trellis.v1.GetExperimentResponse.experiment:type_name -> trellis.v1.Experiment
-	2,  // 7: trellis.v1.ListExperimentsResponse.experiments:type_name -> trellis.v1.Experiment
-	3,  // 8: trellis.v1.AddAspectsRequest.aspects:type_name -> trellis.v1.AspectInput
-	2,  // 9: trellis.v1.AddAspectsResponse.experiment:type_name -> trellis.v1.Experiment
-	12, // 10: trellis.v1.ChangeAspectsRequest.changes:type_name -> trellis.v1.AspectChange
-	2,  // 11: trellis.v1.ChangeAspectsResponse.experiment:type_name -> trellis.v1.Experiment
-	15, // 12: trellis.v1.RemoveAspectsRequest.aspects:type_name -> trellis.v1.AspectRef
-	2,  // 13: trellis.v1.RemoveAspectsResponse.experiment:type_name -> trellis.v1.Experiment
-	1,  // 14: trellis.v1.ExperimentsChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	36, // 15: trellis.v1.ExperimentsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	37, // 16: trellis.v1.GetExperimentProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	34, // 17: trellis.v1.SetExperimentProfileRequest.set:type_name -> trellis.v1.SetExperimentProfileRequest.SetEntry
-	38, // 18: trellis.v1.SetExperimentProfileResponse.changes:type_name -> trellis.v1.AttributeChange
-	2,  // 19: trellis.v1.ImportExperimentResponse.experiment:type_name -> trellis.v1.Experiment
-	4,  // 20: trellis.v1.Experiments.CreateExperiment:input_type -> trellis.v1.CreateExperimentRequest
-	6,  // 21: trellis.v1.Experiments.GetExperiment:input_type -> trellis.v1.GetExperimentRequest
-	8,  // 22: trellis.v1.Experiments.ListExperiments:input_type -> trellis.v1.ListExperimentsRequest
-	10, // 23: trellis.v1.Experiments.AddAspects:input_type -> trellis.v1.AddAspectsRequest
-	13, // 24: trellis.v1.Experiments.ChangeAspects:input_type -> trellis.v1.ChangeAspectsRequest
-	16, // 25: trellis.v1.Experiments.RemoveAspects:input_type -> trellis.v1.RemoveAspectsRequest
-	18, // 26: trellis.v1.Experiments.ChangeAccess:input_type -> trellis.v1.ExperimentsChangeAccessRequest
-	20, // 27: trellis.v1.Experiments.GetProfileDescription:input_type -> trellis.v1.ExperimentsGetProfileDescriptionRequest
-	22, // 28: trellis.v1.Experiments.GetExperimentProfile:input_type -> trellis.v1.GetExperimentProfileRequest
-	24, // 29: trellis.v1.Experiments.SetExperimentProfile:input_type -> trellis.v1.SetExperimentProfileRequest
-	26, // 30: trellis.v1.Experiments.RemoveExperiment:input_type -> trellis.v1.RemoveExperimentRequest
-	28, // 31: trellis.v1.Experiments.SetOwner:input_type -> trellis.v1.ExperimentsSetOwnerRequest
-	30, // 32: trellis.v1.Experiments.ExportExperiment:input_type -> trellis.v1.ExportExperimentRequest
-	32, // 33: trellis.v1.Experiments.ImportExperiment:input_type -> trellis.v1.ImportExperimentRequest
-	5,  // 34: trellis.v1.Experiments.CreateExperiment:output_type -> trellis.v1.CreateExperimentResponse
-	7,  // 35: trellis.v1.Experiments.GetExperiment:output_type -> trellis.v1.GetExperimentResponse
-	9,  // 36: trellis.v1.Experiments.ListExperiments:output_type -> trellis.v1.ListExperimentsResponse
-	11, // 37: trellis.v1.Experiments.AddAspects:output_type -> trellis.v1.AddAspectsResponse
-	14, // 38: trellis.v1.Experiments.ChangeAspects:output_type -> trellis.v1.ChangeAspectsResponse
-	17, // 39: trellis.v1.Experiments.RemoveAspects:output_type -> trellis.v1.RemoveAspectsResponse
-	19, // 40: trellis.v1.Experiments.ChangeAccess:output_type -> trellis.v1.ExperimentsChangeAccessResponse
-	21, // 41: trellis.v1.Experiments.GetProfileDescription:output_type -> trellis.v1.ExperimentsGetProfileDescriptionResponse
-	23, // 42: trellis.v1.Experiments.GetExperimentProfile:output_type -> trellis.v1.GetExperimentProfileResponse
-	25, // 43: trellis.v1.Experiments.SetExperimentProfile:output_type -> trellis.v1.SetExperimentProfileResponse
-	27, // 44: trellis.v1.Experiments.RemoveExperiment:output_type -> trellis.v1.RemoveExperimentResponse
-	29, // 45: trellis.v1.Experiments.SetOwner:output_type -> trellis.v1.ExperimentsSetOwnerResponse
-	31, // 46: trellis.v1.Experiments.ExportExperiment:output_type -> trellis.v1.ExportExperimentResponse
-	33, // 47: trellis.v1.Experiments.ImportExperiment:output_type -> trellis.v1.ImportExperimentResponse
-	34, // [34:48] is the sub-list for method output_type
-	20, // [20:34] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	34, // 5: trellis.v1.CreateExperimentRequest.profile:type_name -> trellis.v1.CreateExperimentRequest.ProfileEntry
+	2,  // 6: trellis.v1.CreateExperimentResponse.experiment:type_name -> trellis.v1.Experiment
+	2,  // 7: trellis.v1.GetExperimentResponse.experiment:type_name -> trellis.v1.Experiment
+	2,  // 8: trellis.v1.ListExperimentsResponse.experiments:type_name -> trellis.v1.Experiment
+	3,  // 9: trellis.v1.AddAspectsRequest.aspects:type_name -> trellis.v1.AspectInput
+	2,  // 10: trellis.v1.AddAspectsResponse.experiment:type_name -> trellis.v1.Experiment
+	12, // 11: trellis.v1.ChangeAspectsRequest.changes:type_name -> trellis.v1.AspectChange
+	2,  // 12: trellis.v1.ChangeAspectsResponse.experiment:type_name -> trellis.v1.Experiment
+	15, // 13: trellis.v1.RemoveAspectsRequest.aspects:type_name -> trellis.v1.AspectRef
+	2,  // 14: trellis.v1.RemoveAspectsResponse.experiment:type_name -> trellis.v1.Experiment
+	1,  // 15: trellis.v1.ExperimentsChangeAccessResponse.grants:type_name -> trellis.v1.Grant
+	37, // 16: trellis.v1.ExperimentsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	38, // 17: trellis.v1.GetExperimentProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	35, // 18: trellis.v1.SetExperimentProfileRequest.set:type_name -> trellis.v1.SetExperimentProfileRequest.SetEntry
+	39, // 19: trellis.v1.SetExperimentProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	2,  // 20: trellis.v1.ImportExperimentResponse.experiment:type_name -> trellis.v1.Experiment
+	4,  // 21: trellis.v1.Experiments.CreateExperiment:input_type -> trellis.v1.CreateExperimentRequest
+	6,  // 22: trellis.v1.Experiments.GetExperiment:input_type -> trellis.v1.GetExperimentRequest
+	8,  // 23: trellis.v1.Experiments.ListExperiments:input_type -> trellis.v1.ListExperimentsRequest
+	10, // 24: trellis.v1.Experiments.AddAspects:input_type -> trellis.v1.AddAspectsRequest
+	13, // 25: trellis.v1.Experiments.ChangeAspects:input_type -> trellis.v1.ChangeAspectsRequest
+	16, // 26: trellis.v1.Experiments.RemoveAspects:input_type -> trellis.v1.RemoveAspectsRequest
+	18, // 27: trellis.v1.Experiments.ChangeAccess:input_type -> trellis.v1.ExperimentsChangeAccessRequest
+	20, // 28: trellis.v1.Experiments.GetProfileDescription:input_type -> trellis.v1.ExperimentsGetProfileDescriptionRequest
+	22, // 29: trellis.v1.Experiments.GetExperimentProfile:input_type -> trellis.v1.GetExperimentProfileRequest
+	24, // 30: trellis.v1.Experiments.SetExperimentProfile:input_type -> trellis.v1.SetExperimentProfileRequest
+	26, // 31: trellis.v1.Experiments.RemoveExperiment:input_type -> trellis.v1.RemoveExperimentRequest
+	28, // 32: trellis.v1.Experiments.SetOwner:input_type -> trellis.v1.ExperimentsSetOwnerRequest
+	30, // 33: trellis.v1.Experiments.ExportExperiment:input_type -> trellis.v1.ExportExperimentRequest
+	32, // 34: trellis.v1.Experiments.ImportExperiment:input_type -> trellis.v1.ImportExperimentRequest
+	5,  // 35: trellis.v1.Experiments.CreateExperiment:output_type -> trellis.v1.CreateExperimentResponse
+	7,  // 36: trellis.v1.Experiments.GetExperiment:output_type -> trellis.v1.GetExperimentResponse
+	9,  // 37: trellis.v1.Experiments.ListExperiments:output_type -> trellis.v1.ListExperimentsResponse
+	11, // 38: trellis.v1.Experiments.AddAspects:output_type -> trellis.v1.AddAspectsResponse
+	14, // 39: trellis.v1.Experiments.ChangeAspects:output_type -> trellis.v1.ChangeAspectsResponse
+	17, // 40: trellis.v1.Experiments.RemoveAspects:output_type -> trellis.v1.RemoveAspectsResponse
+	19, // 41: trellis.v1.Experiments.ChangeAccess:output_type -> trellis.v1.ExperimentsChangeAccessResponse
+	21, // 42: trellis.v1.Experiments.GetProfileDescription:output_type -> trellis.v1.ExperimentsGetProfileDescriptionResponse
+	23, // 43: trellis.v1.Experiments.GetExperimentProfile:output_type -> trellis.v1.GetExperimentProfileResponse
+	25, // 44: trellis.v1.Experiments.SetExperimentProfile:output_type -> trellis.v1.SetExperimentProfileResponse
+	27, // 45: trellis.v1.Experiments.RemoveExperiment:output_type -> trellis.v1.RemoveExperimentResponse
+	29, // 46: trellis.v1.Experiments.SetOwner:output_type -> trellis.v1.ExperimentsSetOwnerResponse
+	31, // 47: trellis.v1.Experiments.ExportExperiment:output_type -> trellis.v1.ExportExperimentResponse
+	33, // 48: trellis.v1.Experiments.ImportExperiment:output_type -> trellis.v1.ImportExperimentResponse
+	35, // [35:49] is the sub-list for method output_type
+	21, // [21:35] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_experiments_proto_init() }
@@ -2091,7 +2107,7 @@ func file_trellis_v1_experiments_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_experiments_proto_rawDesc), len(file_trellis_v1_experiments_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -116,9 +116,12 @@ func (x *Library) GetCreatedAt() *timestamppb.Timestamp {
 }
 
 type CreateLibraryRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// Profile attributes (GetProfileDescription): required ones must be
+	// given. A description here must agree with the description field.
+	Profile       map[string]string `protobuf:"bytes,3,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -165,6 +168,13 @@ func (x *CreateLibraryRequest) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *CreateLibraryRequest) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
 }
 
 type CreateLibraryResponse struct {
@@ -1303,10 +1313,14 @@ const file_trellis_v1_libraries_proto_rawDesc = "" +
 	"\vexperiments\x18\x05 \x03(\tR\vexperiments\x12)\n" +
 	"\x06grants\x18\x06 \x03(\v2\x11.trellis.v1.GrantR\x06grants\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"H\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xcd\x01\n" +
 	"\x14CreateLibraryRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\"F\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12G\n" +
+	"\aprofile\x18\x03 \x03(\v2-.trellis.v1.CreateLibraryRequest.ProfileEntryR\aprofile\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"F\n" +
 	"\x15CreateLibraryResponse\x12-\n" +
 	"\alibrary\x18\x01 \x01(\v2\x13.trellis.v1.LibraryR\alibrary\"#\n" +
 	"\x11GetLibraryRequest\x12\x0e\n" +
@@ -1403,7 +1417,7 @@ func file_trellis_v1_libraries_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_libraries_proto_rawDescData
 }
 
-var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_trellis_v1_libraries_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*Library)(nil),                                // 0: trellis.v1.Library
 	(*CreateLibraryRequest)(nil),                   // 1: trellis.v1.CreateLibraryRequest
@@ -1430,57 +1444,59 @@ var file_trellis_v1_libraries_proto_goTypes = []any{
 	(*LibrariesSetOwnerResponse)(nil),              // 22: trellis.v1.LibrariesSetOwnerResponse
 	(*ListLibraryExperimentsRequest)(nil),          // 23: trellis.v1.ListLibraryExperimentsRequest
 	(*ListLibraryExperimentsResponse)(nil),         // 24: trellis.v1.ListLibraryExperimentsResponse
-	nil,                                            // 25: trellis.v1.SetLibraryProfileRequest.SetEntry
-	(*Grant)(nil),                                  // 26: trellis.v1.Grant
-	(*timestamppb.Timestamp)(nil),                  // 27: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                   // 28: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                       // 29: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                        // 30: trellis.v1.AttributeChange
-	(*Experiment)(nil),                             // 31: trellis.v1.Experiment
+	nil,                                            // 25: trellis.v1.CreateLibraryRequest.ProfileEntry
+	nil,                                            // 26: trellis.v1.SetLibraryProfileRequest.SetEntry
+	(*Grant)(nil),                                  // 27: trellis.v1.Grant
+	(*timestamppb.Timestamp)(nil),                  // 28: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                   // 29: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                       // 30: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                        // 31: trellis.v1.AttributeChange
+	(*Experiment)(nil),                             // 32: trellis.v1.Experiment
 }
 var file_trellis_v1_libraries_proto_depIdxs = []int32{
-	26, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
-	27, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: trellis.v1.CreateLibraryResponse.library:type_name -> trellis.v1.Library
-	0,  // 3: trellis.v1.GetLibraryResponse.library:type_name -> trellis.v1.Library
-	0,  // 4: trellis.v1.ListLibrariesResponse.libraries:type_name -> trellis.v1.Library
-	0,  // 5: trellis.v1.AddExperimentsResponse.library:type_name -> trellis.v1.Library
-	0,  // 6: trellis.v1.RemoveExperimentsResponse.library:type_name -> trellis.v1.Library
-	26, // 7: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	28, // 8: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	29, // 9: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	25, // 10: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
-	30, // 11: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
-	31, // 12: trellis.v1.ListLibraryExperimentsResponse.experiments:type_name -> trellis.v1.Experiment
-	1,  // 13: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
-	3,  // 14: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
-	5,  // 15: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
-	7,  // 16: trellis.v1.Libraries.AddExperiments:input_type -> trellis.v1.AddExperimentsRequest
-	9,  // 17: trellis.v1.Libraries.RemoveExperiments:input_type -> trellis.v1.RemoveExperimentsRequest
-	23, // 18: trellis.v1.Libraries.ListLibraryExperiments:input_type -> trellis.v1.ListLibraryExperimentsRequest
-	11, // 19: trellis.v1.Libraries.ChangeAccess:input_type -> trellis.v1.LibrariesChangeAccessRequest
-	13, // 20: trellis.v1.Libraries.GetProfileDescription:input_type -> trellis.v1.LibrariesGetProfileDescriptionRequest
-	15, // 21: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
-	17, // 22: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
-	19, // 23: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
-	21, // 24: trellis.v1.Libraries.SetOwner:input_type -> trellis.v1.LibrariesSetOwnerRequest
-	2,  // 25: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
-	4,  // 26: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
-	6,  // 27: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
-	8,  // 28: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
-	10, // 29: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
-	24, // 30: trellis.v1.Libraries.ListLibraryExperiments:output_type -> trellis.v1.ListLibraryExperimentsResponse
-	12, // 31: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
-	14, // 32: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
-	16, // 33: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
-	18, // 34: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
-	20, // 35: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
-	22, // 36: trellis.v1.Libraries.SetOwner:output_type -> trellis.v1.LibrariesSetOwnerResponse
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	27, // 0: trellis.v1.Library.grants:type_name -> trellis.v1.Grant
+	28, // 1: trellis.v1.Library.created_at:type_name -> google.protobuf.Timestamp
+	25, // 2: trellis.v1.CreateLibraryRequest.profile:type_name -> trellis.v1.CreateLibraryRequest.ProfileEntry
+	0,  // 3: trellis.v1.CreateLibraryResponse.library:type_name -> trellis.v1.Library
+	0,  // 4: trellis.v1.GetLibraryResponse.library:type_name -> trellis.v1.Library
+	0,  // 5: trellis.v1.ListLibrariesResponse.libraries:type_name -> trellis.v1.Library
+	0,  // 6: trellis.v1.AddExperimentsResponse.library:type_name -> trellis.v1.Library
+	0,  // 7: trellis.v1.RemoveExperimentsResponse.library:type_name -> trellis.v1.Library
+	27, // 8: trellis.v1.LibrariesChangeAccessResponse.grants:type_name -> trellis.v1.Grant
+	29, // 9: trellis.v1.LibrariesGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	30, // 10: trellis.v1.GetLibraryProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	26, // 11: trellis.v1.SetLibraryProfileRequest.set:type_name -> trellis.v1.SetLibraryProfileRequest.SetEntry
+	31, // 12: trellis.v1.SetLibraryProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	32, // 13: trellis.v1.ListLibraryExperimentsResponse.experiments:type_name -> trellis.v1.Experiment
+	1,  // 14: trellis.v1.Libraries.CreateLibrary:input_type -> trellis.v1.CreateLibraryRequest
+	3,  // 15: trellis.v1.Libraries.GetLibrary:input_type -> trellis.v1.GetLibraryRequest
+	5,  // 16: trellis.v1.Libraries.ListLibraries:input_type -> trellis.v1.ListLibrariesRequest
+	7,  // 17: trellis.v1.Libraries.AddExperiments:input_type -> trellis.v1.AddExperimentsRequest
+	9,  // 18: trellis.v1.Libraries.RemoveExperiments:input_type -> trellis.v1.RemoveExperimentsRequest
+	23, // 19: trellis.v1.Libraries.ListLibraryExperiments:input_type -> trellis.v1.ListLibraryExperimentsRequest
+	11, // 20: trellis.v1.Libraries.ChangeAccess:input_type -> trellis.v1.LibrariesChangeAccessRequest
+	13, // 21: trellis.v1.Libraries.GetProfileDescription:input_type -> trellis.v1.LibrariesGetProfileDescriptionRequest
+	15, // 22: trellis.v1.Libraries.GetLibraryProfile:input_type -> trellis.v1.GetLibraryProfileRequest
+	17, // 23: trellis.v1.Libraries.SetLibraryProfile:input_type -> trellis.v1.SetLibraryProfileRequest
+	19, // 24: trellis.v1.Libraries.RemoveLibrary:input_type -> trellis.v1.RemoveLibraryRequest
+	21, // 25: trellis.v1.Libraries.SetOwner:input_type -> trellis.v1.LibrariesSetOwnerRequest
+	2,  // 26: trellis.v1.Libraries.CreateLibrary:output_type -> trellis.v1.CreateLibraryResponse
+	4,  // 27: trellis.v1.Libraries.GetLibrary:output_type -> trellis.v1.GetLibraryResponse
+	6,  // 28: trellis.v1.Libraries.ListLibraries:output_type -> trellis.v1.ListLibrariesResponse
+	8,  // 29: trellis.v1.Libraries.AddExperiments:output_type -> trellis.v1.AddExperimentsResponse
+	10, // 30: trellis.v1.Libraries.RemoveExperiments:output_type -> trellis.v1.RemoveExperimentsResponse
+	24, // 31: trellis.v1.Libraries.ListLibraryExperiments:output_type -> trellis.v1.ListLibraryExperimentsResponse
+	12, // 32: trellis.v1.Libraries.ChangeAccess:output_type -> trellis.v1.LibrariesChangeAccessResponse
+	14, // 33: trellis.v1.Libraries.GetProfileDescription:output_type -> trellis.v1.LibrariesGetProfileDescriptionResponse
+	16, // 34: trellis.v1.Libraries.GetLibraryProfile:output_type -> trellis.v1.GetLibraryProfileResponse
+	18, // 35: trellis.v1.Libraries.SetLibraryProfile:output_type -> trellis.v1.SetLibraryProfileResponse
+	20, // 36: trellis.v1.Libraries.RemoveLibrary:output_type -> trellis.v1.RemoveLibraryResponse
+	22, // 37: trellis.v1.Libraries.SetOwner:output_type -> trellis.v1.LibrariesSetOwnerResponse
+	26, // [26:38] is the sub-list for method output_type
+	14, // [14:26] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_libraries_proto_init() }
@@ -1496,7 +1512,7 @@ func file_trellis_v1_libraries_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_libraries_proto_rawDesc), len(file_trellis_v1_libraries_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -310,7 +310,10 @@ type RequestProjectRequest struct {
 	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// Ask for admin vetting even where it is not required.
-	Vetting       bool `protobuf:"varint,3,opt,name=vetting,proto3" json:"vetting,omitempty"`
+	Vetting bool `protobuf:"varint,3,opt,name=vetting,proto3" json:"vetting,omitempty"`
+	// Profile attributes (GetProfileDescription): required ones must be
+	// given. A description here must agree with the description field.
+	Profile       map[string]string `protobuf:"bytes,4,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -364,6 +367,13 @@ func (x *RequestProjectRequest) GetVetting() bool {
 		return x.Vetting
 	}
 	return false
+}
+
+func (x *RequestProjectRequest) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
 }
 
 type RequestProjectResponse struct {
@@ -2281,11 +2291,15 @@ const file_trellis_v1_projects_proto_rawDesc = "" +
 	"\x03uid\x18\x01 \x01(\tR\x03uid\x12\x16\n" +
 	"\x06rights\x18\x02 \x03(\tR\x06rights\x12\x14\n" +
 	"\x05owner\x18\x03 \x01(\bR\x05owner\x12\x10\n" +
-	"\x03via\x18\x04 \x01(\tR\x03via\"g\n" +
+	"\x03via\x18\x04 \x01(\tR\x03via\"\xed\x01\n" +
 	"\x15RequestProjectRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x18\n" +
-	"\avetting\x18\x03 \x01(\bR\avetting\"f\n" +
+	"\avetting\x18\x03 \x01(\bR\avetting\x12H\n" +
+	"\aprofile\x18\x04 \x03(\v2..trellis.v1.RequestProjectRequest.ProfileEntryR\aprofile\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"f\n" +
 	"\x16RequestProjectResponse\x12-\n" +
 	"\aproject\x18\x01 \x01(\v2\x13.trellis.v1.ProjectR\aproject\x12\x1d\n" +
 	"\n" +
@@ -2437,7 +2451,7 @@ func file_trellis_v1_projects_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_projects_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trellis_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_trellis_v1_projects_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_trellis_v1_projects_proto_goTypes = []any{
 	(ProjectState)(0),                             // 0: trellis.v1.ProjectState
 	(*Project)(nil),                               // 1: trellis.v1.Project
@@ -2482,75 +2496,77 @@ var file_trellis_v1_projects_proto_goTypes = []any{
 	(*ImportedMember)(nil),                        // 40: trellis.v1.ImportedMember
 	(*ImportProjectsRequest)(nil),                 // 41: trellis.v1.ImportProjectsRequest
 	(*ImportProjectsResponse)(nil),                // 42: trellis.v1.ImportProjectsResponse
-	nil,                                           // 43: trellis.v1.SetProjectProfileRequest.SetEntry
-	(*timestamppb.Timestamp)(nil),                 // 44: google.protobuf.Timestamp
-	(*AttributeDescription)(nil),                  // 45: trellis.v1.AttributeDescription
-	(*ProfileAttribute)(nil),                      // 46: trellis.v1.ProfileAttribute
-	(*AttributeChange)(nil),                       // 47: trellis.v1.AttributeChange
+	nil,                                           // 43: trellis.v1.RequestProjectRequest.ProfileEntry
+	nil,                                           // 44: trellis.v1.SetProjectProfileRequest.SetEntry
+	(*timestamppb.Timestamp)(nil),                 // 45: google.protobuf.Timestamp
+	(*AttributeDescription)(nil),                  // 46: trellis.v1.AttributeDescription
+	(*ProfileAttribute)(nil),                      // 47: trellis.v1.ProfileAttribute
+	(*AttributeChange)(nil),                       // 48: trellis.v1.AttributeChange
 }
 var file_trellis_v1_projects_proto_depIdxs = []int32{
 	0,  // 0: trellis.v1.Project.state:type_name -> trellis.v1.ProjectState
 	2,  // 1: trellis.v1.Project.children:type_name -> trellis.v1.ChildProject
-	44, // 2: trellis.v1.Project.created_at:type_name -> google.protobuf.Timestamp
-	44, // 3: trellis.v1.Project.approved_at:type_name -> google.protobuf.Timestamp
-	1,  // 4: trellis.v1.RequestProjectResponse.project:type_name -> trellis.v1.Project
-	1,  // 5: trellis.v1.ApproveProjectResponse.project:type_name -> trellis.v1.Project
-	1,  // 6: trellis.v1.GetProjectResponse.project:type_name -> trellis.v1.Project
-	1,  // 7: trellis.v1.ListProjectsResponse.projects:type_name -> trellis.v1.Project
-	45, // 8: trellis.v1.ProjectsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
-	46, // 9: trellis.v1.GetProjectProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
-	43, // 10: trellis.v1.SetProjectProfileRequest.set:type_name -> trellis.v1.SetProjectProfileRequest.SetEntry
-	47, // 11: trellis.v1.SetProjectProfileResponse.changes:type_name -> trellis.v1.AttributeChange
-	21, // 12: trellis.v1.ProjectsAddUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
-	21, // 13: trellis.v1.ProjectsRemoveUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
-	3,  // 14: trellis.v1.ProjectsChangeRightsResponse.member:type_name -> trellis.v1.Member
-	1,  // 15: trellis.v1.ProjectsSetOwnerResponse.project:type_name -> trellis.v1.Project
-	1,  // 16: trellis.v1.AddChildProjectResponse.parent:type_name -> trellis.v1.Project
-	1,  // 17: trellis.v1.RemoveChildProjectResponse.parent:type_name -> trellis.v1.Project
-	3,  // 18: trellis.v1.ListMembersResponse.members:type_name -> trellis.v1.Member
-	40, // 19: trellis.v1.ImportedProject.members:type_name -> trellis.v1.ImportedMember
-	39, // 20: trellis.v1.ImportProjectsRequest.projects:type_name -> trellis.v1.ImportedProject
-	4,  // 21: trellis.v1.Projects.RequestProject:input_type -> trellis.v1.RequestProjectRequest
-	6,  // 22: trellis.v1.Projects.ApproveProject:input_type -> trellis.v1.ApproveProjectRequest
-	8,  // 23: trellis.v1.Projects.RejectProject:input_type -> trellis.v1.RejectProjectRequest
-	10, // 24: trellis.v1.Projects.GetProject:input_type -> trellis.v1.GetProjectRequest
-	12, // 25: trellis.v1.Projects.ListProjects:input_type -> trellis.v1.ListProjectsRequest
-	14, // 26: trellis.v1.Projects.GetProfileDescription:input_type -> trellis.v1.ProjectsGetProfileDescriptionRequest
-	16, // 27: trellis.v1.Projects.GetProjectProfile:input_type -> trellis.v1.GetProjectProfileRequest
-	18, // 28: trellis.v1.Projects.SetProjectProfile:input_type -> trellis.v1.SetProjectProfileRequest
-	20, // 29: trellis.v1.Projects.AddUsers:input_type -> trellis.v1.ProjectsAddUsersRequest
-	23, // 30: trellis.v1.Projects.JoinProject:input_type -> trellis.v1.JoinProjectRequest
-	25, // 31: trellis.v1.Projects.RemoveUsers:input_type -> trellis.v1.ProjectsRemoveUsersRequest
-	27, // 32: trellis.v1.Projects.ChangeRights:input_type -> trellis.v1.ProjectsChangeRightsRequest
-	29, // 33: trellis.v1.Projects.SetOwner:input_type -> trellis.v1.ProjectsSetOwnerRequest
-	31, // 34: trellis.v1.Projects.AddChildProject:input_type -> trellis.v1.AddChildProjectRequest
-	33, // 35: trellis.v1.Projects.RemoveChildProject:input_type -> trellis.v1.RemoveChildProjectRequest
-	35, // 36: trellis.v1.Projects.RemoveProject:input_type -> trellis.v1.RemoveProjectRequest
-	37, // 37: trellis.v1.Projects.ListMembers:input_type -> trellis.v1.ListMembersRequest
-	41, // 38: trellis.v1.Projects.ImportProjects:input_type -> trellis.v1.ImportProjectsRequest
-	5,  // 39: trellis.v1.Projects.RequestProject:output_type -> trellis.v1.RequestProjectResponse
-	7,  // 40: trellis.v1.Projects.ApproveProject:output_type -> trellis.v1.ApproveProjectResponse
-	9,  // 41: trellis.v1.Projects.RejectProject:output_type -> trellis.v1.RejectProjectResponse
-	11, // 42: trellis.v1.Projects.GetProject:output_type -> trellis.v1.GetProjectResponse
-	13, // 43: trellis.v1.Projects.ListProjects:output_type -> trellis.v1.ListProjectsResponse
-	15, // 44: trellis.v1.Projects.GetProfileDescription:output_type -> trellis.v1.ProjectsGetProfileDescriptionResponse
-	17, // 45: trellis.v1.Projects.GetProjectProfile:output_type -> trellis.v1.GetProjectProfileResponse
-	19, // 46: trellis.v1.Projects.SetProjectProfile:output_type -> trellis.v1.SetProjectProfileResponse
-	22, // 47: trellis.v1.Projects.AddUsers:output_type -> trellis.v1.ProjectsAddUsersResponse
-	24, // 48: trellis.v1.Projects.JoinProject:output_type -> trellis.v1.JoinProjectResponse
-	26, // 49: trellis.v1.Projects.RemoveUsers:output_type -> trellis.v1.ProjectsRemoveUsersResponse
-	28, // 50: trellis.v1.Projects.ChangeRights:output_type -> trellis.v1.ProjectsChangeRightsResponse
-	30, // 51: trellis.v1.Projects.SetOwner:output_type -> trellis.v1.ProjectsSetOwnerResponse
-	32, // 52: trellis.v1.Projects.AddChildProject:output_type -> trellis.v1.AddChildProjectResponse
-	34, // 53: trellis.v1.Projects.RemoveChildProject:output_type -> trellis.v1.RemoveChildProjectResponse
-	36, // 54: trellis.v1.Projects.RemoveProject:output_type -> trellis.v1.RemoveProjectResponse
-	38, // 55: trellis.v1.Projects.ListMembers:output_type -> trellis.v1.ListMembersResponse
-	42, // 56: trellis.v1.Projects.ImportProjects:output_type -> trellis.v1.ImportProjectsResponse
-	39, // [39:57] is the sub-list for method output_type
-	21, // [21:39] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	45, // 2: trellis.v1.Project.created_at:type_name -> google.protobuf.Timestamp
+	45, // 3: trellis.v1.Project.approved_at:type_name -> google.protobuf.Timestamp
+	43, // 4: trellis.v1.RequestProjectRequest.profile:type_name -> trellis.v1.RequestProjectRequest.ProfileEntry
+	1,  // 5: trellis.v1.RequestProjectResponse.project:type_name -> trellis.v1.Project
+	1,  // 6: trellis.v1.ApproveProjectResponse.project:type_name -> trellis.v1.Project
+	1,  // 7: trellis.v1.GetProjectResponse.project:type_name -> trellis.v1.Project
+	1,  // 8: trellis.v1.ListProjectsResponse.projects:type_name -> trellis.v1.Project
+	46, // 9: trellis.v1.ProjectsGetProfileDescriptionResponse.attributes:type_name -> trellis.v1.AttributeDescription
+	47, // 10: trellis.v1.GetProjectProfileResponse.attributes:type_name -> trellis.v1.ProfileAttribute
+	44, // 11: trellis.v1.SetProjectProfileRequest.set:type_name -> trellis.v1.SetProjectProfileRequest.SetEntry
+	48, // 12: trellis.v1.SetProjectProfileResponse.changes:type_name -> trellis.v1.AttributeChange
+	21, // 13: trellis.v1.ProjectsAddUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
+	21, // 14: trellis.v1.ProjectsRemoveUsersResponse.outcomes:type_name -> trellis.v1.UserOutcome
+	3,  // 15: trellis.v1.ProjectsChangeRightsResponse.member:type_name -> trellis.v1.Member
+	1,  // 16: trellis.v1.ProjectsSetOwnerResponse.project:type_name -> trellis.v1.Project
+	1,  // 17: trellis.v1.AddChildProjectResponse.parent:type_name -> trellis.v1.Project
+	1,  // 18: trellis.v1.RemoveChildProjectResponse.parent:type_name -> trellis.v1.Project
+	3,  // 19: trellis.v1.ListMembersResponse.members:type_name -> trellis.v1.Member
+	40, // 20: trellis.v1.ImportedProject.members:type_name -> trellis.v1.ImportedMember
+	39, // 21: trellis.v1.ImportProjectsRequest.projects:type_name -> trellis.v1.ImportedProject
+	4,  // 22: trellis.v1.Projects.RequestProject:input_type -> trellis.v1.RequestProjectRequest
+	6,  // 23: trellis.v1.Projects.ApproveProject:input_type -> trellis.v1.ApproveProjectRequest
+	8,  // 24: trellis.v1.Projects.RejectProject:input_type -> trellis.v1.RejectProjectRequest
+	10, // 25: trellis.v1.Projects.GetProject:input_type -> trellis.v1.GetProjectRequest
+	12, // 26: trellis.v1.Projects.ListProjects:input_type -> trellis.v1.ListProjectsRequest
+	14, // 27: trellis.v1.Projects.GetProfileDescription:input_type -> trellis.v1.ProjectsGetProfileDescriptionRequest
+	16, // 28: trellis.v1.Projects.GetProjectProfile:input_type -> trellis.v1.GetProjectProfileRequest
+	18, // 29: trellis.v1.Projects.SetProjectProfile:input_type -> trellis.v1.SetProjectProfileRequest
+	20, // 30: trellis.v1.Projects.AddUsers:input_type -> trellis.v1.ProjectsAddUsersRequest
+	23, // 31: trellis.v1.Projects.JoinProject:input_type -> trellis.v1.JoinProjectRequest
+	25, // 32: trellis.v1.Projects.RemoveUsers:input_type -> trellis.v1.ProjectsRemoveUsersRequest
+	27, // 33: trellis.v1.Projects.ChangeRights:input_type -> trellis.v1.ProjectsChangeRightsRequest
+	29, // 34: trellis.v1.Projects.SetOwner:input_type -> trellis.v1.ProjectsSetOwnerRequest
+	31, // 35: trellis.v1.Projects.AddChildProject:input_type -> trellis.v1.AddChildProjectRequest
+	33, // 36: trellis.v1.Projects.RemoveChildProject:input_type -> trellis.v1.RemoveChildProjectRequest
+	35, // 37: trellis.v1.Projects.RemoveProject:input_type -> trellis.v1.RemoveProjectRequest
+	37, // 38: trellis.v1.Projects.ListMembers:input_type -> trellis.v1.ListMembersRequest
+	41, // 39: trellis.v1.Projects.ImportProjects:input_type -> trellis.v1.ImportProjectsRequest
+	5,  // 40: trellis.v1.Projects.RequestProject:output_type -> trellis.v1.RequestProjectResponse
+	7,  // 41: trellis.v1.Projects.ApproveProject:output_type -> trellis.v1.ApproveProjectResponse
+	9,  // 42: trellis.v1.Projects.RejectProject:output_type -> trellis.v1.RejectProjectResponse
+	11, // 43: trellis.v1.Projects.GetProject:output_type -> trellis.v1.GetProjectResponse
+	13, // 44: trellis.v1.Projects.ListProjects:output_type -> trellis.v1.ListProjectsResponse
+	15, // 45: trellis.v1.Projects.GetProfileDescription:output_type -> trellis.v1.ProjectsGetProfileDescriptionResponse
+	17, // 46: trellis.v1.Projects.GetProjectProfile:output_type -> trellis.v1.GetProjectProfileResponse
+	19, // 47: trellis.v1.Projects.SetProjectProfile:output_type -> trellis.v1.SetProjectProfileResponse
+	22, // 48: trellis.v1.Projects.AddUsers:output_type -> trellis.v1.ProjectsAddUsersResponse
+	24, // 49: trellis.v1.Projects.JoinProject:output_type -> trellis.v1.JoinProjectResponse
+	26, // 50: trellis.v1.Projects.RemoveUsers:output_type -> trellis.v1.ProjectsRemoveUsersResponse
+	28, // 51: trellis.v1.Projects.ChangeRights:output_type -> trellis.v1.ProjectsChangeRightsResponse
+	30, // 52: trellis.v1.Projects.SetOwner:output_type -> trellis.v1.ProjectsSetOwnerResponse
+	32, // 53: trellis.v1.Projects.AddChildProject:output_type -> trellis.v1.AddChildProjectResponse
+	34, // 54: trellis.v1.Projects.RemoveChildProject:output_type -> trellis.v1.RemoveChildProjectResponse
+	36, // 55: trellis.v1.Projects.RemoveProject:output_type -> trellis.v1.RemoveProjectResponse
+	38, // 56: trellis.v1.Projects.ListMembers:output_type -> trellis.v1.ListMembersResponse
+	42, // 57: trellis.v1.Projects.ImportProjects:output_type -> trellis.v1.ImportProjectsResponse
+	40, // [40:58] is the sub-list for method output_type
+	22, // [22:40] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_projects_proto_init() }
@@ -2565,7 +2581,7 @@ func file_trellis_v1_projects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_projects_proto_rawDesc), len(file_trellis_v1_projects_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

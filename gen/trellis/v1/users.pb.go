@@ -140,6 +140,8 @@ const (
 	AttributeDataType_ATTRIBUTE_DATA_TYPE_INT         AttributeDataType = 2
 	AttributeDataType_ATTRIBUTE_DATA_TYPE_FLOAT       AttributeDataType = 3
 	AttributeDataType_ATTRIBUTE_DATA_TYPE_OPAQUE      AttributeDataType = 4
+	// A comma-separated list; the format applies to each item.
+	AttributeDataType_ATTRIBUTE_DATA_TYPE_LIST AttributeDataType = 5
 )
 
 // Enum value maps for AttributeDataType.
@@ -150,6 +152,7 @@ var (
 		2: "ATTRIBUTE_DATA_TYPE_INT",
 		3: "ATTRIBUTE_DATA_TYPE_FLOAT",
 		4: "ATTRIBUTE_DATA_TYPE_OPAQUE",
+		5: "ATTRIBUTE_DATA_TYPE_LIST",
 	}
 	AttributeDataType_value = map[string]int32{
 		"ATTRIBUTE_DATA_TYPE_UNSPECIFIED": 0,
@@ -157,6 +160,7 @@ var (
 		"ATTRIBUTE_DATA_TYPE_INT":         2,
 		"ATTRIBUTE_DATA_TYPE_FLOAT":       3,
 		"ATTRIBUTE_DATA_TYPE_OPAQUE":      4,
+		"ATTRIBUTE_DATA_TYPE_LIST":        5,
 	}
 )
 
@@ -2773,13 +2777,14 @@ const file_trellis_v1_users_proto_rawDesc = "" +
 	"\x1aATTRIBUTE_ACCESS_READ_ONLY\x10\x01\x12\x1f\n" +
 	"\x1bATTRIBUTE_ACCESS_READ_WRITE\x10\x02\x12\x1f\n" +
 	"\x1bATTRIBUTE_ACCESS_WRITE_ONLY\x10\x03\x12\x1e\n" +
-	"\x1aATTRIBUTE_ACCESS_NO_ACCESS\x10\x04*\xb4\x01\n" +
+	"\x1aATTRIBUTE_ACCESS_NO_ACCESS\x10\x04*\xd2\x01\n" +
 	"\x11AttributeDataType\x12#\n" +
 	"\x1fATTRIBUTE_DATA_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aATTRIBUTE_DATA_TYPE_STRING\x10\x01\x12\x1b\n" +
 	"\x17ATTRIBUTE_DATA_TYPE_INT\x10\x02\x12\x1d\n" +
 	"\x19ATTRIBUTE_DATA_TYPE_FLOAT\x10\x03\x12\x1e\n" +
-	"\x1aATTRIBUTE_DATA_TYPE_OPAQUE\x10\x042\xab\r\n" +
+	"\x1aATTRIBUTE_DATA_TYPE_OPAQUE\x10\x04\x12\x1c\n" +
+	"\x18ATTRIBUTE_DATA_TYPE_LIST\x10\x052\xab\r\n" +
 	"\x05Users\x12E\n" +
 	"\bRegister\x12\x1b.trellis.v1.RegisterRequest\x1a\x1c.trellis.v1.RegisterResponse\x12Q\n" +
 	"\fConfirmEmail\x12\x1f.trellis.v1.ConfirmEmailRequest\x1a .trellis.v1.ConfirmEmailResponse\x12c\n" +

@@ -125,3 +125,43 @@ func BenchmarkAvailable10000(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkProfileDescription is what the service pays per request to read
+// a profile description from the store instead of caching it: the user
+// kind's 14 seeded definitions, read in their own transaction and compiled.
+// The service caches the result (service/attributes.go); this is the miss.
+func BenchmarkProfileDescription(b *testing.B) {
+	benchStores(b, func(b *testing.B, db *sqlstore.DB) {
+		ctx := context.Background()
+		b.Run("view", func(b *testing.B) {
+			for b.Loop() {
+				err := db.View(ctx, func(tx store.Tx) error {
+					attrs, err := tx.Profiles().Attributes(ctx, store.ProfileUser)
+					if err != nil {
+						return err
+					}
+					_, err = domain.BuildProfileDescription(attrs)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("compile", func(b *testing.B) {
+			var attrs []domain.Attribute
+			err := db.View(ctx, func(tx store.Tx) (err error) {
+				attrs, err = tx.Profiles().Attributes(ctx, store.ProfileUser)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := domain.BuildProfileDescription(attrs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}

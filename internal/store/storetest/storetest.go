@@ -52,6 +52,7 @@ var groups = []group{
 	{"Tx", txTests},
 	{"Users", userTests},
 	{"Profiles", profileTests},
+	{"ProfileAttributes", attributeTests},
 	{"Sessions", sessionTests},
 	{"OneTimeTokens", tokenTests},
 	{"LoginFailures", loginFailureTests},

@@ -7,6 +7,7 @@ import (
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 func ts(t time.Time) *timestamppb.Timestamp {
@@ -56,24 +57,53 @@ var dataTypes = map[domain.DataType]trellisv1.AttributeDataType{
 	domain.TypeInt:    trellisv1.AttributeDataType_ATTRIBUTE_DATA_TYPE_INT,
 	domain.TypeFloat:  trellisv1.AttributeDataType_ATTRIBUTE_DATA_TYPE_FLOAT,
 	domain.TypeOpaque: trellisv1.AttributeDataType_ATTRIBUTE_DATA_TYPE_OPAQUE,
+	domain.TypeList:   trellisv1.AttributeDataType_ATTRIBUTE_DATA_TYPE_LIST,
 }
 
 func descriptionToProto(d *domain.ProfileDescription) []*trellisv1.AttributeDescription {
 	var out []*trellisv1.AttributeDescription
 	for _, a := range d.Attributes() {
-		out = append(out, &trellisv1.AttributeDescription{
-			Name:              a.Name,
-			Description:       a.Description,
-			Access:            accesses[a.Access],
-			Optional:          a.Optional,
-			DataType:          dataTypes[a.DataType],
-			Format:            a.Format,
-			FormatDescription: a.FormatDescription,
-			LengthHint:        int32(a.LengthHint),
-			OrderingHint:      int32(a.OrderingHint),
-		})
+		out = append(out, attributeToProto(a))
 	}
 	return out
+}
+
+func attributeToProto(a domain.Attribute) *trellisv1.AttributeDescription {
+	return &trellisv1.AttributeDescription{
+		Name:              a.Name,
+		Description:       a.Description,
+		Access:            accesses[a.Access],
+		Optional:          a.Optional,
+		DataType:          dataTypes[a.DataType],
+		Format:            a.Format,
+		FormatDescription: a.FormatDescription,
+		LengthHint:        int32(a.LengthHint),
+		OrderingHint:      int32(a.OrderingHint),
+	}
+}
+
+func definitionToProto(a domain.Attribute) *trellisv1.AttributeDefinition {
+	return &trellisv1.AttributeDefinition{Attribute: attributeToProto(a), MaxLength: int32(a.MaxLength), System: a.System}
+}
+
+var profileKinds = map[trellisv1.ProfileKind]string{
+	trellisv1.ProfileKind_PROFILE_KIND_USER:       store.ProfileUser,
+	trellisv1.ProfileKind_PROFILE_KIND_PROJECT:    store.ProfileProject,
+	trellisv1.ProfileKind_PROFILE_KIND_CIRCLE:     store.ProfileCircle,
+	trellisv1.ProfileKind_PROFILE_KIND_EXPERIMENT: store.ProfileExperiment,
+	trellisv1.ProfileKind_PROFILE_KIND_LIBRARY:    store.ProfileLibrary,
+}
+
+// keyOf finds the key of v in m; unknown values give the zero key, which
+// the service refuses with the field it names.
+func keyOf[K comparable, V comparable](m map[K]V, v V) K {
+	for k, x := range m {
+		if x == v {
+			return k
+		}
+	}
+	var zero K
+	return zero
 }
 
 func profileToProto(vs []domain.ProfileValue) []*trellisv1.ProfileAttribute {

@@ -283,3 +283,59 @@ func (h *adminHandler) ListOutbox(ctx context.Context, req *connect.Request[trel
 	}
 	return connect.NewResponse(resp), nil
 }
+
+func (h *adminHandler) ListAttributes(ctx context.Context, req *connect.Request[trellisv1.ListAttributesRequest]) (*connect.Response[trellisv1.ListAttributesResponse], error) {
+	attrs, err := h.svc.Accounts.ListAttributes(ctx, caller(ctx), profileKinds[req.Msg.Kind])
+	return reply(attrs, err, func(attrs []domain.Attribute) *trellisv1.ListAttributesResponse {
+		resp := &trellisv1.ListAttributesResponse{}
+		for _, a := range attrs {
+			resp.Attributes = append(resp.Attributes, definitionToProto(a))
+		}
+		return resp
+	})
+}
+
+func (h *adminHandler) AddAttribute(ctx context.Context, req *connect.Request[trellisv1.AddAttributeRequest]) (*connect.Response[trellisv1.AddAttributeResponse], error) {
+	in := req.Msg.GetAttribute()
+	a := domain.Attribute{
+		Name: in.GetName(), Description: in.GetDescription(), Optional: in.GetOptional(),
+		Access: keyOf(accesses, in.GetAccess()), DataType: keyOf(dataTypes, in.GetDataType()),
+		Format: in.GetFormat(), FormatDescription: in.GetFormatDescription(),
+		LengthHint: int(in.GetLengthHint()), OrderingHint: int(in.GetOrderingHint()), MaxLength: int(req.Msg.MaxLength),
+	}
+	out, err := h.svc.Accounts.AddAttribute(ctx, caller(ctx), profileKinds[req.Msg.Kind], a)
+	return reply(out, err, func(a *domain.Attribute) *trellisv1.AddAttributeResponse {
+		return &trellisv1.AddAttributeResponse{Attribute: definitionToProto(*a)}
+	})
+}
+
+func (h *adminHandler) ChangeAttribute(ctx context.Context, req *connect.Request[trellisv1.ChangeAttributeRequest]) (*connect.Response[trellisv1.ChangeAttributeResponse], error) {
+	m := req.Msg
+	var ch service.AttributePatch
+	ch.Description, ch.Optional, ch.Format, ch.FormatDescription = m.Description, m.Optional, m.Format, m.FormatDescription
+	ch.LengthHint, ch.OrderingHint, ch.MaxLength = intPtr(m.LengthHint), intPtr(m.OrderingHint), intPtr(m.MaxLength)
+	if m.Access != trellisv1.AttributeAccess_ATTRIBUTE_ACCESS_UNSPECIFIED {
+		a := keyOf(accesses, m.Access)
+		ch.Access = &a
+	}
+	if m.DataType != trellisv1.AttributeDataType_ATTRIBUTE_DATA_TYPE_UNSPECIFIED {
+		t := keyOf(dataTypes, m.DataType)
+		ch.DataType = &t
+	}
+	out, err := h.svc.Accounts.ChangeAttribute(ctx, caller(ctx), profileKinds[m.Kind], m.Name, ch)
+	return reply(out, err, func(a *domain.Attribute) *trellisv1.ChangeAttributeResponse {
+		return &trellisv1.ChangeAttributeResponse{Attribute: definitionToProto(*a)}
+	})
+}
+
+func (h *adminHandler) RemoveAttribute(ctx context.Context, req *connect.Request[trellisv1.RemoveAttributeRequest]) (*connect.Response[trellisv1.RemoveAttributeResponse], error) {
+	return done[trellisv1.RemoveAttributeResponse](h.svc.Accounts.RemoveAttribute(ctx, caller(ctx), profileKinds[req.Msg.Kind], req.Msg.Name))
+}
+
+func intPtr(v *int32) *int {
+	if v == nil {
+		return nil
+	}
+	n := int(*v)
+	return &n
+}

@@ -73,7 +73,7 @@ func notificationToProto(n *domain.Notification) *trellisv1.Notification {
 type projectsHandler struct{ svc *service.Service }
 
 func (h *projectsHandler) RequestProject(ctx context.Context, req *connect.Request[trellisv1.RequestProjectRequest]) (*connect.Response[trellisv1.RequestProjectResponse], error) {
-	proj, reqID, err := h.svc.Social.RequestProject(ctx, caller(ctx), req.Msg.Name, req.Msg.Description, req.Msg.Vetting)
+	proj, reqID, err := h.svc.Social.RequestProject(ctx, caller(ctx), req.Msg.Name, req.Msg.Description, req.Msg.Profile, req.Msg.Vetting)
 	return reply(proj, err, func(proj *domain.Project) *trellisv1.RequestProjectResponse {
 		v := &service.ProjectView{Project: proj, Description: req.Msg.Description}
 		return &trellisv1.RequestProjectResponse{Project: projectToProto(v), RequestId: reqID}
@@ -196,7 +196,7 @@ func (h *projectsHandler) ListMembers(ctx context.Context, req *connect.Request[
 type circlesHandler struct{ svc *service.Service }
 
 func (h *circlesHandler) CreateCircle(ctx context.Context, req *connect.Request[trellisv1.CreateCircleRequest]) (*connect.Response[trellisv1.CreateCircleResponse], error) {
-	v, err := h.svc.Social.CreateCircle(ctx, caller(ctx), req.Msg.Id, req.Msg.Description)
+	v, err := h.svc.Social.CreateCircle(ctx, caller(ctx), req.Msg.Id, req.Msg.Description, req.Msg.Profile)
 	return reply(v, err, func(v *service.CircleView) *trellisv1.CreateCircleResponse {
 		return &trellisv1.CreateCircleResponse{Circle: circleToProto(v)}
 	})

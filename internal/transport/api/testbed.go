@@ -44,7 +44,7 @@ func aspectInputs(in []*trellisv1.AspectInput) []service.AspectInput {
 type experimentsHandler struct{ svc *service.Service }
 
 func (h *experimentsHandler) CreateExperiment(ctx context.Context, req *connect.Request[trellisv1.CreateExperimentRequest]) (*connect.Response[trellisv1.CreateExperimentResponse], error) {
-	v, err := h.svc.Testbed.CreateExperiment(ctx, caller(ctx), req.Msg.Id, req.Msg.Description, aspectInputs(req.Msg.Aspects))
+	v, err := h.svc.Testbed.CreateExperiment(ctx, caller(ctx), req.Msg.Id, req.Msg.Description, req.Msg.Profile, aspectInputs(req.Msg.Aspects))
 	return reply(v, err, func(v *service.ExperimentView) *trellisv1.CreateExperimentResponse {
 		return &trellisv1.CreateExperimentResponse{Experiment: experimentToProto(v)}
 	})
@@ -168,7 +168,7 @@ func libraryToProto(v *service.LibraryView) *trellisv1.Library {
 }
 
 func (h *librariesHandler) CreateLibrary(ctx context.Context, req *connect.Request[trellisv1.CreateLibraryRequest]) (*connect.Response[trellisv1.CreateLibraryResponse], error) {
-	v, err := h.svc.Testbed.CreateLibrary(ctx, caller(ctx), req.Msg.Id, req.Msg.Description)
+	v, err := h.svc.Testbed.CreateLibrary(ctx, caller(ctx), req.Msg.Id, req.Msg.Description, req.Msg.Profile)
 	return reply(v, err, func(v *service.LibraryView) *trellisv1.CreateLibraryResponse {
 		return &trellisv1.CreateLibraryResponse{Library: libraryToProto(v)}
 	})

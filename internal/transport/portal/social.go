@@ -255,7 +255,7 @@ func (h *Portal) requestProject(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	desc := strings.TrimSpace(r.PostForm.Get("description"))
 	f.Values["name"], f.Values["description"] = name, desc
-	proj, _, err := h.svc.Social.RequestProject(r.Context(), s.caller, name, desc, false)
+	proj, _, err := h.svc.Social.RequestProject(r.Context(), s.caller, name, desc, nil, false)
 	if err != nil {
 		if !f.explain(err, "name", "description") {
 			h.fail(w, r, s, err)

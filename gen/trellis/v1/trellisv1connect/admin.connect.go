@@ -42,6 +42,14 @@ const (
 	AdminRotateCertificateAuthorityProcedure = "/trellis.v1.Admin/RotateCertificateAuthority"
 	// AdminBootstrapProcedure is the fully-qualified name of the Admin's Bootstrap RPC.
 	AdminBootstrapProcedure = "/trellis.v1.Admin/Bootstrap"
+	// AdminListAttributesProcedure is the fully-qualified name of the Admin's ListAttributes RPC.
+	AdminListAttributesProcedure = "/trellis.v1.Admin/ListAttributes"
+	// AdminAddAttributeProcedure is the fully-qualified name of the Admin's AddAttribute RPC.
+	AdminAddAttributeProcedure = "/trellis.v1.Admin/AddAttribute"
+	// AdminChangeAttributeProcedure is the fully-qualified name of the Admin's ChangeAttribute RPC.
+	AdminChangeAttributeProcedure = "/trellis.v1.Admin/ChangeAttribute"
+	// AdminRemoveAttributeProcedure is the fully-qualified name of the Admin's RemoveAttribute RPC.
+	AdminRemoveAttributeProcedure = "/trellis.v1.Admin/RemoveAttribute"
 )
 
 // AdminClient is a client for the trellis.v1.Admin service.
@@ -63,6 +71,22 @@ type AdminClient interface {
 	// when it starts without an administrator (`trellis admin bootstrap`
 	// reads it); the token is spent by its first successful use.
 	Bootstrap(context.Context, *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error)
+	// ListAttributes lists the administered profile attribute definitions
+	// of one kind of object, in display order (what the kind's
+	// GetProfileDescription reports, plus which are system attributes).
+	ListAttributes(context.Context, *connect.Request[v1.ListAttributesRequest]) (*connect.Response[v1.ListAttributesResponse], error)
+	// AddAttribute defines a new profile attribute. Objects created after it
+	// must satisfy it (a required one must be given); existing objects are
+	// not re-checked.
+	AddAttribute(context.Context, *connect.Request[v1.AddAttributeRequest]) (*connect.Response[v1.AddAttributeResponse], error)
+	// ChangeAttribute changes a definition; unset fields keep their value. A
+	// system attribute (one the system depends on, such as a user's e-mail)
+	// can be re-described and re-formatted, not retyped, made optional or
+	// given another access.
+	ChangeAttribute(context.Context, *connect.Request[v1.ChangeAttributeRequest]) (*connect.Response[v1.ChangeAttributeResponse], error)
+	// RemoveAttribute removes a definition and every object's value of it.
+	// System attributes cannot be removed.
+	RemoveAttribute(context.Context, *connect.Request[v1.RemoveAttributeRequest]) (*connect.Response[v1.RemoveAttributeResponse], error)
 }
 
 // NewAdminClient constructs a client for the trellis.v1.Admin service. By default, it uses the
@@ -102,6 +126,31 @@ func NewAdminClient(httpClient connect.HTTPClient, baseURL string, opts ...conne
 			connect.WithSchema(adminMethods.ByName("Bootstrap")),
 			connect.WithClientOptions(opts...),
 		),
+		listAttributes: connect.NewClient[v1.ListAttributesRequest, v1.ListAttributesResponse](
+			httpClient,
+			baseURL+AdminListAttributesProcedure,
+			connect.WithSchema(adminMethods.ByName("ListAttributes")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		addAttribute: connect.NewClient[v1.AddAttributeRequest, v1.AddAttributeResponse](
+			httpClient,
+			baseURL+AdminAddAttributeProcedure,
+			connect.WithSchema(adminMethods.ByName("AddAttribute")),
+			connect.WithClientOptions(opts...),
+		),
+		changeAttribute: connect.NewClient[v1.ChangeAttributeRequest, v1.ChangeAttributeResponse](
+			httpClient,
+			baseURL+AdminChangeAttributeProcedure,
+			connect.WithSchema(adminMethods.ByName("ChangeAttribute")),
+			connect.WithClientOptions(opts...),
+		),
+		removeAttribute: connect.NewClient[v1.RemoveAttributeRequest, v1.RemoveAttributeResponse](
+			httpClient,
+			baseURL+AdminRemoveAttributeProcedure,
+			connect.WithSchema(adminMethods.ByName("RemoveAttribute")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -111,6 +160,10 @@ type adminClient struct {
 	listOutbox                 *connect.Client[v1.ListOutboxRequest, v1.ListOutboxResponse]
 	rotateCertificateAuthority *connect.Client[v1.RotateCertificateAuthorityRequest, v1.RotateCertificateAuthorityResponse]
 	bootstrap                  *connect.Client[v1.BootstrapRequest, v1.BootstrapResponse]
+	listAttributes             *connect.Client[v1.ListAttributesRequest, v1.ListAttributesResponse]
+	addAttribute               *connect.Client[v1.AddAttributeRequest, v1.AddAttributeResponse]
+	changeAttribute            *connect.Client[v1.ChangeAttributeRequest, v1.ChangeAttributeResponse]
+	removeAttribute            *connect.Client[v1.RemoveAttributeRequest, v1.RemoveAttributeResponse]
 }
 
 // ListAuditEvents calls trellis.v1.Admin.ListAuditEvents.
@@ -133,6 +186,26 @@ func (c *adminClient) Bootstrap(ctx context.Context, req *connect.Request[v1.Boo
 	return c.bootstrap.CallUnary(ctx, req)
 }
 
+// ListAttributes calls trellis.v1.Admin.ListAttributes.
+func (c *adminClient) ListAttributes(ctx context.Context, req *connect.Request[v1.ListAttributesRequest]) (*connect.Response[v1.ListAttributesResponse], error) {
+	return c.listAttributes.CallUnary(ctx, req)
+}
+
+// AddAttribute calls trellis.v1.Admin.AddAttribute.
+func (c *adminClient) AddAttribute(ctx context.Context, req *connect.Request[v1.AddAttributeRequest]) (*connect.Response[v1.AddAttributeResponse], error) {
+	return c.addAttribute.CallUnary(ctx, req)
+}
+
+// ChangeAttribute calls trellis.v1.Admin.ChangeAttribute.
+func (c *adminClient) ChangeAttribute(ctx context.Context, req *connect.Request[v1.ChangeAttributeRequest]) (*connect.Response[v1.ChangeAttributeResponse], error) {
+	return c.changeAttribute.CallUnary(ctx, req)
+}
+
+// RemoveAttribute calls trellis.v1.Admin.RemoveAttribute.
+func (c *adminClient) RemoveAttribute(ctx context.Context, req *connect.Request[v1.RemoveAttributeRequest]) (*connect.Response[v1.RemoveAttributeResponse], error) {
+	return c.removeAttribute.CallUnary(ctx, req)
+}
+
 // AdminHandler is an implementation of the trellis.v1.Admin service.
 type AdminHandler interface {
 	// ListAuditEvents pages through the audit record, newest first.
@@ -152,6 +225,22 @@ type AdminHandler interface {
 	// when it starts without an administrator (`trellis admin bootstrap`
 	// reads it); the token is spent by its first successful use.
 	Bootstrap(context.Context, *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error)
+	// ListAttributes lists the administered profile attribute definitions
+	// of one kind of object, in display order (what the kind's
+	// GetProfileDescription reports, plus which are system attributes).
+	ListAttributes(context.Context, *connect.Request[v1.ListAttributesRequest]) (*connect.Response[v1.ListAttributesResponse], error)
+	// AddAttribute defines a new profile attribute. Objects created after it
+	// must satisfy it (a required one must be given); existing objects are
+	// not re-checked.
+	AddAttribute(context.Context, *connect.Request[v1.AddAttributeRequest]) (*connect.Response[v1.AddAttributeResponse], error)
+	// ChangeAttribute changes a definition; unset fields keep their value. A
+	// system attribute (one the system depends on, such as a user's e-mail)
+	// can be re-described and re-formatted, not retyped, made optional or
+	// given another access.
+	ChangeAttribute(context.Context, *connect.Request[v1.ChangeAttributeRequest]) (*connect.Response[v1.ChangeAttributeResponse], error)
+	// RemoveAttribute removes a definition and every object's value of it.
+	// System attributes cannot be removed.
+	RemoveAttribute(context.Context, *connect.Request[v1.RemoveAttributeRequest]) (*connect.Response[v1.RemoveAttributeResponse], error)
 }
 
 // NewAdminHandler builds an HTTP handler from the service implementation. It returns the path on
@@ -187,6 +276,31 @@ func NewAdminHandler(svc AdminHandler, opts ...connect.HandlerOption) (string, h
 		connect.WithSchema(adminMethods.ByName("Bootstrap")),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminListAttributesHandler := connect.NewUnaryHandler(
+		AdminListAttributesProcedure,
+		svc.ListAttributes,
+		connect.WithSchema(adminMethods.ByName("ListAttributes")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminAddAttributeHandler := connect.NewUnaryHandler(
+		AdminAddAttributeProcedure,
+		svc.AddAttribute,
+		connect.WithSchema(adminMethods.ByName("AddAttribute")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminChangeAttributeHandler := connect.NewUnaryHandler(
+		AdminChangeAttributeProcedure,
+		svc.ChangeAttribute,
+		connect.WithSchema(adminMethods.ByName("ChangeAttribute")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminRemoveAttributeHandler := connect.NewUnaryHandler(
+		AdminRemoveAttributeProcedure,
+		svc.RemoveAttribute,
+		connect.WithSchema(adminMethods.ByName("RemoveAttribute")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Admin/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminListAuditEventsProcedure:
@@ -197,6 +311,14 @@ func NewAdminHandler(svc AdminHandler, opts ...connect.HandlerOption) (string, h
 			adminRotateCertificateAuthorityHandler.ServeHTTP(w, r)
 		case AdminBootstrapProcedure:
 			adminBootstrapHandler.ServeHTTP(w, r)
+		case AdminListAttributesProcedure:
+			adminListAttributesHandler.ServeHTTP(w, r)
+		case AdminAddAttributeProcedure:
+			adminAddAttributeHandler.ServeHTTP(w, r)
+		case AdminChangeAttributeProcedure:
+			adminChangeAttributeHandler.ServeHTTP(w, r)
+		case AdminRemoveAttributeProcedure:
+			adminRemoveAttributeHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -220,4 +342,20 @@ func (UnimplementedAdminHandler) RotateCertificateAuthority(context.Context, *co
 
 func (UnimplementedAdminHandler) Bootstrap(context.Context, *connect.Request[v1.BootstrapRequest]) (*connect.Response[v1.BootstrapResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.Bootstrap is not implemented"))
+}
+
+func (UnimplementedAdminHandler) ListAttributes(context.Context, *connect.Request[v1.ListAttributesRequest]) (*connect.Response[v1.ListAttributesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.ListAttributes is not implemented"))
+}
+
+func (UnimplementedAdminHandler) AddAttribute(context.Context, *connect.Request[v1.AddAttributeRequest]) (*connect.Response[v1.AddAttributeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.AddAttribute is not implemented"))
+}
+
+func (UnimplementedAdminHandler) ChangeAttribute(context.Context, *connect.Request[v1.ChangeAttributeRequest]) (*connect.Response[v1.ChangeAttributeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.ChangeAttribute is not implemented"))
+}
+
+func (UnimplementedAdminHandler) RemoveAttribute(context.Context, *connect.Request[v1.RemoveAttributeRequest]) (*connect.Response[v1.RemoveAttributeResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Admin.RemoveAttribute is not implemented"))
 }
