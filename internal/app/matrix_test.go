@@ -104,7 +104,7 @@ var userSamples = map[string]string{
 
 	"trellis.v1.Admin/ListAttributes":  `{"kind":"PROFILE_KIND_USER"}`,
 	"trellis.v1.Admin/AddAttribute":    `{"kind":"PROFILE_KIND_USER","attribute":{"name":"orcid","optional":true}}`,
-	"trellis.v1.Admin/ChangeAttribute": `{"kind":"PROFILE_KIND_USER","name":"title","description":"x"}`,
+	"trellis.v1.Admin/ChangeAttribute": `{"kind":"PROFILE_KIND_USER","name":"name","description":"the name people know you by"}`,
 	"trellis.v1.Admin/RemoveAttribute": `{"kind":"PROFILE_KIND_USER","name":"title"}`,
 }
 

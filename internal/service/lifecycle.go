@@ -171,7 +171,7 @@ func (s *Accounts) checkRegistration(ctx context.Context, p *auth.Principal, r R
 	if err := vs.Check(password.CheckPolicy("password", r.UID, r.Password)); err != nil {
 		return "", nil, err
 	}
-	profile, err := s.checkProfile(ctx, p, &vs, "", r.Profile, r.Email, email)
+	profile, err := s.checkProfile(ctx, p, &vs, "", r.UID, r.Profile, r.Email, email)
 	if err != nil {
 		return "", nil, err
 	}
@@ -183,7 +183,7 @@ func (s *Accounts) checkRegistration(ctx context.Context, p *auth.Principal, r R
 
 // checkProfile trims a new account's profile and validates it, naming
 // fields under prefix.
-func (s *Accounts) checkProfile(ctx context.Context, p *auth.Principal, vs *domain.Violations, prefix string, given map[string]string, rawEmail, email string) (map[string]string, error) {
+func (s *Accounts) checkProfile(ctx context.Context, p *auth.Principal, vs *domain.Violations, prefix, uid string, given map[string]string, rawEmail, email string) (map[string]string, error) {
 	profile := map[string]string{}
 	for k, v := range given {
 		profile[k] = strings.TrimSpace(v)
@@ -192,6 +192,14 @@ func (s *Accounts) checkProfile(ctx context.Context, p *auth.Principal, vs *doma
 		vs.Add(prefix+"profile.email", "profile.conflict", "give the e-mail address once, in the email field")
 	}
 	profile["email"] = email
+	if pu, ok := profile["uid"]; ok && pu != uid {
+		vs.Add(prefix+"profile.uid", "profile.conflict", "give the uid once, in the uid field")
+	}
+	if p != nil && p.Admin {
+		// An administrator may write read-only attributes, so the
+		// description it validates against requires the uid too.
+		profile["uid"] = uid
+	}
 	var sub domain.Violations
 	if err := sub.Check(s.validateNewProfile(ctx, p, store.ProfileUser, profile)); err != nil {
 		return nil, err
@@ -199,7 +207,9 @@ func (s *Accounts) checkProfile(ctx context.Context, p *auth.Principal, vs *doma
 	for _, v := range sub {
 		vs.Add(prefix+v.Field, v.Rule, v.Description)
 	}
-	delete(profile, "email") // kept on the account, the source of truth
+	// Kept on the account, the source of truth.
+	delete(profile, "email")
+	delete(profile, "uid")
 	return profile, nil
 }
 
@@ -347,7 +357,7 @@ func (s *Accounts) ImportUsers(ctx context.Context, p *auth.Principal, in []Impo
 		default:
 			vs.Add(f+"state", "state.unknown", fmt.Sprintf("unknown state %q; one of active, pending_email, locked, disabled", iu.State))
 		}
-		profile, err := s.checkProfile(ctx, p, &vs, f, iu.Profile, iu.Email, email)
+		profile, err := s.checkProfile(ctx, p, &vs, f, iu.UID, iu.Profile, iu.Email, email)
 		if err != nil {
 			return nil, err
 		}
