@@ -84,8 +84,8 @@ func TestExperimentsAndSharing(t *testing.T) {
 	_, err = h.experiments.AddAspects(ctx, req(&trellisv1.AddAspectsRequest{Id: "ann:ping", Aspects: []*trellisv1.AspectInput{{Type: "data", Name: "d", Content: []byte{1, 2}}}}, bob))
 	wantCode(t, err, connect.CodePermissionDenied)
 	list, err := h.experiments.ListExperiments(ctx, req(&trellisv1.ListExperimentsRequest{}, bob))
-	if err != nil || len(list.Msg.Experiments) != 1 {
-		t.Fatalf("bob's list: %v %v", list, err)
+	if err != nil || len(list.Msg.Experiments) != 1 || list.Msg.Experiments[0].Description != "latency study" {
+		t.Fatalf("bob's list (with descriptions): %v %v", list, err)
 	}
 
 	// Optimistic concurrency: a change based on a stale revision is refused.
@@ -106,8 +106,11 @@ func TestExperimentsAndSharing(t *testing.T) {
 	}
 
 	// Libraries list only what the reader may read.
-	if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "bob:mine"}, bob)); err != nil {
+	if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "bob:mine", Description: "what bob reads"}, bob)); err != nil {
 		t.Fatal(err)
+	}
+	if libs, err := h.libraries.ListLibraries(ctx, req(&trellisv1.ListLibrariesRequest{Owner: "bob"}, bob)); err != nil || len(libs.Msg.Libraries) != 1 || libs.Msg.Libraries[0].Description != "what bob reads" {
+		t.Fatalf("bob's libraries (with descriptions): %v %v", libs, err)
 	}
 	if _, err := h.libraries.AddExperiments(ctx, req(&trellisv1.AddExperimentsRequest{Id: "bob:mine", Experiments: []string{"ann:ping", "bob:ping"}}, bob)); err != nil {
 		t.Fatal(err)
@@ -121,6 +124,9 @@ func TestExperimentsAndSharing(t *testing.T) {
 	}
 	if strings.Join(lib.Msg.Library.Experiments, ",") != "ann:ping" {
 		t.Fatalf("cat sees %v; bob:ping is not shared with cat", lib.Msg.Library.Experiments)
+	}
+	if in, err := h.libraries.ListLibraryExperiments(ctx, req(&trellisv1.ListLibraryExperimentsRequest{Id: "bob:mine"}, cat)); err != nil || len(in.Msg.Experiments) != 1 || in.Msg.Experiments[0].Description != "latency study" {
+		t.Fatalf("cat's view of the library's experiments: %v %v", in, err)
 	}
 	// Adding an experiment one cannot read is "not found".
 	_, err = h.libraries.AddExperiments(ctx, req(&trellisv1.AddExperimentsRequest{Id: "bob:mine", Experiments: []string{"ann:secret"}}, bob))

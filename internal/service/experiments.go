@@ -230,24 +230,42 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 		return nil, "", err
 	}
 	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)}
-	var xs []*domain.Experiment
+	var out []*ExperimentView
 	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		var err error
-		xs, next, err = readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
+		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
 			f.Page = store.Page{After: after, Limit: n}
 			return tx.Experiments().List(ctx, f)
 		}, func(x *domain.Experiment) string { return x.ID }, nil)
+		if err != nil {
+			return err
+		}
+		next = n
+		out, err = experimentViews(ctx, tx, xs)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]*ExperimentView, 0, len(xs))
-	for _, x := range xs {
-		out = append(out, &ExperimentView{Experiment: x})
-	}
 	return out, next, nil
+}
+
+// experimentViews are listed experiments with their descriptions, read
+// for the whole page at once.
+func experimentViews(ctx context.Context, tx store.Tx, xs []*domain.Experiment) ([]*ExperimentView, error) {
+	ids := make([]string, len(xs))
+	for i, x := range xs {
+		ids[i] = x.ID
+	}
+	desc, err := tx.Profiles().Values(ctx, store.ProfileExperiment, "description", ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ExperimentView, len(xs))
+	for i, x := range xs {
+		out[i] = &ExperimentView{Experiment: x, Description: desc[x.ID]}
+	}
+	return out, nil
 }
 
 // putAspects creates (expected 0) or changes aspects in one transaction.

@@ -120,12 +120,21 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner, t
 	f := store.LibraryFilter{Owner: owner, Text: text, IDs: objectIDs(visible)}
 	var ls []*domain.Library
 	var next string
+	var desc map[string]string
 	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
 		ls, next, err = readPage(pg, func(after string, n int) ([]*domain.Library, error) {
 			f.Page = store.Page{After: after, Limit: n}
 			return tx.Libraries().List(ctx, f)
 		}, func(l *domain.Library) string { return l.ID }, nil)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(ls))
+		for i, l := range ls {
+			ids[i] = l.ID
+		}
+		desc, err = tx.Profiles().Values(ctx, store.ProfileLibrary, "description", ids)
 		return err
 	})
 	if err != nil {
@@ -133,7 +142,7 @@ func (s *Testbed) ListLibraries(ctx context.Context, p *auth.Principal, owner, t
 	}
 	out := make([]*LibraryView, 0, len(ls))
 	for _, l := range ls {
-		out = append(out, &LibraryView{Library: l})
+		out = append(out, &LibraryView{Library: l, Description: desc[l.ID]})
 	}
 	return out, next, nil
 }
@@ -276,21 +285,21 @@ func (s *Testbed) ListLibraryExperiments(ctx context.Context, p *auth.Principal,
 	if ids, err = s.readable(ctx, p, ids); err != nil {
 		return nil, "", err
 	}
-	var xs []*domain.Experiment
+	var out []*ExperimentView
 	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
-		var err error
-		xs, next, err = readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
+		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
 			return tx.Experiments().List(ctx, store.ExperimentFilter{IDs: ids, Page: store.Page{After: after, Limit: n}})
 		}, func(x *domain.Experiment) string { return x.ID }, nil)
+		if err != nil {
+			return err
+		}
+		next = n
+		out, err = experimentViews(ctx, tx, xs)
 		return err
 	})
 	if err != nil {
 		return nil, "", err
-	}
-	out := make([]*ExperimentView, 0, len(xs))
-	for _, x := range xs {
-		out = append(out, &ExperimentView{Experiment: x})
 	}
 	return out, next, nil
 }

@@ -138,6 +138,9 @@ const (
 // Profiles holds self-describing attributes of any object.
 type Profiles interface {
 	Get(ctx context.Context, kind, id string) (map[string]string, error)
+	// Values returns one attribute's value for each of ids that has it
+	// (id -> value), in one read however many ids: listings show a column.
+	Values(ctx context.Context, kind, name string, ids []string) (map[string]string, error)
 	// Set replaces the whole profile.
 	Set(ctx context.Context, kind, id string, values map[string]string) error
 

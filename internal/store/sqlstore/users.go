@@ -275,6 +275,33 @@ func (s profiles) Get(ctx context.Context, kind, id string) (map[string]string, 
 	return out, nil
 }
 
+func (s profiles) Values(ctx context.Context, kind, name string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	err := chunks(ids, func(part []string) error {
+		var w where
+		w.add("kind = ?", kind)
+		w.add("name = ?", name)
+		addIn(&w, "id", part)
+		rows, err := s.query(ctx, "SELECT id, value FROM profiles"+w.String(), w.args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, value string
+			if err := rows.Scan(&id, &value); err != nil {
+				return err
+			}
+			out[id] = value
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: profile values: %w", err)
+	}
+	return out, nil
+}
+
 func (s profiles) Set(ctx context.Context, kind, id string, values map[string]string) error {
 	if _, err := s.exec(ctx, "DELETE FROM profiles WHERE kind = ? AND id = ?", kind, id); err != nil {
 		return fmt.Errorf("sqlstore: set profile: %w", err)

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -113,5 +115,38 @@ var attributeTests = []test{
 		} {
 			wantCode(t, tryUpdate(t, s, fn), domain.CodeNotFound, "orcid")
 		}
+	}},
+	{"ValuesOfManyObjects", func(t *testing.T, s store.Store) {
+		// More ids than one statement binds, most without the attribute.
+		var ids []string
+		for i := range 700 {
+			ids = append(ids, fmt.Sprintf("owner:x%03d", i))
+		}
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			for _, id := range []string{"owner:x001", "owner:x650", "owner:other"} {
+				if err := tx.Profiles().Set(ctx, store.ProfileExperiment, id, map[string]string{"description": "about " + id, "note": "n"}); err != nil {
+					return err
+				}
+			}
+			// The same id under another kind is not an experiment's.
+			return tx.Profiles().Set(ctx, store.ProfileLibrary, "owner:x002", map[string]string{"description": "a library"})
+		})
+		var got map[string]string
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			var err error
+			got, err = tx.Profiles().Values(ctx, store.ProfileExperiment, "description", ids)
+			return err
+		})
+		want := map[string]string{"owner:x001": "about owner:x001", "owner:x650": "about owner:x650"}
+		if !maps.Equal(got, want) {
+			t.Errorf("Values = %v, want %v", got, want)
+		}
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			none, err := tx.Profiles().Values(ctx, store.ProfileExperiment, "description", nil)
+			if err == nil && len(none) != 0 {
+				t.Errorf("Values of no ids = %v", none)
+			}
+			return err
+		})
 	}},
 }
