@@ -149,6 +149,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Princ
 		}
 		return a.AuthenticateToken(ctx, raw)
 	}
+	// Before the backends, whatever headers they read: a backend may keep
+	// state (verified passwords) that a change on another replica drops.
 	if err := a.catchUp(ctx); err != nil {
 		return nil, err
 	}

@@ -229,10 +229,15 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 	if err != nil {
 		return nil, "", err
 	}
-	f := store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)}
+	return s.experimentPage(ctx, pg, store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)})
+}
+
+// experimentPage reads one page of the experiments f selects, with their
+// descriptions, in one transaction.
+func (s *Testbed) experimentPage(ctx context.Context, pg page[string], f store.ExperimentFilter) ([]*ExperimentView, string, error) {
 	var out []*ExperimentView
 	var next string
-	err = s.view(ctx, func(tx store.Tx) error {
+	err := s.view(ctx, func(tx store.Tx) error {
 		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
 			f.Page = store.Page{After: after, Limit: n}
 			return tx.Experiments().List(ctx, f)

@@ -285,21 +285,5 @@ func (s *Testbed) ListLibraryExperiments(ctx context.Context, p *auth.Principal,
 	if ids, err = s.readable(ctx, p, ids); err != nil {
 		return nil, "", err
 	}
-	var out []*ExperimentView
-	var next string
-	err = s.view(ctx, func(tx store.Tx) error {
-		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
-			return tx.Experiments().List(ctx, store.ExperimentFilter{IDs: ids, Page: store.Page{After: after, Limit: n}})
-		}, func(x *domain.Experiment) string { return x.ID }, nil)
-		if err != nil {
-			return err
-		}
-		next = n
-		out, err = experimentViews(ctx, tx, xs)
-		return err
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return out, next, nil
+	return s.experimentPage(ctx, pg, store.ExperimentFilter{IDs: ids})
 }
