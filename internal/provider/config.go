@@ -144,6 +144,9 @@ func LoadConfig(dir string) (*Config, error) {
 	if c.MinUID < 1 {
 		return nil, errors.New("min_uid must be at least 1: never map to root")
 	}
+	if _, err := newMapper(c.Mapper, time.Duration(c.MapperTimeout)); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
 	return &c, nil
 }
 

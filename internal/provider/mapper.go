@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
@@ -36,10 +37,18 @@ func newMapper(spec string, timeout time.Duration) (mapper, error) {
 		if !strings.Contains(arg, "{uid}") {
 			return nil, fmt.Errorf("mapper %q: a pattern names {uid}", spec)
 		}
+		// What surrounds {uid} must make a login name with any uid: an
+		// upper-case letter or a space here would refuse every user later.
+		if !domain.LocalAccountPattern.MatchString(strings.ReplaceAll(arg, "{uid}", "x")) {
+			return nil, fmt.Errorf("mapper %q: the pattern does not make a login name (lower-case letters, digits, '_' or '-', at most 32)", spec)
+		}
 		return func(_ context.Context, uid string) (string, error) {
 			return strings.ReplaceAll(arg, "{uid}", uid), nil
 		}, nil
 	case "static":
+		if arg == "" || !strings.HasPrefix(arg, "/") {
+			return nil, fmt.Errorf("mapper %q: the file is an absolute path", spec)
+		}
 		return func(_ context.Context, uid string) (string, error) { return staticLookup(arg, uid) }, nil
 	case "command":
 		if arg == "" || !strings.HasPrefix(arg, "/") {
@@ -51,7 +60,9 @@ func newMapper(spec string, timeout time.Duration) (mapper, error) {
 }
 
 // staticLookup reads FILE, lines "uid account" ('#' starts a comment), on
-// every connection, so an edit takes effect without a restart.
+// every connection, so an edit takes effect without a restart. A file
+// that says two things of the user asked about, or a line that is not
+// "uid account", is the operator's mistake: refused, never guessed at.
 func staticLookup(path, uid string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -59,17 +70,29 @@ func staticLookup(path, uid string) (string, error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	for sc.Scan() {
+	account, at := "", 0
+	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
 		fields := strings.Fields(line)
-		if len(fields) == 2 && fields[0] == uid {
-			return fields[1], nil
+		switch {
+		case len(fields) == 0:
+			continue
+		case len(fields) != 2:
+			return "", fmt.Errorf("static mapper: %s:%d: want \"uid account\", got %d fields", path, n, len(fields))
+		case fields[0] != uid:
+			continue
+		case at != 0:
+			return "", fmt.Errorf("static mapper: %s:%d: %q is listed again (first at line %d)", path, n, uid, at)
 		}
+		account, at = fields[1], n
 	}
 	if err := sc.Err(); err != nil {
 		return "", fmt.Errorf("static mapper: %w", err)
 	}
-	return "", fmt.Errorf("static mapper: no account for %q", uid)
+	if at == 0 {
+		return "", fmt.Errorf("static mapper: no account for %q", uid)
+	}
+	return account, nil
 }
 
 // commandLookup runs PATH uid with a time limit and a clean environment; it
@@ -79,9 +102,14 @@ func commandLookup(ctx context.Context, path, uid string, timeout time.Duration)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, uid)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TRELLIS_UID=" + uid}
+	// In a process group of its own, so a command that hangs is killed
+	// with everything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	var out bytes.Buffer
-	cmd.Stdout = &limitWriter{w: &out, n: 256}
+	lw := &limitWriter{w: &out, n: 256}
+	cmd.Stdout = lw
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		return "", fmt.Errorf("mapper command timed out after %s", timeout)
@@ -90,7 +118,12 @@ func commandLookup(ctx context.Context, path, uid string, timeout time.Duration)
 		return "", fmt.Errorf("mapper command failed: %w", err)
 	}
 	name := strings.TrimSpace(out.String())
-	if strings.ContainsAny(name, " \t\n") {
+	switch {
+	case lw.truncated:
+		return "", errors.New("mapper command printed more than 256 bytes")
+	case name == "":
+		return "", errors.New("mapper command printed no account name")
+	case strings.ContainsAny(name, " \t\r\n"):
 		return "", errors.New("mapper command printed more than one name")
 	}
 	return name, nil
