@@ -51,6 +51,9 @@ type Server struct {
 	centre   trellisv1connect.ProvidersClient
 	nonces   *nonceCache
 	log      *slog.Logger
+	// now is the site's clock (time.Now; tests move it): tokens,
+	// signatures and tickets are judged by it.
+	now func() time.Time
 }
 
 // ConnectRequest is the body of POST /connect.
@@ -122,7 +125,7 @@ func NewServer(ctx context.Context, dir string, log *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	v, err := verify.New(ctx, verify.Options{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL, Audience: cfg.Audience, HTTPClient: hc})
+	v, err := verify.New(ctx, verify.Options{Issuer: cfg.Issuer, JWKSURL: cfg.JWKSURL, Audience: cfg.Audience, HTTPClient: hc, Now: time.Now})
 	if err != nil {
 		return nil, fmt.Errorf("fetching the centre's key set: %w", err)
 	}
@@ -149,7 +152,7 @@ func NewServer(ctx context.Context, dir string, log *slog.Logger) (*Server, erro
 	return &Server{
 		cfg: cfg, dir: dir, key: key, verifier: v, state: st, audit: aud, mapper: m, sup: sup,
 		centre: trellisv1connect.NewProvidersClient(hc, cfg.Central),
-		nonces: newNonceCache(100_000), log: log,
+		nonces: newNonceCache(100_000), log: log, now: time.Now,
 	}, nil
 }
 
@@ -285,7 +288,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, op, e, refused(http.StatusBadRequest, "user_public_key: %v", err))
 		return
 	}
-	fresh, err := s.state.useTicket(c.ID, c.Expiry, time.Now())
+	fresh, err := s.state.useTicket(c.ID, c.Expiry, s.now())
 	if err != nil {
 		s.fail(w, r, op, e, err)
 		return
@@ -311,7 +314,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, op, e, refused(http.StatusBadGateway, "the centre refused the connection: %v", err))
 		return
 	}
-	if err := s.state.putMapping(c.Subject, &Mapping{Account: name, UserKey: pub, CreatedAt: time.Now().UTC()}); err != nil {
+	if err := s.state.putMapping(c.Subject, &Mapping{Account: name, UserKey: pub, CreatedAt: s.now().UTC()}); err != nil {
 		s.fail(w, r, op, e, err)
 		return
 	}
@@ -323,7 +326,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 // report tells the centre of a mapping, signed with the site's key.
 func (s *Server) report(ctx context.Context, uid, account, fp, jti string) error {
 	iss := "provider:" + s.cfg.Name
-	jwt, err := token.SignAssertion(s.key, iss, s.cfg.CentreAudience, time.Now(), 2*time.Minute)
+	jwt, err := token.SignAssertion(s.key, iss, s.cfg.CentreAudience, s.now(), 2*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -353,7 +356,7 @@ func (s *Server) userRequest(r *http.Request, body []byte) (string, *Mapping, er
 	if sig == "" && !s.cfg.RequireUserSignature {
 		return c.Subject, m, nil
 	}
-	now := time.Now()
+	now := s.now()
 	maxAge := time.Duration(s.cfg.SignatureMaxAge)
 	sc, err := usersig.Verify(sig, m.UserKey, usersig.Request{UID: c.Subject, Site: s.cfg.Name, Method: r.Method, Target: r.URL.RequestURI(), Body: body}, now, maxAge)
 	if err != nil {
