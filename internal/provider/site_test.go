@@ -175,12 +175,12 @@ func (ts *testSite) lastAudit(t testing.TB) auditEntry {
 	return e
 }
 
-// connectAs puts uid's mapping with a fresh user key, as a connection
-// would, and returns the key.
-func (ts *testSite) connectAs(t testing.TB, uid string) ed25519.PrivateKey {
+// connectAs puts uid's mapping to account with a fresh user key, as a
+// connection would, and returns the key.
+func (ts *testSite) connectAs(t testing.TB, uid, account string) ed25519.PrivateKey {
 	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(nil)
-	if err := ts.state.putMapping(uid, &Mapping{Account: "nobody", UserKey: pub, CreatedAt: ts.clock.Now()}); err != nil {
+	if err := ts.state.putMapping(uid, &Mapping{Account: account, UserKey: pub, CreatedAt: ts.clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	return priv
@@ -216,7 +216,7 @@ func want(t *testing.T, ts *testSite, what string, code int, body string, wantCo
 func TestSiteClockCentreTokenExpired(t *testing.T) {
 	ts := newTestSite(t)
 	start := ts.clock.Now()
-	key := ts.connectAs(t, "alice")
+	key := ts.connectAs(t, "alice", "nobody")
 	tok := ts.token(t, "alice", purposeRequest, "r1", 5*time.Minute)
 	sign := func() string {
 		sig, err := usersig.Sign(key, "alice", "site1", http.MethodPost, "/disconnect", []byte("{}"), ts.clock.Now())
@@ -241,7 +241,7 @@ func TestSiteClockCentreTokenExpired(t *testing.T) {
 func TestSiteClockSignatureMaxAge(t *testing.T) {
 	ts := newTestSite(t)
 	start := ts.clock.Now()
-	key := ts.connectAs(t, "alice")
+	key := ts.connectAs(t, "alice", "nobody")
 	tok := ts.token(t, "alice", purposeRequest, "r1", 5*time.Minute)
 	body := []byte("{}")
 	signedAt := func(at time.Time) string {

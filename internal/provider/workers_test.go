@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 // needRoot skips without root, except in CI, where these tests must run:
 // they create an OS account and start workers as it.
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -47,7 +47,7 @@ func needRoot(t *testing.T) {
 }
 
 // testAccount creates an OS account for the test, removed after.
-func testAccount(t *testing.T, name string) *Account {
+func testAccount(t testing.TB, name string) *Account {
 	t.Helper()
 	_ = exec.Command("userdel", "-r", name).Run() // a leftover of a crashed run
 	if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
@@ -66,7 +66,7 @@ func testAccount(t *testing.T, name string) *Account {
 
 // testSupervisor serves workers launched (setuid) from a copy of the test
 // binary that the mapped accounts can run, in a directory they reach.
-func testSupervisor(t *testing.T, idle time.Duration) *supervisor {
+func testSupervisor(t testing.TB, idle time.Duration) *supervisor {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "trellis-workers-")
 	if err != nil {
