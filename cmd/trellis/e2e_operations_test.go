@@ -52,6 +52,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 	base.server = startServer(t, dataDir)
 	admin := base.as("ops")
 	admin.ok(pw+"\n", "login", "ops", "--password-stdin")
+	admin.ok("", "admin", "provider", "add", "site1", "--url", "https://site1.example.org:7800")
 	admin.ok("", "resource", "add", "node001", "--kind", "node", "--provider", "site1", "--attr", "cores=16")
 	users, resources := admin.ok("", "user", "list"), admin.ok("", "resource", "list")
 

@@ -30,6 +30,7 @@ type api struct {
 	resources    trellisv1connect.ResourcesClient
 	realizations trellisv1connect.RealizationsClient
 	projects     trellisv1connect.ProjectsClient
+	providers    trellisv1connect.ProvidersClient
 }
 
 func connectAPI(t *testing.T, url, uid, pw string) *api {
@@ -51,6 +52,7 @@ func connectAPI(t *testing.T, url, uid, pw string) *api {
 		resources:    trellisv1connect.NewResourcesClient(hc, url, bearer),
 		realizations: trellisv1connect.NewRealizationsClient(hc, url, bearer),
 		projects:     trellisv1connect.NewProjectsClient(hc, url, bearer),
+		providers:    trellisv1connect.NewProvidersClient(hc, url, bearer),
 	}
 }
 
@@ -74,6 +76,9 @@ func TestRealizationRaceTwoProcesses(t *testing.T) {
 	ca, cb := connectAPI(t, a.url, "ops", adminPW), connectAPI(t, b.url, "ops", adminPW)
 	ctx := context.Background()
 
+	if _, err := ca.providers.AddProvider(ctx, connect.NewRequest(&trellisv1.AddProviderRequest{Name: "site1", Url: "https://site1.example.org:7800"})); err != nil {
+		t.Fatal(err)
+	}
 	for i := range 20 {
 		if _, err := ca.resources.RegisterResource(ctx, connect.NewRequest(&trellisv1.RegisterResourceRequest{
 			Name: fmt.Sprintf("n%02d", i), Kind: "node", Provider: "site1", Attributes: map[string]string{"cores": "8"},

@@ -30,6 +30,7 @@ func testbedEndToEnd(t *testing.T, storeFlags []string) {
 	admin := base.as("ops")
 	admin.ok("sesame for the testbed admin\n", "login", "ops", "--password-stdin")
 
+	admin.ok("", "admin", "provider", "add", "site1", "--url", "https://site1.example.org:7800")
 	// The admin registers three nodes; one is too small for a node that
 	// asks for four cores.
 	for _, n := range []struct{ name, cores string }{{"n1", "8"}, {"n2", "8"}, {"n3", "2"}} {

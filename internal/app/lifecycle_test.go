@@ -49,6 +49,7 @@ func testCloseAccount(t *testing.T, kind storeKind) {
 			t.Fatal(err)
 		}
 	}
+	h.addProvider(adminTok, "site1")
 	if _, err := h.resources.RegisterResource(ctx, req(&trellisv1.RegisterResourceRequest{Name: "n1", Kind: "node", Provider: "site1"}, adminTok)); err != nil {
 		t.Fatal(err)
 	}

@@ -236,6 +236,7 @@ func testAuthorizationMatrix(t *testing.T, kind storeKind) {
 		t.Fatal(err)
 	}
 	// ... an experiment realized on a node, and a library.
+	h.addProvider(adminTok, "site1")
 	if _, err := h.resources.RegisterResource(ctx, req(&trellisv1.RegisterResourceRequest{Name: "mnode", Kind: "node", Provider: "site1"}, adminTok)); err != nil {
 		t.Fatal(err)
 	}

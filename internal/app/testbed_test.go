@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/app"
 )
 
@@ -24,9 +25,20 @@ links:
   - [a, b]
 `
 
-// registerNodes adds n node resources with the given attributes.
+// addProvider adds a provider (site) unless it is there: a resource names
+// a registered provider.
+func (h *harness) addProvider(adminTok, name string) {
+	h.t.Helper()
+	_, err := trellisv1connect.NewProvidersClient(h.http, h.url).AddProvider(context.Background(), req(&trellisv1.AddProviderRequest{Name: name, Url: "https://" + name + ".example.org:7800"}, adminTok))
+	if err != nil && connect.CodeOf(err) != connect.CodeAlreadyExists {
+		h.t.Fatalf("add provider %s: %v", name, err)
+	}
+}
+
+// registerNodes adds n node resources at site1 with the given attributes.
 func (h *harness) registerNodes(adminTok, prefix string, n int, attrs map[string]string) {
 	h.t.Helper()
+	h.addProvider(adminTok, "site1")
 	for i := range n {
 		if _, err := h.resources.RegisterResource(context.Background(), req(&trellisv1.RegisterResourceRequest{
 			Name: fmt.Sprintf("%s%03d", prefix, i), Kind: "node", Provider: "site1", Attributes: attrs,

@@ -50,10 +50,26 @@ func (a *Authenticator) authenticateSite(ctx context.Context, raw, iss string) (
 	}
 	as, err := token.VerifyAssertion(raw, ed25519.PublicKey(p.PublicKey), a.siteAudience, a.now(), siteLeeway)
 	if err != nil {
-		return nil, &domain.Error{Code: domain.CodeUnauthenticated, Message: "site " + name + ": " + err.Error(), Err: err}
+		// A JWT naming a registered site that its key did not sign (or
+		// that is stale, or for another audience): someone spoke for the
+		// site. The door records it against the site.
+		return nil, &SiteRefusal{Err: &domain.Error{Code: domain.CodeUnauthenticated, Message: "site " + name + ": " + err.Error(), Err: err}, Provider: name, Reason: "site JWT refused: " + err.Error()}
 	}
 	return &Principal{Provider: name, Actor: iss, TokenExpires: as.Expiry, AssertionID: as.ID}, nil
 }
+
+// SiteRefusal is a JWT that names a registered, active site but does not
+// verify with its key: the door audits it against the site, since a
+// forged report is worth an operator's attention (unknown or disabled
+// sites are not recorded, or anyone could fill the record).
+type SiteRefusal struct {
+	Err      *domain.Error
+	Provider string
+	Reason   string
+}
+
+func (e *SiteRefusal) Error() string { return e.Err.Error() }
+func (e *SiteRefusal) Unwrap() error { return e.Err }
 
 // siteToken reports whether raw, a token the centre's verifier refused,
 // claims to be a site's own JWT, and returns its (unverified) issuer.

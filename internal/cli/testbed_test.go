@@ -29,11 +29,13 @@ func writeTemp(t *testing.T, name, content string) string {
 }
 
 // testbed is a server where alice owns the approved project lab and the
-// admin registered nodes n1..n<nodes> at site1 (8 cores, x86_64).
+// admin added the provider site1 and registered nodes n1..n<nodes> there
+// (8 cores, x86_64).
 func testbed(t *testing.T, nodes int) *apptest.Server {
 	t.Helper()
 	srv := apptest.Start(t)
 	srv.NewPowerfulUser(t, "alice", "lab")
+	srv.AddProvider(t, "site1")
 	for i := 1; i <= nodes; i++ {
 		srv.AddResource(t, "n"+itoa(int64(i)), "site1", map[string]string{"cores": "8", "arch": "x86_64"})
 	}
@@ -459,6 +461,12 @@ func TestResourceAddParsesAttributes(t *testing.T) {
 			args:     []string{"resource", "add", "v1", "--kind", "vm", "--provider", "site1"},
 			wantCode: 1,
 			wantErr:  "error: the request is not valid\n  kind: unknown kind \"vm\"; one of node, image, network, external (kind.unknown)\n",
+		},
+		{
+			name:     "a provider that is not registered is the server's to refuse",
+			args:     []string{"resource", "add", "n10", "--provider", "site9"},
+			wantCode: 1,
+			wantErr:  "error: the request is not valid\n  provider: \"site9\" is not a registered provider: an admin adds it first (trellis admin provider add site9 --url URL) (provider.unregistered)\n",
 		},
 	}
 	for _, tt := range tests {

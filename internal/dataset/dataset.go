@@ -193,12 +193,29 @@ func generateExperiments(ctx context.Context, st store.Store, s Spec, r *rand.Ra
 }
 
 // Nodes registers n node resources with varied attributes (cores 2 to 64,
-// memory, arch, site), named node00000 on.
+// memory, arch, site), named node00000 on, at the providers site0 to site3,
+// which it adds when they are not there (a resource names a registered
+// provider).
 func Nodes(ctx context.Context, st store.Store, n int, seed uint64) error {
 	r := rand.New(rand.NewPCG(seed, seed+1))
 	cores := []string{"2", "4", "8", "16", "32", "64"}
 	archs := []string{"x86_64", "x86_64", "x86_64", "arm64"}
 	now := time.Now()
+	if err := st.Update(ctx, func(tx store.Tx) error {
+		for i := range min(n, 4) {
+			name := fmt.Sprintf("site%d", i)
+			_, err := tx.Providers().Get(ctx, name)
+			if domain.HasCode(err, domain.CodeNotFound) {
+				err = tx.Providers().Create(ctx, &domain.Provider{Name: name, URL: "https://" + name + ".example.org:7800", State: domain.ProviderActive, CreatedAt: now})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("dataset providers: %w", err)
+	}
 	return inBatches(ctx, st, n, func(ctx context.Context, tx store.Tx, i int) error {
 		c := cores[r.IntN(len(cores))]
 		return tx.Resources().Create(ctx, &domain.Resource{

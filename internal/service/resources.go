@@ -30,8 +30,10 @@ func (s *Testbed) RegisterResource(ctx context.Context, p *auth.Principal, r *do
 	if err := vs.Check(err); err != nil {
 		return nil, err
 	}
-	if r.Provider == "" || len(r.Provider) > 128 {
-		vs.Add("provider", "provider.required", "name the provider (site) that offers the resource, at most 128 characters")
+	if r.Provider == "" {
+		vs.Add("provider", "provider.required", "name the provider (site) that offers the resource")
+	} else {
+		_ = vs.Check(domain.ValidateProviderName("provider", r.Provider))
 	}
 	if len(r.Attributes) > maxAttributes {
 		vs.Add("attributes", "attributes.too_many", fmt.Sprintf("at most %d attributes", maxAttributes))
@@ -50,6 +52,16 @@ func (s *Testbed) RegisterResource(ctx context.Context, p *auth.Principal, r *do
 	r.Kind, r.State, r.CreatedAt = kind, domain.ResourceAvailable, s.now()
 	var out *store.BoundResource
 	err = s.update(ctx, &record{op: opResourcesRegisterResource.Name, actor: p, object: "resource:" + r.Name, detail: "kind=" + string(kind) + " provider=" + r.Provider}, func(tx store.Tx) error {
+		// A resource belongs to a registered site (trellis admin provider
+		// add). Resources registered before this rule keep whatever
+		// provider they named: they are listed, bound and released as
+		// before, and RemoveProvider keeps a site that resources name.
+		if _, err := tx.Providers().Get(ctx, r.Provider); err != nil {
+			if domain.HasCode(err, domain.CodeNotFound) {
+				return domain.Invalid("provider", "provider.unregistered", fmt.Sprintf("%q is not a registered provider: an admin adds it first (trellis admin provider add %s --url URL)", r.Provider, r.Provider))
+			}
+			return err
+		}
 		if err := tx.Resources().Create(ctx, r); err != nil {
 			return err
 		}

@@ -216,6 +216,18 @@ func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name stri
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveProvider.Name, actor: p, object: providerObject(name)}, func(tx store.Tx) error {
+		// Resources name their site: a site that still has some stays
+		// (disable it, or remove its resources first).
+		if _, err := tx.Providers().Get(ctx, name); err != nil {
+			return err
+		}
+		rs, err := tx.Resources().List(ctx, store.ResourceFilter{Provider: name, Page: store.Page{Limit: 1}})
+		if err != nil {
+			return err
+		}
+		if len(rs) > 0 {
+			return domain.FailedPrecondition("provider %q still has resources (%s, perhaps more): remove them first (trellis resource list --provider %s), or disable the provider", name, rs[0].Name, name)
+		}
 		return tx.Providers().Delete(ctx, name)
 	})
 }

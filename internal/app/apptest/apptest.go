@@ -241,6 +241,7 @@ type Clients struct {
 	Libraries     trellisv1connect.LibrariesClient
 	Resources     trellisv1connect.ResourcesClient
 	Realizations  trellisv1connect.RealizationsClient
+	Providers     trellisv1connect.ProvidersClient
 }
 
 // Clients returns clients that call the server with token ("" for none).
@@ -263,6 +264,7 @@ func (s *Server) Clients(token string) *Clients {
 		Libraries:     trellisv1connect.NewLibrariesClient(hc, u, opts...),
 		Resources:     trellisv1connect.NewResourcesClient(hc, u, opts...),
 		Realizations:  trellisv1connect.NewRealizationsClient(hc, u, opts...),
+		Providers:     trellisv1connect.NewProvidersClient(hc, u, opts...),
 	}
 }
 
@@ -447,9 +449,24 @@ func (s *Server) consent(t testing.TB, uid, group string, o *trellisv1.UserOutco
 	}
 }
 
-// AddResource registers a node at provider, as the administrator.
+// AddProvider adds a provider (site) as the administrator, unless it is
+// there already; its registration token is not used.
+func (s *Server) AddProvider(t testing.TB, name string) {
+	t.Helper()
+	_, err := s.Admin(t).Providers.AddProvider(context.Background(), connect.NewRequest(&trellisv1.AddProviderRequest{
+		Name: name, Url: "https://" + name + ".example.org:7800",
+	}))
+	if err != nil && connect.CodeOf(err) != connect.CodeAlreadyExists {
+		t.Fatalf("add provider %s: %v", name, err)
+	}
+}
+
+// AddResource registers a node at provider, as the administrator, adding
+// the provider first when it is not registered (a resource names a
+// registered provider).
 func (s *Server) AddResource(t testing.TB, name, provider string, attrs map[string]string) {
 	t.Helper()
+	s.AddProvider(t, provider)
 	if _, err := s.Admin(t).Resources.RegisterResource(context.Background(), connect.NewRequest(&trellisv1.RegisterResourceRequest{
 		Name: name, Kind: "node", Provider: provider, Attributes: attrs,
 	})); err != nil {

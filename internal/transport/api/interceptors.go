@@ -54,6 +54,11 @@ func (g *gate) admit(ctx context.Context, procedure string, h http.Header) (cont
 		if errors.As(err, &ar) {
 			g.svc.AuditRefusal(ctx, op, &auth.Principal{UID: ar.UID, Actor: auth.ActorOf(ar.Service)}, auth.ActorOf(ar.Service), err, ar.Reason)
 		}
+		// And a JWT in a registered site's name that its key did not sign.
+		var sr *auth.SiteRefusal
+		if errors.As(err, &sr) {
+			g.svc.AuditRefusal(ctx, op, &auth.Principal{Provider: sr.Provider, Actor: auth.ProviderOf(sr.Provider)}, auth.ProviderOf(sr.Provider), err, sr.Reason)
+		}
 		return ctx, err
 	}
 	// An API token's scopes narrow, before the rule, what its user may do.
