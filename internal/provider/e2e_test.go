@@ -196,8 +196,8 @@ const testPassword = "correct horse battery staple"
 
 var confirmToken = regexp.MustCompile(`user confirm (\S+)`)
 
-// addUser registers a Trellis user, confirms it, makes it an admin (so it
-// may connect to sites without a project) and logs it in.
+// addUser registers a Trellis user, confirms it and logs it in. It is
+// powerless until a project vouches for it (vet).
 func (w *world) addUser(uid string) {
 	w.t.Helper()
 	email := uid + "@uni.example.edu"
@@ -212,8 +212,28 @@ func (w *world) addUser(uid string) {
 		w.t.Fatalf("no token in %q", outbox.Messages[0].Body)
 	}
 	w.mustAPI("Users/ConfirmEmail", "", map[string]any{"token": m[1]}, nil)
-	w.mustAPI("Users/SetAdmin", w.admin, map[string]any{"uid": uid, "admin": true}, nil)
 	w.tokens[uid] = w.login(uid)
+}
+
+// vet makes the users powerful as researchers become: owner asks for a
+// vetting project, an admin approves it, the others ask to join and the
+// owner accepts each request its notification carries.
+func (w *world) vet(project, owner string, members ...string) {
+	w.t.Helper()
+	var req struct{ RequestId string }
+	w.mustAPI("Projects/RequestProject", w.tokens[owner], map[string]any{"name": project, "description": "research at the site"}, &req)
+	if req.RequestId == "" {
+		w.t.Fatalf("project %s did not wait for an admin's approval", project)
+	}
+	w.mustAPI("Projects/ApproveProject", w.admin, map[string]any{"name": project}, nil)
+	for _, uid := range members {
+		var join struct{ RequestId string }
+		w.mustAPI("Projects/JoinProject", w.tokens[uid], map[string]any{"name": project}, &join)
+		if join.RequestId == "" {
+			w.t.Fatalf("%s joined %s without the owner's consent", uid, project)
+		}
+		w.mustAPI("Notifications/AcceptRequest", w.tokens[owner], map[string]any{"id": join.RequestId}, nil)
+	}
 }
 
 func (w *world) login(uid string) string {
@@ -396,6 +416,11 @@ func testSite(t *testing.T, launcher string) {
 	for _, uid := range []string{"alice", "bob", "carol", "dave", "erin"} {
 		w.addUser(uid)
 	}
+	// A user no project vouches for may not connect to a site.
+	if err := w.api("Providers/CreateConnectionTicket", w.tokens["alice"], map[string]any{"provider": "site1"}, nil); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("a powerless user got a connection ticket: %v", err)
+	}
+	w.vet("sitelab", "alice", "bob", "carol", "dave", "erin")
 
 	t.Run("TwoUsersConnectAndExecAsThemselves", func(t *testing.T) {
 		w := w.with(t)
