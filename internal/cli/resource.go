@@ -72,7 +72,7 @@ network or external; attributes are KEY=VALUE, repeatable.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&kind, "kind", "node", "node, image, network or external")
-	f.StringVar(&provider, "provider", "", "the site that offers the resource")
+	f.StringVar(&provider, "provider", "", "the site that offers the resource: a registered provider (trellis admin provider add)")
 	f.StringArrayVar(&attrs, "attr", nil, "an attribute, KEY=VALUE (repeatable)")
 	return cmd
 }
