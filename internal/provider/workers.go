@@ -253,7 +253,7 @@ func (s *supervisor) ended(w *worker, why error) {
 	if w.conn != nil {
 		w.conn.Close()
 	}
-	idle := w.idle
+	idle, started := w.idle, w.started
 	close(w.dead)
 	w.mu.Unlock()
 	s.mu.Lock()
@@ -261,13 +261,30 @@ func (s *supervisor) ended(w *worker, why error) {
 		delete(s.workers, w.user)
 	}
 	if !idle {
-		cr := s.crashes[w.user]
-		s.crashes[w.user] = crashRecord{n: cr.n + 1, last: time.Now()}
+		now := time.Now()
+		var up time.Duration
+		if !started.IsZero() {
+			up = now.Sub(started)
+		}
+		s.crashes[w.user] = s.crashes[w.user].crashed(up, now)
 	}
 	s.mu.Unlock()
 	if !idle {
 		s.log.Warn("worker ended", "user", w.user, "err", why)
 	}
+}
+
+// backoffReset is how long a worker must have run for its crash to count
+// as a first one again: a worker that crashes once a day is not made to
+// wait 10 s for the crashes of last month.
+const backoffReset = time.Minute
+
+// crashed is the record after a worker that had run for up ended unasked.
+func (cr crashRecord) crashed(up time.Duration, now time.Time) crashRecord {
+	if up >= backoffReset {
+		return crashRecord{n: 1, last: now}
+	}
+	return crashRecord{n: cr.n + 1, last: now}
 }
 
 // backoff is the wait before restarting a worker that crashed n times in a

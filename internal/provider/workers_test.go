@@ -235,3 +235,24 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashCount: crashes in a row raise the back-off; a worker that had
+// run stably before it crashed starts the count again; a launch that
+// never said hello (no uptime) counts as a crash in the row.
+func TestCrashCount(t *testing.T) {
+	now := time.Now()
+	var cr crashRecord
+	for i, up := range []time.Duration{time.Second, 0, 59 * time.Second} {
+		cr = cr.crashed(up, now)
+		if cr.n != i+1 || !cr.last.Equal(now) {
+			t.Fatalf("crash %d after %s: %+v", i+1, up, cr)
+		}
+	}
+	if backoff(cr.n) != 400*time.Millisecond {
+		t.Errorf("back-off after three crashes in a row: %s", backoff(cr.n))
+	}
+	cr = crashRecord{n: 9, last: now.Add(-time.Hour)}.crashed(backoffReset, now)
+	if cr.n != 1 || backoff(cr.n) != 100*time.Millisecond {
+		t.Errorf("a crash after a stable minute: %+v", cr)
+	}
+}
