@@ -234,6 +234,11 @@ func TestSiteClockCentreTokenExpired(t *testing.T) {
 	ts.clock.set(start.Add(4 * time.Minute))
 	code, body = ts.post("/disconnect", tok, sign(), []byte("{}"))
 	want(t, ts, "the same token before its expiry", code, body, http.StatusOK, "{}")
+	// Verified once, the token is cached; the cache does not outlive it.
+	key = ts.connectAs(t, "alice", "nobody")
+	ts.clock.set(start.Add(5*time.Minute + 31*time.Second))
+	code, body = ts.post("/disconnect", tok, sign(), []byte("{}"))
+	want(t, ts, "a cached token past its expiry", code, body, http.StatusUnauthorized, "expired")
 }
 
 // TestSiteClockSignatureMaxAge: a user signature is fresh for
