@@ -306,3 +306,72 @@ func TestSiteClockTicketExpired(t *testing.T) {
 	code, body = ts.post("/connect", "", "", connectBody(late))
 	want(t, ts, "the ticket again", code, body, http.StatusConflict, "used already")
 }
+
+// TestSiteRefusesForgedRequests: the compromised-centre cases without
+// root: a request needs the centre's token for this site and purpose, and
+// the user's own signature over exactly this request, used once.
+func TestSiteRefusesForgedRequests(t *testing.T) {
+	ts := newTestSite(t)
+	alice := ts.connectAs(t, "alice", "nobody")
+	bob := ts.connectAs(t, "bob", "nobody")
+	body := []byte("{}")
+	sign := func(key ed25519.PrivateKey, uid, path string, b []byte) string {
+		sig, err := usersig.Sign(key, uid, "site1", http.MethodPost, path, b, ts.clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}
+	tok := ts.token(t, "alice", purposeRequest, "r1", 5*time.Minute)
+	forged := func(key ed25519.PrivateKey, kid, aud string) string {
+		now := ts.clock.Now()
+		raw, err := token.Sign(signer{kid, key}, token.Claims{Issuer: ts.issuer, Subject: "alice", Audience: []string{aud}, ID: "f1", IssuedAt: now, NotBefore: now, Expiry: now.Add(time.Minute), Purpose: purposeRequest})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	_, other, _ := ed25519.GenerateKey(nil)
+	for _, tc := range []struct {
+		name, tok, sig string
+		code           int
+		words          string
+	}{
+		{"no centre token", "", sign(alice, "alice", "/disconnect", body), http.StatusUnauthorized, "no centre token"},
+		{"a token of an unknown key", forged(other, "k9", "provider:site1"), sign(alice, "alice", "/disconnect", body), http.StatusUnauthorized, "centre token refused"},
+		{"a token another key signed under the centre's key id", forged(other, "k1", "provider:site1"), sign(alice, "alice", "/disconnect", body), http.StatusUnauthorized, "centre token refused"},
+		{"a token for another site", forged(ts.centre.key, "k1", "provider:site2"), sign(alice, "alice", "/disconnect", body), http.StatusUnauthorized, "centre token refused"},
+		{"a connection ticket", ts.token(t, "alice", purposeConnect, "t1", time.Minute), sign(alice, "alice", "/disconnect", body), http.StatusUnauthorized, "its purpose is"},
+		{"no user signature", tok, "", http.StatusForbidden, "no user signature"},
+		{"another key's signature", tok, sign(other, "alice", "/disconnect", body), http.StatusForbidden, "does not verify"},
+		{"bob's signature on alice's token", tok, sign(bob, "bob", "/disconnect", body), http.StatusForbidden, "signature"},
+		{"signed another body", tok, sign(alice, "alice", "/disconnect", []byte(`{"x":1}`)), http.StatusForbidden, "signed another body"},
+		{"signed another path", tok, sign(alice, "alice", "/exec", body), http.StatusForbidden, "another method or target"},
+		{"garbage for a signature", tok, "not.a.jws", http.StatusForbidden, "malformed"},
+	} {
+		code, b := ts.post("/disconnect", tc.tok, tc.sig, body)
+		want(t, ts, tc.name, code, b, tc.code, tc.words)
+		if _, ok := ts.state.mapping("alice"); !ok {
+			t.Fatalf("%s: the refused request disconnected alice", tc.name)
+		}
+	}
+
+	// A signature is good once.
+	sig := sign(alice, "alice", "/disconnect", body)
+	m, _ := ts.state.mapping("alice")
+	code, b := ts.post("/disconnect", tok, sig, body)
+	want(t, ts, "the genuine request", code, b, http.StatusOK, "{}")
+	if err := ts.state.putMapping("alice", m); err != nil { // connected again, same key
+		t.Fatal(err)
+	}
+	code, b = ts.post("/disconnect", tok, sig, body)
+	want(t, ts, "the same signature again", code, b, http.StatusForbidden, "replayed")
+
+	// A site that does not require the signature takes the token alone,
+	// but still refuses a signature that is there and wrong.
+	ts.cfg.RequireUserSignature = false
+	code, b = ts.post("/disconnect", tok, sign(other, "alice", "/disconnect", body), body)
+	want(t, ts, "a wrong signature where none is required", code, b, http.StatusForbidden, "does not verify")
+	code, b = ts.post("/disconnect", tok, "", body)
+	want(t, ts, "no signature where none is required", code, b, http.StatusOK, "{}")
+}
