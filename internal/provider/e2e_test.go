@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,6 +52,8 @@ type world struct {
 	siteDir string
 	svc     *account
 	tokens  map[string]string // Trellis uid -> access token
+	// stopSite stops the site's server (it is not started again).
+	stopSite func()
 }
 
 type account struct {
@@ -97,8 +100,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs a long-lived process for the test, stopped at cleanup.
-func start(t *testing.T, cmd *exec.Cmd) {
+// start runs a long-lived process for the test, stopped at cleanup or
+// when the returned function is called.
+func start(t testing.TB, cmd *exec.Cmd) (stop func()) {
 	t.Helper()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -107,18 +111,25 @@ func start(t *testing.T, cmd *exec.Cmd) {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		stop()
 		if t.Failed() {
 			t.Logf("%s:\n%s", cmd.Args[1:3], logs.String())
 		}
 	})
+	return stop
 }
 
 // waitHTTP waits until url answers 200.
@@ -286,7 +297,7 @@ func newWorld(t *testing.T, launcher, mapper string) *world {
 		// What the systemd unit gives it: CAP_SETUID and CAP_SETGID only.
 		serve.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
 	}
-	start(t, serve)
+	w.stopSite = start(t, serve)
 	waitHTTP(t, w.siteURL+"/healthz")
 	return w
 }
@@ -478,6 +489,50 @@ func testSite(t *testing.T, launcher string) {
 		wantStatus(t, "replay", code, b, http.StatusForbidden, "replayed")
 	})
 
+	t.Run("ForwardedThroughTheCentre", func(t *testing.T) {
+		w := w.with(t)
+		// The CLI goes through the centre by default, straight with --direct.
+		for _, args := range [][]string{{"exec", "site1"}, {"exec", "--direct", "site1"}} {
+			out := w.must(nil, w.as("alice"), append(append([]string{"provider"}, args...), "--", "id", "-un")...)
+			if strings.TrimSpace(out) != "tb_alice" {
+				t.Errorf("%v printed %q", args, out)
+			}
+		}
+		body := []byte(`{"argv":["id","-un"]}`)
+		forward := func(target string, sent []byte, sig string) (int, string) {
+			var resp struct {
+				Status int
+				Body   []byte
+			}
+			w.mustAPI("Providers/Forward", w.tokens["alice"], map[string]any{
+				"provider": "site1", "method": "POST", "target": target, "body": b64(sent), "userSignature": sig,
+			}, &resp)
+			return resp.Status, string(resp.Body)
+		}
+		sign := func(target string, b []byte) string {
+			sig, err := usersig.Sign(w.userKey("alice"), "alice", "site1", "POST", target, b, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig
+		}
+		code, b := forward("/exec", body, sign("/exec", body))
+		wantStatus(t, "forwarded as signed", code, b, http.StatusOK, `"exit_code":0`, b64([]byte("tb_alice\n")))
+		// A compromised centre changing what the user signed: the site
+		// refuses, whatever token the centre attached.
+		code, b = forward("/exec", []byte(`{"argv":["touch","pwned"]}`), sign("/exec", body))
+		wantStatus(t, "body altered", code, b, http.StatusForbidden, "signed another body")
+		code, b = forward("/disconnect", []byte(`{}`), sign("/exec", []byte(`{}`)))
+		wantStatus(t, "target altered", code, b, http.StatusForbidden, "another method or target")
+		code, b = forward("/exec", body, "")
+		wantStatus(t, "signature dropped", code, b, http.StatusForbidden, "no user signature")
+		// Carol is not connected: the centre refuses to forward at all.
+		err := w.api("Providers/Forward", w.tokens["carol"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64(body)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "not connected") {
+			t.Errorf("forwarding for a user not connected: %v", err)
+		}
+	})
+
 	t.Run("TicketUsedTwiceRefused", func(t *testing.T) {
 		w := w.with(t)
 		var ticket struct{ Ticket string }
@@ -568,6 +623,20 @@ func testSite(t *testing.T, launcher string) {
 		w.mustAPI("Providers/ListConnections", w.tokens["bob"], map[string]any{}, &conns)
 		if len(conns.Connections) != 0 {
 			t.Errorf("bob's connections after disconnect: %v", conns.Connections)
+		}
+	})
+
+	// Last: the site goes down.
+	t.Run("SiteDownIsUnavailable", func(t *testing.T) {
+		w := w.with(t)
+		w.stopSite()
+		out, err := w.run(nil, w.as("alice"), "", "provider", "exec", "site1", "--", "id", "-un")
+		if err == nil || !strings.Contains(out, `site "site1" cannot be reached`) {
+			t.Errorf("exec with the site down: %v: %s", err, out)
+		}
+		err = w.api("Providers/Forward", w.tokens["alice"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64([]byte(`{"argv":["id"]}`))}, nil)
+		if err == nil || !strings.Contains(err.Error(), `"code":"unavailable"`) {
+			t.Errorf("Forward with the site down: %v, want unavailable", err)
 		}
 	})
 

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -42,6 +43,8 @@ const siteLeeway = 30 * time.Second
 type Sites struct {
 	*base
 	keys *keys.Manager
+	// siteHTTP reaches sites for forwarded requests (forward.go).
+	siteHTTP *http.Client
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
@@ -284,22 +287,9 @@ func (s *Sites) CreateSiteToken(ctx context.Context, p *auth.Principal, provider
 	if err := s.authorize(ctx, p, opProvidersCreateSiteToken, policy.None); err != nil {
 		return nil, err
 	}
-	pr, err := s.usableProvider(ctx, provider)
+	pr, err := s.connectedProvider(ctx, p.UID, provider)
 	if err != nil {
 		return nil, err
-	}
-	conns, err := viewOf(ctx, s.base, func(tx store.Tx) ([]*domain.ProviderConnection, error) {
-		return tx.Providers().ListConnections(ctx, p.UID)
-	})
-	if err != nil {
-		return nil, err
-	}
-	connected := false
-	for _, c := range conns {
-		connected = connected || c.Provider == provider
-	}
-	if !connected {
-		return nil, domain.FailedPrecondition("not connected to provider %q: run trellis provider connect %s", provider, provider)
 	}
 	return s.siteToken(pr, p.UID, PurposeRequest, newID(), s.now(), SiteTokenTTL)
 }

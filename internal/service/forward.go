@@ -1,0 +1,193 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/trellis-testbed/trellis/internal/auth"
+	"github.com/trellis-testbed/trellis/internal/auth/x509ca"
+	"github.com/trellis-testbed/trellis/internal/domain"
+	"github.com/trellis-testbed/trellis/internal/policy"
+	"github.com/trellis-testbed/trellis/internal/store"
+)
+
+// Bounds of a forwarded request (Providers/Forward).
+const (
+	// ForwardMaxBody is the most a forwarded request's body may hold: what
+	// a site reads of one.
+	ForwardMaxBody = 64 << 10
+	// ForwardMaxResponse is the most of a site's answer the centre relays.
+	ForwardMaxResponse = 8 << 20
+	// ForwardTimeout bounds one forwarded request, the site's work
+	// included (a site's own exec limit is one minute by default).
+	ForwardTimeout = 2 * time.Minute
+	// ForwardTokenTTL is the life of the token the centre attaches to a
+	// forwarded request: it is used at once.
+	ForwardTokenTTL = time.Minute
+
+	maxForwardTarget    = 2048
+	maxForwardSignature = 4 << 10
+)
+
+// userSignatureHeader is the header a site reads the user's signature
+// from (internal/provider/usersig.Header; the service does not import the
+// site's packages).
+const userSignatureHeader = "Trellis-User-Signature"
+
+// ForwardResult is a site's answer to a forwarded request.
+type ForwardResult struct {
+	Status      int
+	Body        []byte
+	ContentType string
+}
+
+// siteHTTPClient is how the centre reaches sites: the system's roots and
+// the centre's own X.509 authority (a site may serve a certificate it
+// issued). Redirects are not followed: a forwarded request goes exactly
+// where the site's registered URL says.
+func siteHTTPClient(ca *x509ca.CA) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	if ca != nil {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		for _, c := range ca.Roots() {
+			pool.AddCert(c)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       ForwardTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func validateForwardTarget(target string) error {
+	u, err := url.ParseRequestURI(target)
+	switch {
+	case target == "":
+		return domain.Invalid("target", "target.required", "the target (path and query at the site) is required")
+	case len(target) > maxForwardTarget:
+		return domain.Invalid("target", "target.length", "at most 2048 characters")
+	case err != nil || !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || u.Host != "" || strings.ContainsAny(target, "# \t\r\n"):
+		return domain.Invalid("target", "target.format", "a path at the site starting with '/', with an optional query")
+	}
+	return nil
+}
+
+// Forward carries the caller's request to a site it is connected to. The
+// centre adds only its own short-lived token for that site and user; the
+// method, target, body and the user's signature go unchanged, and the site
+// checks them as it checks a direct request, so the centre cannot make a
+// site act on anything the user did not sign. The answer is the site's
+// status and body, whatever they say (a refusal included); a site that
+// cannot be reached is "unavailable".
+//
+// The centre keeps no audit record of a forwarded request: it decides
+// nothing about it beyond the connection check, and the site audits every
+// request with the Trellis uid and the local account.
+func (s *Sites) Forward(ctx context.Context, p *auth.Principal, provider, method, target string, body []byte, signature string) (*ForwardResult, error) {
+	if err := s.authorize(ctx, p, opProvidersForward, policy.None); err != nil {
+		return nil, err
+	}
+	var vs domain.Violations
+	_ = vs.Check(domain.ValidateProviderName("provider", provider))
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete:
+	default:
+		vs.Add("method", "method.unknown", "GET, POST, PUT or DELETE")
+	}
+	_ = vs.Check(validateForwardTarget(target))
+	if len(body) > ForwardMaxBody {
+		vs.Add("body", "body.length", "at most 64 KiB")
+	}
+	if len(signature) > maxForwardSignature || strings.ContainsAny(signature, "\r\n") {
+		vs.Add("user_signature", "user_signature.format", "a compact JWS of at most 4 KiB")
+	}
+	if err := vs.Err(); err != nil {
+		return nil, err
+	}
+	pr, err := s.connectedProvider(ctx, p.UID, provider)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := s.siteToken(pr, p.UID, PurposeRequest, newID(), s.now(), ForwardTokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(pr.URL, "/")+target, bytes.NewReader(body))
+	if err != nil {
+		return nil, domain.Invalid("target", "target.format", "a path at the site starting with '/', with an optional query")
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	if signature != "" {
+		req.Header.Set(userSignatureHeader, signature)
+	}
+	if len(body) > 0 {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.siteHTTP.Do(req)
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, domain.Unavailable("site %q did not answer within %s", provider, ForwardTimeout)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, domain.Unavailable("site %q cannot be reached at %s: %s", provider, pr.URL, transportReason(err))
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, ForwardMaxResponse+1))
+	if err != nil {
+		return nil, domain.Unavailable("site %q broke off its answer: %s", provider, transportReason(err))
+	}
+	if len(out) > ForwardMaxResponse {
+		return nil, domain.ResourceExhausted("site %q answered with more than %d bytes; the centre relays at most that", provider, ForwardMaxResponse)
+	}
+	return &ForwardResult{Status: resp.StatusCode, Body: out, ContentType: resp.Header.Get("Content-Type")}, nil
+}
+
+// transportReason is the useful end of a transport error (connection
+// refused, no such host, a certificate problem) without the request's
+// URL repeated.
+func transportReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// connectedProvider returns the named site when the user may make
+// requests there: the site is usable and the user is connected to it.
+func (s *Sites) connectedProvider(ctx context.Context, uid, provider string) (*domain.Provider, error) {
+	pr, err := s.usableProvider(ctx, provider)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := viewOf(ctx, s.base, func(tx store.Tx) ([]*domain.ProviderConnection, error) {
+		return tx.Providers().ListConnections(ctx, uid)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range conns {
+		if c.Provider == provider {
+			return pr, nil
+		}
+	}
+	return nil, domain.FailedPrecondition("not connected to provider %q: run trellis provider connect %s", provider, provider)
+}
