@@ -50,7 +50,8 @@ Site operators run trellis provider init and serve (docs/provider.md).`,
 
 func newProviderCmd(a *app) *cobra.Command {
 	cmd := newProviderGroup()
-	cmd.AddCommand(newProviderConnectCmd(a), newProviderListCmd(a), newProviderDisconnectCmd(a), newProviderExecCmd(a))
+	cmd.AddCommand(newProviderConnectCmd(a), newProviderListCmd(a), newProviderDisconnectCmd(a), newProviderExecCmd(a),
+		newProviderUploadCmd(a), newProviderDownloadCmd(a), newProviderTerminalCmd(a))
 	return cmd
 }
 
@@ -197,45 +198,48 @@ const forwardTimeout = 150 * time.Second
 // (Providers/Forward), which adds its token for the site and forwards the
 // request unchanged, or, when direct, straight to the site with a token
 // the centre issued for it.
-func (a *app) signedSiteCall(ctx context.Context, c *conn, site, path string, body []byte, direct bool, out any) error {
+//
+// It returns the site's URL, for what goes to the site directly next.
+func (a *app) signedSiteCall(ctx context.Context, c *conn, site, path string, body []byte, direct bool, out any) (string, error) {
 	keyPath, err := a.siteKeyPath(site)
 	if err != nil {
-		return err
+		return "", err
 	}
 	key, err := provider.LoadKey(keyPath)
 	if err != nil {
-		return fmt.Errorf("no key for %s (connect first: trellis provider connect %s): %w", site, site, err)
+		return "", fmt.Errorf("no key for %s (connect first: trellis provider connect %s): %w", site, site, err)
 	}
 	who, err := c.auth.WhoAmI(ctx, connect.NewRequest(&trellisv1.WhoAmIRequest{}))
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !direct {
 		sig, err := usersig.Sign(key, who.Msg.GetUid(), site, http.MethodPost, path, body, a.now())
 		if err != nil {
-			return err
+			return "", err
 		}
 		resp, err := c.forwarder.Forward(ctx, connect.NewRequest(&trellisv1.ForwardRequest{
 			Provider: site, Method: http.MethodPost, Target: path, Body: body, UserSignature: sig,
 		}))
 		if err != nil {
-			return err
+			return "", err
 		}
-		return siteAnswer(int(resp.Msg.GetStatus()), resp.Msg.GetBody(), out)
+		return strings.TrimRight(resp.Msg.GetSiteUrl(), "/"), siteAnswer(int(resp.Msg.GetStatus()), resp.Msg.GetBody(), out)
 	}
 	tok, err := c.providers.CreateSiteToken(ctx, connect.NewRequest(&trellisv1.CreateSiteTokenRequest{Provider: site}))
 	if err != nil {
-		return err
+		return "", err
 	}
 	sig, err := usersig.Sign(key, who.Msg.GetUid(), site, http.MethodPost, path, body, a.now())
 	if err != nil {
-		return err
+		return "", err
 	}
 	hc, err := a.siteHTTP()
 	if err != nil {
-		return err
+		return "", err
 	}
-	return postSite(ctx, hc, strings.TrimRight(tok.Msg.Url, "/")+path, map[string]string{
+	siteURL := strings.TrimRight(tok.Msg.Url, "/")
+	return siteURL, postSite(ctx, hc, siteURL+path, map[string]string{
 		"Authorization": "Bearer " + tok.Msg.Token,
 		usersig.Header:  sig,
 	}, body, out)
@@ -267,7 +271,7 @@ it goes straight to the site (the centre only issues a token for it).`,
 			}
 			body, _ := json.Marshal(provider.ExecRequest{Argv: argv, TimeoutSeconds: int(timeout / time.Second)})
 			var res provider.Result
-			if err := a.signedSiteCall(cmd.Context(), c, args[0], "/exec", body, direct, &res); err != nil {
+			if _, err := a.signedSiteCall(cmd.Context(), c, args[0], "/exec", body, direct, &res); err != nil {
 				return err
 			}
 			_, _ = a.streams.Out.Write(res.Stdout)
@@ -301,7 +305,7 @@ func newProviderDisconnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			var out map[string]string
-			siteErr := a.signedSiteCall(cmd.Context(), c, site, "/disconnect", []byte("{}"), direct, &out)
+			_, siteErr := a.signedSiteCall(cmd.Context(), c, site, "/disconnect", []byte("{}"), direct, &out)
 			if _, err := c.providers.RemoveConnection(cmd.Context(), connect.NewRequest(&trellisv1.RemoveConnectionRequest{Provider: site})); err != nil {
 				return err
 			}

@@ -47,6 +47,8 @@ type ForwardResult struct {
 	Status      int
 	Body        []byte
 	ContentType string
+	// SiteURL is where the site is reached directly.
+	SiteURL string
 }
 
 // siteHTTPClient is how the centre reaches sites: the system's roots and
@@ -157,7 +159,7 @@ func (s *Sites) Forward(ctx context.Context, p *auth.Principal, provider, method
 	if len(out) > ForwardMaxResponse {
 		return nil, domain.ResourceExhausted("site %q answered with more than %d bytes; the centre relays at most that", provider, ForwardMaxResponse)
 	}
-	return &ForwardResult{Status: resp.StatusCode, Body: out, ContentType: resp.Header.Get("Content-Type")}, nil
+	return &ForwardResult{Status: resp.StatusCode, Body: out, ContentType: resp.Header.Get("Content-Type"), SiteURL: pr.URL}, nil
 }
 
 // transportReason is the useful end of a transport error (connection

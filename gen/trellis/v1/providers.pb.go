@@ -1408,9 +1408,12 @@ func (x *ForwardRequest) GetUserSignature() string {
 type ForwardResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The site's HTTP status and body (at most 8 MiB).
-	Status        int32  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
-	Body          []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
-	ContentType   string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	Status      int32  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Body        []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Where the site is reached, for what goes to it directly with a
+	// one-time token of its own (file transfers, terminals).
+	SiteUrl       string `protobuf:"bytes,4,opt,name=site_url,json=siteUrl,proto3" json:"site_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1462,6 +1465,13 @@ func (x *ForwardResponse) GetBody() []byte {
 func (x *ForwardResponse) GetContentType() string {
 	if x != nil {
 		return x.ContentType
+	}
+	return ""
+}
+
+func (x *ForwardResponse) GetSiteUrl() string {
+	if x != nil {
+		return x.SiteUrl
 	}
 	return ""
 }
@@ -1558,11 +1568,12 @@ const file_trellis_v1_providers_proto_rawDesc = "" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x16\n" +
 	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x12%\n" +
-	"\x0euser_signature\x18\x05 \x01(\tR\ruserSignature\"`\n" +
+	"\x0euser_signature\x18\x05 \x01(\tR\ruserSignature\"{\n" +
 	"\x0fForwardResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12!\n" +
-	"\fcontent_type\x18\x03 \x01(\tR\vcontentType*g\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x19\n" +
+	"\bsite_url\x18\x04 \x01(\tR\asiteUrl*g\n" +
 	"\rProviderState\x12\x1e\n" +
 	"\x1aPROVIDER_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PROVIDER_STATE_ACTIVE\x10\x01\x12\x1b\n" +

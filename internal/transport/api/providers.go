@@ -121,6 +121,6 @@ func (h *providersHandler) Forward(ctx context.Context, req *connect.Request[tre
 	m := req.Msg
 	r, err := h.svc.Sites.Forward(ctx, caller(ctx), m.Provider, m.Method, m.Target, m.Body, m.UserSignature)
 	return reply(r, err, func(r *service.ForwardResult) *trellisv1.ForwardResponse {
-		return &trellisv1.ForwardResponse{Status: int32(r.Status), Body: r.Body, ContentType: r.ContentType}
+		return &trellisv1.ForwardResponse{Status: int32(r.Status), Body: r.Body, ContentType: r.ContentType, SiteUrl: r.SiteURL}
 	})
 }
