@@ -2,6 +2,7 @@ package provider_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
 
 	"github.com/trellis-testbed/trellis/internal/auth/token"
@@ -30,7 +32,7 @@ import (
 
 // requireRoot skips without root, except in CI, where these tests must
 // run: they create OS accounts and start processes as them.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -43,7 +45,7 @@ func requireRoot(t *testing.T) {
 
 // world is a centre, a site and the OS accounts of one test.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // 0755, reachable by every account
 	bin     string
 	centre  string
@@ -61,7 +63,7 @@ type account struct {
 	uid, gid uint32
 }
 
-func lookup(t *testing.T, name string) *account {
+func lookup(t testing.TB, name string) *account {
 	t.Helper()
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -73,7 +75,7 @@ func lookup(t *testing.T, name string) *account {
 }
 
 // addAccount creates an OS account for the test and removes it after.
-func addAccount(t *testing.T, name string, system bool) *account {
+func addAccount(t testing.TB, name string, system bool) *account {
 	t.Helper()
 	_ = exec.Command("userdel", "-r", name).Run() // a leftover of a crashed run
 	args := []string{"-m", "-s", "/bin/sh", name}
@@ -90,7 +92,7 @@ func addAccount(t *testing.T, name string, system bool) *account {
 	return lookup(t, name)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,7 +135,7 @@ func start(t testing.TB, cmd *exec.Cmd) (stop func()) {
 }
 
 // waitHTTP waits until url answers 200.
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -241,7 +243,7 @@ func (w *world) as(uid string) []string {
 
 // newWorld builds trellis, starts a centre and a site served by an
 // unprivileged service account with the given launcher and mapper.
-func newWorld(t *testing.T, launcher, mapper string) *world {
+func newWorld(t testing.TB, launcher, mapper string, configure ...func(*provider.Config)) *world {
 	requireRoot(t)
 	dir, err := os.MkdirTemp("", "trellis-provider-e2e-")
 	if err != nil {
@@ -289,6 +291,18 @@ func newWorld(t *testing.T, launcher, mapper string) *world {
 	if out, err := w.run(w.svc, nil, "", "provider", "init", "--central", w.centre, "--token", regToken, "--data-dir", filepath.Join(dir, "again")); err == nil {
 		t.Fatalf("a registration token worked twice: %s", out)
 	}
+	if len(configure) > 0 {
+		cfg, err := provider.LoadConfig(w.siteDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range configure {
+			f(cfg)
+		}
+		if err := cfg.Save(w.siteDir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	serve := exec.Command(w.bin, "provider", "serve", "--data-dir", w.siteDir)
 	serve.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	serve.Dir = w.siteDir
@@ -334,6 +348,24 @@ func (w *world) post(path, tok, sig string, body []byte) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// forward sends a request signed with uid's key to site1 through the
+// centre and returns the site's status and body.
+func (w *world) forward(uid, target string, body []byte) (int, string) {
+	w.t.Helper()
+	sig, err := usersig.Sign(w.userKey(uid), uid, "site1", "POST", target, body, time.Now())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var resp struct {
+		Status int
+		Body   []byte
+	}
+	w.mustAPI("Providers/Forward", w.tokens[uid], map[string]any{
+		"provider": "site1", "method": "POST", "target": target, "body": b64(body), "userSignature": sig,
+	}, &resp)
+	return resp.Status, string(resp.Body)
 }
 
 func (w *world) userKey(uid string) ed25519.PrivateKey {
@@ -614,6 +646,163 @@ func testSite(t *testing.T, launcher string) {
 		}
 	})
 
+	t.Run("FileTransfers", func(t *testing.T) {
+		w := w.with(t)
+		// Each user's file lands in their own home, owned by their own
+		// account, 0600; one through the centre, one straight.
+		for _, tc := range []struct{ uid, via string }{{"alice", ""}, {"bob", "--direct"}} {
+			local := filepath.Join(w.dir, tc.uid+"-up.txt")
+			content := "notes of " + tc.uid + "\n" + strings.Repeat("x", 200_000)
+			if err := os.WriteFile(local, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"provider", "upload"}
+			if tc.via != "" {
+				args = append(args, tc.via)
+			}
+			w.must(nil, w.as(tc.uid), append(args, "site1", local, "notes.txt")...)
+			acct := lookup(t, "tb_"+tc.uid)
+			remote := filepath.Join("/home", acct.name, "notes.txt")
+			fi, err := os.Stat(remote)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if st.Uid != acct.uid || st.Gid != acct.gid || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: owner %d:%d mode %v, want %d:%d 0600", remote, st.Uid, st.Gid, fi.Mode().Perm(), acct.uid, acct.gid)
+			}
+			if b, _ := os.ReadFile(remote); string(b) != content {
+				t.Errorf("%s holds %d bytes, not what %s uploaded", remote, len(b), tc.uid)
+			}
+			back := filepath.Join(w.dir, tc.uid+"-down.txt")
+			w.must(nil, w.as(tc.uid), "provider", "download", "site1", "notes.txt", back)
+			if b, _ := os.ReadFile(back); string(b) != content {
+				t.Errorf("%s's download holds %d bytes, not the file", tc.uid, len(b))
+			}
+		}
+
+		token := func(uid, direction, path string) (int, provider.TokenResponse, string) {
+			code, b := w.forward(uid, "/transfers", []byte(fmt.Sprintf(`{"direction":%q,"path":%q}`, direction, path)))
+			var tok provider.TokenResponse
+			_ = json.Unmarshal([]byte(b), &tok)
+			return code, tok, b
+		}
+		get := func(tok provider.TokenResponse) (int, string) {
+			resp, err := http.Get(w.siteURL + tok.URLPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		put := func(tok provider.TokenResponse, body string) (int, string) {
+			req, _ := http.NewRequest(http.MethodPut, w.siteURL+tok.URLPath, strings.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+
+		// A token works once.
+		code, tok, b := token("alice", "download", "notes.txt")
+		wantStatus(t, "download token", code, b, http.StatusOK)
+		code, b = get(tok)
+		wantStatus(t, "first download", code, b, http.StatusOK, "notes of alice")
+		code, b = get(tok)
+		wantStatus(t, "token reused", code, b, http.StatusUnauthorized, "used already")
+		// A download token does not upload.
+		_, tok, _ = token("alice", "download", "notes.txt")
+		code, b = put(tok, "overwritten")
+		wantStatus(t, "download token used to upload", code, b, http.StatusUnauthorized)
+
+		// Paths out of the home are refused, by name or through a
+		// symbolic link the account made.
+		w.must(nil, w.as("alice"), "provider", "exec", "site1", "--", "sh", "-c", "ln -sfn /home/tb_bob bobhome && ln -sf /etc/passwd pw && ln -sfn /tmp tmpdir")
+		for path, why := range map[string]string{
+			"../tb_bob/notes.txt":    "escapes your home",
+			"/home/tb_bob/notes.txt": "outside your home",
+			"/etc/passwd":            "outside your home",
+			"bobhome/notes.txt":      "escapes your home",
+			"pw":                     "escapes your home",
+		} {
+			code, _, b := token("alice", "download", path)
+			wantStatus(t, "download "+path, code, b, http.StatusForbidden, why)
+		}
+		code, _, b = token("alice", "upload", "tmpdir/planted")
+		wantStatus(t, "upload through a link out of home", code, b, http.StatusForbidden, "escapes your home")
+
+		// Bob's token acts in bob's home only, as tb_bob.
+		code, tok, b = token("bob", "upload", "notes.txt")
+		wantStatus(t, "bob's upload token", code, b, http.StatusOK)
+		code, b = put(tok, "bob's new notes")
+		wantStatus(t, "bob's upload", code, b, http.StatusOK)
+		if got, _ := os.ReadFile("/home/tb_bob/notes.txt"); string(got) != "bob's new notes" {
+			t.Errorf("bob's file: %q", got)
+		}
+		if got, _ := os.ReadFile("/home/tb_alice/notes.txt"); !strings.HasPrefix(string(got), "notes of alice") {
+			t.Errorf("alice's file changed: %.40q", got)
+		}
+		if _, err := os.Stat("/tmp/planted"); err == nil {
+			t.Error("an upload landed out of the home")
+		}
+	})
+
+	t.Run("Terminal", func(t *testing.T) {
+		w := w.with(t)
+		code, b := w.forward("alice", "/terminals", []byte(`{}`))
+		var tok provider.TokenResponse
+		_ = json.Unmarshal([]byte(b), &tok)
+		wantStatus(t, "terminal token", code, b, http.StatusOK)
+		wsURL := w.siteURL + tok.URLPath + "?rows=30&cols=100"
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, wsURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.CloseNow()
+		// Markers tell the commands' output from the terminal's echo of
+		// them and from the prompt.
+		for _, line := range []string{"echo id=$(id -un)\n", "echo size=$(stty size)\n", "exit 3\n"} {
+			if err := ws.Write(ctx, websocket.MessageBinary, []byte(line)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out strings.Builder
+		var end provider.TerminalControl
+		for end.Type != "exit" {
+			typ, data, err := ws.Read(ctx)
+			if err != nil {
+				t.Fatalf("reading the terminal: %v (so far %q)", err, out.String())
+			}
+			if typ == websocket.MessageBinary {
+				out.Write(data)
+			} else if err := json.Unmarshal(data, &end); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !strings.Contains(out.String(), "id=tb_alice\r\n") || !strings.Contains(out.String(), "size=30 100\r\n") {
+			t.Errorf("the terminal printed %q; want id=tb_alice and size=30 100", out.String())
+		}
+		if end.Code != 3 || end.Error != "" {
+			t.Errorf("exit: %+v, want code 3", end)
+		}
+		// The token worked once.
+		_, resp, err := websocket.Dial(ctx, wsURL, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a reused terminal token: %v, %v", err, resp)
+		}
+		// The CLI, as bob, its input not a terminal.
+		out2, err := w.run(nil, w.as("bob"), "echo id=$(id -un)\nexit\n", "provider", "terminal", "site1")
+		if err != nil || !strings.Contains(out2, "id=tb_bob\r\n") {
+			t.Errorf("trellis provider terminal as bob: %v: %q", err, out2)
+		}
+	})
+
 	t.Run("Disconnect", func(t *testing.T) {
 		w := w.with(t)
 		w.must(nil, w.as("bob"), "provider", "disconnect", "site1")
@@ -645,7 +834,9 @@ func testSite(t *testing.T, launcher string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"op":"exec","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"outcome":"refused"`, `"op":"worker.hello"`} {
+	for _, want := range []string{`"op":"exec","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"outcome":"refused"`, `"op":"worker.hello"`,
+		`"op":"upload","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"op":"download","uid":"bob","local_account":"tb_bob","outcome":"ok"`,
+		`"op":"terminal","uid":"alice","local_account":"tb_alice","outcome":"ok"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("audit log lacks %s", want)
 		}
