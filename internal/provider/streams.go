@@ -166,24 +166,32 @@ func (s *supervisor) openStream(ctx context.Context, user string, acct *Account,
 	}
 	t := time.NewTimer(15 * time.Second)
 	defer t.Stop()
-	select {
-	case st := <-sw.ch:
-		st.w, st.id, st.result = w, id, ch
-		return st, nil
-	case m := <-ch:
-		w.forget(id)
-		if m.Error != "" {
-			return nil, errors.New(m.Error)
+	result := ch
+	for {
+		select {
+		case st := <-sw.ch:
+			st.w, st.id, st.result = w, id, result
+			return st, nil
+		case m := <-ch:
+			if m.Error != "" {
+				w.forget(id)
+				return nil, errors.New(m.Error)
+			}
+			// A short download can be done before the server has accepted
+			// its stream: the result waits for the stream's reader.
+			result = make(chan *message, 1)
+			result <- m
+			ch = nil
+			continue
+		case <-w.dead:
+			return nil, w.why
+		case <-t.C:
+			w.forget(id)
+			return nil, fmt.Errorf("the worker of %s did not open its stream within 15s", user)
+		case <-ctx.Done():
+			w.forget(id)
+			return nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("the worker of %s answered without a stream", user)
-	case <-w.dead:
-		return nil, w.why
-	case <-t.C:
-		w.forget(id)
-		return nil, fmt.Errorf("the worker of %s did not open its stream within 15s", user)
-	case <-ctx.Done():
-		w.forget(id)
-		return nil, ctx.Err()
 	}
 }
 
