@@ -51,7 +51,7 @@ Site operators run trellis provider init and serve (docs/provider.md).`,
 func newProviderCmd(a *app) *cobra.Command {
 	cmd := newProviderGroup()
 	cmd.AddCommand(newProviderConnectCmd(a), newProviderListCmd(a), newProviderDisconnectCmd(a), newProviderExecCmd(a),
-		newProviderUploadCmd(a), newProviderDownloadCmd(a), newProviderTerminalCmd(a))
+		newProviderWhoamiCmd(a), newProviderUploadCmd(a), newProviderDownloadCmd(a), newProviderTerminalCmd(a))
 	return cmd
 }
 
@@ -320,5 +320,28 @@ func newProviderDisconnectCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&direct, "direct", false, "tell the site straight, not through the centre")
+	return cmd
+}
+
+func newProviderWhoamiCmd(a *app) *cobra.Command {
+	var direct bool
+	cmd := &cobra.Command{
+		Use:   "whoami [--direct] SITE",
+		Short: "Show who you are at a site, as your worker there reports it",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var res provider.WhoamiResponse
+			if _, err := a.signedSiteCall(cmd.Context(), c, args[0], "/whoami", []byte("{}"), direct, &res); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.streams.Out, "%s at %s: local account %s (uid %d), worker pid %d\n", clean(res.UID), clean(args[0]), clean(res.LocalAccount), res.LocalUID, res.WorkerPID)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&direct, "direct", false, "send the request straight to the site, not through the centre")
 	return cmd
 }

@@ -34,11 +34,11 @@ func BenchmarkSiteChain(b *testing.B) {
 	w.must(nil, w.as("bench"), "provider", "connect", "site1")
 	c := &chainClient{w: w, uid: "bench", key: w.userKey("bench"),
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: time.Minute}}
-	// A transfer token is the cheapest request that reaches the worker:
-	// the worker checks the path as the account; nothing is started.
-	tokenBody := []byte(`{"direction":"upload","path":"bench.txt"}`)
+	// whoami is the lightest request that reaches the worker: it answers
+	// with its account; nothing is started.
+	whoBody := []byte(`{}`)
 	execBody := []byte(`{"argv":["true"]}`)
-	c.forward(b, "/transfers", tokenBody) // the worker is warm from here
+	c.forward(b, "/whoami", whoBody) // the worker is warm from here
 
 	sequential := func(name string, call func() error) {
 		b.Run(name, func(b *testing.B) {
@@ -68,17 +68,17 @@ func BenchmarkSiteChain(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "req/s")
 		})
 	}
-	fwdToken := func() error { return c.forwardErr("/transfers", tokenBody) }
+	fwdWho := func() error { return c.forwardErr("/whoami", whoBody) }
 	fwdExec := func() error { return c.forwardErr("/exec", execBody) }
-	dirToken := func() error { return c.directErr("/transfers", tokenBody) }
-	sequential("Forward/TransferToken", fwdToken)
-	parallel("Forward/TransferToken/Parallel", fwdToken)
+	dirWho := func() error { return c.directErr("/whoami", whoBody) }
+	sequential("Forward/Whoami", fwdWho)
+	parallel("Forward/Whoami/Parallel", fwdWho)
 	sequential("Forward/ExecTrue", fwdExec)
 	parallel("Forward/ExecTrue/Parallel", fwdExec)
 	c.siteToken = w.siteToken("bench") // five minutes
-	sequential("Direct/TransferToken", dirToken)
+	sequential("Direct/Whoami", dirWho)
 	c.siteToken = w.siteToken("bench")
-	parallel("Direct/TransferToken/Parallel", dirToken)
+	parallel("Direct/Whoami/Parallel", dirWho)
 
 	// A cold start: the first request after the user's worker exited
 	// (idle), so the site launches one and waits for its hello.
@@ -103,7 +103,7 @@ func BenchmarkSiteChain(b *testing.B) {
 			}
 			b.StartTimer()
 			t0 := time.Now()
-			if err := fwdToken(); err != nil {
+			if err := fwdWho(); err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))

@@ -453,6 +453,9 @@ func testSite(t *testing.T, launcher string) {
 				t.Errorf("exec as %s printed %q, want tb_%s", uid, out, uid)
 			}
 		}
+		if out := w.must(nil, w.as("bob"), "provider", "whoami", "site1"); !strings.Contains(out, "local account tb_bob") {
+			t.Errorf("whoami as bob: %s", out)
+		}
 		out := w.must(nil, w.as("alice"), "provider", "list")
 		if !strings.Contains(out, "site1") || !strings.Contains(out, "tb_alice") {
 			t.Errorf("provider list: %s", out)

@@ -53,6 +53,7 @@ const (
 )
 
 func (s *Server) transferRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /whoami", s.whoami)
 	mux.HandleFunc("POST /transfers", s.newTransfer)
 	mux.HandleFunc("PUT /files/{token}", s.upload)
 	mux.HandleFunc("GET /files/{token}", s.download)

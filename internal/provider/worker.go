@@ -72,6 +72,8 @@ func RunWorker(ctx context.Context, socket, user, nonce string) error {
 		switch req.Type {
 		case "exec":
 			answer(func() message { return runCommand(ctx, req) })
+		case "whoami":
+			answer(func() message { return workerWhoami(req) })
 		case "check":
 			answer(func() message { return workerCheck(req) })
 		case "upload":

@@ -57,6 +57,11 @@ type message struct {
 	Rows      uint16 `json:"rows,omitempty"`
 	Cols      uint16 `json:"cols,omitempty"`
 	Term      string `json:"term,omitempty"`
+
+	// whoami's answer: the worker's account and process.
+	Account  string `json:"account,omitempty"`
+	LocalUID int    `json:"local_uid,omitempty"`
+	PID      int    `json:"pid,omitempty"`
 }
 
 // WorkerStatus is one worker as `trellis provider status` shows it.
