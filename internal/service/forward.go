@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -30,8 +31,8 @@ const (
 	// included (a site's own exec limit is one minute by default).
 	ForwardTimeout = 2 * time.Minute
 	// ForwardTokenTTL is the life of the token the centre attaches to a
-	// forwarded request: it is used at once.
-	ForwardTokenTTL = time.Minute
+	// user's forwarded requests to a site (reused for half of it).
+	ForwardTokenTTL = 2 * time.Minute
 
 	maxForwardTarget    = 2048
 	maxForwardSignature = 4 << 10
@@ -124,9 +125,13 @@ func (s *Sites) Forward(ctx context.Context, p *auth.Principal, provider, method
 	if err != nil {
 		return nil, err
 	}
-	tok, err := s.siteToken(pr, p.UID, PurposeRequest, newID(), s.now(), ForwardTokenTTL)
-	if err != nil {
-		return nil, err
+	now, key := s.now(), p.UID+"\x00"+provider
+	tok := s.forwardTokens.get(key, now)
+	if tok == nil {
+		if tok, err = s.siteToken(pr, p.UID, PurposeRequest, newID(), now, ForwardTokenTTL); err != nil {
+			return nil, err
+		}
+		s.forwardTokens.put(key, tok, now)
 	}
 	ctx, cancel := context.WithTimeout(ctx, ForwardTimeout)
 	defer cancel()
@@ -174,22 +179,74 @@ func transportReason(err error) string {
 }
 
 // connectedProvider returns the named site when the user may make
-// requests there: the site is usable and the user is connected to it.
+// requests there: the site is usable and the user is connected to it (one
+// read transaction: this runs on every forwarded request).
 func (s *Sites) connectedProvider(ctx context.Context, uid, provider string) (*domain.Provider, error) {
-	pr, err := s.usableProvider(ctx, provider)
-	if err != nil {
+	if err := domain.ValidateProviderName("provider", provider); err != nil {
 		return nil, err
 	}
-	conns, err := viewOf(ctx, s.base, func(tx store.Tx) ([]*domain.ProviderConnection, error) {
-		return tx.Providers().ListConnections(ctx, uid)
+	var pr *domain.Provider
+	var connected bool
+	err := s.view(ctx, func(tx store.Tx) error {
+		var err error
+		if pr, err = tx.Providers().Get(ctx, provider); err != nil {
+			return err
+		}
+		conns, err := tx.Providers().ListConnections(ctx, uid)
+		for _, c := range conns {
+			connected = connected || c.Provider == provider
+		}
+		return err
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
+	case pr.State != domain.ProviderActive:
+		return nil, domain.FailedPrecondition("provider %q is disabled", provider)
+	case pr.PublicKey == nil:
+		return nil, domain.FailedPrecondition("provider %q has not registered yet (trellis provider init at the site)", provider)
+	case !connected:
+		return nil, domain.FailedPrecondition("not connected to provider %q: run trellis provider connect %s", provider, provider)
 	}
-	for _, c := range conns {
-		if c.Provider == provider {
-			return pr, nil
+	return pr, nil
+}
+
+// forwardTokens keeps the token the centre attaches to a user's forwarded
+// requests to a site, reused while it has more than half its life left:
+// signing one per request would cost the centre a signature and the site
+// a full verification (it remembers tokens it verified) on every request.
+type forwardTokens struct {
+	mu sync.Mutex
+	m  map[string]*SiteTicket
+}
+
+const maxForwardTokens = 10_000
+
+func (f *forwardTokens) get(key string, now time.Time) *SiteTicket {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := f.m[key]
+	if t == nil || t.ExpiresAt.Sub(now) < ForwardTokenTTL/2 {
+		return nil
+	}
+	return t
+}
+
+func (f *forwardTokens) put(key string, t *SiteTicket, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string]*SiteTicket{}
+	}
+	if len(f.m) >= maxForwardTokens {
+		for k, v := range f.m {
+			if v.ExpiresAt.Sub(now) < ForwardTokenTTL/2 {
+				delete(f.m, k)
+			}
+		}
+		if len(f.m) >= maxForwardTokens {
+			clear(f.m)
 		}
 	}
-	return nil, domain.FailedPrecondition("not connected to provider %q: run trellis provider connect %s", provider, provider)
+	f.m[key] = t
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/trellis-testbed/trellis/internal/domain"
 )
@@ -56,5 +57,23 @@ func TestTransportReason(t *testing.T) {
 	}
 	if errors.Is(err, http.ErrUseLastResponse) {
 		t.Error("unexpected redirect error")
+	}
+}
+
+// TestForwardTokensReused: a user's token for a site is reused while more
+// than half its life is left, then made anew.
+func TestForwardTokensReused(t *testing.T) {
+	var f forwardTokens
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	tok := &SiteTicket{Token: "t1", ExpiresAt: now.Add(ForwardTokenTTL)}
+	f.put("alice\x00site1", tok, now)
+	if got := f.get("alice\x00site1", now.Add(ForwardTokenTTL/2-time.Second)); got != tok {
+		t.Errorf("before half its life: %v", got)
+	}
+	if got := f.get("alice\x00site1", now.Add(ForwardTokenTTL/2+time.Second)); got != nil {
+		t.Errorf("past half its life: %v", got)
+	}
+	if got := f.get("bob\x00site1", now); got != nil {
+		t.Errorf("another user's: %v", got)
 	}
 }

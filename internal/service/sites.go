@@ -43,8 +43,10 @@ const siteLeeway = 30 * time.Second
 type Sites struct {
 	*base
 	keys *keys.Manager
-	// siteHTTP reaches sites for forwarded requests (forward.go).
-	siteHTTP *http.Client
+	// siteHTTP reaches sites for forwarded requests, with the tokens
+	// forwardTokens keeps (forward.go).
+	siteHTTP      *http.Client
+	forwardTokens forwardTokens
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
