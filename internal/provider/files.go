@@ -283,6 +283,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	n, cerr := io.Copy(w, io.LimitReader(st, size))
+	if cerr != nil {
+		// The client went or stalled: end the stream, so the worker
+		// stops writing and answers.
+		st.conn.Close()
+	}
 	res, werr := st.wait(r.Context())
 	e.Op, e.Remote = op, r.RemoteAddr
 	switch {

@@ -94,7 +94,18 @@ func (t *terminals) run(socket, uid string, req message) message {
 		return fail(fmt.Errorf("starting %s: %w", shell, err))
 	}
 	pid := cmd.Process.Pid
-	hangUp := func() { _ = syscall.Kill(-pid, syscall.SIGHUP) }
+	// The shell leads its own session and process group (pty.Start); it
+	// is hung up only until it was reaped, after which its pid may be
+	// another's.
+	var reapMu sync.Mutex
+	reaped := false
+	hangUp := func() {
+		reapMu.Lock()
+		defer reapMu.Unlock()
+		if !reaped {
+			_ = syscall.Kill(-pid, syscall.SIGHUP)
+		}
+	}
 	c, err := dialStream(socket, uid, req.Stream)
 	if err != nil {
 		hangUp()
@@ -119,7 +130,13 @@ func (t *terminals) run(socket, uid string, req message) message {
 	// The shell's output, until it and everything it left on the
 	// terminal are gone (the PTY reads EIO).
 	_, _ = io.Copy(c, f)
+	// The output ended: the shell is gone, or the client is (the stream
+	// failed); either way what is left on the terminal is hung up.
+	hangUp()
 	err = cmd.Wait()
+	reapMu.Lock()
+	reaped = true
+	reapMu.Unlock()
 	f.Close()
 	var ee *exec.ExitError
 	switch {
