@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -738,6 +739,30 @@ func testSite(t *testing.T, launcher string) {
 		code, _, b = token("alice", "upload", "tmpdir/planted")
 		wantStatus(t, "upload through a link out of home", code, b, http.StatusForbidden, "escapes your home")
 
+		// An upload that breaks off leaves the file as it was, and no
+		// partial file beside it.
+		before, _ := os.ReadFile("/home/tb_alice/notes.txt")
+		_, tok, _ = token("alice", "upload", "notes.txt")
+		req, _ := http.NewRequest(http.MethodPut, w.siteURL+tok.URLPath, io.MultiReader(strings.NewReader(strings.Repeat("y", 300_000)), failingReader{}))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("a broken-off upload answered %s", resp.Status)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			left, _ := filepath.Glob("/home/tb_alice/.trellis-upload-*")
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partial uploads left: %v", left)
+			}
+			time.Sleep(20 * time.Millisecond) // the worker removes it once its stream ends; nothing to wait on
+		}
+		if after, _ := os.ReadFile("/home/tb_alice/notes.txt"); !bytes.Equal(before, after) {
+			t.Errorf("a broken-off upload changed the file: %.40q", after)
+		}
+
 		// Bob's token acts in bob's home only, as tb_bob.
 		code, tok, b = token("bob", "upload", "notes.txt")
 		wantStatus(t, "bob's upload token", code, b, http.StatusOK)
@@ -839,12 +864,17 @@ func testSite(t *testing.T, launcher string) {
 	}
 	for _, want := range []string{`"op":"exec","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"outcome":"refused"`, `"op":"worker.hello"`,
 		`"op":"upload","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"op":"download","uid":"bob","local_account":"tb_bob","outcome":"ok"`,
-		`"op":"terminal","uid":"alice","local_account":"tb_alice","outcome":"ok"`} {
+		`"op":"terminal","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"op":"upload","uid":"alice","local_account":"tb_alice","outcome":"refused","reason":"the upload broke off`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("audit log lacks %s", want)
 		}
 	}
 }
+
+// failingReader breaks an upload off.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection lost") }
 
 type staticSigner struct {
 	kid string
