@@ -795,29 +795,44 @@ func testSite(t *testing.T, launcher string) {
 		defer ws.CloseNow()
 		// Markers tell the commands' output from the terminal's echo of
 		// them and from the prompt.
-		for _, line := range []string{"echo id=$(id -un)\n", "echo size=$(stty size)\n", "exit 3\n"} {
-			if err := ws.Write(ctx, websocket.MessageBinary, []byte(line)); err != nil {
+		send := func(typ websocket.MessageType, b string) {
+			if err := ws.Write(ctx, typ, []byte(b)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		var out strings.Builder
 		var end provider.TerminalControl
-		for end.Type != "exit" {
-			typ, data, err := ws.Read(ctx)
-			if err != nil {
-				t.Fatalf("reading the terminal: %v (so far %q)", err, out.String())
+		// readUntil reads the terminal until it printed want, or, with
+		// want empty, until it ended.
+		readUntil := func(want string) {
+			for end.Type != "exit" && (want == "" || !strings.Contains(out.String(), want)) {
+				typ, data, err := ws.Read(ctx)
+				if err != nil {
+					t.Fatalf("reading the terminal: %v (so far %q)", err, out.String())
+				}
+				if typ == websocket.MessageBinary {
+					out.Write(data)
+				} else if err := json.Unmarshal(data, &end); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if typ == websocket.MessageBinary {
-				out.Write(data)
-			} else if err := json.Unmarshal(data, &end); err != nil {
-				t.Fatal(err)
+			if want != "" && !strings.Contains(out.String(), want) {
+				t.Errorf("the terminal printed %q; want %q", out.String(), want)
 			}
 		}
-		if !strings.Contains(out.String(), "id=tb_alice\r\n") || !strings.Contains(out.String(), "size=30 100\r\n") {
-			t.Errorf("the terminal printed %q; want id=tb_alice and size=30 100", out.String())
-		}
-		if end.Code != 3 || end.Error != "" {
-			t.Errorf("exit: %+v, want code 3", end)
+		send(websocket.MessageBinary, "echo id=$(id -un)\n")
+		send(websocket.MessageBinary, "echo size=$(stty size)\n")
+		readUntil("id=tb_alice\r\n")
+		readUntil("size=30 100\r\n")
+		// A resize travels apart from the keys: the shell waits for it
+		// (up to 10 s) before it prints the new size.
+		send(websocket.MessageText, `{"type":"resize","rows":40,"cols":120}`)
+		send(websocket.MessageBinary, `for i in $(seq 200); do [ "$(stty size)" = "40 120" ] && break; sleep 0.05; done; echo resized=$(stty size)`+"\n")
+		readUntil("resized=40 120\r\n")
+		send(websocket.MessageBinary, "exit 3\n")
+		readUntil("")
+		if end.Type != "exit" || end.Code != 3 || end.Error != "" {
+			t.Errorf("end: %+v, want exit code 3", end)
 		}
 		// The token worked once.
 		_, resp, err := websocket.Dial(ctx, wsURL, nil)
