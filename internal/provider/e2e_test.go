@@ -562,8 +562,18 @@ func testSite(t *testing.T, launcher string) {
 		wantStatus(t, "target altered", code, b, http.StatusForbidden, "another method or target")
 		code, b = forward("/exec", body, "")
 		wantStatus(t, "signature dropped", code, b, http.StatusForbidden, "no user signature")
+		// A disabled site gets nothing forwarded, at once; enabled again,
+		// it does.
+		w.mustAPI("Providers/SetProviderState", w.admin, map[string]any{"name": "site1", "state": "PROVIDER_STATE_DISABLED"}, nil)
+		err := w.api("Providers/Forward", w.tokens["alice"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64(body), "userSignature": sign("/exec", body)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "disabled") {
+			t.Errorf("forwarding to a disabled site: %v", err)
+		}
+		w.mustAPI("Providers/SetProviderState", w.admin, map[string]any{"name": "site1", "state": "PROVIDER_STATE_ACTIVE"}, nil)
+		code, b = forward("/exec", body, sign("/exec", body))
+		wantStatus(t, "enabled again", code, b, http.StatusOK)
 		// Carol is not connected: the centre refuses to forward at all.
-		err := w.api("Providers/Forward", w.tokens["carol"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64(body)}, nil)
+		err = w.api("Providers/Forward", w.tokens["carol"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64(body)}, nil)
 		if err == nil || !strings.Contains(err.Error(), "not connected") {
 			t.Errorf("forwarding for a user not connected: %v", err)
 		}
@@ -849,6 +859,10 @@ func testSite(t *testing.T, launcher string) {
 	t.Run("Disconnect", func(t *testing.T) {
 		w := w.with(t)
 		w.must(nil, w.as("bob"), "provider", "disconnect", "site1")
+		// The centre forwards nothing more for bob, at once.
+		if err := w.api("Providers/Forward", w.tokens["bob"], map[string]any{"provider": "site1", "method": "POST", "target": "/whoami", "body": b64([]byte("{}"))}, nil); err == nil || !strings.Contains(err.Error(), "not connected") {
+			t.Errorf("forwarding for bob after he disconnected: %v", err)
+		}
 		code, b := w.post("/exec", "", "", []byte(`{"argv":["id"]}`))
 		wantStatus(t, "anonymous", code, b, http.StatusUnauthorized)
 		var conns struct{ Connections []any }

@@ -185,6 +185,21 @@ func (s *Sites) connectedProvider(ctx context.Context, uid, provider string) (*d
 	if err := domain.ValidateProviderName("provider", provider); err != nil {
 		return nil, err
 	}
+	var gen uint64
+	if s.connections != nil {
+		var pr *domain.Provider
+		if pr, gen = s.connections.get(uid, provider); pr != nil {
+			return pr, nil
+		}
+	}
+	pr, err := s.readConnectedProvider(ctx, uid, provider)
+	if err == nil && s.connections != nil {
+		s.connections.put(uid, provider, pr, gen)
+	}
+	return pr, err
+}
+
+func (s *Sites) readConnectedProvider(ctx context.Context, uid, provider string) (*domain.Provider, error) {
 	var pr *domain.Provider
 	var connected bool
 	err := s.view(ctx, func(tx store.Tx) error {
@@ -209,6 +224,83 @@ func (s *Sites) connectedProvider(ctx context.Context, uid, provider string) (*d
 		return nil, domain.FailedPrecondition("not connected to provider %q: run trellis provider connect %s", provider, provider)
 	}
 	return pr, nil
+}
+
+// connectionCache remembers, per replica, which sites each user may send
+// requests to (the site usable, the user connected): the check runs on
+// every forwarded request, and a read transaction would be a quarter of
+// the centre's work for one (docs/benchmarks.md). Only what passed is
+// kept; it is dropped through the change feed when the provider or the
+// user's connections change (store.ChangeProvider,
+// ChangeProviderConnection, ChangeUser), and all of it when the feed has a
+// gap. A put is ignored when anything was invalidated since its read began
+// (the generation), so a read that raced a change never outlives it.
+type connectionCache struct {
+	mu    sync.Mutex
+	gen   uint64
+	byUID map[string]map[string]*domain.Provider
+	n     int
+}
+
+const maxCachedConnections = 100_000
+
+func newConnectionCache() *connectionCache {
+	return &connectionCache{byUID: map[string]map[string]*domain.Provider{}}
+}
+
+func (c *connectionCache) get(uid, provider string) (*domain.Provider, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byUID[uid][provider], c.gen
+}
+
+func (c *connectionCache) put(uid, provider string, pr *domain.Provider, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.n >= maxCachedConnections {
+		clear(c.byUID)
+		c.n = 0
+	}
+	m := c.byUID[uid]
+	if m == nil {
+		m = map[string]*domain.Provider{}
+		c.byUID[uid] = m
+	}
+	if _, ok := m[provider]; !ok {
+		c.n++
+	}
+	m[provider] = pr
+}
+
+func (c *connectionCache) invalidateUser(uid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.n -= len(c.byUID[uid])
+	delete(c.byUID, uid)
+}
+
+func (c *connectionCache) invalidateProvider(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, m := range c.byUID {
+		if _, ok := m[name]; ok {
+			delete(m, name)
+			c.n--
+		}
+	}
+}
+
+func (c *connectionCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	clear(c.byUID)
+	c.n = 0
 }
 
 // forwardTokens keeps the token the centre attaches to a user's forwarded

@@ -77,3 +77,43 @@ func TestForwardTokensReused(t *testing.T) {
 		t.Errorf("another user's: %v", got)
 	}
 }
+
+// TestConnectionCache: what a change invalidated is read again, and a
+// read that raced an invalidation is not kept.
+func TestConnectionCache(t *testing.T) {
+	c := newConnectionCache()
+	site1, site2 := &domain.Provider{Name: "site1"}, &domain.Provider{Name: "site2"}
+	_, gen := c.get("alice", "site1")
+	c.put("alice", "site1", site1, gen)
+	c.put("alice", "site2", site2, gen)
+	c.put("bob", "site1", site1, gen)
+	if got, _ := c.get("alice", "site1"); got != site1 {
+		t.Fatalf("alice at site1: %v", got)
+	}
+
+	// A read begun before an invalidation is not kept.
+	_, stale := c.get("carol", "site1")
+	c.invalidateUser("nobody")
+	c.put("carol", "site1", site1, stale)
+	if got, _ := c.get("carol", "site1"); got != nil {
+		t.Errorf("a raced read was kept: %v", got)
+	}
+
+	c.invalidateUser("alice") // alice disconnected from a site
+	if got, _ := c.get("alice", "site2"); got != nil {
+		t.Errorf("alice after her connections changed: %v", got)
+	}
+	if got, _ := c.get("bob", "site1"); got != site1 {
+		t.Errorf("bob lost his entry: %v", got)
+	}
+	c.invalidateProvider("site1") // site1 disabled or removed
+	if got, _ := c.get("bob", "site1"); got != nil {
+		t.Errorf("bob at a changed site: %v", got)
+	}
+	_, gen = c.get("bob", "site2")
+	c.put("bob", "site2", site2, gen)
+	c.reset()
+	if got, _ := c.get("bob", "site2"); got != nil || c.n != 0 {
+		t.Errorf("after a reset: %v, %d entries", got, c.n)
+	}
+}

@@ -268,6 +268,13 @@ func New(cfg Config, d Deps) *Service {
 	}
 	if d.Feed != nil {
 		d.Feed.On(store.ChangeNotification, b.watchers.wake)
+		// Without a feed nothing would invalidate it: read per request.
+		c := newConnectionCache()
+		s.Sites.connections = c
+		d.Feed.On(store.ChangeProvider, c.invalidateProvider)
+		d.Feed.On(store.ChangeProviderConnection, c.invalidateUser)
+		d.Feed.On(store.ChangeUser, c.invalidateUser) // a removed user's connections go with it
+		d.Feed.OnReset(c.reset)
 	}
 	return s
 }

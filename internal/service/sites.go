@@ -47,6 +47,9 @@ type Sites struct {
 	// forwardTokens keeps (forward.go).
 	siteHTTP      *http.Client
 	forwardTokens forwardTokens
+	// connections caches who may send requests to which site; nil
+	// without a change feed (forward.go).
+	connections *connectionCache
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
@@ -147,7 +150,10 @@ func (s *Sites) RegisterSite(ctx context.Context, p *auth.Principal, tok, public
 			return err
 		}
 		pr.PublicKey, pr.RegisteredAt = pub, now
-		return tx.Providers().Update(ctx, pr)
+		if err := tx.Providers().Update(ctx, pr); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProvider, name)
 	})
 	if refusal != "" {
 		object := ""
@@ -207,7 +213,10 @@ func (s *Sites) SetProviderState(ctx context.Context, p *auth.Principal, name, s
 			return err
 		}
 		out.State = state
-		return tx.Providers().Update(ctx, out)
+		if err := tx.Providers().Update(ctx, out); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProvider, name)
 	})
 	return out, err
 }
@@ -221,7 +230,10 @@ func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name stri
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveProvider.Name, actor: p, object: providerObject(name)}, func(tx store.Tx) error {
-		return tx.Providers().Delete(ctx, name)
+		if err := tx.Providers().Delete(ctx, name); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProvider, name)
 	})
 }
 
@@ -325,7 +337,10 @@ func (s *Sites) RemoveConnection(ctx context.Context, p *auth.Principal, uid, pr
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveConnection.Name, actor: p, object: providerObject(provider), detail: "user " + uid}, func(tx store.Tx) error {
-		return tx.Providers().DeleteConnection(ctx, provider, uid)
+		if err := tx.Providers().DeleteConnection(ctx, provider, uid); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProviderConnection, uid)
 	})
 }
 
@@ -385,7 +400,10 @@ func (s *Sites) ReportConnection(ctx context.Context, p *auth.Principal, c domai
 			refusal = "ticket expired"
 			return domain.FailedPrecondition("ticket %q expired at %s", ticketID, t.ExpiresAt.UTC().Format(time.RFC3339))
 		}
-		return tx.Providers().PutConnection(ctx, &c)
+		if err := tx.Providers().PutConnection(ctx, &c); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProviderConnection, c.UID)
 	})
 	if refusal != "" {
 		s.auditRefusal(ctx, opProvidersReportConnection.Name, p, userObject(c.UID), err, refusal)
