@@ -185,6 +185,9 @@ type conn struct {
 	services      trellisv1connect.ServicesClient
 	oidcClients   trellisv1connect.OidcClientsClient
 	providers     trellisv1connect.ProvidersClient
+	// forwarder is Providers for Forward: a forwarded request lasts as
+	// long as the site's work (its time limit), longer than other calls.
+	forwarder trellisv1connect.ProvidersClient
 	// identities is the oidc authentication backend's (the caller's links).
 	identities oidcv1connect.LoginClient
 
@@ -270,6 +273,7 @@ func (a *app) connect() (*conn, error) {
 		services:           trellisv1connect.NewServicesClient(httpClient, server, authed),
 		oidcClients:        trellisv1connect.NewOidcClientsClient(httpClient, server, authed),
 		providers:          trellisv1connect.NewProvidersClient(httpClient, server, authed),
+		forwarder:          trellisv1connect.NewProvidersClient(&http.Client{Timeout: forwardTimeout, Transport: certRT}, server, authed),
 		identities:         oidcv1connect.NewLoginClient(httpClient, server, authed),
 		anonIdentities:     oidcv1connect.NewLoginClient(anonHTTP, server, transport),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),

@@ -50,7 +50,8 @@ Site operators run trellis provider init and serve (docs/provider.md).`,
 
 func newProviderCmd(a *app) *cobra.Command {
 	cmd := newProviderGroup()
-	cmd.AddCommand(newProviderConnectCmd(a), newProviderListCmd(a), newProviderDisconnectCmd(a), newProviderExecCmd(a))
+	cmd.AddCommand(newProviderConnectCmd(a), newProviderListCmd(a), newProviderDisconnectCmd(a), newProviderExecCmd(a),
+		newProviderWhoamiCmd(a), newProviderUploadCmd(a), newProviderDownloadCmd(a), newProviderTerminalCmd(a))
 	return cmd
 }
 
@@ -92,13 +93,18 @@ func postSite(ctx context.Context, hc *http.Client, url string, headers map[stri
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusOK {
+	return siteAnswer(resp.StatusCode, b, out)
+}
+
+// siteAnswer decodes a site's answer into out, or returns its refusal.
+func siteAnswer(status int, b []byte, out any) error {
+	if status != http.StatusOK {
 		var e struct{ Error string }
 		_ = json.Unmarshal(b, &e)
 		if e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
 		}
-		return fmt.Errorf("the site refused (%s): %s", resp.Status, clean(e.Error))
+		return fmt.Errorf("the site refused (%d %s): %s", status, http.StatusText(status), clean(e.Error))
 	}
 	return json.Unmarshal(b, out)
 }
@@ -183,34 +189,57 @@ func newProviderListCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// signedSiteCall sends a user request to a site: the centre's token for
-// the site, and the user's own signature over exactly this request.
-func (a *app) signedSiteCall(ctx context.Context, c *conn, site, path string, body []byte, out any) error {
+// forwardTimeout bounds a request the centre forwards: the centre's own
+// limit (service.ForwardTimeout, two minutes) and a margin.
+const forwardTimeout = 150 * time.Second
+
+// signedSiteCall sends a user request to a site, signed with the user's
+// own key over exactly this request: through the centre
+// (Providers/Forward), which adds its token for the site and forwards the
+// request unchanged, or, when direct, straight to the site with a token
+// the centre issued for it.
+//
+// It returns the site's URL, for what goes to the site directly next.
+func (a *app) signedSiteCall(ctx context.Context, c *conn, site, path string, body []byte, direct bool, out any) (string, error) {
 	keyPath, err := a.siteKeyPath(site)
 	if err != nil {
-		return err
+		return "", err
 	}
 	key, err := provider.LoadKey(keyPath)
 	if err != nil {
-		return fmt.Errorf("no key for %s (connect first: trellis provider connect %s): %w", site, site, err)
+		return "", fmt.Errorf("no key for %s (connect first: trellis provider connect %s): %w", site, site, err)
 	}
 	who, err := c.auth.WhoAmI(ctx, connect.NewRequest(&trellisv1.WhoAmIRequest{}))
 	if err != nil {
-		return err
+		return "", err
+	}
+	if !direct {
+		sig, err := usersig.Sign(key, who.Msg.GetUid(), site, http.MethodPost, path, body, a.now())
+		if err != nil {
+			return "", err
+		}
+		resp, err := c.forwarder.Forward(ctx, connect.NewRequest(&trellisv1.ForwardRequest{
+			Provider: site, Method: http.MethodPost, Target: path, Body: body, UserSignature: sig,
+		}))
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(resp.Msg.GetSiteUrl(), "/"), siteAnswer(int(resp.Msg.GetStatus()), resp.Msg.GetBody(), out)
 	}
 	tok, err := c.providers.CreateSiteToken(ctx, connect.NewRequest(&trellisv1.CreateSiteTokenRequest{Provider: site}))
 	if err != nil {
-		return err
+		return "", err
 	}
 	sig, err := usersig.Sign(key, who.Msg.GetUid(), site, http.MethodPost, path, body, a.now())
 	if err != nil {
-		return err
+		return "", err
 	}
 	hc, err := a.siteHTTP()
 	if err != nil {
-		return err
+		return "", err
 	}
-	return postSite(ctx, hc, strings.TrimRight(tok.Msg.Url, "/")+path, map[string]string{
+	siteURL := strings.TrimRight(tok.Msg.Url, "/")
+	return siteURL, postSite(ctx, hc, siteURL+path, map[string]string{
 		"Authorization": "Bearer " + tok.Msg.Token,
 		usersig.Header:  sig,
 	}, body, out)
@@ -218,12 +247,14 @@ func (a *app) signedSiteCall(ctx context.Context, c *conn, site, path string, bo
 
 func newProviderExecCmd(a *app) *cobra.Command {
 	var timeout time.Duration
+	var direct bool
 	cmd := &cobra.Command{
-		Use:   "exec SITE -- CMD [ARGS...]",
+		Use:   "exec [--direct] SITE -- CMD [ARGS...]",
 		Short: "Run a command at a site as your local account",
 		Long: `Run a command at a site as the local account you are mapped to, and print its
-output; the exit status is the command's. The request goes straight to the
-site, signed with your key (forwarding through the centre comes next).`,
+output; the exit status is the command's. The request is signed with your
+key and goes through the centre, which forwards it unchanged; with --direct
+it goes straight to the site (the centre only issues a token for it).`,
 		Example: `  trellis provider exec site1 -- id -un`,
 		Args:    cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -240,7 +271,7 @@ site, signed with your key (forwarding through the centre comes next).`,
 			}
 			body, _ := json.Marshal(provider.ExecRequest{Argv: argv, TimeoutSeconds: int(timeout / time.Second)})
 			var res provider.Result
-			if err := a.signedSiteCall(cmd.Context(), c, args[0], "/exec", body, &res); err != nil {
+			if _, err := a.signedSiteCall(cmd.Context(), c, args[0], "/exec", body, direct, &res); err != nil {
 				return err
 			}
 			_, _ = a.streams.Out.Write(res.Stdout)
@@ -255,13 +286,15 @@ site, signed with your key (forwarding through the centre comes next).`,
 		},
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "time limit (at most the site's)")
+	cmd.Flags().BoolVar(&direct, "direct", false, "send the request straight to the site, not through the centre")
 	// Flags after SITE belong to the command run there.
 	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 
 func newProviderDisconnectCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var direct bool
+	cmd := &cobra.Command{
 		Use:   "disconnect SITE",
 		Short: "Remove your connection to a site, at the site and at the centre",
 		Args:  exactArgs(1),
@@ -272,7 +305,7 @@ func newProviderDisconnectCmd(a *app) *cobra.Command {
 				return err
 			}
 			var out map[string]string
-			siteErr := a.signedSiteCall(cmd.Context(), c, site, "/disconnect", []byte("{}"), &out)
+			_, siteErr := a.signedSiteCall(cmd.Context(), c, site, "/disconnect", []byte("{}"), direct, &out)
 			if _, err := c.providers.RemoveConnection(cmd.Context(), connect.NewRequest(&trellisv1.RemoveConnectionRequest{Provider: site})); err != nil {
 				return err
 			}
@@ -286,4 +319,29 @@ func newProviderDisconnectCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&direct, "direct", false, "tell the site straight, not through the centre")
+	return cmd
+}
+
+func newProviderWhoamiCmd(a *app) *cobra.Command {
+	var direct bool
+	cmd := &cobra.Command{
+		Use:   "whoami [--direct] SITE",
+		Short: "Show who you are at a site, as your worker there reports it",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.connect()
+			if err != nil {
+				return err
+			}
+			var res provider.WhoamiResponse
+			if _, err := a.signedSiteCall(cmd.Context(), c, args[0], "/whoami", []byte("{}"), direct, &res); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(a.streams.Out, "%s at %s: local account %s (uid %d), worker pid %d\n", clean(res.UID), clean(args[0]), clean(res.LocalAccount), res.LocalUID, res.WorkerPID)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&direct, "direct", false, "send the request straight to the site, not through the centre")
+	return cmd
 }

@@ -70,6 +70,10 @@ type Config struct {
 	WorkerIdle      Duration `json:"worker_idle"`
 	MapperTimeout   Duration `json:"mapper_timeout"`
 	SignatureMaxAge Duration `json:"signature_max_age"`
+	// MaxTransferBytes bounds one uploaded or downloaded file;
+	// TransferTimeout one transfer's time.
+	MaxTransferBytes int64    `json:"max_transfer_bytes"`
+	TransferTimeout  Duration `json:"transfer_timeout"`
 }
 
 // Duration is a time.Duration written as "30s" in the config file.
@@ -101,6 +105,10 @@ func (c *Config) Defaults(dataDir string) {
 	def(&c.WorkerIdle, 10*time.Minute)
 	def(&c.MapperTimeout, 5*time.Second)
 	def(&c.SignatureMaxAge, 60*time.Second)
+	def(&c.TransferTimeout, 10*time.Minute)
+	if c.MaxTransferBytes == 0 {
+		c.MaxTransferBytes = 1 << 30
+	}
 	if c.MaxOutputBytes == 0 {
 		c.MaxOutputBytes = 1 << 20
 	}

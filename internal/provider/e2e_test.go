@@ -2,9 +2,11 @@ package provider_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,10 +18,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
 
 	"github.com/trellis-testbed/trellis/internal/auth/token"
@@ -29,7 +33,7 @@ import (
 
 // requireRoot skips without root, except in CI, where these tests must
 // run: they create OS accounts and start processes as them.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -42,7 +46,7 @@ func requireRoot(t *testing.T) {
 
 // world is a centre, a site and the OS accounts of one test.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // 0755, reachable by every account
 	bin     string
 	centre  string
@@ -51,6 +55,8 @@ type world struct {
 	siteDir string
 	svc     *account
 	tokens  map[string]string // Trellis uid -> access token
+	// stopSite stops the site's server (it is not started again).
+	stopSite func()
 }
 
 type account struct {
@@ -58,7 +64,7 @@ type account struct {
 	uid, gid uint32
 }
 
-func lookup(t *testing.T, name string) *account {
+func lookup(t testing.TB, name string) *account {
 	t.Helper()
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -70,7 +76,7 @@ func lookup(t *testing.T, name string) *account {
 }
 
 // addAccount creates an OS account for the test and removes it after.
-func addAccount(t *testing.T, name string, system bool) *account {
+func addAccount(t testing.TB, name string, system bool) *account {
 	t.Helper()
 	_ = exec.Command("userdel", "-r", name).Run() // a leftover of a crashed run
 	args := []string{"-m", "-s", "/bin/sh", name}
@@ -87,7 +93,7 @@ func addAccount(t *testing.T, name string, system bool) *account {
 	return lookup(t, name)
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,8 +103,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// start runs a long-lived process for the test, stopped at cleanup.
-func start(t *testing.T, cmd *exec.Cmd) {
+// start runs a long-lived process for the test, stopped at cleanup or
+// when the returned function is called.
+func start(t testing.TB, cmd *exec.Cmd) (stop func()) {
 	t.Helper()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -107,22 +114,29 @@ func start(t *testing.T, cmd *exec.Cmd) {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		stop()
 		if t.Failed() {
 			t.Logf("%s:\n%s", cmd.Args[1:3], logs.String())
 		}
 	})
+	return stop
 }
 
 // waitHTTP waits until url answers 200.
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t testing.TB, url string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -250,7 +264,7 @@ func (w *world) as(uid string) []string {
 
 // newWorld builds trellis, starts a centre and a site served by an
 // unprivileged service account with the given launcher and mapper.
-func newWorld(t *testing.T, launcher, mapper string) *world {
+func newWorld(t testing.TB, launcher, mapper string, configure ...func(*provider.Config)) *world {
 	requireRoot(t)
 	dir, err := os.MkdirTemp("", "trellis-provider-e2e-")
 	if err != nil {
@@ -298,6 +312,18 @@ func newWorld(t *testing.T, launcher, mapper string) *world {
 	if out, err := w.run(w.svc, nil, "", "provider", "init", "--central", w.centre, "--token", regToken, "--data-dir", filepath.Join(dir, "again")); err == nil {
 		t.Fatalf("a registration token worked twice: %s", out)
 	}
+	if len(configure) > 0 {
+		cfg, err := provider.LoadConfig(w.siteDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range configure {
+			f(cfg)
+		}
+		if err := cfg.Save(w.siteDir); err != nil {
+			t.Fatal(err)
+		}
+	}
 	serve := exec.Command(w.bin, "provider", "serve", "--data-dir", w.siteDir)
 	serve.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	serve.Dir = w.siteDir
@@ -306,7 +332,7 @@ func newWorld(t *testing.T, launcher, mapper string) *world {
 		// What the systemd unit gives it: CAP_SETUID and CAP_SETGID only.
 		serve.SysProcAttr.AmbientCaps = []uintptr{unix.CAP_SETUID, unix.CAP_SETGID}
 	}
-	start(t, serve)
+	w.stopSite = start(t, serve)
 	waitHTTP(t, w.siteURL+"/healthz")
 	return w
 }
@@ -343,6 +369,24 @@ func (w *world) post(path, tok, sig string, body []byte) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// forward sends a request signed with uid's key to site1 through the
+// centre and returns the site's status and body.
+func (w *world) forward(uid, target string, body []byte) (int, string) {
+	w.t.Helper()
+	sig, err := usersig.Sign(w.userKey(uid), uid, "site1", "POST", target, body, time.Now())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var resp struct {
+		Status int
+		Body   []byte
+	}
+	w.mustAPI("Providers/Forward", w.tokens[uid], map[string]any{
+		"provider": "site1", "method": "POST", "target": target, "body": b64(body), "userSignature": sig,
+	}, &resp)
+	return resp.Status, string(resp.Body)
 }
 
 func (w *world) userKey(uid string) ed25519.PrivateKey {
@@ -435,6 +479,9 @@ func testSite(t *testing.T, launcher string) {
 				t.Errorf("exec as %s printed %q, want tb_%s", uid, out, uid)
 			}
 		}
+		if out := w.must(nil, w.as("bob"), "provider", "whoami", "site1"); !strings.Contains(out, "local account tb_bob") {
+			t.Errorf("whoami as bob: %s", out)
+		}
 		out := w.must(nil, w.as("alice"), "provider", "list")
 		if !strings.Contains(out, "site1") || !strings.Contains(out, "tb_alice") {
 			t.Errorf("provider list: %s", out)
@@ -501,6 +548,60 @@ func testSite(t *testing.T, launcher string) {
 		wantStatus(t, "first use", code, b, http.StatusOK, `"exit_code":0`, base64.StdEncoding.EncodeToString([]byte("tb_alice\n")))
 		code, b = w.post("/exec", tok, sig, body)
 		wantStatus(t, "replay", code, b, http.StatusForbidden, "replayed")
+	})
+
+	t.Run("ForwardedThroughTheCentre", func(t *testing.T) {
+		w := w.with(t)
+		// The CLI goes through the centre by default, straight with --direct.
+		for _, args := range [][]string{{"exec", "site1"}, {"exec", "--direct", "site1"}} {
+			out := w.must(nil, w.as("alice"), append(append([]string{"provider"}, args...), "--", "id", "-un")...)
+			if strings.TrimSpace(out) != "tb_alice" {
+				t.Errorf("%v printed %q", args, out)
+			}
+		}
+		body := []byte(`{"argv":["id","-un"]}`)
+		forward := func(target string, sent []byte, sig string) (int, string) {
+			var resp struct {
+				Status int
+				Body   []byte
+			}
+			w.mustAPI("Providers/Forward", w.tokens["alice"], map[string]any{
+				"provider": "site1", "method": "POST", "target": target, "body": b64(sent), "userSignature": sig,
+			}, &resp)
+			return resp.Status, string(resp.Body)
+		}
+		sign := func(target string, b []byte) string {
+			sig, err := usersig.Sign(w.userKey("alice"), "alice", "site1", "POST", target, b, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig
+		}
+		code, b := forward("/exec", body, sign("/exec", body))
+		wantStatus(t, "forwarded as signed", code, b, http.StatusOK, `"exit_code":0`, b64([]byte("tb_alice\n")))
+		// A compromised centre changing what the user signed: the site
+		// refuses, whatever token the centre attached.
+		code, b = forward("/exec", []byte(`{"argv":["touch","pwned"]}`), sign("/exec", body))
+		wantStatus(t, "body altered", code, b, http.StatusForbidden, "signed another body")
+		code, b = forward("/disconnect", []byte(`{}`), sign("/exec", []byte(`{}`)))
+		wantStatus(t, "target altered", code, b, http.StatusForbidden, "another method or target")
+		code, b = forward("/exec", body, "")
+		wantStatus(t, "signature dropped", code, b, http.StatusForbidden, "no user signature")
+		// A disabled site gets nothing forwarded, at once; enabled again,
+		// it does.
+		w.mustAPI("Providers/SetProviderState", w.admin, map[string]any{"name": "site1", "state": "PROVIDER_STATE_DISABLED"}, nil)
+		err := w.api("Providers/Forward", w.tokens["alice"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64(body), "userSignature": sign("/exec", body)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "disabled") {
+			t.Errorf("forwarding to a disabled site: %v", err)
+		}
+		w.mustAPI("Providers/SetProviderState", w.admin, map[string]any{"name": "site1", "state": "PROVIDER_STATE_ACTIVE"}, nil)
+		code, b = forward("/exec", body, sign("/exec", body))
+		wantStatus(t, "enabled again", code, b, http.StatusOK)
+		// Carol is not connected: the centre refuses to forward at all.
+		err = w.api("Providers/Forward", w.tokens["carol"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64(body)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "not connected") {
+			t.Errorf("forwarding for a user not connected: %v", err)
+		}
 	})
 
 	t.Run("TicketUsedTwiceRefused", func(t *testing.T) {
@@ -584,9 +685,209 @@ func testSite(t *testing.T, launcher string) {
 		}
 	})
 
+	t.Run("FileTransfers", func(t *testing.T) {
+		w := w.with(t)
+		// Each user's file lands in their own home, owned by their own
+		// account, 0600; one through the centre, one straight.
+		for _, tc := range []struct{ uid, via string }{{"alice", ""}, {"bob", "--direct"}} {
+			local := filepath.Join(w.dir, tc.uid+"-up.txt")
+			content := "notes of " + tc.uid + "\n" + strings.Repeat("x", 200_000)
+			if err := os.WriteFile(local, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"provider", "upload"}
+			if tc.via != "" {
+				args = append(args, tc.via)
+			}
+			w.must(nil, w.as(tc.uid), append(args, "site1", local, "notes.txt")...)
+			acct := lookup(t, "tb_"+tc.uid)
+			remote := filepath.Join("/home", acct.name, "notes.txt")
+			fi, err := os.Stat(remote)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if st.Uid != acct.uid || st.Gid != acct.gid || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: owner %d:%d mode %v, want %d:%d 0600", remote, st.Uid, st.Gid, fi.Mode().Perm(), acct.uid, acct.gid)
+			}
+			if b, _ := os.ReadFile(remote); string(b) != content {
+				t.Errorf("%s holds %d bytes, not what %s uploaded", remote, len(b), tc.uid)
+			}
+			back := filepath.Join(w.dir, tc.uid+"-down.txt")
+			w.must(nil, w.as(tc.uid), "provider", "download", "site1", "notes.txt", back)
+			if b, _ := os.ReadFile(back); string(b) != content {
+				t.Errorf("%s's download holds %d bytes, not the file", tc.uid, len(b))
+			}
+		}
+
+		token := func(uid, direction, path string) (int, provider.TokenResponse, string) {
+			code, b := w.forward(uid, "/transfers", []byte(fmt.Sprintf(`{"direction":%q,"path":%q}`, direction, path)))
+			var tok provider.TokenResponse
+			_ = json.Unmarshal([]byte(b), &tok)
+			return code, tok, b
+		}
+		get := func(tok provider.TokenResponse) (int, string) {
+			resp, err := http.Get(w.siteURL + tok.URLPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		put := func(tok provider.TokenResponse, body string) (int, string) {
+			req, _ := http.NewRequest(http.MethodPut, w.siteURL+tok.URLPath, strings.NewReader(body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+
+		// A token works once.
+		code, tok, b := token("alice", "download", "notes.txt")
+		wantStatus(t, "download token", code, b, http.StatusOK)
+		code, b = get(tok)
+		wantStatus(t, "first download", code, b, http.StatusOK, "notes of alice")
+		code, b = get(tok)
+		wantStatus(t, "token reused", code, b, http.StatusUnauthorized, "used already")
+		// A download token does not upload.
+		_, tok, _ = token("alice", "download", "notes.txt")
+		code, b = put(tok, "overwritten")
+		wantStatus(t, "download token used to upload", code, b, http.StatusUnauthorized)
+
+		// Paths out of the home are refused, by name or through a
+		// symbolic link the account made.
+		w.must(nil, w.as("alice"), "provider", "exec", "site1", "--", "sh", "-c", "ln -sfn /home/tb_bob bobhome && ln -sf /etc/passwd pw && ln -sfn /tmp tmpdir")
+		for path, why := range map[string]string{
+			"../tb_bob/notes.txt":    "escapes your home",
+			"/home/tb_bob/notes.txt": "outside your home",
+			"/etc/passwd":            "outside your home",
+			"bobhome/notes.txt":      "escapes your home",
+			"pw":                     "escapes your home",
+		} {
+			code, _, b := token("alice", "download", path)
+			wantStatus(t, "download "+path, code, b, http.StatusForbidden, why)
+		}
+		code, _, b = token("alice", "upload", "tmpdir/planted")
+		wantStatus(t, "upload through a link out of home", code, b, http.StatusForbidden, "escapes your home")
+
+		// An upload that breaks off leaves the file as it was, and no
+		// partial file beside it.
+		before, _ := os.ReadFile("/home/tb_alice/notes.txt")
+		_, tok, _ = token("alice", "upload", "notes.txt")
+		req, _ := http.NewRequest(http.MethodPut, w.siteURL+tok.URLPath, io.MultiReader(strings.NewReader(strings.Repeat("y", 300_000)), failingReader{}))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			t.Errorf("a broken-off upload answered %s", resp.Status)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			left, _ := filepath.Glob("/home/tb_alice/.trellis-upload-*")
+			if len(left) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partial uploads left: %v", left)
+			}
+			time.Sleep(20 * time.Millisecond) // the worker removes it once its stream ends; nothing to wait on
+		}
+		if after, _ := os.ReadFile("/home/tb_alice/notes.txt"); !bytes.Equal(before, after) {
+			t.Errorf("a broken-off upload changed the file: %.40q", after)
+		}
+
+		// Bob's token acts in bob's home only, as tb_bob.
+		code, tok, b = token("bob", "upload", "notes.txt")
+		wantStatus(t, "bob's upload token", code, b, http.StatusOK)
+		code, b = put(tok, "bob's new notes")
+		wantStatus(t, "bob's upload", code, b, http.StatusOK)
+		if got, _ := os.ReadFile("/home/tb_bob/notes.txt"); string(got) != "bob's new notes" {
+			t.Errorf("bob's file: %q", got)
+		}
+		if got, _ := os.ReadFile("/home/tb_alice/notes.txt"); !strings.HasPrefix(string(got), "notes of alice") {
+			t.Errorf("alice's file changed: %.40q", got)
+		}
+		if _, err := os.Stat("/tmp/planted"); err == nil {
+			t.Error("an upload landed out of the home")
+		}
+	})
+
+	t.Run("Terminal", func(t *testing.T) {
+		w := w.with(t)
+		code, b := w.forward("alice", "/terminals", []byte(`{}`))
+		var tok provider.TokenResponse
+		_ = json.Unmarshal([]byte(b), &tok)
+		wantStatus(t, "terminal token", code, b, http.StatusOK)
+		wsURL := w.siteURL + tok.URLPath + "?rows=30&cols=100"
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, wsURL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.CloseNow()
+		// Markers tell the commands' output from the terminal's echo of
+		// them and from the prompt.
+		send := func(typ websocket.MessageType, b string) {
+			if err := ws.Write(ctx, typ, []byte(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out strings.Builder
+		var end provider.TerminalControl
+		// readUntil reads the terminal until it printed want, or, with
+		// want empty, until it ended.
+		readUntil := func(want string) {
+			for end.Type != "exit" && (want == "" || !strings.Contains(out.String(), want)) {
+				typ, data, err := ws.Read(ctx)
+				if err != nil {
+					t.Fatalf("reading the terminal: %v (so far %q)", err, out.String())
+				}
+				if typ == websocket.MessageBinary {
+					out.Write(data)
+				} else if err := json.Unmarshal(data, &end); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if want != "" && !strings.Contains(out.String(), want) {
+				t.Errorf("the terminal printed %q; want %q", out.String(), want)
+			}
+		}
+		send(websocket.MessageBinary, "echo id=$(id -un)\n")
+		send(websocket.MessageBinary, "echo size=$(stty size)\n")
+		readUntil("id=tb_alice\r\n")
+		readUntil("size=30 100\r\n")
+		// A resize travels apart from the keys: the shell waits for it
+		// (up to 10 s) before it prints the new size.
+		send(websocket.MessageText, `{"type":"resize","rows":40,"cols":120}`)
+		send(websocket.MessageBinary, `for i in $(seq 200); do [ "$(stty size)" = "40 120" ] && break; sleep 0.05; done; echo resized=$(stty size)`+"\n")
+		readUntil("resized=40 120\r\n")
+		send(websocket.MessageBinary, "exit 3\n")
+		readUntil("")
+		if end.Type != "exit" || end.Code != 3 || end.Error != "" {
+			t.Errorf("end: %+v, want exit code 3", end)
+		}
+		// The token worked once.
+		_, resp, err := websocket.Dial(ctx, wsURL, nil)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("a reused terminal token: %v, %v", err, resp)
+		}
+		// The CLI, as bob, its input not a terminal.
+		out2, err := w.run(nil, w.as("bob"), "echo id=$(id -un)\nexit\n", "provider", "terminal", "site1")
+		if err != nil || !strings.Contains(out2, "id=tb_bob\r\n") {
+			t.Errorf("trellis provider terminal as bob: %v: %q", err, out2)
+		}
+	})
+
 	t.Run("Disconnect", func(t *testing.T) {
 		w := w.with(t)
 		w.must(nil, w.as("bob"), "provider", "disconnect", "site1")
+		// The centre forwards nothing more for bob, at once.
+		if err := w.api("Providers/Forward", w.tokens["bob"], map[string]any{"provider": "site1", "method": "POST", "target": "/whoami", "body": b64([]byte("{}"))}, nil); err == nil || !strings.Contains(err.Error(), "not connected") {
+			t.Errorf("forwarding for bob after he disconnected: %v", err)
+		}
 		code, b := w.post("/exec", "", "", []byte(`{"argv":["id"]}`))
 		wantStatus(t, "anonymous", code, b, http.StatusUnauthorized)
 		var conns struct{ Connections []any }
@@ -596,17 +897,38 @@ func testSite(t *testing.T, launcher string) {
 		}
 	})
 
+	// Last: the site goes down.
+	t.Run("SiteDownIsUnavailable", func(t *testing.T) {
+		w := w.with(t)
+		w.stopSite()
+		out, err := w.run(nil, w.as("alice"), "", "provider", "exec", "site1", "--", "id", "-un")
+		if err == nil || !strings.Contains(out, `site "site1" cannot be reached`) {
+			t.Errorf("exec with the site down: %v: %s", err, out)
+		}
+		err = w.api("Providers/Forward", w.tokens["alice"], map[string]any{"provider": "site1", "method": "POST", "target": "/exec", "body": b64([]byte(`{"argv":["id"]}`))}, nil)
+		if err == nil || !strings.Contains(err.Error(), `"code":"unavailable"`) {
+			t.Errorf("Forward with the site down: %v, want unavailable", err)
+		}
+	})
+
 	// Every decision is in the site's audit log, with uid and account.
 	b, err := os.ReadFile(filepath.Join(w.siteDir, provider.AuditFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"op":"exec","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"outcome":"refused"`, `"op":"worker.hello"`} {
+	for _, want := range []string{`"op":"exec","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"outcome":"refused"`, `"op":"worker.hello"`,
+		`"op":"upload","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"op":"download","uid":"bob","local_account":"tb_bob","outcome":"ok"`,
+		`"op":"terminal","uid":"alice","local_account":"tb_alice","outcome":"ok"`, `"op":"upload","uid":"alice","local_account":"tb_alice","outcome":"refused","reason":"the upload broke off`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("audit log lacks %s", want)
 		}
 	}
 }
+
+// failingReader breaks an upload off.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("connection lost") }
 
 type staticSigner struct {
 	kid string

@@ -54,6 +54,9 @@ type Server struct {
 	// now is the site's clock (time.Now; tests move it): tokens,
 	// signatures and tickets are judged by it.
 	now func() time.Time
+	// tokens are the one-time tokens of transfers and terminals
+	// (files.go, terminal.go).
+	tokens *oneTimeTokens
 }
 
 // ConnectRequest is the body of POST /connect.
@@ -152,7 +155,7 @@ func NewServer(ctx context.Context, dir string, log *slog.Logger) (*Server, erro
 	return &Server{
 		cfg: cfg, dir: dir, key: key, verifier: v, state: st, audit: aud, mapper: m, sup: sup,
 		centre: trellisv1connect.NewProvidersClient(hc, cfg.Central),
-		nonces: newNonceCache(100_000), log: log, now: time.Now,
+		nonces: newNonceCache(100_000), log: log, now: time.Now, tokens: newOneTimeTokens(time.Now),
 	}, nil
 }
 
@@ -162,6 +165,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /connect", s.connect)
 	mux.HandleFunc("POST /exec", s.exec)
 	mux.HandleFunc("POST /disconnect", s.disconnect)
+	s.transferRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -169,7 +173,9 @@ func (s *Server) Handler() http.Handler {
 		if r.TLS != nil {
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if !streamed(r) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

@@ -47,23 +47,44 @@ func RunWorker(ctx context.Context, socket, user, nonce string) error {
 	}
 	var running sync.WaitGroup
 	defer running.Wait()
-	for {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return nil // the server closed it: idle, or shutting down
-		}
-		var req message
-		if json.Unmarshal(line, &req) != nil || req.Type != "exec" {
-			continue
-		}
+	terms := newTerminals()
+	// Requests run concurrently; each answers with one result.
+	answer := func(f func() message) {
 		running.Add(1)
 		go func() {
 			defer running.Done()
-			res := runCommand(ctx, req)
+			res := f()
 			wmu.Lock()
 			_ = enc.Encode(res)
 			wmu.Unlock()
 		}()
+	}
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			terms.hangUpAll()
+			return nil // the server closed it: idle, or shutting down
+		}
+		var req message
+		if json.Unmarshal(line, &req) != nil {
+			continue
+		}
+		switch req.Type {
+		case "exec":
+			answer(func() message { return runCommand(ctx, req) })
+		case "whoami":
+			answer(func() message { return workerWhoami(req) })
+		case "check":
+			answer(func() message { return workerCheck(req) })
+		case "upload":
+			answer(func() message { return workerUpload(socket, user, req) })
+		case "download":
+			answer(func() message { return workerDownload(socket, user, req) })
+		case "terminal":
+			answer(func() message { return terms.run(socket, user, req) })
+		case "resize":
+			terms.resize(req)
+		}
 	}
 }
 

@@ -44,6 +44,24 @@ type message struct {
 	Error     string `json:"error,omitempty"`
 
 	Workers []WorkerStatus `json:"workers,omitempty"`
+
+	// File transfers and terminals (streams.go): the path relative to the
+	// account's home, which direction, the nonce the worker's stream
+	// connection presents, a size bound or a file's size, a terminal's
+	// window and type.
+	Path      string `json:"path,omitempty"`
+	Home      string `json:"home,omitempty"`
+	Direction string `json:"direction,omitempty"`
+	Stream    string `json:"stream,omitempty"`
+	Size      int64  `json:"size,omitempty"`
+	Rows      uint16 `json:"rows,omitempty"`
+	Cols      uint16 `json:"cols,omitempty"`
+	Term      string `json:"term,omitempty"`
+
+	// whoami's answer: the worker's account and process.
+	Account  string `json:"account,omitempty"`
+	LocalUID int    `json:"local_uid,omitempty"`
+	PID      int    `json:"pid,omitempty"`
 }
 
 // WorkerStatus is one worker as `trellis provider status` shows it.
@@ -98,6 +116,7 @@ type supervisor struct {
 	workers  map[string]*worker // by Trellis uid
 	launches map[string]*worker // by launch nonce, until hello
 	crashes  map[string]crashRecord
+	streams  map[string]*streamWait // by stream nonce, until the worker connects (streams.go)
 }
 
 type crashRecord struct {
@@ -125,7 +144,7 @@ func newSupervisor(cfg *Config, bin string, log *slog.Logger, aud *auditLog) (*s
 		return nil, err
 	}
 	return &supervisor{cfg: cfg, bin: bin, sock: sock, ln: ln, log: log, aud: aud,
-		workers: map[string]*worker{}, launches: map[string]*worker{}, crashes: map[string]crashRecord{}}, nil
+		workers: map[string]*worker{}, launches: map[string]*worker{}, crashes: map[string]crashRecord{}, streams: map[string]*streamWait{}}, nil
 }
 
 func (s *supervisor) serve(ctx context.Context) {
@@ -187,6 +206,10 @@ func (s *supervisor) handle(c *net.UnixConn) {
 		s.aud.write(auditEntry{Op: "worker.hello", UID: hello.UID, Outcome: "refused", Reason: reason, Detail: fmt.Sprintf("peer uid %d pid %d", cred.Uid, cred.Pid)})
 		_ = enc.Encode(message{Type: "refused", Error: reason})
 		c.Close()
+	}
+	if hello.Type == "stream" {
+		s.acceptStream(c, r, cred, hello, refuse)
+		return
 	}
 	if hello.Type != "hello" {
 		refuse("expected hello")

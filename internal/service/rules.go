@@ -306,6 +306,9 @@ var (
 	opProvidersListConnections        = newOp("trellis.v1.Providers/ListConnections", selfOrAdmin)
 	opProvidersRemoveConnection       = newOp("trellis.v1.Providers/RemoveConnection", selfOrAdmin)
 	opProvidersReportConnection       = newOp("trellis.v1.Providers/ReportConnection", site)
+	// Forward: like CreateSiteToken, and the service checks the caller is
+	// connected to the site; the site checks the user's own signature.
+	opProvidersForward = newOp("trellis.v1.Providers/Forward", powerful)
 
 	// Policy: a user may ask about itself; admins about anyone.
 	opPolicyCheck       = newOp("trellis.v1.Policy/Check", selfOrAdmin)

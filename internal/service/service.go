@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"time"
 
@@ -221,6 +222,9 @@ type Deps struct {
 	// IdentityProvider is the linking backend (oidc) users log in through;
 	// nil when none is enabled.
 	IdentityProvider auth.Linker
+	// SiteHTTP is how the centre reaches sites when it forwards users'
+	// requests; nil: the system's roots and the X.509 CA's.
+	SiteHTTP *http.Client
 	// Sealer seals the tokens waiting in the outbox (keys.Plain when nil).
 	Sealer keys.Sealer
 	Log    *slog.Logger
@@ -248,6 +252,9 @@ func New(cfg Config, d Deps) *Service {
 		hashing: make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
 		sealer:  d.Sealer,
 	}
+	if d.SiteHTTP == nil {
+		d.SiteHTTP = siteHTTPClient(d.X509CA)
+	}
 	if acct.sealer == nil {
 		acct.sealer = keys.Plain()
 	}
@@ -256,11 +263,18 @@ func New(cfg Config, d Deps) *Service {
 		Social:     &Social{base: b},
 		Testbed:    &Testbed{base: b, aspects: aspect.Default()},
 		Federation: &Federation{base: b, accounts: acct, keys: d.Keys, idp: d.IdentityProvider},
-		Sites:      &Sites{base: b, keys: d.Keys},
+		Sites:      &Sites{base: b, keys: d.Keys, siteHTTP: d.SiteHTTP},
 		base:       b,
 	}
 	if d.Feed != nil {
 		d.Feed.On(store.ChangeNotification, b.watchers.wake)
+		// Without a feed nothing would invalidate it: read per request.
+		c := newConnectionCache()
+		s.Sites.connections = c
+		d.Feed.On(store.ChangeProvider, c.invalidateProvider)
+		d.Feed.On(store.ChangeProviderConnection, c.invalidateUser)
+		d.Feed.On(store.ChangeUser, c.invalidateUser) // a removed user's connections go with it
+		d.Feed.OnReset(c.reset)
 	}
 	return s
 }

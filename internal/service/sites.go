@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -42,6 +43,13 @@ const siteLeeway = 30 * time.Second
 type Sites struct {
 	*base
 	keys *keys.Manager
+	// siteHTTP reaches sites for forwarded requests, with the tokens
+	// forwardTokens keeps (forward.go).
+	siteHTTP      *http.Client
+	forwardTokens forwardTokens
+	// connections caches who may send requests to which site; nil
+	// without a change feed (forward.go).
+	connections *connectionCache
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
@@ -142,7 +150,10 @@ func (s *Sites) RegisterSite(ctx context.Context, p *auth.Principal, tok, public
 			return err
 		}
 		pr.PublicKey, pr.RegisteredAt = pub, now
-		return tx.Providers().Update(ctx, pr)
+		if err := tx.Providers().Update(ctx, pr); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProvider, name)
 	})
 	if refusal != "" {
 		object := ""
@@ -202,7 +213,10 @@ func (s *Sites) SetProviderState(ctx context.Context, p *auth.Principal, name, s
 			return err
 		}
 		out.State = state
-		return tx.Providers().Update(ctx, out)
+		if err := tx.Providers().Update(ctx, out); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProvider, name)
 	})
 	return out, err
 }
@@ -228,7 +242,10 @@ func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name stri
 		if len(rs) > 0 {
 			return domain.FailedPrecondition("provider %q still has resources (%s, perhaps more): remove them first (trellis resource list --provider %s), or disable the provider", name, rs[0].Name, name)
 		}
-		return tx.Providers().Delete(ctx, name)
+		if err := tx.Providers().Delete(ctx, name); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProvider, name)
 	})
 }
 
@@ -296,22 +313,9 @@ func (s *Sites) CreateSiteToken(ctx context.Context, p *auth.Principal, provider
 	if err := s.authorize(ctx, p, opProvidersCreateSiteToken, policy.None); err != nil {
 		return nil, err
 	}
-	pr, err := s.usableProvider(ctx, provider)
+	pr, err := s.connectedProvider(ctx, p.UID, provider)
 	if err != nil {
 		return nil, err
-	}
-	conns, err := viewOf(ctx, s.base, func(tx store.Tx) ([]*domain.ProviderConnection, error) {
-		return tx.Providers().ListConnections(ctx, p.UID)
-	})
-	if err != nil {
-		return nil, err
-	}
-	connected := false
-	for _, c := range conns {
-		connected = connected || c.Provider == provider
-	}
-	if !connected {
-		return nil, domain.FailedPrecondition("not connected to provider %q: run trellis provider connect %s", provider, provider)
 	}
 	return s.siteToken(pr, p.UID, PurposeRequest, newID(), s.now(), SiteTokenTTL)
 }
@@ -345,7 +349,10 @@ func (s *Sites) RemoveConnection(ctx context.Context, p *auth.Principal, uid, pr
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveConnection.Name, actor: p, object: providerObject(provider), detail: "user " + uid}, func(tx store.Tx) error {
-		return tx.Providers().DeleteConnection(ctx, provider, uid)
+		if err := tx.Providers().DeleteConnection(ctx, provider, uid); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProviderConnection, uid)
 	})
 }
 
@@ -405,7 +412,10 @@ func (s *Sites) ReportConnection(ctx context.Context, p *auth.Principal, c domai
 			refusal = "ticket expired"
 			return domain.FailedPrecondition("ticket %q expired at %s", ticketID, t.ExpiresAt.UTC().Format(time.RFC3339))
 		}
-		return tx.Providers().PutConnection(ctx, &c)
+		if err := tx.Providers().PutConnection(ctx, &c); err != nil {
+			return err
+		}
+		return tx.Changes().Append(ctx, store.ChangeProviderConnection, c.UID)
 	})
 	if refusal != "" {
 		s.auditRefusal(ctx, opProvidersReportConnection.Name, p, userObject(c.UID), err, refusal)

@@ -50,3 +50,12 @@ type Providers interface {
 	// not-found when there is none.
 	DeleteConnection(ctx context.Context, provider, uid string) error
 }
+
+// Change kinds of sites, appended by the service where it changes them: a
+// provider (its state, key, removal), keyed by its name, and a user's
+// connections, keyed by the uid. Replicas cache who may send requests to
+// which site by them.
+const (
+	ChangeProvider           = "provider"
+	ChangeProviderConnection = "provider_connection"
+)

@@ -1324,6 +1324,158 @@ func (x *ReportConnectionResponse) GetConnection() *Connection {
 	return nil
 }
 
+type ForwardRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Provider string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The HTTP method and target (path and query) at the site, e.g. "POST"
+	// and "/exec".
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	// The request body, at most 64 KiB.
+	Body []byte `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"`
+	// The user's signature (the site's Trellis-User-Signature header) over
+	// method, target, body hash, site, time and nonce.
+	UserSignature string `protobuf:"bytes,5,opt,name=user_signature,json=userSignature,proto3" json:"user_signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardRequest) Reset() {
+	*x = ForwardRequest{}
+	mi := &file_trellis_v1_providers_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardRequest) ProtoMessage() {}
+
+func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_providers_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
+func (*ForwardRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_providers_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ForwardRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ForwardRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetUserSignature() string {
+	if x != nil {
+		return x.UserSignature
+	}
+	return ""
+}
+
+type ForwardResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The site's HTTP status and body (at most 8 MiB).
+	Status      int32  `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Body        []byte `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	ContentType string `protobuf:"bytes,3,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// Where the site is reached, for what goes to it directly with a
+	// one-time token of its own (file transfers, terminals).
+	SiteUrl       string `protobuf:"bytes,4,opt,name=site_url,json=siteUrl,proto3" json:"site_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForwardResponse) Reset() {
+	*x = ForwardResponse{}
+	mi := &file_trellis_v1_providers_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForwardResponse) ProtoMessage() {}
+
+func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_providers_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
+func (*ForwardResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_providers_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ForwardResponse) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ForwardResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *ForwardResponse) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *ForwardResponse) GetSiteUrl() string {
+	if x != nil {
+		return x.SiteUrl
+	}
+	return ""
+}
+
 var File_trellis_v1_providers_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_providers_proto_rawDesc = "" +
@@ -1410,11 +1562,22 @@ const file_trellis_v1_providers_proto_rawDesc = "" +
 	"\x18ReportConnectionResponse\x126\n" +
 	"\n" +
 	"connection\x18\x01 \x01(\v2\x16.trellis.v1.ConnectionR\n" +
-	"connection*g\n" +
+	"connection\"\x97\x01\n" +
+	"\x0eForwardRequest\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x12\n" +
+	"\x04body\x18\x04 \x01(\fR\x04body\x12%\n" +
+	"\x0euser_signature\x18\x05 \x01(\tR\ruserSignature\"{\n" +
+	"\x0fForwardResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x12\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12!\n" +
+	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x19\n" +
+	"\bsite_url\x18\x04 \x01(\tR\asiteUrl*g\n" +
 	"\rProviderState\x12\x1e\n" +
 	"\x1aPROVIDER_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PROVIDER_STATE_ACTIVE\x10\x01\x12\x1b\n" +
-	"\x17PROVIDER_STATE_DISABLED\x10\x022\x82\b\n" +
+	"\x17PROVIDER_STATE_DISABLED\x10\x022\xc6\b\n" +
 	"\tProviders\x12N\n" +
 	"\vAddProvider\x12\x1e.trellis.v1.AddProviderRequest\x1a\x1f.trellis.v1.AddProviderResponse\x12Q\n" +
 	"\fRegisterSite\x12\x1f.trellis.v1.RegisterSiteRequest\x1a .trellis.v1.RegisterSiteResponse\x12Y\n" +
@@ -1426,7 +1589,8 @@ const file_trellis_v1_providers_proto_rawDesc = "" +
 	"\x0fCreateSiteToken\x12\".trellis.v1.CreateSiteTokenRequest\x1a#.trellis.v1.CreateSiteTokenResponse\x12_\n" +
 	"\x0fListConnections\x12\".trellis.v1.ListConnectionsRequest\x1a#.trellis.v1.ListConnectionsResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\x10RemoveConnection\x12#.trellis.v1.RemoveConnectionRequest\x1a$.trellis.v1.RemoveConnectionResponse\x12]\n" +
-	"\x10ReportConnection\x12#.trellis.v1.ReportConnectionRequest\x1a$.trellis.v1.ReportConnectionResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\x10ReportConnection\x12#.trellis.v1.ReportConnectionRequest\x1a$.trellis.v1.ReportConnectionResponse\x12B\n" +
+	"\aForward\x12\x1a.trellis.v1.ForwardRequest\x1a\x1b.trellis.v1.ForwardResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_providers_proto_rawDescOnce sync.Once
@@ -1441,7 +1605,7 @@ func file_trellis_v1_providers_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_providers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trellis_v1_providers_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_trellis_v1_providers_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_trellis_v1_providers_proto_goTypes = []any{
 	(ProviderState)(0),                     // 0: trellis.v1.ProviderState
 	(*Provider)(nil),                       // 1: trellis.v1.Provider
@@ -1468,21 +1632,23 @@ var file_trellis_v1_providers_proto_goTypes = []any{
 	(*RemoveConnectionResponse)(nil),       // 22: trellis.v1.RemoveConnectionResponse
 	(*ReportConnectionRequest)(nil),        // 23: trellis.v1.ReportConnectionRequest
 	(*ReportConnectionResponse)(nil),       // 24: trellis.v1.ReportConnectionResponse
-	(*timestamppb.Timestamp)(nil),          // 25: google.protobuf.Timestamp
+	(*ForwardRequest)(nil),                 // 25: trellis.v1.ForwardRequest
+	(*ForwardResponse)(nil),                // 26: trellis.v1.ForwardResponse
+	(*timestamppb.Timestamp)(nil),          // 27: google.protobuf.Timestamp
 }
 var file_trellis_v1_providers_proto_depIdxs = []int32{
 	0,  // 0: trellis.v1.Provider.state:type_name -> trellis.v1.ProviderState
-	25, // 1: trellis.v1.Provider.registered_at:type_name -> google.protobuf.Timestamp
-	25, // 2: trellis.v1.Provider.created_at:type_name -> google.protobuf.Timestamp
+	27, // 1: trellis.v1.Provider.registered_at:type_name -> google.protobuf.Timestamp
+	27, // 2: trellis.v1.Provider.created_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: trellis.v1.AddProviderResponse.provider:type_name -> trellis.v1.Provider
-	25, // 4: trellis.v1.AddProviderResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 4: trellis.v1.AddProviderResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: trellis.v1.ListProvidersResponse.providers:type_name -> trellis.v1.Provider
 	1,  // 6: trellis.v1.GetProviderResponse.provider:type_name -> trellis.v1.Provider
 	0,  // 7: trellis.v1.SetProviderStateRequest.state:type_name -> trellis.v1.ProviderState
 	1,  // 8: trellis.v1.SetProviderStateResponse.provider:type_name -> trellis.v1.Provider
-	25, // 9: trellis.v1.CreateConnectionTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 10: trellis.v1.CreateSiteTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 11: trellis.v1.Connection.created_at:type_name -> google.protobuf.Timestamp
+	27, // 9: trellis.v1.CreateConnectionTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 10: trellis.v1.CreateSiteTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 11: trellis.v1.Connection.created_at:type_name -> google.protobuf.Timestamp
 	18, // 12: trellis.v1.ListConnectionsResponse.connections:type_name -> trellis.v1.Connection
 	18, // 13: trellis.v1.ReportConnectionResponse.connection:type_name -> trellis.v1.Connection
 	2,  // 14: trellis.v1.Providers.AddProvider:input_type -> trellis.v1.AddProviderRequest
@@ -1496,19 +1662,21 @@ var file_trellis_v1_providers_proto_depIdxs = []int32{
 	19, // 22: trellis.v1.Providers.ListConnections:input_type -> trellis.v1.ListConnectionsRequest
 	21, // 23: trellis.v1.Providers.RemoveConnection:input_type -> trellis.v1.RemoveConnectionRequest
 	23, // 24: trellis.v1.Providers.ReportConnection:input_type -> trellis.v1.ReportConnectionRequest
-	3,  // 25: trellis.v1.Providers.AddProvider:output_type -> trellis.v1.AddProviderResponse
-	5,  // 26: trellis.v1.Providers.RegisterSite:output_type -> trellis.v1.RegisterSiteResponse
-	7,  // 27: trellis.v1.Providers.ListProviders:output_type -> trellis.v1.ListProvidersResponse
-	9,  // 28: trellis.v1.Providers.GetProvider:output_type -> trellis.v1.GetProviderResponse
-	11, // 29: trellis.v1.Providers.SetProviderState:output_type -> trellis.v1.SetProviderStateResponse
-	13, // 30: trellis.v1.Providers.RemoveProvider:output_type -> trellis.v1.RemoveProviderResponse
-	15, // 31: trellis.v1.Providers.CreateConnectionTicket:output_type -> trellis.v1.CreateConnectionTicketResponse
-	17, // 32: trellis.v1.Providers.CreateSiteToken:output_type -> trellis.v1.CreateSiteTokenResponse
-	20, // 33: trellis.v1.Providers.ListConnections:output_type -> trellis.v1.ListConnectionsResponse
-	22, // 34: trellis.v1.Providers.RemoveConnection:output_type -> trellis.v1.RemoveConnectionResponse
-	24, // 35: trellis.v1.Providers.ReportConnection:output_type -> trellis.v1.ReportConnectionResponse
-	25, // [25:36] is the sub-list for method output_type
-	14, // [14:25] is the sub-list for method input_type
+	25, // 25: trellis.v1.Providers.Forward:input_type -> trellis.v1.ForwardRequest
+	3,  // 26: trellis.v1.Providers.AddProvider:output_type -> trellis.v1.AddProviderResponse
+	5,  // 27: trellis.v1.Providers.RegisterSite:output_type -> trellis.v1.RegisterSiteResponse
+	7,  // 28: trellis.v1.Providers.ListProviders:output_type -> trellis.v1.ListProvidersResponse
+	9,  // 29: trellis.v1.Providers.GetProvider:output_type -> trellis.v1.GetProviderResponse
+	11, // 30: trellis.v1.Providers.SetProviderState:output_type -> trellis.v1.SetProviderStateResponse
+	13, // 31: trellis.v1.Providers.RemoveProvider:output_type -> trellis.v1.RemoveProviderResponse
+	15, // 32: trellis.v1.Providers.CreateConnectionTicket:output_type -> trellis.v1.CreateConnectionTicketResponse
+	17, // 33: trellis.v1.Providers.CreateSiteToken:output_type -> trellis.v1.CreateSiteTokenResponse
+	20, // 34: trellis.v1.Providers.ListConnections:output_type -> trellis.v1.ListConnectionsResponse
+	22, // 35: trellis.v1.Providers.RemoveConnection:output_type -> trellis.v1.RemoveConnectionResponse
+	24, // 36: trellis.v1.Providers.ReportConnection:output_type -> trellis.v1.ReportConnectionResponse
+	26, // 37: trellis.v1.Providers.Forward:output_type -> trellis.v1.ForwardResponse
+	26, // [26:38] is the sub-list for method output_type
+	14, // [14:26] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1525,7 +1693,7 @@ func file_trellis_v1_providers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_providers_proto_rawDesc), len(file_trellis_v1_providers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

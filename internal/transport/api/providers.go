@@ -116,3 +116,11 @@ func (h *providersHandler) ReportConnection(ctx context.Context, req *connect.Re
 		return &trellisv1.ReportConnectionResponse{Connection: connectionToProto(c)}
 	})
 }
+
+func (h *providersHandler) Forward(ctx context.Context, req *connect.Request[trellisv1.ForwardRequest]) (*connect.Response[trellisv1.ForwardResponse], error) {
+	m := req.Msg
+	r, err := h.svc.Sites.Forward(ctx, caller(ctx), m.Provider, m.Method, m.Target, m.Body, m.UserSignature)
+	return reply(r, err, func(r *service.ForwardResult) *trellisv1.ForwardResponse {
+		return &trellisv1.ForwardResponse{Status: int32(r.Status), Body: r.Body, ContentType: r.ContentType, SiteUrl: r.SiteURL}
+	})
+}

@@ -62,6 +62,8 @@ const (
 	// ProvidersReportConnectionProcedure is the fully-qualified name of the Providers's
 	// ReportConnection RPC.
 	ProvidersReportConnectionProcedure = "/trellis.v1.Providers/ReportConnection"
+	// ProvidersForwardProcedure is the fully-qualified name of the Providers's Forward RPC.
+	ProvidersForwardProcedure = "/trellis.v1.Providers/Forward"
 )
 
 // ProvidersClient is a client for the trellis.v1.Providers service.
@@ -92,6 +94,12 @@ type ProvidersClient interface {
 	// ReportConnection is a site's: it reports the mapping it made for a
 	// ticket, authenticated by a JWT the site signed with its own key.
 	ReportConnection(context.Context, *connect.Request[v1.ReportConnectionRequest]) (*connect.Response[v1.ReportConnectionResponse], error)
+	// Forward carries a user's request to a site it is connected to: the
+	// centre attaches its own short-lived token for that site and user and
+	// sends method, target, body and the user's signature unchanged; the site
+	// checks them as it checks a direct request. The answer is the site's
+	// status and body. A site that cannot be reached is "unavailable".
+	Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error)
 }
 
 // NewProvidersClient constructs a client for the trellis.v1.Providers service. By default, it uses
@@ -174,6 +182,12 @@ func NewProvidersClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(providersMethods.ByName("ReportConnection")),
 			connect.WithClientOptions(opts...),
 		),
+		forward: connect.NewClient[v1.ForwardRequest, v1.ForwardResponse](
+			httpClient,
+			baseURL+ProvidersForwardProcedure,
+			connect.WithSchema(providersMethods.ByName("Forward")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -190,6 +204,7 @@ type providersClient struct {
 	listConnections        *connect.Client[v1.ListConnectionsRequest, v1.ListConnectionsResponse]
 	removeConnection       *connect.Client[v1.RemoveConnectionRequest, v1.RemoveConnectionResponse]
 	reportConnection       *connect.Client[v1.ReportConnectionRequest, v1.ReportConnectionResponse]
+	forward                *connect.Client[v1.ForwardRequest, v1.ForwardResponse]
 }
 
 // AddProvider calls trellis.v1.Providers.AddProvider.
@@ -247,6 +262,11 @@ func (c *providersClient) ReportConnection(ctx context.Context, req *connect.Req
 	return c.reportConnection.CallUnary(ctx, req)
 }
 
+// Forward calls trellis.v1.Providers.Forward.
+func (c *providersClient) Forward(ctx context.Context, req *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error) {
+	return c.forward.CallUnary(ctx, req)
+}
+
 // ProvidersHandler is an implementation of the trellis.v1.Providers service.
 type ProvidersHandler interface {
 	// AddProvider makes a provider record and a one-time registration token
@@ -275,6 +295,12 @@ type ProvidersHandler interface {
 	// ReportConnection is a site's: it reports the mapping it made for a
 	// ticket, authenticated by a JWT the site signed with its own key.
 	ReportConnection(context.Context, *connect.Request[v1.ReportConnectionRequest]) (*connect.Response[v1.ReportConnectionResponse], error)
+	// Forward carries a user's request to a site it is connected to: the
+	// centre attaches its own short-lived token for that site and user and
+	// sends method, target, body and the user's signature unchanged; the site
+	// checks them as it checks a direct request. The answer is the site's
+	// status and body. A site that cannot be reached is "unavailable".
+	Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error)
 }
 
 // NewProvidersHandler builds an HTTP handler from the service implementation. It returns the path
@@ -353,6 +379,12 @@ func NewProvidersHandler(svc ProvidersHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(providersMethods.ByName("ReportConnection")),
 		connect.WithHandlerOptions(opts...),
 	)
+	providersForwardHandler := connect.NewUnaryHandler(
+		ProvidersForwardProcedure,
+		svc.Forward,
+		connect.WithSchema(providersMethods.ByName("Forward")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Providers/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProvidersAddProviderProcedure:
@@ -377,6 +409,8 @@ func NewProvidersHandler(svc ProvidersHandler, opts ...connect.HandlerOption) (s
 			providersRemoveConnectionHandler.ServeHTTP(w, r)
 		case ProvidersReportConnectionProcedure:
 			providersReportConnectionHandler.ServeHTTP(w, r)
+		case ProvidersForwardProcedure:
+			providersForwardHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -428,4 +462,8 @@ func (UnimplementedProvidersHandler) RemoveConnection(context.Context, *connect.
 
 func (UnimplementedProvidersHandler) ReportConnection(context.Context, *connect.Request[v1.ReportConnectionRequest]) (*connect.Response[v1.ReportConnectionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Providers.ReportConnection is not implemented"))
+}
+
+func (UnimplementedProvidersHandler) Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Providers.Forward is not implemented"))
 }
