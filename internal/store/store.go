@@ -84,6 +84,7 @@ type Tx interface {
 	OIDC() OIDC
 	Federation() Federation
 	Providers() Providers
+	Deliveries() Deliveries
 }
 
 // MaxLimit is the most rows one listing call returns, whatever limit it is

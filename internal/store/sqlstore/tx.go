@@ -45,6 +45,7 @@ func (t *tx) CertBindings() store.CertBindings   { return certBindings{t} }
 func (t *tx) OIDC() store.OIDC                   { return oidc{t} }
 func (t *tx) Federation() store.Federation       { return federation{t} }
 func (t *tx) Providers() store.Providers         { return providers{t} }
+func (t *tx) Deliveries() store.Deliveries       { return deliveries{t} }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)

@@ -81,6 +81,7 @@ var groups = []group{
 	{"OIDC", oidcTests},
 	{"Federation", federationTests},
 	{"Providers", providerTests},
+	{"Deliveries", deliveryTests},
 	{"ChangePruning", pruneTests},
 	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},
