@@ -115,6 +115,10 @@ type Config struct {
 	Log            *slog.Logger
 	// ReapInterval is how often expired realizations are released (30s).
 	ReapInterval time.Duration
+	// DeliveryInterval is how often work queued for sites is posted to
+	// them (2s); DeliveryInterval < 0 leaves it to the caller (tests
+	// dispatch with Service.DispatchDeliveries).
+	DeliveryInterval time.Duration
 	// Now is the service's clock; tests move it.
 	Now func() time.Time
 	// BrowserPageLimit bounds how often one address may load the OpenID
@@ -246,6 +250,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	}
 	if cfg.ReapInterval == 0 {
 		cfg.ReapInterval = 30 * time.Second
+	}
+	if cfg.DeliveryInterval == 0 {
+		cfg.DeliveryInterval = 2 * time.Second
 	}
 	cfg.HTTP = cfg.HTTP.withDefaults()
 
@@ -600,6 +607,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, reaper, s.log) })
+	if s.cfg.DeliveryInterval > 0 {
+		// Work for sites; every delivery is also claimed before it is
+		// posted, so a replica taking over from one that stalled never
+		// sends one twice at once.
+		dispatcher := exclusive.Job{Name: "site-deliveries", Every: s.cfg.DeliveryInterval, Work: func(ctx context.Context) error {
+			_, err := s.Service.DispatchDeliveries(ctx)
+			return err
+		}}
+		wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, dispatcher, s.log) })
+	}
 	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })
 	if s.cfg.SMTP.Addr != "" {

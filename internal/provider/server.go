@@ -51,6 +51,7 @@ type Server struct {
 	centre   trellisv1connect.ProvidersClient
 	nonces   *nonceCache
 	log      *slog.Logger
+	inbox    *inbox // POST /deliveries (deliveries.go)
 }
 
 // ConnectRequest is the body of POST /connect.
@@ -146,11 +147,14 @@ func NewServer(ctx context.Context, dir string, log *slog.Logger) (*Server, erro
 		v.Close()
 		return nil, err
 	}
-	return &Server{
+	srv := &Server{
 		cfg: cfg, dir: dir, key: key, verifier: v, state: st, audit: aud, mapper: m, sup: sup,
 		centre: trellisv1connect.NewProvidersClient(hc, cfg.Central),
 		nonces: newNonceCache(100_000), log: log,
-	}, nil
+	}
+	srv.inbox = newInbox(v, st, aud)
+	srv.inbox.handle("disconnect", disconnectHandler(st))
+	return srv, nil
 }
 
 // Handler is the site's HTTP API.
@@ -159,6 +163,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /connect", s.connect)
 	mux.HandleFunc("POST /exec", s.exec)
 	mux.HandleFunc("POST /disconnect", s.disconnect)
+	mux.Handle("POST /deliveries", s.inbox)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")

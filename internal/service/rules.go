@@ -306,6 +306,7 @@ var (
 	opProvidersListConnections        = newOp("trellis.v1.Providers/ListConnections", selfOrAdmin)
 	opProvidersRemoveConnection       = newOp("trellis.v1.Providers/RemoveConnection", selfOrAdmin)
 	opProvidersReportConnection       = newOp("trellis.v1.Providers/ReportConnection", site)
+	opProvidersListDeliveries         = newOp("trellis.v1.Providers/ListDeliveries", admin)
 
 	// Policy: a user may ask about itself; admins about anyone.
 	opPolicyCheck       = newOp("trellis.v1.Policy/Check", selfOrAdmin)

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"time"
 
@@ -82,6 +83,15 @@ type Config struct {
 	// would read it. With one, mailed tokens are for their recipients
 	// only, and ListOutbox redacts them.
 	MailDelivered bool
+	// DeliveryBackoffBase and DeliveryBackoffMax space the retries of a
+	// delivery to a site that is down (doubling from the base, capped;
+	// defaults 2s and 5m).
+	DeliveryBackoffBase time.Duration
+	DeliveryBackoffMax  time.Duration
+	// SiteSilenceLimit is how long a site may leave a realization's
+	// materialization unanswered before its resources are marked suspect
+	// (default 15m).
+	SiteSilenceLimit time.Duration
 }
 
 func (c *Config) defaults() {
@@ -102,6 +112,9 @@ func (c *Config) defaults() {
 	def(&c.LeaseMax, 7*24*time.Hour)
 	def(&c.SSHCertValidity, 8*time.Hour)
 	def(&c.SSHCertMaxValidity, 24*time.Hour)
+	def(&c.DeliveryBackoffBase, 2*time.Second)
+	def(&c.DeliveryBackoffMax, 5*time.Minute)
+	def(&c.SiteSilenceLimit, 15*time.Minute)
 	if c.LoginBackoffAfter == 0 {
 		c.LoginBackoffAfter = 5
 	}
@@ -223,7 +236,10 @@ type Deps struct {
 	IdentityProvider auth.Linker
 	// Sealer seals the tokens waiting in the outbox (keys.Plain when nil).
 	Sealer keys.Sealer
-	Log    *slog.Logger
+	// SiteClient posts deliveries to sites (a client with a 30 s timeout
+	// when nil).
+	SiteClient *http.Client
+	Log        *slog.Logger
 	Now    func() time.Time
 }
 
@@ -256,7 +272,7 @@ func New(cfg Config, d Deps) *Service {
 		Social:     &Social{base: b},
 		Testbed:    &Testbed{base: b, aspects: aspect.Default()},
 		Federation: &Federation{base: b, accounts: acct, keys: d.Keys, idp: d.IdentityProvider},
-		Sites:      &Sites{base: b, keys: d.Keys},
+		Sites:      &Sites{base: b, keys: d.Keys, client: d.SiteClient},
 		base:       b,
 	}
 	if d.Feed != nil {

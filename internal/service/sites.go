@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ const (
 const (
 	PurposeConnect = "connect"
 	PurposeRequest = "request"
+	PurposeDeliver = "deliver"
 )
 
 // siteLeeway tolerates a site's clock when the centre checks a ticket's
@@ -41,7 +43,8 @@ const siteLeeway = 30 * time.Second
 // them, and what sites report with their own keys.
 type Sites struct {
 	*base
-	keys *keys.Manager
+	keys   *keys.Manager
+	client *http.Client // posts deliveries to sites
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
@@ -207,7 +210,9 @@ func (s *Sites) SetProviderState(ctx context.Context, p *auth.Principal, name, s
 	return out, err
 }
 
-// RemoveProvider removes a site with its connections.
+// RemoveProvider removes a site with its connections. What the centre
+// still held for it is failed ("provider removed") and kept for the record;
+// a disabled site's deliveries, by contrast, wait until it is enabled.
 func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name string) error {
 	if err := s.authorize(ctx, p, opProvidersRemoveProvider, policy.None); err != nil {
 		return err
@@ -216,7 +221,11 @@ func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name stri
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveProvider.Name, actor: p, object: providerObject(name)}, func(tx store.Tx) error {
-		return tx.Providers().Delete(ctx, name)
+		if err := tx.Providers().Delete(ctx, name); err != nil {
+			return err
+		}
+		_, err := tx.Deliveries().FailPending(ctx, name, s.now(), "provider removed")
+		return err
 	})
 }
 
@@ -320,8 +329,9 @@ func (s *Sites) ListConnections(ctx context.Context, p *auth.Principal, uid stri
 	})
 }
 
-// RemoveConnection removes uid's connection to a site at the centre (the
-// client tells the site itself).
+// RemoveConnection removes uid's connection to a site at the centre and
+// queues its removal at the site (a disconnect delivery, sent when the
+// site is up; the client may also tell the site itself at once).
 func (s *Sites) RemoveConnection(ctx context.Context, p *auth.Principal, uid, provider string) error {
 	if err := s.authorize(ctx, p, opProvidersRemoveConnection, policy.Account("uid", uid)); err != nil {
 		return err
@@ -333,7 +343,20 @@ func (s *Sites) RemoveConnection(ctx context.Context, p *auth.Principal, uid, pr
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveConnection.Name, actor: p, object: providerObject(provider), detail: "user " + uid}, func(tx store.Tx) error {
-		return tx.Providers().DeleteConnection(ctx, provider, uid)
+		conns, err := tx.Providers().ListConnections(ctx, uid)
+		if err != nil {
+			return err
+		}
+		if err := tx.Providers().DeleteConnection(ctx, provider, uid); err != nil {
+			return err
+		}
+		for _, c := range conns {
+			if c.Provider == provider {
+				return s.enqueueDelivery(ctx, tx, provider, domain.DeliveryDisconnect, "disconnect:"+uid+":"+newID(),
+					DisconnectPayload{UID: uid, UserKeyFingerprint: c.UserKeyFingerprint})
+			}
+		}
+		return nil
 	})
 }
 

@@ -62,6 +62,9 @@ const (
 	// ProvidersReportConnectionProcedure is the fully-qualified name of the Providers's
 	// ReportConnection RPC.
 	ProvidersReportConnectionProcedure = "/trellis.v1.Providers/ReportConnection"
+	// ProvidersListDeliveriesProcedure is the fully-qualified name of the Providers's ListDeliveries
+	// RPC.
+	ProvidersListDeliveriesProcedure = "/trellis.v1.Providers/ListDeliveries"
 )
 
 // ProvidersClient is a client for the trellis.v1.Providers service.
@@ -92,6 +95,9 @@ type ProvidersClient interface {
 	// ReportConnection is a site's: it reports the mapping it made for a
 	// ticket, authenticated by a JWT the site signed with its own key.
 	ReportConnection(context.Context, *connect.Request[v1.ReportConnectionRequest]) (*connect.Response[v1.ReportConnectionResponse], error)
+	// ListDeliveries is for admins: the work the centre holds for sites
+	// (pending until the site acknowledges it), oldest first.
+	ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error)
 }
 
 // NewProvidersClient constructs a client for the trellis.v1.Providers service. By default, it uses
@@ -174,6 +180,13 @@ func NewProvidersClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(providersMethods.ByName("ReportConnection")),
 			connect.WithClientOptions(opts...),
 		),
+		listDeliveries: connect.NewClient[v1.ListDeliveriesRequest, v1.ListDeliveriesResponse](
+			httpClient,
+			baseURL+ProvidersListDeliveriesProcedure,
+			connect.WithSchema(providersMethods.ByName("ListDeliveries")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -190,6 +203,7 @@ type providersClient struct {
 	listConnections        *connect.Client[v1.ListConnectionsRequest, v1.ListConnectionsResponse]
 	removeConnection       *connect.Client[v1.RemoveConnectionRequest, v1.RemoveConnectionResponse]
 	reportConnection       *connect.Client[v1.ReportConnectionRequest, v1.ReportConnectionResponse]
+	listDeliveries         *connect.Client[v1.ListDeliveriesRequest, v1.ListDeliveriesResponse]
 }
 
 // AddProvider calls trellis.v1.Providers.AddProvider.
@@ -247,6 +261,11 @@ func (c *providersClient) ReportConnection(ctx context.Context, req *connect.Req
 	return c.reportConnection.CallUnary(ctx, req)
 }
 
+// ListDeliveries calls trellis.v1.Providers.ListDeliveries.
+func (c *providersClient) ListDeliveries(ctx context.Context, req *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error) {
+	return c.listDeliveries.CallUnary(ctx, req)
+}
+
 // ProvidersHandler is an implementation of the trellis.v1.Providers service.
 type ProvidersHandler interface {
 	// AddProvider makes a provider record and a one-time registration token
@@ -275,6 +294,9 @@ type ProvidersHandler interface {
 	// ReportConnection is a site's: it reports the mapping it made for a
 	// ticket, authenticated by a JWT the site signed with its own key.
 	ReportConnection(context.Context, *connect.Request[v1.ReportConnectionRequest]) (*connect.Response[v1.ReportConnectionResponse], error)
+	// ListDeliveries is for admins: the work the centre holds for sites
+	// (pending until the site acknowledges it), oldest first.
+	ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error)
 }
 
 // NewProvidersHandler builds an HTTP handler from the service implementation. It returns the path
@@ -353,6 +375,13 @@ func NewProvidersHandler(svc ProvidersHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(providersMethods.ByName("ReportConnection")),
 		connect.WithHandlerOptions(opts...),
 	)
+	providersListDeliveriesHandler := connect.NewUnaryHandler(
+		ProvidersListDeliveriesProcedure,
+		svc.ListDeliveries,
+		connect.WithSchema(providersMethods.ByName("ListDeliveries")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Providers/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProvidersAddProviderProcedure:
@@ -377,6 +406,8 @@ func NewProvidersHandler(svc ProvidersHandler, opts ...connect.HandlerOption) (s
 			providersRemoveConnectionHandler.ServeHTTP(w, r)
 		case ProvidersReportConnectionProcedure:
 			providersReportConnectionHandler.ServeHTTP(w, r)
+		case ProvidersListDeliveriesProcedure:
+			providersListDeliveriesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -428,4 +459,8 @@ func (UnimplementedProvidersHandler) RemoveConnection(context.Context, *connect.
 
 func (UnimplementedProvidersHandler) ReportConnection(context.Context, *connect.Request[v1.ReportConnectionRequest]) (*connect.Response[v1.ReportConnectionResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Providers.ReportConnection is not implemented"))
+}
+
+func (UnimplementedProvidersHandler) ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Providers.ListDeliveries is not implemented"))
 }
