@@ -240,7 +240,7 @@ type Deps struct {
 	// when nil).
 	SiteClient *http.Client
 	Log        *slog.Logger
-	Now    func() time.Time
+	Now        func() time.Time
 }
 
 // New returns a service.
