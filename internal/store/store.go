@@ -85,6 +85,7 @@ type Tx interface {
 	Federation() Federation
 	Providers() Providers
 	Deliveries() Deliveries
+	Materializations() Materializations
 }
 
 // MaxLimit is the most rows one listing call returns, whatever limit it is

@@ -82,6 +82,7 @@ var groups = []group{
 	{"Federation", federationTests},
 	{"Providers", providerTests},
 	{"Deliveries", deliveryTests},
+	{"Materializations", materializationTests},
 	{"ChangePruning", pruneTests},
 	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},
