@@ -400,7 +400,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	// Every request knows its client, which the login back-off counts by.
 	h = clientaddr.Middleware(h)
 	streams, endStreams := context.WithCancel(context.Background())
-	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure)
+	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure, trellisv1connect.RealizationsWatchProcedure)
 	if slices.Contains(backendNames, BackendNull) {
 		h = auth.NullWarningMiddleware(h)
 	}
@@ -603,7 +603,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
 	wg.Go(func() { s.maintainKeys(bg) })
 	reaper := exclusive.Job{Name: "realization-reaper", Every: s.cfg.ReapInterval, Work: func(ctx context.Context) error {
-		_, err := s.Service.ReleaseExpired(ctx)
+		if _, err := s.Service.ReleaseExpired(ctx); err != nil {
+			return err
+		}
+		// Sites that leave a realization's materialization unanswered.
+		_, err := s.Service.MarkSilentSites(ctx)
 		return err
 	}}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, reaper, s.log) })

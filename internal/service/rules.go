@@ -291,6 +291,8 @@ var (
 	opRealizationsRelease             = newOp("trellis.v1.Realizations/Release", onRealization(policy.RealizationRelease))
 	opRealizationsListAllRealizations = newOp("trellis.v1.Realizations/ListAllRealizations", admin)
 	opRealizationsForceRelease        = newOp("trellis.v1.Realizations/ForceRelease", admin)
+	opRealizationsReportState         = newOp("trellis.v1.Realizations/ReportState", site)
+	opRealizationsWatch               = newOp("trellis.v1.Realizations/Watch", onRealization(policy.RealizationRead))
 
 	// Providers (sites). Admins register and manage them; a site registers
 	// its key with the one-time token; a user who may realize connects to

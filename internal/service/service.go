@@ -164,6 +164,8 @@ type base struct {
 	// watchers wake Watch streams when a notification arrives; notify
 	// writes them from every area.
 	watchers *watchers
+	// realizationWatchers wakes Realizations/Watch streams, by realization id.
+	realizationWatchers *watchers
 	// descriptions caches profile descriptions (attributes.go).
 	descriptions *descriptionCache
 }
@@ -252,7 +254,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers()}
+	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers(), realizationWatchers: newWatchers()}
 	if d.Feed != nil {
 		// Without a feed nothing would invalidate it: read per request.
 		b.descriptions = newDescriptionCache()
@@ -277,6 +279,7 @@ func New(cfg Config, d Deps) *Service {
 	}
 	if d.Feed != nil {
 		d.Feed.On(store.ChangeNotification, b.watchers.wake)
+		d.Feed.On(store.ChangeRealization, b.realizationWatchers.wake)
 	}
 	return s
 }

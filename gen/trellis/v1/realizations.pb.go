@@ -211,7 +211,10 @@ type ReportStateRequest struct {
 	// The operation ended (successfully, or failed as the elements say).
 	Done bool `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
 	// Why the operation failed as a whole, when it did.
-	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The generation of the delivery the site is answering: a report of an
+	// older one than the centre's is stale and ignored.
+	Generation    int64 `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -279,6 +282,13 @@ func (x *ReportStateRequest) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *ReportStateRequest) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
 }
 
 type ReportStateResponse struct {
@@ -1511,13 +1521,16 @@ const file_trellis_v1_realizations_proto_rawDesc = "" +
 	"\asuspect\x18\x03 \x01(\bR\asuspect\x124\n" +
 	"\belements\x18\x04 \x03(\v2\x18.trellis.v1.ElementStateR\belements\x129\n" +
 	"\n" +
-	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xb4\x01\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xd4\x01\n" +
 	"\x12ReportStateRequest\x12 \n" +
 	"\vrealization\x18\x01 \x01(\tR\vrealization\x12\x1c\n" +
 	"\toperation\x18\x02 \x01(\tR\toperation\x124\n" +
 	"\belements\x18\x03 \x03(\v2\x18.trellis.v1.ElementStateR\belements\x12\x12\n" +
 	"\x04done\x18\x04 \x01(\bR\x04done\x12\x14\n" +
-	"\x05error\x18\x05 \x01(\tR\x05error\"\\\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x06 \x01(\x03R\n" +
+	"generation\"\\\n" +
 	"\x13ReportStateResponse\x12E\n" +
 	"\x0fmaterialization\x18\x01 \x01(\v2\x1b.trellis.v1.MaterializationR\x0fmaterialization\"*\n" +
 	"\x18RealizationsWatchRequest\x12\x0e\n" +
