@@ -39,9 +39,9 @@ var opSilence = "trellis.reaper/SiteSilent"
 // input (the layout and this site's bindings) and the generation the
 // site's reports answer. A change with no bindings removes the site's part.
 type MaterializePayload struct {
-	Realization string          `json:"realization"`
-	Generation  int64           `json:"generation"`
-	Layout      LayoutPayload   `json:"layout"`
+	Realization string           `json:"realization"`
+	Generation  int64            `json:"generation"`
+	Layout      LayoutPayload    `json:"layout"`
 	Bindings    []domain.Binding `json:"bindings"`
 }
 

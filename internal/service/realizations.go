@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"errors"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
