@@ -51,7 +51,8 @@ type Server struct {
 	centre   trellisv1connect.ProvidersClient
 	nonces   *nonceCache
 	log      *slog.Logger
-	inbox    *inbox // POST /deliveries (deliveries.go)
+	inbox    *inbox        // POST /deliveries (deliveries.go)
+	mat      *materializer // materialization deliveries (materializer.go)
 }
 
 // ConnectRequest is the body of POST /connect.
@@ -154,6 +155,10 @@ func NewServer(ctx context.Context, dir string, log *slog.Logger) (*Server, erro
 	}
 	srv.inbox = newInbox(v, st, aud)
 	srv.inbox.handle("disconnect", disconnectHandler(st))
+	if err := srv.newMaterializer(hc); err != nil {
+		v.Close()
+		return nil, err
+	}
 	return srv, nil
 }
 
@@ -182,6 +187,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer s.audit.Close()
 	go s.sup.serve(ctx)
 	defer s.sup.close()
+	go func() {
+		if err := s.mat.run(ctx); err != nil {
+			s.log.Error("materializer stopped", "err", err)
+		}
+	}()
 	srv := &http.Server{Addr: s.cfg.Listen, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", s.cfg.Listen)

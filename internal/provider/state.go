@@ -33,6 +33,9 @@ type stateData struct {
 	Tickets  map[string]time.Time `json:"tickets"` // jti -> expiry
 	// Deliveries are the centre's deliveries done here: id -> when.
 	Deliveries map[string]time.Time `json:"deliveries,omitempty"`
+	// Jobs are materialization deliveries accepted and not yet reported,
+	// by realization (materializer.go).
+	Jobs map[string]*matJob `json:"materializations,omitempty"`
 }
 
 func openState(path string) (*state, error) {
