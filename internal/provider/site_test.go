@@ -21,6 +21,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/app/apptest"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/materialize"
 	"github.com/trellis-testbed/trellis/verify"
 )
 
@@ -61,12 +62,44 @@ type testSite struct {
 	addr    string
 	srv     *http.Server
 	handler http.Handler
+	mat     *materializer
+}
+
+// withDriver gives the site a materializer with driver d, reporting to the
+// centre signed with the site's key, running until the test ends.
+func (ts *testSite) withDriver(d materialize.Driver, name string) {
+	rz := trellisv1connect.NewRealizationsClient(http.DefaultClient, ts.centre.URL)
+	rep := func(ctx context.Context, r *trellisv1.ReportStateRequest) error {
+		req := connect.NewRequest(r)
+		req.Header().Set("Authorization", "Bearer "+ts.siteJWT())
+		_, err := rz.ReportState(ctx, req)
+		return err
+	}
+	ts.mat = newMaterializer(d, name, ts.state, rep, ts.audit, slog.New(slog.DiscardHandler))
+	ts.mat.retryBase = 10 * time.Millisecond
+	ts.mat.register(ts.inbox)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := ts.mat.run(ctx); err != nil {
+			ts.t.Error(err)
+		}
+	}()
+	ts.t.Cleanup(func() { cancel(); <-done })
 }
 
 func newTestSite(t *testing.T, name string, mutate ...func(*app.Config)) *testSite {
 	t.Helper()
+	return newTestSiteOn(t, "", name, mutate...)
+}
+
+// newTestSiteOn is newTestSite with the centre on a store of choice: a
+// PostgreSQL URL, or empty for SQLite.
+func newTestSiteOn(t *testing.T, database, name string, mutate ...func(*app.Config)) *testSite {
+	t.Helper()
 	clock := &testClock{}
-	centre := apptest.Start(t, append([]func(*app.Config){func(c *app.Config) {
+	centre := apptest.StartOn(t, database, append([]func(*app.Config){func(c *app.Config) {
 		c.Now = clock.now
 		c.DeliveryInterval = -1
 		c.ReapInterval = time.Hour
