@@ -12,8 +12,8 @@ import (
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
 	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
-	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/app"
+	"github.com/trellis-testbed/trellis/internal/auth/token"
 	"github.com/trellis-testbed/trellis/internal/materialize/sim"
 	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 )
