@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"crypto/ed25519"
+	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -284,5 +286,63 @@ func TestReportStateRefusesAnotherSite(t *testing.T) {
 	}
 	if len(refusals) < 2 || !strings.Contains(strings.Join(refusals, "\n"), "realization of another site") {
 		t.Errorf("audited refusals %q, want the other site's and the replay", refusals)
+	}
+}
+
+// TestMaterializeWithoutDriver: a site configured without a driver refuses
+// materialization clearly; the centre fails the delivery and the
+// materialization with the site's reason instead of waiting.
+func TestMaterializeWithoutDriver(t *testing.T) {
+	ts := newTestSite(t, "site1")
+	ts.withDriver(nil, DriverNone)
+	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
+	ts.centre.AddResource(t, "node2", "site1", nil)
+	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.up()
+	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
+	if n := ts.dispatch(); n != 0 {
+		t.Fatalf("dispatched %d, want the delivery refused", n)
+	}
+	rz := ts.watchUntil("alice", rid, matState("failed"))
+	if r := rz.GetMaterialization().GetReason(); !strings.Contains(r, "no materialization driver") || !strings.Contains(r, "site1") {
+		t.Errorf("reason %q, want the site's refusal", r)
+	}
+	if d := ts.deliveries(true); len(d) != 1 || d[0].GetState() != "failed" {
+		t.Errorf("deliveries %v, want the materialize failed", d)
+	}
+}
+
+// TestMaterializerResumesAfterRestart: a materialize delivery the site
+// accepted (recorded) before it stopped is done when it starts again, and
+// the centre hears of it.
+func TestMaterializerResumesAfterRestart(t *testing.T) {
+	ts := newTestSite(t, "site1")
+	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
+	ts.centre.AddResource(t, "node2", "site1", nil)
+	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	// The first life: it accepts the delivery and stops before working.
+	first := newMaterializer(sim.New(sim.Options{}), DriverSim, ts.state, func(context.Context, *trellisv1.ReportStateRequest) error {
+		t.Error("the stopped site reported")
+		return nil
+	}, ts.audit, slog.New(slog.DiscardHandler))
+	first.register(ts.inbox)
+	ts.up()
+	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
+	if n := ts.dispatch(); n != 1 {
+		t.Fatalf("dispatched %d, want the materialize accepted", n)
+	}
+	if ids := ts.state.jobIDs(); len(ids) != 1 || ids[0] != rid {
+		t.Fatalf("recorded jobs %v, want %s", ids, rid)
+	}
+	// The second life, on the same state file.
+	st, err := openState(filepath.Join(ts.dir, StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.state = st
+	ts.withDriver(sim.New(sim.Options{}), DriverSim)
+	ts.watchUntil("alice", rid, matState("ready"))
+	if ids := ts.state.jobIDs(); len(ids) != 0 {
+		t.Errorf("jobs left after the report: %v", ids)
 	}
 }

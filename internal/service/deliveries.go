@@ -178,7 +178,12 @@ func (s *Sites) dispatchSite(ctx context.Context, d *domain.Delivery) (int, erro
 				delivered++
 			case permanent:
 				s.log.WarnContext(ctx, "a site refused a delivery", "provider", d.Provider, "delivery", d.ID, "kind", d.Kind, "err", why)
-				err = s.finish(ctx, d, func(tx store.Tx) error { return tx.Deliveries().Fail(ctx, d.ID, s.now(), why) })
+				err = s.finish(ctx, d, func(tx store.Tx) error {
+					if err := tx.Deliveries().Fail(ctx, d.ID, s.now(), why); err != nil {
+						return err
+					}
+					return s.deliveryRefused(ctx, tx, d, why)
+				})
 			default:
 				s.log.InfoContext(ctx, "a site did not take a delivery; retrying later", "provider", d.Provider, "delivery", d.ID, "attempts", d.Attempts, "err", why)
 				err = s.st.Update(ctx, func(tx store.Tx) error {

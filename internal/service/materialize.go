@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -264,6 +265,40 @@ func (s *Testbed) abandonMaterialization(ctx context.Context, tx store.Tx, id st
 	}
 	m.State, m.Reason, m.WaitingSince, m.UpdatedAt = domain.MaterializationReleased, "force-released before its sites confirmed", time.Time{}, s.now()
 	return tx.Materializations().Put(ctx, m)
+}
+
+// deliveryRefused fails the materialization a site refused to make or
+// change (it has no driver, or cannot build the plan), in the transaction
+// that fails the delivery: the realization does not wait for a site that
+// said no. A refused dematerialize leaves it waiting (and, past the limit,
+// suspect): its resources are not known to be free.
+func (s *base) deliveryRefused(ctx context.Context, tx store.Tx, d *domain.Delivery, why string) error {
+	if d.Kind != domain.DeliveryMaterialize && d.Kind != domain.DeliveryChange {
+		return nil
+	}
+	var p MaterializePayload
+	if err := json.Unmarshal(d.Payload, &p); err != nil {
+		return nil
+	}
+	m, err := tx.Materializations().Get(ctx, p.Realization)
+	if domain.HasCode(err, domain.CodeNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.Generation != p.Generation:
+		return nil // superseded
+	case m.State == domain.MaterializationBound, m.State == domain.MaterializationMaterializing, m.State == domain.MaterializationChanging:
+	default:
+		return nil
+	}
+	m.State, m.Reason, m.WaitingSince, m.UpdatedAt = domain.MaterializationFailed, "site "+d.Provider+" refused the "+d.Kind+": "+why, time.Time{}, s.now()
+	if err := tx.Materializations().Put(ctx, m); err != nil {
+		return err
+	}
+	return tx.Changes().Append(ctx, store.ChangeRealization, p.Realization)
 }
 
 // SiteReport is what a site reports of one realization.
