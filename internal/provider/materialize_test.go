@@ -346,3 +346,7 @@ func TestMaterializerResumesAfterRestart(t *testing.T) {
 		t.Errorf("jobs left after the report: %v", ids)
 	}
 }
+
+func connectReq(id string) *connect.Request[trellisv1.ReleaseRequest] {
+	return connect.NewRequest(&trellisv1.ReleaseRequest{Id: id})
+}
