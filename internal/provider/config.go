@@ -65,8 +65,9 @@ type Config struct {
 	RequireUserSignature bool `json:"require_user_signature"`
 
 	// Driver materializes realizations: "sim" (in memory), "netns"
-	// (network namespaces on this machine; needs CAP_NET_ADMIN) or empty:
-	// this site refuses materialization deliveries.
+	// (network namespaces on this machine; needs CAP_NET_ADMIN and
+	// CAP_SYS_ADMIN), one a custom build registered (RegisterDriver), or
+	// empty: this site refuses materialization deliveries.
 	Driver string `json:"driver,omitempty"`
 
 	// Limits.
@@ -146,10 +147,8 @@ func LoadConfig(dir string) (*Config, error) {
 	default:
 		return nil, fmt.Errorf("%s: launcher is setuid or sudo, not %q", filepath.Join(dir, ConfigFile), c.Launcher)
 	}
-	switch c.Driver {
-	case DriverNone, DriverSim, DriverNetns:
-	default:
-		return nil, fmt.Errorf("%s: driver is sim, netns or empty, not %q", filepath.Join(dir, ConfigFile), c.Driver)
+	if !knownDriver(c.Driver) {
+		return nil, fmt.Errorf("%s: driver is sim, netns, a registered one or empty (none), not %q", filepath.Join(dir, ConfigFile), c.Driver)
 	}
 	if c.MinUID < 1 {
 		return nil, errors.New("min_uid must be at least 1: never map to root")

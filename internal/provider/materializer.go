@@ -88,17 +88,52 @@ type materializer struct {
 	idle    *sync.Cond      // signalled when a worker ends
 }
 
-// newDriver makes the driver a config names.
-func newDriver(name, dataDir string) (materialize.Driver, error) {
-	switch name {
-	case DriverNone:
-		return nil, nil
-	case DriverSim:
-		return sim.New(sim.Options{}), nil
-	case DriverNetns:
-		return netns.New(netns.Options{StateDir: filepath.Join(dataDir, "netns")})
+// drivers are the materialization drivers a config may name, besides
+// none: the built-in sim and netns, and those RegisterDriver adds.
+var (
+	driversMu sync.Mutex
+	drivers   = map[string]func(dataDir string) (materialize.Driver, error){
+		DriverSim:   func(string) (materialize.Driver, error) { return sim.New(sim.Options{}), nil },
+		DriverNetns: func(dir string) (materialize.Driver, error) { return netns.New(netns.Options{StateDir: filepath.Join(dir, "netns")}) },
 	}
-	return nil, fmt.Errorf("driver is %q, %q or empty (none), not %q", DriverSim, DriverNetns, name)
+)
+
+// RegisterDriver makes a driver available to provider.json's "driver"
+// under name: a site that builds its own binary registers its driver from
+// an init function of a package it links in (docs/materialize.md). open
+// gets the site's data directory for the driver's own state.
+func RegisterDriver(name string, open func(dataDir string) (materialize.Driver, error)) {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	if name == DriverNone || open == nil {
+		panic("provider: RegisterDriver needs a name and an opener")
+	}
+	if _, dup := drivers[name]; dup {
+		panic("provider: driver " + name + " registered twice")
+	}
+	drivers[name] = open
+}
+
+// knownDriver reports whether a config may name the driver.
+func knownDriver(name string) bool {
+	driversMu.Lock()
+	defer driversMu.Unlock()
+	_, ok := drivers[name]
+	return ok || name == DriverNone
+}
+
+// newDriver makes the driver a config names (nil for none).
+func newDriver(name, dataDir string) (materialize.Driver, error) {
+	if name == DriverNone {
+		return nil, nil
+	}
+	driversMu.Lock()
+	open, ok := drivers[name]
+	driversMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("driver %q is not known: %s, %s, a registered one or empty (none)", name, DriverSim, DriverNetns)
+	}
+	return open(dataDir)
 }
 
 func newMaterializer(d materialize.Driver, name string, st *state, rep reporter, aud *auditLog, log *slog.Logger) *materializer {
