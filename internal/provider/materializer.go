@@ -93,8 +93,10 @@ type materializer struct {
 var (
 	driversMu sync.Mutex
 	drivers   = map[string]func(dataDir string) (materialize.Driver, error){
-		DriverSim:   func(string) (materialize.Driver, error) { return sim.New(sim.Options{}), nil },
-		DriverNetns: func(dir string) (materialize.Driver, error) { return netns.New(netns.Options{StateDir: filepath.Join(dir, "netns")}) },
+		DriverSim: func(string) (materialize.Driver, error) { return sim.New(sim.Options{}), nil },
+		DriverNetns: func(dir string) (materialize.Driver, error) {
+			return netns.New(netns.Options{StateDir: filepath.Join(dir, "netns")})
+		},
 	}
 )
 
