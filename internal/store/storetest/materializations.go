@@ -76,4 +76,21 @@ var materializationTests = []test{
 			return nil
 		})
 	}},
+	{"ExpiredSkipsReleasing", func(t *testing.T, s store.Store) {
+		createNodes(t, s, "n1", "n2")
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Realizations().Create(ctx, newRealization("r1", "n1")))
+			ok(t, tx.Realizations().Create(ctx, newRealization("r2", "n2")))
+			// r2's sites are removing it: its lease no longer matters.
+			return tx.Realizations().SetState(ctx, "r2", domain.RealizationReleasing)
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			ids, err := tx.Realizations().Expired(ctx, at(48*time.Hour), 10)
+			ok(t, err)
+			if !reflect.DeepEqual(ids, []string{"r1"}) {
+				t.Errorf("Expired = %v, want [r1]", ids)
+			}
+			return nil
+		})
+	}},
 }
