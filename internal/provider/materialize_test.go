@@ -350,3 +350,87 @@ func TestMaterializerResumesAfterRestart(t *testing.T) {
 func connectReq(id string) *connect.Request[trellisv1.ReleaseRequest] {
 	return connect.NewRequest(&trellisv1.ReleaseRequest{Id: id})
 }
+
+// TestChangeExpiryAndForceRelease: a change of bindings is a change
+// delivery the site applies (changing -> ready); lease expiry and an
+// admin's force release dematerialize first, holding the resources until
+// the site confirms.
+func TestChangeExpiryAndForceRelease(t *testing.T) {
+	ts := newTestSite(t, "site1")
+	ts.withDriver(sim.New(sim.Options{}), DriverSim)
+	for _, n := range []string{"node1", "node2", "node3", "node4", "node5"} {
+		ts.centre.AddResource(t, n, "site1", map[string]string{"cores": "8", "arch": "x86_64"})
+	}
+	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.up()
+	ctx := context.Background()
+	alice := ts.centre.As(t, "alice")
+	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
+	ts.dispatch()
+	rz := ts.watchUntil("alice", rid, matState("ready"))
+	var free string
+	used := map[string]bool{}
+	for _, b := range rz.GetBindings() {
+		used[b.GetResource()] = true
+	}
+	for _, n := range []string{"node3", "node4", "node5"} {
+		if !used[n] {
+			free = n
+			break
+		}
+	}
+	if _, err := alice.Realizations.ChangeBindings(ctx, connect.NewRequest(&trellisv1.ChangeBindingsRequest{Id: rid,
+		Bindings: []*trellisv1.Binding{{Element: "b", Resource: free}}})); err != nil {
+		t.Fatal(err)
+	}
+	got, err := alice.Realizations.GetRealization(ctx, connect.NewRequest(&trellisv1.GetRealizationRequest{Id: rid}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := got.Msg.GetRealization().GetMaterialization().GetState(); s != "changing" {
+		t.Errorf("after ChangeBindings: %s, want changing", s)
+	}
+	if n := ts.dispatch(); n != 1 {
+		t.Fatalf("dispatched %d, want the change", n)
+	}
+	ts.watchUntil("alice", rid, matState("ready"))
+
+	// A second realization for the force release.
+	rid2 := ts.realizeAs("alice", "lab", "ping2", readmeLayout)
+	ts.dispatch()
+	ts.watchUntil("alice", rid2, matState("ready"))
+
+	// The site is down: expiry and force release only queue the work.
+	ts.down()
+	if _, err := ts.centre.Admin(t).Realizations.ForceRelease(ctx, connect.NewRequest(&trellisv1.ForceReleaseRequest{Id: rid2, Reason: "maintenance"})); err != nil {
+		t.Fatal(err)
+	}
+	ts.clock.advance(25 * time.Hour)
+	if n, err := ts.centre.App.Service.ReleaseExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("ReleaseExpired = %d, %v; want rid's lease to end", n, err)
+	}
+	if n, err := ts.centre.App.Service.ReleaseExpired(ctx); err != nil || n != 0 {
+		t.Errorf("ReleaseExpired again = %d, %v; want nothing (it is releasing already)", n, err)
+	}
+	for _, id := range []string{rid, rid2} {
+		r, err := ts.centre.Admin(t).Realizations.GetRealization(ctx, connect.NewRequest(&trellisv1.GetRealizationRequest{Id: id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Msg.GetRealization().GetState() != "releasing" || r.Msg.GetRealization().GetMaterialization().GetState() != "dematerializing" {
+			t.Errorf("%s: %s/%s, want releasing/dematerializing", id, r.Msg.GetRealization().GetState(), r.Msg.GetRealization().GetMaterialization().GetState())
+		}
+		for _, b := range r.Msg.GetRealization().GetBindings() {
+			if _, holder := ts.resourceState(b.GetResource()); holder != id {
+				t.Errorf("resource %s held by %q before the site confirmed, want %s", b.GetResource(), holder, id)
+			}
+		}
+	}
+	kinds := map[string]int{}
+	for _, d := range ts.deliveries(false) {
+		kinds[d.GetKind()]++
+	}
+	if kinds["dematerialize"] != 2 {
+		t.Errorf("pending deliveries by kind %v, want two dematerialize", kinds)
+	}
+}
