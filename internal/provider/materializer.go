@@ -251,6 +251,9 @@ func (m *materializer) do(ctx context.Context, id string, j *matJob) *trellisv1.
 	var st materialize.Status
 	var err error
 	switch {
+	case m.driver == nil:
+		// Accepted under a config that had a driver; this one has none.
+		err = errors.New("this site has no materialization driver any more")
 	case j.Kind == kindDematerialize || len(p.Bindings) == 0:
 		err = m.driver.Dematerialize(ctx, id)
 	default:

@@ -470,6 +470,11 @@ func (s *Testbed) ReportState(ctx context.Context, p *auth.Principal, rep SiteRe
 // derive sets m's state from its elements after a report.
 func (s *Testbed) derive(m *domain.Materialization, rep SiteReport) {
 	if m.State == domain.MaterializationDematerializing {
+		if rep.Done && rep.Error != "" {
+			// Left dematerializing: past the silence limit it is suspect,
+			// and an admin may force its release.
+			m.Reason = "the site failed to remove it: " + rep.Error
+		}
 		for _, e := range m.Elements {
 			if e.State != domain.ElementRemoved {
 				return
