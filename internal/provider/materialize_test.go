@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -432,5 +433,31 @@ func TestChangeExpiryAndForceRelease(t *testing.T) {
 	}
 	if kinds["dematerialize"] != 2 {
 		t.Errorf("pending deliveries by kind %v, want two dematerialize", kinds)
+	}
+}
+
+// TestReportsRetriedWhileTheCentreIsDown: the site keeps its report until
+// the centre takes it.
+func TestReportsRetriedWhileTheCentreIsDown(t *testing.T) {
+	ts := newTestSite(t, "site1")
+	ts.withDriver(sim.New(sim.Options{}), DriverSim)
+	refusals := 3
+	real := ts.mat.report
+	ts.mat.report = func(ctx context.Context, r *trellisv1.ReportStateRequest) error {
+		if r.Done && refusals > 0 {
+			refusals--
+			return connect.NewError(connect.CodeUnavailable, errors.New("the centre is down"))
+		}
+		return real(ctx, r)
+	}
+	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
+	ts.centre.AddResource(t, "node2", "site1", nil)
+	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.up()
+	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
+	ts.dispatch()
+	ts.watchUntil("alice", rid, matState("ready"))
+	if refusals != 0 {
+		t.Errorf("%d refusals left: the report was not retried", refusals)
 	}
 }
