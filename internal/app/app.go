@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,6 +120,9 @@ type Config struct {
 	// them (2s); DeliveryInterval < 0 leaves it to the caller (tests
 	// dispatch with Service.DispatchDeliveries).
 	DeliveryInterval time.Duration
+	// SiteCAFile, when set, is a PEM bundle of CA certificates the centre
+	// trusts for sites' HTTPS certificates, besides the system's roots.
+	SiteCAFile string
 	// Now is the service's clock; tests move it.
 	Now func() time.Time
 	// BrowserPageLimit bounds how often one address may load the OpenID
@@ -323,8 +327,12 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if idp != nil {
 		linker = idp
 	}
+	siteClient, err := newSiteClient(cfg.SiteCAFile)
+	if err != nil {
+		return nil, err
+	}
 	svc := service.New(svcCfg, service.Deps{
-		IdentityProvider: linker, Sealer: sealer,
+		IdentityProvider: linker, Sealer: sealer, SiteClient: siteClient,
 		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
@@ -749,6 +757,27 @@ func (s *Server) maintainKeys(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// newSiteClient is how the centre posts deliveries to sites: the system's
+// roots, and caFile's certificates when given.
+func newSiteClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("site CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("site CA file %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
 // envOr returns the environment variable's value or def.
