@@ -694,14 +694,17 @@ func (s *Server) drainAndShutdown(srv *http.Server, errc <-chan error) error {
 const (
 	changeRetention  = time.Hour      // far beyond any replica's polling interval
 	expiredRetention = 24 * time.Hour // expired sessions stay a day for the record
+	// deliveryRetention keeps delivered and failed deliveries for admins
+	// to look back on (trellis admin provider deliveries --all).
+	deliveryRetention = 30 * 24 * time.Hour
 )
 
 // tidy removes what nobody needs any more: old change-feed entries,
 // long-expired sessions, expired login challenges, the OpenID Connect
 // provider's expired requests and tokens, expired logins through the
 // identity provider, the used actor assertions that expired, the failed
-// login counts that the back-off forgot and the bodies of delivered mail
-// past their retention.
+// login counts that the back-off forgot, the bodies of delivered mail
+// past their retention and sites' deliveries done a month ago.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -723,6 +726,9 @@ func (s *Server) tidy(ctx context.Context) error {
 		// Failure counts past their reset are ignored by the back-off;
 		// deleting them keeps guessing from growing the store for good.
 		if _, err := tx.LoginFailures().DeleteBefore(ctx, now.Add(-s.Service.Config().LoginFailureReset)); err != nil {
+			return err
+		}
+		if _, err := tx.Deliveries().DeleteDone(ctx, now.Add(-deliveryRetention)); err != nil {
 			return err
 		}
 		if r := s.cfg.MailBodyRetention; r > 0 {

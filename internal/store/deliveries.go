@@ -47,4 +47,7 @@ type Deliveries interface {
 	FailPending(ctx context.Context, provider string, at time.Time, reason string) (int, error)
 	// Pending counts a site's pending deliveries.
 	Pending(ctx context.Context, provider string) (int, error)
+	// DeleteDone forgets deliveries delivered or failed before the
+	// cutoff and returns how many.
+	DeleteDone(ctx context.Context, before time.Time) (int, error)
 }

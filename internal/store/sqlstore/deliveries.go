@@ -138,3 +138,11 @@ func (s deliveries) Pending(ctx context.Context, provider string) (int, error) {
 	}
 	return n, nil
 }
+
+func (s deliveries) DeleteDone(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.execAffected(ctx, "DELETE FROM deliveries WHERE (delivered_at > 0 AND delivered_at < ?) OR (failed_at > 0 AND failed_at < ?)", micros(before), micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: delete done deliveries: %w", err)
+	}
+	return int(n), nil
+}

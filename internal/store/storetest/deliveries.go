@@ -165,6 +165,28 @@ var deliveryTests = []test{
 			return nil
 		})
 	}},
+	{"DeleteDone", func(t *testing.T, s store.Store) {
+		enqueue(t, s, newDelivery("d1", "site1", "k1"), newDelivery("d2", "site1", "k2"), newDelivery("d3", "site1", "k3"), newDelivery("d4", "site1", "k4"))
+		update(t, s, func(ctx context.Context, tx store.Tx) error {
+			ok(t, tx.Deliveries().Delivered(ctx, "d1", at(time.Hour)))
+			ok(t, tx.Deliveries().Fail(ctx, "d2", at(time.Hour), "refused"))
+			ok(t, tx.Deliveries().Delivered(ctx, "d3", at(3*time.Hour)))
+			n, err := tx.Deliveries().DeleteDone(ctx, at(2*time.Hour))
+			ok(t, err)
+			if n != 2 {
+				t.Errorf("DeleteDone = %d, want 2", n)
+			}
+			return nil
+		})
+		view(t, s, func(ctx context.Context, tx store.Tx) error {
+			all, err := tx.Deliveries().List(ctx, store.DeliveryFilter{IncludeDone: true})
+			ok(t, err)
+			if got, want := deliveryIDs(all), []string{"d3", "d4"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("left %v, want %v (the pending one and the recent one)", got, want)
+			}
+			return nil
+		})
+	}},
 	{"ConcurrentClaimsOneWins", func(t *testing.T, s store.Store) {
 		enqueue(t, s, newDelivery("d1", "site1", "k1"))
 		var wg sync.WaitGroup
