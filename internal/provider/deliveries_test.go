@@ -5,16 +5,22 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/app"
+	"github.com/trellis-testbed/trellis/internal/app/apptest"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
+	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 	"github.com/trellis-testbed/trellis/internal/provider/usersig"
 )
 
@@ -236,5 +242,70 @@ func TestDeliveriesOfARemovedOrDisabledSite(t *testing.T) {
 	all := ts.deliveries(true)
 	if len(all) != 1 || all[0].GetState() != "failed" || all[0].GetLastError() != "provider removed" {
 		t.Errorf("a removed site's delivery: %v, want failed, provider removed", all)
+	}
+}
+
+// TestDeliveriesWithTwoReplicas: two centre replicas on one PostgreSQL
+// dispatch at once; each delivery reaches the site once, in order.
+func TestDeliveriesWithTwoReplicas(t *testing.T) {
+	pgtest.Require(t)
+	db := pgtest.NewDatabase(t)
+	ts := newTestSiteOn(t, db, "site1")
+	other := apptest.StartOn(t, db, func(c *app.Config) { c.Now = ts.clock.now; c.DeliveryInterval = -1 })
+	var mu sync.Mutex
+	var posts []string
+	disconnect := disconnectHandler(ts.state)
+	posted := map[string]int{} // POSTs the site got, by delivery id
+	ts.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var d Delivery
+		_ = json.Unmarshal(body, &d)
+		mu.Lock()
+		posted[d.ID]++
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		ts.inbox.ServeHTTP(w, r)
+	})
+	ts.inbox.handle("disconnect", func(ctx context.Context, d *Delivery) (string, error) {
+		var p disconnectPayload
+		_ = json.Unmarshal(d.Payload, &p)
+		mu.Lock()
+		posts = append(posts, p.UID)
+		mu.Unlock()
+		return disconnect(ctx, d)
+	})
+	var users []string
+	for i := range 8 {
+		uid := fmt.Sprintf("user%d", i)
+		users = append(users, uid)
+		ts.centre.NewPowerfulUser(t, uid, "p"+uid)
+		ts.connectUser(uid)
+		tok := ts.centre.Login(t, uid, "mad hatter tea party").GetAccessToken()
+		if _, err := ts.providers(tok).RemoveConnection(context.Background(), connect.NewRequest(&trellisv1.RemoveConnectionRequest{Provider: "site1"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts.up()
+	var wg sync.WaitGroup
+	var delivered atomic.Int64
+	for _, srv := range []*apptest.Server{ts.centre, other, ts.centre, other} {
+		wg.Go(func() {
+			n, err := srv.App.Service.DispatchDeliveries(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			delivered.Add(int64(n))
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range posted {
+		if n != 1 {
+			t.Errorf("delivery %s was posted %d times: replicas must claim before posting", id, n)
+		}
+	}
+	if got := strings.Join(posts, ","); got != strings.Join(users, ",") || delivered.Load() != 8 {
+		t.Errorf("the site did %q (%d delivered), want each once, in order: %s", got, delivered.Load(), strings.Join(users, ","))
 	}
 }

@@ -130,7 +130,12 @@ func (s *Server) start(ln net.Listener, bootstrap bool) error {
 	}
 	srv, err := app.Build(ctx, s.cfg, st)
 	if err == nil && bootstrap {
-		err = srv.Bootstrap(ctx, AdminUID, AdminEmail, AdminPassword)
+		// A second replica on a shared database (StartOn) finds the
+		// administrator there.
+		var has bool
+		if has, err = srv.Service.HasAdmin(ctx); err == nil && !has {
+			err = srv.Bootstrap(ctx, AdminUID, AdminEmail, AdminPassword)
+		}
 	}
 	if err != nil {
 		cancel()
