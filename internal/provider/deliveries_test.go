@@ -20,8 +20,8 @@ import (
 	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/app/apptest"
 	"github.com/trellis-testbed/trellis/internal/auth/token"
-	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 	"github.com/trellis-testbed/trellis/internal/provider/usersig"
+	"github.com/trellis-testbed/trellis/internal/store/pgtest"
 )
 
 // connectUser connects uid to the test site as the real flow does: the
