@@ -628,6 +628,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}}
 		wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, dispatcher, s.log) })
+		// New work is sent at once by the replica that hears of it first
+		// (the claims keep it single).
+		wg.Go(func() {
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-s.Service.DeliveriesQueued():
+					if _, err := s.Service.DispatchDeliveries(bg); err != nil && bg.Err() == nil && !errors.Is(err, store.ErrUnavailable) {
+						s.log.Warn("dispatching deliveries failed", "err", err)
+					}
+				}
+			}
+		})
 	}
 	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })

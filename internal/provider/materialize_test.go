@@ -461,3 +461,21 @@ func TestReportsRetriedWhileTheCentreIsDown(t *testing.T) {
 		t.Errorf("%d refusals left: the report was not retried", refusals)
 	}
 }
+
+// TestBackgroundDispatch: with the server's own background work (no test
+// hook), a realization is materialized: the dispatcher hears of the
+// delivery through the change feed and posts it.
+func TestBackgroundDispatch(t *testing.T) {
+	ts := newTestSite(t, "site1", func(c *app.Config) { c.DeliveryInterval = 0 })
+	ts.withDriver(sim.New(sim.Options{}), DriverSim)
+	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
+	ts.centre.AddResource(t, "node2", "site1", nil)
+	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.up()
+	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
+	ts.watchUntil("alice", rid, matState("ready"))
+	if _, err := ts.centre.As(t, "alice").Realizations.Release(context.Background(), connectReq(rid)); err != nil {
+		t.Fatal(err)
+	}
+	ts.watchUntil("alice", rid, matState("released"))
+}

@@ -71,8 +71,25 @@ func (s *base) enqueueDelivery(ctx context.Context, tx store.Tx, provider, kind,
 	if domain.HasCode(err, domain.CodeAlreadyExists) {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Heard through the change feed once committed: dispatch at once
+	// rather than at the next round.
+	return tx.Changes().Append(ctx, store.ChangeDelivery, provider)
 }
+
+// wakeDispatcher says that deliveries were queued (on any replica).
+func (s *base) wakeDispatcher(string) {
+	select {
+	case s.deliveriesQueued <- struct{}{}:
+	default: // already due to dispatch
+	}
+}
+
+// DeliveriesQueued receives when deliveries were queued, after they
+// committed: the server dispatches then, besides every DeliveryInterval.
+func (s *Service) DeliveriesQueued() <-chan struct{} { return s.deliveriesQueued }
 
 // ListDeliveries lists the deliveries the centre holds for sites (one
 // site's when provider is set), oldest first; delivered and failed ones

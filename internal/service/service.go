@@ -166,6 +166,8 @@ type base struct {
 	watchers *watchers
 	// realizationWatchers wakes Realizations/Watch streams, by realization id.
 	realizationWatchers *watchers
+	// deliveriesQueued wakes the dispatcher (see DeliveriesQueued).
+	deliveriesQueued chan struct{}
 	// descriptions caches profile descriptions (attributes.go).
 	descriptions *descriptionCache
 }
@@ -254,7 +256,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers(), realizationWatchers: newWatchers()}
+	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers(), realizationWatchers: newWatchers(), deliveriesQueued: make(chan struct{}, 1)}
 	if d.Feed != nil {
 		// Without a feed nothing would invalidate it: read per request.
 		b.descriptions = newDescriptionCache()
@@ -280,6 +282,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Feed != nil {
 		d.Feed.On(store.ChangeNotification, b.watchers.wake)
 		d.Feed.On(store.ChangeRealization, b.realizationWatchers.wake)
+		d.Feed.On(store.ChangeDelivery, b.wakeDispatcher)
 	}
 	return s
 }

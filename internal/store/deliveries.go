@@ -7,6 +7,10 @@ import (
 	"github.com/trellis-testbed/trellis/internal/domain"
 )
 
+// ChangeDelivery is the change a delivery's enqueuing appends (key: the
+// site), so that dispatchers hear of new work when it commits.
+const ChangeDelivery = "delivery"
+
 // DeliveryFilter selects deliveries for a listing, in Seq order.
 type DeliveryFilter struct {
 	// Provider, when set, selects one site's.
