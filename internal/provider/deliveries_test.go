@@ -251,7 +251,8 @@ func TestDeliveriesWithTwoReplicas(t *testing.T) {
 	pgtest.Require(t)
 	db := pgtest.NewDatabase(t)
 	ts := newTestSiteOn(t, db, "site1")
-	other := apptest.StartOn(t, db, func(c *app.Config) { c.Now = ts.clock.now; c.DeliveryInterval = -1 })
+	// Replicas share the public URL, so the issuer of the tokens they sign.
+	other := apptest.StartOn(t, db, func(c *app.Config) { c.Now = ts.clock.now; c.DeliveryInterval = -1; c.PublicURL = ts.centre.URL })
 	var mu sync.Mutex
 	var posts []string
 	disconnect := disconnectHandler(ts.state)
@@ -300,6 +301,11 @@ func TestDeliveriesWithTwoReplicas(t *testing.T) {
 	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
+	for _, d := range ts.deliveries(true) {
+		if d.GetAttempts() != 1 || d.GetState() != "delivered" {
+			t.Logf("delivery %s: %s after %d attempts: %s", d.GetId(), d.GetState(), d.GetAttempts(), d.GetLastError())
+		}
+	}
 	for id, n := range posted {
 		if n != 1 {
 			t.Errorf("delivery %s was posted %d times: replicas must claim before posting", id, n)

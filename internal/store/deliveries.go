@@ -36,8 +36,9 @@ type Deliveries interface {
 	// order, so only a head may be sent.
 	Heads(ctx context.Context, limit int) ([]*domain.Delivery, error)
 	// Claim takes a pending delivery for a dispatcher until until, and
-	// counts an attempt: false when it is done, or claimed by another whose
-	// claim has not ended at now (of two concurrent claims one wins).
+	// counts an attempt: false when it is done, not due at now (its next
+	// attempt is later), or claimed by another whose claim has not ended at
+	// now (of two concurrent claims one wins).
 	Claim(ctx context.Context, id string, now, until time.Time) (bool, error)
 	// Delivered marks a pending delivery delivered at.
 	Delivered(ctx context.Context, id string, at time.Time) error

@@ -100,8 +100,8 @@ func (s deliveries) Heads(ctx context.Context, limit int) ([]*domain.Delivery, e
 }
 
 func (s deliveries) Claim(ctx context.Context, id string, now, until time.Time) (bool, error) {
-	n, err := s.execAffected(ctx, "UPDATE deliveries SET lease_until = ?, attempts = attempts + 1 WHERE id = ? AND "+pendingDelivery+" AND lease_until <= ?",
-		micros(until), id, micros(now))
+	n, err := s.execAffected(ctx, "UPDATE deliveries SET lease_until = ?, attempts = attempts + 1 WHERE id = ? AND "+pendingDelivery+" AND lease_until <= ? AND next_attempt <= ?",
+		micros(until), id, micros(now), micros(now))
 	if err != nil {
 		return false, fmt.Errorf("sqlstore: claim delivery: %w", err)
 	}

@@ -104,7 +104,14 @@ var deliveryTests = []test{
 			if !later {
 				t.Error("Claim after the first claim ended = false, want true")
 			}
-			return tx.Deliveries().Retry(ctx, "d1", at(time.Hour), "connection refused")
+			ok(t, tx.Deliveries().Retry(ctx, "d1", at(time.Hour), "connection refused"))
+			// Not due before its next attempt, whoever read it as due.
+			early, err := tx.Deliveries().Claim(ctx, "d1", at(30*time.Minute), at(31*time.Minute))
+			ok(t, err)
+			if early {
+				t.Error("Claim before the next attempt = true")
+			}
+			return nil
 		})
 		view(t, s, func(ctx context.Context, tx store.Tx) error {
 			d, err := tx.Deliveries().Get(ctx, "d1")
