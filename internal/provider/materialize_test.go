@@ -343,6 +343,7 @@ func TestMaterializerResumesAfterRestart(t *testing.T) {
 	ts.state = st
 	ts.withDriver(sim.New(sim.Options{}), DriverSim)
 	ts.watchUntil("alice", rid, matState("ready"))
+	ts.mat.waitIdle() // the report is sent before the job is forgotten
 	if ids := ts.state.jobIDs(); len(ids) != 0 {
 		t.Errorf("jobs left after the report: %v", ids)
 	}
@@ -478,4 +479,13 @@ func TestBackgroundDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts.watchUntil("alice", rid, matState("released"))
+}
+
+// waitIdle waits until no worker runs.
+func (m *materializer) waitIdle() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for len(m.running) > 0 {
+		m.idle.Wait()
+	}
 }
