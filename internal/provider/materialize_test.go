@@ -30,6 +30,15 @@ links:
   - [a, b]
 `
 
+// seedPing gives the site two nodes for the README layout and the centre
+// alice, owner of project lab.
+func (ts *testSite) seedPing() {
+	ts.t.Helper()
+	ts.centre.AddResource(ts.t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
+	ts.centre.AddResource(ts.t, "node2", "site1", nil)
+	ts.centre.NewPowerfulUser(ts.t, "alice", "lab")
+}
+
 // realizeAs makes experiment uid:name with layout and realizes it under
 // project; it returns the realization's id.
 func (ts *testSite) realizeAs(uid, project, name, layout string) string {
@@ -232,9 +241,7 @@ func TestMaterializationStateMachine(t *testing.T) {
 // realizations bound to its own resources; the refusal is audited.
 func TestReportStateRefusesAnotherSite(t *testing.T) {
 	ts := newTestSite(t, "site1")
-	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.AddResource(t, "node2", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.seedPing()
 	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
 
 	// A second site, registered with the same centre.
@@ -296,9 +303,7 @@ func TestReportStateRefusesAnotherSite(t *testing.T) {
 func TestMaterializeWithoutDriver(t *testing.T) {
 	ts := newTestSite(t, "site1")
 	ts.withDriver(nil, DriverNone)
-	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.AddResource(t, "node2", "site1", nil)
-	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.seedPing()
 	ts.up()
 	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
 	if n := ts.dispatch(); n != 0 {
@@ -318,9 +323,7 @@ func TestMaterializeWithoutDriver(t *testing.T) {
 // the centre hears of it.
 func TestMaterializerResumesAfterRestart(t *testing.T) {
 	ts := newTestSite(t, "site1")
-	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.AddResource(t, "node2", "site1", nil)
-	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.seedPing()
 	// The first life: it accepts the delivery and stops before working.
 	first := newMaterializer(sim.New(sim.Options{}), DriverSim, ts.state, func(context.Context, *trellisv1.ReportStateRequest) error {
 		t.Error("the stopped site reported")
@@ -451,9 +454,7 @@ func TestReportsRetriedWhileTheCentreIsDown(t *testing.T) {
 		}
 		return real(ctx, r)
 	}
-	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.AddResource(t, "node2", "site1", nil)
-	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.seedPing()
 	ts.up()
 	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
 	ts.dispatch()
@@ -469,9 +470,7 @@ func TestReportsRetriedWhileTheCentreIsDown(t *testing.T) {
 func TestBackgroundDispatch(t *testing.T) {
 	ts := newTestSite(t, "site1", func(c *app.Config) { c.DeliveryInterval = 0 })
 	ts.withDriver(sim.New(sim.Options{}), DriverSim)
-	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.AddResource(t, "node2", "site1", nil)
-	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.seedPing()
 	ts.up()
 	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
 	ts.watchUntil("alice", rid, matState("ready"))

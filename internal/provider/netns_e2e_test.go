@@ -73,9 +73,7 @@ func TestNetnsEndToEnd(t *testing.T) {
 	t.Cleanup(func() { d.Close() })
 	ts := newTestSite(t, "site1")
 	ts.withDriver(d, DriverNetns)
-	ts.centre.AddResource(t, "node1", "site1", map[string]string{"cores": "8", "arch": "x86_64"})
-	ts.centre.AddResource(t, "node2", "site1", nil)
-	ts.centre.NewPowerfulUser(t, "alice", "lab")
+	ts.seedPing()
 	ts.up()
 
 	rid := ts.realizeAs("alice", "lab", "ping", readmeLayout)
