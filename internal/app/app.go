@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -115,6 +116,13 @@ type Config struct {
 	Log            *slog.Logger
 	// ReapInterval is how often expired realizations are released (30s).
 	ReapInterval time.Duration
+	// DeliveryInterval is how often work queued for sites is posted to
+	// them (2s); DeliveryInterval < 0 leaves it to the caller (tests
+	// dispatch with Service.DispatchDeliveries).
+	DeliveryInterval time.Duration
+	// SiteCAFile, when set, is a PEM bundle of CA certificates the centre
+	// trusts for sites' HTTPS certificates, besides the system's roots.
+	SiteCAFile string
 	// Now is the service's clock; tests move it.
 	Now func() time.Time
 	// BrowserPageLimit bounds how often one address may load the OpenID
@@ -247,6 +255,9 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if cfg.ReapInterval == 0 {
 		cfg.ReapInterval = 30 * time.Second
 	}
+	if cfg.DeliveryInterval == 0 {
+		cfg.DeliveryInterval = 2 * time.Second
+	}
 	cfg.HTTP = cfg.HTTP.withDefaults()
 
 	reg := prometheus.NewRegistry()
@@ -316,8 +327,12 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if idp != nil {
 		linker = idp
 	}
+	siteClient, err := newSiteClient(cfg.SiteCAFile)
+	if err != nil {
+		return nil, err
+	}
 	svc := service.New(svcCfg, service.Deps{
-		IdentityProvider: linker, Sealer: sealer,
+		IdentityProvider: linker, Sealer: sealer, SiteClient: siteClient,
 		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
@@ -393,7 +408,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	// Every request knows its client, which the login back-off counts by.
 	h = clientaddr.Middleware(h)
 	streams, endStreams := context.WithCancel(context.Background())
-	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure)
+	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure, trellisv1connect.RealizationsWatchProcedure)
 	if slices.Contains(backendNames, BackendNull) {
 		h = auth.NullWarningMiddleware(h)
 	}
@@ -596,10 +611,38 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.Feed.Run(bg, s.cfg.FeedInterval) })
 	wg.Go(func() { s.maintainKeys(bg) })
 	reaper := exclusive.Job{Name: "realization-reaper", Every: s.cfg.ReapInterval, Work: func(ctx context.Context) error {
-		_, err := s.Service.ReleaseExpired(ctx)
+		if _, err := s.Service.ReleaseExpired(ctx); err != nil {
+			return err
+		}
+		// Sites that leave a realization's materialization unanswered.
+		_, err := s.Service.MarkSilentSites(ctx)
 		return err
 	}}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, reaper, s.log) })
+	if s.cfg.DeliveryInterval > 0 {
+		// Work for sites; every delivery is also claimed before it is
+		// posted, so a replica taking over from one that stalled never
+		// sends one twice at once.
+		dispatcher := exclusive.Job{Name: "site-deliveries", Every: s.cfg.DeliveryInterval, Work: func(ctx context.Context) error {
+			_, err := s.Service.DispatchDeliveries(ctx)
+			return err
+		}}
+		wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, dispatcher, s.log) })
+		// New work is sent at once by the replica that hears of it first
+		// (the claims keep it single).
+		wg.Go(func() {
+			for {
+				select {
+				case <-bg.Done():
+					return
+				case <-s.Service.DeliveriesQueued():
+					if _, err := s.Service.DispatchDeliveries(bg); err != nil && bg.Err() == nil && !errors.Is(err, store.ErrUnavailable) {
+						s.log.Warn("dispatching deliveries failed", "err", err)
+					}
+				}
+			}
+		})
+	}
 	janitor := exclusive.Job{Name: "janitor", Every: 10 * time.Minute, Work: s.tidy}
 	wg.Go(func() { exclusive.Run(bg, s.Store, s.replicaID, janitor, s.log) })
 	if s.cfg.SMTP.Addr != "" {
@@ -665,14 +708,17 @@ func (s *Server) drainAndShutdown(srv *http.Server, errc <-chan error) error {
 const (
 	changeRetention  = time.Hour      // far beyond any replica's polling interval
 	expiredRetention = 24 * time.Hour // expired sessions stay a day for the record
+	// deliveryRetention keeps delivered and failed deliveries for admins
+	// to look back on (trellis admin provider deliveries --all).
+	deliveryRetention = 30 * 24 * time.Hour
 )
 
 // tidy removes what nobody needs any more: old change-feed entries,
 // long-expired sessions, expired login challenges, the OpenID Connect
 // provider's expired requests and tokens, expired logins through the
 // identity provider, the used actor assertions that expired, the failed
-// login counts that the back-off forgot and the bodies of delivered mail
-// past their retention.
+// login counts that the back-off forgot, the bodies of delivered mail
+// past their retention and sites' deliveries done a month ago.
 func (s *Server) tidy(ctx context.Context) error {
 	now := time.Now()
 	return s.Store.Update(ctx, func(tx store.Tx) error {
@@ -694,6 +740,9 @@ func (s *Server) tidy(ctx context.Context) error {
 		// Failure counts past their reset are ignored by the back-off;
 		// deleting them keeps guessing from growing the store for good.
 		if _, err := tx.LoginFailures().DeleteBefore(ctx, now.Add(-s.Service.Config().LoginFailureReset)); err != nil {
+			return err
+		}
+		if _, err := tx.Deliveries().DeleteDone(ctx, now.Add(-deliveryRetention)); err != nil {
 			return err
 		}
 		if r := s.cfg.MailBodyRetention; r > 0 {
@@ -728,6 +777,27 @@ func (s *Server) maintainKeys(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// newSiteClient is how the centre posts deliveries to sites: the system's
+// roots, and caFile's certificates when given.
+func newSiteClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("site CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("site CA file %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }
 
 // envOr returns the environment variable's value or def.

@@ -146,6 +146,8 @@ embedded store in ./trellis-data, created and migrated on first start.`,
 	f.DurationVar(&cfg.Service.SSHCertMaxValidity, "ssh-cert-max-validity", 0, "the longest SSH certificate validity a request may ask for (default 24h)")
 	f.DurationVar(&cfg.Service.LeaseDefault, "lease", 0, "a realization's lease when the request names none (default 24h)")
 	f.DurationVar(&cfg.Service.LeaseMax, "max-lease", 0, "the longest lease a realization may ask for or renew to (default 168h)")
+	f.DurationVar(&cfg.Service.SiteSilenceLimit, "site-silence-limit", 0, "how long a site may leave a realization's materialization unanswered before its resources are marked suspect (default 15m)")
+	f.StringVar(&cfg.SiteCAFile, "site-ca-file", envOr("TRELLIS_SITE_CA_FILE", ""), "PEM CA certificates to trust for sites' HTTPS, besides the system's, when posting deliveries (env TRELLIS_SITE_CA_FILE)")
 	f.BoolVar(&cfg.Service.VetAllProjects, "vet-all-projects", envOr("TRELLIS_VET_ALL_PROJECTS", "") == "true", "every new project waits for an admin's approval, not only those of users who belong to no approved project (env TRELLIS_VET_ALL_PROJECTS)")
 	f.StringVar(&cfg.SMTP.Addr, "smtp-addr", envOr("TRELLIS_SMTP_ADDR", ""), "SMTP server host:port that delivers mail (default: keep mail in the outbox for admins) (env TRELLIS_SMTP_ADDR)")
 	f.StringVar(&cfg.SMTP.From, "smtp-from", envOr("TRELLIS_SMTP_FROM", "trellis@localhost"), "sender address of Trellis's mail (env TRELLIS_SMTP_FROM)")

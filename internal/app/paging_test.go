@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/gen/trellis/v1/trellisv1connect"
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/store"
@@ -79,6 +80,20 @@ var pagedListings = []pagedListing{
 				return nil, "", err
 			}
 			return keys(r.Msg.Messages, func(m *trellisv1.OutboxMessage) string { return strconv.FormatInt(m.GetId(), 10) }), r.Msg.NextPageToken, nil
+		}},
+	// (The server fails deliveries for a site that does not exist while
+	// the test lists them: done ones are listed too.)
+	{"trellis.v1.Providers/ListDeliveries",
+		func(ctx context.Context, tx store.Tx, i int, at time.Time) error {
+			return tx.Deliveries().Enqueue(ctx, &domain.Delivery{ID: fmt.Sprintf("d-%04d", i), Provider: "paged", Kind: domain.DeliveryDisconnect,
+				Key: strconv.Itoa(i), Payload: []byte(`{}`), CreatedAt: at, NextAttempt: at})
+		},
+		func(ctx context.Context, h *harness, tok, pt string) ([]string, string, error) {
+			r, err := trellisv1connect.NewProvidersClient(h.http, h.url).ListDeliveries(ctx, req(&trellisv1.ListDeliveriesRequest{PageSize: maxPageSize, PageToken: pt, Provider: "paged", IncludeDone: true}, tok))
+			if err != nil {
+				return nil, "", err
+			}
+			return keys(r.Msg.Deliveries, (*trellisv1.Delivery).GetId), r.Msg.NextPageToken, nil
 		}},
 	{"trellis.v1.Notifications/List",
 		func(ctx context.Context, tx store.Tx, i int, at time.Time) error {

@@ -22,7 +22,7 @@ requests signed by that key, and users connect to it.`,
 	cmd.AddCommand(newAdminProviderAddCmd(a), newAdminProviderListCmd(a), newAdminProviderShowCmd(a),
 		newAdminProviderStateCmd(a, "disable", trellisv1.ProviderState_PROVIDER_STATE_DISABLED),
 		newAdminProviderStateCmd(a, "enable", trellisv1.ProviderState_PROVIDER_STATE_ACTIVE),
-		newAdminProviderRemoveCmd(a))
+		newAdminProviderRemoveCmd(a), newAdminProviderDeliveriesCmd(a))
 	return cmd
 }
 

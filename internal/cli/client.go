@@ -195,6 +195,8 @@ type conn struct {
 	// as its reader wants, so its HTTP client has no overall timeout (the
 	// unary clients' would cut it off); interrupting the command ends it.
 	notificationStream trellisv1connect.NotificationsClient
+	// realizationStream is for Realizations.Watch, likewise.
+	realizationStream trellisv1connect.RealizationsClient
 
 	// Clients for the calls that need no credentials (login, register,
 	// confirmation, password reset, version). They send none: a stale token
@@ -277,6 +279,7 @@ func (a *app) connect() (*conn, error) {
 		identities:         oidcv1connect.NewLoginClient(httpClient, server, authed),
 		anonIdentities:     oidcv1connect.NewLoginClient(anonHTTP, server, transport),
 		notificationStream: trellisv1connect.NewNotificationsClient(streamClient, server, authed),
+		realizationStream:  trellisv1connect.NewRealizationsClient(streamClient, server, authed),
 		anonAuth:           anonAuth,
 		anonUsers:          trellisv1connect.NewUsersClient(anonHTTP, server, transport),
 		info:               trellisv1connect.NewApiInfoClient(anonHTTP, server, transport),

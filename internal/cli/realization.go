@@ -155,6 +155,7 @@ modify, release and modify_access.`,
 		newRealizationReleaseCmd(a),
 		newRealizationBindCmd(a),
 		newRealizationAccessCmd(a),
+		newRealizationWatchCmd(a),
 	)
 	return cmd
 }
@@ -195,6 +196,12 @@ func printRealization(w io.Writer, rz *trellisv1.Realization) error {
 	if err := printBindings(w, rz.GetBindings()); err != nil {
 		return err
 	}
+	if m := rz.GetMaterialization(); m != nil {
+		fmt.Fprintln(w)
+		if err := printMaterialization(w, m); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(w)
 	return printGrants(w, rz.GetGrants())
 }
@@ -208,7 +215,7 @@ func printRealizations(w io.Writer, rzs []*trellisv1.Realization) error {
 		for _, b := range rz.GetBindings() {
 			resources = append(resources, b.GetResource())
 		}
-		t.row(rz.GetId(), rz.GetExperiment(), rz.GetProject(), rz.GetOwner(), rz.GetState(),
+		t.row(rz.GetId(), rz.GetExperiment(), rz.GetProject(), rz.GetOwner(), realizationState(rz),
 			formatTS(rz.GetLeaseExpiresAt()), strings.Join(resources, ","))
 	}
 	return t.flush()

@@ -139,7 +139,7 @@ with >=, <=, > or < such as cores>=8 (quote it for the shell).`,
 	f := cmd.Flags()
 	f.StringVar(&kind, "kind", "", "only resources of this kind")
 	f.StringVar(&provider, "provider", "", "only resources of this provider")
-	f.StringVar(&state, "state", "", "only resources in this state: available, maintenance or down")
+	f.StringVar(&state, "state", "", "only resources in this state: available, maintenance, down or suspect")
 	f.Int32Var(&pageSize, "page-size", 0, "resources per page (server default when 0)")
 	f.StringVar(&pageToken, "page-token", "", "continue from this page token")
 	f.BoolVar(&all, "all", false, "fetch every page")
@@ -205,11 +205,11 @@ func newResourceRemoveCmd(a *app) *cobra.Command {
 
 func newResourceStateCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:       "state NAME available|maintenance|down",
+		Use:       "state NAME available|maintenance|down|suspect",
 		Short:     "Take a resource out of service or put it back (admins)",
-		Long:      "Set a resource's state. Only available resources are bound by new realizations.",
+		Long:      "Set a resource's state. Only available resources are bound by new realizations.\nA resource is suspect when its site left a release unconfirmed; make it available once the site is known to have freed it.",
 		Args:      exactArgs(2),
-		ValidArgs: []string{"available", "maintenance", "down"},
+		ValidArgs: []string{"available", "maintenance", "down", "suspect"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := a.connect()
 			if err != nil {

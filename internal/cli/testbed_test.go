@@ -602,7 +602,7 @@ func TestResourceCommands(t *testing.T) {
 				t.Errorf("n3 on the server: %v, %v", r, err)
 			}
 		}},
-		{[]string{"resource", "state", "n3", "asleep"}, 1, "state: unknown state \"asleep\"; one of available, maintenance, down (state.unknown)", nil},
+		{[]string{"resource", "state", "n3", "asleep"}, 1, "state: unknown state \"asleep\"; one of available, maintenance, down, suspect (state.unknown)", nil},
 		{[]string{"resource", "rm", "n4"}, 0, "Removed resource n4.\n", func(t *testing.T) {
 			if _, err := resource(t, "n4"); connect.CodeOf(err) != connect.CodeNotFound {
 				t.Errorf("n4 on the server: %v", err)
@@ -1152,7 +1152,7 @@ func TestTestbedCommandTree(t *testing.T) {
 		"resource add", "resource list", "resource show", "resource rm", "resource state",
 		"realize",
 		"realization show", "realization renew", "realization release", "realization list",
-		"realization bind", "realization access",
+		"realization bind", "realization access", "realization watch", "admin provider deliveries",
 		"admin realizations", "admin release",
 	} {
 		c, _, err := root.Find(strings.Fields(path))

@@ -34,15 +34,19 @@ const (
 	ResourceAvailable   ResourceState = "available"
 	ResourceMaintenance ResourceState = "maintenance"
 	ResourceDown        ResourceState = "down"
+	// ResourceSuspect: the site running it stayed silent while it was to
+	// remove a realization from it; it is not bound again until the site
+	// answers or an admin says it is available.
+	ResourceSuspect ResourceState = "suspect"
 )
 
 // ParseResourceState checks a state.
 func ParseResourceState(field, s string) (ResourceState, error) {
 	switch st := ResourceState(s); st {
-	case ResourceAvailable, ResourceMaintenance, ResourceDown:
+	case ResourceAvailable, ResourceMaintenance, ResourceDown, ResourceSuspect:
 		return st, nil
 	}
-	return "", Invalid(field, "state.unknown", fmt.Sprintf("unknown state %s; one of available, maintenance, down", quote(s)))
+	return "", Invalid(field, "state.unknown", fmt.Sprintf("unknown state %s; one of available, maintenance, down, suspect", quote(s)))
 }
 
 // Resource is an inventory item a site offers. Attribute values are text;

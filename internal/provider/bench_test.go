@@ -67,7 +67,7 @@ func BenchmarkUserSignature(b *testing.B) {
 func BenchmarkSiteDirectRequest(b *testing.B) {
 	needRoot(b)
 	acct := testAccount(b, "tbwk_bench")
-	ts := newTestSite(b)
+	ts := newHandlerSite(b)
 	ts.sup = testSupervisor(b, time.Hour)
 	ts.nonces = newNonceCache(10_000_000)
 	ts.clock.set(time.Now())

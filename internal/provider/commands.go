@@ -27,7 +27,7 @@ func AddCommands(group *cobra.Command) {
 }
 
 func initCommand() *cobra.Command {
-	var central, tok, dir, listen, mapper, launcher, caFile, socketDir string
+	var central, tok, dir, listen, mapper, launcher, caFile, socketDir, driver string
 	var minUID int
 	cmd := &cobra.Command{
 		Use:   "init --central URL --token T --data-dir DIR",
@@ -65,7 +65,10 @@ write DIR/provider.json for the operator to read and edit.`,
 				Name: resp.Msg.Name, Central: central, Issuer: resp.Msg.Issuer, JWKSURL: resp.Msg.JwksUrl,
 				Audience: resp.Msg.Audience, CentreAudience: resp.Msg.CentreAudience, CentralCAFile: caFile,
 				Listen: listen, Mapper: mapper, Launcher: launcher, MinUID: minUID, SocketDir: socketDir,
-				RequireUserSignature: true,
+				RequireUserSignature: true, Driver: driver,
+			}
+			if !knownDriver(driver) {
+				return fmt.Errorf("--driver is sim, netns or empty (none), not %q", driver)
 			}
 			cfg.Defaults(dir)
 			if _, err := newMapper(cfg.Mapper, 0); err != nil {
@@ -89,6 +92,7 @@ write DIR/provider.json for the operator to read and edit.`,
 	f.IntVar(&minUID, "min-uid", 1000, "lowest local uid a user may be mapped to")
 	f.StringVar(&caFile, "central-ca-file", "", "PEM CA to check the centre's certificate with")
 	f.StringVar(&socketDir, "socket-dir", "", "directory of the workers' Unix socket (default DIR/run)")
+	f.StringVar(&driver, "driver", "", "materialization driver: sim, netns or empty (this site does not materialize); see docs/materialize.md")
 	return cmd
 }
 

@@ -64,6 +64,12 @@ type Config struct {
 	// signature (default true): a takeover of the centre cannot act here.
 	RequireUserSignature bool `json:"require_user_signature"`
 
+	// Driver materializes realizations: "sim" (in memory), "netns"
+	// (network namespaces on this machine; needs CAP_NET_ADMIN and
+	// CAP_SYS_ADMIN), one a custom build registered (RegisterDriver), or
+	// empty: this site refuses materialization deliveries.
+	Driver string `json:"driver,omitempty"`
+
 	// Limits.
 	ExecTimeout     Duration `json:"exec_timeout"`
 	MaxOutputBytes  int      `json:"max_output_bytes"`
@@ -148,6 +154,9 @@ func LoadConfig(dir string) (*Config, error) {
 	case "setuid", "sudo":
 	default:
 		return nil, fmt.Errorf("%s: launcher is setuid or sudo, not %q", filepath.Join(dir, ConfigFile), c.Launcher)
+	}
+	if !knownDriver(c.Driver) {
+		return nil, fmt.Errorf("%s: driver is sim, netns, a registered one or empty (none), not %q", filepath.Join(dir, ConfigFile), c.Driver)
 	}
 	if c.MinUID < 1 {
 		return nil, errors.New("min_uid must be at least 1: never map to root")

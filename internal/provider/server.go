@@ -57,6 +57,8 @@ type Server struct {
 	// tokens are the one-time tokens of transfers and terminals
 	// (files.go, terminal.go).
 	tokens *oneTimeTokens
+	inbox    *inbox        // POST /deliveries (deliveries.go)
+	mat      *materializer // materialization deliveries (materializer.go)
 }
 
 // ConnectRequest is the body of POST /connect.
@@ -152,11 +154,18 @@ func NewServer(ctx context.Context, dir string, log *slog.Logger) (*Server, erro
 		v.Close()
 		return nil, err
 	}
-	return &Server{
+	srv := &Server{
 		cfg: cfg, dir: dir, key: key, verifier: v, state: st, audit: aud, mapper: m, sup: sup,
 		centre: trellisv1connect.NewProvidersClient(hc, cfg.Central),
 		nonces: newNonceCache(100_000), log: log, now: time.Now, tokens: newOneTimeTokens(time.Now),
-	}, nil
+	}
+	srv.inbox = newInbox(v, st, aud)
+	srv.inbox.handle("disconnect", disconnectHandler(st))
+	if err := srv.newMaterializer(hc); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Handler is the site's HTTP API.
@@ -166,6 +175,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /exec", s.exec)
 	mux.HandleFunc("POST /disconnect", s.disconnect)
 	s.transferRoutes(mux)
+	mux.Handle("POST /deliveries", s.inbox)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -186,6 +196,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer s.audit.Close()
 	go s.sup.serve(ctx)
 	defer s.sup.close()
+	go func() {
+		if err := s.mat.run(ctx); err != nil {
+			s.log.Error("materializer stopped", "err", err)
+		}
+	}()
 	srv := &http.Server{Addr: s.cfg.Listen, Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", s.cfg.Listen)

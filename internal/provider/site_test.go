@@ -73,10 +73,10 @@ func (c *stubCentre) count() int {
 	return len(c.reports)
 }
 
-// testSite is a site's server as NewServer makes it, but on a test clock,
+// handlerSite is a site's server as NewServer makes it, but on a test clock,
 // with a centre whose key set and reports are the test's. It serves no
 // workers: the tests here stop before a command would run.
-type testSite struct {
+type handlerSite struct {
 	*Server
 	clock  *clock
 	centre signer
@@ -86,7 +86,7 @@ type testSite struct {
 
 const centreIssuer = "https://centre.test"
 
-func newTestSite(t testing.TB) *testSite {
+func newHandlerSite(t testing.TB) *handlerSite {
 	t.Helper()
 	dir := t.TempDir()
 	_, centreKey, _ := ed25519.GenerateKey(nil)
@@ -131,11 +131,11 @@ func newTestSite(t testing.TB) *testSite {
 	s := &Server{cfg: cfg, dir: dir, key: siteKey, verifier: v, state: st, audit: aud, mapper: m,
 		centre: trellisv1connect.NewProvidersClient(centre.Client(), centre.URL),
 		nonces: newNonceCache(100_000), log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: clk.Now}
-	return &testSite{Server: s, clock: clk, centre: signer{"k1", centreKey}, stub: stub, issuer: centreIssuer}
+	return &handlerSite{Server: s, clock: clk, centre: signer{"k1", centreKey}, stub: stub, issuer: centreIssuer}
 }
 
 // token is the centre's token for uid at site1, issued now for ttl.
-func (ts *testSite) token(t testing.TB, uid, purpose, jti string, ttl time.Duration) string {
+func (ts *handlerSite) token(t testing.TB, uid, purpose, jti string, ttl time.Duration) string {
 	t.Helper()
 	now := ts.clock.Now()
 	raw, err := token.Sign(ts.centre, token.Claims{Issuer: ts.issuer, Subject: uid, Audience: []string{"provider:site1"}, ID: jti,
@@ -147,7 +147,7 @@ func (ts *testSite) token(t testing.TB, uid, purpose, jti string, ttl time.Durat
 }
 
 // post serves one request and returns its status and body.
-func (ts *testSite) post(path, tok, sig string, body []byte) (int, string) {
+func (ts *handlerSite) post(path, tok, sig string, body []byte) (int, string) {
 	r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	if tok != "" {
 		r.Header.Set("Authorization", "Bearer "+tok)
@@ -161,7 +161,7 @@ func (ts *testSite) post(path, tok, sig string, body []byte) (int, string) {
 }
 
 // lastAudit is the newest line of the site's audit log.
-func (ts *testSite) lastAudit(t testing.TB) auditEntry {
+func (ts *handlerSite) lastAudit(t testing.TB) auditEntry {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(ts.dir, AuditFile))
 	if err != nil {
@@ -177,7 +177,7 @@ func (ts *testSite) lastAudit(t testing.TB) auditEntry {
 
 // connectAs puts uid's mapping to account with a fresh user key, as a
 // connection would, and returns the key.
-func (ts *testSite) connectAs(t testing.TB, uid, account string) ed25519.PrivateKey {
+func (ts *handlerSite) connectAs(t testing.TB, uid, account string) ed25519.PrivateKey {
 	t.Helper()
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	if err := ts.state.putMapping(uid, &Mapping{Account: account, UserKey: pub, CreatedAt: ts.clock.Now()}); err != nil {
@@ -194,7 +194,7 @@ func needNobody(t *testing.T) {
 }
 
 // want checks a response and, for a refusal, the audit record it left.
-func want(t *testing.T, ts *testSite, what string, code int, body string, wantCode int, words string) {
+func want(t *testing.T, ts *handlerSite, what string, code int, body string, wantCode int, words string) {
 	t.Helper()
 	if code != wantCode {
 		t.Errorf("%s: %d %s, want %d", what, code, body, wantCode)
@@ -214,7 +214,7 @@ func want(t *testing.T, ts *testSite, what string, code int, body string, wantCo
 // TestSiteClockCentreTokenExpired: a request token is honoured until its
 // expiry (and the verifier's 30 s leeway for clocks), refused after.
 func TestSiteClockCentreTokenExpired(t *testing.T) {
-	ts := newTestSite(t)
+	ts := newHandlerSite(t)
 	start := ts.clock.Now()
 	key := ts.connectAs(t, "alice", "nobody")
 	tok := ts.token(t, "alice", purposeRequest, "r1", 5*time.Minute)
@@ -244,7 +244,7 @@ func TestSiteClockCentreTokenExpired(t *testing.T) {
 // TestSiteClockSignatureMaxAge: a user signature is fresh for
 // signature_max_age either side of the site's clock.
 func TestSiteClockSignatureMaxAge(t *testing.T) {
-	ts := newTestSite(t)
+	ts := newHandlerSite(t)
 	start := ts.clock.Now()
 	key := ts.connectAs(t, "alice", "nobody")
 	tok := ts.token(t, "alice", purposeRequest, "r1", 5*time.Minute)
@@ -282,7 +282,7 @@ func TestSiteClockSignatureMaxAge(t *testing.T) {
 // refused before anything is mapped or reported; before it, it connects.
 func TestSiteClockTicketExpired(t *testing.T) {
 	needNobody(t)
-	ts := newTestSite(t)
+	ts := newHandlerSite(t)
 	start := ts.clock.Now()
 	pub, _, _ := ed25519.GenerateKey(nil)
 	connectBody := func(ticket string) []byte {
@@ -311,7 +311,7 @@ func TestSiteClockTicketExpired(t *testing.T) {
 // root: a request needs the centre's token for this site and purpose, and
 // the user's own signature over exactly this request, used once.
 func TestSiteRefusesForgedRequests(t *testing.T) {
-	ts := newTestSite(t)
+	ts := newHandlerSite(t)
 	alice := ts.connectAs(t, "alice", "nobody")
 	bob := ts.connectAs(t, "bob", "nobody")
 	body := []byte("{}")

@@ -31,10 +31,15 @@ type state struct {
 type stateData struct {
 	Mappings map[string]*Mapping  `json:"mappings"`
 	Tickets  map[string]time.Time `json:"tickets"` // jti -> expiry
+	// Deliveries are the centre's deliveries done here: id -> when.
+	Deliveries map[string]time.Time `json:"deliveries,omitempty"`
+	// Jobs are materialization deliveries accepted and not yet reported,
+	// by realization (materializer.go).
+	Jobs map[string]*matJob `json:"materializations,omitempty"`
 }
 
 func openState(path string) (*state, error) {
-	s := &state{path: path, data: stateData{Mappings: map[string]*Mapping{}, Tickets: map[string]time.Time{}}}
+	s := &state{path: path, data: stateData{Mappings: map[string]*Mapping{}, Tickets: map[string]time.Time{}, Deliveries: map[string]time.Time{}}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -50,6 +55,9 @@ func openState(path string) (*state, error) {
 	}
 	if s.data.Tickets == nil {
 		s.data.Tickets = map[string]time.Time{}
+	}
+	if s.data.Deliveries == nil {
+		s.data.Deliveries = map[string]time.Time{}
 	}
 	return s, nil
 }

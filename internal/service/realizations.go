@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -29,10 +30,12 @@ func newRealizationID() string {
 	return "r-" + realizationIDEncoder.EncodeToString(b[:])
 }
 
-// RealizationView is a realization with the grants on it.
+// RealizationView is a realization with the grants on it and, when its
+// sites materialize it, its materialization.
 type RealizationView struct {
 	*domain.Realization
-	Grants []*domain.Grant
+	Grants          []*domain.Grant
+	Materialization *domain.Materialization
 }
 
 // leaseFor checks a requested lease: zero means the default.
@@ -123,11 +126,14 @@ func (s *Testbed) Realize(ctx context.Context, p *auth.Principal, experiment, pr
 			if err := tx.Realizations().Create(ctx, r); err != nil {
 				return err
 			}
+			if err := s.materialize(ctx, tx, r, domain.DeliveryMaterialize); err != nil {
+				return err
+			}
 			return tx.Changes().Append(ctx, store.ChangeRealization, id)
 		})
 		switch {
 		case err == nil:
-			return &RealizationView{Realization: r}, nil
+			return s.getRealization(ctx, id)
 		case shortfall != nil:
 			s.auditRefusal(ctx, opRealizationsRealize.Name, p, domain.ExperimentObject(experiment), err, "allocation failed")
 			return nil, err
@@ -156,7 +162,10 @@ func (s *Testbed) getRealization(ctx context.Context, id string) (*RealizationVi
 			return err
 		}
 		v = &RealizationView{Realization: r}
-		v.Grants, err = tx.Grants().List(ctx, domain.RealizationObject(id))
+		if v.Grants, err = tx.Grants().List(ctx, domain.RealizationObject(id)); err != nil {
+			return err
+		}
+		v.Materialization, err = materializationOf(ctx, tx, id)
 		return err
 	})
 	return v, err
@@ -205,10 +214,17 @@ func (s *Testbed) listRealizations(ctx context.Context, ids []string, includeEnd
 		return nil, "", err
 	}
 	out := make([]*RealizationView, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, &RealizationView{Realization: r})
-	}
-	return out, next, nil
+	err = s.view(ctx, func(tx store.Tx) error {
+		for _, r := range rs {
+			m, err := materializationOf(ctx, tx, r.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, &RealizationView{Realization: r, Materialization: m})
+		}
+		return nil
+	})
+	return out, next, err
 }
 
 // Renew extends a live realization's lease from now.
@@ -283,6 +299,12 @@ func (s *Testbed) ChangeBindings(ctx context.Context, p *auth.Principal, id stri
 		if err := tx.Realizations().Bind(ctx, id, bindings); err != nil {
 			return err
 		}
+		if rz, err = tx.Realizations().Get(ctx, id); err != nil {
+			return err
+		}
+		if err := s.materialize(ctx, tx, rz, domain.DeliveryChange); err != nil {
+			return err
+		}
 		return tx.Changes().Append(ctx, store.ChangeRealization, id)
 	})
 	if err != nil {
@@ -320,13 +342,30 @@ func (s *Testbed) ForceRelease(ctx context.Context, p *auth.Principal, id, reaso
 }
 
 // end releases a live realization; tell, when set, is sent to its owner.
+// A realization its sites materialize is dematerialized first: its
+// resources are freed when the sites confirm (ReportState).
 func (s *Testbed) end(ctx context.Context, rec *record, id, tell string) (*RealizationView, error) {
 	err := s.update(ctx, rec, func(tx store.Tx) error {
 		r, err := tx.Realizations().Get(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := tx.Realizations().End(ctx, id, domain.RealizationReleased, s.now()); err != nil {
+		if !r.State.Live() {
+			return tx.Realizations().End(ctx, id, domain.RealizationReleased, s.now()) // says it ended
+		}
+		waiting, err := s.dematerialize(ctx, tx, r)
+		if errors.Is(err, errAlreadyReleasing) && rec.op == opRealizationsForceRelease.Name {
+			// An admin gives up on sites that do not confirm: the
+			// realization ends; resources the silence made suspect stay
+			// so until an admin says they are available.
+			waiting, err = false, s.abandonMaterialization(ctx, tx, id)
+		}
+		if err != nil {
+			return err
+		}
+		if waiting {
+			rec.detail = strings.TrimSpace(rec.detail + " (dematerializing at its sites)")
+		} else if err := tx.Realizations().End(ctx, id, domain.RealizationReleased, s.now()); err != nil {
 			return err
 		}
 		if tell != "" && r.Owner != actorUID(rec.actor) {
@@ -336,6 +375,9 @@ func (s *Testbed) end(ctx context.Context, rec *record, id, tell string) (*Reali
 		}
 		return tx.Changes().Append(ctx, store.ChangeRealization, id)
 	})
+	if errors.Is(err, errAlreadyReleasing) {
+		err = nil // its sites are removing it already
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -360,6 +402,8 @@ func (s *Testbed) releaseExpired(ctx context.Context) (int, error) {
 		if err != nil && !domain.HasCode(err, domain.CodeFailedPrecondition) {
 			return n, err
 		}
+		// (A realization its sites are removing is listed again until
+		// they confirm; end does nothing then.)
 		if err == nil {
 			n++
 		}

@@ -291,6 +291,8 @@ var (
 	opRealizationsRelease             = newOp("trellis.v1.Realizations/Release", onRealization(policy.RealizationRelease))
 	opRealizationsListAllRealizations = newOp("trellis.v1.Realizations/ListAllRealizations", admin)
 	opRealizationsForceRelease        = newOp("trellis.v1.Realizations/ForceRelease", admin)
+	opRealizationsReportState         = newOp("trellis.v1.Realizations/ReportState", site)
+	opRealizationsWatch               = newOp("trellis.v1.Realizations/Watch", onRealization(policy.RealizationRead))
 
 	// Providers (sites). Admins register and manage them; a site registers
 	// its key with the one-time token; a user who may realize connects to
@@ -309,6 +311,7 @@ var (
 	// Forward: like CreateSiteToken, and the service checks the caller is
 	// connected to the site; the site checks the user's own signature.
 	opProvidersForward = newOp("trellis.v1.Providers/Forward", powerful)
+	opProvidersListDeliveries         = newOp("trellis.v1.Providers/ListDeliveries", admin)
 
 	// Policy: a user may ask about itself; admins about anyone.
 	opPolicyCheck       = newOp("trellis.v1.Policy/Check", selfOrAdmin)

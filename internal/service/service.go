@@ -83,6 +83,15 @@ type Config struct {
 	// would read it. With one, mailed tokens are for their recipients
 	// only, and ListOutbox redacts them.
 	MailDelivered bool
+	// DeliveryBackoffBase and DeliveryBackoffMax space the retries of a
+	// delivery to a site that is down (doubling from the base, capped;
+	// defaults 2s and 5m).
+	DeliveryBackoffBase time.Duration
+	DeliveryBackoffMax  time.Duration
+	// SiteSilenceLimit is how long a site may leave a realization's
+	// materialization unanswered before its resources are marked suspect
+	// (default 15m).
+	SiteSilenceLimit time.Duration
 }
 
 func (c *Config) defaults() {
@@ -103,6 +112,9 @@ func (c *Config) defaults() {
 	def(&c.LeaseMax, 7*24*time.Hour)
 	def(&c.SSHCertValidity, 8*time.Hour)
 	def(&c.SSHCertMaxValidity, 24*time.Hour)
+	def(&c.DeliveryBackoffBase, 2*time.Second)
+	def(&c.DeliveryBackoffMax, 5*time.Minute)
+	def(&c.SiteSilenceLimit, 15*time.Minute)
 	if c.LoginBackoffAfter == 0 {
 		c.LoginBackoffAfter = 5
 	}
@@ -152,6 +164,10 @@ type base struct {
 	// watchers wake Watch streams when a notification arrives; notify
 	// writes them from every area.
 	watchers *watchers
+	// realizationWatchers wakes Realizations/Watch streams, by realization id.
+	realizationWatchers *watchers
+	// deliveriesQueued wakes the dispatcher (see DeliveriesQueued).
+	deliveriesQueued chan struct{}
 	// descriptions caches profile descriptions (attributes.go).
 	descriptions *descriptionCache
 }
@@ -227,8 +243,11 @@ type Deps struct {
 	SiteHTTP *http.Client
 	// Sealer seals the tokens waiting in the outbox (keys.Plain when nil).
 	Sealer keys.Sealer
-	Log    *slog.Logger
-	Now    func() time.Time
+	// SiteClient posts deliveries to sites (a client with a 30 s timeout
+	// when nil).
+	SiteClient *http.Client
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // New returns a service.
@@ -240,7 +259,7 @@ func New(cfg Config, d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers()}
+	b := &base{cfg: cfg, st: d.Store, feed: d.Feed, engine: d.Engine, log: d.Log, now: d.Now, watchers: newWatchers(), realizationWatchers: newWatchers(), deliveriesQueued: make(chan struct{}, 1)}
 	if d.Feed != nil {
 		// Without a feed nothing would invalidate it: read per request.
 		b.descriptions = newDescriptionCache()
@@ -263,7 +282,7 @@ func New(cfg Config, d Deps) *Service {
 		Social:     &Social{base: b},
 		Testbed:    &Testbed{base: b, aspects: aspect.Default()},
 		Federation: &Federation{base: b, accounts: acct, keys: d.Keys, idp: d.IdentityProvider},
-		Sites:      &Sites{base: b, keys: d.Keys, siteHTTP: d.SiteHTTP},
+		Sites:      &Sites{base: b, keys: d.Keys, siteHTTP: d.SiteHTTP, client: d.SiteClient},
 		base:       b,
 	}
 	if d.Feed != nil {
@@ -275,6 +294,8 @@ func New(cfg Config, d Deps) *Service {
 		d.Feed.On(store.ChangeProviderConnection, c.invalidateUser)
 		d.Feed.On(store.ChangeUser, c.invalidateUser) // a removed user's connections go with it
 		d.Feed.OnReset(c.reset)
+		d.Feed.On(store.ChangeRealization, b.realizationWatchers.wake)
+		d.Feed.On(store.ChangeDelivery, b.wakeDispatcher)
 	}
 	return s
 }

@@ -31,6 +31,7 @@ const (
 const (
 	PurposeConnect = "connect"
 	PurposeRequest = "request"
+	PurposeDeliver = "deliver"
 )
 
 // siteLeeway tolerates a site's clock when the centre checks a ticket's
@@ -50,6 +51,7 @@ type Sites struct {
 	// connections caches who may send requests to which site; nil
 	// without a change feed (forward.go).
 	connections *connectionCache
+	client *http.Client // posts deliveries to sites
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
@@ -221,7 +223,9 @@ func (s *Sites) SetProviderState(ctx context.Context, p *auth.Principal, name, s
 	return out, err
 }
 
-// RemoveProvider removes a site with its connections.
+// RemoveProvider removes a site with its connections. What the centre
+// still held for it is failed ("provider removed") and kept for the record;
+// a disabled site's deliveries, by contrast, wait until it is enabled.
 func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name string) error {
 	if err := s.authorize(ctx, p, opProvidersRemoveProvider, policy.None); err != nil {
 		return err
@@ -243,6 +247,9 @@ func (s *Sites) RemoveProvider(ctx context.Context, p *auth.Principal, name stri
 			return domain.FailedPrecondition("provider %q still has resources (%s, perhaps more): remove them first (trellis resource list --provider %s), or disable the provider", name, rs[0].Name, name)
 		}
 		if err := tx.Providers().Delete(ctx, name); err != nil {
+			return err
+		}
+		if _, err := tx.Deliveries().FailPending(ctx, name, s.now(), "provider removed"); err != nil {
 			return err
 		}
 		return tx.Changes().Append(ctx, store.ChangeProvider, name)
@@ -336,8 +343,9 @@ func (s *Sites) ListConnections(ctx context.Context, p *auth.Principal, uid stri
 	})
 }
 
-// RemoveConnection removes uid's connection to a site at the centre (the
-// client tells the site itself).
+// RemoveConnection removes uid's connection to a site at the centre and
+// queues its removal at the site (a disconnect delivery, sent when the
+// site is up; the client may also tell the site itself at once).
 func (s *Sites) RemoveConnection(ctx context.Context, p *auth.Principal, uid, provider string) error {
 	if err := s.authorize(ctx, p, opProvidersRemoveConnection, policy.Account("uid", uid)); err != nil {
 		return err
@@ -349,10 +357,23 @@ func (s *Sites) RemoveConnection(ctx context.Context, p *auth.Principal, uid, pr
 		return err
 	}
 	return s.update(ctx, &record{op: opProvidersRemoveConnection.Name, actor: p, object: providerObject(provider), detail: "user " + uid}, func(tx store.Tx) error {
+		conns, err := tx.Providers().ListConnections(ctx, uid)
+		if err != nil {
+			return err
+		}
 		if err := tx.Providers().DeleteConnection(ctx, provider, uid); err != nil {
 			return err
 		}
-		return tx.Changes().Append(ctx, store.ChangeProviderConnection, uid)
+		if err := tx.Changes().Append(ctx, store.ChangeProviderConnection, uid); err != nil {
+			return err
+		}
+		for _, c := range conns {
+			if c.Provider == provider {
+				return s.enqueueDelivery(ctx, tx, provider, domain.DeliveryDisconnect, "disconnect:"+uid+":"+newID(),
+					DisconnectPayload{UID: uid, UserKeyFingerprint: c.UserKeyFingerprint})
+			}
+		}
+		return nil
 	})
 }
 

@@ -84,6 +84,8 @@ type Tx interface {
 	OIDC() OIDC
 	Federation() Federation
 	Providers() Providers
+	Deliveries() Deliveries
+	Materializations() Materializations
 }
 
 // MaxLimit is the most rows one listing call returns, whatever limit it is

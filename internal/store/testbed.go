@@ -155,7 +155,8 @@ type Realizations interface {
 	// End moves a live realization to released or failed and frees its
 	// resources; ending one already ended is failed-precondition.
 	End(ctx context.Context, id string, state domain.RealizationState, at time.Time) error
-	// Expired lists live realizations whose lease ended before now.
+	// Expired lists live realizations whose lease ended before now, but
+	// not those releasing (their sites are removing them already).
 	Expired(ctx context.Context, now time.Time, limit int) ([]string, error)
 	// All lists every realization, live or ended, without bindings, for
 	// the policy engine: an ended one stays readable as a record.

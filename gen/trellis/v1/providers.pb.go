@@ -1476,6 +1476,257 @@ func (x *ForwardResponse) GetSiteUrl() string {
 	return ""
 }
 
+// Delivery is a piece of work the centre holds for a site until the site
+// acknowledges it (POST /deliveries at the site).
+type Delivery struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Provider string                 `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// disconnect, materialize, change, dematerialize
+	Kind string `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`
+	// pending, delivered, failed
+	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Attempts      int32                  `protobuf:"varint,6,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	NextAttemptAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=next_attempt_at,json=nextAttemptAt,proto3" json:"next_attempt_at,omitempty"`
+	DeliveredAt   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=delivered_at,json=deliveredAt,proto3" json:"delivered_at,omitempty"`
+	FailedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=failed_at,json=failedAt,proto3" json:"failed_at,omitempty"`
+	LastError     string                 `protobuf:"bytes,10,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// The work itself, JSON; it holds no secret.
+	Payload       string `protobuf:"bytes,11,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Delivery) Reset() {
+	*x = Delivery{}
+	mi := &file_trellis_v1_providers_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Delivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Delivery) ProtoMessage() {}
+
+func (x *Delivery) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_providers_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
+func (*Delivery) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_providers_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *Delivery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Delivery) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *Delivery) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Delivery) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Delivery) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *Delivery) GetNextAttemptAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetDeliveredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeliveredAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetFailedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FailedAt
+	}
+	return nil
+}
+
+func (x *Delivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Delivery) GetPayload() string {
+	if x != nil {
+		return x.Payload
+	}
+	return ""
+}
+
+type ListDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty: every site's.
+	Provider string `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Include delivered and failed ones.
+	IncludeDone   bool   `protobuf:"varint,2,opt,name=include_done,json=includeDone,proto3" json:"include_done,omitempty"`
+	PageSize      int32  `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesRequest) Reset() {
+	*x = ListDeliveriesRequest{}
+	mi := &file_trellis_v1_providers_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_providers_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_providers_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ListDeliveriesRequest) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ListDeliveriesRequest) GetIncludeDone() bool {
+	if x != nil {
+		return x.IncludeDone
+	}
+	return false
+}
+
+func (x *ListDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListDeliveriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*Delivery            `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDeliveriesResponse) Reset() {
+	*x = ListDeliveriesResponse{}
+	mi := &file_trellis_v1_providers_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_providers_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_providers_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListDeliveriesResponse) GetDeliveries() []*Delivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_trellis_v1_providers_proto protoreflect.FileDescriptor
 
 const file_trellis_v1_providers_proto_rawDesc = "" +
@@ -1573,11 +1824,37 @@ const file_trellis_v1_providers_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x12\n" +
 	"\x04body\x18\x02 \x01(\fR\x04body\x12!\n" +
 	"\fcontent_type\x18\x03 \x01(\tR\vcontentType\x12\x19\n" +
-	"\bsite_url\x18\x04 \x01(\tR\asiteUrl*g\n" +
+	"\bsite_url\x18\x04 \x01(\tR\asiteUrl\"\xac\x03\n" +
+	"\bDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x129\n" +
+	"\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x1a\n" +
+	"\battempts\x18\x06 \x01(\x05R\battempts\x12B\n" +
+	"\x0fnext_attempt_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rnextAttemptAt\x12=\n" +
+	"\fdelivered_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vdeliveredAt\x127\n" +
+	"\tfailed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bfailedAt\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\n" +
+	" \x01(\tR\tlastError\x12\x18\n" +
+	"\apayload\x18\v \x01(\tR\apayload\"\x92\x01\n" +
+	"\x15ListDeliveriesRequest\x12\x1a\n" +
+	"\bprovider\x18\x01 \x01(\tR\bprovider\x12!\n" +
+	"\finclude_done\x18\x02 \x01(\bR\vincludeDone\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"v\n" +
+	"\x16ListDeliveriesResponse\x124\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2\x14.trellis.v1.DeliveryR\n" +
+	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*g\n" +
 	"\rProviderState\x12\x1e\n" +
 	"\x1aPROVIDER_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PROVIDER_STATE_ACTIVE\x10\x01\x12\x1b\n" +
-	"\x17PROVIDER_STATE_DISABLED\x10\x022\xc6\b\n" +
+	"\x17PROVIDER_STATE_DISABLED\x10\x022\xa4\t\n" +
 	"\tProviders\x12N\n" +
 	"\vAddProvider\x12\x1e.trellis.v1.AddProviderRequest\x1a\x1f.trellis.v1.AddProviderResponse\x12Q\n" +
 	"\fRegisterSite\x12\x1f.trellis.v1.RegisterSiteRequest\x1a .trellis.v1.RegisterSiteResponse\x12Y\n" +
@@ -1590,7 +1867,8 @@ const file_trellis_v1_providers_proto_rawDesc = "" +
 	"\x0fListConnections\x12\".trellis.v1.ListConnectionsRequest\x1a#.trellis.v1.ListConnectionsResponse\"\x03\x90\x02\x01\x12]\n" +
 	"\x10RemoveConnection\x12#.trellis.v1.RemoveConnectionRequest\x1a$.trellis.v1.RemoveConnectionResponse\x12]\n" +
 	"\x10ReportConnection\x12#.trellis.v1.ReportConnectionRequest\x1a$.trellis.v1.ReportConnectionResponse\x12B\n" +
-	"\aForward\x12\x1a.trellis.v1.ForwardRequest\x1a\x1b.trellis.v1.ForwardResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\aForward\x12\x1a.trellis.v1.ForwardRequest\x1a\x1b.trellis.v1.ForwardResponse\x12\\\n" +
+	"\x0eListDeliveries\x12!.trellis.v1.ListDeliveriesRequest\x1a\".trellis.v1.ListDeliveriesResponse\"\x03\x90\x02\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_providers_proto_rawDescOnce sync.Once
@@ -1605,7 +1883,7 @@ func file_trellis_v1_providers_proto_rawDescGZIP() []byte {
 }
 
 var file_trellis_v1_providers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_trellis_v1_providers_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_trellis_v1_providers_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_trellis_v1_providers_proto_goTypes = []any{
 	(ProviderState)(0),                     // 0: trellis.v1.ProviderState
 	(*Provider)(nil),                       // 1: trellis.v1.Provider
@@ -1634,52 +1912,62 @@ var file_trellis_v1_providers_proto_goTypes = []any{
 	(*ReportConnectionResponse)(nil),       // 24: trellis.v1.ReportConnectionResponse
 	(*ForwardRequest)(nil),                 // 25: trellis.v1.ForwardRequest
 	(*ForwardResponse)(nil),                // 26: trellis.v1.ForwardResponse
-	(*timestamppb.Timestamp)(nil),          // 27: google.protobuf.Timestamp
+	(*Delivery)(nil),                       // 27: trellis.v1.Delivery
+	(*ListDeliveriesRequest)(nil),          // 28: trellis.v1.ListDeliveriesRequest
+	(*ListDeliveriesResponse)(nil),         // 29: trellis.v1.ListDeliveriesResponse
+	(*timestamppb.Timestamp)(nil),          // 30: google.protobuf.Timestamp
 }
 var file_trellis_v1_providers_proto_depIdxs = []int32{
 	0,  // 0: trellis.v1.Provider.state:type_name -> trellis.v1.ProviderState
-	27, // 1: trellis.v1.Provider.registered_at:type_name -> google.protobuf.Timestamp
-	27, // 2: trellis.v1.Provider.created_at:type_name -> google.protobuf.Timestamp
+	30, // 1: trellis.v1.Provider.registered_at:type_name -> google.protobuf.Timestamp
+	30, // 2: trellis.v1.Provider.created_at:type_name -> google.protobuf.Timestamp
 	1,  // 3: trellis.v1.AddProviderResponse.provider:type_name -> trellis.v1.Provider
-	27, // 4: trellis.v1.AddProviderResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 4: trellis.v1.AddProviderResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: trellis.v1.ListProvidersResponse.providers:type_name -> trellis.v1.Provider
 	1,  // 6: trellis.v1.GetProviderResponse.provider:type_name -> trellis.v1.Provider
 	0,  // 7: trellis.v1.SetProviderStateRequest.state:type_name -> trellis.v1.ProviderState
 	1,  // 8: trellis.v1.SetProviderStateResponse.provider:type_name -> trellis.v1.Provider
-	27, // 9: trellis.v1.CreateConnectionTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 10: trellis.v1.CreateSiteTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 11: trellis.v1.Connection.created_at:type_name -> google.protobuf.Timestamp
+	30, // 9: trellis.v1.CreateConnectionTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 10: trellis.v1.CreateSiteTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 11: trellis.v1.Connection.created_at:type_name -> google.protobuf.Timestamp
 	18, // 12: trellis.v1.ListConnectionsResponse.connections:type_name -> trellis.v1.Connection
 	18, // 13: trellis.v1.ReportConnectionResponse.connection:type_name -> trellis.v1.Connection
-	2,  // 14: trellis.v1.Providers.AddProvider:input_type -> trellis.v1.AddProviderRequest
-	4,  // 15: trellis.v1.Providers.RegisterSite:input_type -> trellis.v1.RegisterSiteRequest
-	6,  // 16: trellis.v1.Providers.ListProviders:input_type -> trellis.v1.ListProvidersRequest
-	8,  // 17: trellis.v1.Providers.GetProvider:input_type -> trellis.v1.GetProviderRequest
-	10, // 18: trellis.v1.Providers.SetProviderState:input_type -> trellis.v1.SetProviderStateRequest
-	12, // 19: trellis.v1.Providers.RemoveProvider:input_type -> trellis.v1.RemoveProviderRequest
-	14, // 20: trellis.v1.Providers.CreateConnectionTicket:input_type -> trellis.v1.CreateConnectionTicketRequest
-	16, // 21: trellis.v1.Providers.CreateSiteToken:input_type -> trellis.v1.CreateSiteTokenRequest
-	19, // 22: trellis.v1.Providers.ListConnections:input_type -> trellis.v1.ListConnectionsRequest
-	21, // 23: trellis.v1.Providers.RemoveConnection:input_type -> trellis.v1.RemoveConnectionRequest
-	23, // 24: trellis.v1.Providers.ReportConnection:input_type -> trellis.v1.ReportConnectionRequest
-	25, // 25: trellis.v1.Providers.Forward:input_type -> trellis.v1.ForwardRequest
-	3,  // 26: trellis.v1.Providers.AddProvider:output_type -> trellis.v1.AddProviderResponse
-	5,  // 27: trellis.v1.Providers.RegisterSite:output_type -> trellis.v1.RegisterSiteResponse
-	7,  // 28: trellis.v1.Providers.ListProviders:output_type -> trellis.v1.ListProvidersResponse
-	9,  // 29: trellis.v1.Providers.GetProvider:output_type -> trellis.v1.GetProviderResponse
-	11, // 30: trellis.v1.Providers.SetProviderState:output_type -> trellis.v1.SetProviderStateResponse
-	13, // 31: trellis.v1.Providers.RemoveProvider:output_type -> trellis.v1.RemoveProviderResponse
-	15, // 32: trellis.v1.Providers.CreateConnectionTicket:output_type -> trellis.v1.CreateConnectionTicketResponse
-	17, // 33: trellis.v1.Providers.CreateSiteToken:output_type -> trellis.v1.CreateSiteTokenResponse
-	20, // 34: trellis.v1.Providers.ListConnections:output_type -> trellis.v1.ListConnectionsResponse
-	22, // 35: trellis.v1.Providers.RemoveConnection:output_type -> trellis.v1.RemoveConnectionResponse
-	24, // 36: trellis.v1.Providers.ReportConnection:output_type -> trellis.v1.ReportConnectionResponse
-	26, // 37: trellis.v1.Providers.Forward:output_type -> trellis.v1.ForwardResponse
-	26, // [26:38] is the sub-list for method output_type
-	14, // [14:26] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	30, // 14: trellis.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
+	30, // 15: trellis.v1.Delivery.next_attempt_at:type_name -> google.protobuf.Timestamp
+	30, // 16: trellis.v1.Delivery.delivered_at:type_name -> google.protobuf.Timestamp
+	30, // 17: trellis.v1.Delivery.failed_at:type_name -> google.protobuf.Timestamp
+	27, // 18: trellis.v1.ListDeliveriesResponse.deliveries:type_name -> trellis.v1.Delivery
+	2,  // 19: trellis.v1.Providers.AddProvider:input_type -> trellis.v1.AddProviderRequest
+	4,  // 20: trellis.v1.Providers.RegisterSite:input_type -> trellis.v1.RegisterSiteRequest
+	6,  // 21: trellis.v1.Providers.ListProviders:input_type -> trellis.v1.ListProvidersRequest
+	8,  // 22: trellis.v1.Providers.GetProvider:input_type -> trellis.v1.GetProviderRequest
+	10, // 23: trellis.v1.Providers.SetProviderState:input_type -> trellis.v1.SetProviderStateRequest
+	12, // 24: trellis.v1.Providers.RemoveProvider:input_type -> trellis.v1.RemoveProviderRequest
+	14, // 25: trellis.v1.Providers.CreateConnectionTicket:input_type -> trellis.v1.CreateConnectionTicketRequest
+	16, // 26: trellis.v1.Providers.CreateSiteToken:input_type -> trellis.v1.CreateSiteTokenRequest
+	19, // 27: trellis.v1.Providers.ListConnections:input_type -> trellis.v1.ListConnectionsRequest
+	21, // 28: trellis.v1.Providers.RemoveConnection:input_type -> trellis.v1.RemoveConnectionRequest
+	23, // 29: trellis.v1.Providers.ReportConnection:input_type -> trellis.v1.ReportConnectionRequest
+	25, // 30: trellis.v1.Providers.Forward:input_type -> trellis.v1.ForwardRequest
+	28, // 31: trellis.v1.Providers.ListDeliveries:input_type -> trellis.v1.ListDeliveriesRequest
+	3,  // 32: trellis.v1.Providers.AddProvider:output_type -> trellis.v1.AddProviderResponse
+	5,  // 33: trellis.v1.Providers.RegisterSite:output_type -> trellis.v1.RegisterSiteResponse
+	7,  // 34: trellis.v1.Providers.ListProviders:output_type -> trellis.v1.ListProvidersResponse
+	9,  // 35: trellis.v1.Providers.GetProvider:output_type -> trellis.v1.GetProviderResponse
+	11, // 36: trellis.v1.Providers.SetProviderState:output_type -> trellis.v1.SetProviderStateResponse
+	13, // 37: trellis.v1.Providers.RemoveProvider:output_type -> trellis.v1.RemoveProviderResponse
+	15, // 38: trellis.v1.Providers.CreateConnectionTicket:output_type -> trellis.v1.CreateConnectionTicketResponse
+	17, // 39: trellis.v1.Providers.CreateSiteToken:output_type -> trellis.v1.CreateSiteTokenResponse
+	20, // 40: trellis.v1.Providers.ListConnections:output_type -> trellis.v1.ListConnectionsResponse
+	22, // 41: trellis.v1.Providers.RemoveConnection:output_type -> trellis.v1.RemoveConnectionResponse
+	24, // 42: trellis.v1.Providers.ReportConnection:output_type -> trellis.v1.ReportConnectionResponse
+	26, // 43: trellis.v1.Providers.Forward:output_type -> trellis.v1.ForwardResponse
+	29, // 44: trellis.v1.Providers.ListDeliveries:output_type -> trellis.v1.ListDeliveriesResponse
+	32, // [32:45] is the sub-list for method output_type
+	19, // [19:32] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_providers_proto_init() }
@@ -1693,7 +1981,7 @@ func file_trellis_v1_providers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_providers_proto_rawDesc), len(file_trellis_v1_providers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,406 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ElementState is one node's or link's materialization at its site.
+type ElementState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// node or link
+	Kind     string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name     string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Provider string `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	// pending, creating, ready, failed, removing, removed
+	State string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	// Why, when failed.
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Where it is: a node's location, a link's addresses ("a=10.0.0.1/24 b=10.0.0.2/24").
+	Address       string                 `protobuf:"bytes,6,opt,name=address,proto3" json:"address,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ElementState) Reset() {
+	*x = ElementState{}
+	mi := &file_trellis_v1_realizations_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ElementState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ElementState) ProtoMessage() {}
+
+func (x *ElementState) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_realizations_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ElementState.ProtoReflect.Descriptor instead.
+func (*ElementState) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ElementState) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ElementState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ElementState) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *ElementState) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ElementState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ElementState) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ElementState) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// Materialization is where a realization's environment stands at its sites.
+type Materialization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// bound, materializing, ready, changing, dematerializing, released,
+	// failed; empty when no resource of the realization belongs to a
+	// registered site (nothing is materialized).
+	State string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	// Why, when failed.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// A site stayed silent past the limit: the resources are suspect.
+	Suspect       bool                   `protobuf:"varint,3,opt,name=suspect,proto3" json:"suspect,omitempty"`
+	Elements      []*ElementState        `protobuf:"bytes,4,rep,name=elements,proto3" json:"elements,omitempty"`
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Materialization) Reset() {
+	*x = Materialization{}
+	mi := &file_trellis_v1_realizations_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Materialization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Materialization) ProtoMessage() {}
+
+func (x *Materialization) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_realizations_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Materialization.ProtoReflect.Descriptor instead.
+func (*Materialization) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Materialization) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Materialization) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Materialization) GetSuspect() bool {
+	if x != nil {
+		return x.Suspect
+	}
+	return false
+}
+
+func (x *Materialization) GetElements() []*ElementState {
+	if x != nil {
+		return x.Elements
+	}
+	return nil
+}
+
+func (x *Materialization) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+type ReportStateRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Realization string                 `protobuf:"bytes,1,opt,name=realization,proto3" json:"realization,omitempty"`
+	// materialize, change or dematerialize: what the site is doing.
+	Operation string          `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	Elements  []*ElementState `protobuf:"bytes,3,rep,name=elements,proto3" json:"elements,omitempty"`
+	// The operation ended (successfully, or failed as the elements say).
+	Done bool `protobuf:"varint,4,opt,name=done,proto3" json:"done,omitempty"`
+	// Why the operation failed as a whole, when it did.
+	Error string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	// The generation of the delivery the site is answering: a report of an
+	// older one than the centre's is stale and ignored.
+	Generation    int64 `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportStateRequest) Reset() {
+	*x = ReportStateRequest{}
+	mi := &file_trellis_v1_realizations_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportStateRequest) ProtoMessage() {}
+
+func (x *ReportStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_realizations_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportStateRequest.ProtoReflect.Descriptor instead.
+func (*ReportStateRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ReportStateRequest) GetRealization() string {
+	if x != nil {
+		return x.Realization
+	}
+	return ""
+}
+
+func (x *ReportStateRequest) GetOperation() string {
+	if x != nil {
+		return x.Operation
+	}
+	return ""
+}
+
+func (x *ReportStateRequest) GetElements() []*ElementState {
+	if x != nil {
+		return x.Elements
+	}
+	return nil
+}
+
+func (x *ReportStateRequest) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *ReportStateRequest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReportStateRequest) GetGeneration() int64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+type ReportStateResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Materialization *Materialization       `protobuf:"bytes,1,opt,name=materialization,proto3" json:"materialization,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ReportStateResponse) Reset() {
+	*x = ReportStateResponse{}
+	mi := &file_trellis_v1_realizations_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportStateResponse) ProtoMessage() {}
+
+func (x *ReportStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_realizations_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportStateResponse.ProtoReflect.Descriptor instead.
+func (*ReportStateResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReportStateResponse) GetMaterialization() *Materialization {
+	if x != nil {
+		return x.Materialization
+	}
+	return nil
+}
+
+type RealizationsWatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RealizationsWatchRequest) Reset() {
+	*x = RealizationsWatchRequest{}
+	mi := &file_trellis_v1_realizations_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RealizationsWatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RealizationsWatchRequest) ProtoMessage() {}
+
+func (x *RealizationsWatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_realizations_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RealizationsWatchRequest.ProtoReflect.Descriptor instead.
+func (*RealizationsWatchRequest) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RealizationsWatchRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RealizationsWatchResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Realization   *Realization           `protobuf:"bytes,1,opt,name=realization,proto3" json:"realization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RealizationsWatchResponse) Reset() {
+	*x = RealizationsWatchResponse{}
+	mi := &file_trellis_v1_realizations_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RealizationsWatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RealizationsWatchResponse) ProtoMessage() {}
+
+func (x *RealizationsWatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_trellis_v1_realizations_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RealizationsWatchResponse.ProtoReflect.Descriptor instead.
+func (*RealizationsWatchResponse) Descriptor() ([]byte, []int) {
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RealizationsWatchResponse) GetRealization() *Realization {
+	if x != nil {
+		return x.Realization
+	}
+	return nil
+}
+
 type Binding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The layout element (node name).
@@ -34,7 +434,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[0]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +446,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[0]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +459,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{0}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Binding) GetElement() string {
@@ -83,19 +483,20 @@ type Realization struct {
 	Project    string                 `protobuf:"bytes,3,opt,name=project,proto3" json:"project,omitempty"`
 	Owner      string                 `protobuf:"bytes,4,opt,name=owner,proto3" json:"owner,omitempty"`
 	// pending, allocated, active, releasing, released, failed
-	State          string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
-	Bindings       []*Binding             `protobuf:"bytes,6,rep,name=bindings,proto3" json:"bindings,omitempty"`
-	LeaseExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
-	CreatedAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	ReleasedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
-	Grants         []*Grant               `protobuf:"bytes,10,rep,name=grants,proto3" json:"grants,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	State           string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	Bindings        []*Binding             `protobuf:"bytes,6,rep,name=bindings,proto3" json:"bindings,omitempty"`
+	LeaseExpiresAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
+	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ReleasedAt      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=released_at,json=releasedAt,proto3" json:"released_at,omitempty"`
+	Grants          []*Grant               `protobuf:"bytes,10,rep,name=grants,proto3" json:"grants,omitempty"`
+	Materialization *Materialization       `protobuf:"bytes,11,opt,name=materialization,proto3" json:"materialization,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Realization) Reset() {
 	*x = Realization{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[1]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +508,7 @@ func (x *Realization) String() string {
 func (*Realization) ProtoMessage() {}
 
 func (x *Realization) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[1]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +521,7 @@ func (x *Realization) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Realization.ProtoReflect.Descriptor instead.
 func (*Realization) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{1}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Realization) GetId() string {
@@ -193,6 +594,13 @@ func (x *Realization) GetGrants() []*Grant {
 	return nil
 }
 
+func (x *Realization) GetMaterialization() *Materialization {
+	if x != nil {
+		return x.Materialization
+	}
+	return nil
+}
+
 type RealizeRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Experiment string                 `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
@@ -205,7 +613,7 @@ type RealizeRequest struct {
 
 func (x *RealizeRequest) Reset() {
 	*x = RealizeRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[2]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +625,7 @@ func (x *RealizeRequest) String() string {
 func (*RealizeRequest) ProtoMessage() {}
 
 func (x *RealizeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[2]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +638,7 @@ func (x *RealizeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealizeRequest.ProtoReflect.Descriptor instead.
 func (*RealizeRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{2}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RealizeRequest) GetExperiment() string {
@@ -263,7 +671,7 @@ type RealizeResponse struct {
 
 func (x *RealizeResponse) Reset() {
 	*x = RealizeResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[3]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +683,7 @@ func (x *RealizeResponse) String() string {
 func (*RealizeResponse) ProtoMessage() {}
 
 func (x *RealizeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[3]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +696,7 @@ func (x *RealizeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealizeResponse.ProtoReflect.Descriptor instead.
 func (*RealizeResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{3}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RealizeResponse) GetRealization() *Realization {
@@ -307,7 +715,7 @@ type GetRealizationRequest struct {
 
 func (x *GetRealizationRequest) Reset() {
 	*x = GetRealizationRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[4]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -319,7 +727,7 @@ func (x *GetRealizationRequest) String() string {
 func (*GetRealizationRequest) ProtoMessage() {}
 
 func (x *GetRealizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[4]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -332,7 +740,7 @@ func (x *GetRealizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRealizationRequest.ProtoReflect.Descriptor instead.
 func (*GetRealizationRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{4}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRealizationRequest) GetId() string {
@@ -351,7 +759,7 @@ type GetRealizationResponse struct {
 
 func (x *GetRealizationResponse) Reset() {
 	*x = GetRealizationResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[5]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -363,7 +771,7 @@ func (x *GetRealizationResponse) String() string {
 func (*GetRealizationResponse) ProtoMessage() {}
 
 func (x *GetRealizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[5]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -376,7 +784,7 @@ func (x *GetRealizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRealizationResponse.ProtoReflect.Descriptor instead.
 func (*GetRealizationResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{5}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRealizationResponse) GetRealization() *Realization {
@@ -398,7 +806,7 @@ type ListRealizationsRequest struct {
 
 func (x *ListRealizationsRequest) Reset() {
 	*x = ListRealizationsRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[6]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -410,7 +818,7 @@ func (x *ListRealizationsRequest) String() string {
 func (*ListRealizationsRequest) ProtoMessage() {}
 
 func (x *ListRealizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[6]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -423,7 +831,7 @@ func (x *ListRealizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRealizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListRealizationsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{6}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRealizationsRequest) GetPageSize() int32 {
@@ -457,7 +865,7 @@ type ListRealizationsResponse struct {
 
 func (x *ListRealizationsResponse) Reset() {
 	*x = ListRealizationsResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[7]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +877,7 @@ func (x *ListRealizationsResponse) String() string {
 func (*ListRealizationsResponse) ProtoMessage() {}
 
 func (x *ListRealizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[7]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +890,7 @@ func (x *ListRealizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRealizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListRealizationsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{7}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRealizationsResponse) GetRealizations() []*Realization {
@@ -509,7 +917,7 @@ type RenewRequest struct {
 
 func (x *RenewRequest) Reset() {
 	*x = RenewRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[8]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +929,7 @@ func (x *RenewRequest) String() string {
 func (*RenewRequest) ProtoMessage() {}
 
 func (x *RenewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[8]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +942,7 @@ func (x *RenewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
 func (*RenewRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{8}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenewRequest) GetId() string {
@@ -560,7 +968,7 @@ type RenewResponse struct {
 
 func (x *RenewResponse) Reset() {
 	*x = RenewResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[9]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +980,7 @@ func (x *RenewResponse) String() string {
 func (*RenewResponse) ProtoMessage() {}
 
 func (x *RenewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[9]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +993,7 @@ func (x *RenewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
 func (*RenewResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{9}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RenewResponse) GetRealization() *Realization {
@@ -605,7 +1013,7 @@ type ChangeBindingsRequest struct {
 
 func (x *ChangeBindingsRequest) Reset() {
 	*x = ChangeBindingsRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[10]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +1025,7 @@ func (x *ChangeBindingsRequest) String() string {
 func (*ChangeBindingsRequest) ProtoMessage() {}
 
 func (x *ChangeBindingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[10]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +1038,7 @@ func (x *ChangeBindingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBindingsRequest.ProtoReflect.Descriptor instead.
 func (*ChangeBindingsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{10}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ChangeBindingsRequest) GetId() string {
@@ -656,7 +1064,7 @@ type ChangeBindingsResponse struct {
 
 func (x *ChangeBindingsResponse) Reset() {
 	*x = ChangeBindingsResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[11]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +1076,7 @@ func (x *ChangeBindingsResponse) String() string {
 func (*ChangeBindingsResponse) ProtoMessage() {}
 
 func (x *ChangeBindingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[11]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +1089,7 @@ func (x *ChangeBindingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBindingsResponse.ProtoReflect.Descriptor instead.
 func (*ChangeBindingsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{11}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeBindingsResponse) GetRealization() *Realization {
@@ -703,7 +1111,7 @@ type RealizationsChangeAccessRequest struct {
 
 func (x *RealizationsChangeAccessRequest) Reset() {
 	*x = RealizationsChangeAccessRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[12]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +1123,7 @@ func (x *RealizationsChangeAccessRequest) String() string {
 func (*RealizationsChangeAccessRequest) ProtoMessage() {}
 
 func (x *RealizationsChangeAccessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[12]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +1136,7 @@ func (x *RealizationsChangeAccessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealizationsChangeAccessRequest.ProtoReflect.Descriptor instead.
 func (*RealizationsChangeAccessRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{12}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RealizationsChangeAccessRequest) GetId() string {
@@ -761,7 +1169,7 @@ type RealizationsChangeAccessResponse struct {
 
 func (x *RealizationsChangeAccessResponse) Reset() {
 	*x = RealizationsChangeAccessResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[13]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +1181,7 @@ func (x *RealizationsChangeAccessResponse) String() string {
 func (*RealizationsChangeAccessResponse) ProtoMessage() {}
 
 func (x *RealizationsChangeAccessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[13]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +1194,7 @@ func (x *RealizationsChangeAccessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RealizationsChangeAccessResponse.ProtoReflect.Descriptor instead.
 func (*RealizationsChangeAccessResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{13}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RealizationsChangeAccessResponse) GetGrants() []*Grant {
@@ -805,7 +1213,7 @@ type ReleaseRequest struct {
 
 func (x *ReleaseRequest) Reset() {
 	*x = ReleaseRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[14]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1225,7 @@ func (x *ReleaseRequest) String() string {
 func (*ReleaseRequest) ProtoMessage() {}
 
 func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[14]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +1238,7 @@ func (x *ReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{14}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReleaseRequest) GetId() string {
@@ -849,7 +1257,7 @@ type ReleaseResponse struct {
 
 func (x *ReleaseResponse) Reset() {
 	*x = ReleaseResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[15]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1269,7 @@ func (x *ReleaseResponse) String() string {
 func (*ReleaseResponse) ProtoMessage() {}
 
 func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[15]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1282,7 @@ func (x *ReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{15}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReleaseResponse) GetRealization() *Realization {
@@ -895,7 +1303,7 @@ type ListAllRealizationsRequest struct {
 
 func (x *ListAllRealizationsRequest) Reset() {
 	*x = ListAllRealizationsRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[16]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1315,7 @@ func (x *ListAllRealizationsRequest) String() string {
 func (*ListAllRealizationsRequest) ProtoMessage() {}
 
 func (x *ListAllRealizationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[16]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1328,7 @@ func (x *ListAllRealizationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllRealizationsRequest.ProtoReflect.Descriptor instead.
 func (*ListAllRealizationsRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{16}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAllRealizationsRequest) GetPageSize() int32 {
@@ -954,7 +1362,7 @@ type ListAllRealizationsResponse struct {
 
 func (x *ListAllRealizationsResponse) Reset() {
 	*x = ListAllRealizationsResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[17]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1374,7 @@ func (x *ListAllRealizationsResponse) String() string {
 func (*ListAllRealizationsResponse) ProtoMessage() {}
 
 func (x *ListAllRealizationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[17]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1387,7 @@ func (x *ListAllRealizationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAllRealizationsResponse.ProtoReflect.Descriptor instead.
 func (*ListAllRealizationsResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{17}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAllRealizationsResponse) GetRealizations() []*Realization {
@@ -1006,7 +1414,7 @@ type ForceReleaseRequest struct {
 
 func (x *ForceReleaseRequest) Reset() {
 	*x = ForceReleaseRequest{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[18]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1426,7 @@ func (x *ForceReleaseRequest) String() string {
 func (*ForceReleaseRequest) ProtoMessage() {}
 
 func (x *ForceReleaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[18]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1439,7 @@ func (x *ForceReleaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceReleaseRequest.ProtoReflect.Descriptor instead.
 func (*ForceReleaseRequest) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{18}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ForceReleaseRequest) GetId() string {
@@ -1057,7 +1465,7 @@ type ForceReleaseResponse struct {
 
 func (x *ForceReleaseResponse) Reset() {
 	*x = ForceReleaseResponse{}
-	mi := &file_trellis_v1_realizations_proto_msgTypes[19]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1477,7 @@ func (x *ForceReleaseResponse) String() string {
 func (*ForceReleaseResponse) ProtoMessage() {}
 
 func (x *ForceReleaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_trellis_v1_realizations_proto_msgTypes[19]
+	mi := &file_trellis_v1_realizations_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1490,7 @@ func (x *ForceReleaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceReleaseResponse.ProtoReflect.Descriptor instead.
 func (*ForceReleaseResponse) Descriptor() ([]byte, []int) {
-	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{19}
+	return file_trellis_v1_realizations_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ForceReleaseResponse) GetRealization() *Realization {
@@ -1097,10 +1505,41 @@ var File_trellis_v1_realizations_proto protoreflect.FileDescriptor
 const file_trellis_v1_realizations_proto_rawDesc = "" +
 	"\n" +
 	"\x1dtrellis/v1/realizations.proto\x12\n" +
-	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctrellis/v1/experiments.proto\"?\n" +
+	"trellis.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ctrellis/v1/experiments.proto\"\xd5\x01\n" +
+	"\fElementState\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x18\n" +
+	"\aaddress\x18\x06 \x01(\tR\aaddress\x129\n" +
+	"\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xca\x01\n" +
+	"\x0fMaterialization\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x18\n" +
+	"\asuspect\x18\x03 \x01(\bR\asuspect\x124\n" +
+	"\belements\x18\x04 \x03(\v2\x18.trellis.v1.ElementStateR\belements\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xd4\x01\n" +
+	"\x12ReportStateRequest\x12 \n" +
+	"\vrealization\x18\x01 \x01(\tR\vrealization\x12\x1c\n" +
+	"\toperation\x18\x02 \x01(\tR\toperation\x124\n" +
+	"\belements\x18\x03 \x03(\v2\x18.trellis.v1.ElementStateR\belements\x12\x12\n" +
+	"\x04done\x18\x04 \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x06 \x01(\x03R\n" +
+	"generation\"\\\n" +
+	"\x13ReportStateResponse\x12E\n" +
+	"\x0fmaterialization\x18\x01 \x01(\v2\x1b.trellis.v1.MaterializationR\x0fmaterialization\"*\n" +
+	"\x18RealizationsWatchRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"V\n" +
+	"\x19RealizationsWatchResponse\x129\n" +
+	"\vrealization\x18\x01 \x01(\v2\x17.trellis.v1.RealizationR\vrealization\"?\n" +
 	"\aBinding\x12\x18\n" +
 	"\aelement\x18\x01 \x01(\tR\aelement\x12\x1a\n" +
-	"\bresource\x18\x02 \x01(\tR\bresource\"\x9d\x03\n" +
+	"\bresource\x18\x02 \x01(\tR\bresource\"\xe4\x03\n" +
 	"\vRealization\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
@@ -1116,7 +1555,8 @@ const file_trellis_v1_realizations_proto_rawDesc = "" +
 	"\vreleased_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"releasedAt\x12)\n" +
 	"\x06grants\x18\n" +
-	" \x03(\v2\x11.trellis.v1.GrantR\x06grants\"{\n" +
+	" \x03(\v2\x11.trellis.v1.GrantR\x06grants\x12E\n" +
+	"\x0fmaterialization\x18\v \x01(\v2\x1b.trellis.v1.MaterializationR\x0fmaterialization\"{\n" +
 	"\x0eRealizeRequest\x12\x1e\n" +
 	"\n" +
 	"experiment\x18\x01 \x01(\tR\n" +
@@ -1169,7 +1609,7 @@ const file_trellis_v1_realizations_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
 	"\x14ForceReleaseResponse\x129\n" +
-	"\vrealization\x18\x01 \x01(\v2\x17.trellis.v1.RealizationR\vrealization2\x9a\x06\n" +
+	"\vrealization\x18\x01 \x01(\v2\x17.trellis.v1.RealizationR\vrealization2\xc2\a\n" +
 	"\fRealizations\x12B\n" +
 	"\aRealize\x12\x1a.trellis.v1.RealizeRequest\x1a\x1b.trellis.v1.RealizeResponse\x12\\\n" +
 	"\x0eGetRealization\x12!.trellis.v1.GetRealizationRequest\x1a\".trellis.v1.GetRealizationResponse\"\x03\x90\x02\x01\x12b\n" +
@@ -1179,7 +1619,9 @@ const file_trellis_v1_realizations_proto_rawDesc = "" +
 	"\fChangeAccess\x12+.trellis.v1.RealizationsChangeAccessRequest\x1a,.trellis.v1.RealizationsChangeAccessResponse\x12B\n" +
 	"\aRelease\x12\x1a.trellis.v1.ReleaseRequest\x1a\x1b.trellis.v1.ReleaseResponse\x12k\n" +
 	"\x13ListAllRealizations\x12&.trellis.v1.ListAllRealizationsRequest\x1a'.trellis.v1.ListAllRealizationsResponse\"\x03\x90\x02\x01\x12Q\n" +
-	"\fForceRelease\x12\x1f.trellis.v1.ForceReleaseRequest\x1a .trellis.v1.ForceReleaseResponseB=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
+	"\fForceRelease\x12\x1f.trellis.v1.ForceReleaseRequest\x1a .trellis.v1.ForceReleaseResponse\x12N\n" +
+	"\vReportState\x12\x1e.trellis.v1.ReportStateRequest\x1a\x1f.trellis.v1.ReportStateResponse\x12V\n" +
+	"\x05Watch\x12$.trellis.v1.RealizationsWatchRequest\x1a%.trellis.v1.RealizationsWatchResponse0\x01B=Z;github.com/trellis-testbed/trellis/gen/trellis/v1;trellisv1b\x06proto3"
 
 var (
 	file_trellis_v1_realizations_proto_rawDescOnce sync.Once
@@ -1193,73 +1635,90 @@ func file_trellis_v1_realizations_proto_rawDescGZIP() []byte {
 	return file_trellis_v1_realizations_proto_rawDescData
 }
 
-var file_trellis_v1_realizations_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_trellis_v1_realizations_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_trellis_v1_realizations_proto_goTypes = []any{
-	(*Binding)(nil),                          // 0: trellis.v1.Binding
-	(*Realization)(nil),                      // 1: trellis.v1.Realization
-	(*RealizeRequest)(nil),                   // 2: trellis.v1.RealizeRequest
-	(*RealizeResponse)(nil),                  // 3: trellis.v1.RealizeResponse
-	(*GetRealizationRequest)(nil),            // 4: trellis.v1.GetRealizationRequest
-	(*GetRealizationResponse)(nil),           // 5: trellis.v1.GetRealizationResponse
-	(*ListRealizationsRequest)(nil),          // 6: trellis.v1.ListRealizationsRequest
-	(*ListRealizationsResponse)(nil),         // 7: trellis.v1.ListRealizationsResponse
-	(*RenewRequest)(nil),                     // 8: trellis.v1.RenewRequest
-	(*RenewResponse)(nil),                    // 9: trellis.v1.RenewResponse
-	(*ChangeBindingsRequest)(nil),            // 10: trellis.v1.ChangeBindingsRequest
-	(*ChangeBindingsResponse)(nil),           // 11: trellis.v1.ChangeBindingsResponse
-	(*RealizationsChangeAccessRequest)(nil),  // 12: trellis.v1.RealizationsChangeAccessRequest
-	(*RealizationsChangeAccessResponse)(nil), // 13: trellis.v1.RealizationsChangeAccessResponse
-	(*ReleaseRequest)(nil),                   // 14: trellis.v1.ReleaseRequest
-	(*ReleaseResponse)(nil),                  // 15: trellis.v1.ReleaseResponse
-	(*ListAllRealizationsRequest)(nil),       // 16: trellis.v1.ListAllRealizationsRequest
-	(*ListAllRealizationsResponse)(nil),      // 17: trellis.v1.ListAllRealizationsResponse
-	(*ForceReleaseRequest)(nil),              // 18: trellis.v1.ForceReleaseRequest
-	(*ForceReleaseResponse)(nil),             // 19: trellis.v1.ForceReleaseResponse
-	(*timestamppb.Timestamp)(nil),            // 20: google.protobuf.Timestamp
-	(*Grant)(nil),                            // 21: trellis.v1.Grant
-	(*durationpb.Duration)(nil),              // 22: google.protobuf.Duration
+	(*ElementState)(nil),                     // 0: trellis.v1.ElementState
+	(*Materialization)(nil),                  // 1: trellis.v1.Materialization
+	(*ReportStateRequest)(nil),               // 2: trellis.v1.ReportStateRequest
+	(*ReportStateResponse)(nil),              // 3: trellis.v1.ReportStateResponse
+	(*RealizationsWatchRequest)(nil),         // 4: trellis.v1.RealizationsWatchRequest
+	(*RealizationsWatchResponse)(nil),        // 5: trellis.v1.RealizationsWatchResponse
+	(*Binding)(nil),                          // 6: trellis.v1.Binding
+	(*Realization)(nil),                      // 7: trellis.v1.Realization
+	(*RealizeRequest)(nil),                   // 8: trellis.v1.RealizeRequest
+	(*RealizeResponse)(nil),                  // 9: trellis.v1.RealizeResponse
+	(*GetRealizationRequest)(nil),            // 10: trellis.v1.GetRealizationRequest
+	(*GetRealizationResponse)(nil),           // 11: trellis.v1.GetRealizationResponse
+	(*ListRealizationsRequest)(nil),          // 12: trellis.v1.ListRealizationsRequest
+	(*ListRealizationsResponse)(nil),         // 13: trellis.v1.ListRealizationsResponse
+	(*RenewRequest)(nil),                     // 14: trellis.v1.RenewRequest
+	(*RenewResponse)(nil),                    // 15: trellis.v1.RenewResponse
+	(*ChangeBindingsRequest)(nil),            // 16: trellis.v1.ChangeBindingsRequest
+	(*ChangeBindingsResponse)(nil),           // 17: trellis.v1.ChangeBindingsResponse
+	(*RealizationsChangeAccessRequest)(nil),  // 18: trellis.v1.RealizationsChangeAccessRequest
+	(*RealizationsChangeAccessResponse)(nil), // 19: trellis.v1.RealizationsChangeAccessResponse
+	(*ReleaseRequest)(nil),                   // 20: trellis.v1.ReleaseRequest
+	(*ReleaseResponse)(nil),                  // 21: trellis.v1.ReleaseResponse
+	(*ListAllRealizationsRequest)(nil),       // 22: trellis.v1.ListAllRealizationsRequest
+	(*ListAllRealizationsResponse)(nil),      // 23: trellis.v1.ListAllRealizationsResponse
+	(*ForceReleaseRequest)(nil),              // 24: trellis.v1.ForceReleaseRequest
+	(*ForceReleaseResponse)(nil),             // 25: trellis.v1.ForceReleaseResponse
+	(*timestamppb.Timestamp)(nil),            // 26: google.protobuf.Timestamp
+	(*Grant)(nil),                            // 27: trellis.v1.Grant
+	(*durationpb.Duration)(nil),              // 28: google.protobuf.Duration
 }
 var file_trellis_v1_realizations_proto_depIdxs = []int32{
-	0,  // 0: trellis.v1.Realization.bindings:type_name -> trellis.v1.Binding
-	20, // 1: trellis.v1.Realization.lease_expires_at:type_name -> google.protobuf.Timestamp
-	20, // 2: trellis.v1.Realization.created_at:type_name -> google.protobuf.Timestamp
-	20, // 3: trellis.v1.Realization.released_at:type_name -> google.protobuf.Timestamp
-	21, // 4: trellis.v1.Realization.grants:type_name -> trellis.v1.Grant
-	22, // 5: trellis.v1.RealizeRequest.lease:type_name -> google.protobuf.Duration
-	1,  // 6: trellis.v1.RealizeResponse.realization:type_name -> trellis.v1.Realization
-	1,  // 7: trellis.v1.GetRealizationResponse.realization:type_name -> trellis.v1.Realization
-	1,  // 8: trellis.v1.ListRealizationsResponse.realizations:type_name -> trellis.v1.Realization
-	22, // 9: trellis.v1.RenewRequest.lease:type_name -> google.protobuf.Duration
-	1,  // 10: trellis.v1.RenewResponse.realization:type_name -> trellis.v1.Realization
-	0,  // 11: trellis.v1.ChangeBindingsRequest.bindings:type_name -> trellis.v1.Binding
-	1,  // 12: trellis.v1.ChangeBindingsResponse.realization:type_name -> trellis.v1.Realization
-	21, // 13: trellis.v1.RealizationsChangeAccessResponse.grants:type_name -> trellis.v1.Grant
-	1,  // 14: trellis.v1.ReleaseResponse.realization:type_name -> trellis.v1.Realization
-	1,  // 15: trellis.v1.ListAllRealizationsResponse.realizations:type_name -> trellis.v1.Realization
-	1,  // 16: trellis.v1.ForceReleaseResponse.realization:type_name -> trellis.v1.Realization
-	2,  // 17: trellis.v1.Realizations.Realize:input_type -> trellis.v1.RealizeRequest
-	4,  // 18: trellis.v1.Realizations.GetRealization:input_type -> trellis.v1.GetRealizationRequest
-	6,  // 19: trellis.v1.Realizations.ListRealizations:input_type -> trellis.v1.ListRealizationsRequest
-	8,  // 20: trellis.v1.Realizations.Renew:input_type -> trellis.v1.RenewRequest
-	10, // 21: trellis.v1.Realizations.ChangeBindings:input_type -> trellis.v1.ChangeBindingsRequest
-	12, // 22: trellis.v1.Realizations.ChangeAccess:input_type -> trellis.v1.RealizationsChangeAccessRequest
-	14, // 23: trellis.v1.Realizations.Release:input_type -> trellis.v1.ReleaseRequest
-	16, // 24: trellis.v1.Realizations.ListAllRealizations:input_type -> trellis.v1.ListAllRealizationsRequest
-	18, // 25: trellis.v1.Realizations.ForceRelease:input_type -> trellis.v1.ForceReleaseRequest
-	3,  // 26: trellis.v1.Realizations.Realize:output_type -> trellis.v1.RealizeResponse
-	5,  // 27: trellis.v1.Realizations.GetRealization:output_type -> trellis.v1.GetRealizationResponse
-	7,  // 28: trellis.v1.Realizations.ListRealizations:output_type -> trellis.v1.ListRealizationsResponse
-	9,  // 29: trellis.v1.Realizations.Renew:output_type -> trellis.v1.RenewResponse
-	11, // 30: trellis.v1.Realizations.ChangeBindings:output_type -> trellis.v1.ChangeBindingsResponse
-	13, // 31: trellis.v1.Realizations.ChangeAccess:output_type -> trellis.v1.RealizationsChangeAccessResponse
-	15, // 32: trellis.v1.Realizations.Release:output_type -> trellis.v1.ReleaseResponse
-	17, // 33: trellis.v1.Realizations.ListAllRealizations:output_type -> trellis.v1.ListAllRealizationsResponse
-	19, // 34: trellis.v1.Realizations.ForceRelease:output_type -> trellis.v1.ForceReleaseResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	26, // 0: trellis.v1.ElementState.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 1: trellis.v1.Materialization.elements:type_name -> trellis.v1.ElementState
+	26, // 2: trellis.v1.Materialization.updated_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: trellis.v1.ReportStateRequest.elements:type_name -> trellis.v1.ElementState
+	1,  // 4: trellis.v1.ReportStateResponse.materialization:type_name -> trellis.v1.Materialization
+	7,  // 5: trellis.v1.RealizationsWatchResponse.realization:type_name -> trellis.v1.Realization
+	6,  // 6: trellis.v1.Realization.bindings:type_name -> trellis.v1.Binding
+	26, // 7: trellis.v1.Realization.lease_expires_at:type_name -> google.protobuf.Timestamp
+	26, // 8: trellis.v1.Realization.created_at:type_name -> google.protobuf.Timestamp
+	26, // 9: trellis.v1.Realization.released_at:type_name -> google.protobuf.Timestamp
+	27, // 10: trellis.v1.Realization.grants:type_name -> trellis.v1.Grant
+	1,  // 11: trellis.v1.Realization.materialization:type_name -> trellis.v1.Materialization
+	28, // 12: trellis.v1.RealizeRequest.lease:type_name -> google.protobuf.Duration
+	7,  // 13: trellis.v1.RealizeResponse.realization:type_name -> trellis.v1.Realization
+	7,  // 14: trellis.v1.GetRealizationResponse.realization:type_name -> trellis.v1.Realization
+	7,  // 15: trellis.v1.ListRealizationsResponse.realizations:type_name -> trellis.v1.Realization
+	28, // 16: trellis.v1.RenewRequest.lease:type_name -> google.protobuf.Duration
+	7,  // 17: trellis.v1.RenewResponse.realization:type_name -> trellis.v1.Realization
+	6,  // 18: trellis.v1.ChangeBindingsRequest.bindings:type_name -> trellis.v1.Binding
+	7,  // 19: trellis.v1.ChangeBindingsResponse.realization:type_name -> trellis.v1.Realization
+	27, // 20: trellis.v1.RealizationsChangeAccessResponse.grants:type_name -> trellis.v1.Grant
+	7,  // 21: trellis.v1.ReleaseResponse.realization:type_name -> trellis.v1.Realization
+	7,  // 22: trellis.v1.ListAllRealizationsResponse.realizations:type_name -> trellis.v1.Realization
+	7,  // 23: trellis.v1.ForceReleaseResponse.realization:type_name -> trellis.v1.Realization
+	8,  // 24: trellis.v1.Realizations.Realize:input_type -> trellis.v1.RealizeRequest
+	10, // 25: trellis.v1.Realizations.GetRealization:input_type -> trellis.v1.GetRealizationRequest
+	12, // 26: trellis.v1.Realizations.ListRealizations:input_type -> trellis.v1.ListRealizationsRequest
+	14, // 27: trellis.v1.Realizations.Renew:input_type -> trellis.v1.RenewRequest
+	16, // 28: trellis.v1.Realizations.ChangeBindings:input_type -> trellis.v1.ChangeBindingsRequest
+	18, // 29: trellis.v1.Realizations.ChangeAccess:input_type -> trellis.v1.RealizationsChangeAccessRequest
+	20, // 30: trellis.v1.Realizations.Release:input_type -> trellis.v1.ReleaseRequest
+	22, // 31: trellis.v1.Realizations.ListAllRealizations:input_type -> trellis.v1.ListAllRealizationsRequest
+	24, // 32: trellis.v1.Realizations.ForceRelease:input_type -> trellis.v1.ForceReleaseRequest
+	2,  // 33: trellis.v1.Realizations.ReportState:input_type -> trellis.v1.ReportStateRequest
+	4,  // 34: trellis.v1.Realizations.Watch:input_type -> trellis.v1.RealizationsWatchRequest
+	9,  // 35: trellis.v1.Realizations.Realize:output_type -> trellis.v1.RealizeResponse
+	11, // 36: trellis.v1.Realizations.GetRealization:output_type -> trellis.v1.GetRealizationResponse
+	13, // 37: trellis.v1.Realizations.ListRealizations:output_type -> trellis.v1.ListRealizationsResponse
+	15, // 38: trellis.v1.Realizations.Renew:output_type -> trellis.v1.RenewResponse
+	17, // 39: trellis.v1.Realizations.ChangeBindings:output_type -> trellis.v1.ChangeBindingsResponse
+	19, // 40: trellis.v1.Realizations.ChangeAccess:output_type -> trellis.v1.RealizationsChangeAccessResponse
+	21, // 41: trellis.v1.Realizations.Release:output_type -> trellis.v1.ReleaseResponse
+	23, // 42: trellis.v1.Realizations.ListAllRealizations:output_type -> trellis.v1.ListAllRealizationsResponse
+	25, // 43: trellis.v1.Realizations.ForceRelease:output_type -> trellis.v1.ForceReleaseResponse
+	3,  // 44: trellis.v1.Realizations.ReportState:output_type -> trellis.v1.ReportStateResponse
+	5,  // 45: trellis.v1.Realizations.Watch:output_type -> trellis.v1.RealizationsWatchResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_trellis_v1_realizations_proto_init() }
@@ -1274,7 +1733,7 @@ func file_trellis_v1_realizations_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_trellis_v1_realizations_proto_rawDesc), len(file_trellis_v1_realizations_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,7 +29,8 @@ type Resource struct {
 	Kind       string            `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Provider   string            `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
 	Attributes map[string]string `protobuf:"bytes,4,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	// available, maintenance, down
+	// available, maintenance, down, suspect (its site left a release
+	// unconfirmed past the limit; not bound until made available)
 	State string `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
 	// The live realization it is bound to, if any.
 	Realization   string                 `protobuf:"bytes,6,opt,name=realization,proto3" json:"realization,omitempty"`

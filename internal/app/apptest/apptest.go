@@ -50,6 +50,8 @@ type Server struct {
 	anon *Clients
 	dir  string
 	cfg  app.Config
+	// database is the PostgreSQL URL of StartOn; empty: SQLite in dir.
+	database string
 
 	run *running
 
@@ -68,6 +70,13 @@ type running struct {
 // Start runs a server until the test ends. mutate may change its
 // configuration before it is built (a shorter token lifetime, say).
 func Start(t testing.TB, mutate ...func(*app.Config)) *Server {
+	t.Helper()
+	return StartOn(t, "", mutate...)
+}
+
+// StartOn is Start on a store of choice: database is a PostgreSQL URL
+// (pgtest.NewDatabase), or empty for the embedded SQLite store.
+func StartOn(t testing.TB, database string, mutate ...func(*app.Config)) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	if err := copyMigrated(dir); err != nil {
@@ -99,6 +108,8 @@ func Start(t testing.TB, mutate ...func(*app.Config)) *Server {
 		http: &http.Client{Timeout: 10 * time.Second},
 		dir:  dir,
 		cfg:  cfg,
+
+		database: database,
 	}
 	s.anon = s.Clients("")
 	if err := s.start(ln, true); err != nil {
@@ -112,14 +123,19 @@ func Start(t testing.TB, mutate ...func(*app.Config)) *Server {
 // start opens the store in s.dir, builds the server and serves on ln.
 func (s *Server) start(ln net.Listener, bootstrap bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := app.OpenStore(ctx, app.StoreConfig{DataDir: s.dir})
+	st, err := app.OpenStore(ctx, app.StoreConfig{DataDir: s.dir, Database: s.database})
 	if err != nil {
 		cancel()
 		return err
 	}
 	srv, err := app.Build(ctx, s.cfg, st)
 	if err == nil && bootstrap {
-		err = srv.Bootstrap(ctx, AdminUID, AdminEmail, AdminPassword)
+		// A second replica on a shared database (StartOn) finds the
+		// administrator there.
+		var has bool
+		if has, err = srv.Service.HasAdmin(ctx); err == nil && !has {
+			err = srv.Bootstrap(ctx, AdminUID, AdminEmail, AdminPassword)
+		}
 	}
 	if err != nil {
 		cancel()

@@ -396,8 +396,9 @@ func (s realizations) End(ctx context.Context, id string, state domain.Realizati
 // Expired lists live realizations whose lease ended before now, the
 // longest expired first; a realization without a lease (0) never expires.
 func (s realizations) Expired(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	// A releasing realization is released already, waiting for its sites.
 	out, err := collect(ctx, s.tx, scanString, "SELECT id FROM realizations WHERE state IN "+liveStates+
-		" AND lease_expires_at > 0 AND lease_expires_at < ? ORDER BY lease_expires_at, id LIMIT ?",
+		" AND state <> 'releasing' AND lease_expires_at > 0 AND lease_expires_at < ? ORDER BY lease_expires_at, id LIMIT ?",
 		micros(now), pageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list expired realizations: %w", err)

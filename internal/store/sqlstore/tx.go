@@ -17,34 +17,36 @@ type tx struct {
 	lastSeq int64
 }
 
-func (t *tx) Users() store.Users                 { return users{t} }
-func (t *tx) Profiles() store.Profiles           { return profiles{t} }
-func (t *tx) Sessions() store.Sessions           { return sessions{t} }
-func (t *tx) OneTimeTokens() store.OneTimeTokens { return tokens{t} }
-func (t *tx) LoginFailures() store.LoginFailures { return loginFailures{t} }
-func (t *tx) SigningKeys() store.SigningKeys     { return signingKeys{t} }
-func (t *tx) Audit() store.Audit                 { return audit{t} }
-func (t *tx) Outbox() store.Outbox               { return outbox{t} }
-func (t *tx) Changes() store.Changes             { return changes{t} }
-func (t *tx) Leases() store.Leases               { return leases{t} }
-func (t *tx) SSHKeys() store.SSHKeys             { return sshKeys{t} }
-func (t *tx) Authorities() store.Authorities     { return authorities{t} }
-func (t *tx) Projects() store.Projects           { return projects{t} }
-func (t *tx) Circles() store.Circles             { return circles{t} }
-func (t *tx) Requests() store.Requests           { return requests{t} }
-func (t *tx) Notifications() store.Notifications { return notifications{t} }
-func (t *tx) Experiments() store.Experiments     { return experiments{t} }
-func (t *tx) Libraries() store.Libraries         { return libraries{t} }
-func (t *tx) Grants() store.Grants               { return grants{t} }
-func (t *tx) Resources() store.Resources         { return resources{t} }
-func (t *tx) Realizations() store.Realizations   { return realizations{t} }
-func (t *tx) Challenges() store.Challenges       { return challenges{t} }
-func (t *tx) APITokens() store.APITokens         { return apiTokens{t} }
-func (t *tx) Services() store.Services           { return services{t} }
-func (t *tx) CertBindings() store.CertBindings   { return certBindings{t} }
-func (t *tx) OIDC() store.OIDC                   { return oidc{t} }
-func (t *tx) Federation() store.Federation       { return federation{t} }
-func (t *tx) Providers() store.Providers         { return providers{t} }
+func (t *tx) Users() store.Users                       { return users{t} }
+func (t *tx) Profiles() store.Profiles                 { return profiles{t} }
+func (t *tx) Sessions() store.Sessions                 { return sessions{t} }
+func (t *tx) OneTimeTokens() store.OneTimeTokens       { return tokens{t} }
+func (t *tx) LoginFailures() store.LoginFailures       { return loginFailures{t} }
+func (t *tx) SigningKeys() store.SigningKeys           { return signingKeys{t} }
+func (t *tx) Audit() store.Audit                       { return audit{t} }
+func (t *tx) Outbox() store.Outbox                     { return outbox{t} }
+func (t *tx) Changes() store.Changes                   { return changes{t} }
+func (t *tx) Leases() store.Leases                     { return leases{t} }
+func (t *tx) SSHKeys() store.SSHKeys                   { return sshKeys{t} }
+func (t *tx) Authorities() store.Authorities           { return authorities{t} }
+func (t *tx) Projects() store.Projects                 { return projects{t} }
+func (t *tx) Circles() store.Circles                   { return circles{t} }
+func (t *tx) Requests() store.Requests                 { return requests{t} }
+func (t *tx) Notifications() store.Notifications       { return notifications{t} }
+func (t *tx) Experiments() store.Experiments           { return experiments{t} }
+func (t *tx) Libraries() store.Libraries               { return libraries{t} }
+func (t *tx) Grants() store.Grants                     { return grants{t} }
+func (t *tx) Resources() store.Resources               { return resources{t} }
+func (t *tx) Realizations() store.Realizations         { return realizations{t} }
+func (t *tx) Challenges() store.Challenges             { return challenges{t} }
+func (t *tx) APITokens() store.APITokens               { return apiTokens{t} }
+func (t *tx) Services() store.Services                 { return services{t} }
+func (t *tx) CertBindings() store.CertBindings         { return certBindings{t} }
+func (t *tx) OIDC() store.OIDC                         { return oidc{t} }
+func (t *tx) Federation() store.Federation             { return federation{t} }
+func (t *tx) Providers() store.Providers               { return providers{t} }
+func (t *tx) Deliveries() store.Deliveries             { return deliveries{t} }
+func (t *tx) Materializations() store.Materializations { return materializations{t} }
 
 func (t *tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	return t.tx.ExecContext(ctx, t.f.rebind(q), args...)

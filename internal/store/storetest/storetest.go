@@ -81,6 +81,8 @@ var groups = []group{
 	{"OIDC", oidcTests},
 	{"Federation", federationTests},
 	{"Providers", providerTests},
+	{"Deliveries", deliveryTests},
+	{"Materializations", materializationTests},
 	{"ChangePruning", pruneTests},
 	{"ChangeHead", headTests},
 	{"Concurrency", concurrencyTests},

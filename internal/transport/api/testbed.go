@@ -315,6 +315,7 @@ func realizationToProto(v *service.RealizationView) *trellisv1.Realization {
 	for _, b := range v.Bindings {
 		out.Bindings = append(out.Bindings, &trellisv1.Binding{Element: b.Element, Resource: b.Resource})
 	}
+	out.Materialization = materializationToProto(v.Materialization)
 	return out
 }
 

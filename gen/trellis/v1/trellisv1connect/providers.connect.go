@@ -64,6 +64,9 @@ const (
 	ProvidersReportConnectionProcedure = "/trellis.v1.Providers/ReportConnection"
 	// ProvidersForwardProcedure is the fully-qualified name of the Providers's Forward RPC.
 	ProvidersForwardProcedure = "/trellis.v1.Providers/Forward"
+	// ProvidersListDeliveriesProcedure is the fully-qualified name of the Providers's ListDeliveries
+	// RPC.
+	ProvidersListDeliveriesProcedure = "/trellis.v1.Providers/ListDeliveries"
 )
 
 // ProvidersClient is a client for the trellis.v1.Providers service.
@@ -100,6 +103,9 @@ type ProvidersClient interface {
 	// checks them as it checks a direct request. The answer is the site's
 	// status and body. A site that cannot be reached is "unavailable".
 	Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error)
+	// ListDeliveries is for admins: the work the centre holds for sites
+	// (pending until the site acknowledges it), oldest first.
+	ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error)
 }
 
 // NewProvidersClient constructs a client for the trellis.v1.Providers service. By default, it uses
@@ -188,6 +194,13 @@ func NewProvidersClient(httpClient connect.HTTPClient, baseURL string, opts ...c
 			connect.WithSchema(providersMethods.ByName("Forward")),
 			connect.WithClientOptions(opts...),
 		),
+		listDeliveries: connect.NewClient[v1.ListDeliveriesRequest, v1.ListDeliveriesResponse](
+			httpClient,
+			baseURL+ProvidersListDeliveriesProcedure,
+			connect.WithSchema(providersMethods.ByName("ListDeliveries")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -205,6 +218,7 @@ type providersClient struct {
 	removeConnection       *connect.Client[v1.RemoveConnectionRequest, v1.RemoveConnectionResponse]
 	reportConnection       *connect.Client[v1.ReportConnectionRequest, v1.ReportConnectionResponse]
 	forward                *connect.Client[v1.ForwardRequest, v1.ForwardResponse]
+	listDeliveries         *connect.Client[v1.ListDeliveriesRequest, v1.ListDeliveriesResponse]
 }
 
 // AddProvider calls trellis.v1.Providers.AddProvider.
@@ -267,6 +281,11 @@ func (c *providersClient) Forward(ctx context.Context, req *connect.Request[v1.F
 	return c.forward.CallUnary(ctx, req)
 }
 
+// ListDeliveries calls trellis.v1.Providers.ListDeliveries.
+func (c *providersClient) ListDeliveries(ctx context.Context, req *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error) {
+	return c.listDeliveries.CallUnary(ctx, req)
+}
+
 // ProvidersHandler is an implementation of the trellis.v1.Providers service.
 type ProvidersHandler interface {
 	// AddProvider makes a provider record and a one-time registration token
@@ -301,6 +320,9 @@ type ProvidersHandler interface {
 	// checks them as it checks a direct request. The answer is the site's
 	// status and body. A site that cannot be reached is "unavailable".
 	Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error)
+	// ListDeliveries is for admins: the work the centre holds for sites
+	// (pending until the site acknowledges it), oldest first.
+	ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error)
 }
 
 // NewProvidersHandler builds an HTTP handler from the service implementation. It returns the path
@@ -385,6 +407,13 @@ func NewProvidersHandler(svc ProvidersHandler, opts ...connect.HandlerOption) (s
 		connect.WithSchema(providersMethods.ByName("Forward")),
 		connect.WithHandlerOptions(opts...),
 	)
+	providersListDeliveriesHandler := connect.NewUnaryHandler(
+		ProvidersListDeliveriesProcedure,
+		svc.ListDeliveries,
+		connect.WithSchema(providersMethods.ByName("ListDeliveries")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Providers/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ProvidersAddProviderProcedure:
@@ -411,6 +440,8 @@ func NewProvidersHandler(svc ProvidersHandler, opts ...connect.HandlerOption) (s
 			providersReportConnectionHandler.ServeHTTP(w, r)
 		case ProvidersForwardProcedure:
 			providersForwardHandler.ServeHTTP(w, r)
+		case ProvidersListDeliveriesProcedure:
+			providersListDeliveriesHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -466,4 +497,8 @@ func (UnimplementedProvidersHandler) ReportConnection(context.Context, *connect.
 
 func (UnimplementedProvidersHandler) Forward(context.Context, *connect.Request[v1.ForwardRequest]) (*connect.Response[v1.ForwardResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Providers.Forward is not implemented"))
+}
+
+func (UnimplementedProvidersHandler) ListDeliveries(context.Context, *connect.Request[v1.ListDeliveriesRequest]) (*connect.Response[v1.ListDeliveriesResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Providers.ListDeliveries is not implemented"))
 }

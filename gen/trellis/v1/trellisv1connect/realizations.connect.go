@@ -57,6 +57,11 @@ const (
 	// RealizationsForceReleaseProcedure is the fully-qualified name of the Realizations's ForceRelease
 	// RPC.
 	RealizationsForceReleaseProcedure = "/trellis.v1.Realizations/ForceRelease"
+	// RealizationsReportStateProcedure is the fully-qualified name of the Realizations's ReportState
+	// RPC.
+	RealizationsReportStateProcedure = "/trellis.v1.Realizations/ReportState"
+	// RealizationsWatchProcedure is the fully-qualified name of the Realizations's Watch RPC.
+	RealizationsWatchProcedure = "/trellis.v1.Realizations/Watch"
 )
 
 // RealizationsClient is a client for the trellis.v1.Realizations service.
@@ -79,6 +84,13 @@ type RealizationsClient interface {
 	ListAllRealizations(context.Context, *connect.Request[v1.ListAllRealizationsRequest]) (*connect.Response[v1.ListAllRealizationsResponse], error)
 	// ForceRelease is for admins: release any realization.
 	ForceRelease(context.Context, *connect.Request[v1.ForceReleaseRequest]) (*connect.Response[v1.ForceReleaseResponse], error)
+	// ReportState is a site's: the state of the nodes and links it
+	// materializes for a realization bound to its own resources,
+	// authenticated by a JWT the site signed with its own key.
+	ReportState(context.Context, *connect.Request[v1.ReportStateRequest]) (*connect.Response[v1.ReportStateResponse], error)
+	// Watch streams a realization's materialization: its state now, then
+	// each change, until it is released or failed (or the caller ends it).
+	Watch(context.Context, *connect.Request[v1.RealizationsWatchRequest]) (*connect.ServerStreamForClient[v1.RealizationsWatchResponse], error)
 }
 
 // NewRealizationsClient constructs a client for the trellis.v1.Realizations service. By default, it
@@ -149,6 +161,18 @@ func NewRealizationsClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithSchema(realizationsMethods.ByName("ForceRelease")),
 			connect.WithClientOptions(opts...),
 		),
+		reportState: connect.NewClient[v1.ReportStateRequest, v1.ReportStateResponse](
+			httpClient,
+			baseURL+RealizationsReportStateProcedure,
+			connect.WithSchema(realizationsMethods.ByName("ReportState")),
+			connect.WithClientOptions(opts...),
+		),
+		watch: connect.NewClient[v1.RealizationsWatchRequest, v1.RealizationsWatchResponse](
+			httpClient,
+			baseURL+RealizationsWatchProcedure,
+			connect.WithSchema(realizationsMethods.ByName("Watch")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -163,6 +187,8 @@ type realizationsClient struct {
 	release             *connect.Client[v1.ReleaseRequest, v1.ReleaseResponse]
 	listAllRealizations *connect.Client[v1.ListAllRealizationsRequest, v1.ListAllRealizationsResponse]
 	forceRelease        *connect.Client[v1.ForceReleaseRequest, v1.ForceReleaseResponse]
+	reportState         *connect.Client[v1.ReportStateRequest, v1.ReportStateResponse]
+	watch               *connect.Client[v1.RealizationsWatchRequest, v1.RealizationsWatchResponse]
 }
 
 // Realize calls trellis.v1.Realizations.Realize.
@@ -210,6 +236,16 @@ func (c *realizationsClient) ForceRelease(ctx context.Context, req *connect.Requ
 	return c.forceRelease.CallUnary(ctx, req)
 }
 
+// ReportState calls trellis.v1.Realizations.ReportState.
+func (c *realizationsClient) ReportState(ctx context.Context, req *connect.Request[v1.ReportStateRequest]) (*connect.Response[v1.ReportStateResponse], error) {
+	return c.reportState.CallUnary(ctx, req)
+}
+
+// Watch calls trellis.v1.Realizations.Watch.
+func (c *realizationsClient) Watch(ctx context.Context, req *connect.Request[v1.RealizationsWatchRequest]) (*connect.ServerStreamForClient[v1.RealizationsWatchResponse], error) {
+	return c.watch.CallServerStream(ctx, req)
+}
+
 // RealizationsHandler is an implementation of the trellis.v1.Realizations service.
 type RealizationsHandler interface {
 	// Realize needs realize on the experiment and realize_experiment in the
@@ -230,6 +266,13 @@ type RealizationsHandler interface {
 	ListAllRealizations(context.Context, *connect.Request[v1.ListAllRealizationsRequest]) (*connect.Response[v1.ListAllRealizationsResponse], error)
 	// ForceRelease is for admins: release any realization.
 	ForceRelease(context.Context, *connect.Request[v1.ForceReleaseRequest]) (*connect.Response[v1.ForceReleaseResponse], error)
+	// ReportState is a site's: the state of the nodes and links it
+	// materializes for a realization bound to its own resources,
+	// authenticated by a JWT the site signed with its own key.
+	ReportState(context.Context, *connect.Request[v1.ReportStateRequest]) (*connect.Response[v1.ReportStateResponse], error)
+	// Watch streams a realization's materialization: its state now, then
+	// each change, until it is released or failed (or the caller ends it).
+	Watch(context.Context, *connect.Request[v1.RealizationsWatchRequest], *connect.ServerStream[v1.RealizationsWatchResponse]) error
 }
 
 // NewRealizationsHandler builds an HTTP handler from the service implementation. It returns the
@@ -296,6 +339,18 @@ func NewRealizationsHandler(svc RealizationsHandler, opts ...connect.HandlerOpti
 		connect.WithSchema(realizationsMethods.ByName("ForceRelease")),
 		connect.WithHandlerOptions(opts...),
 	)
+	realizationsReportStateHandler := connect.NewUnaryHandler(
+		RealizationsReportStateProcedure,
+		svc.ReportState,
+		connect.WithSchema(realizationsMethods.ByName("ReportState")),
+		connect.WithHandlerOptions(opts...),
+	)
+	realizationsWatchHandler := connect.NewServerStreamHandler(
+		RealizationsWatchProcedure,
+		svc.Watch,
+		connect.WithSchema(realizationsMethods.ByName("Watch")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/trellis.v1.Realizations/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case RealizationsRealizeProcedure:
@@ -316,6 +371,10 @@ func NewRealizationsHandler(svc RealizationsHandler, opts ...connect.HandlerOpti
 			realizationsListAllRealizationsHandler.ServeHTTP(w, r)
 		case RealizationsForceReleaseProcedure:
 			realizationsForceReleaseHandler.ServeHTTP(w, r)
+		case RealizationsReportStateProcedure:
+			realizationsReportStateHandler.ServeHTTP(w, r)
+		case RealizationsWatchProcedure:
+			realizationsWatchHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -359,4 +418,12 @@ func (UnimplementedRealizationsHandler) ListAllRealizations(context.Context, *co
 
 func (UnimplementedRealizationsHandler) ForceRelease(context.Context, *connect.Request[v1.ForceReleaseRequest]) (*connect.Response[v1.ForceReleaseResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Realizations.ForceRelease is not implemented"))
+}
+
+func (UnimplementedRealizationsHandler) ReportState(context.Context, *connect.Request[v1.ReportStateRequest]) (*connect.Response[v1.ReportStateResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Realizations.ReportState is not implemented"))
+}
+
+func (UnimplementedRealizationsHandler) Watch(context.Context, *connect.Request[v1.RealizationsWatchRequest], *connect.ServerStream[v1.RealizationsWatchResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("trellis.v1.Realizations.Watch is not implemented"))
 }
