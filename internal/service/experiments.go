@@ -212,8 +212,11 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 // ExperimentQuery selects experiments for ListExperiments.
 type ExperimentQuery struct {
 	Owner, Text string
-	PageSize    int32
-	PageToken   string
+	// Shared leaves out the caller's own experiments (those it owns or
+	// that are in its namespace): what others share with it.
+	Shared    bool
+	PageSize  int32
+	PageToken string
 }
 
 // ListExperiments lists the experiments p may read.
@@ -229,19 +232,23 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 	if err != nil {
 		return nil, "", err
 	}
-	return s.experimentPage(ctx, pg, store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)})
+	var keep func(*domain.Experiment) bool
+	if q.Shared {
+		keep = func(x *domain.Experiment) bool { return x.Owner != p.UID && !strings.HasPrefix(x.ID, p.UID+":") }
+	}
+	return s.experimentPage(ctx, pg, store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)}, keep)
 }
 
 // experimentPage reads one page of the experiments f selects, with their
-// descriptions, in one transaction.
-func (s *Testbed) experimentPage(ctx context.Context, pg page[string], f store.ExperimentFilter) ([]*ExperimentView, string, error) {
+// descriptions, in one transaction; keep, when not nil, drops rows.
+func (s *Testbed) experimentPage(ctx context.Context, pg page[string], f store.ExperimentFilter, keep func(*domain.Experiment) bool) ([]*ExperimentView, string, error) {
 	var out []*ExperimentView
 	var next string
 	err := s.view(ctx, func(tx store.Tx) error {
 		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
 			f.Page = store.Page{After: after, Limit: n}
 			return tx.Experiments().List(ctx, f)
-		}, func(x *domain.Experiment) string { return x.ID }, nil)
+		}, func(x *domain.Experiment) string { return x.ID }, keep)
 		if err != nil {
 			return err
 		}

@@ -285,5 +285,5 @@ func (s *Testbed) ListLibraryExperiments(ctx context.Context, p *auth.Principal,
 	if ids, err = s.readable(ctx, p, ids); err != nil {
 		return nil, "", err
 	}
-	return s.experimentPage(ctx, pg, store.ExperimentFilter{IDs: ids})
+	return s.experimentPage(ctx, pg, store.ExperimentFilter{IDs: ids}, nil)
 }
