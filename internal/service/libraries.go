@@ -62,7 +62,8 @@ func (s *Testbed) readable(ctx context.Context, p *auth.Principal, ids []string)
 	if err != nil {
 		return nil, err
 	}
-	out := ids[:0:0]
+	// Never nil: a nil filter would list every experiment.
+	out := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if _, ok := slices.BinarySearch(visible, domain.ExperimentObject(id)); ok {
 			out = append(out, id)

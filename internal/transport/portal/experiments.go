@@ -350,7 +350,13 @@ func (h *Portal) changeExperimentAccess(w http.ResponseWriter, r *http.Request) 
 	}
 	id := r.PathValue("id")
 	if _, err := h.svc.Testbed.ChangeExperimentAccess(r.Context(), s.caller, id, circle, rights); err != nil {
-		if !f.explain(err, "circle", "rights") {
+		// A circle that is not found is the field's; an experiment the
+		// caller may not read fails again, on the page, as not found.
+		var de *domain.Error
+		switch {
+		case errors.As(err, &de) && de.Code == domain.CodeNotFound:
+			f.Errors["circle"] = de.Message
+		case !f.explain(err, "circle", "rights"):
 			h.fail(w, r, s, err)
 			return
 		}
@@ -377,14 +383,16 @@ func (h *Portal) realize(w http.ResponseWriter, r *http.Request) {
 	}
 	rz, err := h.svc.Testbed.Realize(r.Context(), s.caller, r.PathValue("id"), project, lease)
 	if err != nil {
-		if !f.explain(err, "project", "lease") && !domain.HasCode(err, domain.CodePermissionDenied) {
+		// A project the caller may not use is not found or refused: the
+		// form's to show, the choice kept. An experiment the caller may
+		// not read fails again, on the page, as not found.
+		var de *domain.Error
+		switch {
+		case errors.As(err, &de) && de.Code == domain.CodeNotFound:
+			f.Errors["project"] = de.Message
+		case !explainOrRefuse(f, err, "project", "lease"):
 			h.fail(w, r, s, err)
 			return
-		}
-		var de *domain.Error
-		if errors.As(err, &de) && de.Code == domain.CodePermissionDenied {
-			// Most often the project: say so on the form, choice kept.
-			f.Error = de.Message
 		}
 		h.showExperiment(w, r, s, statusOf(domain.CodeOf(err)), newForm(), f, "")
 		return
