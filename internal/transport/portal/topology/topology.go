@@ -19,6 +19,7 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -69,13 +70,15 @@ const (
 	fontSize = 11
 	// charWidth bounds a monospace character's advance at fontSize (0.6
 	// em for the common monospace faces).
-	charWidth  = 0.62 * fontSize
-	CellWidth  = 126 // the longest label (MaxLabel*charWidth, 109) and a margin
-	CellHeight = 56
-	margin     = 16
-	radius     = 8
-	barWidth   = CellWidth - 24
-	barHeight  = 10
+	charWidth = 0.62 * fontSize
+	// A cell is as wide as the drawing's longest label and a margin, and
+	// no narrower than minCell: short names make a compact picture.
+	labelMargin = 16
+	minCell     = 64
+	CellHeight  = 56
+	margin      = 16
+	radius      = 8
+	barHeight   = 10
 )
 
 // MaxVertices bounds what is drawn: past it a picture is no longer
@@ -102,11 +105,11 @@ type Vertex struct {
 	Label string
 }
 
-// LabelBox is the rectangle the vertex's label may take: its cell, less
-// a margin on each side. Cells do not overlap, so neither do labels.
-func (v Vertex) LabelBox() (x0, y0, x1, y1 float64) {
-	return float64(v.X) - float64(CellWidth)/2 + 2, float64(v.Y) - float64(CellHeight)/2 + 2,
-		float64(v.X) + float64(CellWidth)/2 - 2, float64(v.Y) + float64(CellHeight)/2 - 2
+// LabelBox is the rectangle a vertex's label may take: its cell, less a
+// margin on each side. Cells do not overlap, so neither do labels.
+func (d *Drawing) LabelBox(v Vertex) (x0, y0, x1, y1 float64) {
+	return float64(v.X) - float64(d.CellWidth)/2 + 2, float64(v.Y) - float64(CellHeight)/2 + 2,
+		float64(v.X) + float64(d.CellWidth)/2 - 2, float64(v.Y) + float64(CellHeight)/2 - 2
 }
 
 // Drawing is a placed graph.
@@ -114,6 +117,8 @@ type Drawing struct {
 	Vertices      []Vertex
 	Edges         [][2]int // indexes into Vertices
 	Width, Height int
+	// CellWidth is the width of every vertex's cell.
+	CellWidth int
 	// Nodes and Links count the graph's nodes and links (LAN members
 	// included as links), for the picture's title.
 	Nodes, Links, LANs int
@@ -163,8 +168,13 @@ func Place(g Graph) *Drawing {
 		}
 	}
 	d.Links = len(d.Edges)
+	longest := 0
+	for _, v := range d.Vertices {
+		longest = max(longest, utf8.RuneCountInString(v.Label))
+	}
+	d.CellWidth = max(minCell, int(math.Ceil(float64(longest)*charWidth))+labelMargin)
 	if len(d.Vertices) == 0 {
-		d.Width, d.Height = 2*margin+CellWidth, 2*margin+CellHeight
+		d.Width, d.Height = 2*margin+d.CellWidth, 2*margin+CellHeight
 		return d
 	}
 	pos := force(len(d.Vertices), d.Edges)
@@ -261,26 +271,32 @@ func force(n int, edges [][2]int) []point {
 func snap(d *Drawing, pos []point) {
 	n := len(pos)
 	// A third more cells than vertices leaves room to keep neighbours
-	// near. About as many columns as rows: cells are about twice as wide
-	// as tall, so the picture is wider than tall, as screens are.
+	// near. The columns make the picture about 1.6 times as wide as tall,
+	// as screens are.
 	slots := n + n/3 + 1
-	cols := max(1, int(math.Round(math.Sqrt(float64(slots)*0.9))))
+	cellAspect := float64(d.CellWidth) / CellHeight
+	cols := min(slots, max(1, int(math.Round(math.Sqrt(1.6*float64(slots)/cellAspect)))))
 	rows := (slots + cols - 1) / cols
-	minX, minY, maxX, maxY := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
-	for _, p := range pos {
-		minX, maxX = math.Min(minX, p.x), math.Max(maxX, p.x)
-		minY, maxY = math.Min(minY, p.y), math.Max(maxY, p.y)
-	}
-	scale := func(v, lo, hi float64, cells int) float64 {
-		if hi-lo < 1e-9 {
-			return float64(cells-1) / 2
-		}
-		return (v - lo) / (hi - lo) * float64(cells-1)
-	}
+	// Positions become ranks along each axis, spread over the grid: the
+	// force layout's round cloud fills the rectangle, corners included,
+	// and left of, above, stay left of, above.
 	target := make([]point, n)
-	for i, p := range pos {
-		target[i] = point{scale(p.x, minX, maxX, cols), scale(p.y, minY, maxY, rows)}
+	spread := func(coord func(point) float64, set func(*point, float64), cells int) {
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(coord(pos[a]), coord(pos[b])) })
+		for rank, v := range order {
+			at := float64(cells-1) / 2
+			if n > 1 {
+				at = float64(rank) / float64(n-1) * float64(cells-1)
+			}
+			set(&target[v], at)
+		}
 	}
+	spread(func(p point) float64 { return p.x }, func(p *point, v float64) { p.x = v }, cols)
+	spread(func(p point) float64 { return p.y }, func(p *point, v float64) { p.y = v }, rows)
 	// Hubs choose first: they have the most to lose from a far cell.
 	degree := make([]int, n)
 	for _, e := range d.Edges {
@@ -295,7 +311,7 @@ func snap(d *Drawing, pos []point) {
 	taken := make([]bool, cols*rows)
 	cell := make([][2]int, n)
 	for _, v := range order {
-		c, r := nearestFree(taken, cols, rows, target[v])
+		c, r := nearestFree(taken, cols, rows, cellAspect, target[v])
 		taken[r*cols+c] = true
 		cell[v] = [2]int{c, r}
 	}
@@ -319,15 +335,15 @@ func snap(d *Drawing, pos []point) {
 	toR, nr := remap(usedR)
 	for i := range d.Vertices {
 		c, r := toC[cell[i][0]], toR[cell[i][1]]
-		d.Vertices[i].X = margin + c*CellWidth + CellWidth/2
+		d.Vertices[i].X = margin + c*d.CellWidth + d.CellWidth/2
 		d.Vertices[i].Y = margin + r*CellHeight + CellHeight/2
 	}
-	d.Width, d.Height = 2*margin+nc*CellWidth, 2*margin+nr*CellHeight
+	d.Width, d.Height = 2*margin+nc*d.CellWidth, 2*margin+nr*CellHeight
 }
 
 // nearestFree finds the free cell nearest p, searching rings of growing
 // radius; among cells equally near, the first in row-major order wins.
-func nearestFree(taken []bool, cols, rows int, p point) (int, int) {
+func nearestFree(taken []bool, cols, rows int, cellAspect float64, p point) (int, int) {
 	c0 := min(cols-1, max(0, int(math.Round(p.x))))
 	r0 := min(rows-1, max(0, int(math.Round(p.y))))
 	if !taken[r0*cols+c0] {
@@ -340,9 +356,8 @@ func nearestFree(taken []bool, cols, rows int, p point) (int, int) {
 				if max(abs(r-r0), abs(c-c0)) != radius || taken[r*cols+c] {
 					continue
 				}
-				// Cells are about twice as wide as tall: weigh distance
-				// in the picture, not in cells.
-				dx, dy := (float64(c)-p.x)*2, float64(r)-p.y
+				// Weigh distance in the picture, not in cells.
+				dx, dy := (float64(c)-p.x)*cellAspect, float64(r)-p.y
 				if d := dx*dx + dy*dy; d < best {
 					best, bc, br = d, c, r
 				}
@@ -385,8 +400,8 @@ func Draw(g Graph) []byte {
 	b.WriteString(`<g class="links" stroke="#8c959f" stroke-width="1.5">`)
 	for _, e := range d.Edges {
 		a, z := d.Vertices[e[0]], d.Vertices[e[1]]
-		ax, ay := anchor(a, z)
-		zx, zy := anchor(z, a)
+		ax, ay := d.anchor(a, z)
+		zx, zy := d.anchor(z, a)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d"/>`, ax, ay, zx, zy)
 	}
 	b.WriteString(`</g>`)
@@ -394,8 +409,9 @@ func Draw(g Graph) []byte {
 		name := escape(v.Name)
 		switch v.Kind {
 		case KindLAN:
+			bw := d.barWidth()
 			fmt.Fprintf(&b, `<g class="lan"><title>LAN %s</title><rect x="%d" y="%d" width="%d" height="%d" rx="3" fill="#0a5bc4"/>`,
-				name, v.X-barWidth/2, v.Y-6-barHeight/2, barWidth, barHeight)
+				name, v.X-bw/2, v.Y-6-barHeight/2, bw, barHeight)
 		default:
 			fmt.Fprintf(&b, `<g class="node"><title>%s</title><circle cx="%d" cy="%d" r="%d" fill="#dbe9fb" stroke="#0a5bc4" stroke-width="2"/>`,
 				name, v.X, v.Y-6, radius)
@@ -408,13 +424,17 @@ func Draw(g Graph) []byte {
 
 // anchor is where an edge from v towards w meets v's symbol: the centre of
 // a node; the nearest point of a LAN's bar.
-func anchor(v, w Vertex) (int, int) {
+func (d *Drawing) anchor(v, w Vertex) (int, int) {
 	if v.Kind != KindLAN {
 		return v.X, v.Y - 6
 	}
-	x := min(v.X+barWidth/2, max(v.X-barWidth/2, w.X))
+	bw := d.barWidth()
+	x := min(v.X+bw/2, max(v.X-bw/2, w.X))
 	return x, v.Y - 6
 }
+
+// barWidth is a LAN bar's width: most of its cell.
+func (d *Drawing) barWidth() int { return d.CellWidth - 12 }
 
 func plural(n int, noun string) string {
 	if n == 1 {

@@ -83,12 +83,12 @@ func TestDrawCountsAndNoOverlap(t *testing.T) {
 				if a.X < 0 || a.Y < 0 || a.X > d.Width || a.Y > d.Height {
 					t.Fatalf("%s at (%d,%d) outside %dx%d", a.Name, a.X, a.Y, d.Width, d.Height)
 				}
-				ax0, ay0, ax1, ay1 := a.LabelBox()
+				ax0, ay0, ax1, ay1 := d.LabelBox(a)
 				if w := float64(len([]rune(a.Label))) * 0.62 * 11; w > ax1-ax0 {
 					t.Fatalf("label %q is %.0f wide, its box %.0f", a.Label, w, ax1-ax0)
 				}
 				for _, b := range d.Vertices[i+1:] {
-					bx0, by0, bx1, by1 := b.LabelBox()
+					bx0, by0, bx1, by1 := d.LabelBox(b)
 					if ax0 < bx1 && bx0 < ax1 && ay0 < by1 && by0 < ay1 {
 						t.Fatalf("labels of %s (%d,%d) and %s (%d,%d) overlap", a.Name, a.X, a.Y, b.Name, b.X, b.Y)
 					}
