@@ -176,13 +176,10 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 	}
 	for _, a := range aspects {
 		av := &AspectView{Aspect: a, Size: int64(len(a.Content))}
-		t, ok := s.aspects.Lookup(a.Type)
-		if ok {
-			av.Summary = t.Summarize(a.Content)
-		}
 		var derived []aspect.Derived
-		if d, ok := t.(aspect.Deriving); ok {
-			derived = d.Derive(a.Content)
+		if t, ok := s.aspects.Lookup(a.Type); ok {
+			r := read(t, a.Content)
+			av.Summary, derived = r.summary, r.derived
 		}
 		if !withContent {
 			a.Content = nil
@@ -193,7 +190,7 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 		for _, d := range derived {
 			sub := &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name + "/" + d.Name, Revision: a.Revision, UpdatedAt: a.UpdatedAt}
 			if withContent {
-				sub.Content = d.Content
+				sub.Content = slices.Clone(d.Content) // the reading is shared
 			}
 			v.Aspects = append(v.Aspects, &AspectView{Aspect: sub, Size: int64(len(d.Content)), Summary: d.Summary, DerivedFrom: a.Name})
 		}

@@ -80,11 +80,13 @@ func (h *Portal) showNewExperiment(w http.ResponseWriter, r *http.Request, s *se
 	h.render(w, r, s, status, "newexperiment", newExperimentPage{Form: f, Owners: h.myProjects(r, s.caller)})
 }
 
-// myProjects names the approved projects the caller belongs to, for the
-// forms that offer them (a namespace, the project of a realization); the
-// service decides whether each use is allowed.
+// myProjects names approved projects the caller may read (for a
+// researcher, those it belongs to), for the forms that suggest them (a
+// namespace, the project of a realization); any other may be typed, and
+// the service decides whether each use is allowed. A page of them: an
+// administrator reads every project of the testbed.
 func (h *Portal) myProjects(r *http.Request, p *auth.Principal) []string {
-	views, _, err := h.svc.Social.ListProjects(r.Context(), p, service.ProjectQuery{Member: p.UID, PageSize: 100})
+	views, _, err := h.svc.Social.ListProjects(r.Context(), p, service.ProjectQuery{Member: p.UID, PageSize: pageSize})
 	if err != nil {
 		return nil
 	}

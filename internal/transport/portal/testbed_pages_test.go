@@ -147,7 +147,7 @@ func TestExperimentPages(t *testing.T) {
 	loc := seeOther(t, "create", alice.postMultipart("/experiments/new", url.Values{"id": {"alice:ping"}, "description": {"ping test"}}, "layout_file", "ping.yaml", pingLayout), "/experiments/alice:ping?done=created")
 	a = alice.get(loc)
 	want(t, "experiment page", a, http.StatusOK, `id="notice"`, `<svg`, `Topology: 2 nodes, 1 link`, `<title>client</title>`, `id="aspects"`, "layout", "2 nodes, 1 link",
-		`id="realize"`, `<option>netsec</option>`, `id="change-access"`, `id="no-grants"`, "2 read-only views")
+		`id="realize"`, `<option value="netsec">`, `name="project" value="netsec"`, `id="change-access"`, `id="no-grants"`, "2 read-only views")
 	if n := strings.Count(a.body, `<g class="node">`); n != 2 {
 		t.Errorf("%d nodes drawn, want 2", n)
 	}
