@@ -221,6 +221,15 @@ func TestLibraryPages(t *testing.T) {
 	alice, mallory := rs.alice, rs.mallory
 	rs.newExperiment(t, alice, "alice:ping")
 
+	// An experiment without a layout: nothing to draw or realize.
+	alice.get("/experiments/new")
+	seeOther(t, "no layout", alice.postMultipart("/experiments/new", url.Values{"id": {"alice:notes"}}, "", "", ""), "/experiments/alice:notes")
+	a := alice.get("/experiments/alice:notes")
+	want(t, "no layout", a, http.StatusOK, `id="no-layout"`, "Add a layout aspect to realize")
+	if strings.Contains(a.body, "<svg") || strings.Contains(a.body, `id="realize"`) {
+		t.Error("an experiment without a layout is drawn or offered to realize")
+	}
+
 	want(t, "libraries", alice.get("/libraries"), http.StatusOK, `id="no-libraries"`, `id="new-library"`, `value="alice:"`)
 	want(t, "bad name", alice.post("/libraries", url.Values{"id": {"alice:Old Classics"}, "description": {"the classics"}}), http.StatusBadRequest,
 		`id="e-id"`, `value="alice:Old Classics"`, `value="the classics"`)
