@@ -243,8 +243,15 @@ func (s *Testbed) experimentPage(ctx context.Context, pg page[string], f store.E
 	var next string
 	err := s.view(ctx, func(tx store.Tx) error {
 		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
-			f.Page = store.Page{After: after, Limit: n}
-			return tx.Experiments().List(ctx, f)
+			if f.IDs == nil {
+				f.Page = store.Page{After: after, Limit: n}
+				return tx.Experiments().List(ctx, f)
+			}
+			return inWindows(f.IDs, after, n, func(ids []string, n int) ([]*domain.Experiment, error) {
+				w := f
+				w.IDs, w.Page = ids, store.Page{After: after, Limit: n}
+				return tx.Experiments().List(ctx, w)
+			})
 		}, func(x *domain.Experiment) string { return x.ID }, keep)
 		if err != nil {
 			return err
