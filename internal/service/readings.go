@@ -22,11 +22,16 @@ type reading struct {
 
 var readings = struct {
 	sync.Mutex
-	m map[[32]byte]reading
+	m     map[[32]byte]reading
+	bytes int
 }{m: map[[32]byte]reading{}}
 
-// maxReadings bounds the memory: past it, the memory starts over.
-const maxReadings = 512
+// maxReadings and maxReadingBytes bound the memory (a 1 MiB layout's views
+// weigh megabytes): past either, it starts over.
+const (
+	maxReadings     = 512
+	maxReadingBytes = 32 << 20
+)
 
 // read returns the summary and derived views of content of type t.
 func read(t aspect.Type, content []byte) reading {
@@ -46,11 +51,17 @@ func read(t aspect.Type, content []byte) reading {
 	if d, ok := t.(aspect.Deriving); ok {
 		r.derived = d.Derive(content)
 	}
+	size := len(r.summary)
+	for _, d := range r.derived {
+		size += len(d.Name) + len(d.Content) + len(d.Summary)
+	}
 	readings.Lock()
-	if len(readings.m) >= maxReadings {
+	if len(readings.m) >= maxReadings || readings.bytes+size > maxReadingBytes {
 		clear(readings.m)
+		readings.bytes = 0
 	}
 	readings.m[key] = r
+	readings.bytes += size
 	readings.Unlock()
 	return r
 }

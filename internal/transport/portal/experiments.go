@@ -306,11 +306,16 @@ func (h *Portal) allowed(r *http.Request, p *auth.Principal, action, object stri
 // page is read far more often than its layout changes.
 var drawings = struct {
 	sync.Mutex
-	m map[[32]byte]template.HTML
+	m     map[[32]byte]template.HTML
+	bytes int
 }{m: map[[32]byte]template.HTML{}}
 
-// maxDrawings bounds the cache: past it, it starts over.
-const maxDrawings = 256
+// maxDrawings and maxDrawingBytes bound the cache (a drawing of 2,000
+// nodes weighs about 400 KB): past either, it starts over.
+const (
+	maxDrawings     = 256
+	maxDrawingBytes = 16 << 20
+)
 
 func drawing(parts []aspect.Part) template.HTML {
 	hash := sha256.New()
@@ -330,10 +335,12 @@ func drawing(parts []aspect.Part) template.HTML {
 	// topology.Draw escapes every name it writes: its SVG is safe HTML.
 	svg = template.HTML(topology.Draw(topology.FromLayout(aspect.LayoutOf(parts))))
 	drawings.Lock()
-	if len(drawings.m) >= maxDrawings {
+	if len(drawings.m) >= maxDrawings || drawings.bytes+len(svg) > maxDrawingBytes {
 		clear(drawings.m)
+		drawings.bytes = 0
 	}
 	drawings.m[key] = svg
+	drawings.bytes += len(svg)
 	drawings.Unlock()
 	return svg
 }
