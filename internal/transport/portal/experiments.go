@@ -311,7 +311,7 @@ var drawings = struct {
 }{m: map[[32]byte]template.HTML{}}
 
 // maxDrawings and maxDrawingBytes bound the cache (a drawing of 2,000
-// nodes weighs about 400 KB): past either, it starts over.
+// nodes weighs about 500 KB): past either, it starts over.
 const (
 	maxDrawings     = 256
 	maxDrawingBytes = 16 << 20
