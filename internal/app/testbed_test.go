@@ -121,6 +121,10 @@ func TestExperimentsAndSharing(t *testing.T) {
 	if _, err := h.libraries.CreateLibrary(ctx, req(&trellisv1.CreateLibraryRequest{Id: "bob:mine", Description: "what bob reads"}, bob)); err != nil {
 		t.Fatal(err)
 	}
+	// An empty library lists nothing (not every experiment bob may read).
+	if in, err := h.libraries.ListLibraryExperiments(ctx, req(&trellisv1.ListLibraryExperimentsRequest{Id: "bob:mine"}, bob)); err != nil || len(in.Msg.Experiments) != 0 {
+		t.Fatalf("an empty library's experiments: %v %v", in, err)
+	}
 	if libs, err := h.libraries.ListLibraries(ctx, req(&trellisv1.ListLibrariesRequest{Owner: "bob"}, bob)); err != nil || len(libs.Msg.Libraries) != 1 || libs.Msg.Libraries[0].Description != "what bob reads" {
 		t.Fatalf("bob's libraries (with descriptions): %v %v", libs, err)
 	}

@@ -176,13 +176,10 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 	}
 	for _, a := range aspects {
 		av := &AspectView{Aspect: a, Size: int64(len(a.Content))}
-		t, ok := s.aspects.Lookup(a.Type)
-		if ok {
-			av.Summary = t.Summarize(a.Content)
-		}
 		var derived []aspect.Derived
-		if d, ok := t.(aspect.Deriving); ok {
-			derived = d.Derive(a.Content)
+		if t, ok := s.aspects.Lookup(a.Type); ok {
+			r := read(t, a.Content)
+			av.Summary, derived = r.summary, r.derived
 		}
 		if !withContent {
 			a.Content = nil
@@ -193,7 +190,7 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 		for _, d := range derived {
 			sub := &domain.Aspect{Experiment: id, Type: a.Type, Name: a.Name + "/" + d.Name, Revision: a.Revision, UpdatedAt: a.UpdatedAt}
 			if withContent {
-				sub.Content = d.Content
+				sub.Content = slices.Clone(d.Content) // the reading is shared
 			}
 			v.Aspects = append(v.Aspects, &AspectView{Aspect: sub, Size: int64(len(d.Content)), Summary: d.Summary, DerivedFrom: a.Name})
 		}
@@ -212,8 +209,11 @@ func (s *Testbed) experimentView(ctx context.Context, tx store.Tx, id string, wi
 // ExperimentQuery selects experiments for ListExperiments.
 type ExperimentQuery struct {
 	Owner, Text string
-	PageSize    int32
-	PageToken   string
+	// Shared leaves out the caller's own experiments (those it owns or
+	// that are in its namespace): what others share with it.
+	Shared    bool
+	PageSize  int32
+	PageToken string
 }
 
 // ListExperiments lists the experiments p may read.
@@ -229,19 +229,30 @@ func (s *Testbed) ListExperiments(ctx context.Context, p *auth.Principal, q Expe
 	if err != nil {
 		return nil, "", err
 	}
-	return s.experimentPage(ctx, pg, store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)})
+	var keep func(*domain.Experiment) bool
+	if q.Shared {
+		keep = func(x *domain.Experiment) bool { return x.Owner != p.UID && !strings.HasPrefix(x.ID, p.UID+":") }
+	}
+	return s.experimentPage(ctx, pg, store.ExperimentFilter{Owner: q.Owner, Text: q.Text, IDs: objectIDs(visible)}, keep)
 }
 
 // experimentPage reads one page of the experiments f selects, with their
-// descriptions, in one transaction.
-func (s *Testbed) experimentPage(ctx context.Context, pg page[string], f store.ExperimentFilter) ([]*ExperimentView, string, error) {
+// descriptions, in one transaction; keep, when not nil, drops rows.
+func (s *Testbed) experimentPage(ctx context.Context, pg page[string], f store.ExperimentFilter, keep func(*domain.Experiment) bool) ([]*ExperimentView, string, error) {
 	var out []*ExperimentView
 	var next string
 	err := s.view(ctx, func(tx store.Tx) error {
 		xs, n, err := readPage(pg, func(after string, n int) ([]*domain.Experiment, error) {
-			f.Page = store.Page{After: after, Limit: n}
-			return tx.Experiments().List(ctx, f)
-		}, func(x *domain.Experiment) string { return x.ID }, nil)
+			if f.IDs == nil {
+				f.Page = store.Page{After: after, Limit: n}
+				return tx.Experiments().List(ctx, f)
+			}
+			return inWindows(f.IDs, after, n, func(ids []string, n int) ([]*domain.Experiment, error) {
+				w := f
+				w.IDs, w.Page = ids, store.Page{After: after, Limit: n}
+				return tx.Experiments().List(ctx, w)
+			})
+		}, func(x *domain.Experiment) string { return x.ID }, keep)
 		if err != nil {
 			return err
 		}

@@ -62,7 +62,8 @@ func (s *Testbed) readable(ctx context.Context, p *auth.Principal, ids []string)
 	if err != nil {
 		return nil, err
 	}
-	out := ids[:0:0]
+	// Never nil: a nil filter would list every experiment.
+	out := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if _, ok := slices.BinarySearch(visible, domain.ExperimentObject(id)); ok {
 			out = append(out, id)
@@ -285,5 +286,5 @@ func (s *Testbed) ListLibraryExperiments(ctx context.Context, p *auth.Principal,
 	if ids, err = s.readable(ctx, p, ids); err != nil {
 		return nil, "", err
 	}
-	return s.experimentPage(ctx, pg, store.ExperimentFilter{IDs: ids})
+	return s.experimentPage(ctx, pg, store.ExperimentFilter{IDs: ids}, nil)
 }

@@ -130,6 +130,7 @@ func (h *Portal) Mount(mux *http.ServeMux) {
 	handle("POST /notifications/read", h.markRead)
 	handle("POST /requests/{id}/accept", h.acceptRequest)
 	handle("POST /requests/{id}/decline", h.declineRequest)
+	h.mountTestbed(handle)
 	handle("GET /admin/approvals", h.approvals)
 	handle("POST /admin/approvals/{name}/approve", h.approve)
 	handle("POST /admin/approvals/{name}/reject", h.reject)
