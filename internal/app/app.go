@@ -393,7 +393,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	// Every request knows its client, which the login back-off counts by.
 	h = clientaddr.Middleware(h)
 	streams, endStreams := context.WithCancel(context.Background())
-	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure)
+	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure, portal.EventsPath)
 	if slices.Contains(backendNames, BackendNull) {
 		h = auth.NullWarningMiddleware(h)
 	}

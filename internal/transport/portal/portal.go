@@ -130,6 +130,7 @@ func (h *Portal) Mount(mux *http.ServeMux) {
 	handle("POST /notifications/read", h.markRead)
 	handle("POST /requests/{id}/accept", h.acceptRequest)
 	handle("POST /requests/{id}/decline", h.declineRequest)
+	handle("GET "+EventsPath, h.events)
 	handle("GET /admin/approvals", h.approvals)
 	handle("POST /admin/approvals/{name}/approve", h.approve)
 	handle("POST /admin/approvals/{name}/reject", h.reject)
@@ -161,6 +162,9 @@ type view struct {
 	Unread int
 	// UnreadMore: more unread notifications than Unread counts.
 	UnreadMore bool
+	// NewestUnread is the id of the newest unread notification: the
+	// page's live stream starts after it (events.go).
+	NewestUnread int64
 	CSRF       string
 	CSS, JS    string
 	Icon       string
@@ -220,7 +224,7 @@ func (h *Portal) render(w http.ResponseWriter, r *http.Request, s *session, stat
 		v.Title = tp.title()
 	}
 	if s.caller != nil {
-		v.Unread, v.UnreadMore = h.unread(r, s)
+		v.Unread, v.UnreadMore, v.NewestUnread = h.unread(r, s)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
@@ -236,14 +240,14 @@ func (h *Portal) render(w http.ResponseWriter, r *http.Request, s *session, stat
 // unreadPage bounds the badge's count: past it, the badge says "99+".
 const unreadPage = 99
 
-func (h *Portal) unread(r *http.Request, s *session) (int, bool) {
+func (h *Portal) unread(r *http.Request, s *session) (int, bool, int64) {
 	q := service.NotificationQuery{PageSize: unreadPage}
 	q.UnreadOnly = true
 	ns, next, err := h.svc.Social.ListNotifications(r.Context(), s.caller, q)
-	if err != nil {
-		return 0, false
+	if err != nil || len(ns) == 0 {
+		return 0, false, 0
 	}
-	return len(ns), next != ""
+	return len(ns), next != "", ns[0].ID
 }
 
 // errorPage is the page of a refusal or a failure.
