@@ -165,11 +165,11 @@ type view struct {
 	// NewestUnread is the id of the newest unread notification: the
 	// page's live stream starts after it (events.go).
 	NewestUnread int64
-	CSRF       string
-	CSS, JS    string
-	Icon       string
-	Path       string
-	Data       any
+	CSRF         string
+	CSS, JS      string
+	Icon         string
+	Path         string
+	Data         any
 }
 
 func (h *Portal) parseTemplates() (map[string]*template.Template, error) {
