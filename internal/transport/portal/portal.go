@@ -162,14 +162,15 @@ type view struct {
 	Unread int
 	// UnreadMore: more unread notifications than Unread counts.
 	UnreadMore bool
+	CSRF       string
+	CSS, JS    string
+	Icon       string
+	Path       string
+	Data       any
+
 	// NewestUnread is the id of the newest unread notification: the
 	// page's live stream starts after it (events.go).
 	NewestUnread int64
-	CSRF         string
-	CSS, JS      string
-	Icon         string
-	Path         string
-	Data         any
 }
 
 func (h *Portal) parseTemplates() (map[string]*template.Template, error) {
