@@ -371,6 +371,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		Service: svc, Authenticator: authn, Log: log,
 		Secure:         tlsCfg != nil || strings.HasPrefix(cfg.PublicURL, "https://"),
 		LimitAnonymous: func(next http.Handler) http.Handler { return pages.Middleware("pages", next) },
+		ExternalLogin:  idp != nil,
 	})
 	if err != nil {
 		return nil, err

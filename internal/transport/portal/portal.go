@@ -49,6 +49,10 @@ type Options struct {
 	// register, confirm): a per-address bound like the OpenID Connect
 	// pages'.
 	LimitAnonymous func(http.Handler) http.Handler
+
+	// ExternalLogin offers signing in through the institution: the oidc
+	// authentication backend is on (reset.go).
+	ExternalLogin bool
 }
 
 // Portal serves the pages.
@@ -63,6 +67,8 @@ type Portal struct {
 	refreshes refreshCache
 	cop       *http.CrossOriginProtection
 	limit     func(http.Handler) http.Handler
+
+	external bool
 }
 
 // CSP is every page's Content-Security-Policy: only this origin's own
@@ -73,6 +79,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // New builds the portal.
 func New(o Options) (*Portal, error) {
 	h := &Portal{svc: o.Service, authn: o.Authenticator, secure: o.Secure, log: o.Log, now: o.Now, limit: o.LimitAnonymous}
+	h.external = o.ExternalLogin
 	if h.limit == nil {
 		h.limit = func(next http.Handler) http.Handler { return next }
 	}
@@ -131,6 +138,12 @@ func (h *Portal) Mount(mux *http.ServeMux) {
 	handle("POST /requests/{id}/accept", h.acceptRequest)
 	handle("POST /requests/{id}/decline", h.declineRequest)
 	handle("GET "+EventsPath, h.events)
+	handle("GET "+resetRequestPath, h.resetRequestForm)
+	anonymous("POST "+resetRequestPath, h.resetRequest)
+	handle("GET "+service.PortalResetPath, h.resetForm)
+	anonymous("POST "+service.PortalResetPath, h.reset)
+	anonymous("GET "+externalStartPath, h.externalStart)
+	anonymous("GET "+service.PortalExternalLoginPath, h.externalDone)
 	handle("GET "+credentialsPath, h.credentials)
 	handle("POST /credentials/ssh", h.addSSHKey)
 	handle("POST /credentials/ssh/remove", h.removeSSHKey)
