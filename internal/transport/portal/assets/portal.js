@@ -17,6 +17,9 @@ document.addEventListener("submit", function (e) {
   var after = nav.getAttribute("data-after");
   if (after) url += "?after=" + encodeURIComponent(after);
   var es = new EventSource(url);
+  // data-live says the stream is up (styles and tests may look).
+  es.addEventListener("ready", function () { nav.setAttribute("data-live", "on"); });
+  es.addEventListener("error", function () { nav.removeAttribute("data-live"); });
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
