@@ -14,6 +14,10 @@ import (
 )
 
 func newSSHKey(t *testing.T, comment string) (line, fingerprint string) {
+	return newSSHKeyB(t, comment)
+}
+
+func newSSHKeyB(t testing.TB, comment string) (line, fingerprint string) {
 	t.Helper()
 	pub, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -25,6 +29,8 @@ func newSSHKey(t *testing.T, comment string) (line, fingerprint string) {
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " " + comment, ssh.FingerprintSHA256(k)
 }
+
+func urlEscape(s string) string { return url.QueryEscape(s) }
 
 // inHTML is s as html/template writes it in text and attributes.
 func inHTML(s string) string {
