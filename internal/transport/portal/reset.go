@@ -156,7 +156,17 @@ func (h *Portal) externalDone(w http.ResponseWriter, r *http.Request) {
 	h.setCookie(w, externalCookie, "", time.Time{})
 	fin, err := h.svc.Federation.FinishExternalLogin(r.Context(), nil, v.Get("l"), v.Get("p"), r.URL.Query().Get("code"), false)
 	if err != nil {
-		h.fail(w, r, s, err)
+		// An expired login, a locked account: the sign-in page again,
+		// with the service's words above it.
+		code := domain.CodeOf(err)
+		if code == domain.CodeInternal || code == domain.CodeUnavailable {
+			h.fail(w, r, s, err)
+			return
+		}
+		h.ensureFormToken(w, s)
+		f := newForm()
+		f.Error = err.Error()
+		h.render(w, r, s, statusOf(code), "signin", signinPage{Form: f, Next: safeNext(v.Get("n")), External: h.external})
 		return
 	}
 	h.startSession(w, fin.Tokens)

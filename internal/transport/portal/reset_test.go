@@ -195,4 +195,14 @@ func TestExternalSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<span class="who">alice</span>`) {
 		t.Fatalf("profile after signing in through the institution: %d\n%s", resp.StatusCode, body)
 	}
+	// A login that the identity provider has not vouched for yet cannot be
+	// collected: the sign-in page says so.
+	third := oidctest.NewBrowser(t)
+	if resp, _ := third.Get(ts.URL + "/signin/external"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("second start: %d", resp.StatusCode)
+	}
+	resp, body = third.Get(ts.URL + "/signin/external/done?code=forged")
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, `id="form-error"`) || !strings.Contains(body, "not finished") {
+		t.Fatalf("collecting an unfinished login: %d\n%s", resp.StatusCode, body)
+	}
 }
