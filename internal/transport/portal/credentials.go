@@ -9,6 +9,7 @@ import (
 	"github.com/trellis-testbed/trellis/internal/domain"
 	"github.com/trellis-testbed/trellis/internal/policy"
 	"github.com/trellis-testbed/trellis/internal/service"
+	"github.com/trellis-testbed/trellis/internal/store"
 )
 
 // The caller's credentials: SSH public keys, API tokens and the sites the
@@ -28,7 +29,11 @@ type credentialsPage struct {
 	// Secret is the token just created, shown this once.
 	Secret, SecretName string
 	Sites              []*domain.ProviderConnection
-	Notice             string
+	// Identities are the institution's identities linked to the account;
+	// External offers to link one (the oidc backend is on).
+	Identities []*store.IdentityLink
+	External   bool
+	Notice     string
 	// DefaultDays and MaxDays bound a token's lifetime.
 	DefaultDays, MaxDays int
 }
@@ -60,6 +65,10 @@ func (h *Portal) credentials(w http.ResponseWriter, r *http.Request) {
 		notice = "API token revoked: it stops working at once, on every server."
 	case "site-removed":
 		notice = "Connection removed at the centre. Tell the site too (trellis provider disconnect)."
+	case "linked":
+		notice = "Identity linked: you may sign in through your institution."
+	case "unlinked":
+		notice = "Identity unlinked."
 	}
 	h.showCredentials(w, r, s, http.StatusOK, credentialsPage{Notice: notice})
 }
@@ -93,6 +102,11 @@ func (h *Portal) showCredentials(w http.ResponseWriter, r *http.Request, s *sess
 		h.fail(w, r, s, err)
 		return
 	}
+	if p.Identities, err = h.svc.Federation.ListIdentityLinks(ctx, c); err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	p.External = h.external
 	if p.KeyForm == nil {
 		p.KeyForm = newForm()
 	}
@@ -203,4 +217,16 @@ func (h *Portal) removeConnection(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, credentialsPath+"?done=site-removed", http.StatusSeeOther)
+}
+
+func (h *Portal) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.signedIn(w, r)
+	if !ok || !h.checkForm(w, r, s) {
+		return
+	}
+	if err := h.svc.Federation.UnlinkIdentity(r.Context(), s.caller, r.PostForm.Get("issuer"), r.PostForm.Get("subject")); err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, credentialsPath+"?done=unlinked", http.StatusSeeOther)
 }

@@ -150,6 +150,8 @@ func (h *Portal) Mount(mux *http.ServeMux) {
 	handle("POST /credentials/tokens", h.createAPIToken)
 	handle("POST /credentials/tokens/{name}/revoke", h.revokeAPIToken)
 	handle("POST /credentials/sites/{provider}/remove", h.removeConnection)
+	handle("GET /credentials/link", h.linkIdentity)
+	handle("POST /credentials/identities/remove", h.unlinkIdentity)
 	handle("GET /admin/users", h.adminUsers)
 	handle("POST /admin/users/{uid}/state", h.adminSetUserState)
 	handle("POST /admin/users/{uid}/admin", h.adminSetAdmin)

@@ -128,7 +128,14 @@ func (h *Portal) externalStart(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	st, err := h.svc.Federation.StartExternalLogin(r.Context(), nil, false, service.PortalExternalLoginURL(h.svc.Config().PublicURL))
+	h.startExternal(w, r, s, false, next)
+}
+
+// startExternal starts a login through the identity provider (with link,
+// the signed-in caller's, to link the identity to the account) and sends
+// the browser there; next is where it ends.
+func (h *Portal) startExternal(w http.ResponseWriter, r *http.Request, s *session, link bool, next string) {
+	st, err := h.svc.Federation.StartExternalLogin(r.Context(), s.caller, link, service.PortalExternalLoginURL(h.svc.Config().PublicURL))
 	if err != nil {
 		h.fail(w, r, s, err)
 		return
@@ -136,6 +143,16 @@ func (h *Portal) externalStart(w http.ResponseWriter, r *http.Request) {
 	v := url.Values{"l": {st.ID}, "p": {st.PollSecret}, "n": {next}}
 	h.setCookie(w, externalCookie, v.Encode(), st.ExpiresAt)
 	http.Redirect(w, r, st.AuthorizationURL, http.StatusSeeOther)
+}
+
+// linkIdentity starts linking an identity at the institution to the
+// signed-in account (the credentials page's button).
+func (h *Portal) linkIdentity(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.signedIn(w, r)
+	if !ok {
+		return
+	}
+	h.startExternal(w, r, s, true, credentialsPath+"?done=linked")
 }
 
 // externalDone collects the login the identity provider vouched for.
@@ -169,6 +186,9 @@ func (h *Portal) externalDone(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, s, statusOf(code), "signin", signinPage{Form: f, Next: safeNext(v.Get("n")), External: h.external})
 		return
 	}
-	h.startSession(w, fin.Tokens)
+	// A link leaves the caller's session as it is; a login starts one.
+	if fin.Tokens != nil {
+		h.startSession(w, fin.Tokens)
+	}
 	http.Redirect(w, r, safeNext(v.Get("n")), http.StatusSeeOther)
 }

@@ -195,6 +195,43 @@ func TestExternalSignIn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<span class="who">alice</span>`) {
 		t.Fatalf("profile after signing in through the institution: %d\n%s", resp.StatusCode, body)
 	}
+	// Her keys and tokens page lists the identity; she unlinks it.
+	resp, body = b.Get(ts.URL + "/credentials")
+	if !strings.Contains(body, `id="identities"`) || !strings.Contains(body, idp.url+"/oidc") || !strings.Contains(body, `id="link-identity"`) {
+		t.Fatalf("credentials with a linked identity: %d\n%s", resp.StatusCode, body)
+	}
+	m := csrfInPage.FindStringSubmatch(body)
+	issuer := regexp.MustCompile(`name="issuer" value="([^"]+)"`).FindStringSubmatch(body)
+	subject := regexp.MustCompile(`name="subject" value="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil || issuer == nil || subject == nil {
+		t.Fatalf("no unlink form:\n%s", body)
+	}
+	resp, _ = b.Post(ts.URL+"/credentials/identities/remove", url.Values{"csrf": {m[1]}, "issuer": {issuer[1]}, "subject": {subject[1]}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("unlink: %d", resp.StatusCode)
+	}
+	if _, body = b.Get(ts.URL + "/credentials?done=unlinked"); !strings.Contains(body, `id="no-identities"`) {
+		t.Fatalf("after unlinking:\n%s", body)
+	}
+	// And links it again from that page: the login, started by her
+	// session, ends in the link, and her session goes on.
+	resp, _ = b.Get(ts.URL + "/credentials/link")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("link start: %d", resp.StatusCode)
+	}
+	back = b.Authorize(resp.Header.Get("Location"), "jdoe", userPassword)
+	resp, body = b.Get(back.String())
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), ts.URL+"/signin/external/done?code=") {
+		t.Fatalf("link callback: %d %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	resp, _ = b.Get(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/credentials?done=linked" {
+		t.Fatalf("link done: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, body = b.Get(ts.URL + "/credentials?done=linked"); !strings.Contains(body, "Identity linked") || !strings.Contains(body, `id="identities"`) {
+		t.Fatalf("after linking:\n%s", body)
+	}
+
 	// A login that the identity provider has not vouched for yet cannot be
 	// collected: the sign-in page says so.
 	third := oidctest.NewBrowser(t)
