@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/trellis-testbed/trellis/internal/app"
 	"github.com/trellis-testbed/trellis/internal/auth"
 	"github.com/trellis-testbed/trellis/internal/service"
 )
@@ -18,8 +20,12 @@ type stream struct {
 	t      *testing.T
 	resp   *http.Response
 	r      *bufio.Reader
+	ctx    context.Context
 	cancel context.CancelFunc
 }
+
+// ctxErr says whether the test's bound ended the stream.
+func (s *stream) ctxErr() error { return s.ctx.Err() }
 
 type event struct{ name, id, data string }
 
@@ -41,7 +47,7 @@ func (b *browser) events(t *testing.T, lastID string) *stream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stream{t: t, resp: resp, r: bufio.NewReader(resp.Body), cancel: cancel}
+	s := &stream{t: t, resp: resp, r: bufio.NewReader(resp.Body), ctx: ctx, cancel: cancel}
 	t.Cleanup(s.close)
 	return s
 }
@@ -135,5 +141,42 @@ func TestEvents(t *testing.T) {
 	want(t, "badge", b.get("/"), http.StatusOK, `id="nav-notes" data-events="/events" data-after="`, `id="unread"`)
 	if a := b.get("/events?after=x"); a.status != http.StatusBadRequest {
 		t.Errorf("bad after: %d", a.status)
+	}
+}
+
+// The stream ends when the session's access token expires, so a session
+// ended elsewhere (here, signed out) stops receiving within one access
+// token's lifetime: the browser's reconnection is refused.
+func TestEventsEndWithTheAccessToken(t *testing.T) {
+	tb := listeningTestbed(t, func(c *app.Config) { c.Service.AccessTokenTTL = 2 * time.Second })
+	tb.newUser("alice")
+	b := tb.browser()
+	b.signIn("alice", userPassword)
+	u, _ := url.Parse(tb.url)
+	saved := b.c.Jar.Cookies(u)
+	s := b.events(t, "")
+	if e := s.next(); e.name != "ready" {
+		t.Fatalf("first event %+v", e)
+	}
+	if a := b.post("/signout", nil); a.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", a.status)
+	}
+	// The stream ends by itself (the read fails at its end, not at the
+	// test's one-minute bound).
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			if s.ctxErr() != nil {
+				t.Fatal("the stream outlived its access token")
+			}
+			break
+		}
+		if strings.HasPrefix(line, "event: notification") {
+			t.Fatal("a notification after signing out")
+		}
+	}
+	b.c.Jar.SetCookies(u, saved)
+	if a := b.get("/events"); a.status != http.StatusUnauthorized {
+		t.Fatalf("reconnecting with the ended session: %d", a.status)
 	}
 }
