@@ -386,6 +386,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 		Service: svc, Authenticator: authn, Log: log,
 		Secure:         tlsCfg != nil || strings.HasPrefix(cfg.PublicURL, "https://"),
 		LimitAnonymous: func(next http.Handler) http.Handler { return pages.Middleware("pages", next) },
+		ExternalLogin:  idp != nil,
 	})
 	if err != nil {
 		return nil, err
@@ -408,7 +409,7 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	// Every request knows its client, which the login back-off counts by.
 	h = clientaddr.Middleware(h)
 	streams, endStreams := context.WithCancel(context.Background())
-	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure, trellisv1connect.RealizationsWatchProcedure)
+	h = endOnShutdown(h, streams, trellisv1connect.NotificationsWatchProcedure, trellisv1connect.RealizationsWatchProcedure, portal.EventsPath)
 	if slices.Contains(backendNames, BackendNull) {
 		h = auth.NullWarningMiddleware(h)
 	}

@@ -14,8 +14,10 @@ import (
 type AuditQuery struct {
 	Actor, Object, Operation string
 	Since                    time.Time
-	PageSize                 int32
-	PageToken                string
+	// Until, when set, keeps only events before it.
+	Until     time.Time
+	PageSize  int32
+	PageToken string
 }
 
 // ListAuditEvents pages through the audit record, newest first.
@@ -32,7 +34,7 @@ func (s *Accounts) ListAuditEvents(ctx context.Context, p *auth.Principal, q Aud
 	err = s.view(ctx, func(tx store.Tx) error {
 		var err error
 		evs, next, err = readPage(pg, func(before int64, n int) ([]*domain.AuditEvent, error) {
-			return tx.Audit().List(ctx, store.AuditFilter{Actor: q.Actor, Object: q.Object, Operation: q.Operation, Since: q.Since, BeforeID: before, Limit: n})
+			return tx.Audit().List(ctx, store.AuditFilter{Actor: q.Actor, Object: q.Object, Operation: q.Operation, Since: q.Since, Until: q.Until, BeforeID: before, Limit: n})
 		}, func(e *domain.AuditEvent) int64 { return e.ID }, nil)
 		return err
 	})

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/trellis-testbed/trellis/internal/auth"
@@ -38,11 +39,20 @@ type ExternalLoginStart struct {
 	ExpiresAt        time.Time
 }
 
+// PortalExternalLoginURL is where a login the portal started through the
+// identity provider comes back to (the portal's PortalExternalLoginPath on
+// the server's public URL).
+func PortalExternalLoginURL(publicURL string) string {
+	return strings.TrimRight(publicURL, "/") + PortalExternalLoginPath
+}
+
 // validateReturnTo allows an http URL on a loopback address only: the
 // finish code must reach the browser's own machine, never a party that
 // could have started the login (RFC 8252's loopback redirect).
-func validateReturnTo(raw string) error {
-	if raw == "" {
+// The one other place it may go is this server's own portal, which holds
+// the login's poll secret in the browser's cookie (PortalExternalLoginURL).
+func (s *Federation) validateReturnTo(raw string) error {
+	if raw == "" || raw == PortalExternalLoginURL(s.cfg.PublicURL) {
 		return nil
 	}
 	u, err := url.Parse(raw)
@@ -65,7 +75,7 @@ func (s *Federation) StartExternalLogin(ctx context.Context, p *auth.Principal, 
 	if s.idp == nil {
 		return nil, errNoIdentityProvider
 	}
-	if err := validateReturnTo(returnTo); err != nil {
+	if err := s.validateReturnTo(returnTo); err != nil {
 		return nil, err
 	}
 	l := &store.ExternalLogin{ID: newID(), Nonce: newID(), ReturnTo: returnTo}

@@ -67,10 +67,15 @@ func readPage[T, C any](pg page[C], fetch func(from C, n int) ([]T, error), curs
 	want := pg.limit + 1
 	from := pg.from
 	var out []T
+	// With keep, rows are read in batches that start at twice the page
+	// and double up to the store's largest: a filter that keeps most rows
+	// reads little more than a page, a sparse one few calls more.
+	batch := 2 * want
 	for len(out) < want {
-		n := store.MaxLimit
-		if keep == nil {
-			n = min(want-len(out), store.MaxLimit)
+		n := min(want-len(out), store.MaxLimit)
+		if keep != nil {
+			n = min(batch, store.MaxLimit)
+			batch *= 2
 		}
 		rows, err := fetch(from, n)
 		if err != nil {

@@ -115,6 +115,12 @@ func (s *Testbed) ListResources(ctx context.Context, p *auth.Principal, q Resour
 		}
 	}
 	// Attribute constraints are applied here, as the page's rows are read.
+	// Without any, every row is kept: no keep function, so that a page
+	// reads its page of rows, not the store's largest batch (readPage).
+	var keep func(*store.BoundResource) bool
+	if len(cs) > 0 {
+		keep = func(r *store.BoundResource) bool { return domain.MatchAll(cs, r.Attributes) }
+	}
 	var out []*store.BoundResource
 	var next string
 	err = s.view(ctx, func(tx store.Tx) error {
@@ -122,8 +128,7 @@ func (s *Testbed) ListResources(ctx context.Context, p *auth.Principal, q Resour
 		out, next, err = readPage(pg, func(after string, n int) ([]*store.BoundResource, error) {
 			f.Page = store.Page{After: after, Limit: n}
 			return tx.Resources().List(ctx, f)
-		}, func(r *store.BoundResource) string { return r.Name },
-			func(r *store.BoundResource) bool { return domain.MatchAll(cs, r.Attributes) })
+		}, func(r *store.BoundResource) string { return r.Name }, keep)
 		return err
 	})
 	if err != nil {

@@ -84,14 +84,18 @@ Please confirm %s. Your confirmation token is:
 
     %s
 
-Confirm with the command line client:
+Confirm on this page:
+
+    %s
+
+or with the command line client:
 
     trellis --server %s user confirm %s
 
 or by calling trellis.v1.Users/ConfirmEmail with this token. It expires in %s.
 
 If you did not ask for this, ignore this message.
-`, what, domain.MailSecret, s.cfg.PublicURL, domain.MailSecret, s.cfg.ConfirmTTL)
+`, what, domain.MailSecret, s.portalLink(PortalConfirmPath), s.cfg.PublicURL, domain.MailSecret, s.cfg.ConfirmTTL)
 	return s.mailSecret(ctx, tx, &domain.Mail{CreatedAt: now, To: address, Subject: "Confirm your e-mail address for Trellis", Body: body}, tok)
 }
 
@@ -185,6 +189,24 @@ func (s *Accounts) quietly(err error) error {
 	return err
 }
 
+// The portal's pages that mail links lead to (internal/transport/portal
+// serves them at these paths): the link carries the mailed token, and the
+// page only draws a form with it, so a mail scanner fetching the link
+// changes nothing.
+const (
+	PortalConfirmPath = "/confirm"
+	PortalResetPath   = "/reset"
+	// PortalExternalLoginPath is where a sign-in through the identity
+	// provider that the portal started comes back to.
+	PortalExternalLoginPath = "/signin/external/done"
+)
+
+// portalLink is the link of a mail to a portal page, carrying the mailed
+// token.
+func (s *Accounts) portalLink(path string) string {
+	return strings.TrimRight(s.cfg.PublicURL, "/") + path + "?token=" + domain.MailSecret
+}
+
 // resetSubject is the subject of password-reset mail; the outbox is counted
 // by it to bound how many one account is sent.
 const resetSubject = "Reset your Trellis password"
@@ -193,28 +215,52 @@ const resetSubject = "Reset your Trellis password"
 // whether or not the account exists, is active or has been sent its share
 // of reset mail already.
 func (s *Accounts) resetAnswer() string {
-	return fmt.Sprintf("if an active account has this uid, a reset token was mailed to its address. "+
+	return fmt.Sprintf("if an active account has this uid (or address), a reset token was mailed to its address. "+
 		"An account is sent at most %d reset mails per %s, and requests past that send none: if no mail arrives, wait before asking again",
 		s.cfg.ResetMailLimit, s.cfg.ResetMailWindow)
 }
 
 // RequestPasswordReset mails a reset token to an active account, unless it
 // was sent ResetMailLimit reset mails within ResetMailWindow already (so
-// that a burst of requests does not flood its mailbox). The answer
-// (resetAnswer) says nothing about whether the account exists nor whether
-// a mail was sent.
+// that a burst of requests does not flood its mailbox). The account is
+// named by its uid or by its e-mail address (anything with an '@', which
+// no uid has: people forget their uid more often than their address). The
+// answer (resetAnswer) says nothing about whether the account exists nor
+// whether a mail was sent.
 func (s *Accounts) RequestPasswordReset(ctx context.Context, p *auth.Principal, uid string) (string, error) {
 	if err := s.authorize(ctx, p, opUsersRequestPasswordReset, policy.None); err != nil {
 		return "", err
 	}
-	if err := domain.ValidateUID("uid", uid); err != nil {
+	byEmail := strings.Contains(uid, "@")
+	if byEmail {
+		addr, err := domain.NormalizeEmail("uid", uid)
+		if err != nil {
+			return "", err
+		}
+		uid = addr
+	} else if err := domain.ValidateUID("uid", uid); err != nil {
 		return "", err
 	}
-	err := s.quietly(s.update(ctx, &record{op: opUsersRequestPasswordReset.Name, object: userObject(uid)}, func(tx store.Tx) error {
-		u, err := tx.Users().Get(ctx, uid)
+	// An address asked about is recorded only once it names an account.
+	rec := &record{op: opUsersRequestPasswordReset.Name, object: userObject(uid)}
+	if byEmail {
+		rec.object = "user:?"
+	}
+	// The body may run again (a serialization retry): it looks up what
+	// was asked, never what a previous attempt found.
+	asked := uid
+	err := s.quietly(s.update(ctx, rec, func(tx store.Tx) error {
+		var u *domain.User
+		var err error
+		if byEmail {
+			u, err = tx.Users().GetByEmail(ctx, asked)
+		} else {
+			u, err = tx.Users().Get(ctx, asked)
+		}
 		if err != nil {
 			return err
 		}
+		uid, rec.object = u.UID, userObject(u.UID)
 		if u.State != domain.UserActive {
 			return errNothingToDo
 		}
@@ -247,13 +293,17 @@ Your reset token is:
 
     %s
 
-Set a new password with the command line client:
+Set a new password on this page:
+
+    %s
+
+or with the command line client:
 
     trellis --server %s user reset-password --token %s
 
 It expires in %s and works once. Every session of the account will be ended.
 If you did not ask for this, ignore this message: your password is unchanged.
-`, uid, domain.MailSecret, s.cfg.PublicURL, domain.MailSecret, s.cfg.ResetTTL)
+`, uid, domain.MailSecret, s.portalLink(PortalResetPath), s.cfg.PublicURL, domain.MailSecret, s.cfg.ResetTTL)
 		return s.mailSecret(ctx, tx, &domain.Mail{CreatedAt: now, To: u.Email, Subject: resetSubject, Body: body}, tok)
 	}))
 	if err != nil {

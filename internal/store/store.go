@@ -262,6 +262,9 @@ type AuditFilter struct {
 	Object    string
 	Operation string
 	Since     time.Time
+	// Until, when set, keeps only events before it (a time range with
+	// Since).
+	Until time.Time
 	// BeforeID pages backwards: only events with a smaller id.
 	BeforeID int64
 	Limit    int

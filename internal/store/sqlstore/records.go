@@ -101,6 +101,9 @@ func (s audit) List(ctx context.Context, f store.AuditFilter) ([]*domain.AuditEv
 	if !f.Since.IsZero() {
 		w.add("at >= ?", micros(f.Since))
 	}
+	if !f.Until.IsZero() {
+		w.add("at < ?", micros(f.Until))
+	}
 	if f.BeforeID > 0 {
 		w.add("id < ?", f.BeforeID)
 	}

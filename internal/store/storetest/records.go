@@ -169,6 +169,8 @@ var auditTests = []test{
 			{store.AuditFilter{Operation: "Users/GetUser"}, want(4, 2, 1)},
 			{store.AuditFilter{Actor: "alice", Operation: "Users/GetUser"}, want(4, 2)},
 			{store.AuditFilter{Since: at(2 * time.Minute)}, want(4, 3, 2)},
+			{store.AuditFilter{Until: at(2 * time.Minute)}, want(1, 0)},
+			{store.AuditFilter{Since: at(time.Minute), Until: at(3 * time.Minute)}, want(2, 1)},
 			{store.AuditFilter{Limit: 2}, want(4, 3)},
 			{store.AuditFilter{BeforeID: events[3].ID, Limit: 2}, want(2, 1)},
 			{store.AuditFilter{BeforeID: events[1].ID, Limit: 2}, want(0)},

@@ -15,6 +15,8 @@ type signinPage struct {
 	Next string
 	// Notice says why the visitor is here (signed out).
 	Notice string
+	// External offers signing in through the institution (reset.go).
+	External bool
 }
 
 func (signinPage) title() string { return "Sign in" }
@@ -27,8 +29,10 @@ func (h *Portal) signinForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.ensureFormToken(w, s)
-	p := signinPage{Form: newForm(), Next: next}
+	p := signinPage{Form: newForm(), Next: next, External: h.external}
 	switch {
+	case r.URL.Query().Get("reset") != "":
+		p.Notice = "Your password is changed: sign in with it."
 	case r.URL.Query().Get("out") != "":
 		p.Notice = "You are signed out."
 	case r.URL.Query().Get("confirmed") != "":
@@ -56,7 +60,7 @@ func (h *Portal) signin(w http.ResponseWriter, r *http.Request) {
 		if !f.explain(err, "uid", "password") {
 			f.Error = err.Error()
 		}
-		h.render(w, r, s, statusOf(code), "signin", signinPage{Form: f, Next: next})
+		h.render(w, r, s, statusOf(code), "signin", signinPage{Form: f, Next: next, External: h.external})
 		return
 	}
 	h.startSession(w, toks)

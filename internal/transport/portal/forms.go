@@ -46,6 +46,10 @@ func (f *form) explain(err error, fields ...string) bool {
 	placed := false
 	for _, v := range de.Violations {
 		field := strings.TrimPrefix(v.Field, "profile.")
+		// A list's element ("redirect_uris[1]") goes next to the list.
+		if i := strings.IndexByte(field, '['); i > 0 && known[field[:i]] {
+			field = field[:i]
+		}
 		if known[field] {
 			if f.Errors[field] == "" {
 				f.Errors[field] = v.Description

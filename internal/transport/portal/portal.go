@@ -49,6 +49,10 @@ type Options struct {
 	// register, confirm): a per-address bound like the OpenID Connect
 	// pages'.
 	LimitAnonymous func(http.Handler) http.Handler
+
+	// ExternalLogin offers signing in through the institution: the oidc
+	// authentication backend is on (reset.go).
+	ExternalLogin bool
 }
 
 // Portal serves the pages.
@@ -63,6 +67,8 @@ type Portal struct {
 	refreshes refreshCache
 	cop       *http.CrossOriginProtection
 	limit     func(http.Handler) http.Handler
+
+	external bool
 }
 
 // CSP is every page's Content-Security-Policy: only this origin's own
@@ -73,6 +79,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // New builds the portal.
 func New(o Options) (*Portal, error) {
 	h := &Portal{svc: o.Service, authn: o.Authenticator, secure: o.Secure, log: o.Log, now: o.Now, limit: o.LimitAnonymous}
+	h.external = o.ExternalLogin
 	if h.limit == nil {
 		h.limit = func(next http.Handler) http.Handler { return next }
 	}
@@ -131,6 +138,37 @@ func (h *Portal) Mount(mux *http.ServeMux) {
 	handle("POST /requests/{id}/accept", h.acceptRequest)
 	handle("POST /requests/{id}/decline", h.declineRequest)
 	h.mountTestbed(handle)
+	handle("GET "+EventsPath, h.events)
+	handle("GET "+resetRequestPath, h.resetRequestForm)
+	anonymous("POST "+resetRequestPath, h.resetRequest)
+	handle("GET "+service.PortalResetPath, h.resetForm)
+	anonymous("POST "+service.PortalResetPath, h.reset)
+	anonymous("GET "+externalStartPath, h.externalStart)
+	anonymous("GET "+service.PortalExternalLoginPath, h.externalDone)
+	handle("GET "+credentialsPath, h.credentials)
+	handle("POST /credentials/ssh", h.addSSHKey)
+	handle("POST /credentials/ssh/remove", h.removeSSHKey)
+	handle("POST /credentials/tokens", h.createAPIToken)
+	handle("POST /credentials/tokens/{name}/revoke", h.revokeAPIToken)
+	handle("POST /credentials/sites/{provider}/remove", h.removeConnection)
+	handle("GET /credentials/link", h.linkIdentity)
+	handle("POST /credentials/identities/remove", h.unlinkIdentity)
+	handle("GET /admin/users", h.adminUsers)
+	handle("POST /admin/users/{uid}/state", h.adminSetUserState)
+	handle("POST /admin/users/{uid}/admin", h.adminSetAdmin)
+	handle("GET /admin/realizations", h.adminRealizations)
+	handle("POST /admin/realizations/{id}/release", h.adminForceRelease)
+	handle("GET /admin/resources", h.adminResources)
+	handle("POST /admin/resources/{name}/state", h.adminSetResourceState)
+	handle("GET /admin/clients", h.adminClients)
+	handle("POST /admin/services", h.adminAddService)
+	handle("POST /admin/services/{name}/remove", h.adminRemoveService)
+	handle("POST /admin/clients", h.adminAddClient)
+	handle("POST /admin/clients/{name}/remove", h.adminRemoveClient)
+	handle("GET /admin/audit", h.adminAudit)
+	handle("GET /admin/outbox", h.adminOutbox)
+	handle("GET /admin/ca", h.adminCA)
+	handle("POST /admin/ca/rotate", h.adminRotateCA)
 	handle("GET /admin/approvals", h.approvals)
 	handle("POST /admin/approvals/{name}/approve", h.approve)
 	handle("POST /admin/approvals/{name}/reject", h.reject)
@@ -167,6 +205,10 @@ type view struct {
 	Icon       string
 	Path       string
 	Data       any
+
+	// NewestUnread is the id of the newest unread notification: the
+	// page's live stream starts after it (events.go).
+	NewestUnread int64
 }
 
 func (h *Portal) parseTemplates() (map[string]*template.Template, error) {
@@ -221,7 +263,7 @@ func (h *Portal) render(w http.ResponseWriter, r *http.Request, s *session, stat
 		v.Title = tp.title()
 	}
 	if s.caller != nil {
-		v.Unread, v.UnreadMore = h.unread(r, s)
+		v.Unread, v.UnreadMore, v.NewestUnread = h.unread(r, s)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
@@ -237,14 +279,14 @@ func (h *Portal) render(w http.ResponseWriter, r *http.Request, s *session, stat
 // unreadPage bounds the badge's count: past it, the badge says "99+".
 const unreadPage = 99
 
-func (h *Portal) unread(r *http.Request, s *session) (int, bool) {
+func (h *Portal) unread(r *http.Request, s *session) (int, bool, int64) {
 	q := service.NotificationQuery{PageSize: unreadPage}
 	q.UnreadOnly = true
 	ns, next, err := h.svc.Social.ListNotifications(r.Context(), s.caller, q)
-	if err != nil {
-		return 0, false
+	if err != nil || len(ns) == 0 {
+		return 0, false, 0
 	}
-	return len(ns), next != ""
+	return len(ns), next != "", ns[0].ID
 }
 
 // errorPage is the page of a refusal or a failure.

@@ -394,6 +394,7 @@ func (h *Portal) declineRequest(w http.ResponseWriter, r *http.Request) {
 // service lists them for administrators (every approval waits for any
 // one of them) and refuses anyone else's answer.
 type approvalsPage struct {
+	Admin    adminNav
 	Requests []service.RequestView
 	Page     int
 	Pages    int
@@ -420,7 +421,7 @@ func (h *Portal) approvals(w http.ResponseWriter, r *http.Request) {
 	n, _ := strconv.Atoi(r.URL.Query().Get("page"))
 	pages := max(1, (len(reqs)+pageSize-1)/pageSize)
 	n = min(max(n, 1), pages)
-	page := approvalsPage{Requests: reqs[(n-1)*pageSize : min(len(reqs), n*pageSize)], Page: n, Pages: pages}
+	page := approvalsPage{Admin: h.adminNav("approvals"), Requests: reqs[(n-1)*pageSize : min(len(reqs), n*pageSize)], Page: n, Pages: pages}
 	switch r.URL.Query().Get("done") {
 	case "approved":
 		page.Notice = "Project approved; its owner is notified."
