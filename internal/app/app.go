@@ -6,7 +6,6 @@ package app
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -327,12 +326,12 @@ func Build(ctx context.Context, cfg Config, st store.Store) (*Server, error) {
 	if idp != nil {
 		linker = idp
 	}
-	siteClient, err := newSiteClient(cfg.SiteCAFile)
+	siteClient, err := newSiteClient(cfg.SiteCAFile, xca)
 	if err != nil {
 		return nil, err
 	}
 	svc := service.New(svcCfg, service.Deps{
-		IdentityProvider: linker, Sealer: sealer, SiteClient: siteClient,
+		IdentityProvider: linker, Sealer: sealer, SiteHTTP: siteClient,
 		Store: st, Hasher: &password.Hasher{Params: params}, Keys: km, SSHCA: ca, X509CA: xca, ServerCertificate: serverCert, Feed: feed, Engine: engine, Log: log, Now: storeClock(cfg.Now),
 	})
 	eff := svc.Config()
@@ -780,25 +779,22 @@ func (s *Server) maintainKeys(ctx context.Context) {
 	}
 }
 
-// newSiteClient is how the centre posts deliveries to sites: the system's
-// roots, and caFile's certificates when given.
-func newSiteClient(caFile string) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+// newSiteClient is how the centre reaches sites: the system's roots, its
+// own X.509 authority's and caFile's certificates when given.
+func newSiteClient(caFile string, xca *x509ca.CA) (*http.Client, error) {
+	var extra []byte
 	if caFile != "" {
 		b, err := os.ReadFile(caFile)
 		if err != nil {
 			return nil, fmt.Errorf("site CA file: %w", err)
 		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("site CA file %s holds no PEM certificate", caFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		extra = b
 	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+	c, err := service.SiteHTTPClient(xca, extra)
+	if err != nil {
+		return nil, fmt.Errorf("site CA file %s: %w", caFile, err)
+	}
+	return c, nil
 }
 
 // envOr returns the environment variable's value or def.

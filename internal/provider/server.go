@@ -57,8 +57,8 @@ type Server struct {
 	// tokens are the one-time tokens of transfers and terminals
 	// (files.go, terminal.go).
 	tokens *oneTimeTokens
-	inbox    *inbox        // POST /deliveries (deliveries.go)
-	mat      *materializer // materialization deliveries (materializer.go)
+	inbox  *inbox        // POST /deliveries (deliveries.go)
+	mat    *materializer // materialization deliveries (materializer.go)
 }
 
 // ConnectRequest is the body of POST /connect.

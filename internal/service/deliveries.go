@@ -255,11 +255,7 @@ func (s *Sites) post(ctx context.Context, pr *domain.Provider, d *domain.Deliver
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+t.Token)
-	c := s.client
-	if c == nil {
-		c = &http.Client{Timeout: deliveryTimeout}
-	}
-	resp, err := c.Do(req)
+	resp, err := s.siteHTTP.Do(req)
 	if err != nil {
 		return false, false, err.Error()
 	}

@@ -52,28 +52,34 @@ type ForwardResult struct {
 	SiteURL string
 }
 
-// siteHTTPClient is how the centre reaches sites: the system's roots and
-// the centre's own X.509 authority (a site may serve a certificate it
-// issued). Redirects are not followed: a forwarded request goes exactly
-// where the site's registered URL says.
-func siteHTTPClient(ca *x509ca.CA) *http.Client {
+// SiteHTTPClient is how the centre reaches sites, for forwarded requests
+// and deliveries alike: the system's roots, the centre's own X.509
+// authority (a site may serve a certificate it issued) and extraPEM (the
+// operator's --site-ca-file). Redirects are not followed: a request goes
+// exactly where the site's registered URL says. Each caller bounds its
+// requests with its own context.
+func SiteHTTPClient(ca *x509ca.CA, extraPEM []byte) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	if ca != nil {
+	if ca != nil || len(extraPEM) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
-		for _, c := range ca.Roots() {
-			pool.AddCert(c)
+		if ca != nil {
+			for _, c := range ca.Roots() {
+				pool.AddCert(c)
+			}
+		}
+		if len(extraPEM) > 0 && !pool.AppendCertsFromPEM(extraPEM) {
+			return nil, errors.New("the sites' CA bundle holds no PEM certificate")
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &http.Client{
 		Transport:     tr,
-		Timeout:       ForwardTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	}, nil
 }
 
 func validateForwardTarget(target string) error {

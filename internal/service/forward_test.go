@@ -47,13 +47,20 @@ func TestTransportReason(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = siteHTTPClient(nil).Get("http://" + addr + "/exec")
+	c, err := SiteHTTPClient(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Get("http://" + addr + "/exec")
 	if err == nil {
 		t.Fatal("a closed port answered")
 	}
 	r := transportReason(err)
 	if strings.Contains(r, "/exec") || !strings.Contains(r, "refused") {
 		t.Errorf("reason %q", r)
+	}
+	if _, err := SiteHTTPClient(nil, []byte("not PEM")); err == nil {
+		t.Error("a bundle without a certificate was accepted")
 	}
 	if errors.Is(err, http.ErrUseLastResponse) {
 		t.Error("unexpected redirect error")

@@ -310,8 +310,8 @@ var (
 	opProvidersReportConnection       = newOp("trellis.v1.Providers/ReportConnection", site)
 	// Forward: like CreateSiteToken, and the service checks the caller is
 	// connected to the site; the site checks the user's own signature.
-	opProvidersForward = newOp("trellis.v1.Providers/Forward", powerful)
-	opProvidersListDeliveries         = newOp("trellis.v1.Providers/ListDeliveries", admin)
+	opProvidersForward        = newOp("trellis.v1.Providers/Forward", powerful)
+	opProvidersListDeliveries = newOp("trellis.v1.Providers/ListDeliveries", admin)
 
 	// Policy: a user may ask about itself; admins about anyone.
 	opPolicyCheck       = newOp("trellis.v1.Policy/Check", selfOrAdmin)

@@ -238,16 +238,13 @@ type Deps struct {
 	// IdentityProvider is the linking backend (oidc) users log in through;
 	// nil when none is enabled.
 	IdentityProvider auth.Linker
-	// SiteHTTP is how the centre reaches sites when it forwards users'
-	// requests; nil: the system's roots and the X.509 CA's.
+	// SiteHTTP is how the centre reaches sites (forwarded requests and
+	// deliveries); nil: SiteHTTPClient(X509CA, nil).
 	SiteHTTP *http.Client
 	// Sealer seals the tokens waiting in the outbox (keys.Plain when nil).
 	Sealer keys.Sealer
-	// SiteClient posts deliveries to sites (a client with a 30 s timeout
-	// when nil).
-	SiteClient *http.Client
-	Log        *slog.Logger
-	Now        func() time.Time
+	Log    *slog.Logger
+	Now    func() time.Time
 }
 
 // New returns a service.
@@ -272,7 +269,7 @@ func New(cfg Config, d Deps) *Service {
 		sealer:  d.Sealer,
 	}
 	if d.SiteHTTP == nil {
-		d.SiteHTTP = siteHTTPClient(d.X509CA)
+		d.SiteHTTP, _ = SiteHTTPClient(d.X509CA, nil) // no extra PEM: cannot fail
 	}
 	if acct.sealer == nil {
 		acct.sealer = keys.Plain()
@@ -282,7 +279,7 @@ func New(cfg Config, d Deps) *Service {
 		Social:     &Social{base: b},
 		Testbed:    &Testbed{base: b, aspects: aspect.Default()},
 		Federation: &Federation{base: b, accounts: acct, keys: d.Keys, idp: d.IdentityProvider},
-		Sites:      &Sites{base: b, keys: d.Keys, siteHTTP: d.SiteHTTP, client: d.SiteClient},
+		Sites:      &Sites{base: b, keys: d.Keys, siteHTTP: d.SiteHTTP},
 		base:       b,
 	}
 	if d.Feed != nil {

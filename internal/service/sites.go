@@ -44,14 +44,13 @@ const siteLeeway = 30 * time.Second
 type Sites struct {
 	*base
 	keys *keys.Manager
-	// siteHTTP reaches sites for forwarded requests, with the tokens
-	// forwardTokens keeps (forward.go).
+	// siteHTTP reaches sites: forwarded requests (with the tokens
+	// forwardTokens keeps, forward.go) and deliveries (deliveries.go).
 	siteHTTP      *http.Client
 	forwardTokens forwardTokens
 	// connections caches who may send requests to which site; nil
 	// without a change feed (forward.go).
 	connections *connectionCache
-	client *http.Client // posts deliveries to sites
 }
 
 func providerObject(name string) string { return auth.ProviderOf(name) }
