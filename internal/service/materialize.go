@@ -63,7 +63,11 @@ type DematerializePayload struct {
 var errAlreadyReleasing = errors.New("already dematerializing")
 
 // sitesOf groups bindings by the registered site whose resource each
-// binds; resources of no registered site are left out.
+// binds; resources of no registered site are left out. A provider an admin
+// added whose site never registered its key (`trellis provider init`) is
+// an inventory only: no module runs there to materialize anything, so its
+// realizations stay bound as before, rather than wait on a site that
+// cannot answer.
 func sitesOf(ctx context.Context, tx store.Tx, bindings []domain.Binding) (map[string][]domain.Binding, error) {
 	known := map[string]bool{}
 	out := map[string][]domain.Binding{}
@@ -74,10 +78,10 @@ func sitesOf(ctx context.Context, tx store.Tx, bindings []domain.Binding) (map[s
 		}
 		reg, seen := known[res.Provider]
 		if !seen {
-			_, err := tx.Providers().Get(ctx, res.Provider)
+			pr, err := tx.Providers().Get(ctx, res.Provider)
 			switch {
 			case err == nil:
-				reg = true
+				reg = len(pr.PublicKey) > 0
 			case !domain.HasCode(err, domain.CodeNotFound):
 				return nil, err
 			}

@@ -32,6 +32,11 @@ func (tb *testbed) realization(owner, project, resource string) string {
 	if _, err := svc.Testbed.CreateExperiment(ctx, p, owner+":exp", "", nil, []service.AspectInput{{Type: "layout", Name: "main", Content: []byte("nodes:\n  - name: a\n")}}); err != nil {
 		tb.t.Fatal(err)
 	}
+	if _, err := svc.Sites.GetProvider(ctx, ops, "site1"); err != nil {
+		if _, _, _, err := svc.Sites.AddProvider(ctx, ops, "site1", "https://site1.example.org:7800"); err != nil {
+			tb.t.Fatal(err)
+		}
+	}
 	if _, err := svc.Testbed.RegisterResource(ctx, ops, &domain.Resource{Name: resource, Kind: domain.KindNode, Provider: "site1", Attributes: map[string]string{"cores": "8"}}); err != nil {
 		tb.t.Fatal(err)
 	}

@@ -117,32 +117,5 @@ func (h *Portal) showCircle(w http.ResponseWriter, r *http.Request, s *session, 
 }
 
 func (h *Portal) addCircleMembers(w http.ResponseWriter, r *http.Request) {
-	s, ok := h.signedIn(w, r)
-	if !ok || !h.checkForm(w, r, s) {
-		return
-	}
-	f := newForm()
-	raw := r.PostForm.Get("uids")
-	f.Values["uids"] = raw
-	uids := strings.FieldsFunc(raw, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })
-	rights := r.PostForm["rights"]
-	for _, x := range rights {
-		f.Values["right:"+x] = "on"
-	}
-	outcomes, err := h.svc.Social.AddCircleUsers(r.Context(), s.caller, r.PathValue("id"), uids, rights)
-	if err != nil {
-		if !f.explain(err, "uids", "rights") {
-			h.fail(w, r, s, err)
-			return
-		}
-		h.showCircle(w, r, s, statusOf(domain.CodeOf(err)), f, nil, "")
-		return
-	}
-	status := http.StatusOK
-	for _, o := range outcomes {
-		if o.Outcome == "failed" {
-			status = http.StatusUnprocessableEntity
-		}
-	}
-	h.showCircle(w, r, s, status, newForm(), outcomes, "")
+	h.addUsers(w, r, "id", h.svc.Social.AddCircleUsers, h.showCircle)
 }

@@ -191,6 +191,15 @@ func (h *Portal) showProject(w http.ResponseWriter, r *http.Request, s *session,
 }
 
 func (h *Portal) addMembers(w http.ResponseWriter, r *http.Request) {
+	h.addUsers(w, r, "name", h.svc.Social.AddProjectUsers, h.showProject)
+}
+
+// addUsers serves the "add members" form of projects and circles alike:
+// add is the service's operation, show draws the page again with the
+// outcome of each uid (422 when one failed) or the form's error.
+func (h *Portal) addUsers(w http.ResponseWriter, r *http.Request, param string,
+	add func(context.Context, *auth.Principal, string, []string, []string) ([]service.Outcome, error),
+	show func(http.ResponseWriter, *http.Request, *session, int, *form, []service.Outcome, string)) {
 	s, ok := h.signedIn(w, r)
 	if !ok || !h.checkForm(w, r, s) {
 		return
@@ -203,13 +212,13 @@ func (h *Portal) addMembers(w http.ResponseWriter, r *http.Request) {
 	for _, x := range rights {
 		f.Values["right:"+x] = "on"
 	}
-	outcomes, err := h.svc.Social.AddProjectUsers(r.Context(), s.caller, r.PathValue("name"), uids, rights)
+	outcomes, err := add(r.Context(), s.caller, r.PathValue(param), uids, rights)
 	if err != nil {
 		if !f.explain(err, "uids", "rights") {
 			h.fail(w, r, s, err)
 			return
 		}
-		h.showProject(w, r, s, statusOf(domain.CodeOf(err)), f, nil, "")
+		show(w, r, s, statusOf(domain.CodeOf(err)), f, nil, "")
 		return
 	}
 	status := http.StatusOK
@@ -218,7 +227,7 @@ func (h *Portal) addMembers(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusUnprocessableEntity
 		}
 	}
-	h.showProject(w, r, s, status, newForm(), outcomes, "")
+	show(w, r, s, status, newForm(), outcomes, "")
 }
 
 type newProjectPage struct {
