@@ -7,6 +7,7 @@ import (
 	"time"
 
 	trellisv1 "github.com/trellis-testbed/trellis/gen/trellis/v1"
+	"github.com/trellis-testbed/trellis/internal/app/apptest"
 )
 
 // A realization whose resources belong to a registered site: show prints
@@ -14,15 +15,21 @@ import (
 // queued for the site, and the listings say the materialization's state.
 func TestMaterializationShownAndQueued(t *testing.T) {
 	t.Parallel()
-	srv := testbed(t, 2)
+	srv := apptest.Start(t)
+	srv.NewPowerfulUser(t, "alice", "lab")
 	ops := as(t, srv, "ops")
-	if r := ops.run("", "admin", "provider", "add", "site1", "--url", "https://site1.example.org:7800"); r.code != 0 {
+	r := ops.run("", "admin", "provider", "add", "site1", "--url", "https://site1.example.org:7800")
+	if r.code != 0 {
 		t.Fatalf("provider add: %+v", r)
+	}
+	srv.RegisterSite(t, r.out)
+	for _, n := range []string{"n1", "n2"} {
+		srv.AddResource(t, n, "site1", map[string]string{"cores": "8", "arch": "x86_64"})
 	}
 	newExperiment(t, srv, "alice:ping")
 	rz := realize(t, srv, "alice:ping")
 	alice := as(t, srv, "alice")
-	r := alice.run("", "realization", "show", rz.GetId())
+	r = alice.run("", "realization", "show", rz.GetId())
 	for _, w := range []string{"materialization: bound\n", "KIND  NAME  SITE   STATE    ADDRESS  REASON\n", "node  a     site1  pending  -        -\n", "link  a~b   site1  pending"} {
 		if r.code != 0 || !strings.Contains(r.out, w) {
 			t.Errorf("realization show lacks %q:\n%s%s", w, r.out, r.err)

@@ -7,6 +7,8 @@ package apptest
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"net"
@@ -475,6 +477,24 @@ func (s *Server) AddProvider(t testing.TB, name string) {
 	if err != nil && connect.CodeOf(err) != connect.CodeAlreadyExists {
 		t.Fatalf("add provider %s: %v", name, err)
 	}
+}
+
+// RegisterSite registers a site's key with the registration token
+// `trellis admin provider add` printed, as `trellis provider init` does,
+// and returns the site's private key. A registered site's realizations
+// are materialized: the centre queues work for it.
+func (s *Server) RegisterSite(t testing.TB, token string) ed25519.PrivateKey {
+	t.Helper()
+	pub, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Clients("").Providers.RegisterSite(context.Background(), connect.NewRequest(&trellisv1.RegisterSiteRequest{
+		Token: strings.TrimSpace(token), PublicKey: base64.StdEncoding.EncodeToString(pub),
+	})); err != nil {
+		t.Fatalf("register site: %v", err)
+	}
+	return key
 }
 
 // AddResource registers a node at provider, as the administrator, adding
